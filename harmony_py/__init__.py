@@ -1,0 +1,54 @@
+"""harmony_py: infrastructure as type-checked Python.
+
+Scores (desired state) are applied to topologies (where they run) by a
+:class:`Maestro`. A score names the capability it needs; mypy proves the
+topology has it, and the maestro checks it again at run time.
+
+This module stays light: it imports no SSH, Docker or Kubernetes library.
+"""
+
+from .capability_check import capability_gaps
+from .errors import (
+    CommandFailedError,
+    HarmonyError,
+    MissingCapabilityError,
+    ScoreFileError,
+    ScoreValueError,
+    TopologyNotReadyError,
+)
+from .events import Event, EventHandler
+from .maestro import Maestro
+from .outcome import Change, ChangeAction, InterpretStatus, Outcome
+from .report import Phase, RunReport, ScoreReport, ScoreState
+from .score import ConvergingInterpret, Interpret, Score
+from .secret import Secret
+from .topology import Topology, TopologyReport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Change",
+    "ChangeAction",
+    "CommandFailedError",
+    "ConvergingInterpret",
+    "Event",
+    "EventHandler",
+    "HarmonyError",
+    "Interpret",
+    "InterpretStatus",
+    "Maestro",
+    "MissingCapabilityError",
+    "Outcome",
+    "Phase",
+    "RunReport",
+    "Score",
+    "ScoreFileError",
+    "ScoreReport",
+    "ScoreState",
+    "ScoreValueError",
+    "Secret",
+    "Topology",
+    "TopologyNotReadyError",
+    "TopologyReport",
+    "capability_gaps",
+]

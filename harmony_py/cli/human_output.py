@@ -1,0 +1,116 @@
+"""Human output: progress per score, plans with diffs, and a summary line."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.status import Status
+from rich.text import Text
+
+from harmony_py.events import (
+    Event,
+    RunFinished,
+    ScoreFinished,
+    ScoreStarted,
+    TopologyPreparing,
+    TopologyReady,
+)
+from harmony_py.outcome import Change, ChangeAction
+from harmony_py.report import Phase, RunReport, ScoreReport, ScoreState
+
+_SYMBOL = {
+    ChangeAction.CREATE: ("+", "green"),
+    ChangeAction.UPDATE: ("~", "yellow"),
+    ChangeAction.DELETE: ("-", "red"),
+    ChangeAction.RUN: (">", "cyan"),
+}
+_STATE_STYLE = {
+    ScoreState.UNCHANGED: "dim",
+    ScoreState.PENDING: "yellow",
+    ScoreState.CHANGED: "green",
+    ScoreState.FAILED: "bold red",
+    ScoreState.SKIPPED: "magenta",
+}
+
+
+class HumanRenderer:
+    """Consumes maestro events and writes them for a person to read."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._status: Status | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, TopologyPreparing):
+            self._spin(f"preparing {event.topology}")
+        elif isinstance(event, TopologyReady):
+            self._stop_spinner()
+            os_name = event.report.facts.get("os")
+            suffix = f" ({os_name})" if os_name else ""
+            self.console.print(Text(f"Topology {event.report.name}{suffix} is ready", style="bold"))
+        elif isinstance(event, ScoreStarted):
+            if event.phase is Phase.APPLY:
+                self._spin(f"[{event.index + 1}/{event.total}] applying {event.name}")
+        elif isinstance(event, ScoreFinished):
+            self._stop_spinner()
+            self._score(event.phase, event.index, event.total, event.report)
+        elif isinstance(event, RunFinished):
+            self._stop_spinner()
+            self.console.print(summary_line(event.report))
+
+    def _score(self, phase: Phase, index: int, total: int, report: ScoreReport) -> None:
+        line = Text(f"[{index + 1}/{total}] ", style="dim")
+        line.append(report.name, style="bold")
+        line.append(f"  {report.state.value}", style=_STATE_STYLE[report.state])
+        if report.state in (ScoreState.FAILED, ScoreState.SKIPPED):
+            line.append(f": {report.message}")
+        elif phase is Phase.APPLY:
+            line.append(f" ({report.duration_s:.2f} s)", style="dim")
+        self.console.print(line)
+        if phase is Phase.PLAN:
+            for change in report.changes:
+                self._change(change)
+
+    def _change(self, change: Change) -> None:
+        symbol, style = _SYMBOL[change.action]
+        self.console.print(Text(f"    {symbol} {change.summary}", style=style))
+        if change.diff:
+            for diff_line in change.diff.splitlines():
+                self.console.print(Text(f"      {diff_line}", style=_diff_style(diff_line)))
+
+    def _spin(self, message: str) -> None:
+        if not self.console.is_terminal:
+            return
+        if self._status is None:
+            self._status = self.console.status(message)
+            self._status.start()
+        else:
+            self._status.update(message)
+
+    def _stop_spinner(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+def _diff_style(line: str) -> str:
+    if line.startswith(("+++", "---")):
+        return "bold"
+    if line.startswith("+"):
+        return "green"
+    if line.startswith("-"):
+        return "red"
+    if line.startswith("@@"):
+        return "cyan"
+    return ""
+
+
+def summary_line(report: RunReport) -> Text:
+    failed = report.count(ScoreState.FAILED)
+    unchanged = report.count(ScoreState.UNCHANGED)
+    if report.phase is Phase.PLAN:
+        pending = report.count(ScoreState.PENDING)
+        text = f"Plan: {pending} to change, {unchanged} unchanged, {failed} failed."
+    else:
+        changed, skipped = report.count(ScoreState.CHANGED), report.count(ScoreState.SKIPPED)
+        text = f"Apply: {changed} changed, {unchanged} unchanged, {failed} failed, {skipped} skipped."
+    return Text(text, style="bold red" if failed else "bold")

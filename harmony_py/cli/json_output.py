@@ -1,0 +1,66 @@
+"""The one JSON document ``--json`` writes, on success and on failure alike."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harmony_py import __version__
+from harmony_py.outcome import Change
+from harmony_py.report import RunReport, ScoreReport, ScoreState
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    return {
+        "action": change.action.value,
+        "target": change.target,
+        "attribute": change.attribute,
+        "summary": change.summary,
+        "diff": change.diff,
+    }
+
+
+def score_json(report: ScoreReport) -> dict[str, Any]:
+    return {
+        "name": report.name,
+        "kind": report.kind,
+        "topology": report.topology,
+        "state": report.state.value,
+        "message": report.message,
+        "duration_s": round(report.duration_s, 4),
+        "changes": [change_json(change) for change in report.changes],
+    }
+
+
+def run_json(report: RunReport) -> dict[str, Any]:
+    return {
+        "phase": report.phase.value,
+        "topology": report.topology,
+        "facts": dict(report.facts),
+        "ok": report.ok,
+        "summary": {state.value: report.count(state) for state in ScoreState},
+        "scores": [score_json(score) for score in report.scores],
+    }
+
+
+def document(
+    command: str,
+    file: str,
+    *,
+    plan: RunReport | None = None,
+    apply: RunReport | None = None,
+    error: str | None = None,
+    notice: str | None = None,
+) -> str:
+    runs = [run for run in (plan, apply) if run is not None]
+    body: dict[str, Any] = {
+        "harmony_py": __version__,
+        "command": command,
+        "file": file,
+        "ok": error is None and all(run.ok for run in runs),
+        "error": error,
+        "notice": notice,
+        "plan": run_json(plan) if plan is not None else None,
+        "apply": run_json(apply) if apply is not None else None,
+    }
+    return json.dumps(body, indent=2, ensure_ascii=False)

@@ -1,0 +1,146 @@
+"""``python -m harmony_py {plan,apply,check} FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from rich.console import Console
+
+from harmony_py.errors import HarmonyError
+from harmony_py.events import EventHandler, ignore_event
+from harmony_py.maestro import Maestro
+from harmony_py.report import RunReport
+
+from .human_output import HumanRenderer
+from .json_output import document
+from .loader import load_maestro
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES_PENDING = 2
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class Session:
+    """What one CLI invocation writes to, and how."""
+
+    args: argparse.Namespace
+    console: Console
+    errors: Console
+
+    @property
+    def json(self) -> bool:
+        return bool(self.args.json)
+
+    def renderer(self) -> EventHandler:
+        return ignore_event if self.json else HumanRenderer(self.console)
+
+    def fail(self, message: str, *, plan: RunReport | None = None, apply: RunReport | None = None) -> int:
+        if self.json:
+            print(document(self.args.command, self.args.file, plan=plan, apply=apply, error=message))
+        else:
+            self.errors.print(f"error: {message}", markup=False, highlight=False)
+        return EXIT_ERROR
+
+    def finish(self, *, plan: RunReport | None = None, apply: RunReport | None = None, notice: str | None = None) -> None:
+        if self.json:
+            print(document(self.args.command, self.args.file, plan=plan, apply=apply, notice=notice))
+        elif notice:
+            self.console.print(notice, markup=False, highlight=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harmony_py",
+        description="Plan and apply harmony_py score files.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("file", help="a Python file that defines `maestro = Maestro(topology).add(...)`")
+        sub.add_argument("--debug", action="store_true", help="show tracebacks")
+        return sub
+
+    plan = command("plan", "Show what apply would change; change nothing.")
+    plan.add_argument("--json", action="store_true", help="write one JSON document to stdout")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when nothing would change, 1 on error, 2 when changes are pending",
+    )
+    apply = command("apply", "Plan, ask, then converge the topology.")
+    apply.add_argument("--json", action="store_true", help="write one JSON document to stdout")
+    apply.add_argument("--yes", "-y", action="store_true", help="apply without asking")
+    apply.add_argument("--dry-run", action="store_true", help="stop after the plan")
+    command("check", "Type-check the score file with mypy --strict.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.json = getattr(args, "json", False)
+    session = Session(args, Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True))
+    try:
+        if args.command == "check":
+            from .check import run_check
+
+            return run_check(args.file, session.console, session.errors)
+        return anyio.run(_run, session)
+    except KeyboardInterrupt:
+        session.errors.print("interrupted: nothing more was started; re-run to converge")
+        return EXIT_INTERRUPTED
+    except HarmonyError as exc:
+        if args.debug:
+            traceback.print_exc()
+        return session.fail(str(exc))
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        return session.fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+
+
+async def _run(session: Session) -> int:
+    maestro = load_maestro(session.args.file)
+    renderer = session.renderer()
+    plan = await maestro.plan(renderer)
+    if not plan.ok:
+        return session.fail("the plan failed; nothing was applied", plan=plan)
+    if session.args.command == "plan":
+        session.finish(plan=plan)
+        if session.args.detailed_exitcode and plan.has_changes:
+            return EXIT_CHANGES_PENDING
+        return EXIT_OK
+    return await _apply(session, maestro, plan, renderer)
+
+
+async def _apply(session: Session, maestro: Maestro[Any], plan: RunReport, renderer: EventHandler) -> int:
+    args = session.args
+    if not plan.has_changes:
+        session.finish(plan=plan, notice="Nothing to do: everything is in the desired state.")
+        return EXIT_OK
+    if args.dry_run:
+        session.finish(plan=plan, notice="Dry run: nothing was applied.")
+        return EXIT_OK
+    if not args.yes:
+        if not (sys.stdin.isatty() and session.errors.is_terminal):
+            return session.fail(
+                "nothing was applied: confirmation needs a terminal; re-run with --yes to apply this plan",
+                plan=plan,
+            )
+        answer = session.errors.input("Apply these changes? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            session.finish(plan=plan, notice="Nothing was applied.")
+            return EXIT_OK
+    applied = await maestro.apply(renderer)
+    if not applied.ok:
+        return session.fail("the apply failed; see the failed score above", plan=plan, apply=applied)
+    session.finish(plan=plan, apply=applied)
+    return EXIT_OK

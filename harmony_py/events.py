@@ -1,0 +1,49 @@
+"""Events a maestro emits while it runs; renderers turn them into output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .report import Phase, RunReport, ScoreReport
+from .topology import TopologyReport
+
+
+@dataclass(frozen=True)
+class TopologyPreparing:
+    topology: str
+
+
+@dataclass(frozen=True)
+class TopologyReady:
+    report: TopologyReport
+
+
+@dataclass(frozen=True)
+class ScoreStarted:
+    phase: Phase
+    index: int
+    total: int
+    name: str
+    topology: str
+
+
+@dataclass(frozen=True)
+class ScoreFinished:
+    phase: Phase
+    index: int
+    total: int
+    report: ScoreReport
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    report: RunReport
+
+
+Event = TopologyPreparing | TopologyReady | ScoreStarted | ScoreFinished | RunFinished
+EventHandler = Callable[[Event], None]
+
+
+def ignore_event(event: Event) -> None:
+    """The handler used when the caller wants no events."""

@@ -1,0 +1,6 @@
+"""The scores that ship with harmony_py."""
+
+from .command import CommandScore
+from .files import DirectoryScore, FileScore
+
+__all__ = ["CommandScore", "DirectoryScore", "FileScore"]

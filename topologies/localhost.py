@@ -1,0 +1,145 @@
+"""The local machine: the embedded default topology."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat as stat_module
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from capabilities.command_runner import CommandResult, FileKind, FileStat
+from harmony_py.topology import TopologyReport
+
+_OS_RELEASE = Path("/etc/os-release")
+
+
+@dataclass(frozen=True)
+class LocalhostTopology:
+    """This machine, as the user running harmony_py. Provides ``CommandRunner``."""
+
+    name: str = "localhost"
+
+    async def ensure_ready(self) -> TopologyReport:
+        facts = dict(_os_facts(_OS_RELEASE))
+        facts["user"] = _current_user()
+        return TopologyReport(self.name, facts)
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> CommandResult:
+        args = tuple(argv)
+        full_env = {**os.environ, **env} if env else None
+        try:
+            with anyio.fail_after(timeout_s):
+                done = await anyio.run_process(args, input=stdin, check=False, env=full_env)
+        except FileNotFoundError:
+            return CommandResult(args, 127, b"", f"command not found: {args[0]}\n".encode())
+        except PermissionError:
+            return CommandResult(args, 126, b"", f"permission denied: {args[0]}\n".encode())
+        return CommandResult(args, done.returncode, done.stdout, done.stderr)
+
+    async def stat(self, path: str) -> FileStat | None:
+        return await anyio.to_thread.run_sync(_stat, path)
+
+    async def read_file(self, path: str) -> bytes | None:
+        return await anyio.to_thread.run_sync(_read, path)
+
+    async def write_file(self, path: str, content: bytes, *, mode: int) -> None:
+        await anyio.to_thread.run_sync(_write_atomically, path, content, mode)
+
+    async def set_mode(self, path: str, mode: int) -> None:
+        await anyio.to_thread.run_sync(os.chmod, path, mode)
+
+    async def make_directory(self, path: str, *, mode: int) -> None:
+        await anyio.to_thread.run_sync(_make_directory, path, mode)
+
+
+def _stat(path: str) -> FileStat | None:
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return FileStat(_kind(found.st_mode), stat_module.S_IMODE(found.st_mode), found.st_size)
+
+
+def _kind(st_mode: int) -> FileKind:
+    if stat_module.S_ISREG(st_mode):
+        return FileKind.FILE
+    if stat_module.S_ISDIR(st_mode):
+        return FileKind.DIRECTORY
+    if stat_module.S_ISLNK(st_mode):
+        return FileKind.SYMLINK
+    return FileKind.OTHER
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write_atomically(path: str, content: bytes, mode: int) -> None:
+    directory, base = os.path.split(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=".harmony-tmp", dir=directory)
+    try:
+        # The mode is set while the file is still empty, so a secret is never
+        # readable by others, not even for an instant.
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _make_directory(path: str, mode: int) -> None:
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, mode)
+
+
+def _os_facts(os_release: Path) -> Mapping[str, str]:
+    try:
+        text = os_release.read_text(encoding="utf-8")
+    except OSError:
+        return {"os": "unknown"}
+    return parse_os_release(text)
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """The facts scores adapt to, from the text of /etc/os-release."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not key.startswith("#"):
+            fields[key.strip()] = value.strip().strip('"').strip("'")
+    return {
+        "os": fields.get("PRETTY_NAME", fields.get("NAME", "unknown")),
+        "os_id": fields.get("ID", "unknown"),
+        "os_version": fields.get("VERSION_ID", ""),
+    }
+
+
+def _current_user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (KeyError, ImportError):
+        return str(os.getuid())

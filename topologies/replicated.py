@@ -1,0 +1,330 @@
+"""The base of higher-order topologies: one leader and its followers.
+
+A capability method here exists for every ``ReplicatedTopology[T]``, but each
+is two overloads: one whose ``self`` is ``ReplicatedTopology[<Capability>]``,
+and a fallback taking a marker no caller has. mypy therefore accepts the call,
+and the structural match against the capability Protocol, only when ``T``
+provides the capability (see adr/0002). ``T_co`` must stay covariant and the
+subclasses frozen for that to hold.
+
+The run-time check mirrors it: :meth:`capability_gaps` asks each sub-topology.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar, overload
+
+import anyio
+
+from capabilities.docker import ContainerInfo, ContainerSpec, Docker
+from capabilities.k8s import K8sClient, Manifest
+from capabilities.postgresql import (
+    PgConfig,
+    PgEndpoint,
+    PostgreSQL,
+    ReplicationSource,
+    ReplicationState,
+)
+from harmony_py.capability_check import capability_gaps, member_gaps
+from harmony_py.topology import TopologyReport
+
+from .markers import NotDocker, NotK8sClient, NotPostgreSQL
+
+T_co = TypeVar("T_co", covariant=True)
+R = TypeVar("R")
+
+
+class ReplicatedTopology(Generic[T_co]):
+    """A leader topology and follower topologies that mirror it."""
+
+    @property
+    @abstractmethod
+    def leader(self) -> T_co:
+        """The member that holds the writable copy."""
+
+    @property
+    @abstractmethod
+    def followers(self) -> tuple[T_co, ...]:
+        """The members that follow the leader."""
+
+    @abstractmethod
+    def member_labels(self) -> tuple[str, ...]:
+        """A label per member, leader first, used in reports and errors."""
+
+    @property
+    def members(self) -> tuple[T_co, ...]:
+        return (self.leader, *self.followers)
+
+    @property
+    def name(self) -> str:
+        kinds = ", ".join(type(member).__name__ for member in self.members)
+        return f"{type(self).__name__}[{kinds}]"
+
+    async def ensure_ready(self) -> TopologyReport:
+        reports = await _on_all(self.members, _ensure_ready)
+        facts = {
+            f"{label}.{key}": value
+            for label, report in zip(self.member_labels(), reports)
+            for key, value in report.facts.items()
+        }
+        return TopologyReport(self.name, facts)
+
+    def capability_gaps(self, capability: type) -> list[str]:
+        own = member_gaps(self, capability)
+        if own:
+            return own
+        return [
+            f"{label}: {gap}"
+            for label, member in zip(self.member_labels(), self.members)
+            for gap in capability_gaps(member, capability)
+        ]
+
+    # -- PostgreSQL ---------------------------------------------------------
+
+    @overload
+    async def deploy_postgres(self: ReplicatedTopology[PostgreSQL], config: PgConfig) -> PgEndpoint: ...
+    @overload
+    async def deploy_postgres(self: ReplicatedTopology[object], config: NotPostgreSQL) -> PgEndpoint: ...
+    async def deploy_postgres(self: ReplicatedTopology[Any], config: Any) -> PgEndpoint:
+        endpoint: PgEndpoint = await self.leader.deploy_postgres(config)
+        return endpoint
+
+    @overload
+    async def postgres_endpoint(
+        self: ReplicatedTopology[PostgreSQL], config: PgConfig, database: str
+    ) -> PgEndpoint: ...
+    @overload
+    async def postgres_endpoint(
+        self: ReplicatedTopology[object], config: NotPostgreSQL, database: str
+    ) -> PgEndpoint: ...
+    async def postgres_endpoint(self: ReplicatedTopology[Any], config: Any, database: str) -> PgEndpoint:
+        endpoint: PgEndpoint = await self.leader.postgres_endpoint(config, database)
+        return endpoint
+
+    @overload
+    async def postgres_replication(
+        self: ReplicatedTopology[PostgreSQL], config: PgConfig
+    ) -> ReplicationState: ...
+    @overload
+    async def postgres_replication(
+        self: ReplicatedTopology[object], config: NotPostgreSQL
+    ) -> ReplicationState: ...
+    async def postgres_replication(self: ReplicatedTopology[Any], config: Any) -> ReplicationState:
+        state: ReplicationState = await self.leader.postgres_replication(config)
+        return state
+
+    @overload
+    async def follow_postgres(
+        self: ReplicatedTopology[PostgreSQL], config: PgConfig, source: ReplicationSource
+    ) -> None: ...
+    @overload
+    async def follow_postgres(
+        self: ReplicatedTopology[object], config: NotPostgreSQL, source: ReplicationSource
+    ) -> None: ...
+    async def follow_postgres(self: ReplicatedTopology[Any], config: Any, source: ReplicationSource) -> None:
+        await _on_all(self.members, lambda member: member.follow_postgres(config, source))
+
+    @overload
+    async def promote_postgres(self: ReplicatedTopology[PostgreSQL], config: PgConfig) -> None: ...
+    @overload
+    async def promote_postgres(self: ReplicatedTopology[object], config: NotPostgreSQL) -> None: ...
+    async def promote_postgres(self: ReplicatedTopology[Any], config: Any) -> None:
+        await self.leader.promote_postgres(config)
+
+    # -- Docker: every member runs the same containers ---------------------
+
+    @overload
+    async def ensure_image(self: ReplicatedTopology[Docker], reference: str) -> str: ...
+    @overload
+    async def ensure_image(self: ReplicatedTopology[object], reference: NotDocker) -> str: ...
+    async def ensure_image(self: ReplicatedTopology[Any], reference: Any) -> str:
+        ids: list[str] = await _on_all(self.members, lambda member: member.ensure_image(reference))
+        return ids[0]
+
+    @overload
+    async def run_container(self: ReplicatedTopology[Docker], spec: ContainerSpec) -> ContainerInfo: ...
+    @overload
+    async def run_container(self: ReplicatedTopology[object], spec: NotDocker) -> ContainerInfo: ...
+    async def run_container(self: ReplicatedTopology[Any], spec: Any) -> ContainerInfo:
+        infos: list[ContainerInfo] = await _on_all(self.members, lambda member: member.run_container(spec))
+        return infos[0]
+
+    @overload
+    async def inspect_container(self: ReplicatedTopology[Docker], name: str) -> ContainerInfo | None: ...
+    @overload
+    async def inspect_container(self: ReplicatedTopology[object], name: NotDocker) -> ContainerInfo | None: ...
+    async def inspect_container(self: ReplicatedTopology[Any], name: Any) -> ContainerInfo | None:
+        info: ContainerInfo | None = await self.leader.inspect_container(name)
+        return info
+
+    @overload
+    async def stop_container(self: ReplicatedTopology[Docker], name: str, *, timeout_s: float = 10.0) -> None: ...
+    @overload
+    async def stop_container(
+        self: ReplicatedTopology[object], name: NotDocker, *, timeout_s: float = 10.0
+    ) -> None: ...
+    async def stop_container(self: ReplicatedTopology[Any], name: Any, *, timeout_s: float = 10.0) -> None:
+        await _on_all(self.members, lambda member: member.stop_container(name, timeout_s=timeout_s))
+
+    @overload
+    async def remove_container(self: ReplicatedTopology[Docker], name: str) -> None: ...
+    @overload
+    async def remove_container(self: ReplicatedTopology[object], name: NotDocker) -> None: ...
+    async def remove_container(self: ReplicatedTopology[Any], name: Any) -> None:
+        await _on_all(self.members, lambda member: member.remove_container(name))
+
+    @overload
+    async def list_containers(
+        self: ReplicatedTopology[Docker], labels: Mapping[str, str]
+    ) -> list[ContainerInfo]: ...
+    @overload
+    async def list_containers(self: ReplicatedTopology[object], labels: NotDocker) -> list[ContainerInfo]: ...
+    async def list_containers(self: ReplicatedTopology[Any], labels: Any) -> list[ContainerInfo]:
+        infos: list[ContainerInfo] = await self.leader.list_containers(labels)
+        return infos
+
+    @overload
+    async def wait_healthy(self: ReplicatedTopology[Docker], name: str, *, timeout_s: float) -> ContainerInfo: ...
+    @overload
+    async def wait_healthy(
+        self: ReplicatedTopology[object], name: NotDocker, *, timeout_s: float
+    ) -> ContainerInfo: ...
+    async def wait_healthy(self: ReplicatedTopology[Any], name: Any, *, timeout_s: float) -> ContainerInfo:
+        infos: list[ContainerInfo] = await _on_all(
+            self.members, lambda member: member.wait_healthy(name, timeout_s=timeout_s)
+        )
+        return infos[0]
+
+    # -- K8sClient: every member cluster gets the same objects -------------
+
+    @overload
+    async def k8s_apply(
+        self: ReplicatedTopology[K8sClient], manifest: Manifest, *, field_manager: str, dry_run: bool = False
+    ) -> dict[str, Any]: ...
+    @overload
+    async def k8s_apply(
+        self: ReplicatedTopology[object], manifest: NotK8sClient, *, field_manager: str, dry_run: bool = False
+    ) -> dict[str, Any]: ...
+    async def k8s_apply(
+        self: ReplicatedTopology[Any], manifest: Any, *, field_manager: str, dry_run: bool = False
+    ) -> dict[str, Any]:
+        applied: list[dict[str, Any]] = await _on_all(
+            self.members,
+            lambda member: member.k8s_apply(manifest, field_manager=field_manager, dry_run=dry_run),
+        )
+        return applied[0]
+
+    @overload
+    async def k8s_get(
+        self: ReplicatedTopology[K8sClient], api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None: ...
+    @overload
+    async def k8s_get(
+        self: ReplicatedTopology[object], api_version: NotK8sClient, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None: ...
+    async def k8s_get(
+        self: ReplicatedTopology[Any], api_version: Any, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self.leader.k8s_get(api_version, kind, name, namespace)
+        return found
+
+    @overload
+    async def k8s_list(
+        self: ReplicatedTopology[K8sClient],
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    async def k8s_list(
+        self: ReplicatedTopology[object],
+        api_version: NotK8sClient,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]: ...
+    async def k8s_list(
+        self: ReplicatedTopology[Any],
+        api_version: Any,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await self.leader.k8s_list(api_version, kind, namespace, label_selector)
+        return found
+
+    @overload
+    async def k8s_delete(
+        self: ReplicatedTopology[K8sClient], api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> bool: ...
+    @overload
+    async def k8s_delete(
+        self: ReplicatedTopology[object], api_version: NotK8sClient, kind: str, name: str, namespace: str | None = None
+    ) -> bool: ...
+    async def k8s_delete(
+        self: ReplicatedTopology[Any], api_version: Any, kind: str, name: str, namespace: str | None = None
+    ) -> bool:
+        deleted: list[bool] = await _on_all(
+            self.members, lambda member: member.k8s_delete(api_version, kind, name, namespace)
+        )
+        return any(deleted)
+
+    @overload
+    async def k8s_wait(
+        self: ReplicatedTopology[K8sClient],
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        *,
+        condition: str,
+        timeout_s: float,
+    ) -> None: ...
+    @overload
+    async def k8s_wait(
+        self: ReplicatedTopology[object],
+        api_version: NotK8sClient,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        *,
+        condition: str,
+        timeout_s: float,
+    ) -> None: ...
+    async def k8s_wait(
+        self: ReplicatedTopology[Any],
+        api_version: Any,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        *,
+        condition: str,
+        timeout_s: float,
+    ) -> None:
+        await _on_all(
+            self.members,
+            lambda member: member.k8s_wait(
+                api_version, kind, name, namespace, condition=condition, timeout_s=timeout_s
+            ),
+        )
+
+
+async def _ensure_ready(member: Any) -> TopologyReport:
+    report: TopologyReport = await member.ensure_ready()
+    return report
+
+
+async def _on_all(members: Sequence[Any], call: Callable[[Any], Awaitable[R]]) -> list[R]:
+    """Run ``call`` on every member concurrently; results in member order."""
+    results: list[R | None] = [None] * len(members)
+
+    async def one(index: int, member: Any) -> None:
+        results[index] = await call(member)
+
+    async with anyio.create_task_group() as group:
+        for index, member in enumerate(members):
+            group.start_soon(one, index, member)
+    return results  # type: ignore[return-value]
