@@ -1,11 +1,85 @@
-"""K8sClient: a Kubernetes API server reached with the user's credentials."""
+"""K8sClient: a Kubernetes API server reached with the user's credentials.
+
+The Protocol, the plain values it exchanges (manifests, watch events, wait
+conditions) and the errors its implementations raise. No I/O here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol, runtime_checkable
+
+from harmony_py.errors import HarmonyError
 
 Manifest = Mapping[str, Any]
+"""One Kubernetes object as plain data: ``apiVersion``, ``kind``, ``metadata``, ..."""
+
+ROLLOUT: Final = "Rollout"
+"""The ``k8s_wait`` condition "rollout complete", computed as ``kubectl rollout status`` does.
+
+Any other condition names a ``status.conditions`` type that must become
+``"True"`` (``"Ready"`` for a Pod, ``"Complete"`` for a Job, ``"Available"``...).
+"""
+
+WatchEventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change to a watched object, with the object as the server had it then."""
+
+    type: WatchEventType
+    object: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.object.get("metadata", {}).get("name", ""))
+
+
+def describe_object(kind: str, name: str, namespace: str | None) -> str:
+    """``Deployment web in namespace shop``: how errors and plans name an object."""
+    where = f" in namespace {namespace}" if namespace else ""
+    return f"{kind} {name}{where}"
+
+
+class K8sError(HarmonyError):
+    """Base of the errors a K8sClient implementation raises on purpose."""
+
+
+class K8sApiError(K8sError):
+    """The API server refused a request, or could not be reached.
+
+    ``status`` is the HTTP status (0 when no answer came back); ``reason`` the
+    server's machine-readable reason (``Conflict``, ``Invalid``, ...).
+    """
+
+    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class K8sConflictError(K8sApiError):
+    """Server-side apply found fields another field manager owns (HTTP 409)."""
+
+
+class K8sUnknownKindError(K8sError):
+    """The API server does not serve this ``apiVersion`` and ``kind``."""
+
+
+class K8sNotReadyError(K8sError):
+    """A wait ended without the object reaching its condition.
+
+    ``not_ready`` says, one line each, what is still not ready and why
+    (a Pod's waiting reason, a Job's failure message, replica counts).
+    """
+
+    def __init__(self, message: str, not_ready: Sequence[str] = ()) -> None:
+        self.not_ready = tuple(not_ready)
+        full = message if not self.not_ready else f"{message}: " + "; ".join(self.not_ready)
+        super().__init__(full)
 
 
 @runtime_checkable
@@ -13,14 +87,27 @@ class K8sClient(Protocol):
     """A topology with a Kubernetes API.
 
     A topology implementing it promises server-side apply with a named field
-    manager, reads that answer ``None`` (not an error) for absent objects, and
-    waits that end with a message saying what is still not ready.
+    manager, reads that answer ``None`` (not an error) for absent objects,
+    errors that are :class:`K8sError` subclasses naming the object, and waits
+    that end with a message saying what is still not ready. Namespaced objects
+    without ``metadata.namespace`` go to the namespace the client is configured
+    for (``default`` unless the kubeconfig context says otherwise).
     """
 
     async def k8s_apply(
-        self, manifest: Manifest, *, field_manager: str, dry_run: bool = False
+        self,
+        manifest: Manifest,
+        *,
+        field_manager: str,
+        dry_run: bool = False,
+        force_conflicts: bool = False,
     ) -> dict[str, Any]:
-        """Server-side apply one object; return the object as the server has it."""
+        """Server-side apply one object; return the object as the server has it.
+
+        With ``dry_run`` nothing is persisted: the result is what the object
+        would become. Fields owned by another manager raise
+        :class:`K8sConflictError` unless ``force_conflicts``.
+        """
         ...
 
     async def k8s_get(
@@ -36,13 +123,29 @@ class K8sClient(Protocol):
         namespace: str | None = None,
         label_selector: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Objects of a kind, filtered by label selector."""
+        """Objects of a kind (all namespaces when ``namespace`` is None), filtered by label selector."""
         ...
 
     async def k8s_delete(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> bool:
         """Delete an object; ``False`` when it was already absent."""
+        ...
+
+    def k8s_watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        *,
+        name: str | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]:
+        """Watch objects of a kind: ``async with client.k8s_watch(...) as events``.
+
+        The stream starts with an ADDED event per existing object, then follows
+        changes until the ``async with`` block ends.
+        """
         ...
 
     async def k8s_wait(
@@ -54,6 +157,11 @@ class K8sClient(Protocol):
         *,
         condition: str,
         timeout_s: float,
-    ) -> None:
-        """Wait until the object reaches ``condition`` (e.g. "Available", "Ready", "Complete")."""
+    ) -> dict[str, Any]:
+        """Wait until the object reaches ``condition`` and return it.
+
+        ``condition`` is :data:`ROLLOUT` or a ``status.conditions`` type. Raises
+        :class:`K8sNotReadyError` saying what is not ready when ``timeout_s``
+        passes, or at once when the object can no longer get there (a failed Job).
+        """
         ...
