@@ -7,7 +7,17 @@ holds Protocols and the plain values they exchange: no I/O, no adapters.
 
 from .command_runner import CommandResult, CommandRunner, FileKind, FileStat
 from .docker import ContainerInfo, ContainerSpec, Docker, HealthCheck, Mount
-from .k8s import K8sClient, Manifest
+from .k8s import (
+    ROLLOUT,
+    K8sApiError,
+    K8sClient,
+    K8sConflictError,
+    K8sError,
+    K8sNotReadyError,
+    K8sUnknownKindError,
+    Manifest,
+    WatchEvent,
+)
 from .postgresql import (
     PgConfig,
     PgEndpoint,
@@ -27,7 +37,12 @@ __all__ = [
     "FileKind",
     "FileStat",
     "HealthCheck",
+    "K8sApiError",
     "K8sClient",
+    "K8sConflictError",
+    "K8sError",
+    "K8sNotReadyError",
+    "K8sUnknownKindError",
     "Manifest",
     "Mount",
     "PgConfig",
@@ -37,4 +52,6 @@ __all__ = [
     "ReplicationRole",
     "ReplicationSource",
     "ReplicationState",
+    "ROLLOUT",
+    "WatchEvent",
 ]

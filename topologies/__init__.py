@@ -5,12 +5,14 @@ importing this package stays light.
 """
 
 from .failover import FailoverTopology
+from .k8s_anywhere import K8sAnywhereTopology  # imports the kubernetes client lazily, on first use
 from .localhost import LocalhostTopology
 from .markers import NotDocker, NotK8sClient, NotPostgreSQL
 from .multisite import MultisiteTopology
 
 __all__ = [
     "FailoverTopology",
+    "K8sAnywhereTopology",
     "LocalhostTopology",
     "MultisiteTopology",
     "NotDocker",

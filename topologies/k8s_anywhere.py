@@ -420,7 +420,9 @@ class _WatchPump:
 
     def _follow(self) -> None:
         import urllib3
-        from kubernetes.watch.watch import iter_resp_lines
+        from kubernetes.watch import watch
+
+        iter_resp_lines: Any = watch.iter_resp_lines  # untyped in the library
 
         resource_version: str | None = None
         while not self._stopped.is_set():
@@ -504,8 +506,10 @@ async def _events(receive: MemoryObjectReceiveStream[WatchEvent | Exception], wh
 
 def _load_configuration(topology: K8sAnywhereTopology, configuration: Any) -> tuple[str, str]:
     """Fill ``configuration`` from a kubeconfig or the Pod's service account; (context, namespace)."""
-    from kubernetes import config
+    from kubernetes import config as typed_config
     from kubernetes.config.config_exception import ConfigException
+
+    config: Any = typed_config  # its loaders are untyped
 
     paths = _kubeconfig_paths(topology.kubeconfig)
     use_cluster = topology.in_cluster
@@ -544,14 +548,15 @@ def _dynamic_client(api_client: Any) -> Any:
     from kubernetes.dynamic import DynamicClient
     from kubernetes.dynamic.discovery import LazyDiscoverer
 
-    class MemoryDiscoverer(LazyDiscoverer):  # type: ignore[misc]
+    class MemoryDiscoverer(LazyDiscoverer):
         """Discovery kept in memory: never read or written as a shared file in /tmp."""
 
         def _write_cache(self) -> None:
             return None
 
     no_file = os.path.join(os.sep, "nonexistent", "harmony-py-k8s-discovery.json")
-    return DynamicClient(api_client, cache_file=no_file, discoverer=MemoryDiscoverer)
+    dynamic_client: Any = DynamicClient  # untyped in the library
+    return dynamic_client(api_client, cache_file=no_file, discoverer=MemoryDiscoverer)
 
 
 def _server_version(connection: _Connection) -> str:

@@ -13,13 +13,14 @@ The run-time check mirrors it: :meth:`capability_gaps` asks each sub-topology.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, TypeVar, overload
 
 import anyio
 
 from capabilities.docker import ContainerInfo, ContainerSpec, Docker
-from capabilities.k8s import K8sClient, Manifest
+from capabilities.k8s import K8sClient, Manifest, WatchEvent
 from capabilities.postgresql import (
     PgConfig,
     PgEndpoint,
@@ -201,18 +202,35 @@ class ReplicatedTopology(Generic[T_co]):
 
     @overload
     async def k8s_apply(
-        self: ReplicatedTopology[K8sClient], manifest: Manifest, *, field_manager: str, dry_run: bool = False
+        self: ReplicatedTopology[K8sClient],
+        manifest: Manifest,
+        *,
+        field_manager: str,
+        dry_run: bool = False,
+        force_conflicts: bool = False,
     ) -> dict[str, Any]: ...
     @overload
     async def k8s_apply(
-        self: ReplicatedTopology[object], manifest: NotK8sClient, *, field_manager: str, dry_run: bool = False
+        self: ReplicatedTopology[object],
+        manifest: NotK8sClient,
+        *,
+        field_manager: str,
+        dry_run: bool = False,
+        force_conflicts: bool = False,
     ) -> dict[str, Any]: ...
     async def k8s_apply(
-        self: ReplicatedTopology[Any], manifest: Any, *, field_manager: str, dry_run: bool = False
+        self: ReplicatedTopology[Any],
+        manifest: Any,
+        *,
+        field_manager: str,
+        dry_run: bool = False,
+        force_conflicts: bool = False,
     ) -> dict[str, Any]:
         applied: list[dict[str, Any]] = await _on_all(
             self.members,
-            lambda member: member.k8s_apply(manifest, field_manager=field_manager, dry_run=dry_run),
+            lambda member: member.k8s_apply(
+                manifest, field_manager=field_manager, dry_run=dry_run, force_conflicts=force_conflicts
+            ),
         )
         return applied[0]
 
@@ -273,6 +291,41 @@ class ReplicatedTopology(Generic[T_co]):
         return any(deleted)
 
     @overload
+    def k8s_watch(
+        self: ReplicatedTopology[K8sClient],
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        *,
+        name: str | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]: ...
+    @overload
+    def k8s_watch(
+        self: ReplicatedTopology[object],
+        api_version: NotK8sClient,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        *,
+        name: str | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]: ...
+    def k8s_watch(
+        self: ReplicatedTopology[Any],
+        api_version: Any,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        *,
+        name: str | None = None,
+    ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]:
+        # The leader's objects are the ones reads report; followers mirror them.
+        watch: AbstractAsyncContextManager[AsyncIterator[WatchEvent]] = self.leader.k8s_watch(
+            api_version, kind, namespace, label_selector, name=name
+        )
+        return watch
+
+    @overload
     async def k8s_wait(
         self: ReplicatedTopology[K8sClient],
         api_version: str,
@@ -282,7 +335,7 @@ class ReplicatedTopology(Generic[T_co]):
         *,
         condition: str,
         timeout_s: float,
-    ) -> None: ...
+    ) -> dict[str, Any]: ...
     @overload
     async def k8s_wait(
         self: ReplicatedTopology[object],
@@ -293,7 +346,7 @@ class ReplicatedTopology(Generic[T_co]):
         *,
         condition: str,
         timeout_s: float,
-    ) -> None: ...
+    ) -> dict[str, Any]: ...
     async def k8s_wait(
         self: ReplicatedTopology[Any],
         api_version: Any,
@@ -303,13 +356,14 @@ class ReplicatedTopology(Generic[T_co]):
         *,
         condition: str,
         timeout_s: float,
-    ) -> None:
-        await _on_all(
+    ) -> dict[str, Any]:
+        reached: list[dict[str, Any]] = await _on_all(
             self.members,
             lambda member: member.k8s_wait(
                 api_version, kind, name, namespace, condition=condition, timeout_s=timeout_s
             ),
         )
+        return reached[0]
 
 
 async def _ensure_ready(member: Any) -> TopologyReport:

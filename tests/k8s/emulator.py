@@ -34,6 +34,7 @@ from typing import Any
 
 import attrs
 from kmock import KubernetesEmulator, KubernetesError, ResourceInfo
+from kmock import method as kmock_method
 from kmock._internal import parsing, rendering
 
 Key = tuple[str, str, str, str | None, str]
@@ -91,7 +92,7 @@ class HarmonyEmulator(KubernetesEmulator):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        self.fallback[self.method.PUT] << self._serve_replace
+        self.fallback[kmock_method.PUT] << self._serve_replace
         for path, kind, namespaced in BUILTIN_KINDS:
             self.declare(path, kind, namespaced=namespaced)
         self.put_object("", "v1", "namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
@@ -311,7 +312,8 @@ class HarmonyEmulator(KubernetesEmulator):
             self.set_status(key, status)
 
     def _peek_version(self) -> int:
-        return next(self._versions)
+        version: int = next(self._versions)
+        return version
 
     def _resource(self, request: rendering.Request) -> tuple[str, str, str]:
         resource = request.resource

@@ -1,0 +1,346 @@
+"""Kubernetes objects on a topology that provides K8sClient, planned and applied like kubectl.
+
+Plans come from observed state: each object is read, and an existing one is
+server-side applied as a dry run, so the diff shows what the server would
+really change (defaults and other managers' fields included). A server that
+refuses dry runs gets a local comparison instead. Apply is server-side apply
+with a named field manager; a second apply of the same score is NOOP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from capabilities.k8s import ROLLOUT, K8sApiError, K8sClient, K8sError, K8sNotReadyError, K8sUnknownKindError
+from harmony_py.diff import unified_diff
+from harmony_py.errors import HarmonyError, ScoreValueError
+from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
+from harmony_py.score import Interpret, Score
+
+from .k8s_manifests import (
+    ManifestError,
+    ManifestSource,
+    comparable,
+    contains,
+    dns_label,
+    field_changes,
+    identify,
+    masked,
+    merged,
+    parse_manifests,
+    to_yaml,
+)
+
+DEFAULT_FIELD_MANAGER = "harmony"
+PLAN_CONCURRENCY = 8
+_FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
+_NO_DRY_RUN = frozenset({405, 415, 501})
+_MAX_LISTED_FIELDS = 6
+
+
+@dataclass(frozen=True)
+class K8sResourceScore(Score[K8sClient]):
+    """Any Kubernetes objects: dicts, or YAML text holding one or many documents.
+
+    Bad manifests (no kind, apiVersion or metadata.name; invalid YAML; the same
+    object twice) fail when the score is built; kinds the server does not serve
+    fail the plan, all named at once, before anything is applied.
+    """
+
+    manifests: ManifestSource
+    field_manager: str = DEFAULT_FIELD_MANAGER
+    force_conflicts: bool = False
+    objects: tuple[dict[str, Any], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objects", parse_manifests(self.manifests))
+        if not isinstance(self.field_manager, str) or not self.field_manager.strip():
+            raise ScoreValueError(f"K8sResourceScore.field_manager must be a non-empty string, got {self.field_manager!r}")
+
+    @property
+    def name(self) -> str:
+        shown = ", ".join(identify(obj) for obj in self.objects[:3])
+        more = f" and {len(self.objects) - 3} more" if len(self.objects) > 3 else ""
+        return f"K8sResourceScore({shown}{more})"
+
+    def interpret(self) -> K8sResourceInterpret:
+        return K8sResourceInterpret(self.objects, self.field_manager, self.force_conflicts)
+
+
+@dataclass(frozen=True)
+class _ObjectPlan:
+    manifest: dict[str, Any]
+    change: Change | None
+
+
+class K8sResourceInterpret(Interpret[K8sClient]):
+    """Plans each object from the live cluster; applies the ones that would change."""
+
+    def __init__(self, objects: Sequence[dict[str, Any]], field_manager: str, force_conflicts: bool = False) -> None:
+        self.objects = tuple(objects)
+        self.field_manager = field_manager
+        self.force_conflicts = force_conflicts
+
+    async def plan(self, topology: K8sClient) -> Sequence[Change]:
+        return [p.change for p in await self.plan_objects(topology) if p.change is not None]
+
+    async def apply(self, topology: K8sClient) -> Outcome:
+        plans = await self.plan_objects(topology)
+        pending = [p for p in plans if p.change is not None]
+        if not pending:
+            return Outcome.noop()
+        applied: list[Change] = []
+        try:
+            for wave in _waves(pending):
+                await self._apply_wave(topology, wave, applied)
+        except K8sError as exc:
+            done = f"; {len(applied)} of {len(pending)} objects applied before it" if applied else ""
+            return Outcome.failed(f"{exc}{done}", applied)
+        return Outcome.changed([p.change for p in pending if p.change is not None])
+
+    async def plan_objects(self, topology: K8sClient) -> list[_ObjectPlan]:
+        """One plan per object, in manifest order; every unknown kind reported together."""
+        results: list[_ObjectPlan | BaseException | None] = [None] * len(self.objects)
+        limiter = anyio.CapacityLimiter(PLAN_CONCURRENCY)
+
+        async def plan_one(index: int) -> None:
+            async with limiter:
+                try:
+                    results[index] = await self._plan_object(topology, self.objects[index])
+                except K8sError as exc:
+                    results[index] = exc
+
+        async with anyio.create_task_group() as group:
+            for index in range(len(self.objects)):
+                group.start_soon(plan_one, index)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        unknown = [str(r) for r in errors if isinstance(r, K8sUnknownKindError)]
+        if unknown:
+            raise ManifestError(sorted(set(unknown)))
+        if errors:
+            raise errors[0]
+        return [r for r in results if isinstance(r, _ObjectPlan)]
+
+    async def _plan_object(self, topology: K8sClient, manifest: dict[str, Any]) -> _ObjectPlan:
+        metadata = manifest["metadata"]
+        live = await topology.k8s_get(manifest["apiVersion"], manifest["kind"], metadata["name"], metadata.get("namespace"))
+        target = identify(live or manifest)
+        if live is None:
+            summary = f"create {target}"
+            return _ObjectPlan(manifest, Change(ChangeAction.CREATE, target, summary, _creation_diff(target, manifest)))
+        before = comparable(live)
+        after = await self._projected(topology, manifest, live)
+        if after == before:
+            return _ObjectPlan(manifest, None)
+        shown_before, shown_after = masked(before, after), masked(after, before)
+        fields = field_changes(shown_before, shown_after)
+        listed = ", ".join(fields[:_MAX_LISTED_FIELDS]) + (f" (+{len(fields) - _MAX_LISTED_FIELDS} more)" if len(fields) > _MAX_LISTED_FIELDS else "")
+        diff = unified_diff(target, to_yaml(shown_before).encode(), to_yaml(shown_after).encode())
+        return _ObjectPlan(manifest, Change(ChangeAction.UPDATE, target, f"update {target}: {listed}", diff))
+
+    async def _projected(self, topology: K8sClient, manifest: dict[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+        """The object as it would be after apply: the server's dry run, or a local merge."""
+        try:
+            result = await topology.k8s_apply(
+                manifest, field_manager=self.field_manager, dry_run=True, force_conflicts=self.force_conflicts
+            )
+        except K8sApiError as exc:
+            if exc.status not in _NO_DRY_RUN:
+                raise
+            # No server-side dry run here: compare locally, as kubectl's client-side diff does.
+            return comparable(live) if contains(live, manifest) else comparable(merged(live, manifest))
+        return comparable(result)
+
+    async def _apply_wave(self, topology: K8sClient, wave: Sequence[_ObjectPlan], applied: list[Change]) -> None:
+        limiter = anyio.CapacityLimiter(PLAN_CONCURRENCY)
+        failures: list[K8sError] = []
+
+        async def apply_one(plan: _ObjectPlan) -> None:
+            async with limiter:
+                try:
+                    await topology.k8s_apply(
+                        plan.manifest, field_manager=self.field_manager, force_conflicts=self.force_conflicts
+                    )
+                except K8sError as exc:
+                    failures.append(exc)
+                    return
+                if plan.change is not None:
+                    applied.append(plan.change)
+
+        async with anyio.create_task_group() as group:
+            for plan in wave:
+                group.start_soon(apply_one, plan)
+        if failures:
+            raise failures[0]
+
+
+def _waves(plans: Sequence[_ObjectPlan]) -> list[list[_ObjectPlan]]:
+    """Namespaces and CRDs first, one by one; then everything else concurrently."""
+    first = [[p] for p in plans if p.manifest["kind"] in _FIRST_KINDS]
+    rest = [p for p in plans if p.manifest["kind"] not in _FIRST_KINDS]
+    return [*first, rest] if rest else first
+
+
+def _creation_diff(target: str, manifest: Mapping[str, Any]) -> str | None:
+    return unified_diff(target, b"", to_yaml(masked(manifest)).encode())
+
+
+# -- NamespaceScore ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NamespaceScore(Score[K8sClient]):
+    """A Namespace with these labels and, optionally, a ResourceQuota ``<name>-quota``.
+
+    ``quota`` maps resource names to hard limits, e.g. ``{"pods": "20", "requests.cpu": "4"}``.
+    """
+
+    namespace: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    quota: Mapping[str, str] | None = None
+    field_manager: str = DEFAULT_FIELD_MANAGER
+
+    def __post_init__(self) -> None:
+        dns_label("NamespaceScore", "namespace", self.namespace)
+        _string_map("NamespaceScore", "labels", self.labels)
+        if self.quota is not None:
+            _string_map("NamespaceScore", "quota", self.quota)
+            if not self.quota:
+                raise ScoreValueError("NamespaceScore.quota must name at least one limit, or be None")
+
+    @property
+    def name(self) -> str:
+        return f"NamespaceScore({self.namespace})"
+
+    def manifests(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace, "labels": dict(self.labels)}}
+        ]
+        if self.quota is not None:
+            found.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ResourceQuota",
+                    "metadata": {"name": f"{self.namespace}-quota", "namespace": self.namespace},
+                    "spec": {"hard": dict(self.quota)},
+                }
+            )
+        return found
+
+    def interpret(self) -> K8sResourceInterpret:
+        return K8sResourceInterpret(parse_manifests(self.manifests()), self.field_manager)
+
+
+# -- K8sDeploymentScore ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class K8sDeploymentScore(Score[K8sClient]):
+    """A Deployment with HTTP probes and a Service in front of it; apply waits for the rollout.
+
+    ``health_path`` is probed for readiness and liveness on ``port`` (``None``:
+    no probes). When the rollout does not complete within ``timeout_s`` the
+    apply fails, naming each pod that is not ready and why.
+    """
+
+    app: str
+    """The Deployment's and the Service's name (``name`` is every score's display name)."""
+    namespace: str
+    image: str
+    replicas: int = 1
+    port: int = 8080
+    env: Mapping[str, str] = field(default_factory=dict)
+    health_path: str | None = "/healthz"
+    timeout_s: float = 300.0
+    field_manager: str = DEFAULT_FIELD_MANAGER
+
+    def __post_init__(self) -> None:
+        dns_label("K8sDeploymentScore", "app", self.app)
+        dns_label("K8sDeploymentScore", "namespace", self.namespace)
+        if not isinstance(self.image, str) or not self.image.strip() or any(c.isspace() for c in self.image):
+            raise ScoreValueError(f"K8sDeploymentScore.image must be an image reference, got {self.image!r}")
+        if isinstance(self.replicas, bool) or not isinstance(self.replicas, int) or self.replicas < 0:
+            raise ScoreValueError(f"K8sDeploymentScore.replicas must be an int >= 0, got {self.replicas!r}")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise ScoreValueError(f"K8sDeploymentScore.port must be between 1 and 65535, got {self.port!r}")
+        _string_map("K8sDeploymentScore", "env", self.env)
+        if self.health_path is not None and not (isinstance(self.health_path, str) and self.health_path.startswith("/")):
+            raise ScoreValueError(f"K8sDeploymentScore.health_path must start with '/', got {self.health_path!r}")
+        if not self.timeout_s > 0:
+            raise ScoreValueError(f"K8sDeploymentScore.timeout_s must be positive, got {self.timeout_s!r}")
+
+    @property
+    def name(self) -> str:
+        return f"K8sDeploymentScore({self.namespace}/{self.app})"
+
+    def manifests(self) -> list[dict[str, Any]]:
+        labels = {"app.kubernetes.io/name": self.app, "app.kubernetes.io/managed-by": "harmony"}
+        selector = {"app.kubernetes.io/name": self.app}
+        container: dict[str, Any] = {
+            "name": self.app,
+            "image": self.image,
+            "ports": [{"name": "http", "containerPort": self.port, "protocol": "TCP"}],
+        }
+        if self.env:
+            container["env"] = [{"name": key, "value": value} for key, value in sorted(self.env.items())]
+        if self.health_path is not None:
+            probe = {"httpGet": {"path": self.health_path, "port": "http"}, "periodSeconds": 5}
+            container["readinessProbe"] = {**probe, "initialDelaySeconds": 1}
+            container["livenessProbe"] = {**probe, "initialDelaySeconds": 10, "failureThreshold": 6}
+        metadata = {"name": self.app, "namespace": self.namespace, "labels": labels}
+        deployment = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": metadata,
+            "spec": {
+                "replicas": self.replicas,
+                "selector": {"matchLabels": selector},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+            },
+        }
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": metadata,
+            "spec": {"selector": selector, "ports": [{"name": "http", "port": self.port, "targetPort": "http", "protocol": "TCP"}]},
+        }
+        return [deployment, service]
+
+    def interpret(self) -> K8sDeploymentInterpret:
+        return K8sDeploymentInterpret(self)
+
+
+class K8sDeploymentInterpret(Interpret[K8sClient]):
+    def __init__(self, score: K8sDeploymentScore) -> None:
+        self.score = score
+        self.resources = K8sResourceInterpret(parse_manifests(score.manifests()), score.field_manager)
+
+    async def plan(self, topology: K8sClient) -> Sequence[Change]:
+        return await self.resources.plan(topology)
+
+    async def apply(self, topology: K8sClient) -> Outcome:
+        outcome = await self.resources.apply(topology)
+        if outcome.status is InterpretStatus.FAILURE:
+            return outcome
+        score = self.score
+        try:
+            # Also after a NOOP: it must not hide a rollout an earlier apply left unfinished.
+            await topology.k8s_wait(
+                "apps/v1", "Deployment", score.app, score.namespace, condition=ROLLOUT, timeout_s=score.timeout_s
+            )
+        except K8sNotReadyError as exc:
+            return Outcome.failed(f"rollout did not complete: {exc}", outcome.changes)
+        except HarmonyError as exc:
+            return Outcome.failed(str(exc), outcome.changes)
+        if outcome.status is InterpretStatus.NOOP:
+            return outcome
+        return Outcome.changed(outcome.changes, f"{outcome.message}; rolled out {score.replicas} replica(s)")
+
+
+def _string_map(score: str, name: str, value: object) -> None:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()):
+        raise ScoreValueError(f"{score}.{name} must map non-empty strings to strings, got {value!r}")

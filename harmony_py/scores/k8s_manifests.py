@@ -1,0 +1,212 @@
+"""Kubernetes manifests as plain data: parsed from YAML, checked, compared and shown in plans.
+
+Everything here is pure: checks run when a score is built, before anything is
+sent, and every bad object is reported at once with its position and name.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harmony_py.errors import ScoreValueError
+
+ManifestSource = str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]]
+"""What scores accept: YAML text (many documents), one manifest, or a list of either."""
+
+SERVER_METADATA = frozenset(
+    {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionGracePeriodSeconds"}
+)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_HIDDEN = "(hidden)"
+_HIDDEN_CHANGED = "(hidden, changed)"
+
+
+class ManifestError(ScoreValueError):
+    """One or more manifests are not valid Kubernetes objects; nothing was sent."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("invalid manifests:\n  " + "\n  ".join(self.problems))
+
+
+def parse_manifests(source: ManifestSource) -> tuple[dict[str, Any], ...]:
+    """Every object in ``source``, as plain dicts, or :class:`ManifestError` naming each bad one."""
+    problems: list[str] = []
+    objects: list[dict[str, Any]] = []
+    items: Sequence[str | Mapping[str, Any]] = [source] if isinstance(source, (str, Mapping)) else source
+    if not isinstance(items, Sequence):
+        raise ManifestError([f"manifests must be YAML text, a mapping or a list of them, got {type(source).__name__}"])
+    for item in items:
+        if isinstance(item, str):
+            objects.extend(_load_yaml(item, len(objects), problems))
+        elif isinstance(item, Mapping):
+            objects.extend(_expand_list(_plain(item)))
+        else:
+            problems.append(f"manifest {len(objects) + 1}: expected a mapping or YAML text, got {type(item).__name__}")
+    seen: dict[tuple[str, str, str | None, str], int] = {}
+    for index, obj in enumerate(objects, start=1):
+        found = check_manifest(obj)
+        label = f"manifest {index} ({identify(obj)})"
+        problems.extend(f"{label}: {problem}" for problem in found)
+        if not found:
+            key = (obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+            if key in seen:
+                problems.append(f"{label}: the same object as manifest {seen[key]}")
+            seen.setdefault(key, index)
+    if problems:
+        raise ManifestError(problems)
+    if not objects:
+        raise ManifestError(["no manifests given"])
+    return tuple(objects)
+
+
+def check_manifest(obj: Mapping[str, Any]) -> list[str]:
+    """What makes ``obj`` unusable as a Kubernetes object; empty when it is fine."""
+    problems: list[str] = []
+    for key in ("apiVersion", "kind"):
+        value = obj.get(key)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"missing {key}" if value is None else f"{key} must be a non-empty string, got {value!r}")
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping):
+        problems.append("missing metadata" if metadata is None else "metadata must be a mapping")
+        return problems
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        problems.append("missing metadata.name" if name is None else f"metadata.name must be a non-empty string, got {name!r}")
+    namespace = metadata.get("namespace")
+    if namespace is not None and (not isinstance(namespace, str) or not _DNS_LABEL.match(namespace)):
+        problems.append(f"metadata.namespace must be a DNS label (lowercase letters, digits, '-'), got {namespace!r}")
+    for field in ("labels", "annotations"):
+        value = metadata.get(field)
+        if value is not None and not (
+            isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            problems.append(f"metadata.{field} must map strings to strings")
+    return problems
+
+
+def identify(obj: Mapping[str, Any]) -> str:
+    """``Deployment shop/web``: an object as plans name it."""
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    assert isinstance(metadata, Mapping)
+    name = metadata.get("name") or "?"
+    namespace = metadata.get("namespace")
+    return f"{obj.get('kind') or '?'} {namespace}/{name}" if namespace else f"{obj.get('kind') or '?'} {name}"
+
+
+def dns_label(score: str, field: str, value: object) -> str:
+    if not isinstance(value, str) or not _DNS_LABEL.match(value) or len(value) > 63:
+        raise ScoreValueError(
+            f"{score}.{field} must be a DNS label (lowercase letters, digits and '-', at most 63), got {value!r}"
+        )
+    return value
+
+
+def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of an object a user's apply decides: no status, no server bookkeeping."""
+    result = {key: copy.deepcopy(value) for key, value in obj.items() if key != "status"}
+    metadata = {key: value for key, value in dict(obj.get("metadata") or {}).items() if key not in SERVER_METADATA}
+    result["metadata"] = metadata
+    return result
+
+
+def contains(live: Any, desired: Any) -> bool:
+    """Whether every field ``desired`` sets has that value in ``live`` (the local comparison)."""
+    if isinstance(desired, Mapping):
+        return isinstance(live, Mapping) and all(key in live and contains(live[key], value) for key, value in desired.items())
+    return bool(live == desired)
+
+
+def merged(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``live`` becomes with ``desired``'s fields set, for a plan without a server-side dry run."""
+    result = copy.deepcopy(dict(live))
+    for key, value in desired.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def field_changes(before: Any, after: Any, path: str = "") -> list[str]:
+    """``spec.replicas: 2 -> 3`` for each leaf that differs."""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        changes: list[str] = []
+        for key in sorted(set(before) | set(after), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in after:
+                changes.append(f"{where}: removed")
+            elif key not in before:
+                changes.append(f"{where}: added")
+            else:
+                changes.extend(field_changes(before[key], after[key], where))
+        return changes
+    if before != after:
+        return [f"{path}: {_short(before)} -> {_short(after)}"]
+    return []
+
+
+def masked(obj: Mapping[str, Any], other: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``obj`` safe to show: a Secret's values are hidden, marked where they differ from ``other``."""
+    result = copy.deepcopy(dict(obj))
+    if obj.get("kind") != "Secret":
+        return result
+    for field in ("data", "stringData"):
+        values = result.get(field)
+        if isinstance(values, Mapping):
+            theirs = (other or {}).get(field) or {}
+            result[field] = {
+                key: _HIDDEN if other is None or theirs.get(key) == value else _HIDDEN_CHANGED
+                for key, value in values.items()
+            }
+    return result
+
+
+def to_yaml(obj: Mapping[str, Any]) -> str:
+    import yaml
+
+    text: str = yaml.safe_dump(dict(obj), sort_keys=True, default_flow_style=False)
+    return text
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _load_yaml(text: str, offset: int, problems: list[str]) -> list[dict[str, Any]]:
+    import yaml
+
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        problems.append(f"YAML after manifest {offset}: invalid YAML: {exc}".replace("\n", " "))
+        return []
+    found: list[dict[str, Any]] = []
+    for document in documents:
+        if document is None:
+            continue  # an empty document between '---' lines
+        if not isinstance(document, Mapping):
+            problems.append(f"manifest {offset + len(found) + 1}: a YAML document must be a mapping, got {type(document).__name__}")
+            continue
+        found.extend(_expand_list(_plain(document)))
+    return found
+
+
+def _expand_list(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """``kind: List`` (as ``kubectl get -o yaml`` writes) stands for its items."""
+    if obj.get("kind") == "List" and isinstance(obj.get("items"), list):
+        return [item for item in obj["items"] if isinstance(item, dict)]
+    return [obj]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
