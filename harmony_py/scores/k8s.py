@@ -136,7 +136,7 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         after = await self._projected(topology, manifest, live)
         if after == before:
             return _ObjectPlan(manifest, None)
-        shown_before, shown_after = masked(before, after), masked(after, before)
+        shown_before, shown_after = masked(before), masked(after, before)
         fields = field_changes(shown_before, shown_after)
         listed = ", ".join(fields[:_MAX_LISTED_FIELDS]) + (f" (+{len(fields) - _MAX_LISTED_FIELDS} more)" if len(fields) > _MAX_LISTED_FIELDS else "")
         diff = unified_diff(target, to_yaml(shown_before).encode(), to_yaml(shown_after).encode())

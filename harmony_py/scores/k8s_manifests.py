@@ -150,17 +150,21 @@ def field_changes(before: Any, after: Any, path: str = "") -> list[str]:
     return []
 
 
-def masked(obj: Mapping[str, Any], other: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``obj`` safe to show: a Secret's values are hidden, marked where they differ from ``other``."""
+def masked(obj: Mapping[str, Any], before: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``obj`` safe to show: a Secret's values are hidden.
+
+    Given ``before`` (the object ``obj`` replaces), values that differ from it
+    read ``(hidden, changed)``, so a plan still shows which keys change.
+    """
     result = copy.deepcopy(dict(obj))
     if obj.get("kind") != "Secret":
         return result
     for field in ("data", "stringData"):
         values = result.get(field)
         if isinstance(values, Mapping):
-            theirs = (other or {}).get(field) or {}
+            old = (before or {}).get(field) or {}
             result[field] = {
-                key: _HIDDEN if other is None or theirs.get(key) == value else _HIDDEN_CHANGED
+                key: _HIDDEN if before is None or key not in old or old.get(key) == value else _HIDDEN_CHANGED
                 for key, value in values.items()
             }
     return result

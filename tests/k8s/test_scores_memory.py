@@ -1,0 +1,166 @@
+"""The Kubernetes scores against an in-memory K8sClient: validation, diffs and idempotency as properties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harmony_py import Maestro, ScoreState, ScoreValueError
+from harmony_py.outcome import ChangeAction
+from harmony_py.scores import K8sDeploymentScore, K8sResourceScore, ManifestError, NamespaceScore
+
+from .memory_client import InMemoryK8sClient
+
+names = st.text(alphabet="abcdefgh0123", min_size=1, max_size=8).map(lambda s: "n" + s)
+values = st.text(alphabet="abcdefghij0123456789 -_", max_size=12)
+string_maps = st.dictionaries(names, values, max_size=4)
+
+
+@st.composite
+def configmaps(draw: st.DrawFn) -> list[dict[str, Any]]:
+    chosen = draw(st.lists(names, min_size=1, max_size=4, unique=True))
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default", "labels": draw(string_maps)},
+            "data": draw(string_maps),
+        }
+        for name in chosen
+    ]
+
+
+def states(report: Any) -> list[ScoreState]:
+    return [r.state for r in report.scores]
+
+
+@settings(max_examples=40, deadline=None)
+@given(first=configmaps(), second=configmaps(), dry_run=st.booleans())
+def test_apply_converges_and_the_second_apply_is_noop(first: list[dict[str, Any]], second: list[dict[str, Any]], dry_run: bool) -> None:
+    client = InMemoryK8sClient(dry_run_supported=dry_run)
+
+    async def run() -> None:
+        for manifests in (first, second):
+            applied = await Maestro(client).add(K8sResourceScore(manifests)).apply()
+            assert states(applied)[0] in (ScoreState.CHANGED, ScoreState.UNCHANGED)
+            writes = client.writes
+            assert states(await Maestro(client).add(K8sResourceScore(manifests)).plan()) == [ScoreState.UNCHANGED]
+            assert states(await Maestro(client).add(K8sResourceScore(manifests)).apply()) == [ScoreState.UNCHANGED]
+            assert client.writes == writes
+            for manifest in manifests:
+                live = await client.k8s_get("v1", "ConfigMap", manifest["metadata"]["name"], "default")
+                assert live is not None and live["data"] == manifest["data"]
+
+    anyio.run(run)
+
+
+@settings(max_examples=25, deadline=None)
+@given(namespace=names, labels=string_maps, quota=st.none() | st.dictionaries(st.sampled_from(["pods", "services", "requests.cpu"]), st.sampled_from(["1", "10", "2Gi"]), min_size=1))
+def test_namespace_score_is_idempotent(namespace: str, labels: dict[str, str], quota: dict[str, str] | None) -> None:
+    client = InMemoryK8sClient()
+    score = NamespaceScore(namespace, labels, quota)
+
+    async def run() -> None:
+        assert states(await Maestro(client).add(score).apply()) == [ScoreState.CHANGED]
+        assert states(await Maestro(client).add(score).plan()) == [ScoreState.UNCHANGED]
+        assert states(await Maestro(client).add(score).apply()) == [ScoreState.UNCHANGED]
+
+    anyio.run(run)
+    assert (client.objects.get(("v1", "ResourceQuota", namespace, f"{namespace}-quota")) is not None) == (quota is not None)
+
+
+@settings(max_examples=25, deadline=None)
+@given(replicas=st.integers(0, 5), port=st.integers(1, 65535), env=st.dictionaries(st.text(alphabet="ABCDE_", min_size=1, max_size=6).map(lambda s: "V" + s), values, max_size=3))
+def test_deployment_score_is_idempotent(replicas: int, port: int, env: dict[str, str]) -> None:
+    client = InMemoryK8sClient()
+    score = K8sDeploymentScore("web", "shop", "nginx:1.27", replicas=replicas, port=port, env=env)
+
+    async def run() -> None:
+        assert states(await Maestro(client).add(score).apply()) == [ScoreState.CHANGED]
+        assert states(await Maestro(client).add(score).plan()) == [ScoreState.UNCHANGED]
+        assert states(await Maestro(client).add(score).apply()) == [ScoreState.UNCHANGED]
+
+    anyio.run(run)
+
+
+async def test_local_comparison_when_the_server_has_no_dry_run() -> None:
+    client = InMemoryK8sClient(dry_run_supported=False)
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
+    await Maestro(client).add(K8sResourceScore(manifest)).apply()
+    plan = await Maestro(client).add(K8sResourceScore({**manifest, "data": {"a": "2"}})).plan()
+    [change] = plan.scores[0].changes
+    assert change.action is ChangeAction.UPDATE and "data.a: '1' -> '2'" in change.summary
+
+
+async def test_a_change_made_behind_the_scores_back_is_planned_back() -> None:
+    client = InMemoryK8sClient()
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}, "data": {"a": "1"}}
+    await Maestro(client).add(K8sResourceScore(manifest)).apply()
+    client.put({**manifest, "data": {"a": "edited"}})
+    plan = await Maestro(client).add(K8sResourceScore(manifest)).plan()
+    assert plan.scores[0].changes[0].summary == "update ConfigMap default/c: data.a: 'edited' -> '1'"
+
+
+async def test_deployment_score_fails_when_the_rollout_does_not_complete() -> None:
+    client = InMemoryK8sClient(ready=False)
+    report = await Maestro(client).add(K8sDeploymentScore("web", "shop", "nginx:1.27", timeout_s=1)).apply()
+    assert report.scores[0].state is ScoreState.FAILED
+    assert "rollout did not complete" in report.scores[0].message
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ({"kind": "ConfigMap", "metadata": {"name": "c"}}, "manifest 1 (ConfigMap c): missing apiVersion"),
+        ({"apiVersion": "v1", "metadata": {"name": "c"}}, "manifest 1 (? c): missing kind"),
+        ({"apiVersion": "v1", "kind": "ConfigMap"}, "manifest 1 (ConfigMap ?): missing metadata"),
+        ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}, "missing metadata.name"),
+        ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "Bad_NS"}}, "metadata.namespace must be a DNS label"),
+        ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": 1}}}, "metadata.labels must map strings to strings"),
+        ("kind: [unclosed", "invalid YAML"),
+        ("- just\n- a list\n", "a YAML document must be a mapping"),
+        ("", "no manifests given"),
+        ([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}] * 2, "manifest 2 (ConfigMap c): the same object as manifest 1"),
+    ],
+)
+def test_bad_manifests_are_reported_when_the_score_is_built(source: Any, problem: str) -> None:
+    with pytest.raises(ManifestError, match="invalid manifests") as caught:
+        K8sResourceScore(source)
+    assert any(problem in line for line in caught.value.problems), caught.value.problems
+
+
+def test_every_bad_object_is_reported_at_once() -> None:
+    yaml_text = "apiVersion: v1\nkind: ConfigMap\n---\nkind: Secret\nmetadata: {name: s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n"
+    with pytest.raises(ManifestError) as caught:
+        K8sResourceScore(yaml_text)
+    assert len(caught.value.problems) == 2
+
+
+def test_yaml_lists_and_multiple_documents_are_expanded() -> None:
+    yaml_text = (
+        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n"
+        "- {apiVersion: v1, kind: ConfigMap, metadata: {name: b}}\n---\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+    )
+    assert [o["metadata"]["name"] for o in K8sResourceScore(yaml_text).objects] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: NamespaceScore("Not_A_Label"), "NamespaceScore.namespace must be a DNS label"),
+        (lambda: NamespaceScore("ok", quota={}), "quota must name at least one limit"),
+        (lambda: K8sDeploymentScore("web", "shop", "nginx", replicas=-1), "replicas must be an int >= 0"),
+        (lambda: K8sDeploymentScore("web", "shop", "nginx", port=70000), "port must be between 1 and 65535"),
+        (lambda: K8sDeploymentScore("web", "shop", "has space"), "image must be an image reference"),
+        (lambda: K8sDeploymentScore("web", "shop", "nginx", health_path="healthz"), "health_path must start with '/'"),
+        (lambda: K8sResourceScore({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}, field_manager=""), "field_manager"),
+    ],
+)
+def test_bad_score_values_fail_clearly(build: Any, message: str) -> None:
+    with pytest.raises(ScoreValueError, match=message):
+        build()
