@@ -38,6 +38,7 @@ from capabilities.k8s import (
 from harmony_py.errors import TopologyNotReadyError
 from harmony_py.topology import TopologyReport
 
+from .k8s_postgres import K8sPostgreSQLMixin
 from .k8s_readiness import Readiness, judge, pod_problems
 
 R = TypeVar("R")
@@ -55,7 +56,7 @@ NO_CLUSTER_HELP = (
 
 
 @dataclass(frozen=True)
-class K8sAnywhereTopology:
+class K8sAnywhereTopology(K8sPostgreSQLMixin):
     """A Kubernetes cluster. Provides ``K8sClient`` (and, with its mixin, ``PostgreSQL``).
 
     ``kubeconfig`` defaults to ``$KUBECONFIG`` then ``~/.kube/config``, and

@@ -12,6 +12,7 @@ from typing import Any
 from typing_extensions import assert_type
 
 from capabilities.k8s import ROLLOUT, K8sClient, WatchEvent
+from capabilities.postgresql import PgConfig, PgEndpoint, PostgreSQL, ReplicationState
 from harmony_py import Maestro
 from harmony_py.scores import FileScore, K8sDeploymentScore, K8sResourceScore, NamespaceScore
 from topologies import FailoverTopology, K8sAnywhereTopology, LocalhostTopology
@@ -62,3 +63,11 @@ async def calls(topology: K8sAnywhereTopology, pair: FailoverTopology[K8sAnywher
 
 async def failover_of_localhosts_has_no_k8s_calls(pair: FailoverTopology[LocalhostTopology]) -> None:
     await pair.k8s_get("v1", "ConfigMap", "c")  # type: ignore[arg-type]
+
+
+async def postgres_on_clusters(pair: FailoverTopology[K8sAnywhereTopology], config: PgConfig) -> None:
+    # PostgreSQL on Kubernetes: a pair of clusters provides it, as a pair of localhosts does not.
+    assert_type(await pair.deploy_postgres(config), PgEndpoint)
+    assert_type(await cluster.postgres_replication(config), ReplicationState)
+    database: PostgreSQL = pair
+    local: PostgreSQL = FailoverTopology(LocalhostTopology(), LocalhostTopology())  # type: ignore[assignment]
