@@ -82,6 +82,8 @@ class HarmonyEmulator(KubernetesEmulator):
     """A KubernetesEmulator that behaves like an API server for everything harmony_py sends."""
 
     auto_ready: bool = True
+    keep_requests: bool = True
+    """kmock matches each request against every request it recorded: O(n) each. Benchmarks turn it off."""
     controller_delay_s: float = 0.01
     store: dict[Key, dict[str, Any]] = attrs.field(factory=dict, init=False)
     _applied: dict[Key, dict[str, dict[str, Any]]] = attrs.field(factory=dict, init=False)
@@ -107,7 +109,18 @@ class HarmonyEmulator(KubernetesEmulator):
 
     async def _handle(self, request: rendering.Request) -> Any:
         # Skip KubernetesEmulator's own object tracking: the fallbacks below keep the store.
-        return await super(KubernetesEmulator, self)._handle(request)
+        try:
+            return await super(KubernetesEmulator, self)._handle(request)
+        finally:
+            if not self.keep_requests:
+                self._requests.remove(request)
+
+    async def _serve_version(self, request: rendering.Request) -> Any:
+        listing = await super()._serve_version(request)
+        if isinstance(listing, dict):
+            # kmock writes the core group as "/v1"; clients (kubectl's REST mapper) want "v1".
+            listing["groupVersion"] = str(listing.get("groupVersion", "")).lstrip("/")
+        return listing
 
     async def _serve_fetch(self, request: rendering.Request) -> Any:
         obj = self.store.get(self._key(request))
