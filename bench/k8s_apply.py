@@ -16,6 +16,7 @@ import secrets
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,7 +28,6 @@ import yaml
 
 from harmony_py import Maestro, ScoreState
 from harmony_py.scores import K8sResourceScore, NamespaceScore
-from tests.k8s.harness import EmulatorThread
 from topologies.k8s_anywhere import K8sAnywhereTopology
 
 
@@ -141,11 +141,15 @@ def main() -> None:
         print("kubectl not found: harmony_py only")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        with EmulatorThread(auto_ready=False, keep_requests=False) as server:
-            config = server.write_kubeconfig(workdir / "kubeconfig")
+        config = workdir / "kubeconfig"
+        # The server gets its own process, as a real API server would: no GIL shared with the client.
+        with subprocess.Popen([sys.executable, "-m", "tests.k8s.serve", str(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as server:
+            assert server.stdout is not None and server.stdin is not None
+            server.stdout.readline()
             kubectl = Kubectl(config, None, workdir / "kubectl-cache") if have_kubectl else None
             rounds = [one_round(Harmony(config, None), kubectl, workdir, args.objects) for _ in range(args.rounds)]
-            report(f"emulator (kmock 0.8 + test subclass), {args.objects} manifests", rounds)
+            report(f"emulator (kmock 0.8 + test subclass, own process), {args.objects} manifests", rounds)
+            server.stdin.close()
         if args.real:
             if not os.environ.get("KUBECONFIG"):
                 print("\nreal cluster: skipped, KUBECONFIG is not set")
