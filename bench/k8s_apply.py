@@ -5,7 +5,7 @@ test-side subclass, on its own thread), and against a real cluster too when
 KUBECONFIG is set (``--real``). Each tool works in its own namespace so both
 really create their objects; timings are medians of ``--rounds`` rounds.
 
-    python -m bench.k8s_apply [--objects 200] [--rounds 3] [--real]
+    python bench/k8s_apply.py [--objects 200] [--rounds 3] [--real]
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from typing import Any
 
 import anyio
 import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project and its tests/ package
 
 from harmony_py import Maestro, ScoreState
 from harmony_py.scores import K8sResourceScore, NamespaceScore
@@ -143,7 +146,7 @@ def main() -> None:
         workdir = Path(tmp)
         config = workdir / "kubeconfig"
         # The server gets its own process, as a real API server would: no GIL shared with the client.
-        with subprocess.Popen([sys.executable, "-m", "tests.k8s.serve", str(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as server:
+        with subprocess.Popen([sys.executable, "-m", "tests.k8s.serve", str(config)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as server:
             assert server.stdout is not None and server.stdin is not None
             server.stdout.readline()
             kubectl = Kubectl(config, None, workdir / "kubectl-cache") if have_kubectl else None
