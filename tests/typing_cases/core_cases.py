@@ -25,9 +25,8 @@ from harmony_py.scores import CommandScore, DirectoryScore, FileScore
 from topologies import FailoverTopology, LocalhostTopology, MultisiteTopology
 
 
-@dataclass(frozen=True)
-class PgHost(LocalhostTopology):
-    """A topology with PostgreSQL and CommandRunner (only its types matter here)."""
+class PostgreSQLMethods:
+    """The PostgreSQL members (only their types matter here)."""
 
     async def deploy_postgres(self, config: PgConfig) -> PgEndpoint:
         raise NotImplementedError
@@ -46,27 +45,17 @@ class PgHost(LocalhostTopology):
 
 
 @dataclass(frozen=True)
-class PgOnly:
+class PgHost(PostgreSQLMethods, LocalhostTopology):
+    """PostgreSQL and CommandRunner."""
+
+
+@dataclass(frozen=True)
+class PgOnly(PostgreSQLMethods):
     """PostgreSQL without CommandRunner."""
 
     name: str = "pg-only"
 
     async def ensure_ready(self) -> TopologyReport:
-        raise NotImplementedError
-
-    async def deploy_postgres(self, config: PgConfig) -> PgEndpoint:
-        raise NotImplementedError
-
-    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
-        raise NotImplementedError
-
-    async def postgres_replication(self, config: PgConfig) -> ReplicationState:
-        raise NotImplementedError
-
-    async def follow_postgres(self, config: PgConfig, source: ReplicationSource) -> None:
-        raise NotImplementedError
-
-    async def promote_postgres(self, config: PgConfig) -> None:
         raise NotImplementedError
 
 
