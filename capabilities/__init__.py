@@ -6,8 +6,25 @@ holds Protocols and the plain values they exchange: no I/O, no adapters.
 """
 
 from .command_runner import CommandResult, CommandRunner, FileKind, FileStat
-from .docker import ContainerInfo, ContainerSpec, Docker, HealthCheck, Mount
+from .docker import (
+    ContainerError,
+    ContainerInfo,
+    ContainerSpec,
+    Docker,
+    HealthCheck,
+    ImageNotFoundError,
+    Mount,
+    Port,
+)
 from .k8s import K8sClient, Manifest
+from .load_balancer import (
+    BalancedService,
+    Backend,
+    DockerWithLoadBalancer,
+    Frontend,
+    LoadBalancer,
+    LoadBalancerError,
+)
 from .postgresql import (
     PgConfig,
     PgEndpoint,
@@ -19,6 +36,15 @@ from .postgresql import (
 )
 
 __all__ = [
+    "Backend",
+    "BalancedService",
+    "ContainerError",
+    "DockerWithLoadBalancer",
+    "Frontend",
+    "ImageNotFoundError",
+    "LoadBalancer",
+    "LoadBalancerError",
+    "Port",
     "CommandResult",
     "CommandRunner",
     "ContainerInfo",

@@ -4,12 +4,14 @@ Adapters for SSH, Docker and Kubernetes import their libraries lazily, so
 importing this package stays light.
 """
 
+from .docker_engine import DockerTopology
 from .failover import FailoverTopology
 from .localhost import LocalhostTopology
 from .markers import NotDocker, NotK8sClient, NotPostgreSQL
 from .multisite import MultisiteTopology
 
 __all__ = [
+    "DockerTopology",
     "FailoverTopology",
     "LocalhostTopology",
     "MultisiteTopology",
