@@ -120,7 +120,8 @@ async def direct_calls() -> None:
     # A direct capability call on a failover of a topology without it.
     await FailoverTopology(local, local).deploy_postgres(config)  # type: ignore[arg-type]
     await MultisiteTopology(local, (local,)).promote_postgres(config)  # type: ignore[arg-type]
-    await FailoverTopology(pg, pg).run_container(config)  # type: ignore[arg-type]
+    # (LocalhostTopology offers Docker, so PgOnly stands for a host without it.)
+    await FailoverTopology(PgOnly(), PgOnly()).run_container(config)  # type: ignore[arg-type]
     await FailoverTopology(pg, pg).k8s_get("v1", "Pod", "x")  # type: ignore[arg-type]
 
 
