@@ -110,7 +110,17 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
             process.kill()
             process.wait()
         log.close()
+        _unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _unmount_under(root: Path) -> None:
+    """dockerd leaves its network namespace file bind-mounted under the exec root."""
+    prefix = f"{root}/"
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False)
 
 
 def _pings(client: Any) -> bool:
