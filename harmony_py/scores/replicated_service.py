@@ -138,7 +138,7 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
     def replica_spec(self, port: int) -> ContainerSpec:
         """The container of the replica on backend ``port`` (0 in the revision template)."""
         health = self.health_command or (
-            "wget", "-q", "-O", "/dev/null", "-T", "2", f"http://127.0.0.1:{port}{self.health_path}"
+            "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{self.health_path}"
         )
         return labelled(
             ContainerSpec(
