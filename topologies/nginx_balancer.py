@@ -188,10 +188,11 @@ class NginxInstance:
             await self._wait_for_master()
             return
         old = await self._workers(master)
+        log_before = len(await self._error_log())
         reload = await self._nginx("-s", "reload")
         if not reload.ok:
             raise LoadBalancerError(f"nginx could not be told to reload: {_last_line(reload)}")
-        await self._wait_for_new_workers(master, old)
+        await self._wait_for_new_workers(master, old, log_before)
         await self._wait_drained(master, old, drain_timeout_s)
 
     async def _wait_for_master(self) -> None:
@@ -201,10 +202,16 @@ class NginxInstance:
             return
         raise LoadBalancerError(f"nginx did not write {self.pid_file} after starting: {await self._error_tail()}")
 
-    async def _wait_for_new_workers(self, master: int, old: set[int]) -> None:
-        # The master answers a reload it cannot apply by keeping the old workers only.
+    async def _wait_for_new_workers(self, master: int, old: set[int], log_before: int) -> None:
+        # The master answers a reload it cannot apply by logging an [emerg] line
+        # and keeping the old workers only.
         with anyio.move_on_after(_START_TIMEOUT_S):
             while not (await self._workers(master) - old):
+                emergencies = [line for line in _lines((await self._error_log())[log_before:]) if "[emerg]" in line]
+                if emergencies:
+                    raise LoadBalancerError(
+                        f"nginx kept its previous configuration, the new one could not be applied: {emergencies[-1]}"
+                    )
                 await anyio.sleep(_POLL_S)
             return
         raise LoadBalancerError(
@@ -217,9 +224,11 @@ class NginxInstance:
             while await self._workers(master) & old:
                 await anyio.sleep(_POLL_S)
 
+    async def _error_log(self) -> bytes:
+        return await self.host.read_file(f"{self.root}/error.log") or b""
+
     async def _error_tail(self) -> str:
-        content = await self.host.read_file(f"{self.root}/error.log")
-        lines = (content or b"").decode("utf-8", "replace").strip().splitlines()
+        lines = _lines(await self._error_log())
         return lines[-1] if lines else "nothing in its error log"
 
     async def _nginx(self, *arguments: str, config: str | None = None) -> CommandResult:
@@ -308,6 +317,10 @@ def _parse_header(text: str) -> BalancedService | None:
     )
 
 
+def _lines(content: bytes) -> list[str]:
+    return content.decode("utf-8", "replace").strip().splitlines()
+
+
 def _host_port(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
@@ -318,5 +331,9 @@ def _quote(path: str) -> str:
 
 
 def _last_line(result: CommandResult) -> str:
-    text = (result.stderr_text or result.stdout_text).strip()
-    return text.splitlines()[-1] if text else f"exit status {result.exit_status} ({shlex.join(result.argv)})"
+    """The line that says what is wrong: nginx's last [emerg] line, else the last one."""
+    lines = (result.stderr_text or result.stdout_text).strip().splitlines()
+    if not lines:
+        return f"exit status {result.exit_status} ({shlex.join(result.argv)})"
+    emergencies = [line for line in lines if "[emerg]" in line]
+    return (emergencies or lines)[-1]

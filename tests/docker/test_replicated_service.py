@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -128,8 +132,25 @@ def test_scaling_leaves_running_replicas_alone(
     assert state(apply(host, web("scale", "v1", 1, port, ports))) is ScoreState.UNCHANGED
 
 
+SICK_SCORE_FILE = """
+import os
+from harmony_py import Maestro
+from harmony_py.scores import ReplicatedServiceScore, UpdatePolicy
+from topologies import LocalhostTopology
+
+host = LocalhostTopology(docker_host=os.environ["T_DOCKER"], balancer_root=os.environ["T_NGINX"])
+maestro = Maestro(host).add(
+    ReplicatedServiceScore(
+        "bad", "harmony-test/web:v1", 2, {port}, backend_ports=range({start}, {stop}),
+        health_command=("no-such-program",), health_interval_s=0.2, stop_grace_s=2,
+        update=UpdatePolicy(monitor_s=10, drain_timeout_s=5),
+    )
+)
+"""
+
+
 def test_bad_values_leave_running_replicas_untouched(
-    host: LocalhostTopology, services: list[str], clean_engine: Engine
+    host: LocalhostTopology, services: list[str], clean_engine: Engine, tmp_path: Path
 ) -> None:
     services.append("bad")
     port, ports = free_port(), free_range(20)
@@ -139,9 +160,18 @@ def test_bad_values_leave_running_replicas_untouched(
     unknown = apply(host, web("bad", "v9", 2, port, ports))
     assert state(unknown) is ScoreState.FAILED and "not in the local image store" in unknown.scores[0].message
 
-    sick = apply(host, web("bad", "v1", 2, port, ports, health_command=("no-such-program",)))
-    assert state(sick) is ScoreState.FAILED
-    assert "rolled back" in sick.scores[0].message and "no-such-program" in sick.scores[0].message
+    # Through the command line, as a user runs it: a non-zero exit with the reason.
+    score_file = tmp_path / "sick.py"
+    score_file.write_text(SICK_SCORE_FILE.format(port=port, start=ports.start, stop=ports.stop))
+    done = subprocess.run(
+        [sys.executable, "-m", "harmony_py", "apply", "--yes", "--json", str(score_file)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "T_DOCKER": clean_engine.socket, "T_NGINX": host.balancer_root},
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "rolled back" in done.stdout and "no-such-program" in done.stdout
 
     with socket.socket() as holder:  # the port the next replica would get
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -174,4 +204,12 @@ def test_a_configuration_nginx_cannot_apply_is_never_activated(
         assert anyio.run(host.balanced_service, "second") is None
         served = anyio.run(host.balanced_service, "first")
         assert served is not None and served.backends == (backend,)
+        # A configuration nginx -t refuses (here a service file broken by hand) is not even tried.
+        first_conf = Path(host.balancer_root) / "services" / "first.conf"
+        kept = first_conf.read_bytes()
+        first_conf.write_bytes(kept + b"this is not nginx;\n")
+        with pytest.raises(LoadBalancerError, match="nginx refused the new configuration.*unknown directive"):
+            anyio.run(lambda: host.balance(Frontend("second", other), [backend], drain_timeout_s=2))
+        first_conf.write_bytes(kept)
+        assert anyio.run(host.balanced_service, "second") is None
     services.remove("second")
