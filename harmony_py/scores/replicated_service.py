@@ -116,6 +116,8 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
             raise ScoreValueError(f"ReplicatedServiceScore.replicas must be a non-negative int, got {self.replicas!r}")
         if not isinstance(self.health_path, str) or not self.health_path.startswith("/"):
             raise ScoreValueError(f"ReplicatedServiceScore.health_path must start with '/', got {self.health_path!r}")
+        if not isinstance(self.update, UpdatePolicy):
+            raise ScoreValueError(f"ReplicatedServiceScore.update must be an UpdatePolicy, got {self.update!r}")
         if PORT_ENV in self.env:
             raise ScoreValueError(f"ReplicatedServiceScore.env must not set {PORT_ENV}: each replica gets its own")
         if not isinstance(self.backend_ports, range) or len(self.backend_ports) < 1:

@@ -213,3 +213,48 @@ def test_a_configuration_nginx_cannot_apply_is_never_activated(
         first_conf.write_bytes(kept)
         assert anyio.run(host.balanced_service, "second") is None
     services.remove("second")
+
+
+def test_stop_first_update_keeps_serving_from_the_other_replicas(
+    host: LocalhostTopology, services: list[str], clean_engine: Engine
+) -> None:
+    services.append("sf")
+    port, ports = free_port(), free_range(20)
+    policy = UpdatePolicy(order="stop-first", monitor_s=10, drain_timeout_s=5)
+    apply(host, web("sf", "v1", 2, port, ports, update=policy))
+    with LoadClient(port) as load:
+        assert state(apply(host, web("sf", "v2", 2, port, ports, update=policy))) is ScoreState.CHANGED
+    assert load.failures == []
+    assert versions(port) == {"v2"}
+    assert len(replica_ids(clean_engine, "sf")) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"replicas": -1}, "replicas must be a non-negative int"),
+        ({"env": {"PORT": "80"}}, "must not set PORT"),
+        ({"health_path": "health"}, "health_path must start with '/'"),
+        ({"port": 20005}, "lies inside backend_ports"),
+        ({"image": "two words"}, "image must be an image reference"),
+        ({"service": "no/slash"}, "Frontend.service must be"),
+        ({"update": "fast"}, "update must be an UpdatePolicy"),
+    ],
+)
+def test_bad_score_values_are_refused_when_built(change: dict[str, Any], complaint: str) -> None:
+    from harmony_py import ScoreValueError
+
+    values: dict[str, Any] = {"service": "web", "image": "web:1", "replicas": 2, "port": 8080, **change}
+    with pytest.raises(ScoreValueError, match=complaint):
+        ReplicatedServiceScore(**values)
+
+
+def test_bad_update_policy_values_are_refused() -> None:
+    from harmony_py import ScoreValueError
+
+    with pytest.raises(ScoreValueError, match="parallelism must be a positive int"):
+        UpdatePolicy(parallelism=0)
+    with pytest.raises(ScoreValueError, match="max_failure_ratio must be between 0 and 1"):
+        UpdatePolicy(max_failure_ratio=2)
+    with pytest.raises(ScoreValueError, match="order must be"):
+        UpdatePolicy(order="sideways")  # type: ignore[arg-type]
