@@ -6,7 +6,16 @@ holds Protocols and the plain values they exchange: no I/O, no adapters.
 """
 
 from .command_runner import CommandResult, CommandRunner, FileKind, FileStat
-from .docker import ContainerInfo, ContainerSpec, Docker, HealthCheck, Mount
+from .docker import (
+    ContainerError,
+    ContainerInfo,
+    ContainerSpec,
+    Docker,
+    HealthCheck,
+    ImageNotFoundError,
+    Mount,
+    Port,
+)
 from .k8s import (
     ROLLOUT,
     K8sApiError,
@@ -17,6 +26,14 @@ from .k8s import (
     K8sUnknownKindError,
     Manifest,
     WatchEvent,
+)
+from .load_balancer import (
+    BalancedService,
+    Backend,
+    DockerWithLoadBalancer,
+    Frontend,
+    LoadBalancer,
+    LoadBalancerError,
 )
 from .postgresql import (
     PgConfig,
@@ -29,6 +46,15 @@ from .postgresql import (
 )
 
 __all__ = [
+    "Backend",
+    "BalancedService",
+    "ContainerError",
+    "DockerWithLoadBalancer",
+    "Frontend",
+    "ImageNotFoundError",
+    "LoadBalancer",
+    "LoadBalancerError",
+    "Port",
     "CommandResult",
     "CommandRunner",
     "ContainerInfo",

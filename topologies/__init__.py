@@ -4,6 +4,7 @@ Adapters for SSH, Docker and Kubernetes import their libraries lazily, so
 importing this package stays light.
 """
 
+from .docker_engine import DockerTopology
 from .failover import FailoverTopology
 from .k8s_anywhere import K8sAnywhereTopology  # imports the kubernetes client lazily, on first use
 from .localhost import LocalhostTopology
@@ -11,6 +12,7 @@ from .markers import NotDocker, NotK8sClient, NotPostgreSQL
 from .multisite import MultisiteTopology
 
 __all__ = [
+    "DockerTopology",
     "FailoverTopology",
     "K8sAnywhereTopology",
     "LocalhostTopology",

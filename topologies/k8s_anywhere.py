@@ -10,6 +10,7 @@ server serves is discovered, not compiled in, so custom resources work too.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import os
 import threading
@@ -331,7 +332,8 @@ class _Connection:
     @classmethod
     def open(cls, topology: K8sAnywhereTopology) -> _Connection:
         import urllib3
-        from kubernetes import client
+
+        client = _kube("kubernetes.client")
 
         configuration = client.Configuration()
         context, namespace = _load_configuration(topology, configuration)
@@ -371,7 +373,7 @@ class _Connection:
         return found
 
     def _discover(self, api_version: str, kind: str) -> Any:
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+        ResourceNotFoundError = _kube("kubernetes.dynamic.exceptions").ResourceNotFoundError
 
         try:
             return self.dynamic.resources.get(api_version=api_version, kind=kind)
@@ -421,9 +423,7 @@ class _WatchPump:
 
     def _follow(self) -> None:
         import urllib3
-        from kubernetes.watch import watch
-
-        iter_resp_lines: Any = watch.iter_resp_lines  # untyped in the library
+        iter_resp_lines = _kube("kubernetes.watch.watch").iter_resp_lines
 
         resource_version: str | None = None
         while not self._stopped.is_set():
@@ -507,10 +507,8 @@ async def _events(receive: MemoryObjectReceiveStream[WatchEvent | Exception], wh
 
 def _load_configuration(topology: K8sAnywhereTopology, configuration: Any) -> tuple[str, str]:
     """Fill ``configuration`` from a kubeconfig or the Pod's service account; (context, namespace)."""
-    from kubernetes import config as typed_config
-    from kubernetes.config.config_exception import ConfigException
-
-    config: Any = typed_config  # its loaders are untyped
+    config = _kube("kubernetes.config")
+    ConfigException = _kube("kubernetes.config.config_exception").ConfigException
 
     paths = _kubeconfig_paths(topology.kubeconfig)
     use_cluster = topology.in_cluster
@@ -546,18 +544,22 @@ def _kubeconfig_paths(explicit: str | None) -> list[str]:
 
 
 def _dynamic_client(api_client: Any) -> Any:
-    from kubernetes.dynamic import DynamicClient
-    from kubernetes.dynamic.discovery import LazyDiscoverer
-
-    class MemoryDiscoverer(LazyDiscoverer):
-        """Discovery kept in memory: never read or written as a shared file in /tmp."""
-
-        def _write_cache(self) -> None:
-            return None
-
+    dynamic = _kube("kubernetes.dynamic")
+    lazy = _kube("kubernetes.dynamic.discovery").LazyDiscoverer
+    # Discovery kept in memory: the stock discoverer reads and writes a cache file in the shared /tmp.
+    memory_discoverer = type("MemoryDiscoverer", (lazy,), {"_write_cache": lambda self: None})
     no_file = os.path.join(os.sep, "nonexistent", "harmony-py-k8s-discovery.json")
-    dynamic_client: Any = DynamicClient  # untyped in the library
-    return dynamic_client(api_client, cache_file=no_file, discoverer=MemoryDiscoverer)
+    return dynamic.DynamicClient(api_client, cache_file=no_file, discoverer=memory_discoverer)
+
+
+def _kube(module: str) -> Any:
+    """A module of the kubernetes client, imported on first use.
+
+    Through importlib, not an import statement: mypy then does not follow the
+    package (126 MB with its models, typed), which would make every type check
+    of a score file that imports ``topologies`` take minutes.
+    """
+    return importlib.import_module(module)
 
 
 def _server_version(connection: _Connection) -> str:
@@ -566,7 +568,7 @@ def _server_version(connection: _Connection) -> str:
 
 
 def _absent_is_none(call: Callable[[], R]) -> R | None:
-    from kubernetes.dynamic.exceptions import NotFoundError
+    NotFoundError = _kube("kubernetes.dynamic.exceptions").NotFoundError
 
     try:
         return call()
@@ -577,7 +579,8 @@ def _absent_is_none(call: Callable[[], R]) -> R | None:
 def _translated(what: str, call: Callable[[], R], retries: int, *, not_ready: bool = False) -> R:
     """Run a client call, turning the library's errors into K8sError messages that name ``what``."""
     import urllib3
-    from kubernetes.client.exceptions import ApiException
+
+    ApiException = _kube("kubernetes.client.exceptions").ApiException
 
     try:
         return call()

@@ -16,12 +16,18 @@ import anyio.to_thread
 from capabilities.command_runner import CommandResult, FileKind, FileStat
 from harmony_py.topology import TopologyReport
 
+from .docker_engine import DockerOnHost
+from .nginx_balancer import NginxLoadBalancer
+
 _OS_RELEASE = Path("/etc/os-release")
 
 
 @dataclass(frozen=True)
-class LocalhostTopology:
-    """This machine, as the user running harmony_py. Provides ``CommandRunner``."""
+class LocalhostTopology(DockerOnHost, NginxLoadBalancer):
+    """This machine, as the user running harmony_py.
+
+    Provides ``CommandRunner`` and ``LoadBalancer``, and ``Docker`` when an engine answers.
+    """
 
     name: str = "localhost"
 

@@ -137,6 +137,15 @@ class ReplicatedTopology(Generic[T_co]):
     # -- Docker: every member runs the same containers ---------------------
 
     @overload
+    async def image_id(self: ReplicatedTopology[Docker], reference: str) -> str | None: ...
+    @overload
+    async def image_id(self: ReplicatedTopology[object], reference: NotDocker) -> str | None: ...
+    async def image_id(self: ReplicatedTopology[Any], reference: Any) -> str | None:
+        # Present only when every member has it, so a plan shows what some member lacks.
+        ids: list[str | None] = await _on_all(self.members, lambda member: member.image_id(reference))
+        return None if None in ids else ids[0]
+
+    @overload
     async def ensure_image(self: ReplicatedTopology[Docker], reference: str) -> str: ...
     @overload
     async def ensure_image(self: ReplicatedTopology[object], reference: NotDocker) -> str: ...
@@ -150,6 +159,14 @@ class ReplicatedTopology(Generic[T_co]):
     async def run_container(self: ReplicatedTopology[object], spec: NotDocker) -> ContainerInfo: ...
     async def run_container(self: ReplicatedTopology[Any], spec: Any) -> ContainerInfo:
         infos: list[ContainerInfo] = await _on_all(self.members, lambda member: member.run_container(spec))
+        return infos[0]
+
+    @overload
+    async def start_container(self: ReplicatedTopology[Docker], name: str) -> ContainerInfo: ...
+    @overload
+    async def start_container(self: ReplicatedTopology[object], name: NotDocker) -> ContainerInfo: ...
+    async def start_container(self: ReplicatedTopology[Any], name: Any) -> ContainerInfo:
+        infos: list[ContainerInfo] = await _on_all(self.members, lambda member: member.start_container(name))
         return infos[0]
 
     @overload

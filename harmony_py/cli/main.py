@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 from rich.console import Console
+from rich.text import Text
 
 from harmony_py.errors import HarmonyError
 from harmony_py.events import EventHandler, ignore_event
@@ -135,7 +136,7 @@ async def _apply(session: Session, maestro: Maestro[Any], plan: RunReport, rende
                 "nothing was applied: confirmation needs a terminal; re-run with --yes to apply this plan",
                 plan=plan,
             )
-        answer = session.errors.input("Apply these changes? [y/N] ")
+        answer = session.errors.input(Text("Apply these changes? [y/N] ", style="bold"))
         if answer.strip().lower() not in ("y", "yes"):
             session.finish(plan=plan, notice="Nothing was applied.")
             return EXIT_OK

@@ -1,11 +1,18 @@
 """The scores that ship with harmony_py."""
 
 from .command import CommandScore
+from .container import ContainerScore
 from .files import DirectoryScore, FileScore
 from .k8s import K8sDeploymentScore, K8sResourceScore, NamespaceScore
 from .k8s_manifests import ManifestError
+from .replicated_service import ReplicatedServiceScore, UpdateFailedError, UpdatePolicy, UpdateRolledBackError
 
 __all__ = [
+    "ContainerScore",
+    "ReplicatedServiceScore",
+    "UpdateFailedError",
+    "UpdatePolicy",
+    "UpdateRolledBackError",
     "CommandScore",
     "DirectoryScore",
     "FileScore",

@@ -1,0 +1,99 @@
+"""DockerTopology and the Docker-on-localhost mixin against the suite's own engine."""
+
+from __future__ import annotations
+
+import sys
+import subprocess
+
+import anyio
+import pytest
+
+from capabilities import ContainerError, ContainerSpec, Docker, HealthCheck, ImageNotFoundError
+from harmony_py import Maestro, MissingCapabilityError, capability_gaps
+from harmony_py.scores import ContainerScore
+from topologies import DockerTopology, LocalhostTopology
+
+from .conftest import IMAGE, Engine, free_port
+
+
+def web(name: str, port: int, tag: str = "v1", **extra: object) -> ContainerSpec:
+    return ContainerSpec(
+        name=name,
+        image=f"{IMAGE}:{tag}",
+        env={"PORT": str(port)},
+        network="host",
+        init=True,
+        labels={"test": "yes"},
+        health=HealthCheck(("wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}/health"), interval_s=0.2),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_engine_lifecycle(docker_topology: DockerTopology, clean_engine: Engine) -> None:
+    async def main() -> None:
+        report = await docker_topology.ensure_ready()
+        assert report.facts["docker.version"]
+        assert await docker_topology.image_id(f"{IMAGE}:v1") is not None
+        assert await docker_topology.image_id(f"{IMAGE}:nope") is None
+        port = free_port()
+        started = await docker_topology.run_container(web("life", port))
+        assert started.running and started.labels["test"] == "yes"
+        healthy = await docker_topology.wait_healthy("life", timeout_s=30)
+        assert healthy.health == "healthy"
+        assert [info.name for info in await docker_topology.list_containers({"test": "yes"})] == ["life"]
+        assert await docker_topology.list_containers({"test": "no"}) == []
+        await docker_topology.stop_container("life", timeout_s=5)
+        stopped = await docker_topology.inspect_container("life")
+        assert stopped is not None and not stopped.running
+        again = await docker_topology.start_container("life")
+        assert again.running
+        await docker_topology.remove_container("life")
+        await docker_topology.remove_container("life")  # absent is not an error
+        assert await docker_topology.inspect_container("life") is None
+
+    anyio.run(main)
+
+
+def test_unknown_image_is_a_clear_error(docker_topology: DockerTopology) -> None:
+    with pytest.raises(ImageNotFoundError, match="not in the local image store.*pulling is off"):
+        anyio.run(docker_topology.run_container, web("ghost", 1, tag="missing"))
+
+
+def test_invalid_health_command_names_the_cause(docker_topology: DockerTopology, clean_engine: Engine) -> None:
+    spec = ContainerSpec(
+        name="sick",
+        image=f"{IMAGE}:v1",
+        env={"PORT": str(free_port())},
+        network="host",
+        health=HealthCheck(("no-such-program",), interval_s=0.1, retries=1),
+    )
+
+    async def main() -> None:
+        await docker_topology.run_container(spec)
+        await docker_topology.wait_healthy("sick", timeout_s=30)
+
+    with pytest.raises(ContainerError, match="sick is unhealthy.*no-such-program"):
+        anyio.run(main)
+
+
+def test_ensure_ready_without_engine_is_not_ready(tmp_path: object) -> None:
+    from harmony_py import TopologyNotReadyError
+
+    with pytest.raises(TopologyNotReadyError, match="no Docker engine answers"):
+        anyio.run(DockerTopology(f"{tmp_path}/absent.sock").ensure_ready)
+
+
+def test_localhost_has_docker_only_when_an_engine_answers(host: LocalhostTopology, tmp_path: object) -> None:
+    assert capability_gaps(host, Docker) == []
+    without = LocalhostTopology(docker_host=f"{tmp_path}/absent.sock")
+    gaps = capability_gaps(without, Docker)
+    assert len(gaps) == 1 and "no Docker engine answers" in gaps[0]
+    maestro = Maestro(without).add(ContainerScore(web("never", 1)))
+    with pytest.raises(MissingCapabilityError, match="requires capability Docker.*no Docker engine answers"):
+        anyio.run(maestro.prepare)
+
+
+def test_importing_harmony_py_does_not_import_the_sdk() -> None:
+    code = "import harmony_py, harmony_py.scores, capabilities, topologies, sys; print('docker' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -1,0 +1,95 @@
+"""The run-time capability check: one error naming score, capability, topology and members."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from capabilities import CommandRunner, PgConfig, PgEndpoint, PostgreSQL
+from harmony_py import Interpret, Maestro, MissingCapabilityError, Score, TopologyReport, capability_gaps
+from harmony_py.scores import FileScore
+from topologies import FailoverTopology, LocalhostTopology, MultisiteTopology
+
+
+@dataclass(frozen=True)
+class NeedsPostgreSQL(Score[PostgreSQL]):
+    def interpret(self) -> Interpret[PostgreSQL]:
+        raise AssertionError("must never be interpreted")
+
+
+@dataclass(frozen=True)
+class HalfPostgres:
+    """Has some PostgreSQL members, one of them not async."""
+
+    name: str = "half"
+
+    async def ensure_ready(self) -> TopologyReport:
+        return TopologyReport(self.name)
+
+    def deploy_postgres(self, config: PgConfig) -> PgEndpoint:
+        raise NotImplementedError
+
+
+def _error(maestro: Maestro[Any]) -> str:
+    with pytest.raises(MissingCapabilityError) as caught:
+        anyio.run(maestro.plan)
+    return str(caught.value)
+
+
+def test_score_on_topology_without_the_capability_names_every_missing_member() -> None:
+    maestro = Maestro(LocalhostTopology()).add(NeedsPostgreSQL())  # type: ignore[arg-type]
+    message = _error(maestro)
+    assert message.startswith(
+        "Score NeedsPostgreSQL requires capability PostgreSQL, but topology localhost does not provide it: "
+    )
+    for member in ("deploy_postgres", "postgres_endpoint", "postgres_replication", "promote_postgres"):
+        assert f"missing {member}" in message
+
+
+def test_members_that_must_be_async_are_named() -> None:
+    gaps = capability_gaps(HalfPostgres(), PostgreSQL)
+    assert "deploy_postgres must be async def" in gaps
+    assert "missing promote_postgres" in gaps
+
+
+def test_failover_delegates_the_check_to_each_sub_topology() -> None:
+    failover = FailoverTopology(LocalhostTopology(), LocalhostTopology())
+    message = _error(Maestro(failover).add(NeedsPostgreSQL()))  # type: ignore[arg-type]
+    assert "topology FailoverTopology[LocalhostTopology, LocalhostTopology] does not provide it" in message
+    assert "primary: missing deploy_postgres" in message
+    assert "replica: missing deploy_postgres" in message
+
+
+def test_multisite_names_the_site_that_lacks_it() -> None:
+    sites = MultisiteTopology(LocalhostTopology(), (LocalhostTopology(),))
+    message = _error(Maestro(sites).add(NeedsPostgreSQL()))  # type: ignore[arg-type]
+    assert "site[0]: missing deploy_postgres" in message
+
+
+def test_higher_order_topology_without_the_members_itself_says_so() -> None:
+    failover = FailoverTopology(LocalhostTopology(), LocalhostTopology())
+    assert capability_gaps(failover, CommandRunner)[0] == "missing make_directory"
+
+
+def test_isinstance_alone_would_be_fooled_by_a_failover() -> None:
+    # Why the check is ours: the methods exist on the class for every T.
+    failover = FailoverTopology(LocalhostTopology(), LocalhostTopology())
+    assert isinstance(failover, PostgreSQL)
+    assert capability_gaps(failover, PostgreSQL)
+
+
+def test_nothing_is_touched_when_a_capability_is_missing(tmp_path: Path) -> None:
+    target = f"{tmp_path}/never-written"
+    maestro = Maestro(LocalhostTopology()).add(FileScore(target, "x"), NeedsPostgreSQL())  # type: ignore[arg-type]
+    with pytest.raises(MissingCapabilityError):
+        anyio.run(maestro.apply)
+    assert not os.path.exists(target)
+
+
+def test_localhost_provides_command_runner() -> None:
+    assert capability_gaps(LocalhostTopology(), CommandRunner) == []
