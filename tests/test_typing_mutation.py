@@ -14,7 +14,7 @@ import pytest
 from mypy import api
 
 ROOT = Path(__file__).parent.parent
-_OVERLOAD_STUB = re.compile(r"    @overload\n    async def [^\n]*(\n(?!    @overload|    async def)[^\n]*)*?: \.\.\.\n")
+_OVERLOAD_STUB = re.compile(r"    @overload\n    (?:async )?def [^\n]*(\n(?!    @overload|    (?:async )?def)[^\n]*)*?: \.\.\.\n")
 
 
 def test_plain_methods_instead_of_guarded_overloads_break_the_contract(
