@@ -9,16 +9,26 @@ from .command_runner import CommandResult, CommandRunner, FileKind, FileStat
 from .docker import ContainerInfo, ContainerSpec, Docker, HealthCheck, Mount
 from .k8s import K8sClient, Manifest
 from .postgresql import (
+    ClusterStatus,
+    MemberStatus,
     PgConfig,
     PgEndpoint,
     PgUser,
     PostgreSQL,
+    PostgreSQLCluster,
+    PostgreSQLServer,
     ReplicationRole,
     ReplicationSource,
     ReplicationState,
+    StandbyInfo,
 )
 
 __all__ = [
+    "ClusterStatus",
+    "MemberStatus",
+    "PostgreSQLCluster",
+    "PostgreSQLServer",
+    "StandbyInfo",
     "CommandResult",
     "CommandRunner",
     "ContainerInfo",

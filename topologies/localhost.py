@@ -16,12 +16,14 @@ import anyio.to_thread
 from capabilities.command_runner import CommandResult, FileKind, FileStat
 from harmony_py.topology import TopologyReport
 
+from .postgres_commands import PostgresCommands
+
 _OS_RELEASE = Path("/etc/os-release")
 
 
 @dataclass(frozen=True)
-class LocalhostTopology:
-    """This machine, as the user running harmony_py. Provides ``CommandRunner``."""
+class LocalhostTopology(PostgresCommands):
+    """This machine, as the user running harmony_py. Provides ``CommandRunner`` and ``PostgreSQLServer``."""
 
     name: str = "localhost"
 
