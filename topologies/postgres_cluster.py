@@ -337,7 +337,14 @@ async def on_all(items: Sequence[Any], call: Callable[[Any], Awaitable[R]]) -> l
     async def one(index: int, item: Any) -> None:
         results[index] = await call(item)
 
-    async with anyio.create_task_group() as group:
-        for index, item in enumerate(items):
-            group.start_soon(one, index, item)
+    try:
+        async with anyio.create_task_group() as group:
+            for index, item in enumerate(items):
+                group.start_soon(one, index, item)
+    except BaseExceptionGroup as group_error:
+        # One readable error for the report: the first member's.
+        first = group_error.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from group_error
     return [results[index] for index in range(len(items))]

@@ -488,11 +488,13 @@ class PgServer:
         server = conninfo(
             host=source.host, port=str(source.port), user=source.user, dbname="postgres", passfile=self.layout.passfile
         )
-        await self.check(
+        result = await self.check(
             f"rewinding to the primary at {source.host}:{source.port} with pg_rewind",
             [self.layout.binary("pg_rewind"), "--target-pgdata", self.layout.data_dir, "--source-server", server],
             timeout_s=COPY_S,
         )
+        # Kept for whoever asks later what the rewind did.
+        await self.runner.write_file(f"{self.layout.base_dir}/last-rewind.log", result.stderr + result.stdout, mode=0o600)
 
     async def _require_reachable(self, source: ReplicationSource) -> None:
         ready = await self.as_postgres(
@@ -526,6 +528,9 @@ class PgServer:
             timeout_s=START_S + 10,
         )  # fmt: skip
         await self.sql(slots_sql(tuple(slot_for(name) for name in standbys)), what="creating replication slots")
+        # Until a checkpoint on the new timeline, the control file still shows
+        # the old one, and pg_rewind against this server would rewind wrongly.
+        await self.sql("CHECKPOINT", what="checkpointing after promotion")
 
     async def fence(self) -> None:
         """Stop now, and make sure a restart comes up read-only (adr/0022)."""
