@@ -222,6 +222,8 @@ class PrimaryInterpret(Interpret[PostgreSQLCluster]):
             raise ScoreValueError(f"no member {self.to!r}; members are {labels}") from None
         if member.state.role is ReplicationRole.PRIMARY:
             return []
+        if member is status.members[0] and all(m.state.role is ReplicationRole.ABSENT for m in status.members):
+            return []  # a new cluster: deploying it makes the first member the primary
         return [Change(ChangeAction.RUN, f"{member.label} ({member.address})", f"{self.mode} to {self.to}")]
 
     async def apply(self, topology: PostgreSQLCluster) -> Outcome:
