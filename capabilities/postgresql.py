@@ -210,12 +210,18 @@ class PostgreSQLServer(PostgreSQL, Protocol):
         """How a replica called ``name`` reaches this server (the password as a Secret)."""
         ...
 
-    async def follow_postgres(self, config: PgConfig, source: ReplicationSource) -> None:
+    async def follow_postgres(self, config: PgConfig, source: ReplicationSource, *, rewind: bool = True) -> None:
         """Make the server a streaming replica of ``source``.
 
         An empty server is cloned with ``pg_basebackup``; one holding data that
-        diverged (a former primary) is rewound with ``pg_rewind`` first.
+        may have diverged (a former primary) is rewound with ``pg_rewind``
+        first, unless ``rewind`` is False because the caller knows ``source``
+        replayed all of it (a switchover).
         """
+        ...
+
+    async def checkpoint_postgres(self, config: PgConfig) -> None:
+        """Checkpoint now (after a promotion, so that pg_rewind sees the new timeline)."""
         ...
 
     async def promote_postgres(self, config: PgConfig, standbys: tuple[str, ...]) -> None:

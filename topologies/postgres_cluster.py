@@ -161,6 +161,11 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
             planned = await follower.server.plan_postgres(config)
             changes += [_relabel(c, found.member(follower.label)) for c in planned]
     if apply:
+        if any(change is not None and follower_state_needs_rewind(found.member(f.label)) for f, change in follow_plans):
+            # Until a checkpoint on its timeline, a recently promoted primary's
+            # control file shows the old one, and pg_rewind would misjudge it.
+            await primary.server.checkpoint_postgres(config)
+
         async def follow(follower: Member) -> None:
             source = await primary.server.postgres_replication_source(config, follower.name)
             await follower.server.follow_postgres(config, source)
@@ -180,6 +185,10 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
         if apply:
             await primary.server.set_postgres_standbys(config, wanted, tuple(slot_for(n) for n in wanted))
     return changes
+
+
+def follower_state_needs_rewind(member: MemberStatus) -> bool:
+    return member.state.role not in (ReplicationRole.ABSENT, ReplicationRole.REPLICA)
 
 
 def _follow_change(state: MemberStatus, primary: str, address: str) -> Change | None:
@@ -251,7 +260,9 @@ async def switchover(members: Sequence[Member], config: PgConfig, to: str | None
 
     async def follow(member: Member) -> None:
         source = await target.server.postgres_replication_source(config, member.name)
-        await member.server.follow_postgres(config, source)
+        # The target replayed everything the old primary wrote, which is all any
+        # replica can have received: nothing to rewind.
+        await member.server.follow_postgres(config, source, rewind=False)
 
     await on_all(new_followers, follow)
     return [
@@ -310,6 +321,7 @@ async def failover(members: Sequence[Member], config: PgConfig, to: str | None) 
     ]  # fmt: skip
     await target.server.promote_postgres(config, tuple(m.name for m in streaming))
     changes.append(Change(ChangeAction.RUN, _target(new), "promote to primary"))
+    await target.server.checkpoint_postgres(config)
 
     async def follow(member: Member) -> None:
         source = await target.server.postgres_replication_source(config, member.name)

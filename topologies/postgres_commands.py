@@ -54,8 +54,11 @@ class PostgresCommands:
     async def postgres_replication(self, config: PgConfig) -> ReplicationState:
         return await self.postgres_server(config).state()
 
-    async def follow_postgres(self, config: PgConfig, source: ReplicationSource) -> None:
-        await self.postgres_server(config).follow(source)
+    async def follow_postgres(self, config: PgConfig, source: ReplicationSource, *, rewind: bool = True) -> None:
+        await self.postgres_server(config).follow(source, rewind=rewind)
+
+    async def checkpoint_postgres(self, config: PgConfig) -> None:
+        await self.postgres_server(config).sql("CHECKPOINT", what="checkpointing")
 
     async def promote_postgres(self, config: PgConfig, standbys: tuple[str, ...]) -> None:
         await self.postgres_server(config).promote(standbys)

@@ -438,7 +438,7 @@ class PgServer:
             await self.sql("SELECT pg_reload_conf()", what="reloading the configuration")
         await self.sql(slots_sql(slots), what="creating replication slots")
 
-    async def follow(self, source: ReplicationSource) -> None:
+    async def follow(self, source: ReplicationSource, *, rewind: bool = True) -> None:
         """Clone, rewind or re-point this server so that it streams from ``source``."""
         if not await self.binaries_present():
             await self.install_binaries()
@@ -466,15 +466,25 @@ class PgServer:
                  "-X", "stream", "-S", source.slot, "-c", "fast", "--no-password"],
                 timeout_s=COPY_S,
             )  # fmt: skip
+        elif state.role is ReplicationRole.REPLICA and not rewind:
+            # A replica of the old primary after a switchover: its WAL is a prefix
+            # of the new primary's, so re-pointing it (a reload) is enough.
+            if await self.converge_files(apply=True, fresh=False, replication_conf=wanted):
+                await self.reload_or_restart()
+            await self._unfence()
+            return
         elif state.role is ReplicationRole.REPLICA:
-            # A replica of another server (after a switchover elsewhere): re-point it, no copy.
+            # A replica of a failed primary may hold WAL the new primary lacks.
             await self.converge_files(apply=True, fresh=False, replication_conf=wanted)
             await self.write_owned(f"{self.layout.data_dir}/standby.signal", "")
             await self.stop("fast")
             await self.rewind(source)
         else:
             await self.stop("fast")
-            await self.rewind(source)
+            if rewind:
+                await self.rewind(source)
+            else:
+                await self.runner.run(["rm", "-f", self.layout.fence_file], timeout_s=QUICK_S)
         await self.converge_files(apply=True, fresh=False, replication_conf=wanted)
         await self.write_owned(f"{self.layout.data_dir}/standby.signal", "")
         if not await self.running():
@@ -528,9 +538,6 @@ class PgServer:
             timeout_s=START_S + 10,
         )  # fmt: skip
         await self.sql(slots_sql(tuple(slot_for(name) for name in standbys)), what="creating replication slots")
-        # Until a checkpoint on the new timeline, the control file still shows
-        # the old one, and pg_rewind against this server would rewind wrongly.
-        await self.sql("CHECKPOINT", what="checkpointing after promotion")
 
     async def fence(self) -> None:
         """Stop now, and make sure a restart comes up read-only (adr/0022)."""

@@ -7,6 +7,7 @@ every server started under it is stopped at the end, also after a failure.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -22,14 +23,17 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def free_port_pair() -> int:
-    """A port P such that P and P+1 are both free on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port < 65000 and all(_free(p) for p in (port, port + 1, port + 2)):
+    """A port P such that P, P+1 and P+2 are free on 127.0.0.1.
+
+    Chosen below the kernel's ephemeral range (32768-60999), where outgoing
+    connections of other programs could take it between the check and the use.
+    """
+    chooser = random.Random()
+    for _ in range(200):
+        port = chooser.randrange(20000, 30000)
+        if all(_free(p) for p in (port, port + 1, port + 2)):
             return port
-    raise RuntimeError("no free pair of ports")
+    raise RuntimeError("no free ports in 20000-30000")
 
 
 def _free(port: int) -> bool:
