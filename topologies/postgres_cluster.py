@@ -319,17 +319,30 @@ async def failover(members: Sequence[Member], config: PgConfig, to: str | None) 
         _by_label(members, m.label) for m in found.members
         if m.label != target.label and m.state.role is ReplicationRole.REPLICA
     ]  # fmt: skip
+    # Nothing arrives any more: what each replica received is final. One that
+    # received no more than the target is a prefix of its history (re-point
+    # only); one that received more needs pg_rewind.
+    received = {m.label: _received(m.state) for m in (await status(members, config)).members}
     await target.server.promote_postgres(config, tuple(m.name for m in streaming))
     changes.append(Change(ChangeAction.RUN, _target(new), "promote to primary"))
     await target.server.checkpoint_postgres(config)
 
     async def follow(member: Member) -> None:
         source = await target.server.postgres_replication_source(config, member.name)
-        await member.server.follow_postgres(config, source)
+        mine, theirs = received[member.label], received[target.label]
+        ahead = mine is None or theirs is None or mine > theirs
+        await member.server.follow_postgres(config, source, rewind=ahead)
 
     await on_all(streaming, follow)
     changes += [Change(ChangeAction.UPDATE, _target(found.member(m.label)), f"follow {target.label}") for m in streaming]
     return changes
+
+
+def _received(state: ReplicationState) -> int | None:
+    """How far a replica's WAL reaches: replayed plus received-not-replayed."""
+    if state.role is not ReplicationRole.REPLICA or state.lsn is None:
+        return None
+    return parse_lsn(state.lsn) + (state.replay_lag_bytes or 0)
 
 
 def _short(exc: Exception) -> str:

@@ -82,6 +82,11 @@ class PgServer:
 
     def endpoint(self, database: str) -> PgEndpoint:
         owner = self.config.owner_of(database)
+        if owner == "postgres":
+            raise PostgresError(
+                f"no user of database {database!r} in cluster {self.config.name}: "
+                "list it in a PgUser's databases to get an endpoint (the superuser has no password)"
+            )
         return PgEndpoint(self.layout.host, self.layout.port, database, owner, self.password_of(owner))
 
     def source(self, name: str) -> ReplicationSource:
