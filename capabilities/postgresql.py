@@ -25,6 +25,16 @@ from harmony_py.outcome import Change
 from harmony_py.secret import Secret
 
 
+MANAGED_SETTINGS = frozenset(
+    {
+        "listen_addresses", "port", "unix_socket_directories", "password_encryption", "wal_level",
+        "wal_log_hints", "hot_standby", "primary_conninfo", "primary_slot_name", "synchronous_standby_names",
+        "include_if_exists", "include", "include_dir", "hba_file", "data_directory",
+    }
+)  # fmt: skip
+"""Settings the replication orchestration owns; a score may not override them."""
+
+
 @dataclass(frozen=True)
 class PgUser:
     """A login role. With no password, one is generated once and kept in the secret store.

@@ -5,12 +5,14 @@ importing this package stays light.
 """
 
 from .failover import FailoverTopology
+from .local_instance import LocalInstance
 from .localhost import LocalhostTopology
 from .markers import NotDocker, NotK8sClient, NotPostgreSQL
 from .multisite import MultisiteTopology
 
 __all__ = [
     "FailoverTopology",
+    "LocalInstance",
     "LocalhostTopology",
     "MultisiteTopology",
     "NotDocker",

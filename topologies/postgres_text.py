@@ -12,36 +12,14 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from capabilities.postgresql import PgConfig
 
-MANAGED_SETTINGS = frozenset(
-    {
-        "listen_addresses",
-        "port",
-        "unix_socket_directories",
-        "password_encryption",
-        "wal_level",
-        "wal_log_hints",
-        "hot_standby",
-        "primary_conninfo",
-        "primary_slot_name",
-        "synchronous_standby_names",
-        "include_if_exists",
-        "include",
-        "include_dir",
-        "hba_file",
-        "data_directory",
-    }
-)
-"""Settings the replication orchestration owns; a score may not override them."""
-
 REPLICATION_CONF = "harmony-replication.conf"
 SCRAM_ITERATIONS = 4096
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_SETTING = re.compile(r"^[a-z_][a-z0-9_.]{0,62}$")
 _REWIND_FUNCTIONS = (
     "pg_catalog.pg_ls_dir(text, boolean, boolean)",
     "pg_catalog.pg_stat_file(text, boolean)",
@@ -53,10 +31,6 @@ _REWIND_FUNCTIONS = (
 def is_identifier(name: str) -> bool:
     """A lower-case SQL identifier that needs no quoting anywhere (role, database, slot)."""
     return bool(_IDENTIFIER.match(name))
-
-
-def is_setting_name(name: str) -> bool:
-    return bool(_SETTING.match(name))
 
 
 def conf_value(value: str) -> str:
@@ -140,7 +114,7 @@ def postgresql_conf(config: PgConfig, layout: PgLayout) -> str:
         # pg_rewind needs hint bits in WAL to rewind a former primary.
         "wal_log_hints = on",
         "hot_standby = on",
-        f"max_wal_senders = {max(10, 2 * 4)}",
+        "max_wal_senders = 10",
         "max_replication_slots = 10",
     ]
     lines += [f"{key} = {conf_value(value)}" for key, value in sorted(config.settings.items())]
@@ -171,19 +145,10 @@ def primary_replication_conf(standbys: Iterable[str]) -> str:
 
 
 def replica_replication_conf(host: str, port: int, user: str, passfile: str, name: str, slot: str) -> str:
-    conninfo = " ".join(
-        f"{key}={_conninfo_value(value)}"
-        for key, value in (
-            ("host", host),
-            ("port", str(port)),
-            ("user", user),
-            ("passfile", passfile),
-            ("application_name", name),
-        )
-    )
+    primary = conninfo(host=host, port=str(port), user=user, passfile=passfile, application_name=name)
     return (
         "# Managed by harmony_py: this server is a replica.\n"
-        f"primary_conninfo = {conf_value(conninfo)}\n"
+        f"primary_conninfo = {conf_value(primary)}\n"
         f"primary_slot_name = {conf_value(slot)}\n"
         "synchronous_standby_names = ''\n"
     )
@@ -319,15 +284,3 @@ SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
 def mask_verifiers(text: str) -> str:
     """Hide anything that looks like a SCRAM verifier in an error message."""
     return re.sub(r"SCRAM-SHA-256\$[^'\s]*", "SCRAM-SHA-256$********", text)
-
-
-def settings_problems(settings: Mapping[str, str]) -> list[str]:
-    problems = []
-    for key, value in settings.items():
-        if not isinstance(key, str) or not is_setting_name(key):
-            problems.append(f"setting name {key!r} is not a PostgreSQL parameter name")
-        elif key in MANAGED_SETTINGS:
-            problems.append(f"setting {key!r} is managed by harmony_py and cannot be overridden")
-        if not isinstance(value, str) or "\n" in value:
-            problems.append(f"setting {key!r} must be a one-line string, got {value!r}")
-    return problems

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from capabilities.postgresql import (
+    MANAGED_SETTINGS,
     ClusterStatus,
     PgConfig,
     PgUser,
@@ -30,14 +31,6 @@ from harmony_py.score import Interpret, Score
 from harmony_py.secret import Secret
 
 _IDENTIFIER_RULE = "lower-case letters, digits and '_', starting with a letter or '_', at most 63"
-_MANAGED = frozenset(
-    {
-        "listen_addresses", "port", "unix_socket_directories", "password_encryption", "wal_level",
-        "wal_log_hints", "hot_standby", "primary_conninfo", "primary_slot_name", "synchronous_standby_names",
-        "include_if_exists", "include", "include_dir", "hba_file", "data_directory",
-    }
-)  # fmt: skip
-
 
 def _identifier(field_name: str, value: object) -> str:
     if not isinstance(value, str) or not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
@@ -129,7 +122,7 @@ def _settings(settings: object) -> Mapping[str, str]:
     for key, value in settings.items():
         if not isinstance(key, str) or not re.match(r"^[a-z_][a-z0-9_.]{0,62}$", key):
             raise ScoreValueError(f"PostgreSQLScore.settings: {key!r} is not a PostgreSQL parameter name")
-        if key in _MANAGED:
+        if key in MANAGED_SETTINGS:
             raise ScoreValueError(f"PostgreSQLScore.settings: {key!r} is managed by harmony_py; use the score's fields")
         if not isinstance(value, str) or "\n" in value or "\0" in value:
             raise ScoreValueError(f"PostgreSQLScore.settings[{key!r}] must be a one-line string, got {value!r}")
