@@ -289,19 +289,22 @@ async def _wait_replayed(member: Member, config: PgConfig, lsn: str) -> None:
 
 async def failover(members: Sequence[Member], config: PgConfig, to: str | None) -> list[Change]:
     found = await status(members, config)
-    primary_label = running_primary(found)
-    target = _choose(members, primary_label, to)
+    primaries = found.primaries
+    # Not running_primary(): a failover is also how a split brain is resolved.
+    target = _choose(members, primaries[0].label if len(primaries) == 1 else None, to)
     new = found.member(target.label)
-    if new.state.role is ReplicationRole.PRIMARY:
-        return []
-    if new.state.role is not ReplicationRole.REPLICA:
-        raise PostgresError(f"{_target(new)} is {new.state.role.value}: only a running replica can be promoted")
-    changes: list[Change] = []
     to_fence = [
         m for m in found.members
         if m.label != target.label and m.state.role is not ReplicationRole.REPLICA and not m.state.fenced
         and m.state.role is not ReplicationRole.ABSENT
     ]  # fmt: skip
+    if new.state.role is ReplicationRole.PRIMARY and not any(
+        m.state.role is ReplicationRole.PRIMARY for m in to_fence
+    ):
+        return []
+    if new.state.role not in (ReplicationRole.REPLICA, ReplicationRole.PRIMARY):
+        raise PostgresError(f"{_target(new)} is {new.state.role.value}: only a running replica can be promoted")
+    changes: list[Change] = []
 
     async def fence(member: MemberStatus) -> Change:
         try:

@@ -503,11 +503,21 @@ class PgServer:
         server = conninfo(
             host=source.host, port=str(source.port), user=source.user, dbname="postgres", passfile=self.layout.passfile
         )
-        result = await self.check(
-            f"rewinding to the primary at {source.host}:{source.port} with pg_rewind",
+        result = await self.as_postgres(
             [self.layout.binary("pg_rewind"), "--target-pgdata", self.layout.data_dir, "--source-server", server],
             timeout_s=COPY_S,
         )
+        if not result.ok:
+            hint = ""
+            if "could not find previous WAL record" in result.stderr_text:
+                hint = (
+                    "; its WAL since the last common checkpoint is gone, so it cannot be rewound: harmony_py "
+                    f"will not re-initialise it; move {self.layout.data_dir} away to clone it afresh"
+                )
+            raise PostgresError(
+                f"{self.config.name} at {self.where}: rewinding to the primary at {source.host}:{source.port} "
+                f"with pg_rewind failed: {_last_lines(result)}{hint}"
+            )
         # Kept for whoever asks later what the rewind did.
         await self.runner.write_file(f"{self.layout.base_dir}/last-rewind.log", result.stderr + result.stdout, mode=0o600)
 

@@ -213,6 +213,10 @@ class PrimaryInterpret(Interpret[PostgreSQLCluster]):
         except KeyError:
             labels = ", ".join(m.label for m in status.members)
             raise ScoreValueError(f"no member {self.to!r}; members are {labels}") from None
+        others = [m for m in status.primaries if m.label != self.to]
+        if member.state.role is ReplicationRole.PRIMARY and others and self.mode == "failover":
+            where = ", ".join(f"{m.label} ({m.address})" for m in others)
+            return [Change(ChangeAction.RUN, where, f"fence the other primary, keep {self.to}")]
         if member.state.role is ReplicationRole.PRIMARY:
             return []
         if member is status.members[0] and all(m.state.role is ReplicationRole.ABSENT for m in status.members):
