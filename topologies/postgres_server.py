@@ -10,6 +10,7 @@ would do.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +52,10 @@ from .secret_store import SecretStore
 QUICK_S = 20.0
 START_S = 120.0
 COPY_S = 1800.0
+
+
+# Who each host runs our programs as, learnt once per host (``id -un``).
+_USER_OF: weakref.WeakKeyDictionary[CommandRunner, str] = weakref.WeakKeyDictionary()
 
 
 class PostgresError(HarmonyError):
@@ -102,8 +107,12 @@ class PgServer:
         self, argv: Sequence[str], *, stdin: bytes | None = None, timeout_s: float = QUICK_S
     ) -> CommandResult:
         if self._prefix is None:
-            who = await self.runner.run(["id", "-un"], timeout_s=QUICK_S)
-            user = who.stdout_text.strip()
+            user = _USER_OF.get(self.runner)
+            if user is None:
+                who = await self.runner.run(["id", "-un"], timeout_s=QUICK_S)
+                user = who.stdout_text.strip()
+                if who.ok and user:
+                    _USER_OF[self.runner] = user
             self._root = user == "root"
             if user == "postgres":
                 self._prefix = ()
@@ -170,14 +179,14 @@ class PgServer:
         if not await self.has_data():
             return ReplicationState(ReplicationRole.ABSENT)
         fenced = await self.fenced()
-        if not await self.running():
-            return ReplicationState(ReplicationRole.STOPPED, fenced=fenced)
         try:
+            # Asking the server first costs one program when it runs (the
+            # common case, and the one on the switchover's critical path).
             found = await self.sql_json(STATUS_SQL, what="reading replication status")
         except PostgresError:
-            # A postmaster killed a moment ago still has a PID file and maybe a
-            # process entry; what matters is that it serves nobody.
-            if not await self.accepting():
+            # Not running, or a postmaster killed a moment ago that still has a
+            # PID file and maybe a process entry: either way it serves nobody.
+            if not await self.running() or not await self.accepting():
                 return ReplicationState(ReplicationRole.STOPPED, fenced=fenced)
             raise
         standbys = tuple(
