@@ -36,13 +36,18 @@ from .load_balancer import (
     LoadBalancerError,
 )
 from .postgresql import (
+    ClusterStatus,
+    MemberStatus,
     PgConfig,
     PgEndpoint,
     PgUser,
     PostgreSQL,
+    PostgreSQLCluster,
+    PostgreSQLServer,
     ReplicationRole,
     ReplicationSource,
     ReplicationState,
+    StandbyInfo,
 )
 
 __all__ = [
@@ -55,6 +60,11 @@ __all__ = [
     "LoadBalancer",
     "LoadBalancerError",
     "Port",
+    "ClusterStatus",
+    "MemberStatus",
+    "PostgreSQLCluster",
+    "PostgreSQLServer",
+    "StandbyInfo",
     "CommandResult",
     "CommandRunner",
     "ContainerInfo",

@@ -1,4 +1,18 @@
-"""PostgreSQL: a running PostgreSQL server cluster with roles, databases and replication."""
+"""PostgreSQL: server clusters with roles, databases and streaming replication.
+
+Three protocols, from what a score needs to what an orchestrator needs:
+
+- :class:`PostgreSQL` converges one cluster (plan from the live server, deploy,
+  endpoint). ``PostgreSQLScore`` needs only this, so it runs on a single host
+  and on a replicated topology alike.
+- :class:`PostgreSQLServer` adds the primitives of one server that a
+  replication orchestrator drives: status, follow, promote, fence, and the
+  synchronous standby set. Hosts provide it; the leader/followers orchestration
+  in ``topologies/replicated.py`` is written once over it.
+- :class:`PostgreSQLCluster` adds the operations of a replicated cluster:
+  status of every member, switchover and failover. Only higher-order
+  topologies provide it, and only when their members are ``PostgreSQLServer``.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +21,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from harmony_py.outcome import Change
 from harmony_py.secret import Secret
+
+
+MANAGED_SETTINGS = frozenset(
+    {
+        "listen_addresses", "port", "unix_socket_directories", "password_encryption", "wal_level",
+        "wal_log_hints", "hot_standby", "primary_conninfo", "primary_slot_name", "synchronous_standby_names",
+        "include_if_exists", "include", "include_dir", "hba_file", "data_directory",
+    }
+)  # fmt: skip
+"""Settings the replication orchestration owns; a score may not override them."""
 
 
 @dataclass(frozen=True)
 class PgUser:
-    """A login role. With no password, one is generated once and kept in the secret store."""
+    """A login role. With no password, one is generated once and kept in the secret store.
+
+    ``databases``: the databases this user may use; the first user listing a
+    database owns it (in PostgreSQL 15 the owner may create tables in ``public``).
+    """
 
     name: str
     password: Secret | None = None
@@ -21,7 +50,7 @@ class PgUser:
 
 @dataclass(frozen=True)
 class PgConfig:
-    """The desired shape of one PostgreSQL cluster."""
+    """The desired shape of one PostgreSQL cluster, the same on every member."""
 
     name: str
     port: int = 5432
@@ -30,6 +59,16 @@ class PgConfig:
     databases: tuple[str, ...] = ()
     users: tuple[PgUser, ...] = ()
     settings: Mapping[str, str] = field(default_factory=dict)
+    allowed_networks: tuple[str, ...] = ("127.0.0.1/32",)
+    """Networks (CIDR) whose clients and replicas may connect with a password."""
+    replication_user: str = "replicator"
+
+    def owner_of(self, database: str) -> str:
+        """The first user listing ``database``, else the superuser."""
+        for user in self.users:
+            if database in user.databases:
+                return user.name
+        return "postgres"
 
 
 @dataclass(frozen=True)
@@ -48,53 +87,184 @@ class ReplicationRole(enum.Enum):
     REPLICA = "replica"
     STOPPED = "stopped"
     ABSENT = "absent"
+    UNREACHABLE = "unreachable"
 
 
 @dataclass(frozen=True)
 class ReplicationSource:
-    """The primary a replica streams from, and the role it authenticates as."""
+    """The primary a replica streams from, and how the replica introduces itself.
+
+    ``name`` is the replica's ``application_name``: the name the primary's
+    ``synchronous_standby_names`` lists. ``slot`` is the replication slot on the
+    primary that keeps the WAL this replica still needs.
+    """
 
     host: str
     port: int
     user: str
     password: Secret
     slot: str
+    name: str
+
+
+@dataclass(frozen=True)
+class StandbyInfo:
+    """A standby connected to a primary, as ``pg_stat_replication`` shows it."""
+
+    name: str
+    state: str
+    sync_state: str
+    replay_lag_bytes: int | None
 
 
 @dataclass(frozen=True)
 class ReplicationState:
+    """What one server is right now."""
+
     role: ReplicationRole
     upstream: str | None = None
+    """``host:port`` a replica streams from (``None`` while not streaming)."""
     replay_lag_bytes: int | None = None
+    """A replica's received-but-not-replayed WAL, in bytes."""
     sync_standbys: tuple[str, ...] = ()
+    """The names a primary's ``synchronous_standby_names`` waits for."""
+    standbys: tuple[StandbyInfo, ...] = ()
+    lsn: str | None = None
+    """A primary's current WAL position, or a replica's replay position."""
+    timeline: int | None = None
+    fenced: bool = False
+    """Stopped on purpose after a failover: it must not start as a primary."""
+    problem: str | None = None
+    """Why an UNREACHABLE member could not be asked."""
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    label: str
+    address: str
+    state: ReplicationState
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """Every member of a replicated cluster, in member order."""
+
+    members: tuple[MemberStatus, ...]
+
+    @property
+    def primaries(self) -> tuple[MemberStatus, ...]:
+        return tuple(m for m in self.members if m.state.role is ReplicationRole.PRIMARY)
+
+    def member(self, label: str) -> MemberStatus:
+        for found in self.members:
+            if found.label == label:
+                return found
+        raise KeyError(label)
+
+    def summary(self) -> str:
+        parts = []
+        for member in self.members:
+            state = member.state
+            text = f"{member.label} ({member.address}): {state.role.value}"
+            if state.role is ReplicationRole.PRIMARY:
+                streaming = ", ".join(
+                    f"{s.name} {s.sync_state} lag {s.replay_lag_bytes}B" for s in state.standbys
+                )
+                text += f", standbys [{streaming}]"
+            elif state.role is ReplicationRole.REPLICA:
+                text += f" of {state.upstream or 'nothing (not streaming)'}, replay lag {state.replay_lag_bytes}B"
+            if state.fenced:
+                text += ", fenced"
+            parts.append(text)
+        return "; ".join(parts)
 
 
 @runtime_checkable
 class PostgreSQL(Protocol):
-    """A topology that can run PostgreSQL clusters.
+    """A topology that converges PostgreSQL clusters.
 
     A topology implementing it promises that ``deploy_postgres`` converges a
     cluster to ``config`` idempotently (never re-initialising a data directory
-    that holds data), that passwords are generated once and reused, and that
-    no password is ever returned except inside a :class:`Secret`.
+    that holds data), that ``plan_postgres`` observes without changing
+    anything, that passwords are generated once and reused, and that no
+    password is ever returned except inside a :class:`Secret` nor appears in a
+    :class:`Change`.
     """
 
-    async def deploy_postgres(self, config: PgConfig) -> PgEndpoint:
-        """Converge the cluster to ``config`` and return its endpoint."""
+    async def plan_postgres(self, config: PgConfig) -> list[Change]:
+        """The changes ``deploy_postgres`` would make, observed from the live servers."""
+        ...
+
+    async def deploy_postgres(self, config: PgConfig) -> list[Change]:
+        """Converge the cluster to ``config``; return the changes made (empty: none)."""
         ...
 
     async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
-        """The endpoint for ``database`` on the cluster ``config`` names."""
+        """Where the owner of ``database`` connects to the (current primary of the) cluster."""
         ...
+
+
+@runtime_checkable
+class PostgreSQLServer(PostgreSQL, Protocol):
+    """One PostgreSQL server on one host, with the primitives replication needs."""
 
     async def postgres_replication(self, config: PgConfig) -> ReplicationState:
-        """Whether the cluster is a primary or a replica, and how far behind."""
+        """Whether the server is a primary or a replica, and how far behind."""
         ...
 
-    async def follow_postgres(self, config: PgConfig, source: ReplicationSource) -> None:
-        """Make the cluster a streaming replica of ``source``."""
+    async def postgres_address(self, config: PgConfig) -> str:
+        """The host others reach this server at."""
         ...
 
-    async def promote_postgres(self, config: PgConfig) -> None:
-        """Promote a replica to a primary."""
+    async def postgres_replication_source(self, config: PgConfig, name: str) -> ReplicationSource:
+        """How a replica called ``name`` reaches this server (the password as a Secret)."""
+        ...
+
+    async def follow_postgres(self, config: PgConfig, source: ReplicationSource, *, rewind: bool = True) -> None:
+        """Make the server a streaming replica of ``source``.
+
+        An empty server is cloned with ``pg_basebackup``; one holding data that
+        may have diverged (a former primary) is rewound with ``pg_rewind``
+        first, unless ``rewind`` is False because the caller knows ``source``
+        replayed all of it (a switchover).
+        """
+        ...
+
+    async def checkpoint_postgres(self, config: PgConfig) -> None:
+        """Checkpoint now (after a promotion, so that pg_rewind sees the new timeline)."""
+        ...
+
+    async def promote_postgres(self, config: PgConfig, standbys: tuple[str, ...]) -> None:
+        """Promote a replica; as a primary it waits for ``standbys`` (any one) on commit."""
+        ...
+
+    async def fence_postgres(self, config: PgConfig) -> None:
+        """Stop the server at once and mark it so that it cannot start as a primary."""
+        ...
+
+    async def stop_postgres(self, config: PgConfig) -> str:
+        """Stop the server cleanly; return its last checkpoint LSN."""
+        ...
+
+    async def set_postgres_standbys(
+        self, config: PgConfig, standbys: tuple[str, ...], slots: tuple[str, ...]
+    ) -> None:
+        """On a primary: wait for any one of ``standbys`` on commit; keep exactly ``slots``."""
+        ...
+
+
+@runtime_checkable
+class PostgreSQLCluster(PostgreSQL, Protocol):
+    """A replicated PostgreSQL cluster: one primary, streaming replicas."""
+
+    async def postgres_status(self, config: PgConfig) -> ClusterStatus:
+        """Every member's role, upstream and lag."""
+        ...
+
+    async def switchover_postgres(self, config: PgConfig, to: str | None = None) -> list[Change]:
+        """Planned: stop writes, let ``to`` replay everything, promote it, make the old primary follow it."""
+        ...
+
+    async def failover_postgres(self, config: PgConfig, to: str | None = None) -> list[Change]:
+        """Unplanned: fence the primary, promote ``to``; the old primary rejoins on the next deploy."""
         ...

@@ -156,12 +156,12 @@ def test_missing_capability_is_refused_before_anything_runs(tmp_path: Path) -> N
         tmp_path,
         f"""
         from dataclasses import dataclass
-        from capabilities import PostgreSQL
+        from capabilities import K8sClient
         from harmony_py import Interpret, Score
 
         @dataclass(frozen=True)
-        class Database(Score[PostgreSQL]):
-            def interpret(self) -> Interpret[PostgreSQL]:
+        class Database(Score[K8sClient]):
+            def interpret(self) -> Interpret[K8sClient]:
                 raise NotImplementedError
 
         maestro = Maestro(LocalhostTopology()).add(
@@ -172,8 +172,8 @@ def test_missing_capability_is_refused_before_anything_runs(tmp_path: Path) -> N
     )
     result = run_cli("apply", "--yes", str(path))
     assert result.returncode == 1
-    assert "Score Database requires capability PostgreSQL, but topology localhost does not provide it" in result.stderr
-    assert "missing deploy_postgres" in result.stderr
+    assert "Score Database requires capability K8sClient, but topology localhost does not provide it" in result.stderr
+    assert "missing k8s_apply" in result.stderr
     assert not (tmp_path / "first").exists()
 
 
@@ -192,12 +192,12 @@ def test_check_runs_mypy_strict(tmp_path: Path, files_score: Path) -> None:
         tmp_path,
         """
         from dataclasses import dataclass
-        from capabilities import PostgreSQL
+        from capabilities import K8sClient
         from harmony_py import Interpret, Score
 
         @dataclass(frozen=True)
-        class Database(Score[PostgreSQL]):
-            def interpret(self) -> Interpret[PostgreSQL]:
+        class Database(Score[K8sClient]):
+            def interpret(self) -> Interpret[K8sClient]:
                 raise NotImplementedError
 
         maestro = Maestro(LocalhostTopology()).add(Database())

@@ -7,6 +7,7 @@ importing this package stays light.
 from .docker_engine import DockerTopology
 from .failover import FailoverTopology
 from .k8s_anywhere import K8sAnywhereTopology  # imports the kubernetes client lazily, on first use
+from .local_instance import LocalInstance
 from .localhost import LocalhostTopology
 from .markers import NotDocker, NotK8sClient, NotPostgreSQL
 from .multisite import MultisiteTopology
@@ -15,6 +16,7 @@ __all__ = [
     "DockerTopology",
     "FailoverTopology",
     "K8sAnywhereTopology",
+    "LocalInstance",
     "LocalhostTopology",
     "MultisiteTopology",
     "NotDocker",

@@ -18,15 +18,17 @@ from harmony_py.topology import TopologyReport
 
 from .docker_engine import DockerOnHost
 from .nginx_balancer import NginxLoadBalancer
+from .postgres_commands import PostgresCommands
 
 _OS_RELEASE = Path("/etc/os-release")
 
 
 @dataclass(frozen=True)
-class LocalhostTopology(DockerOnHost, NginxLoadBalancer):
+class LocalhostTopology(DockerOnHost, NginxLoadBalancer, PostgresCommands):
     """This machine, as the user running harmony_py.
 
-    Provides ``CommandRunner`` and ``LoadBalancer``, and ``Docker`` when an engine answers.
+    Provides ``CommandRunner``, ``LoadBalancer`` and ``PostgreSQLServer``, and
+    ``Docker`` when an engine answers.
     """
 
     name: str = "localhost"

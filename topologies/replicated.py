@@ -22,19 +22,26 @@ import anyio
 from capabilities.docker import ContainerInfo, ContainerSpec, Docker
 from capabilities.k8s import K8sClient, Manifest, WatchEvent
 from capabilities.postgresql import (
+    ClusterStatus,
     PgConfig,
     PgEndpoint,
     PostgreSQL,
-    ReplicationSource,
-    ReplicationState,
+    PostgreSQLCluster,
+    PostgreSQLServer,
 )
 from harmony_py.capability_check import capability_gaps, member_gaps
+from harmony_py.outcome import Change
 from harmony_py.topology import TopologyReport
 
+from . import postgres_cluster
 from .markers import NotDocker, NotK8sClient, NotPostgreSQL
 
 T_co = TypeVar("T_co", covariant=True)
 R = TypeVar("R")
+
+# What each member must provide for the topology to provide a capability
+# (when it is not the capability itself).
+_MEMBERS_NEED: dict[type, type] = {PostgreSQL: PostgreSQLServer, PostgreSQLCluster: PostgreSQLServer}
 
 
 class ReplicatedTopology(Generic[T_co]):
@@ -76,63 +83,71 @@ class ReplicatedTopology(Generic[T_co]):
         own = member_gaps(self, capability)
         if own:
             return own
+        needed = _MEMBERS_NEED.get(capability, capability)
         return [
             f"{label}: {gap}"
             for label, member in zip(self.member_labels(), self.members)
-            for gap in capability_gaps(member, capability)
+            for gap in capability_gaps(member, needed)
         ]
 
-    # -- PostgreSQL ---------------------------------------------------------
+    # -- PostgreSQL: one primary, streaming replicas (orchestration in postgres_cluster) --
+
+    def _pg_members(self: ReplicatedTopology[Any]) -> list[postgres_cluster.Member]:
+        return postgres_cluster.members_of(self.member_labels(), self.members)
 
     @overload
-    async def deploy_postgres(self: ReplicatedTopology[PostgreSQL], config: PgConfig) -> PgEndpoint: ...
+    async def plan_postgres(self: ReplicatedTopology[PostgreSQLServer], config: PgConfig) -> list[Change]: ...
     @overload
-    async def deploy_postgres(self: ReplicatedTopology[object], config: NotPostgreSQL) -> PgEndpoint: ...
-    async def deploy_postgres(self: ReplicatedTopology[Any], config: Any) -> PgEndpoint:
-        endpoint: PgEndpoint = await self.leader.deploy_postgres(config)
-        return endpoint
+    async def plan_postgres(self: ReplicatedTopology[object], config: NotPostgreSQL) -> list[Change]: ...
+    async def plan_postgres(self: ReplicatedTopology[Any], config: Any) -> list[Change]:
+        return await postgres_cluster.plan(self._pg_members(), config)
+
+    @overload
+    async def deploy_postgres(self: ReplicatedTopology[PostgreSQLServer], config: PgConfig) -> list[Change]: ...
+    @overload
+    async def deploy_postgres(self: ReplicatedTopology[object], config: NotPostgreSQL) -> list[Change]: ...
+    async def deploy_postgres(self: ReplicatedTopology[Any], config: Any) -> list[Change]:
+        return await postgres_cluster.deploy(self._pg_members(), config)
 
     @overload
     async def postgres_endpoint(
-        self: ReplicatedTopology[PostgreSQL], config: PgConfig, database: str
+        self: ReplicatedTopology[PostgreSQLServer], config: PgConfig, database: str
     ) -> PgEndpoint: ...
     @overload
     async def postgres_endpoint(
         self: ReplicatedTopology[object], config: NotPostgreSQL, database: str
     ) -> PgEndpoint: ...
     async def postgres_endpoint(self: ReplicatedTopology[Any], config: Any, database: str) -> PgEndpoint:
-        endpoint: PgEndpoint = await self.leader.postgres_endpoint(config, database)
-        return endpoint
+        return await postgres_cluster.endpoint(self._pg_members(), config, database)
 
     @overload
-    async def postgres_replication(
-        self: ReplicatedTopology[PostgreSQL], config: PgConfig
-    ) -> ReplicationState: ...
+    async def postgres_status(self: ReplicatedTopology[PostgreSQLServer], config: PgConfig) -> ClusterStatus: ...
     @overload
-    async def postgres_replication(
-        self: ReplicatedTopology[object], config: NotPostgreSQL
-    ) -> ReplicationState: ...
-    async def postgres_replication(self: ReplicatedTopology[Any], config: Any) -> ReplicationState:
-        state: ReplicationState = await self.leader.postgres_replication(config)
-        return state
+    async def postgres_status(self: ReplicatedTopology[object], config: NotPostgreSQL) -> ClusterStatus: ...
+    async def postgres_status(self: ReplicatedTopology[Any], config: Any) -> ClusterStatus:
+        return await postgres_cluster.status(self._pg_members(), config)
 
     @overload
-    async def follow_postgres(
-        self: ReplicatedTopology[PostgreSQL], config: PgConfig, source: ReplicationSource
-    ) -> None: ...
+    async def switchover_postgres(
+        self: ReplicatedTopology[PostgreSQLServer], config: PgConfig, to: str | None = None
+    ) -> list[Change]: ...
     @overload
-    async def follow_postgres(
-        self: ReplicatedTopology[object], config: NotPostgreSQL, source: ReplicationSource
-    ) -> None: ...
-    async def follow_postgres(self: ReplicatedTopology[Any], config: Any, source: ReplicationSource) -> None:
-        await _on_all(self.members, lambda member: member.follow_postgres(config, source))
+    async def switchover_postgres(
+        self: ReplicatedTopology[object], config: NotPostgreSQL, to: str | None = None
+    ) -> list[Change]: ...
+    async def switchover_postgres(self: ReplicatedTopology[Any], config: Any, to: str | None = None) -> list[Change]:
+        return await postgres_cluster.switchover(self._pg_members(), config, to)
 
     @overload
-    async def promote_postgres(self: ReplicatedTopology[PostgreSQL], config: PgConfig) -> None: ...
+    async def failover_postgres(
+        self: ReplicatedTopology[PostgreSQLServer], config: PgConfig, to: str | None = None
+    ) -> list[Change]: ...
     @overload
-    async def promote_postgres(self: ReplicatedTopology[object], config: NotPostgreSQL) -> None: ...
-    async def promote_postgres(self: ReplicatedTopology[Any], config: Any) -> None:
-        await self.leader.promote_postgres(config)
+    async def failover_postgres(
+        self: ReplicatedTopology[object], config: NotPostgreSQL, to: str | None = None
+    ) -> list[Change]: ...
+    async def failover_postgres(self: ReplicatedTopology[Any], config: Any, to: str | None = None) -> list[Change]:
+        return await postgres_cluster.failover(self._pg_members(), config, to)
 
     # -- Docker: every member runs the same containers ---------------------
 

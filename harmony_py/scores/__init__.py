@@ -5,19 +5,29 @@ from .container import ContainerScore
 from .files import DirectoryScore, FileScore
 from .k8s import K8sDeploymentScore, K8sResourceScore, NamespaceScore
 from .k8s_manifests import ManifestError
+from .postgresql import (
+    PostgreSQLFailoverScore,
+    PostgreSQLScore,
+    PostgreSQLStatusScore,
+    PostgreSQLSwitchoverScore,
+)
 from .replicated_service import ReplicatedServiceScore, UpdateFailedError, UpdatePolicy, UpdateRolledBackError
 
 __all__ = [
-    "ContainerScore",
-    "ReplicatedServiceScore",
-    "UpdateFailedError",
-    "UpdatePolicy",
-    "UpdateRolledBackError",
     "CommandScore",
+    "ContainerScore",
     "DirectoryScore",
     "FileScore",
     "K8sDeploymentScore",
     "K8sResourceScore",
     "ManifestError",
     "NamespaceScore",
+    "PostgreSQLFailoverScore",
+    "PostgreSQLScore",
+    "PostgreSQLStatusScore",
+    "PostgreSQLSwitchoverScore",
+    "ReplicatedServiceScore",
+    "UpdateFailedError",
+    "UpdatePolicy",
+    "UpdateRolledBackError",
 ]

@@ -43,7 +43,7 @@ async def test_deploy_creates_statefulset_service_secret_and_reuses_passwords(to
 
 async def test_follow_then_promote(topology: K8sAnywhereTopology, server: EmulatorThread) -> None:
     assert (await topology.postgres_replication(CONFIG)).role is ReplicationRole.ABSENT
-    source = ReplicationSource("orders.primary.svc", 5432, "replicator", Secret("repl-pass"), "replica_1")
+    source = ReplicationSource("orders.primary.svc", 5432, "replicator", Secret("repl-pass"), "replica_1", "replica_1")
     await topology.follow_postgres(CONFIG, source)
     state = await topology.postgres_replication(CONFIG)
     assert (state.role, state.upstream) == (ReplicationRole.REPLICA, "orders.primary.svc:5432")

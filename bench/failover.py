@@ -1,0 +1,143 @@
+"""Write-unavailability of a switchover and of a kill -9 failover, with a committing client.
+
+Not a test: run it by hand and record the figures in BENCHMARKS.md.
+
+    python bench/failover.py --runs 5
+
+Two PostgreSQL 15 servers on this machine (two directories, two ports) form
+a FailoverTopology with synchronous replication. A client commits a numbered
+row every 3 ms through libpq's multi-host list (target_session_attrs=read-write).
+For each run the window is the longest gap between two consecutive
+acknowledged commits around the operation: from the last commit acknowledged
+by the old primary to the first one acknowledged by the new primary. After
+each run every acknowledged row is looked up on the new primary; the number
+missing must be 0. The failover run kills the primary's postmaster with
+SIGKILL and then applies PostgreSQLFailoverScore at once (detection time,
+which depends on a monitor's TTL, is not part of the figure); the fenced
+member is rejoined (pg_rewind) before the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from capabilities.postgresql import PgUser  # noqa: E402
+from harmony_py import Maestro  # noqa: E402
+from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore  # noqa: E402
+from tests.postgres.committer import Committer  # noqa: E402
+from topologies import FailoverTopology  # noqa: E402
+from topologies.local_instance import LocalInstance  # noqa: E402
+
+PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
+
+
+def free_port() -> int:
+    """A port P with P and P+1 free, below the ephemeral range other programs' connections use."""
+    for port in random.Random().sample(range(20000, 30000), 200):
+        try:
+            for candidate in (port, port + 1):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise SystemExit("no free ports in 20000-30000")
+
+
+def apply(topology: FailoverTopology[LocalInstance], *scores: object) -> None:
+    report = anyio.run(Maestro(topology).add(*scores).apply)  # type: ignore[arg-type]
+    if not report.ok:
+        raise SystemExit(f"apply failed: {[s.message for s in report.scores]}")
+
+
+def primary_label(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore) -> str:
+    status = anyio.run(topology.postgres_status, score.config)
+    return status.primaries[0].label
+
+
+def window(committer: Committer, since: float) -> float:
+    times = [t for t in committer.ack_times]
+    before = [t for t in times if t <= since]
+    after = [t for t in times if t > since]
+    edges = ([before[-1]] if before else []) + after
+    return max(b - a for a, b in zip(edges, edges[1:]))
+
+
+def one_run(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore, kind: str) -> tuple[float, float, int]:
+    endpoints = [anyio.run(m.postgres_endpoint, score.config, "app") for m in topology.members]
+    committer = Committer(endpoints, table=f"bench_{kind}_{int(time.time() * 1000)}")
+    committer.create_table()
+    committer.start()
+    try:
+        committer.wait_for_acks(200)
+        current = primary_label(topology, score)
+        other = "replica" if current == "primary" else "primary"
+        started = time.monotonic()
+        if kind == "failover":
+            member = topology.primary if current == "primary" else topology.replica
+            pidfile = Path(member.postgres_layout(score.config).data_dir) / "postmaster.pid"
+            os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
+            apply(topology, PostgreSQLFailoverScore(score, to=other))
+        else:
+            apply(topology, PostgreSQLSwitchoverScore(score, to=other))
+        operation_s = time.monotonic() - started
+        committer.wait_for_acks(200)
+    finally:
+        committer.stop()
+    lost = len(committer.missing_from(endpoints))
+    if kind == "failover":
+        apply(topology, score)  # rejoin the fenced member before the next run
+    return window(committer, started), operation_s, lost
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="harmony-bench-pg-"))
+    root.chmod(0o755)
+    os.environ["HARMONY_SECRETS_DIR"] = str(root / "secrets")
+    port = free_port()
+    topology = FailoverTopology[LocalInstance](
+        LocalInstance("a", root=str(root / "a")), LocalInstance("b", root=str(root / "b"), port_shift=1)
+    )
+    score = PostgreSQLScore("app", port=port, databases=["app"], users=[PgUser("app", databases=("app",))])
+    try:
+        apply(topology, score)
+        results: dict[str, list[tuple[float, float, int]]] = {"switchover": [], "failover": []}
+        for run in range(args.runs):
+            for kind in ("switchover", "failover"):
+                outcome = one_run(topology, score, kind)
+                results[kind].append(outcome)
+                print(f"run {run + 1} {kind}: window {outcome[0]:.3f} s, operation {outcome[1]:.3f} s, lost {outcome[2]}")
+        for kind, rows in results.items():
+            windows = [r[0] for r in rows]
+            print(
+                f"{kind}: window median {statistics.median(windows):.3f} s (min {min(windows):.3f}, "
+                f"max {max(windows):.3f}), operation median {statistics.median(r[1] for r in rows):.3f} s, "
+                f"acknowledged commits lost {sum(r[2] for r in rows)} over {len(rows)} runs"
+            )
+    finally:
+        for pidfile in root.glob("*/15/app/data/postmaster.pid"):
+            subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "stop", "-D", str(pidfile.parent), "-m", "immediate"],
+                           capture_output=True, check=False)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

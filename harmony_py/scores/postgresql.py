@@ -1,0 +1,260 @@
+"""PostgreSQL scores: a cluster, and the primary of a replicated one.
+
+``PostgreSQLScore`` needs :class:`~capabilities.PostgreSQL`, so it runs on a
+host and on a ``FailoverTopology``/``MultisiteTopology`` of hosts alike.
+Switchover, failover and status need :class:`~capabilities.PostgreSQLCluster`,
+which only replicated topologies provide. They are declarative: "member X is
+the primary", so applying one twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from capabilities.postgresql import (
+    MANAGED_SETTINGS,
+    ClusterStatus,
+    PgConfig,
+    PgUser,
+    PostgreSQL,
+    PostgreSQLCluster,
+    ReplicationRole,
+)
+from harmony_py.errors import ScoreValueError
+from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
+from harmony_py.score import Interpret, Score
+from harmony_py.secret import Secret
+
+_IDENTIFIER_RULE = "lower-case letters, digits and '_', starting with a letter or '_', at most 63"
+
+def _identifier(field_name: str, value: object) -> str:
+    if not isinstance(value, str) or not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
+        raise ScoreValueError(f"PostgreSQLScore.{field_name} {value!r} must be {_IDENTIFIER_RULE} characters")
+    return value
+
+
+def _names(field_name: str, values: object) -> tuple[str, ...]:
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ScoreValueError(f"PostgreSQLScore.{field_name} must be a list of names, got {values!r}")
+    return tuple(_identifier(field_name, value) for value in values)
+
+
+def _user(value: object) -> PgUser:
+    if isinstance(value, str):
+        return PgUser(_identifier("users", value))
+    if not isinstance(value, PgUser):
+        raise ScoreValueError(f"PostgreSQLScore.users holds names or PgUser values, got {value!r}")
+    if value.password is not None and not isinstance(value.password, Secret):
+        raise ScoreValueError(f"PgUser({value.name!r}).password must be a Secret, never a plain string")
+    return PgUser(_identifier("users", value.name), value.password, _names("users.databases", value.databases))
+
+
+@dataclass(frozen=True)
+class PostgreSQLScore(Score[PostgreSQL]):
+    """A PostgreSQL cluster: server, port, settings, login roles and databases.
+
+    ``cluster_name`` (the first argument) names the cluster on every host: its
+    directory, and the key of its generated passwords.
+
+    ``users`` are names or :class:`PgUser`; a user without a password gets a
+    generated one, stored 0600 in the project's secret store and reused. On a
+    replicated topology it is one primary with every other member streaming
+    from it synchronously.
+    """
+
+    cluster_name: str
+    port: int = 5432
+    databases: Sequence[str] = ()
+    users: Sequence[PgUser | str] = ()
+    version: int = 15
+    settings: Mapping[str, str] = field(default_factory=dict)
+    listen_addresses: Sequence[str] = ("127.0.0.1",)
+    allowed_networks: Sequence[str] = ("127.0.0.1/32",)
+
+    def __post_init__(self) -> None:
+        _identifier("cluster_name", self.cluster_name)
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise ScoreValueError(f"PostgreSQLScore.port must be a TCP port (1-65535), got {self.port!r}")
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 13:
+            raise ScoreValueError(f"PostgreSQLScore.version must be 13 or later, got {self.version!r}")
+        object.__setattr__(self, "databases", _names("databases", self.databases))
+        users = tuple(_user(user) for user in self.users)
+        seen = [user.name for user in users]
+        if len(set(seen)) != len(seen) or "postgres" in seen:
+            raise ScoreValueError(f"PostgreSQLScore.users must be distinct and not 'postgres', got {seen}")
+        object.__setattr__(self, "users", users)
+        object.__setattr__(self, "settings", MappingProxyType(dict(_settings(self.settings))))
+        object.__setattr__(self, "listen_addresses", _addresses("listen_addresses", self.listen_addresses))
+        object.__setattr__(self, "allowed_networks", _addresses("allowed_networks", self.allowed_networks))
+
+    def __hash__(self) -> int:
+        return hash((self.cluster_name, self.port, self.version))
+
+    @property
+    def config(self) -> PgConfig:
+        return PgConfig(
+            name=self.cluster_name,
+            port=self.port,
+            version=self.version,
+            listen_addresses=tuple(self.listen_addresses),
+            databases=tuple(self.databases),
+            users=tuple(_user(user) for user in self.users),
+            settings=dict(self.settings),
+            allowed_networks=tuple(self.allowed_networks),
+        )
+
+    @property
+    def name(self) -> str:
+        return f"PostgreSQLScore({self.cluster_name}:{self.port})"
+
+    def interpret(self) -> PostgreSQLInterpret:
+        return PostgreSQLInterpret(self.config)
+
+
+def _settings(settings: object) -> Mapping[str, str]:
+    if not isinstance(settings, Mapping):
+        raise ScoreValueError(f"PostgreSQLScore.settings must be a mapping of names to strings, got {settings!r}")
+    for key, value in settings.items():
+        if not isinstance(key, str) or not re.match(r"^[a-z_][a-z0-9_.]{0,62}$", key):
+            raise ScoreValueError(f"PostgreSQLScore.settings: {key!r} is not a PostgreSQL parameter name")
+        if key in MANAGED_SETTINGS:
+            raise ScoreValueError(f"PostgreSQLScore.settings: {key!r} is managed by harmony_py; use the score's fields")
+        if not isinstance(value, str) or "\n" in value or "\0" in value:
+            raise ScoreValueError(f"PostgreSQLScore.settings[{key!r}] must be a one-line string, got {value!r}")
+    return settings
+
+
+def _addresses(field_name: str, values: object) -> tuple[str, ...]:
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ScoreValueError(f"PostgreSQLScore.{field_name} must be a list, got {values!r}")
+    found = tuple(values)
+    if not found:
+        raise ScoreValueError(f"PostgreSQLScore.{field_name} must not be empty")
+    for value in found:
+        try:
+            if field_name == "allowed_networks":
+                ipaddress.ip_network(value)
+            elif value not in ("*", "localhost"):
+                ipaddress.ip_address(value)
+        except (ValueError, TypeError):
+            raise ScoreValueError(f"PostgreSQLScore.{field_name}: {value!r} is not an IP address or network") from None
+    return found
+
+
+class PostgreSQLInterpret(Interpret[PostgreSQL]):
+    def __init__(self, config: PgConfig) -> None:
+        self.config = config
+
+    async def plan(self, topology: PostgreSQL) -> Sequence[Change]:
+        return await topology.plan_postgres(self.config)
+
+    async def apply(self, topology: PostgreSQL) -> Outcome:
+        changes = await topology.deploy_postgres(self.config)
+        return Outcome.changed(changes) if changes else Outcome.noop()
+
+
+# -- the primary of a replicated cluster -------------------------------------------
+
+Mode = Literal["switchover", "failover"]
+
+
+@dataclass(frozen=True)
+class _PrimaryScore(Score[PostgreSQLCluster]):
+    cluster: PostgreSQLScore
+    to: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.cluster, PostgreSQLScore):
+            raise ScoreValueError(f"{type(self).__name__}.cluster must be a PostgreSQLScore, got {self.cluster!r}")
+        if not isinstance(self.to, str) or not self.to:
+            raise ScoreValueError(f"{type(self).__name__}.to must name a member, e.g. 'replica' or 'site[0]'")
+
+    @property
+    def name(self) -> str:
+        return f"{type(self).__name__}({self.cluster.cluster_name} -> {self.to})"
+
+    def interpret(self) -> PrimaryInterpret:
+        mode: Mode = "failover" if isinstance(self, PostgreSQLFailoverScore) else "switchover"
+        return PrimaryInterpret(self.cluster.config, self.to, mode)
+
+
+@dataclass(frozen=True)
+class PostgreSQLSwitchoverScore(_PrimaryScore):
+    """Member ``to`` is the primary, reached by a planned switchover (no commit lost).
+
+    The current primary stops taking writes, ``to`` replays everything, is
+    promoted, and the old primary follows it. NOOP once ``to`` is the primary.
+    """
+
+
+@dataclass(frozen=True)
+class PostgreSQLFailoverScore(_PrimaryScore):
+    """Member ``to`` is the primary, even if the current primary is gone.
+
+    Every member that is not a streaming replica is fenced (stopped, and able
+    to restart only read-only); ``to`` is promoted. Applying the cluster's
+    PostgreSQLScore again rejoins fenced members as replicas with pg_rewind.
+    """
+
+
+class PrimaryInterpret(Interpret[PostgreSQLCluster]):
+    def __init__(self, config: PgConfig, to: str, mode: Mode) -> None:
+        self.config, self.to, self.mode = config, to, mode
+
+    async def plan(self, topology: PostgreSQLCluster) -> Sequence[Change]:
+        status = await topology.postgres_status(self.config)
+        try:
+            member = status.member(self.to)
+        except KeyError:
+            labels = ", ".join(m.label for m in status.members)
+            raise ScoreValueError(f"no member {self.to!r}; members are {labels}") from None
+        others = [m for m in status.primaries if m.label != self.to]
+        if member.state.role is ReplicationRole.PRIMARY and others and self.mode == "failover":
+            where = ", ".join(f"{m.label} ({m.address})" for m in others)
+            return [Change(ChangeAction.RUN, where, f"fence the other primary, keep {self.to}")]
+        if member.state.role is ReplicationRole.PRIMARY:
+            return []
+        if member is status.members[0] and all(m.state.role is ReplicationRole.ABSENT for m in status.members):
+            return []  # a new cluster: deploying it makes the first member the primary
+        return [Change(ChangeAction.RUN, f"{member.label} ({member.address})", f"{self.mode} to {self.to}")]
+
+    async def apply(self, topology: PostgreSQLCluster) -> Outcome:
+        if not await self.plan(topology):
+            return Outcome.noop(f"{self.to} is already the primary")
+        if self.mode == "failover":
+            changes = await topology.failover_postgres(self.config, self.to)
+        else:
+            changes = await topology.switchover_postgres(self.config, self.to)
+        return Outcome.changed(changes, f"{self.mode} to {self.to} done") if changes else Outcome.noop()
+
+
+@dataclass(frozen=True)
+class PostgreSQLStatusScore(Score[PostgreSQLCluster]):
+    """Report which member is primary, replication state and lag. Changes nothing."""
+
+    cluster: PostgreSQLScore
+
+    @property
+    def name(self) -> str:
+        return f"PostgreSQLStatusScore({self.cluster.cluster_name})"
+
+    def interpret(self) -> StatusInterpret:
+        return StatusInterpret(self.cluster.config)
+
+
+class StatusInterpret(Interpret[PostgreSQLCluster]):
+    def __init__(self, config: PgConfig) -> None:
+        self.config = config
+
+    async def plan(self, topology: PostgreSQLCluster) -> Sequence[Change]:
+        return []
+
+    async def apply(self, topology: PostgreSQLCluster) -> Outcome:
+        status: ClusterStatus = await topology.postgres_status(self.config)
+        details = {m.label: m.state.role.value for m in status.members}
+        return Outcome(InterpretStatus.NOOP, status.summary(), details=details)

@@ -1,0 +1,78 @@
+"""Real PostgreSQL 15 servers on this machine: each member a directory and port of its own.
+
+Everything lives under one directory the session creates (and removes), and
+every server started under it is stopped at the end, also after a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from topologies.local_instance import LocalInstance
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port_pair() -> int:
+    """A port P such that P, P+1 and P+2 are free on 127.0.0.1.
+
+    Chosen below the kernel's ephemeral range (32768-60999), where outgoing
+    connections of other programs could take it between the check and the use.
+    """
+    chooser = random.Random()
+    for _ in range(200):
+        port = chooser.randrange(20000, 30000)
+        if all(_free(p) for p in (port, port + 1, port + 2)):
+            return port
+    raise RuntimeError("no free ports in 20000-30000")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def stop_everything_under(root: Path) -> None:
+    for pidfile in root.glob("**/data/postmaster.pid"):
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D", str(pidfile.parent),
+             "-m", "immediate", "-w"],
+            capture_output=True, check=False, timeout=60,
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def pg_root() -> Iterator[Path]:
+    if not (PG_BIN / "pg_ctl").exists():
+        pytest.fail("PostgreSQL 15 is not installed: run scripts/system-packages.sh (postgresql-15)")
+    root = Path(tempfile.mkdtemp(prefix="harmony-pg-"))
+    root.chmod(0o755)  # the postgres user must reach its directories below
+    previous = os.environ.get("HARMONY_SECRETS_DIR")
+    os.environ["HARMONY_SECRETS_DIR"] = str(root / "secrets")
+    try:
+        yield root
+    finally:
+        stop_everything_under(root)
+        if not os.environ.get("HARMONY_KEEP_PG"):
+            shutil.rmtree(root, ignore_errors=True)
+        if previous is None:
+            os.environ.pop("HARMONY_SECRETS_DIR", None)
+        else:
+            os.environ["HARMONY_SECRETS_DIR"] = previous
+
+
+def instance(root: Path, label: str, shift: int) -> LocalInstance:
+    return LocalInstance(label, root=str(root / label), port_shift=shift)

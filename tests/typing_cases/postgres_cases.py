@@ -1,0 +1,65 @@
+"""Type-level promises of the PostgreSQL capability (run with mypy --strict --warn-unused-ignores).
+
+A PostgreSQL score or operation on a topology whose members are not
+PostgreSQL servers is a type error; on hosts that are, it is accepted.
+"""
+
+from __future__ import annotations
+
+from typing_extensions import assert_type
+
+from capabilities import ClusterStatus, PgConfig, PostgreSQL, PostgreSQLCluster, PostgreSQLServer
+from harmony_py import Change, Maestro
+from harmony_py.scores import (
+    PostgreSQLFailoverScore,
+    PostgreSQLScore,
+    PostgreSQLStatusScore,
+    PostgreSQLSwitchoverScore,
+)
+from harmony_py.topology import TopologyReport
+from topologies import FailoverTopology, LocalhostTopology, MultisiteTopology
+
+
+class NoPostgres:
+    """A topology without PostgreSQL (as DockerTopology is)."""
+
+    name = "nopg"
+
+    async def ensure_ready(self) -> TopologyReport:
+        return TopologyReport(self.name)
+
+
+pg = PostgreSQLScore("app", port=5433, databases=["app"], users=["app"])
+config = PgConfig("app")
+hosts = FailoverTopology[LocalhostTopology](LocalhostTopology("a"), LocalhostTopology("b"))
+sites = MultisiteTopology(LocalhostTopology("a"), (LocalhostTopology("b"), LocalhostTopology("c")))
+without = FailoverTopology(NoPostgres(), NoPostgres())
+
+# Hosts are PostgreSQL servers; replicated hosts are PostgreSQL clusters.
+server: PostgreSQLServer = LocalhostTopology()
+cluster: PostgreSQLCluster = hosts
+multisite: PostgreSQLCluster = sites
+plain: PostgreSQL = hosts
+Maestro(hosts).add(pg, PostgreSQLSwitchoverScore(pg, to="replica"), PostgreSQLStatusScore(pg))
+Maestro(sites).add(pg, PostgreSQLFailoverScore(pg, to="site[1]"))
+Maestro(LocalhostTopology()).add(pg)
+
+
+async def operations() -> None:
+    assert_type(await hosts.switchover_postgres(config, "replica"), list[Change])
+    assert_type(await sites.failover_postgres(config, "site[0]"), list[Change])
+    assert_type(await hosts.postgres_status(config), ClusterStatus)
+    # Without PostgreSQL on the members, every operation is refused.
+    await without.switchover_postgres(config, "replica")  # type: ignore[arg-type]
+    await without.deploy_postgres(config)  # type: ignore[arg-type]
+
+
+# Scores on topologies that cannot serve them.
+Maestro(without).add(pg)  # type: ignore[arg-type]
+Maestro(without).add(PostgreSQLSwitchoverScore(pg, to="replica"))  # type: ignore[arg-type]
+# A single host has no replicas to switch over to.
+Maestro(LocalhostTopology()).add(PostgreSQLFailoverScore(pg, to="replica"))  # type: ignore[arg-type]
+# Members must be servers, not clusters: a failover pair of failover pairs is refused.
+nested = FailoverTopology[FailoverTopology[LocalhostTopology]](hosts, hosts)
+Maestro(nested).add(pg)  # type: ignore[arg-type]
+not_server: PostgreSQLServer = hosts  # type: ignore[assignment]

@@ -1,0 +1,81 @@
+"""PostgreSQLServer for any host topology, written over the CommandRunner methods.
+
+A host topology gets the capability by adding :class:`PostgresCommands` to its
+bases. The mixin uses only ``run``, ``stat``, ``read_file``, ``write_file``,
+``set_mode`` and ``make_directory``, so it works the same over a local
+subprocess and over SSH.
+
+Where a cluster lives on the host comes from :meth:`postgres_layout`
+(``/var/lib/postgresql/<version>/<name>``, the config's port); a topology
+that runs several clusters of one name on one machine (tests, the example)
+overrides it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, cast
+
+from capabilities.command_runner import CommandRunner
+from capabilities.postgresql import PgConfig, PgEndpoint, ReplicationSource, ReplicationState
+from harmony_py.outcome import Change
+
+from .postgres_server import PgServer
+from .postgres_text import PgLayout
+from .secret_store import SecretStore
+
+
+class PostgresCommands:
+    """Mixin: PostgreSQL 15+ run with ``pg_ctl`` as the ``postgres`` user (no systemd)."""
+
+    postgres_root: ClassVar[str] = "/var/lib/postgresql"
+
+    def postgres_layout(self, config: PgConfig) -> PgLayout:
+        return PgLayout.under(self.postgres_root, config)
+
+    def postgres_secret_store(self) -> SecretStore:
+        return SecretStore()
+
+    def postgres_server(self, config: PgConfig) -> PgServer:
+        return PgServer(cast(CommandRunner, self), config, self.postgres_layout(config), self.postgres_secret_store())
+
+    async def plan_postgres(self, config: PgConfig) -> list[Change]:
+        return await self.postgres_server(config).converge(apply=False)
+
+    async def deploy_postgres(self, config: PgConfig) -> list[Change]:
+        return await self.postgres_server(config).converge(apply=True)
+
+    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
+        return self.postgres_server(config).endpoint(database)
+
+    async def postgres_address(self, config: PgConfig) -> str:
+        layout = self.postgres_layout(config)
+        return f"{layout.host}:{layout.port}"
+
+    async def postgres_replication(self, config: PgConfig) -> ReplicationState:
+        return await self.postgres_server(config).state()
+
+    async def follow_postgres(self, config: PgConfig, source: ReplicationSource, *, rewind: bool = True) -> None:
+        await self.postgres_server(config).follow(source, rewind=rewind)
+
+    async def checkpoint_postgres(self, config: PgConfig) -> None:
+        await self.postgres_server(config).sql("CHECKPOINT", what="checkpointing")
+
+    async def promote_postgres(self, config: PgConfig, standbys: tuple[str, ...]) -> None:
+        await self.postgres_server(config).promote(standbys)
+
+    async def fence_postgres(self, config: PgConfig) -> None:
+        await self.postgres_server(config).fence()
+
+    async def stop_postgres(self, config: PgConfig) -> str:
+        server = self.postgres_server(config)
+        await server.stop("fast")
+        return await server.checkpoint_lsn()
+
+    async def set_postgres_standbys(
+        self, config: PgConfig, standbys: tuple[str, ...], slots: tuple[str, ...]
+    ) -> None:
+        await self.postgres_server(config).set_standbys(standbys, slots)
+
+    async def postgres_replication_source(self, config: PgConfig, name: str) -> ReplicationSource:
+        """How a replica called ``name`` reaches this server (the password as a Secret)."""
+        return self.postgres_server(config).source(name)
