@@ -25,7 +25,7 @@ from harmony_py.topology import TopologyReport
 
 from . import ssh_files
 from .localhost import parse_os_release
-from .ssh_command import SUDO_PREFIX, command_line
+from .ssh_command import KILL_GRACE_S, SUDO_PREFIX, command_line
 from .ssh_connection import ConnectOptions, connect
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -36,7 +36,7 @@ RESERVED_SESSIONS = 2
 """Channels not used for commands: the SFTP session, and one because sshd frees a
 session's slot a moment after the client sees its channel closed (measured: 1 SFTP
 + 9 concurrent exec channels fail under MaxSessions 10, 1 + 8 never do)."""
-CHANNEL_CLOSE_TIMEOUT_S = 5.0
+CHANNEL_CLOSE_TIMEOUT_S = KILL_GRACE_S + 3.0
 SIGNALLED_EXIT = 255
 """Exit status reported for a command the remote side killed by a signal (as ssh(1) does)."""
 
@@ -90,7 +90,9 @@ class LinuxHostTopology:
     def name(self) -> str:
         if self.label:
             return self.label
-        return self.host if self.port == 22 else f"{self.host}:{self.port}"
+        if self.port == 22:
+            return self.host
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def connect_options(self) -> ConnectOptions:
         return ConnectOptions(
@@ -129,19 +131,23 @@ class LinuxHostTopology:
         timeout_s: float | None = None,
     ) -> CommandResult:
         args = tuple(argv)
-        line = command_line(args, env=env, sudo=self.sudo)
         timeout = timeout_s if timeout_s is not None else self.command_timeout_s
+        line = command_line(args, env=env, sudo=self.sudo, timeout_s=timeout)
         session = await self._link.session()
         async with session.channels:
-            # Without input the remote stdin gets EOF at once, like /dev/null locally.
-            process = await session.conn.create_process(line, input=stdin or b"", encoding=None)
+            process = await session.conn.create_process(line, encoding=None)
             try:
+                if stdin:
+                    process.stdin.write(stdin)
+                # Without input the remote stdin gets EOF at once, like /dev/null locally.
+                process.stdin.write_eof()
                 done = await process.wait(check=False, timeout=timeout)
             except asyncssh.TimeoutError:
                 raise TimeoutError(f"{self.name}: {args[0]} timed out after {timeout:g} s") from None
             finally:
                 # The slot is free on the server only once the channel is closed
-                # on both sides; wait for that, even when cancelled.
+                # on both sides; wait for that, even when cancelled. (After a
+                # timeout the remote `timeout` ends the program, closing it.)
                 process.close()
                 with anyio.CancelScope(shield=True), anyio.move_on_after(CHANNEL_CLOSE_TIMEOUT_S):
                     await process.wait_closed()
@@ -179,7 +185,9 @@ def _as_bytes(output: object) -> bytes:
         return b""
     if isinstance(output, str):
         return output.encode("utf-8")
-    return bytes(output)  # type: ignore[call-overload]
+    if isinstance(output, (bytes, bytearray, memoryview)):
+        return bytes(output)
+    raise TypeError(f"unexpected command output of type {type(output).__name__}")
 
 
 @dataclass

@@ -20,8 +20,24 @@ SUDO_PREFIX = ("sudo", "-n", "--")
 """``-n``: never prompt; a sudo needing a password fails at once instead of hanging."""
 
 
-def command_line(argv: Sequence[str], *, env: Mapping[str, str] | None = None, sudo: bool = False) -> str:
-    """The remote command line that runs exactly ``argv``, with ``env`` set, as root when ``sudo``."""
+KILL_GRACE_S = 2.0
+"""After its timeout, a command gets SIGTERM, and this much later SIGKILL."""
+
+
+def command_line(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    sudo: bool = False,
+    timeout_s: float | None = None,
+) -> str:
+    """The remote command line that runs exactly ``argv``, with ``env`` set, as root when ``sudo``.
+
+    With ``timeout_s`` the remote side enforces it with coreutils' ``timeout``:
+    sshd does not act on SSH signal requests, and closing the channel does not
+    stop a program that neither reads nor writes, so only the host can end it.
+    It sits inside ``sudo`` so that it may signal a command running as root.
+    """
     args = tuple(argv)
     if not args:
         raise ScoreValueError("a command needs at least one argument (the program)")
@@ -29,6 +45,10 @@ def command_line(argv: Sequence[str], *, env: Mapping[str, str] | None = None, s
         if "\0" in arg:
             raise ScoreValueError(f"a command argument contains a NUL byte, which no program can receive: {arg!r}")
     prefix: tuple[str, ...] = SUDO_PREFIX if sudo else ()
+    if timeout_s is not None:
+        if timeout_s <= 0:
+            raise ScoreValueError(f"a command timeout must be positive, got {timeout_s}")
+        prefix += ("timeout", f"--kill-after={KILL_GRACE_S:g}", f"{timeout_s:.3f}")
     if env:
         prefix += ("env", "--", *_assignments(env))
         if "=" in args[0]:

@@ -59,11 +59,11 @@ def _kind(st_mode: int) -> FileKind:
 
 async def read_file(sftp: asyncssh.SFTPClient, path: str) -> bytes | None:
     try:
-        async with sftp.open(path, "rb") as handle:
-            content = await handle.read()
+        async with sftp.open(path, "rb", encoding=None) as handle:
+            content: bytes | str = await handle.read()
     except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
         return None
-    return bytes(content)
+    return content.encode("utf-8") if isinstance(content, str) else bytes(content)
 
 
 async def write_file(sftp: asyncssh.SFTPClient, path: str, content: bytes, mode: int) -> None:

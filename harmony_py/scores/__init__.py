@@ -2,5 +2,6 @@
 
 from .command import CommandScore
 from .files import DirectoryScore, FileScore
+from .package import PackageScore
 
-__all__ = ["CommandScore", "DirectoryScore", "FileScore"]
+__all__ = ["CommandScore", "DirectoryScore", "FileScore", "PackageScore"]

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -58,13 +59,15 @@ def start_server(
     directory: Path,
     user_key: UserKey,
     *,
-    port: int = SSH_PORT,
+    port: int | None = None,
     netns: str | None = None,
     extra_config: Sequence[str] = (),
 ) -> SshServer:
     """Start one sshd on ``address``; return once it listens (its pid file exists)."""
     directory.mkdir(parents=True, exist_ok=True)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    if port is None:
+        port = SSH_PORT if netns is not None else free_port(address)
     host_key = asyncssh.generate_private_key("ssh-ed25519")
     host_key_path = directory / "host_ed25519"
     host_key.write_private_key(str(host_key_path))
@@ -106,6 +109,14 @@ def start_server(
     return SshServer(address, port, directory, public, pid)
 
 
+def free_port(address: str) -> int:
+    """A port free on ``address`` now (the kernel's pick), so reruns never collide with a leftover."""
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def _wait_for_pid(pid_file: Path, log: Path) -> int:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -120,14 +131,22 @@ def stop_server(server: SshServer) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(server.pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(server.pid, 0)
-        except ProcessLookupError:
-            return
+    while time.monotonic() < deadline and _alive(server.pid):
         time.sleep(0.01)
+    if not _alive(server.pid):
+        return
     with contextlib.suppress(ProcessLookupError):
         os.kill(server.pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
 
 
 def write_known_hosts(path: Path, servers: Sequence[SshServer]) -> Path:
