@@ -29,8 +29,14 @@ def user_key(ssh_root: Path) -> UserKey:
 
 
 @pytest.fixture(scope="session")
-def ssh_servers(ssh_root: Path, user_key: UserKey) -> Iterator[list[SshServer]]:
-    with running_servers(ADDRESSES, ssh_root, user_key) as servers:
+def group_mount(ssh_root: Path) -> Path:
+    """A path each test host sees as its own directory (see ``start_server(mount_point=...)``)."""
+    return ssh_root / "data"
+
+
+@pytest.fixture(scope="session")
+def ssh_servers(ssh_root: Path, user_key: UserKey, group_mount: Path) -> Iterator[list[SshServer]]:
+    with running_servers(ADDRESSES, ssh_root, user_key, mount_point=group_mount) as servers:
         yield servers
 
 

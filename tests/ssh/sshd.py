@@ -33,6 +33,8 @@ class SshServer:
     directory: Path
     host_public_key: str
     pid: int
+    view: Path | None = None
+    """Where this host's private copy of the group's mount point lives, seen from outside."""
 
     @property
     def known_hosts_line(self) -> str:
@@ -62,8 +64,15 @@ def start_server(
     port: int | None = None,
     netns: str | None = None,
     extra_config: Sequence[str] = (),
+    mount_point: Path | None = None,
 ) -> SshServer:
-    """Start one sshd on ``address``; return once it listens (its pid file exists)."""
+    """Start one sshd on ``address``; return once it listens (its pid file exists).
+
+    With ``mount_point``, the server runs in its own mount namespace where
+    ``mount_point`` shows a directory private to this host (``SshServer.view``):
+    hosts that share this machine's file system then still each have their own
+    files under it, as separate machines would.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     if port is None:
@@ -99,6 +108,12 @@ def start_server(
         + "\n"
     )
     command = [SSHD, "-f", str(config), "-E", str(directory / "sshd.log")]
+    view = None
+    if mount_point is not None:
+        view = directory / "view"
+        view.mkdir(exist_ok=True)
+        bind = 'src=$1 dst=$2; shift 2; mount --bind "$src" "$dst" && exec "$@"'
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind, "sh", str(view), str(mount_point), *command]
     if netns is not None:
         command = ["ip", "netns", "exec", netns, *command]
     # The parent exits 0 even when the address is taken; the pid file appears
@@ -106,7 +121,7 @@ def start_server(
     subprocess.run(command, check=True)
     pid = _wait_for_pid(pid_file, directory / "sshd.log")
     public = host_key.export_public_key("openssh").decode("ascii").strip()
-    return SshServer(address, port, directory, public, pid)
+    return SshServer(address, port, directory, public, pid, view)
 
 
 def free_port(address: str) -> int:
@@ -155,12 +170,16 @@ def write_known_hosts(path: Path, servers: Sequence[SshServer]) -> Path:
 
 
 @contextlib.contextmanager
-def running_servers(addresses: Sequence[str], directory: Path, user_key: UserKey) -> Iterator[list[SshServer]]:
+def running_servers(
+    addresses: Sequence[str], directory: Path, user_key: UserKey, *, mount_point: Path | None = None
+) -> Iterator[list[SshServer]]:
     """Start one server per address; stop them all on exit, also on failure."""
     servers: list[SshServer] = []
+    if mount_point is not None:
+        mount_point.mkdir(parents=True, exist_ok=True)
     try:
         for index, address in enumerate(addresses):
-            servers.append(start_server(address, directory / f"host{index}", user_key))
+            servers.append(start_server(address, directory / f"host{index}", user_key, mount_point=mount_point))
         yield servers
     finally:
         for server in servers:
