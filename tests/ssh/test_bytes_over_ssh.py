@@ -20,9 +20,9 @@ from .sshd import SshServer
 TRICKY = ["it's \"quoted\"", "$(touch /tmp/pwned) `id`", "with  spaces ", "new\nline", "ünïcødé ☃", "-n", "*", "a\\b", ";|&"]
 
 file_names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"), min_size=1, max_size=30
+    alphabet=st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=30
 ).filter(lambda name: name not in (".", "..") and len(name.encode()) < 200)
-arguments = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60)
+arguments = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=60)
 
 
 @pytest.fixture
