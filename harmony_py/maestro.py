@@ -177,6 +177,10 @@ class Maestro(Generic[T]):
 
     async def prepare(self, on_event: EventHandler = ignore_event) -> TopologyReport:
         """Run the topology's ``ensure_ready`` once, then the capability check."""
+        if self._group is not None:
+            raise ScoreValueError(
+                "prepare() is for one topology; a group prepares each member inside plan() and apply()"
+            )
         if self._ready is None:
             on_event(TopologyPreparing(self._topology.name))
             try:
