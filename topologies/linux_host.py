@@ -210,7 +210,7 @@ class _HostLink:
     def __init__(self, host: LinuxHostTopology) -> None:
         self._host = host
         self._session: _Session | None = None
-        self._opening: asyncio.Lock | None = None
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     async def session(self) -> _Session:
         current = self._session
@@ -225,10 +225,12 @@ class _HostLink:
             return self._session
 
     def _lock(self) -> asyncio.Lock:
-        # A lock belongs to the loop it first waits on; a new loop (a new run) gets a new lock.
-        if self._opening is None or (self._session is not None and not self._session.usable):
-            self._opening = asyncio.Lock()
-        return self._opening
+        # An asyncio lock belongs to one loop; each run (loop) gets its own, old ones are dropped.
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            self._locks = {loop: (lock := asyncio.Lock())}
+        return lock
 
     async def _open(self) -> _Session:
         host = self._host
