@@ -17,6 +17,7 @@ from .errors import (
     TopologyNotReadyError,
 )
 from .events import Event, EventHandler
+from .group import TopologyGroup
 from .maestro import Maestro
 from .outcome import Change, ChangeAction, InterpretStatus, Outcome
 from .report import Phase, RunReport, ScoreReport, ScoreState
@@ -48,6 +49,7 @@ __all__ = [
     "ScoreValueError",
     "Secret",
     "Topology",
+    "TopologyGroup",
     "TopologyNotReadyError",
     "TopologyReport",
     "capability_gaps",

@@ -41,7 +41,25 @@ class RunFinished:
     report: RunReport
 
 
-Event = TopologyPreparing | TopologyReady | ScoreStarted | ScoreFinished | RunFinished
+@dataclass(frozen=True)
+class GroupStarted:
+    """A run over a group begins: events of every member follow, interleaved."""
+
+    phase: Phase
+    group: str
+    members: tuple[str, ...]
+    parallel: int
+
+
+@dataclass(frozen=True)
+class TopologyFailed:
+    """A member of a group could not be prepared (e.g. unreachable); the others go on."""
+
+    topology: str
+    error: str
+
+
+Event = TopologyPreparing | TopologyReady | ScoreStarted | ScoreFinished | RunFinished | GroupStarted | TopologyFailed
 EventHandler = Callable[[Event], None]
 
 

@@ -37,20 +37,30 @@ class ScoreReport:
 
 @dataclass(frozen=True)
 class RunReport:
-    """A whole run on one topology (or, for host groups, several)."""
+    """A whole run on one topology (or, for host groups, several).
+
+    For a group, ``scores`` holds every member's score reports (each names its
+    topology) and ``hosts`` one report per member; a member that could not be
+    prepared (e.g. unreachable) has its reason in ``error`` and no scores.
+    """
 
     phase: Phase
     topology: str
     scores: tuple[ScoreReport, ...] = ()
     error: str | None = None
     facts: dict[str, str] = field(default_factory=dict)
+    hosts: tuple[RunReport, ...] = ()
 
     def count(self, state: ScoreState) -> int:
         return sum(1 for report in self.scores if report.state is state)
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.count(ScoreState.FAILED) == 0
+        return self.error is None and self.count(ScoreState.FAILED) == 0 and all(host.ok for host in self.hosts)
+
+    @property
+    def failed_hosts(self) -> tuple[RunReport, ...]:
+        return tuple(host for host in self.hosts if not host.ok)
 
     @property
     def has_changes(self) -> bool:

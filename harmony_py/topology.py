@@ -31,3 +31,10 @@ class Topology(Protocol):
         message when the target cannot be used.
         """
         ...
+
+
+async def close_topology(topology: object) -> None:
+    """Call the topology's ``aclose()`` if it has one (those holding connections do)."""
+    close = getattr(topology, "aclose", None)
+    if callable(close):
+        await close()

@@ -5,6 +5,8 @@ importing this package stays light.
 """
 
 from .docker_engine import DockerTopology
+from typing import TYPE_CHECKING, Any
+
 from .failover import FailoverTopology
 from .k8s_anywhere import K8sAnywhereTopology  # imports the kubernetes client lazily, on first use
 from .local_instance import LocalInstance
@@ -12,14 +14,38 @@ from .localhost import LocalhostTopology
 from .markers import NotDocker, NotK8sClient, NotPostgreSQL
 from .multisite import MultisiteTopology
 
+if TYPE_CHECKING:
+    from .host_group import HostGroup, linux_hosts
+    from .linux_host import LinuxHostTopology
+
+# These import asyncssh: loaded on first use, so `import topologies` stays light.
+_LAZY = {
+    "LinuxHostTopology": ".linux_host",
+    "HostGroup": ".host_group",
+    "linux_hosts": ".host_group",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __name__), name)
+
+
 __all__ = [
     "DockerTopology",
     "FailoverTopology",
     "K8sAnywhereTopology",
     "LocalInstance",
+    "HostGroup",
+    "LinuxHostTopology",
     "LocalhostTopology",
     "MultisiteTopology",
     "NotDocker",
     "NotK8sClient",
     "NotPostgreSQL",
+    "linux_hosts",
 ]

@@ -8,9 +8,11 @@ from rich.text import Text
 
 from harmony_py.events import (
     Event,
+    GroupStarted,
     RunFinished,
     ScoreFinished,
     ScoreStarted,
+    TopologyFailed,
     TopologyPreparing,
     TopologyReady,
 )
@@ -38,27 +40,40 @@ class HumanRenderer:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._status: Status | None = None
+        self._group = False
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, TopologyPreparing):
-            self._spin(f"preparing {event.topology}")
+        if isinstance(event, GroupStarted):
+            # Members' events interleave: every line then starts with its host.
+            self._group = True
+            self._spin(f"{event.phase.value}: {len(event.members)} hosts, {event.parallel} at a time")
+        elif isinstance(event, TopologyPreparing):
+            if not self._group:
+                self._spin(f"preparing {event.topology}")
         elif isinstance(event, TopologyReady):
             self._stop_spinner()
             os_name = event.report.facts.get("os")
             suffix = f" ({os_name})" if os_name else ""
             self.console.print(Text(f"Topology {event.report.name}{suffix} is ready", style="bold"))
+        elif isinstance(event, TopologyFailed):
+            self._stop_spinner()
+            self.console.print(Text(f"{event.topology}: failed: {event.error}", style="bold red"))
         elif isinstance(event, ScoreStarted):
-            if event.phase is Phase.APPLY:
+            if event.phase is Phase.APPLY and not self._group:
                 self._spin(f"[{event.index + 1}/{event.total}] applying {event.name}")
         elif isinstance(event, ScoreFinished):
             self._stop_spinner()
             self._score(event.phase, event.index, event.total, event.report)
         elif isinstance(event, RunFinished):
             self._stop_spinner()
+            if event.report.hosts:
+                for host in event.report.hosts:
+                    self.console.print(host_line(host))
             self.console.print(summary_line(event.report))
 
     def _score(self, phase: Phase, index: int, total: int, report: ScoreReport) -> None:
-        line = Text(f"[{index + 1}/{total}] ", style="dim")
+        line = Text(f"{report.topology}  ", style="bold blue") if self._group else Text()
+        line.append(f"[{index + 1}/{total}] ", style="dim")
         line.append(report.name, style="bold")
         line.append(f"  {report.state.value}", style=_STATE_STYLE[report.state])
         if report.state in (ScoreState.FAILED, ScoreState.SKIPPED):
@@ -113,4 +128,22 @@ def summary_line(report: RunReport) -> Text:
     else:
         changed, skipped = report.count(ScoreState.CHANGED), report.count(ScoreState.SKIPPED)
         text = f"Apply: {changed} changed, {unchanged} unchanged, {failed} failed, {skipped} skipped."
-    return Text(text, style="bold red" if failed else "bold")
+    failed_hosts = len(report.failed_hosts)
+    if report.hosts:
+        text = f"{text[:-1]} on {len(report.hosts)} hosts, {failed_hosts} of them failed."
+    return Text(text, style="bold red" if failed or failed_hosts else "bold")
+
+
+def host_line(host: RunReport) -> Text:
+    """One member of a group in the final summary."""
+    line = Text(f"  {host.topology}: ", style="bold")
+    if host.error is not None:
+        line.append(f"failed: {host.error}", style="bold red")
+        return line
+    counts = [
+        f"{host.count(state)} {state.value}"
+        for state in (ScoreState.PENDING, ScoreState.CHANGED, ScoreState.UNCHANGED, ScoreState.FAILED, ScoreState.SKIPPED)
+        if host.count(state)
+    ]
+    line.append(", ".join(counts) or "no scores", style="red" if host.count(ScoreState.FAILED) else "")
+    return line

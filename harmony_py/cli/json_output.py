@@ -33,13 +33,27 @@ def score_json(report: ScoreReport) -> dict[str, Any]:
 
 
 def run_json(report: RunReport) -> dict[str, Any]:
-    return {
+    body = {
         "phase": report.phase.value,
         "topology": report.topology,
         "facts": dict(report.facts),
         "ok": report.ok,
         "summary": {state.value: report.count(state) for state in ScoreState},
         "scores": [score_json(score) for score in report.scores],
+    }
+    if report.hosts:
+        # Per-host results of a group; each score above names its host in "topology".
+        body["hosts"] = [host_json(host) for host in report.hosts]
+    return body
+
+
+def host_json(report: RunReport) -> dict[str, Any]:
+    return {
+        "topology": report.topology,
+        "ok": report.ok,
+        "error": report.error,
+        "facts": dict(report.facts),
+        "summary": {state.value: report.count(state) for state in ScoreState},
     }
 
 

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from harmony_py.errors import HarmonyError
 from harmony_py.events import EventHandler, ignore_event
+from harmony_py.group import check_parallel
 from harmony_py.maestro import Maestro
 from harmony_py.report import RunReport
 
@@ -70,7 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--debug", action="store_true", help="show tracebacks")
         return sub
 
+    def positive(text: str) -> int:
+        try:
+            return check_parallel(int(text))
+        except (ValueError, HarmonyError):
+            raise argparse.ArgumentTypeError(f"must be a positive number of hosts, got {text!r}") from None
+
+    def parallel_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--parallel",
+            type=positive,
+            metavar="N",
+            help="for a group of hosts: at most N hosts at once (default: all, within the file-descriptor limit)",
+        )
+
     plan = command("plan", "Show what apply would change; change nothing.")
+    parallel_option(plan)
     plan.add_argument("--json", action="store_true", help="write one JSON document to stdout")
     plan.add_argument(
         "--detailed-exitcode",
@@ -81,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--json", action="store_true", help="write one JSON document to stdout")
     apply.add_argument("--yes", "-y", action="store_true", help="apply without asking")
     apply.add_argument("--dry-run", action="store_true", help="stop after the plan")
+    parallel_option(apply)
     command("check", "Type-check the score file with mypy --strict.")
     return parser
 
@@ -88,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.json = getattr(args, "json", False)
+    args.parallel = getattr(args, "parallel", None)
     session = Session(args, Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True))
     try:
         if args.command == "check":
@@ -96,7 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_check(args.file, session.console, session.errors)
         return anyio.run(_run, session)
     except KeyboardInterrupt:
-        session.errors.print("interrupted: nothing more was started; re-run to converge")
+        message = "interrupted: nothing more was started and connections were closed; re-run to converge"
+        if session.json:
+            print(document(args.command, args.file, error=message))
+        else:
+            session.errors.print(message, markup=False, highlight=False)
         return EXIT_INTERRUPTED
     except HarmonyError as exc:
         if args.debug:
@@ -110,11 +132,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _run(session: Session) -> int:
     maestro = load_maestro(session.args.file)
+    if session.args.parallel is not None:
+        maestro.parallel = session.args.parallel
+    async with maestro:
+        return await _plan_then_apply(session, maestro)
+
+
+async def _plan_then_apply(session: Session, maestro: Maestro[Any]) -> int:
     renderer = session.renderer()
     plan = await maestro.plan(renderer)
-    if not plan.ok:
+    failed_hosts = plan.failed_hosts
+    if not plan.ok and (not maestro.is_group or len(failed_hosts) == len(plan.hosts)):
         return session.fail("the plan failed; nothing was applied", plan=plan)
     if session.args.command == "plan":
+        if failed_hosts:
+            return session.fail(_hosts_failed(failed_hosts, len(plan.hosts)), plan=plan)
         session.finish(plan=plan)
         if session.args.detailed_exitcode and plan.has_changes:
             return EXIT_CHANGES_PENDING
@@ -122,9 +154,16 @@ async def _run(session: Session) -> int:
     return await _apply(session, maestro, plan, renderer)
 
 
+def _hosts_failed(failed: Sequence[RunReport], total: int) -> str:
+    names = ", ".join(host.topology for host in failed)
+    return f"{len(failed)} of {total} hosts failed ({names}); the others were not affected"
+
+
 async def _apply(session: Session, maestro: Maestro[Any], plan: RunReport, renderer: EventHandler) -> int:
     args = session.args
     if not plan.has_changes:
+        if plan.failed_hosts:
+            return session.fail(_hosts_failed(plan.failed_hosts, len(plan.hosts)), plan=plan)
         session.finish(plan=plan, notice="Nothing to do: everything is in the desired state.")
         return EXIT_OK
     if args.dry_run:
@@ -140,7 +179,9 @@ async def _apply(session: Session, maestro: Maestro[Any], plan: RunReport, rende
         if answer.strip().lower() not in ("y", "yes"):
             session.finish(plan=plan, notice="Nothing was applied.")
             return EXIT_OK
-    applied = await maestro.apply(renderer)
+    applied = await maestro.apply(renderer, plan=plan)
+    if applied.failed_hosts:
+        return session.fail(_hosts_failed(applied.failed_hosts, len(applied.hosts)), plan=plan, apply=applied)
     if not applied.ok:
         return session.fail("the apply failed; see the failed score above", plan=plan, apply=applied)
     session.finish(plan=plan, apply=applied)

@@ -5,6 +5,7 @@ from .container import ContainerScore
 from .files import DirectoryScore, FileScore
 from .k8s import K8sDeploymentScore, K8sResourceScore, NamespaceScore
 from .k8s_manifests import ManifestError
+from .package import PackageScore
 from .postgresql import (
     PostgreSQLFailoverScore,
     PostgreSQLScore,
@@ -22,6 +23,7 @@ __all__ = [
     "K8sResourceScore",
     "ManifestError",
     "NamespaceScore",
+    "PackageScore",
     "PostgreSQLFailoverScore",
     "PostgreSQLScore",
     "PostgreSQLStatusScore",

@@ -1,0 +1,50 @@
+"""Importing harmony_py or topologies does not pull in asyncssh; host specs parse as documented."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harmony_py import ScoreValueError, TopologyGroup
+from topologies.host_group import linux_hosts, parse_host_spec
+from topologies.ssh_command import command_line
+
+
+def test_importing_the_packages_does_not_import_asyncssh() -> None:
+    code = "import sys, harmony_py, harmony_py.scores, topologies; assert 'asyncssh' not in sys.modules, 'asyncssh imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+@pytest.mark.parametrize(
+    ("spec", "parsed"),
+    [
+        ("web1", (None, "web1", None)),
+        ("ops@web1", ("ops", "web1", None)),
+        ("ops@web1:2222", ("ops", "web1", 2222)),
+        ("[::1]:2200", (None, "::1", 2200)),
+    ],
+)
+def test_host_specs(spec: str, parsed: tuple[str | None, str, int | None]) -> None:
+    assert parse_host_spec(spec) == parsed
+
+
+def test_group_validation() -> None:
+    with pytest.raises(ScoreValueError, match="distinct names"):
+        linux_hosts(["web1", "web1"])
+    with pytest.raises(ScoreValueError, match="at least one member"):
+        TopologyGroup([])
+    with pytest.raises(ScoreValueError, match="parallel"):
+        linux_hosts(["web1"], parallel=0)
+    assert linux_hosts(["a", "b", "c"]).effective_parallel() == 3
+
+
+def test_command_lines_quote_everything() -> None:
+    assert command_line(["printf", "%s", "$(id) 'x'"]) == "printf %s '$(id) '\"'\"'x'\"'\"''"
+    assert command_line(["id"], env={"A": "1 2"}, sudo=True, timeout_s=5) == (
+        "sudo -n -- timeout --kill-after=2 5.000 env -- 'A=1 2' id"
+    )
+    with pytest.raises(ScoreValueError, match="not a valid name"):
+        command_line(["id"], env={"A B": "x"})

@@ -1,0 +1,264 @@
+"""A Linux machine reached over SSH: provides ``CommandRunner`` through asyncssh.
+
+One connection per host, opened on first use and kept for the whole run.
+Files are observed and written through one SFTP session on it; commands run
+in exec channels, at most ``max_sessions - 2`` at a time so that together
+with the SFTP session they stay within the server's ``MaxSessions``.
+
+Import this module (or ``topologies.LinuxHostTopology``) only where SSH is
+wanted: it imports asyncssh, which ``import topologies`` does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import asyncssh
+
+from capabilities.command_runner import CommandResult, FileStat
+from harmony_py.errors import ScoreValueError
+from harmony_py.secret import Secret
+from harmony_py.topology import TopologyReport
+
+from . import ssh_files
+from .localhost import parse_os_release
+from .ssh_command import KILL_GRACE_S, SUDO_PREFIX, command_line
+from .ssh_connection import ConnectOptions, connect
+
+DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
+DEFAULT_MAX_SESSIONS = 10
+"""OpenSSH's default ``MaxSessions``: concurrent channels one connection may open."""
+DEFAULT_SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+RESERVED_SESSIONS = 2
+"""Channels not used for commands: the SFTP session, and one because sshd frees a
+session's slot a moment after the client sees its channel closed (measured: 1 SFTP
++ 9 concurrent exec channels fail under MaxSessions 10, 1 + 8 never do)."""
+CHANNEL_CLOSE_TIMEOUT_S = KILL_GRACE_S + 3.0
+SIGNALLED_EXIT = 255
+"""Exit status reported for a command the remote side killed by a signal (as ssh(1) does)."""
+
+
+@dataclass(frozen=True)
+class LinuxHostTopology:
+    """A Linux host over SSH.
+
+    Host keys are verified against ``known_hosts``; an unknown key is refused
+    unless ``accept_new_host_key=True`` (trust on first use, then recorded),
+    a changed key always. ``client_keys`` are private key paths (``None``: the
+    agent and ~/.ssh defaults). ``sudo=True`` runs commands and file access as
+    root through ``sudo -n`` (passwordless sudo required). ``max_sessions`` is
+    the server's ``MaxSessions``.
+    """
+
+    host: str
+    port: int = 22
+    user: str | None = None
+    client_keys: tuple[str, ...] | None = None
+    password: Secret | None = None
+    use_agent: bool = True
+    known_hosts: str = DEFAULT_KNOWN_HOSTS
+    accept_new_host_key: bool = False
+    sudo: bool = False
+    connect_timeout_s: float = 10.0
+    command_timeout_s: float | None = None
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    sftp_server: str = DEFAULT_SFTP_SERVER
+    label: str | None = None
+    _link: _HostLink = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.host or any(c.isspace() for c in self.host):
+            raise ScoreValueError(f"LinuxHostTopology.host must be a host name or address, got {self.host!r}")
+        if not 0 < self.port < 65536:
+            raise ScoreValueError(f"LinuxHostTopology.port must be 1-65535, got {self.port}")
+        if self.max_sessions <= RESERVED_SESSIONS:
+            raise ScoreValueError(
+                f"LinuxHostTopology.max_sessions must be at least {RESERVED_SESSIONS + 1} "
+                "(the SFTP session, a margin, and one command), "
+                f"got {self.max_sessions}"
+            )
+        if self.connect_timeout_s <= 0:
+            raise ScoreValueError(f"LinuxHostTopology.connect_timeout_s must be positive, got {self.connect_timeout_s}")
+        if self.client_keys is not None and not isinstance(self.client_keys, tuple):
+            object.__setattr__(self, "client_keys", tuple(self.client_keys))
+        object.__setattr__(self, "_link", _HostLink(self))
+
+    @property
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        if self.port == 22:
+            return self.host
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def connect_options(self) -> ConnectOptions:
+        return ConnectOptions(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            client_keys=self.client_keys,
+            password=self.password,
+            use_agent=self.use_agent,
+            known_hosts=self.known_hosts,
+            accept_new_host_key=self.accept_new_host_key,
+            connect_timeout_s=self.connect_timeout_s,
+        )
+
+    async def ensure_ready(self) -> TopologyReport:
+        """Connect (verifying the host key), open the SFTP session, and report the OS."""
+        session = await self._link.session()
+        os_release = await ssh_files.read_file(session.sftp, "/etc/os-release")
+        facts = parse_os_release(os_release.decode("utf-8", "replace")) if os_release else {"os": "unknown"}
+        facts["user"] = "root" if self.sudo else str(session.conn.get_extra_info("username", ""))
+        facts["host"] = self.host
+        return TopologyReport(self.name, facts)
+
+    async def aclose(self) -> None:
+        """Close the connection; the next use opens a new one."""
+        await self._link.close()
+
+    # -- CommandRunner -------------------------------------------------------
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> CommandResult:
+        args = tuple(argv)
+        timeout = timeout_s if timeout_s is not None else self.command_timeout_s
+        line = command_line(args, env=env, sudo=self.sudo, timeout_s=timeout)
+        session = await self._link.session()
+        async with session.channels:
+            process = await session.conn.create_process(line, encoding=None)
+            try:
+                if stdin:
+                    process.stdin.write(stdin)
+                # Without input the remote stdin gets EOF at once, like /dev/null locally.
+                process.stdin.write_eof()
+                done = await process.wait(check=False, timeout=timeout)
+            except asyncssh.TimeoutError:
+                raise TimeoutError(f"{self.name}: {args[0]} timed out after {timeout:g} s") from None
+            finally:
+                # The slot is free on the server only once the channel is closed
+                # on both sides; wait for that, even when cancelled. (After a
+                # timeout the remote `timeout` ends the program, closing it.)
+                process.close()
+                with anyio.CancelScope(shield=True), anyio.move_on_after(CHANNEL_CLOSE_TIMEOUT_S):
+                    await process.wait_closed()
+        status = done.exit_status if done.exit_status is not None and done.exit_status >= 0 else SIGNALLED_EXIT
+        return CommandResult(args, status, _as_bytes(done.stdout), _as_bytes(done.stderr))
+
+    async def stat(self, path: str) -> FileStat | None:
+        session = await self._link.session()
+        with ssh_files.remote_errors(self.name, "stat", path):
+            return await ssh_files.stat(session.sftp, path)
+
+    async def read_file(self, path: str) -> bytes | None:
+        session = await self._link.session()
+        with ssh_files.remote_errors(self.name, "read", path):
+            return await ssh_files.read_file(session.sftp, path)
+
+    async def write_file(self, path: str, content: bytes, *, mode: int) -> None:
+        session = await self._link.session()
+        with ssh_files.remote_errors(self.name, "write", path):
+            await ssh_files.write_file(session.sftp, path, content, mode)
+
+    async def set_mode(self, path: str, mode: int) -> None:
+        session = await self._link.session()
+        with ssh_files.remote_errors(self.name, "set the mode of", path):
+            await ssh_files.set_mode(session.sftp, path, mode)
+
+    async def make_directory(self, path: str, *, mode: int) -> None:
+        session = await self._link.session()
+        with ssh_files.remote_errors(self.name, "create directory", path):
+            await ssh_files.make_directory(session.sftp, path, mode)
+
+
+def _as_bytes(output: object) -> bytes:
+    if output is None:
+        return b""
+    if isinstance(output, str):
+        return output.encode("utf-8")
+    if isinstance(output, (bytes, bytearray, memoryview)):
+        return bytes(output)
+    raise TypeError(f"unexpected command output of type {type(output).__name__}")
+
+
+@dataclass
+class _Session:
+    """One open connection with its SFTP session and its channel budget."""
+
+    conn: asyncssh.SSHClientConnection
+    sftp: asyncssh.SFTPClient
+    channels: anyio.Semaphore
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def usable(self) -> bool:
+        return not self.conn.is_closed() and self.loop is asyncio.get_running_loop()
+
+
+class _HostLink:
+    """The mutable part of a host: its live session, opened once and shared by all callers."""
+
+    def __init__(self, host: LinuxHostTopology) -> None:
+        self._host = host
+        self._session: _Session | None = None
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    async def session(self) -> _Session:
+        current = self._session
+        if current is not None and current.usable:
+            return current
+        lock = self._lock()
+        async with lock:
+            current = self._session
+            if current is not None and current.usable:
+                return current
+            self._session = await self._open()
+            return self._session
+
+    def _lock(self) -> asyncio.Lock:
+        # An asyncio lock belongs to one loop; each run (loop) gets its own, old ones are dropped.
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            self._locks = {loop: (lock := asyncio.Lock())}
+        return lock
+
+    async def _open(self) -> _Session:
+        host = self._host
+        conn = await connect(host.connect_options())
+        try:
+            sftp = await self._start_sftp(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return _Session(conn, sftp, anyio.Semaphore(host.max_sessions - RESERVED_SESSIONS), asyncio.get_running_loop())
+
+    async def _start_sftp(self, conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
+        if not self._host.sudo:
+            return await conn.start_sftp_client()
+        # As root: the host's sftp-server under sudo, spoken to over an exec channel.
+        from asyncssh.sftp import start_sftp_client
+
+        line = command_line((*SUDO_PREFIX, self._host.sftp_server))
+        writer, reader, _ = await conn.open_session(line, encoding=None)
+        return await start_sftp_client(conn, asyncio.get_running_loop(), "strict", reader, writer, "utf-8", "strict", 3)
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        with anyio.CancelScope(shield=True):
+            session.sftp.exit()
+            session.conn.close()
+            if session.loop is asyncio.get_running_loop():
+                with anyio.move_on_after(5):
+                    await session.conn.wait_closed()

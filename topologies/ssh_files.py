@@ -1,0 +1,103 @@
+"""File operations over one SFTP session: no process is forked on the host per request.
+
+Observing a file (lstat, read) and writing one are SFTP requests on a session
+opened once per connection; requests from concurrent scores pipeline on it.
+That is what keeps a plan over many hosts cheap (see DESIGN.md, "Where
+fan-out time goes").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import posixpath
+import secrets
+import stat as stat_module
+from collections.abc import Iterator
+
+import anyio
+import asyncssh
+
+from capabilities.command_runner import FileKind, FileStat
+from harmony_py.errors import HarmonyError
+
+TEMPORARY_SUFFIX = ".harmony-tmp"
+# The temporary file starts private: nobody else can open it before its final mode is set.
+_PRIVATE = 0o600
+
+
+class RemoteFileError(HarmonyError):
+    """A file operation on a remote host failed."""
+
+
+@contextlib.contextmanager
+def remote_errors(host: str, action: str, path: str) -> Iterator[None]:
+    """Turn SFTP errors into one readable HarmonyError naming the host, action and path."""
+    try:
+        yield
+    except asyncssh.SFTPError as exc:
+        raise RemoteFileError(f"{host}: cannot {action} {path}: {exc.reason or type(exc).__name__}") from None
+
+
+async def stat(sftp: asyncssh.SFTPClient, path: str) -> FileStat | None:
+    try:
+        attrs = await sftp.lstat(path)
+    except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+        return None
+    st_mode = attrs.permissions or 0
+    return FileStat(_kind(st_mode), stat_module.S_IMODE(st_mode), attrs.size or 0)
+
+
+def _kind(st_mode: int) -> FileKind:
+    if stat_module.S_ISREG(st_mode):
+        return FileKind.FILE
+    if stat_module.S_ISDIR(st_mode):
+        return FileKind.DIRECTORY
+    if stat_module.S_ISLNK(st_mode):
+        return FileKind.SYMLINK
+    return FileKind.OTHER
+
+
+async def read_file(sftp: asyncssh.SFTPClient, path: str) -> bytes | None:
+    try:
+        async with sftp.open(path, "rb", encoding=None) as handle:
+            content: bytes | str = await handle.read()
+    except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
+        return None
+    return content.encode("utf-8") if isinstance(content, str) else bytes(content)
+
+
+async def write_file(sftp: asyncssh.SFTPClient, path: str, content: bytes, mode: int) -> None:
+    """Write a temporary file beside ``path``, give it ``mode`` while empty, then rename it over ``path``."""
+    directory, base = posixpath.split(path)
+    temporary = posixpath.join(directory, f".{base}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}")
+    flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
+    try:
+        async with sftp.open(temporary, flags, asyncssh.SFTPAttrs(permissions=_PRIVATE), encoding=None) as handle:
+            # The server applies its umask at creation; chmod sets the exact mode,
+            # still before a single byte of content is in the file.
+            await handle.chmod(mode)
+            await handle.write(content)
+            await _fsync(handle)
+        # posix-rename@openssh.com replaces an existing target atomically; plain
+        # SFTP rename refuses to overwrite.
+        await sftp.posix_rename(temporary, path)
+    except BaseException:
+        with anyio.CancelScope(shield=True), contextlib.suppress(asyncssh.Error, OSError):
+            await sftp.remove(temporary)
+        raise
+
+
+async def _fsync(handle: asyncssh.SFTPClientFile) -> None:
+    # fsync@openssh.com: the content is on disk before the rename makes it visible.
+    with contextlib.suppress(asyncssh.SFTPOpUnsupported):
+        await handle.fsync()
+
+
+async def make_directory(sftp: asyncssh.SFTPClient, path: str, mode: int) -> None:
+    await sftp.makedirs(path, attrs=asyncssh.SFTPAttrs(permissions=mode), exist_ok=True)
+    # makedirs leaves an existing directory's mode alone and the umask trims a new one.
+    await sftp.chmod(path, mode)
+
+
+async def set_mode(sftp: asyncssh.SFTPClient, path: str, mode: int) -> None:
+    await sftp.chmod(path, mode)
