@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -13,6 +14,17 @@ class FileKind(enum.Enum):
     DIRECTORY = "directory"
     SYMLINK = "symlink"
     OTHER = "other"
+
+    @classmethod
+    def of_mode(cls, st_mode: int) -> FileKind:
+        """The kind a POSIX ``st_mode`` describes."""
+        if stat.S_ISREG(st_mode):
+            return cls.FILE
+        if stat.S_ISDIR(st_mode):
+            return cls.DIRECTORY
+        if stat.S_ISLNK(st_mode):
+            return cls.SYMLINK
+        return cls.OTHER
 
 
 @dataclass(frozen=True)

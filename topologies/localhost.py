@@ -78,17 +78,7 @@ def _stat(path: str) -> FileStat | None:
         found = os.lstat(path)
     except FileNotFoundError:
         return None
-    return FileStat(_kind(found.st_mode), stat_module.S_IMODE(found.st_mode), found.st_size)
-
-
-def _kind(st_mode: int) -> FileKind:
-    if stat_module.S_ISREG(st_mode):
-        return FileKind.FILE
-    if stat_module.S_ISDIR(st_mode):
-        return FileKind.DIRECTORY
-    if stat_module.S_ISLNK(st_mode):
-        return FileKind.SYMLINK
-    return FileKind.OTHER
+    return FileStat(FileKind.of_mode(found.st_mode), stat_module.S_IMODE(found.st_mode), found.st_size)
 
 
 def _read(path: str) -> bytes | None:

@@ -44,17 +44,7 @@ async def stat(sftp: asyncssh.SFTPClient, path: str) -> FileStat | None:
     except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath):
         return None
     st_mode = attrs.permissions or 0
-    return FileStat(_kind(st_mode), stat_module.S_IMODE(st_mode), attrs.size or 0)
-
-
-def _kind(st_mode: int) -> FileKind:
-    if stat_module.S_ISREG(st_mode):
-        return FileKind.FILE
-    if stat_module.S_ISDIR(st_mode):
-        return FileKind.DIRECTORY
-    if stat_module.S_ISLNK(st_mode):
-        return FileKind.SYMLINK
-    return FileKind.OTHER
+    return FileStat(FileKind.of_mode(st_mode), stat_module.S_IMODE(st_mode), attrs.size or 0)
 
 
 async def read_file(sftp: asyncssh.SFTPClient, path: str) -> bytes | None:

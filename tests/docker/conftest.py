@@ -10,6 +10,8 @@ the health check (v3 has none, so its health check fails).
 
 from __future__ import annotations
 
+from tests.ports import port_is_free
+
 import io
 import os
 import shutil
@@ -179,18 +181,11 @@ def free_range(size: int) -> range:
     """``size`` consecutive ports nothing listens on now."""
     for start in range(23000, 60000, size):
         candidates = range(start, start + size)
-        if all(_is_free(port) for port in candidates):
+        if all(port_is_free(port) for port in candidates):
             return candidates
     raise RuntimeError("no free port range")
 
 
-def _is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture(scope="session")

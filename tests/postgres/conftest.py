@@ -6,10 +6,11 @@ every server started under it is stopped at the end, also after a failure.
 
 from __future__ import annotations
 
+from tests.ports import port_is_free
+
 import os
 import random
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -31,18 +32,11 @@ def free_port_pair() -> int:
     chooser = random.Random()
     for _ in range(200):
         port = chooser.randrange(20000, 30000)
-        if all(_free(p) for p in (port, port + 1, port + 2)):
+        if all(port_is_free(p) for p in (port, port + 1, port + 2)):
             return port
     raise RuntimeError("no free ports in 20000-30000")
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def stop_everything_under(root: Path) -> None:
