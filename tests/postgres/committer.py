@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -95,3 +96,15 @@ class Committer:
         with psycopg.connect(conninfo(endpoints)) as connection:
             present = {row[0] for row in connection.execute(f"SELECT id FROM {self.table}")}
         return [row for row in self.acked if row not in present]
+
+
+@contextmanager
+def committing(endpoints: Sequence[PgEndpoint], table: str = "ticks") -> Iterator[Committer]:
+    """A committer running for the length of the block, stopped however the block ends."""
+    committer = Committer(endpoints, table=table)
+    committer.create_table()
+    committer.start()
+    try:
+        yield committer
+    finally:
+        committer.stop()

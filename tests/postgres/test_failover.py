@@ -28,7 +28,7 @@ from harmony_py.scores import (
 from topologies import FailoverTopology
 from topologies.local_instance import LocalInstance
 
-from .committer import Committer, conninfo
+from .committer import committing, conninfo
 from .conftest import free_port_pair, instance
 
 
@@ -116,16 +116,11 @@ def test_passwords_never_reach_output(cluster: Cluster, pg_root: Path) -> None:
 
 
 def test_switchover_loses_no_acknowledged_commit(cluster: Cluster) -> None:
-    committer = Committer(cluster.endpoints())
-    committer.create_table()
-    committer.start()
-    try:
+    with committing(cluster.endpoints()) as committer:
         committer.wait_for_acks(50)
         report = apply(cluster.topology, PostgreSQLSwitchoverScore(cluster.score, to="replica"))
         assert report.ok, [s.message for s in report.scores]
         committer.wait_for_acks(50)  # writes resume on the new primary
-    finally:
-        committer.stop()
     assert roles(cluster) == {"primary": ReplicationRole.REPLICA, "replica": ReplicationRole.PRIMARY}
     assert committer.missing_from(cluster.endpoints()) == []
     # Declarative: the same switchover again is a no-op, and so is the cluster score.
@@ -135,19 +130,14 @@ def test_switchover_loses_no_acknowledged_commit(cluster: Cluster) -> None:
 
 
 def test_failover_after_kill_9_loses_no_acknowledged_commit(cluster: Cluster) -> None:
-    committer = Committer(cluster.endpoints(), table="ticks_failover")
-    committer.create_table()
-    committer.start()
     current = cluster.topology.replica  # the primary since the switchover
     pidfile = Path(current.postgres_layout(cluster.score.config).data_dir) / "postmaster.pid"
-    try:
+    with committing(cluster.endpoints(), table="ticks_failover") as committer:
         committer.wait_for_acks(50)
         os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
         report = apply(cluster.topology, PostgreSQLFailoverScore(cluster.score, to="primary"))
         assert report.ok, [s.message for s in report.scores]
         committer.wait_for_acks(50)  # writes resume on the promoted member
-    finally:
-        committer.stop()
     assert committer.missing_from(cluster.endpoints()) == []
     status = anyio.run(cluster.topology.postgres_status, cluster.score.config)
     killed = status.member("replica").state

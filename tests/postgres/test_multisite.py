@@ -15,7 +15,7 @@ from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreS
 from topologies import MultisiteTopology
 from topologies.local_instance import LocalInstance
 
-from .committer import Committer
+from .committer import committing
 from .conftest import free_port_pair, instance
 
 
@@ -32,16 +32,11 @@ def test_multisite_switchover_to_a_chosen_site(pg_root: Path) -> None:
         anyio.run(sites.switchover_postgres, score.config)
 
     endpoints = [anyio.run(m.postgres_endpoint, score.config, "app") for m in sites.members]
-    committer = Committer(endpoints, table="multi")
-    committer.create_table()
-    committer.start()
-    try:
+    with committing(endpoints, table="multi") as committer:
         committer.wait_for_acks(30)
         report = anyio.run(Maestro(sites).add(PostgreSQLSwitchoverScore(score, to="site[1]")).apply)
         assert report.ok, [s.message for s in report.scores]
         committer.wait_for_acks(30)
-    finally:
-        committer.stop()
     assert committer.missing_from(endpoints) == []
     status = anyio.run(sites.postgres_status, score.config)
     roles = {m.label: m.state.role for m in status.members}
@@ -51,19 +46,14 @@ def test_multisite_switchover_to_a_chosen_site(pg_root: Path) -> None:
     assert [r.state for r in again.scores] == [ScoreState.UNCHANGED], [c.summary for c in again.scores[0].changes]
 
     # kill -9 the primary site; fail over to the original primary; the other replica follows it.
-    committer = Committer(endpoints, table="multi_failover")
-    committer.create_table()
-    committer.start()
     killed = sites.sites[1]
     pidfile = Path(killed.postgres_layout(score.config).data_dir) / "postmaster.pid"
-    try:
+    with committing(endpoints, table="multi_failover") as committer:
         committer.wait_for_acks(30)
         os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
         report = anyio.run(Maestro(sites).add(PostgreSQLFailoverScore(score, to="primary")).apply)
         assert report.ok, [s.message for s in report.scores]
         committer.wait_for_acks(30)
-    finally:
-        committer.stop()
     assert committer.missing_from(endpoints) == []
     status = anyio.run(sites.postgres_status, score.config)
     assert status.member("primary").state.sync_standbys == ("site_0",)
