@@ -16,6 +16,7 @@ import anyio.to_thread
 from capabilities.command_runner import CommandResult, FileKind, FileStat
 from harmony_py.topology import TopologyReport
 
+from .application_localhost import LocalhostApplications
 from .docker_engine import DockerOnHost
 from .nginx_balancer import NginxLoadBalancer
 from .postgres_commands import PostgresCommands
@@ -24,7 +25,7 @@ _OS_RELEASE = Path("/etc/os-release")
 
 
 @dataclass(frozen=True)
-class LocalhostTopology(DockerOnHost, NginxLoadBalancer, PostgresCommands):
+class LocalhostTopology(LocalhostApplications, DockerOnHost, NginxLoadBalancer, PostgresCommands):
     """This machine, as the user running harmony_py.
 
     Provides ``CommandRunner``, ``LoadBalancer`` and ``PostgreSQLServer``, and

@@ -23,7 +23,7 @@ from typing import Literal
 
 import anyio
 
-from capabilities.docker import ContainerError, ContainerInfo, ContainerSpec, HealthCheck, port_number
+from capabilities.docker import ContainerError, ContainerInfo, ContainerSpec, HealthCheck, Mount, port_number
 from capabilities.load_balancer import BalancedService, Backend, DockerWithLoadBalancer, Frontend
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
@@ -109,6 +109,8 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
     backend_ports: range = range(20000, 21000)
     address: str = "127.0.0.1"
     stop_grace_s: float = 10.0
+    mounts: tuple[Mount, ...] = ()
+    """Host paths bind-mounted into every replica (read-only unless a Mount says otherwise)."""
 
     def __post_init__(self) -> None:
         frontend = self.frontend()  # checks name, address and port
@@ -149,6 +151,7 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
                 command=self.command,
                 env={**self.env, PORT_ENV: str(port)},
                 network="host",
+                mounts=tuple(self.mounts),
                 init=True,
                 health=HealthCheck(health, interval_s=self.health_interval_s, timeout_s=max(2.0, self.health_interval_s)),
                 labels={SERVICE_LABEL: self.service, KIND_LABEL: REPLICA, PORT_LABEL: str(port)},

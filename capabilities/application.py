@@ -1,0 +1,137 @@
+"""Applications: a platform that runs a service from its contract, and the database it needs.
+
+An application platform runs ``replicas`` copies of a program listening on a
+port, with its configuration injected as environment variables (secrets among
+them), checks them by an HTTP health path, and says where the service answers.
+How it does that is the platform's business: supervised processes on a
+developer's machine, containers behind a load balancer on a Docker host, a
+Deployment and a Service on Kubernetes.
+
+:class:`ApplicationPlatform` is that *and* :class:`PostgreSQL`: the platform an
+``ApplicationScore`` needs, so mypy rejects a topology lacking either half.
+
+The contract is versioned (:data:`CONTRACT_VERSION`): a platform says which
+versions it honours, and one that cannot honour a contract refuses it before
+anything is changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from harmony_py.errors import HarmonyError, ScoreValueError
+from harmony_py.outcome import Change
+from harmony_py.secret import Secret
+
+from .docker import port_number
+from .postgresql import PostgreSQL
+
+CONTRACT_VERSION = 1
+"""The newest application contract: image, command, replicas, port, health path, environment."""
+
+_APP_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ContractVersionError(HarmonyError):
+    """The platform cannot honour the version of an application's contract."""
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One application as a platform runs it: the contract with its inputs resolved.
+
+    ``name`` is DNS-label safe (``shop-web``): it names the containers, the
+    Kubernetes objects and the local service directory. ``env`` values may be
+    :class:`Secret`; a platform passes them to the program and nowhere else.
+    ``source`` is the directory ``command`` runs in when the platform runs
+    processes rather than ``image`` (``None``: the platform needs the image).
+    """
+
+    name: str
+    image: str
+    command: tuple[str, ...]
+    replicas: int
+    port: int
+    health_path: str
+    env: Mapping[str, str | Secret] = field(default_factory=dict)
+    source: str | None = None
+    contract: int = CONTRACT_VERSION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _APP_NAME.match(self.name):
+            raise ScoreValueError(
+                f"application name {self.name!r} must be lower-case letters, digits and '-' (a DNS label)"
+            )
+        if not isinstance(self.image, str) or not self.image or any(c.isspace() for c in self.image):
+            raise ScoreValueError(f"application {self.name}: image must be a reference such as 'shop:1', got {self.image!r}")
+        if isinstance(self.command, str) or not all(isinstance(part, str) and part for part in self.command):
+            raise ScoreValueError(f"application {self.name}: command must be a tuple of strings, got {self.command!r}")
+        object.__setattr__(self, "command", tuple(self.command))
+        if isinstance(self.replicas, bool) or not isinstance(self.replicas, int) or self.replicas < 1:
+            raise ScoreValueError(f"application {self.name}: replicas must be a positive int, got {self.replicas!r}")
+        port_number(f"application {self.name}: port", self.port)
+        if not isinstance(self.health_path, str) or not self.health_path.startswith("/"):
+            raise ScoreValueError(f"application {self.name}: health_path must start with '/', got {self.health_path!r}")
+        for key, value in self.env.items():
+            if not isinstance(key, str) or not _ENV_NAME.match(key):
+                raise ScoreValueError(f"application {self.name}: {key!r} is not an environment variable name")
+            if not isinstance(value, (str, Secret)):
+                raise ScoreValueError(
+                    f"application {self.name}: env[{key!r}] must be a str or Secret, got {type(value).__name__}"
+                )
+        if isinstance(self.contract, bool) or not isinstance(self.contract, int) or self.contract < 1:
+            raise ScoreValueError(f"application {self.name}: contract version must be a positive int, got {self.contract!r}")
+
+    def secret_names(self) -> tuple[str, ...]:
+        """The variables whose values are secrets (their names may be shown; their values never)."""
+        return tuple(sorted(key for key, value in self.env.items() if isinstance(value, Secret)))
+
+
+def check_contract(platform: str, supported: range, spec: AppSpec) -> None:
+    """Refuse ``spec`` with one clear error when ``platform`` does not honour its contract version."""
+    if spec.contract not in supported:
+        honoured = f"{supported.start}" if len(supported) == 1 else f"{supported.start} to {supported.stop - 1}"
+        raise ContractVersionError(
+            f"application {spec.name}: {platform} cannot honour application contract version {spec.contract} "
+            f"(it honours version {honoured}); use a contract version it honours or a newer harmony_py"
+        )
+
+
+@runtime_checkable
+class ApplicationRuntime(Protocol):
+    """A topology that runs applications from their contract.
+
+    A topology implementing it promises that ``deploy_application`` converges
+    idempotently (a second call with the same spec changes nothing and
+    restarts nothing), that it returns only once ``replicas`` copies answer
+    ``health_path``, that ``plan_application`` observes without changing
+    anything, that a spec whose contract version is outside
+    :meth:`application_contracts` is refused with :class:`ContractVersionError`
+    before anything changes, and that secret values reach the program only:
+    never a :class:`Change`, a label, a log line or an error message.
+    """
+
+    def application_contracts(self) -> range:
+        """The contract versions this platform honours."""
+        ...
+
+    async def plan_application(self, spec: AppSpec) -> list[Change]:
+        """The changes ``deploy_application`` would make, observed from what runs."""
+        ...
+
+    async def deploy_application(self, spec: AppSpec) -> list[Change]:
+        """Converge the application to ``spec``; return the changes made (empty: none)."""
+        ...
+
+    async def application_url(self, spec: AppSpec) -> str | None:
+        """Where clients reach the application (``http://host:port``), or ``None`` while it does not run."""
+        ...
+
+
+@runtime_checkable
+class ApplicationPlatform(ApplicationRuntime, PostgreSQL, Protocol):
+    """Runs applications and the PostgreSQL databases they need: what ``ApplicationScore`` requires."""

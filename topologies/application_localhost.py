@@ -1,0 +1,79 @@
+"""ApplicationRuntime for this machine: supervised processes, or containers behind the balancer.
+
+``LocalhostTopology`` gets the capability from :class:`LocalhostApplications`
+(one of its bases). ``app_runtime`` chooses how applications run:
+
+- ``"process"`` (the default, for debugging on one machine): the contract's
+  command runs in its source directory as a runit-supervised process
+  (:mod:`topologies.application_process`); no container engine is needed.
+- ``"docker"``: the contract's image runs as replicated containers behind the
+  host's nginx balancer (:mod:`topologies.application_docker`), as on a
+  Docker host in production. ``app_host_paths`` are bind-mounted read-only
+  into every container (a developer machine sharing its toolchain; adr/0056).
+
+Either way the application answers on ``app_address:<port>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from capabilities.application import AppSpec, check_contract
+from capabilities.command_runner import CommandRunner
+from capabilities.load_balancer import DockerWithLoadBalancer
+from harmony_py.outcome import Change
+
+from .application_docker import ReplicatedContainers
+from .application_process import SupervisedProcesses
+
+AppRuntimeKind = Literal["process", "docker"]
+CONTRACTS = range(1, 2)
+"""Application contract versions this host honours."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalhostApplications:
+    """Mixin for a host topology: provides ``ApplicationRuntime``."""
+
+    app_runtime: AppRuntimeKind = "process"
+    app_address: str = "127.0.0.1"
+    apps_root: str = "/var/lib/harmony/apps"
+    app_host_paths: tuple[str, ...] = ()
+    app_backend_ports: range = range(20000, 21000)
+    app_start_timeout_s: float = 30.0
+
+    def _apps(self) -> SupervisedProcesses | ReplicatedContainers:
+        if self.app_runtime == "docker":
+            return ReplicatedContainers(
+                cast(DockerWithLoadBalancer, self),
+                self.app_address,
+                self.app_backend_ports,
+                self.app_host_paths,
+                self.app_start_timeout_s,
+            )
+        return SupervisedProcesses(cast(CommandRunner, self), self.apps_root, self.app_address, self.app_start_timeout_s)
+
+    def _platform_name(self) -> str:
+        return f"{type(self).__name__} ({self.app_runtime} runtime)"
+
+    def application_contracts(self) -> range:
+        return CONTRACTS
+
+    async def plan_application(self, spec: AppSpec) -> list[Change]:
+        check_contract(self._platform_name(), CONTRACTS, spec)
+        return await self._apps().plan(spec)
+
+    async def deploy_application(self, spec: AppSpec) -> list[Change]:
+        check_contract(self._platform_name(), CONTRACTS, spec)
+        return await self._apps().deploy(spec)
+
+    async def application_url(self, spec: AppSpec) -> str | None:
+        apps = self._apps()
+        if isinstance(apps, ReplicatedContainers):
+            return apps.url(spec) if await apps.serving(spec) else None
+        return apps.url(spec) if await apps.running(spec) else None
+
+    async def remove_application(self, spec: AppSpec) -> None:
+        """Stop the application and remove what runs it (not part of the capability; tests and tear-downs)."""
+        await self._apps().remove(spec)
