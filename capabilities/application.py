@@ -21,13 +21,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
+from urllib.parse import quote
 
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change
 from harmony_py.secret import Secret
 
 from .docker import port_number
-from .postgresql import PostgreSQL
+from .postgresql import PgEndpoint, PostgreSQL
 
 CONTRACT_VERSION = 1
 """The newest application contract: image, command, replicas, port, health path, environment."""
@@ -89,6 +90,14 @@ class AppSpec:
     def secret_names(self) -> tuple[str, ...]:
         """The variables whose values are secrets (their names may be shown; their values never)."""
         return tuple(sorted(key for key, value in self.env.items() if isinstance(value, Secret)))
+
+
+def database_url(endpoint: PgEndpoint) -> Secret:
+    """The libpq URI of ``endpoint`` (``postgresql://user:password@host:port/database``), kept secret."""
+    password = quote(endpoint.password.reveal(), safe="")
+    return Secret(
+        f"postgresql://{quote(endpoint.user, safe='')}:{password}@{endpoint.host}:{endpoint.port}/{quote(endpoint.database, safe='')}"
+    )
 
 
 def check_contract(platform: str, supported: range, spec: AppSpec) -> None:

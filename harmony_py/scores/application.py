@@ -1,0 +1,189 @@
+"""An application's contract: what it needs, provided by whichever topology it is applied to.
+
+``ApplicationScore`` declares, in one versioned contract, the program (image,
+command, replicas, port, health path) and the resources it requires (a
+PostgreSQL database, secrets). It is a composite of two parts:
+
+- ``<app>.db``: a :class:`PostgreSQLScore`, whose output is the database's
+  endpoint (``Ref[PgEndpoint]``);
+- ``<app>.web``: an :class:`ApplicationServiceScore` taking
+  ``DATABASE_URL`` from that endpoint by reference, so the Maestro starts it
+  only once the database exists, with the URL (a :class:`Secret`) in its
+  environment. Its own output is the URL where the application answers.
+
+The topology says how: supervised processes on localhost, containers behind
+a balancer on a Docker host, a Deployment on Kubernetes. A topology that does
+not honour the contract's version refuses it before anything changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from capabilities.application import CONTRACT_VERSION, ApplicationPlatform, ApplicationRuntime, AppSpec, database_url
+from capabilities.postgresql import PgEndpoint, PgUser
+from harmony_py.errors import ScoreValueError
+from harmony_py.outcome import Change, Outcome
+from harmony_py.outputs import Produces, ProducingInterpret, Ref, resolved
+from harmony_py.score import CompositeScore, Score
+from harmony_py.secret import Secret
+
+from .postgresql import PostgreSQLScore
+
+EnvValue = str | Secret | Ref[str] | Ref[Secret]
+DATABASE_URL = "DATABASE_URL"
+_APP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+@dataclass(frozen=True)
+class PostgreSQLDatabase:
+    """The PostgreSQL database an application requires; it reaches it through ``DATABASE_URL``."""
+
+    version: int = 15
+    port: int = 5432
+
+
+@dataclass(frozen=True)
+class ApplicationServiceScore(Score[ApplicationRuntime], Produces[str]):
+    """The running program of an application; its output is the URL where it answers.
+
+    ``app`` is the name the platform runs it under (a DNS label such as
+    ``shop-web``). ``env`` values may be references to other scores' outputs.
+    """
+
+    app: str
+    image: str
+    command: tuple[str, ...] = ()
+    replicas: int = 1
+    port: int = 8000
+    health_path: str = "/health"
+    env: Mapping[str, EnvValue] = field(default_factory=dict)
+    source: str | None = None
+    contract: int = CONTRACT_VERSION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+        self.spec()  # every value checked now; references stand in for their values
+
+    def __hash__(self) -> int:
+        return hash((self.app, self.image, self.port))
+
+    @property
+    def name(self) -> str:
+        return f"ApplicationServiceScore({self.app})"
+
+    def spec(self) -> AppSpec:
+        """The contract as the platform gets it (a reference reads as a placeholder until resolved)."""
+        env = {key: value if not isinstance(value, Ref) else Secret("(known after apply)") for key, value in self.env.items()}
+        return AppSpec(
+            self.app, self.image, tuple(self.command), self.replicas, self.port, self.health_path, env, self.source, self.contract
+        )
+
+    def interpret(self) -> ApplicationServiceInterpret:
+        env = {key: resolved(value) for key, value in self.env.items()}
+        spec = AppSpec(
+            self.app, self.image, tuple(self.command), self.replicas, self.port, self.health_path, env, self.source, self.contract
+        )
+        return ApplicationServiceInterpret(spec)
+
+
+class ApplicationServiceInterpret(ProducingInterpret[ApplicationRuntime, str]):
+    def __init__(self, spec: AppSpec) -> None:
+        self.spec = spec
+
+    async def plan(self, topology: ApplicationRuntime) -> Sequence[Change]:
+        return await topology.plan_application(self.spec)
+
+    async def apply(self, topology: ApplicationRuntime) -> Outcome:
+        changes = await topology.deploy_application(self.spec)
+        if not changes:
+            return Outcome.noop()
+        url = await topology.application_url(self.spec)
+        return Outcome.changed(changes, f"{self.spec.name} answers on {url}")
+
+    async def output(self, topology: ApplicationRuntime) -> str | None:
+        return await topology.application_url(self.spec)
+
+
+@dataclass(frozen=True)
+class ApplicationScore(CompositeScore[ApplicationPlatform]):
+    """An application and what it requires, in one versioned contract.
+
+    ``app`` names it (lower-case letters, digits and ``_``); its parts are
+    ``<app>.db`` (when ``database`` is given) and ``<app>.web``. ``secrets``
+    reach the program as environment variables, like ``DATABASE_URL``, and
+    are never shown. ``source`` is the directory ``command`` runs in where the
+    platform runs processes instead of images (localhost, for debugging).
+    ``contract`` is the version of this contract the file was written for.
+    """
+
+    app: str
+    image: str
+    command: tuple[str, ...] = ()
+    replicas: int = 1
+    port: int = 8000
+    health_path: str = "/health"
+    database: PostgreSQLDatabase | None = field(default_factory=PostgreSQLDatabase)
+    secrets: Mapping[str, Secret] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
+    contract: int = CONTRACT_VERSION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.app, str) or not _APP_NAME.match(self.app):
+            raise ScoreValueError(
+                f"ApplicationScore.app {self.app!r} must be lower-case letters, digits and '_', starting with a letter"
+            )
+        for key, value in self.secrets.items():
+            if not isinstance(value, Secret):
+                raise ScoreValueError(f"ApplicationScore.secrets[{key!r}] must be a Secret, never a plain string")
+        both = set(self.secrets) & set(self.env)
+        if both or (self.database is not None and DATABASE_URL in {*self.secrets, *self.env}):
+            taken = sorted(both) or [DATABASE_URL]
+            raise ScoreValueError(f"ApplicationScore {self.app}: {', '.join(taken)} set twice (the database sets {DATABASE_URL})")
+        object.__setattr__(self, "secrets", MappingProxyType(dict(self.secrets)))
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+        self.parts()  # every part checks its values now
+
+    def __hash__(self) -> int:
+        return hash((self.app, self.image, self.port))
+
+    @property
+    def name(self) -> str:
+        return self.app
+
+    def database_score(self) -> PostgreSQLScore | None:
+        """The database part: a cluster named for the app, whose owner is the app's user."""
+        if self.database is None:
+            return None
+        return PostgreSQLScore(
+            self.app,
+            port=self.database.port,
+            version=self.database.version,
+            databases=[self.app],
+            users=[PgUser(self.app, databases=(self.app,))],
+        ).named("db")
+
+    def service_score(self) -> ApplicationServiceScore:
+        env: dict[str, EnvValue] = {**self.env, **self.secrets}
+        database = self.database_score()
+        if database is not None:
+            env[DATABASE_URL] = database.output().map(database_url)
+        return ApplicationServiceScore(
+            app=f"{self.app.replace('_', '-')}-web",
+            image=self.image,
+            command=tuple(self.command),
+            replicas=self.replicas,
+            port=self.port,
+            health_path=self.health_path,
+            env=env,
+            source=self.source,
+            contract=self.contract,
+        ).named("web")
+
+    def parts(self) -> Sequence[Score[ApplicationPlatform]]:
+        database = self.database_score()
+        return [*([database] if database is not None else []), self.service_score()]
