@@ -1,5 +1,6 @@
 """The scores that ship with harmony_py."""
 
+from .application import ApplicationScore, ApplicationServiceScore, PostgreSQLDatabase
 from .command import CommandScore
 from .container import ContainerScore
 from .files import DirectoryScore, FileScore
@@ -15,6 +16,9 @@ from .postgresql import (
 from .replicated_service import ReplicatedServiceScore, UpdateFailedError, UpdatePolicy, UpdateRolledBackError
 
 __all__ = [
+    "ApplicationScore",
+    "ApplicationServiceScore",
+    "PostgreSQLDatabase",
     "CommandScore",
     "ContainerScore",
     "DirectoryScore",

@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import cast
 
 from capabilities.application import CONTRACT_VERSION, ApplicationPlatform, ApplicationRuntime, AppSpec, database_url
 from capabilities.postgresql import PgEndpoint, PgUser
@@ -83,11 +84,16 @@ class ApplicationServiceScore(Score[ApplicationRuntime], Produces[str]):
         )
 
     def interpret(self) -> ApplicationServiceInterpret:
-        env = {key: resolved(value) for key, value in self.env.items()}
+        env = {key: _concrete(value) for key, value in self.env.items()}
         spec = AppSpec(
             self.app, self.image, tuple(self.command), self.replicas, self.port, self.health_path, env, self.source, self.contract
         )
         return ApplicationServiceInterpret(spec)
+
+
+def _concrete(value: str | Secret | Ref[str | Secret]) -> str | Secret:
+    # A Ref left here raises: the Maestro replaces references before interpret().
+    return cast("str | Secret", resolved(value))
 
 
 class ApplicationServiceInterpret(ProducingInterpret[ApplicationRuntime, str]):

@@ -8,16 +8,23 @@ afterwards, also when the test fails.
 
 from __future__ import annotations
 
+import json
 import random
+import secrets as secrets_module
+import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from harmony_py.cli.main import main
 from tests.docker.conftest import Engine, balancer_root, engine
 from tests.ports import port_is_free
-from tests.postgres.conftest import pg_root
+from tests.postgres.conftest import free_port_pair, pg_root
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -42,3 +49,92 @@ def shop_image(engine: Engine) -> str:
     """The shop's image, imported into the suite's engine."""
     shop_app.build_image(engine.client)
     return shop_app.IMAGE
+
+
+SHOP = str(EXAMPLES / "shop.py")
+
+
+@dataclass
+class Shop:
+    """The example applied through the command line, in this process, as a user would."""
+
+    root: Path
+    address: str
+    port: int
+    api_key: str
+    capsys: pytest.CaptureFixture[str]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+    def cli(self, *args: str) -> tuple[int, str]:
+        """Run ``python -m harmony_py ARGS examples/shop.py``: the exit code and everything printed."""
+        self.capsys.readouterr()
+        code = main([*args, SHOP])
+        captured = self.capsys.readouterr()
+        return code, captured.out + captured.err
+
+    def post(self, item: str) -> dict[str, object]:
+        request = urllib.request.Request(f"{self.url}/orders", data=json.dumps({"item": item}).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201
+            answer: dict[str, object] = json.loads(response.read())
+            return answer
+
+    def orders(self) -> list[dict[str, object]]:
+        with urllib.request.urlopen(f"{self.url}/orders", timeout=10) as response:
+            answer: list[dict[str, object]] = json.loads(response.read())
+            return answer
+
+    def secrets(self) -> list[str]:
+        """Every secret value of the run: the API key, and the database password and URL as the app got them."""
+        found = [self.api_key]
+        for url_file in self.root.glob("**/shop-web/env/DATABASE_URL"):
+            url = url_file.read_text().strip()
+            found += [url, urllib.parse.unquote(urllib.parse.urlsplit(url).password or "")]
+        for stored in (self.root / "secrets").glob("**/*"):
+            if stored.is_file():
+                found.append(stored.read_text().strip())
+        return [value for value in found if value]
+
+
+def stop_supervised_apps(apps_root: Path) -> None:
+    for service in apps_root.glob("*"):
+        subprocess.run(["sv", "-w", "5", "force-stop", str(service)], capture_output=True, check=False)
+        subprocess.run(["sv", "exit", str(service)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def shop(pg_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> Iterator[Shop]:
+    """The example's environment for one topology (``SHOP_TOPOLOGY`` set by the test's parameter)."""
+    kind: str = request.param
+    root = pg_root / kind
+    root.mkdir()
+    root.chmod(0o755)
+    address = f"127.36.0.{ {'localhost': 1, 'docker': 2, 'failover': 3}[kind] }"
+    shop = Shop(root, address, free_port(address), secrets_module.token_urlsafe(16), capsys)
+    db_port = free_port_pair()  # failover's replica listens one above
+    for key, value in {
+        "SHOP_TOPOLOGY": kind,
+        "SHOP_ROOT": str(root),
+        "SHOP_ADDRESS": address,
+        "SHOP_PORT": str(shop.port),
+        "SHOP_DB_PORT": str(db_port),
+        "SHOP_API_KEY": shop.api_key,
+        "HARMONY_SECRETS_DIR": str(root / "secrets"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    engine: Engine | None = None
+    if kind == "docker":
+        engine = request.getfixturevalue("engine")
+        request.getfixturevalue("shop_image")
+        monkeypatch.setenv("SHOP_DOCKER_HOST", engine.socket)
+        monkeypatch.setenv("SHOP_BALANCER_ROOT", request.getfixturevalue("balancer_root"))
+    try:
+        yield shop
+    finally:
+        stop_supervised_apps(root / "apps")
+        if engine is not None:
+            for container in engine.client.containers.list(all=True):
+                container.remove(force=True)

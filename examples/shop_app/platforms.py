@@ -1,0 +1,49 @@
+"""Where the shop example runs, chosen by ``SHOP_TOPOLOGY`` (the tests set it; a user edits one line).
+
+- ``localhost``: this machine for debugging: PostgreSQL under ``SHOP_ROOT``, the
+  shop a supervised process.
+- ``docker``: this machine as a Docker host: the shop's image as replicated
+  containers behind nginx (``SHOP_DOCKER_HOST``: the engine's socket).
+- ``failover``: the shop a process here, its database a primary and a streaming
+  replica (two PostgreSQL servers here, ports ``SHOP_DB_PORT`` and one above).
+
+Every one is an ``ApplicationPlatform``: the return type below lists them, so
+mypy checks each against what the shop's ``ApplicationScore`` requires.
+"""
+
+from __future__ import annotations
+
+import os
+
+from topologies import FailoverTopology, LocalhostTopology
+from topologies.application_topology import ApplicationTopology
+from topologies.local_instance import LocalInstance
+
+from . import host_paths
+
+ShopPlatform = LocalhostTopology | ApplicationTopology
+
+
+def from_environment() -> ShopPlatform:
+    kind = os.environ.get("SHOP_TOPOLOGY", "localhost")
+    root = os.environ.get("SHOP_ROOT", "/var/lib/harmony/shop")
+    address = os.environ.get("SHOP_ADDRESS", "127.0.0.1")
+    here = LocalInstance("localhost", root=f"{root}/pg", apps_root=f"{root}/apps", app_address=address)
+    if kind == "localhost":
+        return here
+    if kind == "docker":
+        return LocalInstance(
+            "docker-host",
+            root=f"{root}/pg",
+            app_runtime="docker",
+            app_address=address,
+            app_host_paths=host_paths(),
+            docker_host=os.environ.get("SHOP_DOCKER_HOST"),
+            balancer_root=os.environ.get("SHOP_BALANCER_ROOT", f"{root}/nginx"),
+        )
+    if kind == "failover":
+        database = FailoverTopology[LocalhostTopology](
+            LocalInstance("pg-a", root=f"{root}/pg-a"), LocalInstance("pg-b", root=f"{root}/pg-b", port_shift=1)
+        )
+        return ApplicationTopology(runtime=here, database=database)
+    raise ValueError(f"SHOP_TOPOLOGY must be localhost, docker or failover, got {kind!r}")
