@@ -63,6 +63,7 @@ class Shop:
     port: int
     api_key: str
     capsys: pytest.CaptureFixture[str]
+    engine: Engine | None = None
 
     @property
     def url(self) -> str:
@@ -86,6 +87,14 @@ class Shop:
         with urllib.request.urlopen(f"{self.url}/orders", timeout=10) as response:
             answer: list[dict[str, object]] = json.loads(response.read())
             return answer
+
+    def traces(self) -> str:
+        """What the platform keeps about the application: its logs, and its containers' labels."""
+        found = [log.read_text() for log in self.root.glob("apps/*/app.log")]
+        if self.engine is not None:
+            for container in self.engine.client.containers.list(all=True):
+                found += [json.dumps(container.labels), container.logs().decode(errors="replace")]
+        return "\n".join(found)
 
     def secrets(self) -> list[str]:
         """Every secret value of the run: the API key, and the database password and URL as the app got them."""
@@ -127,7 +136,7 @@ def shop(pg_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
         monkeypatch.setenv(key, value)
     engine: Engine | None = None
     if kind == "docker":
-        engine = request.getfixturevalue("engine")
+        engine = shop.engine = request.getfixturevalue("engine")
         request.getfixturevalue("shop_image")
         monkeypatch.setenv("SHOP_DOCKER_HOST", engine.socket)
         monkeypatch.setenv("SHOP_BALANCER_ROOT", request.getfixturevalue("balancer_root"))

@@ -39,6 +39,10 @@ def test_the_database_endpoint_flows_to_the_application_and_a_second_apply_chang
     code, replanned = shop.cli("plan", "--detailed-exitcode")
     assert code == 0, replanned
 
-    shown = planned + applied + again + replanned
-    for secret in shop.secrets():
+    traces = shop.traces()
+    assert "POST /orders" in traces  # the application's log is there to be searched
+    shown = planned + applied + again + replanned + traces
+    secrets = shop.secrets()
+    assert len(secrets) >= 3, "the API key, the database URL and its password are searched for"
+    for secret in secrets:
         assert secret not in shown
