@@ -100,13 +100,13 @@ def database_url(endpoint: PgEndpoint) -> Secret:
     )
 
 
-def check_contract(platform: str, supported: range, spec: AppSpec) -> None:
-    """Refuse ``spec`` with one clear error when ``platform`` does not honour its contract version."""
-    if spec.contract not in supported:
+def check_contract(platform: str, supported: range, application: str, version: int) -> None:
+    """Refuse contract ``version`` of ``application`` with one clear error when ``platform`` does not honour it."""
+    if version not in supported:
         honoured = f"{supported.start}" if len(supported) == 1 else f"{supported.start} to {supported.stop - 1}"
         raise ContractVersionError(
-            f"application {spec.name}: {platform} cannot honour application contract version {spec.contract} "
-            f"(it honours version {honoured}); use a contract version it honours or a newer harmony_py"
+            f"application {application}: {platform} cannot honour application contract version {version} "
+            f"(it honours version {honoured}); write the application for a version it honours, or use a newer harmony_py"
         )
 
 

@@ -61,11 +61,11 @@ class LocalhostApplications:
         return CONTRACTS
 
     async def plan_application(self, spec: AppSpec) -> list[Change]:
-        check_contract(self._platform_name(), CONTRACTS, spec)
+        check_contract(self._platform_name(), CONTRACTS, spec.name, spec.contract)
         return await self._apps().plan(spec)
 
     async def deploy_application(self, spec: AppSpec) -> list[Change]:
-        check_contract(self._platform_name(), CONTRACTS, spec)
+        check_contract(self._platform_name(), CONTRACTS, spec.name, spec.contract)
         return await self._apps().deploy(spec)
 
     async def application_url(self, spec: AppSpec) -> str | None:

@@ -2,8 +2,10 @@
 
 ``ApplicationScore`` declares, in one versioned contract, the program (image,
 command, replicas, port, health path) and the resources it requires (a
-PostgreSQL database, secrets). It is a composite of two parts:
+PostgreSQL database, secrets). It is a composite of three parts, applied in order:
 
+- ``<app>.contract``: the platform honours the contract's version (or the
+  whole application is refused there, before anything changes);
 - ``<app>.db``: a :class:`PostgreSQLScore`, whose output is the database's
   endpoint (``Ref[PgEndpoint]``);
 - ``<app>.web``: an :class:`ApplicationServiceScore` taking
@@ -22,14 +24,21 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import cast
+from typing import ClassVar, cast
 
-from capabilities.application import CONTRACT_VERSION, ApplicationPlatform, ApplicationRuntime, AppSpec, database_url
+from capabilities.application import (
+    CONTRACT_VERSION,
+    ApplicationPlatform,
+    ApplicationRuntime,
+    AppSpec,
+    check_contract,
+    database_url,
+)
 from capabilities.postgresql import PgEndpoint, PgUser
 from harmony_py.errors import ScoreValueError
 from harmony_py.outcome import Change, Outcome
 from harmony_py.outputs import Produces, ProducingInterpret, Ref, resolved
-from harmony_py.score import CompositeScore, Score
+from harmony_py.score import CompositeScore, Interpret, Score
 from harmony_py.secret import Secret
 
 from .postgresql import PostgreSQLScore
@@ -115,16 +124,59 @@ class ApplicationServiceInterpret(ProducingInterpret[ApplicationRuntime, str]):
 
 
 @dataclass(frozen=True)
+class ApplicationContractScore(Score[ApplicationRuntime]):
+    """The platform honours version ``contract`` of the application contract; changes nothing.
+
+    The first part of an :class:`ApplicationScore`: a platform that cannot
+    honour the version fails it, in the plan and before anything is applied,
+    and the application's other parts are skipped.
+    """
+
+    app: str
+    contract: int = CONTRACT_VERSION
+
+    @property
+    def name(self) -> str:
+        return f"ApplicationContractScore({self.app} v{self.contract})"
+
+    def interpret(self) -> ApplicationContractInterpret:
+        return ApplicationContractInterpret(self.app, self.contract)
+
+
+class ApplicationContractInterpret(Interpret[ApplicationRuntime]):
+    def __init__(self, app: str, contract: int) -> None:
+        self.app, self.contract = app, contract
+
+    def _check(self, topology: ApplicationRuntime) -> None:
+        platform = getattr(topology, "name", None)
+        check_contract(platform if isinstance(platform, str) else type(topology).__name__, topology.application_contracts(), self.app, self.contract)
+
+    async def plan(self, topology: ApplicationRuntime) -> Sequence[Change]:
+        self._check(topology)
+        return []
+
+    async def apply(self, topology: ApplicationRuntime) -> Outcome:
+        self._check(topology)
+        return Outcome.noop(f"application contract version {self.contract} is honoured")
+
+
+@dataclass(frozen=True)
 class ApplicationScore(CompositeScore[ApplicationPlatform]):
     """An application and what it requires, in one versioned contract.
 
-    ``app`` names it (lower-case letters, digits and ``_``); its parts are
-    ``<app>.db`` (when ``database`` is given) and ``<app>.web``. ``secrets``
+    ``app`` names it (lower-case letters, digits and ``_``). ``secrets``
     reach the program as environment variables, like ``DATABASE_URL``, and
     are never shown. ``source`` is the directory ``command`` runs in where the
     platform runs processes instead of images (localhost, for debugging).
     ``contract`` is the version of this contract the file was written for.
+
+    The parts: ``<app>.contract``, ``<app>.db`` (when ``database`` is given)
+    and ``<app>.web``. They apply in order: ``<app>.contract`` first (a platform that cannot
+    honour the version refuses there, before anything changes), then the
+    database, then the service once the database's endpoint is known.
     """
+
+    in_order: ClassVar[bool] = True
 
     app: str
     image: str
@@ -191,5 +243,6 @@ class ApplicationScore(CompositeScore[ApplicationPlatform]):
         ).named("web")
 
     def parts(self) -> Sequence[Score[ApplicationPlatform]]:
+        contract = ApplicationContractScore(self.app, self.contract).named("contract")
         database = self.database_score()
-        return [*([database] if database is not None else []), self.service_score()]
+        return [contract, *([database] if database is not None else []), self.service_score()]

@@ -1,0 +1,66 @@
+"""The contract's rules that need no server: versions, names, secrets, identities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from capabilities.application import ApplicationPlatform, AppSpec, ContractVersionError
+from harmony_py import Maestro, ScoreState, ScoreValueError, Secret
+from harmony_py.outputs import Ref
+from harmony_py.scores import ApplicationScore, PostgreSQLDatabase
+from topologies.local_instance import LocalInstance
+
+
+def shop(**fields: object) -> ApplicationScore:
+    return ApplicationScore("shop", image="shop:1", command=("python3", "server.py"), **fields)  # type: ignore[arg-type]
+
+
+def test_a_platform_refuses_a_contract_version_it_cannot_honour_before_anything_changes(tmp_path: Path) -> None:
+    host = LocalInstance("here", root=str(tmp_path / "pg"), apps_root=str(tmp_path / "apps"))
+    report = anyio.run(Maestro(host).add(shop(contract=2, database=PostgreSQLDatabase(port=5999))).apply)
+    by_identity = {score.identity: score for score in report.scores}
+    refused = by_identity["shop.contract"]
+    assert refused.state is ScoreState.FAILED
+    assert "cannot honour application contract version 2 (it honours version 1)" in refused.message
+    assert by_identity["shop.db"].state is ScoreState.SKIPPED and by_identity["shop.web"].state is ScoreState.SKIPPED
+    assert "shop.contract" in by_identity["shop.web"].message
+    assert not (tmp_path / "pg").exists() and not (tmp_path / "apps").exists()
+
+
+async def test_the_runtime_refuses_it_too_when_called_directly(tmp_path: Path) -> None:
+    host: ApplicationPlatform = LocalInstance("here", root=str(tmp_path / "pg"), apps_root=str(tmp_path / "apps"))
+    with pytest.raises(ContractVersionError, match="contract version 3"):
+        await host.deploy_application(AppSpec("shop-web", "shop:1", ("true",), 1, 8000, "/health", contract=3))
+
+
+def test_parts_have_hierarchical_identities_and_the_url_is_a_secret_reference() -> None:
+    parts = shop(secrets={"API_KEY": Secret("k")}).parts()
+    assert [part.identity for part in parts] == ["contract", "db", "web"]
+    web = parts[2]
+    url = web.env["DATABASE_URL"]  # type: ignore[attr-defined]
+    assert isinstance(url, Ref) and url.source == "db"
+    assert web.env["API_KEY"] == Secret("k")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"secrets": {"API_KEY": "plain"}}, "must be a Secret"),
+        ({"secrets": {"DATABASE_URL": Secret("x")}}, "DATABASE_URL set twice"),
+        ({"replicas": 0}, "replicas must be a positive int"),
+        ({"health_path": "health"}, "health_path must start with '/'"),
+        ({"env": {"BAD-NAME": "x"}}, "is not an environment variable name"),
+    ],
+)
+def test_bad_contracts_fail_when_written_with_one_clear_error(fields: dict[str, object], problem: str) -> None:
+    with pytest.raises(ScoreValueError, match=problem):
+        shop(**fields)
+
+
+def test_no_database_means_no_database_url() -> None:
+    parts = shop(database=None).parts()
+    assert [part.identity for part in parts] == ["contract", "web"]
+    assert "DATABASE_URL" not in parts[1].env  # type: ignore[attr-defined]
