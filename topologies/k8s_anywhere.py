@@ -39,6 +39,7 @@ from capabilities.k8s import (
 from harmony_py.errors import TopologyNotReadyError
 from harmony_py.topology import TopologyReport
 
+from .application_k8s import K8sApplications
 from .k8s_postgres import K8sPostgreSQLMixin
 from .k8s_readiness import Readiness, judge, pod_problems
 
@@ -57,7 +58,7 @@ NO_CLUSTER_HELP = (
 
 
 @dataclass(frozen=True)
-class K8sAnywhereTopology(K8sPostgreSQLMixin):
+class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
     """A Kubernetes cluster. Provides ``K8sClient`` (and, with its mixin, ``PostgreSQL``).
 
     ``kubeconfig`` defaults to ``$KUBECONFIG`` then ``~/.kube/config``, and

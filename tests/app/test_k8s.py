@@ -1,0 +1,94 @@
+"""The application's service on Kubernetes, against the emulated API server (tests/k8s's harness).
+
+The emulator runs no containers: this checks the objects the platform
+converges (a Deployment reading its secrets from a Secret, a Service), that a
+second apply changes nothing, and that secret values stay out of plans and of
+the Deployment. The database half is the cluster's PostgreSQL capability.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from capabilities.application import AppSpec, ContractVersionError
+from harmony_py import Maestro, ScoreState, Secret
+from harmony_py.scores import ApplicationScore, ApplicationServiceScore
+from tests.k8s.harness import EmulatorThread
+from topologies.k8s_anywhere import K8sAnywhereTopology
+
+DATABASE_URL = "postgresql://shop:pa%3Ass@shop.default.svc:5432/shop"
+API_KEY = "k8s-api-key-value"
+
+
+@pytest.fixture
+def server() -> Iterator[EmulatorThread]:
+    with EmulatorThread() as running:
+        yield running
+
+
+@pytest.fixture
+def cluster(server: EmulatorThread, tmp_path: Path) -> K8sAnywhereTopology:
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    return K8sAnywhereTopology(kubeconfig=str(kubeconfig), request_timeout_s=2.0, retries=2, watch_idle_s=2.0)
+
+
+def shop() -> ApplicationScore:
+    return ApplicationScore(
+        "shop",
+        image="harmony-example/shop:1",
+        command=("python3", "server.py"),
+        replicas=2,
+        port=8080,
+        secrets={"SHOP_API_KEY": Secret(API_KEY), "DATABASE_URL": Secret(DATABASE_URL)},
+        env={"SHOP_CURRENCY": "EUR"},
+        database=None,
+    )
+
+
+def web() -> ApplicationServiceScore:
+    """The application's service part, as the ApplicationScore makes it.
+
+    Applied alone: on this branch the cluster's PostgreSQL is not yet the
+    PostgreSQL capability an ApplicationScore with a database needs.
+    """
+    return shop().service_score().named("shop.web")
+
+
+async def test_the_service_is_a_deployment_reading_a_secret_and_a_second_apply_changes_nothing(
+    cluster: K8sAnywhereTopology, server: EmulatorThread
+) -> None:
+    planned = await Maestro(cluster).add(web()).plan()
+    assert [r.state for r in planned.scores] == [ScoreState.PENDING]
+    assert [c.target for c in planned.scores[0].changes] == ["Secret shop-web-env", "Deployment shop-web", "Service shop-web"]
+
+    applied = await Maestro(cluster).add(web()).apply()
+    assert applied.ok, applied
+    deployment = server.call(lambda: server.api.find("Deployment", "shop-web"))
+    assert deployment is not None and deployment["spec"]["replicas"] == 2
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {item["name"]: item for item in container["env"]}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "shop-web-env", "key": "DATABASE_URL"}
+    assert env["SHOP_CURRENCY"]["value"] == "EUR" and env["PORT"]["value"] == "8080"
+    assert container["args"] == ["python3", "server.py"]
+    secret = server.call(lambda: server.api.find("Secret", "shop-web-env"))
+    assert secret is not None and base64.b64decode(secret["data"]["SHOP_API_KEY"]).decode() == API_KEY
+    assert server.call(lambda: server.api.find("Service", "shop-web")) is not None
+
+    again = await Maestro(cluster).add(web()).apply()
+    assert [r.state for r in again.scores] == [ScoreState.UNCHANGED]
+    assert not (await Maestro(cluster).add(web()).plan()).has_changes
+    assert await cluster.application_url(web().spec()) == "http://shop-web.default.svc:8080"
+
+    shown = json.dumps(deployment) + repr(planned) + repr(applied)
+    for value in (API_KEY, DATABASE_URL, "pa%3Ass", base64.b64encode(API_KEY.encode()).decode()):
+        assert value not in shown
+
+
+async def test_a_contract_version_the_cluster_cannot_honour_is_refused(cluster: K8sAnywhereTopology) -> None:
+    with pytest.raises(ContractVersionError, match="a Kubernetes cluster cannot honour application contract version 2"):
+        await cluster.plan_application(AppSpec("shop-web", "shop:1", (), 1, 8080, "/health", contract=2))

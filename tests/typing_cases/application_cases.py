@@ -1,0 +1,64 @@
+"""Type-level promises of the application contract (run with mypy --strict --warn-unused-ignores).
+
+An ``ApplicationScore`` needs ``ApplicationPlatform``: an application runtime
+*and* PostgreSQL. A topology lacking either half is rejected where the score
+is added; the ones that have both accept it unchanged. References carry their
+type: a ``Ref[int]`` is no environment value.
+"""
+
+from __future__ import annotations
+
+from capabilities import PostgreSQL
+from capabilities.application import ApplicationPlatform, ApplicationRuntime
+from harmony_py import Maestro, Secret
+from harmony_py.outputs import Ref
+from harmony_py.scores import ApplicationScore, ApplicationServiceScore, PostgreSQLDatabase, PostgreSQLScore
+from topologies import DockerTopology, FailoverTopology, K8sAnywhereTopology, LocalhostTopology
+from topologies.application_topology import ApplicationTopology
+from topologies.local_instance import LocalInstance
+
+shop = ApplicationScore(
+    "shop",
+    image="shop:1",
+    command=("python3", "server.py"),
+    replicas=2,
+    port=8080,
+    database=PostgreSQLDatabase(port=5433),
+    secrets={"API_KEY": Secret("k")},
+)
+
+# Localhost (processes, or containers behind nginx) is a whole platform.
+Maestro(LocalhostTopology()).add(shop)
+Maestro(LocalhostTopology(app_runtime="docker", app_host_paths=("/usr/lib",))).add(shop)
+platform: ApplicationPlatform = LocalhostTopology()
+
+# An application runtime paired with a replicated database is one too.
+database = FailoverTopology[LocalhostTopology](LocalInstance("a"), LocalInstance("b", port_shift=1))
+Maestro(ApplicationTopology(runtime=LocalhostTopology(), database=database)).add(shop)
+
+# A bare Docker engine runs containers but no applications nor PostgreSQL: refused.
+Maestro(DockerTopology()).add(shop)  # type: ignore[arg-type]
+
+# A replicated database alone holds PostgreSQL but runs no application: refused.
+Maestro(database).add(shop)  # type: ignore[arg-type]
+Maestro(database).add(shop.database_score() or PostgreSQLScore("x"))
+
+# A pair whose database half is not PostgreSQL is refused where it is written.
+ApplicationTopology(runtime=LocalhostTopology(), database=FailoverTopology(DockerTopology(), DockerTopology()))  # type: ignore[arg-type]
+# ... and so is one whose runtime half runs no applications.
+ApplicationTopology(runtime=DockerTopology(), database=database)  # type: ignore[arg-type]
+
+# Kubernetes runs applications; PostgreSQL on a cluster is another capability.
+runtime: ApplicationRuntime = K8sAnywhereTopology()
+Maestro(K8sAnywhereTopology()).add(shop.service_score())
+
+# The service alone needs only the runtime half.
+Maestro(LocalhostTopology()).add(shop.service_score())
+Maestro(database).add(shop.service_score())  # type: ignore[arg-type]
+
+# A reference is typed: an endpoint's port (an int) is no environment value.
+port: Ref[int] = Ref("db")
+ApplicationServiceScore("shop-web", "shop:1", env={"PORT": port})  # type: ignore[dict-item]
+url: Ref[Secret] = Ref("db")
+ApplicationServiceScore("shop-web", "shop:1", env={"DATABASE_URL": url})
+as_postgres: PostgreSQL = platform

@@ -1,0 +1,127 @@
+"""ApplicationRuntime on Kubernetes: a Deployment, a Service, and a Secret for the secret variables.
+
+An application ``<name>`` is, in the topology's namespace:
+
+- Secret ``<name>-env``: the secret environment variables (``DATABASE_URL``...),
+  which the pods read through ``secretKeyRef``: no secret value is written
+  into the Deployment, and plans show a Secret's keys, never its values;
+- Deployment ``<name>``: ``replicas`` pods of the image (the contract's command
+  as the container's ``args``, like Docker's CMD), ``PORT`` set, ``HOST``
+  0.0.0.0, readiness probed on the health path;
+- Service ``<name>``: the port, in front of the ready pods.
+
+Plans and applies are :class:`~harmony_py.scores.k8s.K8sResourceInterpret`'s
+(server-side dry run diff, server-side apply, NOOP the second time); an apply
+waits for the rollout. ``K8sAnywhereTopology`` has this mixin among its bases.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from capabilities.application import AppSpec, check_contract
+from capabilities.k8s import ROLLOUT, K8sClient
+from harmony_py.errors import HarmonyError
+from harmony_py.outcome import Change, InterpretStatus
+from harmony_py.scores.k8s import K8sResourceInterpret
+from harmony_py.scores.k8s_manifests import parse_manifests
+from harmony_py.secret import Secret
+
+FIELD_MANAGER = "harmony-application"
+ROLLOUT_TIMEOUT_S = 300.0
+CONTRACTS = range(1, 2)
+"""Application contract versions a Kubernetes cluster honours."""
+
+
+class K8sApplicationError(HarmonyError):
+    """An application could not be converged on the cluster."""
+
+
+class K8sApplications:
+    """Mixin for a K8sClient topology: provides ``ApplicationRuntime``."""
+
+    def application_contracts(self) -> range:
+        return CONTRACTS
+
+    async def plan_application(self: K8sClient, spec: AppSpec) -> list[Change]:
+        check_contract("a Kubernetes cluster", CONTRACTS, spec.name, spec.contract)
+        return list(await _resources(spec).plan(self))
+
+    async def deploy_application(self: K8sClient, spec: AppSpec) -> list[Change]:
+        check_contract("a Kubernetes cluster", CONTRACTS, spec.name, spec.contract)
+        outcome = await _resources(spec).apply(self)
+        if outcome.status is InterpretStatus.FAILURE:
+            raise K8sApplicationError(f"application {spec.name}: {outcome.message}")
+        # Also after a NOOP: an earlier apply may have left a rollout unfinished.
+        await self.k8s_wait("apps/v1", "Deployment", spec.name, None, condition=ROLLOUT, timeout_s=ROLLOUT_TIMEOUT_S)
+        return list(outcome.changes)
+
+    async def application_url(self: K8sClient, spec: AppSpec) -> str | None:
+        service = await self.k8s_get("v1", "Service", spec.name)
+        if service is None:
+            return None
+        namespace = service.get("metadata", {}).get("namespace", "default")
+        return f"http://{spec.name}.{namespace}.svc:{spec.port}"
+
+
+def _resources(spec: AppSpec) -> K8sResourceInterpret:
+    return K8sResourceInterpret(parse_manifests(manifests(spec)), FIELD_MANAGER)
+
+
+def secret_name(spec: AppSpec) -> str:
+    return f"{spec.name}-env"
+
+
+def manifests(spec: AppSpec) -> list[dict[str, Any]]:
+    """The application's objects, in the order they are applied (the Secret before its readers)."""
+    labels = {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/managed-by": "harmony"}
+    selector = {"app.kubernetes.io/name": spec.name}
+    secrets = {key: value for key, value in spec.env.items() if isinstance(value, Secret)}
+    env: list[dict[str, Any]] = [{"name": "PORT", "value": str(spec.port)}, {"name": "HOST", "value": "0.0.0.0"}]
+    for key, value in sorted(spec.env.items()):
+        if isinstance(value, Secret):
+            env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(spec), "key": key}}})
+        else:
+            env.append({"name": key, "value": value})
+    container: dict[str, Any] = {
+        "name": spec.name,
+        "image": spec.image,
+        "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
+        "env": env,
+        "readinessProbe": {"httpGet": {"path": spec.health_path, "port": "http"}, "periodSeconds": 5},
+    }
+    if spec.command:
+        container["args"] = list(spec.command)
+    objects: list[dict[str, Any]] = []
+    if secrets:
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": secret_name(spec), "labels": labels},
+                "type": "Opaque",
+                "data": {key: base64.b64encode(value.reveal().encode()).decode() for key, value in sorted(secrets.items())},
+            }
+        )
+    objects.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": spec.name, "labels": labels},
+            "spec": {
+                "replicas": spec.replicas,
+                "selector": {"matchLabels": selector},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+            },
+        }
+    )
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": spec.name, "labels": labels},
+            "spec": {"selector": selector, "ports": [{"name": "http", "port": spec.port, "targetPort": "http", "protocol": "TCP"}]},
+        }
+    )
+    return objects
