@@ -20,7 +20,9 @@ from .outputs_scores import (
     BrokenServerScore,
     ClientScore,
     Endpoint,
+    MeetingScore,
     MeetScore,
+    QueueScore,
     Rendezvous,
     ServerScore,
     ShopScore,
@@ -175,6 +177,33 @@ def test_composite_parts_get_prefixed_identities_and_resolve_inside(tmp_path: Pa
     assert settings == {"DATABASE_URL": "pg://127.0.0.1:5432/shop"}
     assert all(s.state is ScoreState.UNCHANGED for s in anyio.run(maestro.apply).scores)
     assert not anyio.run(maestro.plan).has_changes
+
+
+def test_parts_see_their_full_identity_and_are_ordered_only_by_refs_unless_in_order() -> None:
+    shop = Maestro(LocalhostTopology()).add(ShopScore("shop", "/nonexistent", Secret("p")))
+    assert [node.score.identity for node in shop.graph().nodes] == ["shop.web", "shop.db"]
+    meeting = Rendezvous(parties=2)
+    assert anyio.run(Maestro(LocalhostTopology()).add(MeetingScore("m", ("a", "b"), meeting)).apply).ok
+    assert meeting.most_in_flight == 2
+    queue = Rendezvous(parties=1)
+    report = anyio.run(Maestro(LocalhostTopology()).add(QueueScore("q", ("a", "b", "c"), queue)).apply)
+    assert [s.depends_on for s in report.scores] == [(), ("q.a",), ("q.b",)]
+    assert queue.most_in_flight == 1
+
+
+def test_a_failed_plan_leaves_its_consumers_not_planned(tmp_path: Path) -> None:
+    broken = BrokenServerScore(f"{tmp_path}/b", plan_fails=True).named("broken")
+    client = ClientScore(f"{tmp_path}/c.json", broken.output()).named("client")
+    server, other = pair(tmp_path)
+    plan = anyio.run(Maestro(LocalhostTopology()).add(broken).add(client).add(server, other).plan)
+    assert by_identity(plan) == {
+        "broken": ScoreState.FAILED,
+        "client": ScoreState.SKIPPED,
+        "a-db": ScoreState.PENDING,
+        "a-web": ScoreState.PENDING,
+    }
+    assert "cannot observe the server" in plan.scores[0].message
+    assert plan.scores[1].message == "not planned: the plan of broken, which it takes a value from, failed"
 
 
 def test_two_shops_do_not_mix_their_parts(tmp_path: Path) -> None:
