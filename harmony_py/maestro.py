@@ -27,13 +27,18 @@ DEFAULT_PLAN_CONCURRENCY = 8
 DEFAULT_APPLY_CONCURRENCY = 4
 
 
-
 class Maestro(Generic[T]):
     """Applies scores to one topology, each after the scores it depends on.
 
     ``Maestro(topology)`` fixes ``T``; ``add`` then accepts only ``Score[T]``,
     so mypy rejects a score whose capability the topology lacks. The same rule
     is checked again at run time, before anything is touched.
+
+    Order (ADR 0050): the scores of one ``add(a, b, c)`` call apply in that
+    order; those of separate ``add()`` calls are independent and run
+    concurrently (at most ``apply_concurrency``); a score holding a
+    :class:`~harmony_py.Ref` waits for its producer. A failure skips only the
+    scores depending on it.
 
     ``Maestro(TopologyGroup(members))`` fixes ``T`` to the members' type and
     applies the scores to every member (see :mod:`harmony_py.fanout`).
