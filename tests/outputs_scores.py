@@ -158,6 +158,8 @@ class BrokenServerScore(Score[CommandRunner], Produces[Endpoint]):
 
 
 class BrokenInterpret(ProducingInterpret[CommandRunner, Endpoint]):
+    """Fails to apply; with ``plan_fails`` fails to plan too. Never knows its output."""
+
     def __init__(self, plan_fails: bool) -> None:
         self.plan_fails = plan_fails
 
@@ -171,6 +173,22 @@ class BrokenInterpret(ProducingInterpret[CommandRunner, Endpoint]):
 
     async def output(self, topology: CommandRunner) -> Endpoint | None:
         return None
+
+
+@dataclass(frozen=True)
+class ForgetfulScore(Score[CommandRunner], Produces[Endpoint]):
+    """A producer that applies fine but cannot say what its output is."""
+
+    def interpret(self) -> ForgetfulInterpret:
+        return ForgetfulInterpret(False)
+
+
+class ForgetfulInterpret(BrokenInterpret):
+    async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        return []
+
+    async def apply(self, topology: CommandRunner) -> Outcome:
+        return Outcome.noop()
 
 
 @dataclass(eq=False)

@@ -20,6 +20,7 @@ from .outputs_scores import (
     BrokenServerScore,
     ClientScore,
     Endpoint,
+    ForgetfulScore,
     MeetingScore,
     MeetScore,
     QueueScore,
@@ -127,6 +128,31 @@ def test_skips_name_the_score_that_failed_through_a_chain(tmp_path: Path) -> Non
     report = anyio.run(Maestro(LocalhostTopology()).add(last).add(middle).add(broken).apply)
     assert by_identity(report) == {"last": ScoreState.SKIPPED, "middle": ScoreState.SKIPPED, "broken": ScoreState.FAILED}
     assert all(s.message == "not applied: it depends on broken, which failed" for s in report.scores[:2])
+
+
+def test_an_output_that_cannot_be_observed_or_derived_fails_its_score(tmp_path: Path) -> None:
+    forgetful = ForgetfulScore().named("forgetful")
+    server = ServerScore(f"{tmp_path}/s.json", 1, Secret("p")).named("server")
+
+    def explode(endpoint: Endpoint) -> str:
+        raise ValueError(f"no scheme for port {endpoint.port}")
+
+    maestro = (
+        Maestro(LocalhostTopology())
+        .add(forgetful, ClientScore(f"{tmp_path}/a.json", forgetful.output()).named("a"))
+        .add(server, ClientScore(f"{tmp_path}/b.json", server.output(), {"URL": server.output().map(explode)}).named("b"))
+    )
+    plan = anyio.run(maestro.plan)
+    assert plan.scores[1].unknown_inputs == ("server",)  # nothing to change, yet no output: unknown
+    report = anyio.run(maestro.apply)
+    messages = {s.identity: (s.state, s.message) for s in report.scores}
+    assert messages["forgetful"] == (ScoreState.FAILED, "forgetful was applied, but its output could not be observed")
+    assert messages["a"] == (ScoreState.SKIPPED, "not applied: it depends on forgetful, which failed")
+    assert messages["server"][0] is ScoreState.CHANGED
+    assert messages["b"] == (
+        ScoreState.FAILED,
+        "deriving a value from the output of server failed: ValueError: no scheme for port 1",
+    )
 
 
 def test_one_add_call_is_still_a_sequence(tmp_path: Path) -> None:
