@@ -1,9 +1,10 @@
 """One plan or apply of a maestro's graph on one topology.
 
-Every score gets a task in one anyio task group (structured: nothing outlives
-the run, Ctrl-C cancels all), started once every score it waits for has
-finished (a chain runs in one task); it then takes a slot of the phase's CapacityLimiter, so at most that
-many scores are in flight.
+Scores run in the tasks of one anyio task group (structured: nothing outlives
+the run, Ctrl-C cancels all). A score starts once every score it waits for has
+finished: the task that finished the last of those carries on with it, or
+starts a new task when several became ready. A task holds a slot of the
+phase's CapacityLimiter, so at most that many scores are in flight.
 
 - Plan: a score waits only for the producers of its Refs (plans mutate
   nothing, so the written order does not matter); reports are emitted in the
@@ -96,8 +97,7 @@ class Run(Generic[T]):
         await self._run_all(lambda node: set(node.producers.values()), self._plan_node)
 
     async def _plan_node(self, node: Node[Score[T]]) -> list[Node[Score[T]]]:
-        async with self.limiter:
-            report = await self._plan(node)
+        report = await self._plan(node)
         ready = self._finish(node, report, emit=False)
         self._emit_in_order()
         return ready
@@ -147,8 +147,7 @@ class Run(Generic[T]):
             self.values[node.identity] = _Failed(blocked)
             report = self._report(node, ScoreState.SKIPPED, f"not applied: it depends on {blocked}, which failed", (), None)
         else:
-            async with self.limiter:
-                report = await self._apply(node)
+            report = await self._apply(node)
         return self._finish(node, report, emit=True)
 
     def _blocked_by(self, node: Node[Score[T]]) -> str | None:
@@ -189,14 +188,15 @@ class Run(Generic[T]):
                 self._dependants[identity].append(node)
 
         async def drive(node: Node[Score[T]]) -> None:
-            # A task carries on with the first score its own made ready (a chain stays in one task)
-            # and starts a task for each other one.
-            current: Node[Score[T]] | None = node
-            while current is not None:
-                ready = await run_node(current)
-                for other in ready[1:]:
-                    group.start_soon(drive, other)
-                current = ready[0] if ready else None
+            # A task (holding one slot) carries on with the first score its own made ready, so a
+            # chain stays in one task, and starts a task for each other one.
+            async with self.limiter:
+                current: Node[Score[T]] | None = node
+                while current is not None:
+                    ready = await run_node(current)
+                    for other in ready[1:]:
+                        group.start_soon(drive, other)
+                    current = ready[0] if ready else None
 
         async with anyio.create_task_group() as group:
             for node in self.graph.nodes:
