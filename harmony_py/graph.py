@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar, cast
 from .errors import ScoreValueError
 from .outputs import Produces, Ref
 from .refs import find_refs
-from .score import CompositeScore, Score, given_identity
+from .score import CompositeScore, Score, given_identity, with_identity
 
 S = TypeVar("S", bound=Score[Any])
 
@@ -108,6 +108,9 @@ class _Builder(Generic[S]):
                 every |= self.expand(part, identity, set(after))
             return every
         identity = self.unique(identity, score)
+        if scope:
+            # A part sees its full identity (``shop.db``) as ``self.identity``, e.g. for labels and secret names.
+            score = with_identity(score, identity)
         node = Node(identity, score, len(self.nodes), scope, set(after), tuple(find_refs(score)))
         self.nodes.append(node)
         return {identity}

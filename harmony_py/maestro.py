@@ -27,13 +27,18 @@ DEFAULT_PLAN_CONCURRENCY = 8
 DEFAULT_APPLY_CONCURRENCY = 4
 
 
-
 class Maestro(Generic[T]):
     """Applies scores to one topology, each after the scores it depends on.
 
     ``Maestro(topology)`` fixes ``T``; ``add`` then accepts only ``Score[T]``,
     so mypy rejects a score whose capability the topology lacks. The same rule
     is checked again at run time, before anything is touched.
+
+    Order (ADR 0050): the scores of one ``add(a, b, c)`` call apply in that
+    order; those of separate ``add()`` calls are independent and run
+    concurrently (at most ``apply_concurrency``); a score holding a
+    :class:`~harmony_py.Ref` waits for its producer. A failure skips only the
+    scores depending on it.
 
     ``Maestro(TopologyGroup(members))`` fixes ``T`` to the members' type and
     applies the scores to every member (see :mod:`harmony_py.fanout`).
@@ -75,6 +80,7 @@ class Maestro(Generic[T]):
             raise ScoreValueError(f"apply_concurrency must be at least 1, got {apply_concurrency}")
         self._apply_limiter = anyio.CapacityLimiter(apply_concurrency)
         self._batches: list[tuple[Score[T], ...]] = []
+        self._graph: tuple[int, Graph[Score[T]]] | None = None
         self._plan_limiter = anyio.CapacityLimiter(plan_concurrency)
         self._score_timeout_s = score_timeout_s
         self._ready: TopologyReport | None = None
@@ -163,13 +169,16 @@ class Maestro(Generic[T]):
 
     def graph(self) -> Graph[Score[T]]:
         """The dependency graph of the scores added so far; raises on a cycle or a dangling Ref."""
-        return build_graph(self._batches)
+        # Scores are immutable and add() only appends: the graph changes only with the number of batches.
+        if self._graph is None or self._graph[0] != len(self._batches):
+            self._graph = (len(self._batches), build_graph(self._batches))
+        return self._graph[1]
 
     def check_capabilities(self) -> None:
         """Raise :class:`MissingCapabilityError` naming every score the topology cannot serve."""
         problems: list[str] = []
         seen: set[tuple[type, type]] = set()
-        scores = [node.score for node in build_graph(self._batches).nodes]
+        scores = [node.score for node in self.graph().nodes]
         for topology in self.members:
             for score in scores:
                 # Members of one class answer alike: check each pair of classes once.
@@ -212,7 +221,7 @@ class Maestro(Generic[T]):
         For a group: every member is planned; a member that fails is reported
         in the result (``hosts``), never raised, so the others' plans stand.
         """
-        graph = build_graph(self._batches)
+        graph = self.graph()
         if self._group is not None:
             self.check_capabilities()
             return await self._group.plan(on_event)
@@ -232,7 +241,7 @@ class Maestro(Generic[T]):
         members whose plan failed are not contacted again and members whose
         plan found nothing to change keep that result.
         """
-        graph = build_graph(self._batches)
+        graph = self.graph()
         if self._group is not None:
             self.check_capabilities()
             return await self._group.apply(on_event, plan)

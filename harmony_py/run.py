@@ -1,9 +1,10 @@
 """One plan or apply of a maestro's graph on one topology.
 
-Every score gets a task in one anyio task group (structured: nothing outlives
-the run, Ctrl-C cancels all). A task first waits for the scores it depends on,
-then takes a slot of the phase's CapacityLimiter, so at most that many scores
-are in flight and a waiting score holds no slot.
+Scores run in the tasks of one anyio task group (structured: nothing outlives
+the run, Ctrl-C cancels all). A score starts once every score it waits for has
+finished: the task that finished the last of those carries on with it, or
+starts a new task when several became ready. A task holds a slot of the
+phase's CapacityLimiter, so at most that many scores are in flight.
 
 - Plan: a score waits only for the producers of its Refs (plans mutate
   nothing, so the written order does not matter); reports are emitted in the
@@ -17,7 +18,7 @@ Producers' outputs are asked for only when some score consumes them.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -78,7 +79,9 @@ class Run(Generic[T]):
         self.timeout_s = timeout_s
         self.total = len(graph.nodes)
         self.reports: list[ScoreReport | None] = [None] * self.total
-        self.done = {node.identity: anyio.Event() for node in graph.nodes}
+        self._waiting: dict[str, int] = {}
+        """How many of the scores each one waits for are not finished yet."""
+        self._dependants: dict[str, list[Node[Score[T]]]] = {node.identity: [] for node in graph.nodes}
         self.values: dict[str, object] = {}
         """Outputs of consumed producers: a value, UNKNOWN (plan only), or _Failed."""
         self.consumed = graph.consumed
@@ -90,17 +93,14 @@ class Run(Generic[T]):
     # -- plan ---------------------------------------------------------------------
 
     async def plan(self) -> None:
-        async with anyio.create_task_group() as group:
-            for node in self.graph.nodes:
-                group.start_soon(self._plan_node, node)
+        # Plans mutate nothing: a score waits only for the producers of its Refs.
+        await self._run_all(lambda node: set(node.producers.values()), self._plan_node)
 
-    async def _plan_node(self, node: Node[Score[T]]) -> None:
-        for producer in set(node.producers.values()):
-            await self.done[producer].wait()
-        async with self.limiter:
-            report = await self._plan(node)
-        self._finish(node, report, emit=False)
+    async def _plan_node(self, node: Node[Score[T]]) -> list[Node[Score[T]]]:
+        report = await self._plan(node)
+        ready = self._finish(node, report, emit=False)
         self._emit_in_order()
+        return ready
 
     def _emit_in_order(self) -> None:
         # Plans run concurrently but are reported in the order the user wrote them.
@@ -139,21 +139,16 @@ class Run(Generic[T]):
     # -- apply --------------------------------------------------------------------
 
     async def apply(self) -> None:
-        async with anyio.create_task_group() as group:
-            for node in self.graph.nodes:
-                group.start_soon(self._apply_node, node)
+        await self._run_all(lambda node: node.waits_for, self._apply_node)
 
-    async def _apply_node(self, node: Node[Score[T]]) -> None:
-        for identity in node.waits_for:
-            await self.done[identity].wait()
+    async def _apply_node(self, node: Node[Score[T]]) -> list[Node[Score[T]]]:
         blocked = self._blocked_by(node)
         if blocked is not None:
             self.values[node.identity] = _Failed(blocked)
             report = self._report(node, ScoreState.SKIPPED, f"not applied: it depends on {blocked}, which failed", (), None)
         else:
-            async with self.limiter:
-                report = await self._apply(node)
-        self._finish(node, report, emit=True)
+            report = await self._apply(node)
+        return self._finish(node, report, emit=True)
 
     def _blocked_by(self, node: Node[Score[T]]) -> str | None:
         """The failed score that ``node`` depends on (first in the order written), if any."""
@@ -179,6 +174,34 @@ class Run(Generic[T]):
         return self._report(node, state, outcome.message, outcome.changes, started)
 
     # -- shared -------------------------------------------------------------------
+
+    async def _run_all(
+        self,
+        waits_for: Callable[[Node[Score[T]]], set[str]],
+        run_node: Callable[[Node[Score[T]]], Awaitable[list[Node[Score[T]]]]],
+    ) -> None:
+        """Start each score once everything it waits for has finished (the graph is acyclic)."""
+        for node in self.graph.nodes:
+            upstream = waits_for(node)
+            self._waiting[node.identity] = len(upstream)
+            for identity in upstream:
+                self._dependants[identity].append(node)
+
+        async def drive(node: Node[Score[T]]) -> None:
+            # A task (holding one slot) carries on with the first score its own made ready, so a
+            # chain stays in one task, and starts a task for each other one.
+            async with self.limiter:
+                current: Node[Score[T]] | None = node
+                while current is not None:
+                    ready = await run_node(current)
+                    for other in ready[1:]:
+                        group.start_soon(drive, other)
+                    current = ready[0] if ready else None
+
+        async with anyio.create_task_group() as group:
+            for node in self.graph.nodes:
+                if not self._waiting[node.identity]:
+                    group.start_soon(drive, node)
 
     def _interpret(self, node: Node[Score[T]]) -> Interpret[T]:
         """The interpret of the score with every Ref replaced by its producer's value."""
@@ -218,11 +241,17 @@ class Run(Generic[T]):
     def _started(self, phase: Phase, node: Node[Score[T]]) -> None:
         self.on_event(ScoreStarted(phase, node.index, self.total, node.score.name, self.topology_name, node.identity))
 
-    def _finish(self, node: Node[Score[T]], report: ScoreReport, *, emit: bool) -> None:
+    def _finish(self, node: Node[Score[T]], report: ScoreReport, *, emit: bool) -> list[Node[Score[T]]]:
+        """Record the report; return the scores that were waiting only for this one."""
         self.reports[node.index] = report
-        self.done[node.identity].set()
         if emit:
             self.on_event(ScoreFinished(Phase.APPLY, node.index, self.total, report))
+        ready = []
+        for dependant in self._dependants[node.identity]:
+            self._waiting[dependant.identity] -= 1
+            if not self._waiting[dependant.identity]:
+                ready.append(dependant)
+        return ready
 
     def _report(
         self,

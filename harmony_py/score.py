@@ -83,9 +83,7 @@ class Score(ABC, Generic[C]):
     def named(self, identity: str) -> Self:
         """This score under the identity ``identity`` (dotted segments of letters, digits, ``_`` and ``-``)."""
         check_identity(identity)
-        copied = copy.copy(self)
-        object.__setattr__(copied, _IDENTITY_ATTRIBUTE, identity)
-        return copied
+        return with_identity(self, identity)
 
     @classmethod
     def required_capability(cls) -> object:
@@ -127,6 +125,16 @@ def given_identity(score: object) -> str | None:
     """The identity given to ``score`` with ``named()``, if any."""
     given = getattr(score, _IDENTITY_ATTRIBUTE, None)
     return given if isinstance(given, str) else None
+
+
+S = TypeVar("S")
+
+
+def with_identity(score: S, identity: str) -> S:
+    """A shallow copy of ``score`` under ``identity`` (unchecked: the Maestro qualifies parts with it)."""
+    copied = copy.copy(score)
+    object.__setattr__(copied, _IDENTITY_ATTRIBUTE, identity)
+    return copied
 
 
 def keep_identity(source: object, copy_: object) -> None:

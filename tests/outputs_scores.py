@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 import anyio
@@ -143,20 +144,28 @@ def _read(path: Path) -> str | None:
 
 @dataclass(frozen=True)
 class BrokenServerScore(Score[CommandRunner], Produces[Endpoint]):
-    """A producer whose apply always fails."""
+    """A producer whose apply always fails (and its plan too, with ``plan_fails``)."""
 
     path: str
+    plan_fails: bool = False
 
     @property
     def name(self) -> str:
         return f"BrokenServerScore({self.path})"
 
     def interpret(self) -> BrokenInterpret:
-        return BrokenInterpret()
+        return BrokenInterpret(self.plan_fails)
 
 
 class BrokenInterpret(ProducingInterpret[CommandRunner, Endpoint]):
+    """Fails to apply; with ``plan_fails`` fails to plan too. Never knows its output."""
+
+    def __init__(self, plan_fails: bool) -> None:
+        self.plan_fails = plan_fails
+
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        if self.plan_fails:
+            raise RuntimeError("cannot observe the server")
         return [Change(ChangeAction.CREATE, "nowhere", "try and fail")]
 
     async def apply(self, topology: CommandRunner) -> Outcome:
@@ -164,6 +173,22 @@ class BrokenInterpret(ProducingInterpret[CommandRunner, Endpoint]):
 
     async def output(self, topology: CommandRunner) -> Endpoint | None:
         return None
+
+
+@dataclass(frozen=True)
+class ForgetfulScore(Score[CommandRunner], Produces[Endpoint]):
+    """A producer that applies fine but cannot say what its output is."""
+
+    def interpret(self) -> ForgetfulInterpret:
+        return ForgetfulInterpret(False)
+
+
+class ForgetfulInterpret(BrokenInterpret):
+    async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        return []
+
+    async def apply(self, topology: CommandRunner) -> Outcome:
+        return Outcome.noop()
 
 
 @dataclass(eq=False)
@@ -242,3 +267,24 @@ class ShopScore(CompositeScore[CommandRunner]):
         url = db.output().map(lambda endpoint: f"pg://{endpoint.host}:{endpoint.port}/shop")
         web = ClientScore(f"{self.root}/web.json", db.output(), {"DATABASE_URL": url}).named("web")
         return (web, db)
+
+
+@dataclass(frozen=True)
+class MeetingScore(CompositeScore[CommandRunner]):
+    """Parts that meet at one place: concurrently, or one after the other when ``in_order``."""
+
+    label: str
+    whos: tuple[str, ...]
+    place: Rendezvous = field(compare=False)
+
+    @property
+    def identity(self) -> str:
+        return self.label
+
+    def parts(self) -> Sequence[Score[CommandRunner]]:
+        return tuple(MeetScore(who, self.place).named(who) for who in self.whos)
+
+
+@dataclass(frozen=True)
+class QueueScore(MeetingScore):
+    in_order: ClassVar[bool] = True

@@ -20,7 +20,10 @@ from .outputs_scores import (
     BrokenServerScore,
     ClientScore,
     Endpoint,
+    ForgetfulScore,
+    MeetingScore,
     MeetScore,
+    QueueScore,
     Rendezvous,
     ServerScore,
     ShopScore,
@@ -127,6 +130,31 @@ def test_skips_name_the_score_that_failed_through_a_chain(tmp_path: Path) -> Non
     assert all(s.message == "not applied: it depends on broken, which failed" for s in report.scores[:2])
 
 
+def test_an_output_that_cannot_be_observed_or_derived_fails_its_score(tmp_path: Path) -> None:
+    forgetful = ForgetfulScore().named("forgetful")
+    server = ServerScore(f"{tmp_path}/s.json", 1, Secret("p")).named("server")
+
+    def explode(endpoint: Endpoint) -> str:
+        raise ValueError(f"no scheme for port {endpoint.port}")
+
+    maestro = (
+        Maestro(LocalhostTopology())
+        .add(forgetful, ClientScore(f"{tmp_path}/a.json", forgetful.output()).named("a"))
+        .add(server, ClientScore(f"{tmp_path}/b.json", server.output(), {"URL": server.output().map(explode)}).named("b"))
+    )
+    plan = anyio.run(maestro.plan)
+    assert plan.scores[1].unknown_inputs == ("server",)  # nothing to change, yet no output: unknown
+    report = anyio.run(maestro.apply)
+    messages = {s.identity: (s.state, s.message) for s in report.scores}
+    assert messages["forgetful"] == (ScoreState.FAILED, "forgetful was applied, but its output could not be observed")
+    assert messages["a"] == (ScoreState.SKIPPED, "not applied: it depends on forgetful, which failed")
+    assert messages["server"][0] is ScoreState.CHANGED
+    assert messages["b"] == (
+        ScoreState.FAILED,
+        "deriving a value from the output of server failed: ValueError: no scheme for port 1",
+    )
+
+
 def test_one_add_call_is_still_a_sequence(tmp_path: Path) -> None:
     """Existing files: after a failure in one add() call, the rest of it is skipped, in order."""
     place = Rendezvous(parties=1)
@@ -175,6 +203,33 @@ def test_composite_parts_get_prefixed_identities_and_resolve_inside(tmp_path: Pa
     assert settings == {"DATABASE_URL": "pg://127.0.0.1:5432/shop"}
     assert all(s.state is ScoreState.UNCHANGED for s in anyio.run(maestro.apply).scores)
     assert not anyio.run(maestro.plan).has_changes
+
+
+def test_parts_see_their_full_identity_and_are_ordered_only_by_refs_unless_in_order() -> None:
+    shop = Maestro(LocalhostTopology()).add(ShopScore("shop", "/nonexistent", Secret("p")))
+    assert [node.score.identity for node in shop.graph().nodes] == ["shop.web", "shop.db"]
+    meeting = Rendezvous(parties=2)
+    assert anyio.run(Maestro(LocalhostTopology()).add(MeetingScore("m", ("a", "b"), meeting)).apply).ok
+    assert meeting.most_in_flight == 2
+    queue = Rendezvous(parties=1)
+    report = anyio.run(Maestro(LocalhostTopology()).add(QueueScore("q", ("a", "b", "c"), queue)).apply)
+    assert [s.depends_on for s in report.scores] == [(), ("q.a",), ("q.b",)]
+    assert queue.most_in_flight == 1
+
+
+def test_a_failed_plan_leaves_its_consumers_not_planned(tmp_path: Path) -> None:
+    broken = BrokenServerScore(f"{tmp_path}/b", plan_fails=True).named("broken")
+    client = ClientScore(f"{tmp_path}/c.json", broken.output()).named("client")
+    server, other = pair(tmp_path)
+    plan = anyio.run(Maestro(LocalhostTopology()).add(broken).add(client).add(server, other).plan)
+    assert by_identity(plan) == {
+        "broken": ScoreState.FAILED,
+        "client": ScoreState.SKIPPED,
+        "a-db": ScoreState.PENDING,
+        "a-web": ScoreState.PENDING,
+    }
+    assert "cannot observe the server" in plan.scores[0].message
+    assert plan.scores[1].message == "not planned: the plan of broken, which it takes a value from, failed"
 
 
 def test_two_shops_do_not_mix_their_parts(tmp_path: Path) -> None:
