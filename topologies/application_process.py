@@ -66,7 +66,8 @@ class SupervisedProcesses:
         return (
             _HEADER.format(name=spec.name)
             + f"cd {shlex.quote(spec.source)} || exit 1\n"
-            + f"exec {CHPST} -e {shlex.quote(directory + '/env')} {shlex.join(spec.command)}"
+            # A clean environment: the program sees its own variables, PATH and HOME, nothing else of harmony's.
+            + f'exec env -i PATH="$PATH" HOME="$HOME" {CHPST} -e {shlex.quote(directory + "/env")} {shlex.join(spec.command)}'
             + f" >>{shlex.quote(directory + '/app.log')} 2>&1\n"
         )
 

@@ -13,7 +13,10 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from capabilities.application import AppSpec, ContractVersionError
 from harmony_py import Maestro, ScoreState, Secret
@@ -92,3 +95,24 @@ async def test_the_service_is_a_deployment_reading_a_secret_and_a_second_apply_c
 async def test_a_contract_version_the_cluster_cannot_honour_is_refused(cluster: K8sAnywhereTopology) -> None:
     with pytest.raises(ContractVersionError, match="a Kubernetes cluster cannot honour application contract version 2"):
         await cluster.plan_application(AppSpec("shop-web", "shop:1", (), 1, 8080, "/health", contract=2))
+
+
+ENV_NAMES = st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True).filter(lambda name: name not in {"PORT", "HOST"})
+ENV_VALUES = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=20)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(env=st.dictionaries(ENV_NAMES, st.one_of(ENV_VALUES, ENV_VALUES.map(Secret)), max_size=4), replicas=st.integers(1, 3))
+def test_any_service_converges_then_applying_again_changes_nothing(
+    cluster: K8sAnywhereTopology, env: dict[str, str | Secret], replicas: int
+) -> None:
+    service = ApplicationServiceScore("shop-web", "shop:1", replicas=replicas, port=8080, env=env)
+
+    async def check() -> None:
+        first = await Maestro(cluster).add(service).apply()
+        assert first.ok, first
+        assert not (await Maestro(cluster).add(service).plan()).has_changes
+        again = await Maestro(cluster).add(service).apply()
+        assert [r.state for r in again.scores] == [ScoreState.UNCHANGED]
+
+    anyio.run(check)
