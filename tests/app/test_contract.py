@@ -8,9 +8,11 @@ import anyio
 import pytest
 
 from capabilities.application import ApplicationPlatform, AppSpec, ContractVersionError
-from harmony_py import Maestro, ScoreState, ScoreValueError, Secret
+from harmony_py import Maestro, MissingCapabilityError, ScoreState, ScoreValueError, Secret
 from harmony_py.outputs import Ref
 from harmony_py.scores import ApplicationScore, PostgreSQLDatabase
+from topologies import DockerTopology, FailoverTopology
+from topologies.application_topology import ApplicationTopology
 from topologies.local_instance import LocalInstance
 
 
@@ -64,3 +66,17 @@ def test_no_database_means_no_database_url() -> None:
     parts = shop(database=None).parts()
     assert [part.identity for part in parts] == ["contract", "web"]
     assert "DATABASE_URL" not in parts[1].env  # type: ignore[attr-defined]
+
+
+def test_a_topology_without_the_platform_is_refused_at_run_time_too() -> None:
+    maestro = Maestro(DockerTopology()).add(shop())  # type: ignore[arg-type]
+    with pytest.raises(MissingCapabilityError) as refused:
+        maestro.check_capabilities()
+    text = str(refused.value)
+    assert "requires capability ApplicationRuntime" in text and "missing deploy_application" in text
+    assert "requires capability PostgreSQL" in text and "missing deploy_postgres" in text
+
+    docker_pair = FailoverTopology(DockerTopology(), DockerTopology())
+    paired = ApplicationTopology(runtime=LocalInstance("here"), database=docker_pair)  # type: ignore[arg-type]
+    with pytest.raises(MissingCapabilityError, match="database: primary: missing deploy_postgres"):
+        Maestro(paired).add(shop()).check_capabilities()
