@@ -58,6 +58,7 @@ SHOP = str(EXAMPLES / "shop.py")
 class Shop:
     """The example applied through the command line, in this process, as a user would."""
 
+    kind: str
     root: Path
     address: str
     port: int
@@ -122,7 +123,7 @@ def shop(pg_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     root.mkdir()
     root.chmod(0o755)
     address = f"127.36.0.{ {'localhost': 1, 'docker': 2, 'failover': 3}[kind] }"
-    shop = Shop(root, address, free_port(address), secrets_module.token_urlsafe(16), capsys)
+    shop = Shop(kind, root, address, free_port(address), secrets_module.token_urlsafe(16), capsys)
     db_port = free_port_pair()  # failover's replica listens one above
     for key, value in {
         "SHOP_TOPOLOGY": kind,
