@@ -42,8 +42,8 @@ class Node(Generic[S]):
     """Identities it waits for because of the order it was written in."""
     inputs: tuple[tuple[str, Ref[object]], ...] = ()
     """The Refs it holds, with their paths in the score's fields."""
-    producers: dict[Ref[object], str] = field(default_factory=dict)
-    """Each Ref's producer, as a full identity."""
+    producers: dict[str, str] = field(default_factory=dict)
+    """The producer each Ref source names, as a full identity (sources resolve within ``scope``)."""
 
     @property
     def waits_for(self) -> set[str]:
@@ -76,7 +76,7 @@ def build_graph(batches: Sequence[Sequence[S]]) -> Graph[S]:
     nodes = builder.nodes
     graph = Graph(nodes)
     for node in nodes:
-        node.producers = {ref: _producer_of(graph, node, path, ref) for path, ref in node.inputs}
+        node.producers = {ref.source: _producer_of(graph, node, path, ref) for path, ref in node.inputs}
     _reject_cycles(nodes)
     return graph
 
