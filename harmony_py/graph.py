@@ -36,14 +36,14 @@ class Node(Generic[S]):
     identity: str
     score: S
     index: int
-    scope: str
-    """The identity of the composite holding the score ("" at the top)."""
+    scopes: tuple[str, ...]
+    """The identities of the composites holding the score, outermost first (empty at the top)."""
     after: set[str] = field(default_factory=set)
     """Identities it waits for because of the order it was written in."""
     inputs: tuple[tuple[str, Ref[object]], ...] = ()
     """The Refs it holds, with their paths in the score's fields."""
-    producers: dict[Ref[object], str] = field(default_factory=dict)
-    """Each Ref's producer, as a full identity."""
+    producers: dict[str, str] = field(default_factory=dict)
+    """The producer each Ref source names, as a full identity (sources resolve within ``scopes``)."""
 
     @property
     def waits_for(self) -> set[str]:
@@ -72,11 +72,11 @@ def build_graph(batches: Sequence[Sequence[S]]) -> Graph[S]:
     """The graph of the scores added in ``batches`` (one per ``add()`` call), checked."""
     builder = _Builder[S]()
     for batch in batches:
-        builder.chain(batch, scope="", after=set())
+        builder.chain(batch, scopes=(), after=set())
     nodes = builder.nodes
     graph = Graph(nodes)
     for node in nodes:
-        node.producers = {ref: _producer_of(graph, node, path, ref) for path, ref in node.inputs}
+        node.producers = {ref.source: _producer_of(graph, node, path, ref) for path, ref in node.inputs}
     _reject_cycles(nodes)
     return graph
 
@@ -87,31 +87,32 @@ class _Builder(Generic[S]):
         self.seen: dict[str, tuple[int, bool]] = {}
         """Each identity: how many scores have it so far, and whether the user gave it."""
 
-    def chain(self, scores: Sequence[S], scope: str, after: set[str]) -> set[str]:
+    def chain(self, scores: Sequence[S], scopes: tuple[str, ...], after: set[str]) -> set[str]:
         """Add ``scores`` as a sequence after ``after``; return the identities of all of them."""
         every: set[str] = set()
         for score in scores:
-            added = self.expand(score, scope, after)
+            added = self.expand(score, scopes, after)
             every |= added
             after = added
         return every
 
-    def expand(self, score: S, scope: str, after: set[str]) -> set[str]:
-        identity = _qualified(scope, score.identity)
+    def expand(self, score: S, scopes: tuple[str, ...], after: set[str]) -> set[str]:
+        identity = _qualified(scopes, score.identity)
         if isinstance(score, CompositeScore):
             # A composite's parts serve the same topology as the composite itself.
             parts = cast(Sequence[S], tuple(score.parts()))
+            inside = (*scopes, identity)
             if score.in_order:
-                return self.chain(parts, identity, set(after))
+                return self.chain(parts, inside, set(after))
             every: set[str] = set()
             for part in parts:
-                every |= self.expand(part, identity, set(after))
+                every |= self.expand(part, inside, set(after))
             return every
         identity = self.unique(identity, score)
-        if scope:
+        if scopes:
             # A part sees its full identity (``shop.db``) as ``self.identity``, e.g. for labels and secret names.
             score = with_identity(score, identity)
-        node = Node(identity, score, len(self.nodes), scope, set(after), tuple(find_refs(score)))
+        node = Node(identity, score, len(self.nodes), scopes, set(after), tuple(find_refs(score)))
         self.nodes.append(node)
         return {identity}
 
@@ -127,13 +128,19 @@ class _Builder(Generic[S]):
         return f"{identity}#{count + 1}" if count else identity
 
 
-def _qualified(scope: str, identity: str) -> str:
-    return f"{scope}.{identity}" if scope else identity
+def _qualified(scopes: tuple[str, ...], identity: str) -> str:
+    """``identity`` inside the innermost of ``scopes`` (whose identity is already qualified)."""
+    return f"{scopes[-1]}.{identity}" if scopes else identity
 
 
 def _producer_of(graph: Graph[S], node: Node[S], path: str, ref: Ref[object]) -> str:
-    candidates = _candidates(node.scope, ref.source)
+    candidates = _candidates(node.scopes, ref.source)
     for candidate in candidates:
+        if f"{candidate}#2" in graph.by_identity:
+            raise ScoreValueError(
+                f"{node.identity}.{path} refers to {ref.source}, but several scores have that identity; "
+                "name the producer with .named(...)"
+            )
         if candidate in graph.by_identity:
             producer = graph.by_identity[candidate]
             if not isinstance(producer.score, Produces):
@@ -142,21 +149,15 @@ def _producer_of(graph: Graph[S], node: Node[S], path: str, ref: Ref[object]) ->
                     f"({type(producer.score).__name__} does not subclass Produces)"
                 )
             return candidate
-    if any(f"{c}#2" in graph.by_identity for c in candidates):
-        raise ScoreValueError(
-            f"{node.identity}.{path} refers to {ref.source}, but several scores have that identity; "
-            "name the producer with .named(...)"
-        )
     raise ScoreValueError(
         f"{node.identity}.{path} refers to {ref.source}, which is not among this maestro's scores; "
         "add the producing score too"
     )
 
 
-def _candidates(scope: str, source: str) -> list[str]:
-    """Where a Ref from inside ``scope`` may point: the innermost composite first, then outwards."""
-    segments = scope.split(".") if scope else []
-    return [_qualified(".".join(segments[:depth]), source) for depth in range(len(segments), -1, -1)]
+def _candidates(scopes: tuple[str, ...], source: str) -> list[str]:
+    """Where a Ref from inside ``scopes`` may point: the innermost composite first, then outwards."""
+    return [_qualified(scopes[:depth], source) for depth in range(len(scopes), -1, -1)]
 
 
 def _reject_cycles(nodes: list[Node[S]]) -> None:

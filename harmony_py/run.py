@@ -115,10 +115,10 @@ class Run(Generic[T]):
         if failed:
             self.values[node.identity] = _Failed(failed[0])
             return self._report(node, ScoreState.SKIPPED, f"not planned: the plan of {failed[0]}, which it takes a value from, failed", (), started)
-        unknown = tuple(path for path, ref in node.inputs if self.values[node.producers[ref]] is UNKNOWN)
+        unknown = tuple(path for path, ref in node.inputs if self.values[node.producers[ref.source]] is UNKNOWN)
         if unknown:
             self.values[node.identity] = UNKNOWN
-            waits = ", ".join(sorted({node.producers[ref] for path, ref in node.inputs if path in unknown}))
+            waits = ", ".join(sorted({node.producers[ref.source] for path, ref in node.inputs if path in unknown}))
             return self._report(
                 node, ScoreState.PENDING, f"inputs known after apply of {waits}: {', '.join(unknown)}", (), started,
                 unknown_inputs=unknown,
@@ -211,7 +211,7 @@ class Run(Generic[T]):
         return score.interpret()
 
     def _value_of(self, node: Node[Score[T]], ref: Ref[object]) -> object:
-        output = self.values[node.producers[ref]]
+        output = self.values[node.producers[ref.source]]
         try:
             return ref.value_from(output)
         except Exception as exc:

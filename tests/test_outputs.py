@@ -14,6 +14,7 @@ import pytest
 
 from harmony_py import Maestro, Ref, RunReport, ScoreState, ScoreValueError, Secret, UnresolvedRefError, resolved
 from harmony_py.events import Event, ScoreStarted
+from harmony_py.graph import _candidates
 from topologies import LocalhostTopology
 
 from .outputs_scores import (
@@ -259,6 +260,10 @@ def test_bad_references_are_one_clear_error_before_anything_runs(tmp_path: Path)
     twice = ServerScore(f"{tmp_path}/s.json", 1, Secret("p")).named("db")
     with pytest.raises(ScoreValueError, match="two scores have the identity 'db'"):
         anyio.run(Maestro(LocalhostTopology()).add(twice).add(twice).plan)
+    unnamed = ServerScore(f"{tmp_path}/s.json", 1, Secret("p"))
+    user = ClientScore(f"{tmp_path}/u.json", unnamed.output())
+    with pytest.raises(ScoreValueError, match=r"refers to ServerScore\(.*\), but several scores have that identity"):
+        anyio.run(Maestro(LocalhostTopology()).add(unnamed).add(unnamed).add(user).plan)
     assert not list(tmp_path.iterdir())
 
 
@@ -277,3 +282,5 @@ def test_resolved_and_identity_rules() -> None:
     with pytest.raises(ScoreValueError, match="a score identity is"):
         ServerScore("/x", 1, Secret("p")).named("bad name")
     assert str(Ref[int]("db")) == "(known after apply)"
+    # Inside nested composites a Ref is looked up from the innermost outwards.
+    assert _candidates(("mall", "mall.shop"), "db") == ["mall.shop.db", "mall.db", "db"]
