@@ -24,7 +24,9 @@ from harmony_py.secret import Secret
 from harmony_py.topology import TopologyReport
 
 from . import ssh_files
+from .docker_over_ssh import DockerOverSsh
 from .localhost import parse_os_release
+from .nginx_balancer import NginxLoadBalancer
 from .ssh_command import KILL_GRACE_S, SUDO_PREFIX, command_line
 from .ssh_connection import ConnectOptions, connect
 
@@ -42,7 +44,7 @@ SIGNALLED_EXIT = 255
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology:
+class LinuxHostTopology(DockerOverSsh, NginxLoadBalancer):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused
@@ -114,10 +116,16 @@ class LinuxHostTopology:
         facts = parse_os_release(os_release.decode("utf-8", "replace")) if os_release else {"os": "unknown"}
         facts["user"] = "root" if self.sudo else str(session.conn.get_extra_info("username", ""))
         facts["host"] = self.host
+        facts.update(await self.probe_docker())
         return TopologyReport(self.name, facts)
+
+    async def ssh_connection(self) -> asyncssh.SSHClientConnection:
+        """The host's connection, opened on first use; adapters tunnel through it."""
+        return (await self._link.session()).conn
 
     async def aclose(self) -> None:
         """Close the connection; the next use opens a new one."""
+        await self.close_docker()
         await self._link.close()
 
     # -- CommandRunner -------------------------------------------------------
