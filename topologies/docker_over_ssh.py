@@ -145,13 +145,15 @@ class DockerOverSsh(DockerEngine):
         }
 
     async def _ask_engine(self) -> dict[str, Any]:
-        where = self._docker_where()
+        host = getattr(self, "name", "the host")
         path = self._remote_socket()
         found = await cast(CommandRunner, self).stat(path)
         if found is None:
-            raise DockerUnavailableError(f"no Docker engine at {where}: {path} does not exist")
+            raise DockerUnavailableError(
+                f"no Docker engine on {host}: {path} does not exist (docker_socket names the engine's socket there)"
+            )
         if found.kind in (FileKind.FILE, FileKind.DIRECTORY):
-            raise DockerUnavailableError(f"no Docker engine at {where}: {path} is a {found.kind.value}, not a socket")
+            raise DockerUnavailableError(f"no Docker engine on {host}: {path} is a {found.kind.value}, not a socket")
         # One direct channel first: sshd's refusal names the reason, which a
         # connection through the forward (simply closed) would not.
         conn = await self.ssh_connection()
@@ -162,17 +164,19 @@ class DockerOverSsh(DockerEngine):
                 _reader, writer = await conn.open_unix_connection(path)
         except asyncssh.ChannelOpenError as exc:
             raise DockerUnavailableError(
-                f"no Docker engine at {where}: the SSH server would not connect to the socket ({exc.reason}); "
-                "the SSH user needs access to it (root or the docker group) and sshd must allow "
-                "AllowStreamLocalForwarding"
+                f"the Docker engine on {host} cannot be reached: the SSH server would not connect to {path} "
+                f"({exc.reason}); either nothing listens on it, or the SSH user may not use it (it needs root "
+                "or the docker group), or sshd does not allow stream forwarding (AllowStreamLocalForwarding)"
             ) from None
         except TimeoutError:
-            raise DockerUnavailableError(f"no Docker engine at {where}: no answer within {_PROBE_TIMEOUT_S:g} s") from None
+            raise DockerUnavailableError(
+                f"the Docker engine on {host} cannot be reached: opening {path} took over {_PROBE_TIMEOUT_S:g} s"
+            ) from None
         writer.close()
         url = (await self._forward()).url
         problem = await anyio.to_thread.run_sync(probe_engine, url)
         if problem is not None:
-            raise DockerUnavailableError(f"no Docker engine answers at {where}: {problem}")
+            raise DockerUnavailableError(f"no Docker engine answers at {path} on {host}: {problem}")
         version: dict[str, Any] = await self._call(lambda client: client.version())
         return version
 

@@ -1,5 +1,9 @@
 """A Linux machine reached over SSH: provides ``CommandRunner`` through asyncssh.
 
+It also provides ``LoadBalancer`` (nginx, driven through the CommandRunner
+methods) and ``Docker`` when the host's engine answers through the SSH
+connection (its socket forwarded, see docker_over_ssh.py).
+
 One connection per host, opened on first use and kept for the whole run.
 Files are observed and written through one SFTP session on it; commands run
 in exec channels, at most ``max_sessions - 2`` at a time so that together
@@ -52,7 +56,8 @@ class LinuxHostTopology(DockerOverSsh, NginxLoadBalancer):
     a changed key always. ``client_keys`` are private key paths (``None``: the
     agent and ~/.ssh defaults). ``sudo=True`` runs commands and file access as
     root through ``sudo -n`` (passwordless sudo required). ``max_sessions`` is
-    the server's ``MaxSessions``.
+    the server's ``MaxSessions``. ``docker_socket`` is the Docker engine's socket
+    on the host; ``balancer_root`` where the nginx balancer instance lives.
     """
 
     host: str

@@ -6,6 +6,9 @@ unless the caller opted in to accepting new keys (OpenSSH's
 Transient failures (refused, reset, dropped during the handshake) are retried
 with exponential backoff, but every attempt together stays inside
 ``connect_timeout_s``: an unreachable host fails within it, never hangs.
+
+A connection also carries a host's unix sockets to private local ones
+(:func:`forward_unix_socket`), e.g. a Docker engine's.
 """
 
 from __future__ import annotations
