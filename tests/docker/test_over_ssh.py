@@ -21,6 +21,7 @@ import pytest
 from harmony_py import Maestro, MissingCapabilityError, RunReport, ScoreState
 from harmony_py.scores import ContainerScore, ReplicatedServiceScore, UpdatePolicy
 from tests.ssh.sshd import SshServer, free_port as sshd_free_port, UserKey, make_user_key, start_server, stop_server, write_known_hosts
+from topologies.host_group import linux_hosts
 from topologies.linux_host import LinuxHostTopology
 
 from .conftest import IMAGE, Engine, _stop_process, free_port, free_range
@@ -188,3 +189,23 @@ def test_a_host_without_a_reachable_engine_is_refused_by_name(
             assert "docker.version" not in (await host.ensure_ready()).facts
 
     anyio.run(main)
+
+
+def test_in_a_group_only_the_host_without_an_engine_is_refused(ssh_hosts: SshHosts, clean_engine: Engine) -> None:
+    # Members' classes are checked before anyone connects; each member's engine once it is ready.
+    group = linux_hosts(
+        [f"{HOST}:{ssh_hosts.open.port}", f"{NO_FORWARDING_HOST}:{ssh_hosts.no_forwarding.port}"],
+        like=ssh_hosts.host(ssh_hosts.open),
+    )
+    score = ContainerScore(web("in-group", free_port()), ready_timeout_s=30)
+
+    async def main() -> RunReport:
+        async with Maestro(group).add(score) as maestro:
+            return await maestro.apply()
+
+    report = anyio.run(main)
+    with_engine, without = report.hosts
+    assert states(with_engine) == [ScoreState.CHANGED] and with_engine.error is None
+    assert without.error is not None and "requires capability Docker" in without.error
+    assert "would not connect to" in without.error
+    assert clean_engine.client.containers.get("in-group").status == "running"
