@@ -24,16 +24,12 @@ from tests.ssh.sshd import SshServer, free_port as sshd_free_port, UserKey, make
 from topologies.host_group import linux_hosts
 from topologies.linux_host import LinuxHostTopology
 
-from .conftest import IMAGE, Engine, _stop_process, free_port, free_range
+from .conftest import IMAGE, QUIET_SHELL, Engine, _stop_process, free_port, free_range
 from .load import LoadClient, get
 from .test_docker_topology import web
 
 HOST = "127.35.0.1"
 NO_FORWARDING_HOST = "127.35.0.2"
-QUIET_SHELL = ["SetEnv SHLVL=1"]
-"""bash sources ~/.bashrc for a command sshd starts only at shell level 1; this machine's root
-.bashrc runs `pyenv init`, which costs ~0.3 s per command. The hosts are test hosts, not this
-machine's login: starting bash at level 2 skips it."""
 
 
 @dataclass(frozen=True)
