@@ -15,21 +15,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import anyio
 import anyio.to_thread
+import asyncssh
 
 from capabilities.command_runner import CommandRunner, FileKind
 from harmony_py.capability_check import member_gaps
 from harmony_py.errors import TopologyNotReadyError
 
 from .docker_engine import DockerEngine, close_client, includes_docker, probe_engine
-
-if TYPE_CHECKING:
-    import asyncssh
-
-    from .ssh_connection import UnixSocketForward
+from .ssh_connection import UnixSocketForward, forward_unix_socket
 
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
 _PROBE_TIMEOUT_S = 5.0
@@ -42,13 +39,13 @@ class DockerUnavailableError(TopologyNotReadyError):
 class _EngineLink:
     """The mutable part: the open forward, and what the last probe found.
 
-    ``problem`` is ``None`` once the engine answered, a reason when it did
-    not, and :data:`_NOT_PROBED` before anyone asked.
+    ``problem`` is why the engine did not answer the last probe; ``None``
+    when it answered, or while nobody has asked yet.
     """
 
     def __init__(self) -> None:
         self.forward: UnixSocketForward | None = None
-        self.problem: str | None = _NOT_PROBED
+        self.problem: str | None = None
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     def lock(self) -> asyncio.Lock:
@@ -64,9 +61,6 @@ class _EngineLink:
         if forward is not None:
             close_client(forward.url)
             forward.close()
-
-
-_NOT_PROBED = "the engine has not been asked yet (the host was not made ready)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,8 +108,6 @@ class DockerOverSsh(DockerEngine):
             if link.forward is not None and link.forward.conn is conn:
                 return link.forward
             link.close()
-            from .ssh_connection import forward_unix_socket
-
             try:
                 link.forward = await forward_unix_socket(conn, self._remote_socket())
             except OSError as exc:
@@ -157,8 +149,6 @@ class DockerOverSsh(DockerEngine):
         # One direct channel first: sshd's refusal names the reason, which a
         # connection through the forward (simply closed) would not.
         conn = await self.ssh_connection()
-        import asyncssh
-
         try:
             with anyio.fail_after(_PROBE_TIMEOUT_S):
                 _reader, writer = await conn.open_unix_connection(path)
@@ -191,6 +181,6 @@ class DockerOverSsh(DockerEngine):
         # Before the host is made ready nothing is known (a group checks its
         # members' classes before connecting): each member's check after its
         # ensure_ready decides.
-        if not gaps and includes_docker(capability) and problem is not None and problem is not _NOT_PROBED:
+        if not gaps and problem is not None and includes_docker(capability):
             gaps.append(problem)
         return gaps
