@@ -16,6 +16,8 @@ wanted: it imports asyncssh, which ``import topologies`` does not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -269,9 +271,28 @@ class _HostLink:
         session, self._session = self._session, None
         if session is None:
             return
+        if session.loop is not asyncio.get_running_loop():
+            _abandon(session)
+            return
         with anyio.CancelScope(shield=True):
             session.sftp.exit()
             session.conn.close()
             if session.loop is asyncio.get_running_loop():
                 with anyio.move_on_after(5):
                     await session.conn.wait_closed()
+
+
+def _abandon(session: _Session) -> None:
+    """Close a session opened under another event loop (an earlier ``asyncio.run``).
+
+    Its transport belongs to that loop: while the loop lives, the close is
+    handed to it; once it is closed nothing can drive the transport, so the
+    socket is shut down directly and the server ends the session.
+    """
+    if not session.loop.is_closed():
+        session.loop.call_soon_threadsafe(session.conn.close)
+        return
+    sock = session.conn.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
