@@ -124,7 +124,7 @@ class SupervisedProcesses:
         changed = sorted(present - set(wanted))
         for key, value in wanted.items():
             content = await self.host.read_file(f"{directory}/env/{key}")
-            if content != _env_file(value):
+            if content != _env_file(key, value):
                 changed.append(key)
         return sorted(changed)
 
@@ -133,7 +133,7 @@ class SupervisedProcesses:
         for stale in set(listing.stdout.decode().split()) - set(wanted):
             await self.host.run(["rm", "-f", "--", f"{directory}/env/{stale}"])
         for key, value in wanted.items():
-            await self.host.write_file(f"{directory}/env/{key}", _env_file(value), mode=0o600)
+            await self.host.write_file(f"{directory}/env/{key}", _env_file(key, value), mode=0o600)
 
     async def _running(self, directory: str) -> bool:
         status = await self.host.run([SV, "status", directory])
@@ -169,10 +169,11 @@ class SupervisedProcesses:
         )
 
 
-def _env_file(value: str | Secret) -> bytes:
+def _env_file(key: str, value: str | Secret) -> bytes:
+    """The envdir file of one variable: its value on one line (chpst reads the first line)."""
     text = value.reveal() if isinstance(value, Secret) else value
     if "\n" in text or "\0" in text:
-        raise ScoreValueError("an application's environment value must be one line")
+        raise ScoreValueError(f"environment variable {key}: a process's value must be one line (no newline or NUL)")
     return text.encode() + b"\n"
 
 
