@@ -62,3 +62,11 @@ ApplicationServiceScore("shop-web", "shop:1", env={"PORT": port})  # type: ignor
 url: Ref[Secret] = Ref("db")
 ApplicationServiceScore("shop-web", "shop:1", env={"DATABASE_URL": url})
 as_postgres: PostgreSQL = platform
+
+# A replicated service takes a secret reference in its env, and refuses one of another type.
+from capabilities.application import database_url  # noqa: E402
+from harmony_py.scores import ReplicatedServiceScore  # noqa: E402
+
+orders = PostgreSQLScore("orders", databases=["orders"])
+ReplicatedServiceScore("web", "web:1", 2, 8080, env={"DATABASE_URL": orders.output().map(database_url)})
+ReplicatedServiceScore("web", "web:1", 2, 8080, env={"DATABASE_PORT": orders.output().map(lambda e: e.port)})  # type: ignore[dict-item]
