@@ -59,6 +59,7 @@ def main() -> None:
     os.environ.update(
         SHOP_TOPOLOGY=args.platform, SHOP_ROOT=str(root), SHOP_ADDRESS=ADDRESS, SHOP_PORT=str(free_port(ADDRESS)),
         SHOP_DB_PORT=str(db_port), HARMONY_SECRETS_DIR=str(root / "secrets"),
+        PATH=f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     )  # fmt: skip
     try:
         first = timed("apply")

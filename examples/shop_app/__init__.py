@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import tarfile
 from pathlib import Path
@@ -23,12 +24,21 @@ BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "wget", "cat", "env", "true")
 IMAGE = "harmony-example/shop:1"
 COMMAND = ("python3", "server.py")
-"""What runs: in the image's /app, or in this directory when run as a local process."""
+"""What runs: in the image's /app, or in this directory when run as a local process.
+
+``python3`` is the one on PATH, which must have psycopg: locally the PATH harmony_py runs
+with (activate the virtualenv), in the image this interpreter's directory (see :func:`host_paths`).
+"""
 
 
 def host_paths() -> tuple[str, ...]:
-    """The host directories a container of the image needs: this Python and the C library."""
-    return (sys.base_prefix, "/usr/lib", "/usr/lib64")
+    """The host directories a container of the image needs: this Python (its virtualenv too) and the C library.
+
+    Paths inside another one of the list are left out (a system Python's prefix is /usr).
+    """
+    wanted = [sys.prefix, sys.base_prefix, "/usr/lib", "/usr/lib64"]
+    existing = sorted({path for path in wanted if os.path.isdir(path)})
+    return tuple(path for path in existing if not any(path.startswith(f"{other}/") for other in existing))
 
 
 def image_tar() -> bytes:
@@ -54,7 +64,8 @@ def image_tar() -> bytes:
 
 def image_changes() -> list[str]:
     """The image's configuration: where the host's Python will be, and what runs."""
-    path = f"{sys.base_prefix}/bin:/bin"
+    # python3 is this interpreter (a virtualenv's has psycopg), found where it is mounted.
+    path = f"{os.path.dirname(sys.executable)}:{sys.base_prefix}/bin:/bin"
     return ["WORKDIR /app", f"ENV PATH={path}", f"CMD {json.dumps(list(COMMAND))}"]
 
 

@@ -9,6 +9,7 @@ afterwards, also when the test fails.
 from __future__ import annotations
 
 import json
+import os
 import random
 import secrets as secrets_module
 import subprocess
@@ -133,6 +134,8 @@ def shop(pg_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
         "SHOP_DB_PORT": str(db_port),
         "SHOP_API_KEY": shop.api_key,
         "HARMONY_SECRETS_DIR": str(root / "secrets"),
+        # The shop runs `python3`: this interpreter, which has psycopg (CI runs .venv/bin/python unactivated).
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     }.items():
         monkeypatch.setenv(key, value)
     engine: Engine | None = None
