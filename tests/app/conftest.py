@@ -151,3 +151,9 @@ def shop(pg_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
         if engine is not None:
             for container in engine.client.containers.list(all=True):
                 container.remove(force=True)
+
+
+@pytest.fixture(autouse=True)
+def private_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Passwords a test generates (even a plan makes the replication one) stay in its own directory."""
+    monkeypatch.setenv("HARMONY_SECRETS_DIR", str(tmp_path / "secrets"))
