@@ -19,12 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from capabilities.application import AppSpec, check_contract
+from capabilities.application import ApplicationRuntime, AppSpec, check_contract
 from capabilities.command_runner import CommandRunner
 from capabilities.load_balancer import DockerWithLoadBalancer
+from harmony_py.capability_check import member_gaps
 from harmony_py.outcome import Change
 
 from .application_docker import ReplicatedContainers
+from .docker_engine import engine_url, probe_engine
 from .application_process import SupervisedProcesses
 
 AppRuntimeKind = Literal["process", "docker"]
@@ -54,6 +56,16 @@ class LocalhostApplications:
             )
         return SupervisedProcesses(cast(CommandRunner, self), self.apps_root, self.app_address, self.app_start_timeout_s)
 
+    def capability_gaps(self, capability: type) -> list[str]:
+        """The host's own answer, plus: the Docker runtime needs an engine that answers (asked once, at the check)."""
+        parent = getattr(super(), "capability_gaps", None)
+        gaps: list[str] = parent(capability) if parent is not None else member_gaps(self, capability)
+        if not gaps and self.app_runtime == "docker" and _includes_runtime(capability):
+            problem = probe_engine(engine_url(getattr(self, "docker_host", None)))
+            if problem is not None:
+                gaps.append(f"applications run in containers here, but no Docker engine answers at {problem}")
+        return gaps
+
     def _platform_name(self) -> str:
         return f"{type(self).__name__} ({self.app_runtime} runtime)"
 
@@ -77,3 +89,12 @@ class LocalhostApplications:
     async def remove_application(self, spec: AppSpec) -> None:
         """Stop the application and remove what runs it (not part of the capability; tests and tear-downs)."""
         await self._apps().remove(spec)
+
+
+def _includes_runtime(capability: type) -> bool:
+    from typing_extensions import get_protocol_members
+
+    try:
+        return get_protocol_members(ApplicationRuntime) <= get_protocol_members(capability)
+    except TypeError:
+        return False

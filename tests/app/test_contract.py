@@ -80,3 +80,11 @@ def test_a_topology_without_the_platform_is_refused_at_run_time_too() -> None:
     paired = ApplicationTopology(runtime=LocalInstance("here"), database=docker_pair)  # type: ignore[arg-type]
     with pytest.raises(MissingCapabilityError, match="database: primary: missing deploy_postgres"):
         Maestro(paired).add(shop()).check_capabilities()
+
+
+def test_the_docker_runtime_without_an_engine_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    host = LocalInstance("here", root=str(tmp_path / "pg"), app_runtime="docker", docker_host=str(tmp_path / "none.sock"))
+    with pytest.raises(MissingCapabilityError, match="applications run in containers here, but no Docker engine answers"):
+        Maestro(host).add(shop()).check_capabilities()
+    # The process runtime needs no engine.
+    Maestro(LocalInstance("here", root=str(tmp_path / "pg"))).add(shop()).check_capabilities()
