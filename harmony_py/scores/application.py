@@ -87,17 +87,18 @@ class ApplicationServiceScore(Score[ApplicationRuntime], Produces[str]):
 
     def spec(self) -> AppSpec:
         """The contract as the platform gets it (a reference reads as a placeholder until resolved)."""
-        env = {key: value if not isinstance(value, Ref) else Secret("(known after apply)") for key, value in self.env.items()}
+        return self._spec({key: _PENDING if isinstance(value, Ref) else value for key, value in self.env.items()})
+
+    def interpret(self) -> ApplicationServiceInterpret:
+        return ApplicationServiceInterpret(self._spec({key: _concrete(value) for key, value in self.env.items()}))
+
+    def _spec(self, env: Mapping[str, str | Secret]) -> AppSpec:
         return AppSpec(
             self.app, self.image, tuple(self.command), self.replicas, self.port, self.health_path, env, self.source, self.contract
         )
 
-    def interpret(self) -> ApplicationServiceInterpret:
-        env = {key: _concrete(value) for key, value in self.env.items()}
-        spec = AppSpec(
-            self.app, self.image, tuple(self.command), self.replicas, self.port, self.health_path, env, self.source, self.contract
-        )
-        return ApplicationServiceInterpret(spec)
+
+_PENDING = Secret("(known after apply)")
 
 
 def _concrete(value: str | Secret | Ref[str | Secret]) -> str | Secret:
