@@ -16,6 +16,7 @@ Either way the application answers on ``app_address:<port>``.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -23,6 +24,7 @@ from capabilities.application import ApplicationRuntime, AppSpec, check_contract
 from capabilities.command_runner import CommandRunner
 from capabilities.load_balancer import DockerWithLoadBalancer
 from harmony_py.capability_check import member_gaps
+from harmony_py.errors import ScoreValueError
 from harmony_py.outcome import Change
 
 from .application_docker import ReplicatedContainers
@@ -44,6 +46,17 @@ class LocalhostApplications:
     app_host_paths: tuple[str, ...] = ()
     app_backend_ports: range = range(20000, 21000)
     app_start_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.app_runtime not in ("process", "docker"):
+            raise ScoreValueError(f"app_runtime must be 'process' or 'docker', got {self.app_runtime!r}")
+        try:
+            ipaddress.ip_address(self.app_address)
+        except ValueError:
+            raise ScoreValueError(f"app_address must be an IP address, got {self.app_address!r}") from None
+        parent = getattr(super(), "__post_init__", None)
+        if parent is not None:
+            parent()
 
     def _apps(self) -> SupervisedProcesses | ReplicatedContainers:
         if self.app_runtime == "docker":

@@ -88,3 +88,9 @@ def test_the_docker_runtime_without_an_engine_is_refused_before_anything_runs(tm
         Maestro(host).add(shop()).check_capabilities()
     # The process runtime needs no engine.
     Maestro(LocalInstance("here", root=str(tmp_path / "pg"))).add(shop()).check_capabilities()
+
+
+@pytest.mark.parametrize(("field", "value"), [("app_runtime", "podman"), ("app_address", "localhost:80")])
+def test_a_bad_runtime_setting_fails_when_the_topology_is_written(field: str, value: str) -> None:
+    with pytest.raises(ScoreValueError, match=field):
+        LocalInstance("here", **{field: value})  # type: ignore[arg-type]
