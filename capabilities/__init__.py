@@ -5,6 +5,13 @@ under a topology does not break the scores written against it. This package
 holds Protocols and the plain values they exchange: no I/O, no adapters.
 """
 
+from .application import (
+    CONTRACT_VERSION,
+    ApplicationPlatform,
+    ApplicationRuntime,
+    AppSpec,
+    ContractVersionError,
+)
 from .command_runner import CommandResult, CommandRunner, FileKind, FileStat
 from .docker import (
     ContainerError,
@@ -51,6 +58,11 @@ from .postgresql import (
 )
 
 __all__ = [
+    "CONTRACT_VERSION",
+    "ApplicationPlatform",
+    "ApplicationRuntime",
+    "AppSpec",
+    "ContractVersionError",
     "Backend",
     "BalancedService",
     "ContainerError",

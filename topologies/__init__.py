@@ -7,6 +7,7 @@ importing this package stays light.
 from .docker_engine import DockerTopology
 from typing import TYPE_CHECKING, Any
 
+from .application_topology import ApplicationTopology
 from .failover import FailoverTopology
 from .k8s_anywhere import K8sAnywhereTopology  # imports the kubernetes client lazily, on first use
 from .local_instance import LocalInstance
@@ -36,6 +37,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ApplicationTopology",
     "DockerTopology",
     "FailoverTopology",
     "K8sAnywhereTopology",
