@@ -25,6 +25,7 @@ from harmony_py.topology import TopologyReport
 
 from . import ssh_files
 from .localhost import parse_os_release
+from .postgres_commands import PostgresOnRemoteHost
 from .ssh_command import KILL_GRACE_S, SUDO_PREFIX, command_line
 from .ssh_connection import ConnectOptions, connect
 
@@ -42,7 +43,7 @@ SIGNALLED_EXIT = 255
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology:
+class LinuxHostTopology(PostgresOnRemoteHost):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused
