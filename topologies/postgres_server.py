@@ -10,6 +10,7 @@ would do.
 from __future__ import annotations
 
 import json
+import posixpath
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -282,6 +283,12 @@ class PgServer:
                 raise PostgresError(f"installing postgresql-{self.config.version} failed: {_last_lines(result)}")
 
     async def ensure_base(self) -> None:
+        # The version directory above the cluster must be traversable by
+        # postgres: made explicitly, since over SFTP missing parents would get
+        # the cluster directory's 0700.
+        parent = posixpath.dirname(self.layout.base_dir)
+        if await self.runner.stat(parent) is None:
+            await self.runner.make_directory(parent, mode=0o755)
         for path in (self.layout.base_dir, self.layout.socket_dir):
             if await self.runner.stat(path) is None:
                 await self.runner.make_directory(path, mode=0o700)
@@ -457,6 +464,12 @@ class PgServer:
         if not await self.binaries_present():
             await self.install_binaries()
         await self.check_data_dir()
+        state = await self.state()
+        upstream = f"{source.host}:{source.port}"
+        streaming = state.role is ReplicationRole.REPLICA and state.upstream == upstream
+        if not streaming:
+            # Before anything is written here, so that a refusal changes nothing.
+            await self._require_reachable(source)
         await self.ensure_base()
         passfile = pgpass_line(source.user, source.password.reveal()).encode()
         if await self.runner.read_file(self.layout.passfile) != passfile:
@@ -464,14 +477,11 @@ class PgServer:
         wanted = replica_replication_conf(
             source.host, source.port, source.user, self.layout.passfile, source.name, source.slot
         )
-        state = await self.state()
-        upstream = f"{source.host}:{source.port}"
-        if state.role is ReplicationRole.REPLICA and state.upstream == upstream:
+        if streaming:
             if await self.converge_files(apply=True, fresh=False, replication_conf=wanted):
                 await self.reload_or_restart()
             await self._unfence()
             return
-        await self._require_reachable(source)
         if state.role is ReplicationRole.ABSENT:
             await self.check(
                 f"cloning the primary at {upstream} with pg_basebackup",
@@ -538,7 +548,9 @@ class PgServer:
         if ready.exit_status in (2, 3):
             raise PostgresError(
                 f"{self.config.name} at {self.where} cannot reach its primary at {source.host}:{source.port} "
-                f"({ready.stdout_text.strip() or 'no response'}); nothing was changed on this server"
+                f"({ready.stdout_text.strip() or 'no response'}); nothing was changed on this server. "
+                "A replica on another host needs the primary to listen on an address it can reach "
+                "(listen_addresses), and its address in allowed_networks"
             )
 
     async def _unfence(self) -> None:
