@@ -107,6 +107,11 @@ class PgServer:
     async def as_postgres(
         self, argv: Sequence[str], *, stdin: bytes | None = None, timeout_s: float = QUICK_S
     ) -> CommandResult:
+        prefix = await self._postgres_prefix()
+        return await self.runner.run([*prefix, *argv], stdin=stdin, timeout_s=timeout_s)
+
+    async def _postgres_prefix(self) -> tuple[str, ...]:
+        """How to run a program as postgres here (learnt once per host: every program is a round trip over SSH)."""
         if self._prefix is None:
             user = _USER_OF.get(self.runner)
             if user is None:
@@ -121,7 +126,7 @@ class PgServer:
                 self._prefix = ("runuser", "-u", "postgres", "--")
             else:
                 self._prefix = ("sudo", "-n", "-u", "postgres", "--")
-        return await self.runner.run([*self._prefix, *argv], stdin=stdin, timeout_s=timeout_s)
+        return self._prefix
 
     async def check(
         self, what: str, argv: Sequence[str], *, stdin: bytes | None = None, timeout_s: float = QUICK_S
@@ -144,15 +149,20 @@ class PgServer:
 
     async def write_owned(self, path: str, content: str, mode: int = 0o600) -> None:
         """Write a file the server reads: owned by postgres, never readable by others."""
-        await self.runner.write_file(path, content.encode(), mode=mode)
-        await self._chown(path)
+        await self.write_all_owned([(path, content)], mode=mode)
 
-    async def _chown(self, path: str) -> None:
-        await self.as_postgres(["true"])  # learns whether we are root
-        if self._root:
-            result = await self.runner.run(["chown", "postgres:postgres", path], timeout_s=QUICK_S)
+    async def write_all_owned(self, files: Sequence[tuple[str, str]], mode: int = 0o600) -> None:
+        """Write several such files, and hand them to postgres with one program."""
+        for path, content in files:
+            await self.runner.write_file(path, content.encode(), mode=mode)
+        await self._chown(*(path for path, _ in files))
+
+    async def _chown(self, *paths: str) -> None:
+        await self._postgres_prefix()  # learns whether we are root
+        if self._root and paths:
+            result = await self.runner.run(["chown", "postgres:postgres", "--", *paths], timeout_s=QUICK_S)
             if not result.ok:
-                raise PostgresError(f"cannot give {path} to the postgres user: {_last_lines(result)}")
+                raise PostgresError(f"cannot give {', '.join(paths)} to the postgres user: {_last_lines(result)}")
 
     # -- observing ----------------------------------------------------------
 
@@ -190,22 +200,15 @@ class PgServer:
             if not await self.running() or not await self.accepting():
                 return ReplicationState(ReplicationRole.STOPPED, fenced=fenced)
             raise
-        standbys = tuple(
-            StandbyInfo(s["name"], s["state"], s["sync_state"], _int(s["lag"])) for s in found["standbys"]
-        )
-        role = ReplicationRole.REPLICA if found["recovery"] else ReplicationRole.PRIMARY
-        lag = _int(found["lag"])
-        return ReplicationState(
-            role=role,
-            upstream=found["upstream"],
-            # Before anything is streamed, the receive position lags the replay position.
-            replay_lag_bytes=None if lag is None else max(lag, 0),
-            sync_standbys=sync_names(found["sync_names"]) if role is ReplicationRole.PRIMARY else (),
-            standbys=standbys,
-            lsn=found["lsn"],
-            timeline=found["timeline"],
-            fenced=fenced,
-        )
+        return _state_of(found, fenced=fenced)
+
+    async def answering_state(self) -> ReplicationState | None:
+        """The state of a server answering on this cluster's socket (one program), else None."""
+        try:
+            found = await self.sql_json(STATUS_SQL, what="reading replication status")
+        except PostgresError:
+            return None
+        return _state_of(found, fenced=await self.fenced())
 
     async def check_data_dir(self) -> None:
         """Refuse a data directory that is someone else's or holds something else."""
@@ -239,15 +242,19 @@ class PgServer:
             changes.append(Change(ChangeAction.CREATE, target, f"install PostgreSQL {self.config.version} with apt"))
             if apply:
                 await self.install_binaries()
-        await self.check_data_dir()
-        fresh = not await self.has_data()
+        answering = await self.answering_state()
+        if answering is None:
+            # A server answering on the cluster's own socket runs on its data
+            # directory, which is then postgres's: no need to look (a program).
+            await self.check_data_dir()
+        fresh = answering is None and not await self.has_data()
         if fresh:
             changes.append(Change(ChangeAction.CREATE, target, f"initialise cluster in {self.layout.data_dir}"))
             if apply:
                 await self.initdb()
         file_changes = await self.converge_files(apply=apply, fresh=fresh)
         changes += file_changes
-        running = not fresh and await self.running()
+        running = answering is not None or (not fresh and await self.running())
         if not running:
             if not fresh and await self.fenced():
                 raise PostgresError(
@@ -261,6 +268,8 @@ class PgServer:
             await self.reload_or_restart()
         if fresh or not running:
             in_recovery = await self.runner.stat(f"{self.layout.data_dir}/standby.signal") is not None
+        elif answering is not None:
+            in_recovery = answering.role is ReplicationRole.REPLICA
         else:
             in_recovery = (await self.state()).role is ReplicationRole.REPLICA
         if not in_recovery:
@@ -323,6 +332,7 @@ class PgServer:
         if target_conf is None and (fresh or await self.runner.stat(f"{self.layout.data_dir}/{REPLICATION_CONF}") is None):
             target_conf = primary_replication_conf(())
         changes = []
+        to_write = []
         for path, content in self.desired_files(target_conf):
             current = None if fresh else await self.runner.read_file(path)
             if current == content.encode():
@@ -331,8 +341,9 @@ class PgServer:
             summary = f"{'write' if current is None else 'update'} {path}" + (" (secret)" if secret else "")
             action = ChangeAction.CREATE if current is None else ChangeAction.UPDATE
             changes.append(Change(action, f"{self.config.name}@{self.where}", summary, attribute="config"))
-            if apply:
-                await self.write_owned(path, content)
+            to_write.append((path, content))
+        if apply and to_write:
+            await self.write_all_owned(to_write)
         return changes
 
     async def start(self) -> None:
@@ -590,6 +601,26 @@ class PgServer:
                 raise
         if await self.has_data():
             await self.write_owned(f"{self.layout.data_dir}/standby.signal", "")
+
+
+def _state_of(found: Any, *, fenced: bool) -> ReplicationState:
+    """A server's state from its answer to STATUS_SQL."""
+    standbys = tuple(
+        StandbyInfo(s["name"], s["state"], s["sync_state"], _int(s["lag"])) for s in found["standbys"]
+    )
+    role = ReplicationRole.REPLICA if found["recovery"] else ReplicationRole.PRIMARY
+    lag = _int(found["lag"])
+    return ReplicationState(
+        role=role,
+        upstream=found["upstream"],
+        # Before anything is streamed, the receive position lags the replay position.
+        replay_lag_bytes=None if lag is None else max(lag, 0),
+        sync_standbys=sync_names(found["sync_names"]) if role is ReplicationRole.PRIMARY else (),
+        standbys=standbys,
+        lsn=found["lsn"],
+        timeline=found["timeline"],
+        fenced=fenced,
+    )
 
 
 def slot_for(name: str) -> str:
