@@ -34,6 +34,7 @@ from .postgres_text import (
     PgLayout,
     conninfo,
     facts_sql,
+    status_and_facts_sql,
     login_role_sql,
     mask_verifiers,
     pg_hba_conf,
@@ -202,13 +203,16 @@ class PgServer:
             raise
         return _state_of(found, fenced=fenced)
 
-    async def answering_state(self) -> ReplicationState | None:
-        """The state of a server answering on this cluster's socket (one program), else None."""
+    async def answering_state(self) -> tuple[ReplicationState, dict[str, Any]] | None:
+        """The state of a server answering on this cluster's socket, and its roles and
+        databases (one program), else None."""
         try:
-            found = await self.sql_json(STATUS_SQL, what="reading replication status")
+            found = await self.sql_json(
+                status_and_facts_sql(self.config.replication_user), what="reading replication status"
+            )
         except PostgresError:
             return None
-        return _state_of(found, fenced=await self.fenced())
+        return _state_of(found["status"], fenced=await self.fenced()), found["facts"]
 
     async def check_data_dir(self) -> None:
         """Refuse a data directory that is someone else's or holds something else."""
@@ -243,6 +247,7 @@ class PgServer:
             if apply:
                 await self.install_binaries()
         answering = await self.answering_state()
+        current, facts = answering if answering is not None else (None, None)
         if answering is None:
             # A server answering on the cluster's own socket runs on its data
             # directory, which is then postgres's: no need to look (a program).
@@ -268,13 +273,14 @@ class PgServer:
             await self.reload_or_restart()
         if fresh or not running:
             in_recovery = await self.runner.stat(f"{self.layout.data_dir}/standby.signal") is not None
-        elif answering is not None:
-            in_recovery = answering.role is ReplicationRole.REPLICA
+        elif current is not None:
+            in_recovery = current.role is ReplicationRole.REPLICA
         else:
             in_recovery = (await self.state()).role is ReplicationRole.REPLICA
         if not in_recovery:
             if apply or running:
-                changes += await self.converge_roles(apply=apply)
+                # Facts read before a reload or restart still hold: neither changes roles.
+                changes += await self.converge_roles(apply=apply, facts=facts)
             else:
                 changes += self.roles_to_create(target)
         return changes
@@ -326,8 +332,18 @@ class PgServer:
             files.append((f"{data}/{REPLICATION_CONF}", replication_conf))
         return files
 
-    async def converge_files(self, *, apply: bool, fresh: bool, replication_conf: str | None = None) -> list[Change]:
-        """Write the configuration files that differ; the role file only when missing unless given."""
+    async def converge_files(
+        self,
+        *,
+        apply: bool,
+        fresh: bool,
+        replication_conf: str | None = None,
+        also: Sequence[tuple[str, str]] = (),
+    ) -> list[Change]:
+        """Write the configuration files that differ; the role file only when missing unless given.
+
+        ``also``: files to write with them whatever they hold (handed to postgres with one program).
+        """
         target_conf = replication_conf
         if target_conf is None and (fresh or await self.runner.stat(f"{self.layout.data_dir}/{REPLICATION_CONF}") is None):
             target_conf = primary_replication_conf(())
@@ -342,6 +358,7 @@ class PgServer:
             action = ChangeAction.CREATE if current is None else ChangeAction.UPDATE
             changes.append(Change(action, f"{self.config.name}@{self.where}", summary, attribute="config"))
             to_write.append((path, content))
+        to_write += also
         if apply and to_write:
             await self.write_all_owned(to_write)
         return changes
@@ -403,9 +420,10 @@ class PgServer:
             names += [d for d in user.databases if d not in names]
         return names
 
-    async def converge_roles(self, *, apply: bool) -> list[Change]:
+    async def converge_roles(self, *, apply: bool, facts: dict[str, Any] | None = None) -> list[Change]:
         target = f"{self.config.name}@{self.where}"
-        facts = await self.sql_json(facts_sql(self.config.replication_user), what="reading roles and databases")
+        if facts is None:
+            facts = await self.sql_json(facts_sql(self.config.replication_user), what="reading roles and databases")
         roles: dict[str, dict[str, Any]] = facts["roles"]
         changes: list[Change] = []
         statements: list[str] = []
@@ -474,8 +492,7 @@ class PgServer:
         """Clone, rewind or re-point this server so that it streams from ``source``."""
         if not await self.binaries_present():
             await self.install_binaries()
-        await self.check_data_dir()
-        state = await self.state()
+        state = await self.checked_state()
         upstream = f"{source.host}:{source.port}"
         streaming = state.role is ReplicationRole.REPLICA and state.upstream == upstream
         if not streaming:
@@ -510,8 +527,7 @@ class PgServer:
             return
         elif state.role is ReplicationRole.REPLICA:
             # A replica of a failed primary may hold WAL the new primary lacks.
-            await self.converge_files(apply=True, fresh=False, replication_conf=wanted)
-            await self.write_owned(f"{self.layout.data_dir}/standby.signal", "")
+            await self.converge_files(apply=True, fresh=False, replication_conf=wanted, also=self._standby_signal())
             await self.stop("fast")
             await self.rewind(source)
         else:
@@ -520,11 +536,25 @@ class PgServer:
                 await self.rewind(source)
             else:
                 await self.runner.run(["rm", "-f", self.layout.fence_file], timeout_s=QUICK_S)
-        await self.converge_files(apply=True, fresh=False, replication_conf=wanted)
-        await self.write_owned(f"{self.layout.data_dir}/standby.signal", "")
-        if not await self.running():
-            await self.start()
+        await self.converge_files(apply=True, fresh=False, replication_conf=wanted, also=self._standby_signal())
+        # Every way here left the server stopped: cloned, or stopped above.
+        await self.start()
         await self._unfence()
+
+    def _standby_signal(self) -> list[tuple[str, str]]:
+        return [(f"{self.layout.data_dir}/standby.signal", "")]
+
+    async def checked_state(self) -> ReplicationState:
+        """:meth:`state`, after :meth:`check_data_dir` unless the server answers (then the directory is ours)."""
+        found = await self.runner.stat(self.layout.data_dir)
+        if found is None:
+            return ReplicationState(ReplicationRole.ABSENT)
+        if found.kind is not FileKind.DIRECTORY:
+            await self.check_data_dir()  # raises
+        state = await self.state()
+        if state.role in (ReplicationRole.ABSENT, ReplicationRole.STOPPED):
+            await self.check_data_dir()
+        return state
 
     async def rewind(self, source: ReplicationSource) -> None:
         """Make a stopped former primary's data a prefix of ``source``'s history."""
@@ -588,19 +618,21 @@ class PgServer:
 
     async def fence(self) -> None:
         """Stop now, and make sure a restart comes up read-only (adr/0022)."""
-        await self.write_owned(
-            self.layout.fence_file,
-            "Fenced by harmony_py after a failover: this server must not start as a primary.\n",
-            mode=0o644,
-        )
+        marker = "Fenced by harmony_py after a failover: this server must not start as a primary.\n"
+        await self.runner.write_file(self.layout.fence_file, marker.encode(), mode=0o644)
+        owned = [self.layout.fence_file]
+        if await self.has_data():
+            # Before stopping: a running server reads it only when it starts.
+            signal = f"{self.layout.data_dir}/standby.signal"
+            await self.runner.write_file(signal, b"", mode=0o600)
+            owned.append(signal)
+        await self._chown(*owned)
         try:
             await self.stop("immediate")
         except PostgresError:
             # pg_ctl fails on a postmaster that is already dead but not yet reaped.
             if await self.accepting():
                 raise
-        if await self.has_data():
-            await self.write_owned(f"{self.layout.data_dir}/standby.signal", "")
 
 
 def _state_of(found: Any, *, fenced: bool) -> ReplicationState:
@@ -620,6 +652,7 @@ def _state_of(found: Any, *, fenced: bool) -> ReplicationState:
         lsn=found["lsn"],
         timeline=found["timeline"],
         fenced=fenced,
+        slots=tuple(found.get("slots") or ()),
     )
 
 
