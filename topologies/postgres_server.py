@@ -140,9 +140,13 @@ class PgServer:
     async def sql(self, text: str, *, what: str = "SQL", database: str = "postgres") -> str:
         argv = [
             self.layout.binary("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-            "-h", self.layout.socket_dir, "-p", str(self.layout.port), "-U", "postgres", "-d", database, "-f", "-",
+            "-h", self.layout.socket_dir, "-p", str(self.layout.port), "-U", "postgres", "-d", database, "-c", text,
         ]  # fmt: skip
-        result = await self.check(what, argv, stdin=text.encode())
+        # In the argument, not on stdin: a psql that fails to connect exits
+        # before reading its input, and writing to it then breaks the pipe
+        # (an error of the transport, not psql's clear message). Nothing
+        # secret goes through here: role passwords go on stdin, in converge_roles.
+        result = await self.check(what, argv)
         return result.stdout_text
 
     async def sql_json(self, text: str, *, what: str) -> Any:
