@@ -219,3 +219,22 @@ def test_replica_that_cannot_reach_its_primary_is_refused_and_nothing_is_lost(cl
     assert not (cluster.views["replica"] / "15/lonely/data/PG_VERSION").exists()
     # The other cluster on the same hosts is untouched.
     assert cluster.roles() == {"primary": ReplicationRole.PRIMARY, "replica": ReplicationRole.REPLICA}
+
+
+def test_port_in_use_on_the_remote_host_is_a_clear_error(cluster: Cluster) -> None:
+    """sshd holds its port on the host: PostgreSQL cannot listen there, and says so; the host stays usable."""
+    host = cluster.topology.primary
+    busy = PostgreSQLScore("busy", port=host.port, listen_addresses=[ADDRESS_A], allowed_networks=[NETWORK])
+
+    async def apply_and_check() -> RunReport:
+        report = await Maestro(host).add(busy).apply()
+        assert (await host.run(["true"])).ok  # sshd, which holds the port, is untouched
+        return report
+
+    report = cluster.run(apply_and_check)
+    assert not report.ok
+    message = report.scores[0].message
+    assert f"did not start on port {host.port}" in message and "Address already in use" in message, message
+    # The initialised cluster is kept for a re-run on a free port; nothing else on the host changed.
+    assert (cluster.views["primary"] / "15/busy/data/PG_VERSION").exists()
+    assert cluster.roles() == {"primary": ReplicationRole.PRIMARY, "replica": ReplicationRole.REPLICA}
