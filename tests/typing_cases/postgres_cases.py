@@ -69,6 +69,7 @@ not_server: PostgreSQLServer = hosts  # type: ignore[assignment]
 ssh_server: PostgreSQLServer = LinuxHostTopology("db1")
 ssh_pair = FailoverTopology[LinuxHostTopology](LinuxHostTopology("db1"), LinuxHostTopology("db2"))
 ssh_cluster: PostgreSQLCluster = ssh_pair
+ssh_sites: PostgreSQLCluster = MultisiteTopology(LinuxHostTopology("db1"), (LinuxHostTopology("db2"),))
 assert_type(
     Maestro(ssh_pair).add(pg, PostgreSQLSwitchoverScore(pg, to="replica"), PostgreSQLFailoverScore(pg, to="primary")),
     Maestro[FailoverTopology[LinuxHostTopology]],
