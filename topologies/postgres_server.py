@@ -539,7 +539,7 @@ class PgServer:
             if rewind:
                 await self.rewind(source)
             else:
-                await self.runner.run(["rm", "-f", self.layout.fence_file], timeout_s=QUICK_S)
+                await self._unfence()
         await self.converge_files(apply=True, fresh=False, replication_conf=wanted, also=self._standby_signal())
         # Every way here left the server stopped: cloned, or stopped above.
         await self.start()
