@@ -134,6 +134,8 @@ class ReplicationState:
     timeline: int | None = None
     fenced: bool = False
     """Stopped on purpose after a failover: it must not start as a primary."""
+    slots: tuple[str, ...] = ()
+    """The physical replication slots the server keeps (empty where not known)."""
     problem: str | None = None
     """Why an UNREACHABLE member could not be asked."""
 

@@ -1,4 +1,4 @@
-"""A Linux machine reached over SSH: provides ``CommandRunner`` through asyncssh.
+"""A Linux machine reached over SSH: provides ``CommandRunner`` through asyncssh, and ``PostgreSQLServer``.
 
 It also provides ``LoadBalancer`` (nginx, driven through the CommandRunner
 methods) and ``Docker`` when the host's engine answers through the SSH
@@ -33,6 +33,7 @@ from . import ssh_files
 from .docker_over_ssh import DockerOverSsh
 from .localhost import parse_os_release
 from .nginx_balancer import NginxLoadBalancer
+from .postgres_commands import PostgresOnRemoteHost
 from .ssh_command import KILL_GRACE_S, SUDO_PREFIX, command_line
 from .ssh_connection import ConnectOptions, connect
 
@@ -50,7 +51,7 @@ SIGNALLED_EXIT = 255
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology(DockerOverSsh, NginxLoadBalancer):
+class LinuxHostTopology(DockerOverSsh, NginxLoadBalancer, PostgresOnRemoteHost):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused

@@ -24,4 +24,4 @@ class LocalInstance(LocalhostTopology):
     port_shift: int = 0
 
     def postgres_layout(self, config: PgConfig) -> PgLayout:
-        return PgLayout.under(self.root, config, port=config.port + self.port_shift)
+        return PgLayout.under(self.root, config, port=config.port + self.port_shift, host=self.postgres_host(config))

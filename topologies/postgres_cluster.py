@@ -17,6 +17,7 @@ the topology's "replica" is the primary). The rules (adr/0022):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -140,26 +141,36 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
     primary_status = found.member(primary_label)
     followers = [m for m in members if m.label != primary_label]
 
-    for change in await (primary.server.deploy_postgres(config) if apply else primary.server.plan_postgres(config)):
-        changes.append(_relabel(change, primary_status))
-    if apply:
-        await primary.server.set_postgres_standbys(
-            config,
-            tuple(n for n in primary_status.state.sync_standbys if n in {f.name for f in followers}),
-            tuple(slot_for(f.name) for f in followers),
-        )
-
     address = primary_status.address
-    follow_plans = []
-    for follower in followers:
-        state = found.member(follower.label)
-        follow_plans.append((follower, _follow_change(state, primary_label, address)))
+    follow_plans = [
+        (follower, _follow_change(found.member(follower.label), primary_label, address)) for follower in followers
+    ]
+    healthy = [follower for follower, change in follow_plans if change is None]
+
+    async def converge_primary() -> list[Change]:
+        result: list[Change] = await (
+            primary.server.deploy_postgres(config) if apply else primary.server.plan_postgres(config)
+        )
+        kept = tuple(n for n in primary_status.state.sync_standbys if n in {f.name for f in followers})
+        slots = tuple(slot_for(f.name) for f in followers)
+        # The slots exist before any follower clones; skipped when the status showed them (a program less).
+        if apply and (kept != primary_status.state.sync_standbys or set(slots) != set(primary_status.state.slots)):
+            await primary.server.set_postgres_standbys(config, kept, slots)
+        return result
+
+    async def plan_follower(follower: Member) -> list[Change]:
+        # A healthy replica: only its own files can drift.
+        planned: list[Change] = await follower.server.plan_postgres(config)
+        return [_relabel(c, found.member(follower.label)) for c in planned]
+
+    # The primary and the healthy replicas are observed at once: nothing of
+    # one depends on the other (programs are round trips over SSH).
+    primary_changes, *healthy_changes = await on_all(
+        [converge_primary, *(functools.partial(plan_follower, f) for f in healthy)], lambda call: call()
+    )
+    changes += [_relabel(change, primary_status) for change in primary_changes]
     changes += [change for _, change in follow_plans if change is not None]
-    for follower, change in follow_plans:
-        if change is None:
-            # A healthy replica: only its own files can drift.
-            planned = await follower.server.plan_postgres(config)
-            changes += [_relabel(c, found.member(follower.label)) for c in planned]
+    changes += [change for planned in healthy_changes for change in planned]
     if apply:
         if any(change is not None and follower_state_needs_rewind(found.member(f.label)) for f, change in follow_plans):
             # Until a checkpoint on its timeline, a recently promoted primary's
@@ -325,7 +336,9 @@ async def failover(members: Sequence[Member], config: PgConfig, to: str | None) 
     # Nothing arrives any more: what each replica received is final. One that
     # received no more than the target is a prefix of its history (re-point
     # only); one that received more needs pg_rewind.
-    received = {m.label: _received(m.state) for m in (await status(members, config)).members}
+    received = (
+        {m.label: _received(m.state) for m in (await status(members, config)).members} if streaming else {}
+    )
     await target.server.promote_postgres(config, tuple(m.name for m in streaming))
     changes.append(Change(ChangeAction.RUN, _target(new), "promote to primary"))
     await target.server.checkpoint_postgres(config)

@@ -8,19 +8,23 @@ subprocess and over SSH.
 Where a cluster lives on the host comes from :meth:`postgres_layout`
 (``/var/lib/postgresql/<version>/<name>``, the config's port); a topology
 that runs several clusters of one name on one machine (tests, the example)
-overrides it.
+overrides it. The address replicas and clients reach the server at is
+:meth:`postgres_host`: on this machine the first specific listen address, on
+a host reached over the network (:class:`PostgresOnRemoteHost`) the address
+harmony_py reaches the host at (adr/0025).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, cast
+import ipaddress
+from typing import ClassVar, Protocol, cast
 
 from capabilities.command_runner import CommandRunner
 from capabilities.postgresql import PgConfig, PgEndpoint, ReplicationSource, ReplicationState
 from harmony_py.outcome import Change
 
 from .postgres_server import PgServer
-from .postgres_text import PgLayout
+from .postgres_text import PgLayout, reachable_host
 from .secret_store import SecretStore
 
 
@@ -29,8 +33,12 @@ class PostgresCommands:
 
     postgres_root: ClassVar[str] = "/var/lib/postgresql"
 
+    def postgres_host(self, config: PgConfig) -> str:
+        """The address replicas and clients reach this server at."""
+        return reachable_host(config)
+
     def postgres_layout(self, config: PgConfig) -> PgLayout:
-        return PgLayout.under(self.postgres_root, config)
+        return PgLayout.under(self.postgres_root, config, host=self.postgres_host(config))
 
     def postgres_secret_store(self) -> SecretStore:
         return SecretStore()
@@ -79,3 +87,37 @@ class PostgresCommands:
     async def postgres_replication_source(self, config: PgConfig, name: str) -> ReplicationSource:
         """How a replica called ``name`` reaches this server (the password as a Secret)."""
         return self.postgres_server(config).source(name)
+
+
+class _ReachedAt(Protocol):
+    @property
+    def host(self) -> str: ...
+
+
+class PostgresOnRemoteHost(PostgresCommands):
+    """Mixin for a host reached over the network at ``self.host`` (an SSH host).
+
+    Its server is advertised to replicas and clients at that address, unless
+    the config's listen addresses name one specific non-loopback address: a
+    loopback address would point a replica on another host at itself, and a
+    wildcard names no address at all. The server listens where the config
+    says: a cluster across hosts needs ``listen_addresses=["*"]`` (or the
+    host's address), and a replica that cannot reach its primary is refused
+    before anything is changed on it (adr/0025).
+    """
+
+    def postgres_host(self, config: PgConfig) -> str:
+        for address in config.listen_addresses:
+            if not _wildcard_or_loopback(address):
+                return address
+        return cast(_ReachedAt, self).host
+
+
+def _wildcard_or_loopback(address: str) -> bool:
+    if address in ("*", "localhost"):
+        return True
+    try:
+        found = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return found.is_unspecified or found.is_loopback

@@ -10,6 +10,7 @@ would do.
 from __future__ import annotations
 
 import json
+import posixpath
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +34,7 @@ from .postgres_text import (
     PgLayout,
     conninfo,
     facts_sql,
+    status_and_facts_sql,
     login_role_sql,
     mask_verifiers,
     pg_hba_conf,
@@ -106,6 +108,11 @@ class PgServer:
     async def as_postgres(
         self, argv: Sequence[str], *, stdin: bytes | None = None, timeout_s: float = QUICK_S
     ) -> CommandResult:
+        prefix = await self._postgres_prefix()
+        return await self.runner.run([*prefix, *argv], stdin=stdin, timeout_s=timeout_s)
+
+    async def _postgres_prefix(self) -> tuple[str, ...]:
+        """How to run a program as postgres here (learnt once per host: every program is a round trip over SSH)."""
         if self._prefix is None:
             user = _USER_OF.get(self.runner)
             if user is None:
@@ -120,7 +127,7 @@ class PgServer:
                 self._prefix = ("runuser", "-u", "postgres", "--")
             else:
                 self._prefix = ("sudo", "-n", "-u", "postgres", "--")
-        return await self.runner.run([*self._prefix, *argv], stdin=stdin, timeout_s=timeout_s)
+        return self._prefix
 
     async def check(
         self, what: str, argv: Sequence[str], *, stdin: bytes | None = None, timeout_s: float = QUICK_S
@@ -133,9 +140,13 @@ class PgServer:
     async def sql(self, text: str, *, what: str = "SQL", database: str = "postgres") -> str:
         argv = [
             self.layout.binary("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-            "-h", self.layout.socket_dir, "-p", str(self.layout.port), "-U", "postgres", "-d", database, "-f", "-",
+            "-h", self.layout.socket_dir, "-p", str(self.layout.port), "-U", "postgres", "-d", database, "-c", text,
         ]  # fmt: skip
-        result = await self.check(what, argv, stdin=text.encode())
+        # In the argument, not on stdin: a psql that fails to connect exits
+        # before reading its input, and writing to it then breaks the pipe
+        # (an error of the transport, not psql's clear message). Nothing
+        # secret goes through here: role passwords go on stdin, in converge_roles.
+        result = await self.check(what, argv)
         return result.stdout_text
 
     async def sql_json(self, text: str, *, what: str) -> Any:
@@ -143,15 +154,20 @@ class PgServer:
 
     async def write_owned(self, path: str, content: str, mode: int = 0o600) -> None:
         """Write a file the server reads: owned by postgres, never readable by others."""
-        await self.runner.write_file(path, content.encode(), mode=mode)
-        await self._chown(path)
+        await self.write_all_owned([(path, content)], mode=mode)
 
-    async def _chown(self, path: str) -> None:
-        await self.as_postgres(["true"])  # learns whether we are root
-        if self._root:
-            result = await self.runner.run(["chown", "postgres:postgres", path], timeout_s=QUICK_S)
+    async def write_all_owned(self, files: Sequence[tuple[str, str]], mode: int = 0o600) -> None:
+        """Write several such files, and hand them to postgres with one program."""
+        for path, content in files:
+            await self.runner.write_file(path, content.encode(), mode=mode)
+        await self._chown(*(path for path, _ in files))
+
+    async def _chown(self, *paths: str) -> None:
+        await self._postgres_prefix()  # learns whether we are root
+        if self._root and paths:
+            result = await self.runner.run(["chown", "postgres:postgres", "--", *paths], timeout_s=QUICK_S)
             if not result.ok:
-                raise PostgresError(f"cannot give {path} to the postgres user: {_last_lines(result)}")
+                raise PostgresError(f"cannot give {', '.join(paths)} to the postgres user: {_last_lines(result)}")
 
     # -- observing ----------------------------------------------------------
 
@@ -189,22 +205,18 @@ class PgServer:
             if not await self.running() or not await self.accepting():
                 return ReplicationState(ReplicationRole.STOPPED, fenced=fenced)
             raise
-        standbys = tuple(
-            StandbyInfo(s["name"], s["state"], s["sync_state"], _int(s["lag"])) for s in found["standbys"]
-        )
-        role = ReplicationRole.REPLICA if found["recovery"] else ReplicationRole.PRIMARY
-        lag = _int(found["lag"])
-        return ReplicationState(
-            role=role,
-            upstream=found["upstream"],
-            # Before anything is streamed, the receive position lags the replay position.
-            replay_lag_bytes=None if lag is None else max(lag, 0),
-            sync_standbys=sync_names(found["sync_names"]) if role is ReplicationRole.PRIMARY else (),
-            standbys=standbys,
-            lsn=found["lsn"],
-            timeline=found["timeline"],
-            fenced=fenced,
-        )
+        return _state_of(found, fenced=fenced)
+
+    async def answering_state(self) -> tuple[ReplicationState, dict[str, Any]] | None:
+        """The state of a server answering on this cluster's socket, and its roles and
+        databases (one program), else None."""
+        try:
+            found = await self.sql_json(
+                status_and_facts_sql(self.config.replication_user), what="reading replication status"
+            )
+        except PostgresError:
+            return None
+        return _state_of(found["status"], fenced=await self.fenced()), found["facts"]
 
     async def check_data_dir(self) -> None:
         """Refuse a data directory that is someone else's or holds something else."""
@@ -238,15 +250,20 @@ class PgServer:
             changes.append(Change(ChangeAction.CREATE, target, f"install PostgreSQL {self.config.version} with apt"))
             if apply:
                 await self.install_binaries()
-        await self.check_data_dir()
-        fresh = not await self.has_data()
+        answering = await self.answering_state()
+        current, facts = answering if answering is not None else (None, None)
+        if answering is None:
+            # A server answering on the cluster's own socket runs on its data
+            # directory, which is then postgres's: no need to look (a program).
+            await self.check_data_dir()
+        fresh = answering is None and not await self.has_data()
         if fresh:
             changes.append(Change(ChangeAction.CREATE, target, f"initialise cluster in {self.layout.data_dir}"))
             if apply:
                 await self.initdb()
         file_changes = await self.converge_files(apply=apply, fresh=fresh)
         changes += file_changes
-        running = not fresh and await self.running()
+        running = answering is not None or (not fresh and await self.running())
         if not running:
             if not fresh and await self.fenced():
                 raise PostgresError(
@@ -260,11 +277,14 @@ class PgServer:
             await self.reload_or_restart()
         if fresh or not running:
             in_recovery = await self.runner.stat(f"{self.layout.data_dir}/standby.signal") is not None
+        elif current is not None:
+            in_recovery = current.role is ReplicationRole.REPLICA
         else:
             in_recovery = (await self.state()).role is ReplicationRole.REPLICA
         if not in_recovery:
             if apply or running:
-                changes += await self.converge_roles(apply=apply)
+                # Facts read before a reload or restart still hold: neither changes roles.
+                changes += await self.converge_roles(apply=apply, facts=facts)
             else:
                 changes += self.roles_to_create(target)
         return changes
@@ -282,6 +302,12 @@ class PgServer:
                 raise PostgresError(f"installing postgresql-{self.config.version} failed: {_last_lines(result)}")
 
     async def ensure_base(self) -> None:
+        # The version directory above the cluster must be traversable by
+        # postgres: made explicitly, since over SFTP missing parents would get
+        # the cluster directory's 0700.
+        parent = posixpath.dirname(self.layout.base_dir)
+        if await self.runner.stat(parent) is None:
+            await self.runner.make_directory(parent, mode=0o755)
         for path in (self.layout.base_dir, self.layout.socket_dir):
             if await self.runner.stat(path) is None:
                 await self.runner.make_directory(path, mode=0o700)
@@ -310,12 +336,23 @@ class PgServer:
             files.append((f"{data}/{REPLICATION_CONF}", replication_conf))
         return files
 
-    async def converge_files(self, *, apply: bool, fresh: bool, replication_conf: str | None = None) -> list[Change]:
-        """Write the configuration files that differ; the role file only when missing unless given."""
+    async def converge_files(
+        self,
+        *,
+        apply: bool,
+        fresh: bool,
+        replication_conf: str | None = None,
+        also: Sequence[tuple[str, str]] = (),
+    ) -> list[Change]:
+        """Write the configuration files that differ; the role file only when missing unless given.
+
+        ``also``: files to write with them whatever they hold (handed to postgres with one program).
+        """
         target_conf = replication_conf
         if target_conf is None and (fresh or await self.runner.stat(f"{self.layout.data_dir}/{REPLICATION_CONF}") is None):
             target_conf = primary_replication_conf(())
         changes = []
+        to_write = []
         for path, content in self.desired_files(target_conf):
             current = None if fresh else await self.runner.read_file(path)
             if current == content.encode():
@@ -324,8 +361,10 @@ class PgServer:
             summary = f"{'write' if current is None else 'update'} {path}" + (" (secret)" if secret else "")
             action = ChangeAction.CREATE if current is None else ChangeAction.UPDATE
             changes.append(Change(action, f"{self.config.name}@{self.where}", summary, attribute="config"))
-            if apply:
-                await self.write_owned(path, content)
+            to_write.append((path, content))
+        to_write += also
+        if apply and to_write:
+            await self.write_all_owned(to_write)
         return changes
 
     async def start(self) -> None:
@@ -385,9 +424,10 @@ class PgServer:
             names += [d for d in user.databases if d not in names]
         return names
 
-    async def converge_roles(self, *, apply: bool) -> list[Change]:
+    async def converge_roles(self, *, apply: bool, facts: dict[str, Any] | None = None) -> list[Change]:
         target = f"{self.config.name}@{self.where}"
-        facts = await self.sql_json(facts_sql(self.config.replication_user), what="reading roles and databases")
+        if facts is None:
+            facts = await self.sql_json(facts_sql(self.config.replication_user), what="reading roles and databases")
         roles: dict[str, dict[str, Any]] = facts["roles"]
         changes: list[Change] = []
         statements: list[str] = []
@@ -456,7 +496,12 @@ class PgServer:
         """Clone, rewind or re-point this server so that it streams from ``source``."""
         if not await self.binaries_present():
             await self.install_binaries()
-        await self.check_data_dir()
+        state = await self.checked_state()
+        upstream = f"{source.host}:{source.port}"
+        streaming = state.role is ReplicationRole.REPLICA and state.upstream == upstream
+        if not streaming:
+            # Before anything is written here, so that a refusal changes nothing.
+            await self._require_reachable(source)
         await self.ensure_base()
         passfile = pgpass_line(source.user, source.password.reveal()).encode()
         if await self.runner.read_file(self.layout.passfile) != passfile:
@@ -464,14 +509,11 @@ class PgServer:
         wanted = replica_replication_conf(
             source.host, source.port, source.user, self.layout.passfile, source.name, source.slot
         )
-        state = await self.state()
-        upstream = f"{source.host}:{source.port}"
-        if state.role is ReplicationRole.REPLICA and state.upstream == upstream:
+        if streaming:
             if await self.converge_files(apply=True, fresh=False, replication_conf=wanted):
                 await self.reload_or_restart()
             await self._unfence()
             return
-        await self._require_reachable(source)
         if state.role is ReplicationRole.ABSENT:
             await self.check(
                 f"cloning the primary at {upstream} with pg_basebackup",
@@ -489,8 +531,7 @@ class PgServer:
             return
         elif state.role is ReplicationRole.REPLICA:
             # A replica of a failed primary may hold WAL the new primary lacks.
-            await self.converge_files(apply=True, fresh=False, replication_conf=wanted)
-            await self.write_owned(f"{self.layout.data_dir}/standby.signal", "")
+            await self.converge_files(apply=True, fresh=False, replication_conf=wanted, also=self._standby_signal())
             await self.stop("fast")
             await self.rewind(source)
         else:
@@ -498,12 +539,26 @@ class PgServer:
             if rewind:
                 await self.rewind(source)
             else:
-                await self.runner.run(["rm", "-f", self.layout.fence_file], timeout_s=QUICK_S)
-        await self.converge_files(apply=True, fresh=False, replication_conf=wanted)
-        await self.write_owned(f"{self.layout.data_dir}/standby.signal", "")
-        if not await self.running():
-            await self.start()
+                await self._unfence()
+        await self.converge_files(apply=True, fresh=False, replication_conf=wanted, also=self._standby_signal())
+        # Every way here left the server stopped: cloned, or stopped above.
+        await self.start()
         await self._unfence()
+
+    def _standby_signal(self) -> list[tuple[str, str]]:
+        return [(f"{self.layout.data_dir}/standby.signal", "")]
+
+    async def checked_state(self) -> ReplicationState:
+        """:meth:`state`, after :meth:`check_data_dir` unless the server answers (then the directory is ours)."""
+        found = await self.runner.stat(self.layout.data_dir)
+        if found is None:
+            return ReplicationState(ReplicationRole.ABSENT)
+        if found.kind is not FileKind.DIRECTORY:
+            await self.check_data_dir()  # raises
+        state = await self.state()
+        if state.role in (ReplicationRole.ABSENT, ReplicationRole.STOPPED):
+            await self.check_data_dir()
+        return state
 
     async def rewind(self, source: ReplicationSource) -> None:
         """Make a stopped former primary's data a prefix of ``source``'s history."""
@@ -538,7 +593,9 @@ class PgServer:
         if ready.exit_status in (2, 3):
             raise PostgresError(
                 f"{self.config.name} at {self.where} cannot reach its primary at {source.host}:{source.port} "
-                f"({ready.stdout_text.strip() or 'no response'}); nothing was changed on this server"
+                f"({ready.stdout_text.strip() or 'no response'}); nothing was changed on this server. "
+                "A replica on another host needs the primary to listen on an address it can reach "
+                "(listen_addresses), and its address in allowed_networks"
             )
 
     async def _unfence(self) -> None:
@@ -565,19 +622,42 @@ class PgServer:
 
     async def fence(self) -> None:
         """Stop now, and make sure a restart comes up read-only (adr/0022)."""
-        await self.write_owned(
-            self.layout.fence_file,
-            "Fenced by harmony_py after a failover: this server must not start as a primary.\n",
-            mode=0o644,
-        )
+        marker = "Fenced by harmony_py after a failover: this server must not start as a primary.\n"
+        await self.runner.write_file(self.layout.fence_file, marker.encode(), mode=0o644)
+        owned = [self.layout.fence_file]
+        if await self.has_data():
+            # Before stopping: a running server reads it only when it starts.
+            signal = f"{self.layout.data_dir}/standby.signal"
+            await self.runner.write_file(signal, b"", mode=0o600)
+            owned.append(signal)
+        await self._chown(*owned)
         try:
             await self.stop("immediate")
         except PostgresError:
             # pg_ctl fails on a postmaster that is already dead but not yet reaped.
             if await self.accepting():
                 raise
-        if await self.has_data():
-            await self.write_owned(f"{self.layout.data_dir}/standby.signal", "")
+
+
+def _state_of(found: Any, *, fenced: bool) -> ReplicationState:
+    """A server's state from its answer to STATUS_SQL."""
+    standbys = tuple(
+        StandbyInfo(s["name"], s["state"], s["sync_state"], _int(s["lag"])) for s in found["standbys"]
+    )
+    role = ReplicationRole.REPLICA if found["recovery"] else ReplicationRole.PRIMARY
+    lag = _int(found["lag"])
+    return ReplicationState(
+        role=role,
+        upstream=found["upstream"],
+        # Before anything is streamed, the receive position lags the replay position.
+        replay_lag_bytes=None if lag is None else max(lag, 0),
+        sync_standbys=sync_names(found["sync_names"]) if role is ReplicationRole.PRIMARY else (),
+        standbys=standbys,
+        lsn=found["lsn"],
+        timeline=found["timeline"],
+        fenced=fenced,
+        slots=tuple(found.get("slots") or ()),
+    )
 
 
 def slot_for(name: str) -> str:

@@ -223,6 +223,8 @@ SELECT json_build_object(
   'sync_names', current_setting('synchronous_standby_names'),
   'upstream', (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver
                WHERE status = 'streaming'),
+  'slots', (SELECT coalesce(json_agg(slot_name ORDER BY slot_name), '[]'::json)
+            FROM pg_replication_slots WHERE slot_type = 'physical'),
   'standbys', (SELECT coalesce(json_agg(json_build_object(
                   'name', application_name, 'state', state, 'sync_state', sync_state,
                   'lag', CASE WHEN pg_is_in_recovery() THEN NULL
@@ -231,6 +233,14 @@ SELECT json_build_object(
                FROM pg_stat_replication)
 )
 """
+
+
+def status_and_facts_sql(replication_user: str) -> str:
+    """STATUS_SQL and facts_sql in one query: one program for what a converge observes first."""
+    return (
+        f"SELECT json_build_object('status', ({STATUS_SQL.strip()}), "
+        f"'facts', ({facts_sql(replication_user).strip()}))"
+    )
 
 
 def facts_sql(replication_user: str) -> str:

@@ -31,7 +31,7 @@ from capabilities.postgresql import (
 )
 from harmony_py.capability_check import capability_gaps, member_gaps
 from harmony_py.outcome import Change
-from harmony_py.topology import TopologyReport
+from harmony_py.topology import TopologyReport, close_topology
 
 from . import postgres_cluster
 from .markers import NotDocker, NotK8sClient, NotPostgreSQL
@@ -78,6 +78,11 @@ class ReplicatedTopology(Generic[T_co]):
             for key, value in report.facts.items()
         }
         return TopologyReport(self.name, facts)
+
+    async def aclose(self) -> None:
+        """Close what the members keep open (SSH connections); the Maestro calls it at the end."""
+        for member in self.members:
+            await close_topology(member)
 
     def capability_gaps(self, capability: type) -> list[str]:
         own = member_gaps(self, capability)

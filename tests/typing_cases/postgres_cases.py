@@ -18,6 +18,7 @@ from harmony_py.scores import (
 )
 from harmony_py.topology import TopologyReport
 from topologies import FailoverTopology, LocalhostTopology, MultisiteTopology
+from topologies.linux_host import LinuxHostTopology
 
 
 class NoPostgres:
@@ -63,3 +64,21 @@ Maestro(LocalhostTopology()).add(PostgreSQLFailoverScore(pg, to="replica"))  # t
 nested = FailoverTopology[FailoverTopology[LocalhostTopology]](hosts, hosts)
 Maestro(nested).add(pg)  # type: ignore[arg-type]
 not_server: PostgreSQLServer = hosts  # type: ignore[assignment]
+
+# Two SSH hosts: a primary and a replica, switched over and failed over like local ones.
+ssh_server: PostgreSQLServer = LinuxHostTopology("db1")
+ssh_pair = FailoverTopology[LinuxHostTopology](LinuxHostTopology("db1"), LinuxHostTopology("db2"))
+ssh_cluster: PostgreSQLCluster = ssh_pair
+ssh_sites: PostgreSQLCluster = MultisiteTopology(LinuxHostTopology("db1"), (LinuxHostTopology("db2"),))
+assert_type(
+    Maestro(ssh_pair).add(pg, PostgreSQLSwitchoverScore(pg, to="replica"), PostgreSQLFailoverScore(pg, to="primary")),
+    Maestro[FailoverTopology[LinuxHostTopology]],
+)
+Maestro(LinuxHostTopology("db1")).add(pg)
+# One SSH host has no replica to switch over to.
+Maestro(LinuxHostTopology("db1")).add(PostgreSQLSwitchoverScore(pg, to="replica"))  # type: ignore[arg-type]
+
+
+async def ssh_operations() -> None:
+    assert_type(await ssh_pair.switchover_postgres(config, "replica"), list[Change])
+    assert_type(await ssh_pair.failover_postgres(config, "primary"), list[Change])

@@ -3,6 +3,7 @@
 from typing_extensions import assert_type
 
 from capabilities.command_runner import CommandRunner
+from capabilities.k8s import K8sClient
 from capabilities.postgresql import PostgreSQL
 from harmony_py import Maestro, Score, TopologyGroup
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
@@ -35,7 +36,17 @@ class NeedsPostgres(Score[PostgreSQL]):
         raise NotImplementedError
 
 
-# An SSH host is not a PostgreSQL server (yet): mypy refuses, for one host and for a group.
-Maestro(host).add(NeedsPostgres())  # type: ignore[arg-type]
-Maestro(group).add(NeedsPostgres())  # type: ignore[arg-type]
+# An SSH host is a PostgreSQL server: one host and a group take PostgreSQL scores.
+Maestro(host).add(NeedsPostgres())
+Maestro(group).add(NeedsPostgres())
+
+
+class NeedsK8s(Score[K8sClient]):
+    def interpret(self):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+
+# It is no Kubernetes API: mypy refuses, for one host and for a group.
+Maestro(host).add(NeedsK8s())  # type: ignore[arg-type]
+Maestro(group).add(NeedsK8s())  # type: ignore[arg-type]
 

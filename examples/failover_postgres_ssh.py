@@ -1,0 +1,46 @@
+"""A PostgreSQL primary on one Debian host and a synchronous streaming replica on another, over SSH.
+
+    HARMONY_PG_HOSTS="10.0.0.11 10.0.0.12" HARMONY_PG_NETWORK=10.0.0.0/24 \\
+        python -m harmony_py apply examples/failover_postgres_ssh.py
+    HARMONY_PG_PRIMARY=replica ... apply examples/failover_postgres_ssh.py                     # switchover
+    HARMONY_PG_FAILOVER=1 HARMONY_PG_PRIMARY=primary ... apply examples/failover_postgres_ssh.py  # failover
+
+Each server listens on every address (``*``) and is advertised to the other
+host, and to clients, at the address harmony_py reaches its host at; only
+HARMONY_PG_NETWORK may log in with a password. PostgreSQL 15 is installed
+with apt where missing. Host keys must already be in ~/.ssh/known_hosts.
+Generated passwords are kept 0600 in .harmony/secrets/ (never printed).
+"""
+
+import os
+
+from capabilities import PgUser
+from harmony_py import Maestro
+from harmony_py.scores import (
+    PostgreSQLFailoverScore,
+    PostgreSQLScore,
+    PostgreSQLStatusScore,
+    PostgreSQLSwitchoverScore,
+)
+from topologies import FailoverTopology
+from topologies.linux_host import LinuxHostTopology
+
+first, second = os.environ.get("HARMONY_PG_HOSTS", "db1 db2").split()
+
+cluster = FailoverTopology[LinuxHostTopology](
+    primary=LinuxHostTopology(first, user="root"),
+    replica=LinuxHostTopology(second, user="root"),
+)
+
+app = PostgreSQLScore(
+    "app",
+    databases=["app"],
+    users=[PgUser("app", databases=("app",))],
+    listen_addresses=["*"],
+    allowed_networks=[os.environ.get("HARMONY_PG_NETWORK", "10.0.0.0/24")],
+)
+
+wanted_primary = os.environ.get("HARMONY_PG_PRIMARY", "primary")
+move = PostgreSQLFailoverScore if os.environ.get("HARMONY_PG_FAILOVER") else PostgreSQLSwitchoverScore
+
+maestro = Maestro(cluster).add(app, move(app, to=wanted_primary), PostgreSQLStatusScore(app))

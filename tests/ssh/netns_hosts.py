@@ -1,0 +1,127 @@
+"""Two separate machines on this one: each an sshd in its own network namespace and private mount.
+
+Each host has its own network stack (its own loopback, so PostgreSQL on each may
+listen on ``*`` and the same port) and its own ``mount_point`` (so each has its
+own ``/var/lib/postgresql``). The test process reaches each host over a veth
+pair; the two hosts reach each other over a third veth pair between them, with
+a host route to the other's address, as two machines on one network would.
+
+    test process --veth-- host A (ADDRESS_A)  --veth--  host B (ADDRESS_B) --veth-- test process
+
+Everything is torn down afterwards, also on failure: PostgreSQL servers under
+each host's private directory are shut down (SIGQUIT, what ``pg_ctl stop -m
+immediate`` sends), every process left in the namespaces is killed, and the
+namespaces (with their veth pairs) are deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .sshd import SshServer, UserKey, start_server, stop_server
+
+# /30s inside 10.231.0.0/24 (the ssh area's range; test_netns.py has .36/30).
+OUTSIDE_A, ADDRESS_A = "10.231.0.193", "10.231.0.194"
+OUTSIDE_B, ADDRESS_B = "10.231.0.197", "10.231.0.198"
+LINK_A, LINK_B = "10.231.0.201", "10.231.0.202"
+PREFIX = 30
+NETWORK = "10.231.0.192/28"
+"""Every address above: the test process, both hosts, and the link between them."""
+
+
+@dataclass(frozen=True)
+class NetnsHost:
+    server: SshServer
+    netns: str
+
+    @property
+    def view(self) -> Path:
+        """The host's private ``mount_point``, seen from the test process."""
+        assert self.server.view is not None
+        return self.server.view
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def two_hosts(directory: Path, user_key: UserKey, *, mount_point: Path) -> Iterator[tuple[NetnsHost, NetnsHost]]:
+    tag = f"pg{os.getpid() % 100000}"
+    names = {"a": f"{tag}a", "b": f"{tag}b"}
+    hosts: list[NetnsHost] = []
+    try:
+        for side, outside, inside in (("a", OUTSIDE_A, ADDRESS_A), ("b", OUTSIDE_B, ADDRESS_B)):
+            netns = names[side]
+            _ip("netns", "add", netns)
+            _ip("link", "add", f"{netns}o", "type", "veth", "peer", "name", f"{netns}i")
+            _ip("link", "set", f"{netns}i", "netns", netns)
+            _ip("addr", "add", f"{outside}/{PREFIX}", "dev", f"{netns}o")
+            _ip("link", "set", f"{netns}o", "up")
+            _ip("-n", netns, "addr", "add", f"{inside}/{PREFIX}", "dev", f"{netns}i")
+            _ip("-n", netns, "link", "set", f"{netns}i", "up")
+            _ip("-n", netns, "link", "set", "lo", "up")
+        # The wire between the two hosts, and a route on each to the other's address.
+        _ip("-n", names["a"], "link", "add", f"{tag}ab", "type", "veth", "peer", "name", f"{tag}ba", "netns", names["b"])
+        for side, own, other, peer in (("a", LINK_A, ADDRESS_B, LINK_B), ("b", LINK_B, ADDRESS_A, LINK_A)):
+            device = f"{tag}{side}{'b' if side == 'a' else 'a'}"
+            _ip("-n", names[side], "addr", "add", f"{own}/{PREFIX}", "dev", device)
+            _ip("-n", names[side], "link", "set", device, "up")
+            _ip("-n", names[side], "route", "add", f"{other}/32", "via", peer)
+        for side, address in (("a", ADDRESS_A), ("b", ADDRESS_B)):
+            server = start_server(
+                address, directory / f"pg-host-{side}", user_key, netns=names[side], mount_point=mount_point
+            )
+            hosts.append(NetnsHost(server, names[side]))
+        yield hosts[0], hosts[1]
+    finally:
+        for host in hosts:
+            stop_postgres_under(host.view)
+            stop_server(host.server)
+        for netns in names.values():
+            _kill_everything_in(netns)
+            subprocess.run(["ip", "netns", "del", netns], check=False, capture_output=True)
+            # Deleting a namespace deletes its veth pairs; this is for a half-made one.
+            subprocess.run(["ip", "link", "del", f"{netns}o"], check=False, capture_output=True)
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def stop_postgres_under(root: Path, timeout_s: float = 30.0) -> None:
+    """Shut down every PostgreSQL server whose data directory is under ``root``."""
+    for pidfile in root.glob("**/data/postmaster.pid"):
+        pid = postmaster_pid(pidfile.parent)
+        if pid is None:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGQUIT)
+        deadline = time.monotonic() + timeout_s
+        while pidfile.exists() and _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _kill_everything_in(netns: str) -> None:
+    found = subprocess.run(["ip", "netns", "pids", netns], check=False, capture_output=True, text=True)
+    for word in found.stdout.split():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(word), signal.SIGKILL)
