@@ -47,7 +47,10 @@ class PostgresCommands:
         return PgServer(cast(CommandRunner, self), config, self.postgres_layout(config), self.postgres_secret_store())
 
     async def plan_postgres(self, config: PgConfig) -> list[Change]:
-        return await self.postgres_server(config).converge(apply=False)
+        # A plan stores no secret: what apply would generate is only drafted.
+        server = self.postgres_server(config)
+        server.store = server.store.for_plan()
+        return await server.converge(apply=False)
 
     async def deploy_postgres(self, config: PgConfig) -> list[Change]:
         return await self.postgres_server(config).converge(apply=True)

@@ -31,6 +31,18 @@ class SecretStore:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else secrets_dir()
+        self._drafts: dict[str, Secret] | None = None
+
+    def for_plan(self) -> SecretStore:
+        """A view for plans: it reads stored secrets and never stores one.
+
+        What apply would generate is drafted in memory instead (the same draft
+        for a key within this view), so a plan compares against a value that
+        cannot match anything live and reports the change, mutating nothing.
+        """
+        view = SecretStore(self.root)
+        view._drafts = {}
+        return view
 
     def path_of(self, key: str) -> Path:
         if not _KEY.match(key) or ".." in key.split("/"):
@@ -48,11 +60,13 @@ class SecretStore:
         return Secret(path.read_text(encoding="utf-8").rstrip("\n"))
 
     def get_or_create(self, key: str) -> Secret:
-        """The stored secret, or a new random one stored first."""
+        """The stored secret, or a new random one stored first (only drafted in a plan view)."""
         found = self.get(key)
         if found is not None:
             return found
         value = secrets.token_urlsafe(24)
+        if self._drafts is not None:
+            return self._drafts.setdefault(key, Secret(value))
         self._write_new(self.path_of(key), value)
         # Another process may have won the race: whatever is stored is the truth.
         stored = self.get(key)

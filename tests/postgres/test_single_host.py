@@ -112,3 +112,12 @@ def test_replica_that_cannot_reach_its_primary_changes_nothing(pg_root: Path) ->
     with pytest.raises(PostgresError, match=r"cannot reach its primary at 127\.0\.0\.1:\d+"):
         anyio.run(host.follow_postgres, score.config, unreachable)
     assert not Path(host.postgres_layout(score.config).data_dir).exists()
+
+
+def test_a_plan_stores_no_secret(
+    solo: LocalInstance, busy_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HARMONY_SECRETS_DIR", str(tmp_path / "secrets"))
+    score = PostgreSQLScore("busy", port=busy_port + 2, users=["app", "reporting"], databases=["app"])
+    assert plan(solo, score).has_changes  # the roles' passwords are not stored yet: they would be set
+    assert not (tmp_path / "secrets").exists()
