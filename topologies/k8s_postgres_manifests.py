@@ -1,0 +1,334 @@
+"""The Kubernetes objects of one PostgreSQL server (one member of a replicated cluster).
+
+A server ``config.name`` in a namespace is:
+
+- Secret ``<name>-credentials``: every password it needs (superuser, users, the
+  replication user, and the source's replication password when it follows one);
+- ConfigMap ``<name>-init``: roles, grants, databases and the replication
+  ``pg_hba`` line, run by the image on the first start of an empty primary;
+- ConfigMap ``<name>-replication``: its declared role and upstream, read by its
+  containers at each start (so a promotion needs no restart, and a re-point is
+  one Pod restart);
+- Service ``<name>`` and StatefulSet ``<name>`` (one Pod ``<name>-0``, data on a
+  PersistentVolumeClaim from a volume claim template).
+
+The Pod template is the same for a primary and a replica: what differs is in
+the ConfigMap and Secret, read at start. An init container clones an empty
+replica with ``pg_basebackup`` (or rewinds a former primary with ``pg_rewind``);
+the server runs as a child of a small shell so that a clean stop (switchover)
+leaves the Pod up, serving nothing, until it is restarted.
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from capabilities.postgresql import PgConfig
+
+from .postgres_text import _REWIND_FUNCTIONS, sql_ident, sql_literal
+
+SUPERUSER = "postgres"
+SOURCE_PASSWORD_KEY = "replication-source"
+FENCED_ANNOTATION = "harmony.dev/postgres-fenced"
+STOPPED_ANNOTATION = "harmony.dev/postgres-stopped"
+CONTAINER = "postgres"
+DATA = "/var/lib/postgresql/data"
+PGDATA = f"{DATA}/pgdata"
+PASSFILE = f"{DATA}/pgpass"
+STOPPED_MARKER = f"{DATA}/harmony.stopped"
+POSTGRES_UID = 999
+"""The postgres user of the official Debian-based image."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a server is declared to be: its role, whom it follows, and whether it is held down."""
+
+    role: str = "primary"
+    source_host: str = ""
+    source_port: int = 0
+    source_user: str = ""
+    slot: str = ""
+    application_name: str = ""
+    rewind: bool = False
+    fenced: bool = False
+    stopped: bool = False
+
+    @property
+    def upstream(self) -> str | None:
+        return f"{self.source_host}:{self.source_port}" if self.role == "replica" and self.source_host else None
+
+
+def secret_name(config: PgConfig) -> str:
+    return f"{config.name}-credentials"
+
+
+def replication_name(config: PgConfig) -> str:
+    return f"{config.name}-replication"
+
+
+def pod_name(config: PgConfig) -> str:
+    return f"{config.name}-0"
+
+
+def labels_of(config: PgConfig) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "postgresql",
+        "app.kubernetes.io/instance": config.name,
+        "app.kubernetes.io/managed-by": "harmony",
+    }
+
+
+def manifests(
+    config: PgConfig, passwords: Mapping[str, str], declared: Declared, source_password: str | None
+) -> list[dict[str, Any]]:
+    """Secret, ConfigMaps, Service and StatefulSet, in the order they are applied."""
+    labels = labels_of(config)
+    secret_data = dict(passwords)
+    if declared.role == "replica" and source_password is not None:
+        secret_data[SOURCE_PASSWORD_KEY] = source_password
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": secret_name(config), "labels": labels},
+        "type": "Opaque",
+        "data": {key: base64.b64encode(value.encode()).decode() for key, value in sorted(secret_data.items())},
+    }
+    replication = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": replication_name(config), "labels": labels},
+        "data": _replication_data(declared),
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": config.name, "labels": labels},
+        "spec": {"selector": labels, "ports": [{"name": "postgres", "port": config.port, "targetPort": "postgres"}]},
+    }
+    annotations = {}
+    if declared.fenced:
+        annotations[FENCED_ANNOTATION] = "true"
+    if declared.stopped:
+        annotations[STOPPED_ANNOTATION] = "true"
+    metadata: dict[str, Any] = {"name": config.name, "labels": labels}
+    if annotations:
+        metadata["annotations"] = annotations
+    statefulset = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata,
+        "spec": {
+            "serviceName": config.name,
+            "replicas": 0 if declared.fenced else 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "securityContext": {"fsGroup": POSTGRES_UID},
+                    "terminationGracePeriodSeconds": 60,
+                    "initContainers": [_prepare_container(config)],
+                    "containers": [_server_container(config)],
+                    "volumes": [{"name": "init", "configMap": {"name": f"{config.name}-init", "optional": True}}],
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+                }
+            ],
+        },
+    }
+    return [secret, _init_scripts(config), replication, service, statefulset]
+
+
+def declared_from(replication: Mapping[str, Any] | None, statefulset: Mapping[str, Any] | None) -> Declared:
+    """Read back what :func:`manifests` declared (a primary when nothing is there)."""
+    data = (replication or {}).get("data") or {}
+    annotations = ((statefulset or {}).get("metadata") or {}).get("annotations") or {}
+    port = str(data.get("source_port") or "0")
+    return Declared(
+        role=str(data.get("role") or "primary"),
+        source_host=str(data.get("source_host") or ""),
+        source_port=int(port) if port.isdigit() else 0,
+        source_user=str(data.get("source_user") or ""),
+        slot=str(data.get("slot") or ""),
+        application_name=str(data.get("application_name") or ""),
+        rewind=data.get("rewind") == "true",
+        fenced=annotations.get(FENCED_ANNOTATION) == "true",
+        stopped=annotations.get(STOPPED_ANNOTATION) == "true",
+    )
+
+
+def _replication_data(declared: Declared) -> dict[str, str]:
+    if declared.role != "replica":
+        return {"role": "primary"}
+    return {
+        "role": "replica",
+        "source_host": declared.source_host,
+        "source_port": str(declared.source_port),
+        "source_user": declared.source_user,
+        "slot": declared.slot,
+        "application_name": declared.application_name,
+        "rewind": "true" if declared.rewind else "false",
+    }
+
+
+def _replication_env(config: PgConfig) -> list[dict[str, Any]]:
+    def from_map(variable: str, key: str) -> dict[str, Any]:
+        return {
+            "name": variable,
+            "valueFrom": {"configMapKeyRef": {"name": replication_name(config), "key": key, "optional": True}},
+        }
+
+    return [
+        from_map("HARMONY_PG_ROLE", "role"),
+        from_map("SOURCE_HOST", "source_host"),
+        from_map("SOURCE_PORT", "source_port"),
+        from_map("SOURCE_USER", "source_user"),
+        from_map("SOURCE_SLOT", "slot"),
+        from_map("APPLICATION_NAME", "application_name"),
+        from_map("HARMONY_PG_REWIND", "rewind"),
+    ]
+
+
+# Runs as root before the server: owns the volume, forgets a stop of the previous
+# Pod, and makes a replica's data (clone when empty, rewind a former primary).
+_PREPARE = f"""set -eu
+mkdir -p {PGDATA}
+chown {POSTGRES_UID}:{POSTGRES_UID} {DATA} {PGDATA}
+chmod 700 {PGDATA}
+rm -f {STOPPED_MARKER}
+[ "${{HARMONY_PG_ROLE:-primary}}" = replica ] || exit 0
+umask 077
+escaped=$(printf '%s' "$SOURCE_PASSWORD" | sed 's/\\\\/\\\\\\\\/g; s/:/\\\\:/g')
+printf '*:*:*:%s:%s\\n' "$SOURCE_USER" "$escaped" > {PASSFILE}
+chown {POSTGRES_UID}:{POSTGRES_UID} {PASSFILE}
+if [ ! -s {PGDATA}/PG_VERSION ]; then
+  gosu postgres env PGPASSFILE={PASSFILE} pg_basebackup -D {PGDATA} -h "$SOURCE_HOST" -p "$SOURCE_PORT" \\
+    -U "$SOURCE_USER" -X stream -S "$SOURCE_SLOT" -c fast --no-password
+elif [ "${{HARMONY_PG_REWIND:-false}}" = true ]; then
+  rm -f {PGDATA}/standby.signal
+  gosu postgres pg_rewind --target-pgdata={PGDATA} \\
+    --source-server="host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER dbname=postgres passfile={PASSFILE}"
+fi
+"""
+
+
+def _prepare_container(config: PgConfig) -> dict[str, Any]:
+    return {
+        "name": "prepare",
+        "image": f"postgres:{config.version}",
+        "command": ["sh", "-c", _PREPARE],
+        "env": [
+            *_replication_env(config),
+            _secret_env("SOURCE_PASSWORD", config, SOURCE_PASSWORD_KEY, optional=True),
+        ],
+        "volumeMounts": [{"name": "data", "mountPath": DATA}],
+    }
+
+
+def _server_container(config: PgConfig) -> dict[str, Any]:
+    settings = {
+        "port": str(config.port),
+        "listen_addresses": "*",
+        "wal_level": "replica",
+        "wal_log_hints": "on",
+        "hot_standby": "on",
+        "max_wal_senders": "10",
+        "max_replication_slots": "10",
+        **{key: value for key, value in sorted(config.settings.items())},
+    }
+    arguments = " ".join(shlex.quote(f"-c{key}={value}") for key, value in settings.items())
+    conninfo = (
+        "host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER "
+        f"passfile={PASSFILE} application_name=$APPLICATION_NAME"
+    )
+    # The server is a child of this shell, not PID 1: stop_postgres stops it
+    # cleanly and leaves a marker, and the Pod then stays up (not ready) so
+    # that its last checkpoint can be read; Pod termination stops it fast.
+    script = f"""set -u
+if [ -s {PGDATA}/PG_VERSION ]; then
+  if [ "${{HARMONY_PG_ROLE:-primary}}" = replica ]; then gosu postgres touch {PGDATA}/standby.signal
+  else rm -f {PGDATA}/standby.signal; fi
+fi
+set -- docker-entrypoint.sh postgres {arguments}
+if [ "${{HARMONY_PG_ROLE:-primary}}" = replica ]; then
+  set -- "$@" -c "primary_conninfo={conninfo}" -c "primary_slot_name=$SOURCE_SLOT"
+fi
+"$@" &
+server=$!
+trap 'kill -INT "$server" 2>/dev/null; wait "$server"; exit 0' TERM INT
+wait "$server"
+status=$?
+while [ -e {STOPPED_MARKER} ]; do sleep 1 & wait $!; done
+exit "$status"
+"""
+    env = [
+        {"name": "PGDATA", "value": PGDATA},
+        {"name": "PGPORT", "value": str(config.port)},
+        _secret_env("POSTGRES_PASSWORD", config, SUPERUSER),
+        _secret_env("HARMONY_PG_REPLICATION_PASSWORD", config, config.replication_user),
+        *(_secret_env(f"HARMONY_PG_PASSWORD_{index}", config, user.name) for index, user in enumerate(config.users)),
+        *_replication_env(config),
+    ]
+    return {
+        "name": CONTAINER,
+        "image": f"postgres:{config.version}",
+        "command": ["sh", "-c", script],
+        "ports": [{"name": "postgres", "containerPort": config.port}],
+        "env": env,
+        "readinessProbe": {
+            "exec": {"command": ["pg_isready", "-U", SUPERUSER, "-p", str(config.port)]},
+            "periodSeconds": 5,
+        },
+        "volumeMounts": [
+            {"name": "data", "mountPath": DATA},
+            {"name": "init", "mountPath": "/docker-entrypoint-initdb.d"},
+        ],
+    }
+
+
+def _init_scripts(config: PgConfig) -> dict[str, Any]:
+    """What the image runs on the first start of an empty primary: roles, grants, databases, pg_hba."""
+    replicator = sql_ident(config.replication_user)
+    lines = [
+        "set -e",
+        # Passwords come from the environment (the Secret); quotes doubled for SQL.
+        "q() { printf '%s' \"$1\" | sed \"s/'/''/g\"; }",
+        "psql -v ON_ERROR_STOP=1 --username postgres <<EOSQL",
+        f"CREATE ROLE {replicator} LOGIN REPLICATION PASSWORD '$(q \"$HARMONY_PG_REPLICATION_PASSWORD\")';",
+        *(f"GRANT EXECUTE ON FUNCTION {function} TO {replicator};" for function in _REWIND_FUNCTIONS),
+    ]
+    for index, user in enumerate(config.users):
+        lines.append(f"CREATE ROLE {sql_ident(user.name)} LOGIN PASSWORD '$(q \"$HARMONY_PG_PASSWORD_{index}\")';")
+    for database in config.databases:
+        lines.append(f"CREATE DATABASE {sql_ident(database)} OWNER {sql_ident(config.owner_of(database))};")
+    lines.append("EOSQL")
+    lines.append(
+        f'echo "host replication {config.replication_user} all scram-sha-256" >> "$PGDATA/pg_hba.conf"'
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{config.name}-init", "labels": labels_of(config)},
+        "data": {"10-harmony.sh": "\n".join(lines) + "\n"},
+    }
+
+
+def _secret_env(variable: str, config: PgConfig, key: str, *, optional: bool = False) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": secret_name(config), "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": variable, "valueFrom": {"secretKeyRef": ref}}
+
+
+def standby_names_setting(standbys: tuple[str, ...]) -> str:
+    """``ALTER SYSTEM`` value of ``synchronous_standby_names``: every commit waits for all (adr/0022)."""
+    wanted = f"FIRST {len(standbys)} ({', '.join(sql_ident(name) for name in standbys)})" if standbys else ""
+    return sql_literal(wanted)
