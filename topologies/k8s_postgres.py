@@ -170,7 +170,11 @@ class K8sPgServer:
         from harmony_py.scores.k8s import K8sResourceInterpret
         from harmony_py.scores.k8s_manifests import parse_manifests
 
-        objects = parse_manifests(manifests(self.config, self.passwords(), declared, source_password))
+        namespace = await self.client.k8s_namespace()
+        wanted = manifests(self.config, self.passwords(), declared, source_password)
+        for manifest in wanted:
+            manifest["metadata"]["namespace"] = namespace  # so that plans name where each object goes
+        objects = parse_manifests(wanted)
         interpret = K8sResourceInterpret(objects, FIELD_MANAGER)
         if not apply:
             return list(await interpret.plan(self.client))
