@@ -25,14 +25,15 @@ from .k8s_manifests import (
     ManifestError,
     ManifestSource,
     comparable,
-    contains,
     dns_label,
     field_changes,
     identify,
     masked,
     merged,
+    owned_fields,
     parse_manifests,
     to_yaml,
+    without_dropped,
 )
 
 DEFAULT_FIELD_MANAGER = "harmony"
@@ -151,8 +152,10 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         except K8sApiError as exc:
             if exc.status not in _NO_DRY_RUN:
                 raise
-            # No server-side dry run here: compare locally, as kubectl's client-side diff does.
-            return comparable(live) if contains(live, manifest) else comparable(merged(live, manifest))
+            # No server-side dry run here: compare locally. Fields this manager
+            # applied before (its managedFields) and no longer sets are removals.
+            owned, others = owned_fields(live, self.field_manager)
+            return comparable(merged(without_dropped(live, owned, manifest, others), manifest))
         return comparable(result)
 
     async def _apply_wave(self, topology: K8sClient, wave: Sequence[_ObjectPlan], applied: list[Change]) -> None:

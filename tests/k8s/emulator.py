@@ -291,7 +291,9 @@ class HarmonyEmulator(KubernetesEmulator):
         managers = {entry["manager"]: entry for entry in old.get("managedFields", [])}
         if operation is not None and request is not None:
             manager = request.params.get("fieldManager") or "unknown"
-            managers[manager] = {"manager": manager, "operation": operation, "apiVersion": result.get("apiVersion"), "fieldsType": "FieldsV1", "time": _now()}
+            owned = request.data if operation == "Apply" else _content(result)
+            managers[manager] = {"manager": manager, "operation": operation, "apiVersion": result.get("apiVersion"), "fieldsType": "FieldsV1",
+                                 "fieldsV1": fields_v1(owned or {}), "time": _now()}
         if managers:
             metadata["managedFields"] = list(managers.values())
         result["metadata"] = metadata
@@ -404,6 +406,27 @@ def _requirement_matches(requirement: str, labels: Mapping[str, str]) -> bool:
     if requirement.startswith("!"):
         return requirement[1:].strip() not in labels
     return requirement in labels
+
+
+def fields_v1(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``fieldsV1`` tree of the fields ``obj`` sets, as managedFields records them.
+
+    Maps become ``{".": {}, "f:<key>": ...}``; lists and scalars are leaves
+    (a real server tracks list items by key; these tests need no more).
+    Identity fields (apiVersion, kind, metadata.name/namespace) are not owned.
+    """
+
+    def tree(value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            return {}
+        return {".": {}, **{f"f:{key}": tree(item) for key, item in value.items()}}
+
+    top = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
+    metadata = {k: v for k, v in dict(top.pop("metadata", None) or {}).items() if k not in ("name", "namespace", *_SERVER_FIELDS)}
+    fields = {f"f:{key}": tree(item) for key, item in top.items()}
+    if metadata:
+        fields["f:metadata"] = {f"f:{key}": tree(item) for key, item in metadata.items()}
+    return fields
 
 
 def _split_path(path: str) -> tuple[str, str, str]:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from harmony_py import Maestro, ScoreState, ScoreValueError
 from harmony_py.outcome import ChangeAction
 from harmony_py.scores import K8sDeploymentScore, K8sResourceScore, ManifestError, NamespaceScore
+from harmony_py.scores.k8s_manifests import without_dropped
 
 from .memory_client import InMemoryK8sClient
 
@@ -44,15 +45,34 @@ def test_apply_converges_and_the_second_apply_is_noop(first: list[dict[str, Any]
     _converges(first, second, dry_run=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: without a server-side dry run, the local comparison cannot see that a field "
-    "this field manager applied before was dropped from the manifest (needs managedFields)",
-)
+@settings(max_examples=40, deadline=None)
+@given(first=configmaps(), second=configmaps())
+def test_local_comparison_converges_and_the_second_apply_is_noop(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> None:
+    # Without a server-side dry run: fields this manager applied before and
+    # dropped now are found through the object's managedFields.
+    _converges(first, second, dry_run=False)
+
+
 def test_local_comparison_sees_a_dropped_field() -> None:
     first = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n0", "namespace": "default", "labels": {}}, "data": {"n0": ""}}]
     second = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n0", "namespace": "default", "labels": {}}, "data": {}}]
     _converges(first, second, dry_run=False)
+
+
+async def test_local_plan_shows_a_dropped_field_as_removed() -> None:
+    client = InMemoryK8sClient(dry_run_supported=False)
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"team": "a"}}, "data": {"a": "1", "b": "2"}}
+    await Maestro(client).add(K8sResourceScore(manifest)).apply()
+    dropped = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
+    [change] = (await Maestro(client).add(K8sResourceScore(dropped)).plan()).scores[0].changes
+    assert change.summary == "update ConfigMap default/c: data.b: removed, metadata.labels: removed"
+
+
+def test_a_dropped_field_another_manager_also_owns_is_kept() -> None:
+    live = {"metadata": {"name": "c"}, "data": {"a": "1", "b": "2", "c": "3"}}
+    ours: dict[str, Any] = {"f:data": {".": {}, "f:a": {}, "f:b": {}, "f:c": {}}}
+    theirs: dict[str, Any] = {"f:data": {"f:b": {}}}
+    assert without_dropped(live, ours, {"metadata": {"name": "c"}, "data": {"a": "1"}}, [theirs])["data"] == {"a": "1", "b": "2"}
 
 
 def _converges(first: list[dict[str, Any]], second: list[dict[str, Any]], *, dry_run: bool) -> None:
