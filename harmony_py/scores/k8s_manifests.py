@@ -20,6 +20,7 @@ SERVER_METADATA = frozenset(
     {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionGracePeriodSeconds"}
 )
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _HIDDEN = "(hidden)"
 _HIDDEN_CHANGED = "(hidden, changed)"
 
@@ -102,6 +103,15 @@ def dns_label(score: str, field: str, value: object) -> str:
     if not isinstance(value, str) or not _DNS_LABEL.match(value) or len(value) > 63:
         raise ScoreValueError(
             f"{score}.{field} must be a DNS label (lowercase letters, digits and '-', at most 63), got {value!r}"
+        )
+    return value
+
+
+def label_value(score: str, field: str, value: object) -> str:
+    if not isinstance(value, str) or not _LABEL_VALUE.match(value) or len(value) > 63:
+        raise ScoreValueError(
+            f"{score}.{field} must be a label value (letters, digits, '-', '_', '.', at most 63, "
+            f"starting and ending with a letter or digit), got {value!r}"
         )
     return value
 

@@ -199,3 +199,50 @@ def test_yaml_lists_and_multiple_documents_are_expanded() -> None:
 def test_bad_score_values_fail_clearly(build: Any, message: str) -> None:
     with pytest.raises(ScoreValueError, match=message):
         build()
+
+
+def _config_map(name: str, namespace: str = "default", **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": data}
+
+
+async def test_prune_deletes_what_left_the_manifests_then_noop() -> None:
+    client = InMemoryK8sClient()
+    client.put(_config_map("unrelated", a="1"))
+    first = K8sResourceScore([_config_map("a", a="1"), _config_map("b", namespace="shop", b="2")], applyset="web", prune=True)
+    assert states(await Maestro(client).add(first).apply()) == [ScoreState.CHANGED]
+    live = await client.k8s_get("v1", "ConfigMap", "a", "default")
+    assert live is not None and live["metadata"]["labels"] == {"harmony.dev/applyset": "web"}
+
+    second = K8sResourceScore([_config_map("a", a="1")], applyset="web", prune=True)
+    [change] = (await Maestro(client).add(second).plan()).scores[0].changes
+    assert (change.action, change.summary) == (ChangeAction.DELETE, "delete ConfigMap shop/b (no longer in the manifests of applyset web)")
+    assert states(await Maestro(client).add(second).apply()) == [ScoreState.CHANGED]
+    assert await client.k8s_get("v1", "ConfigMap", "b", "shop") is None
+    assert await client.k8s_get("v1", "ConfigMap", "unrelated", "default") is not None
+    assert states(await Maestro(client).add(second).plan()) == [ScoreState.UNCHANGED]
+    assert states(await Maestro(client).add(second).apply()) == [ScoreState.UNCHANGED]
+
+
+async def test_prune_finds_a_kind_removed_entirely_through_prune_kinds() -> None:
+    client = InMemoryK8sClient()
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {}}
+    await Maestro(client).add(K8sResourceScore([_config_map("a"), secret], applyset="web")).apply()
+    without = [_config_map("a")]
+    assert states(await Maestro(client).add(K8sResourceScore(without, applyset="web", prune=True)).plan()) == [ScoreState.UNCHANGED]
+    pruning = K8sResourceScore(without, applyset="web", prune=True, prune_kinds=("v1/Secret",))
+    assert [c.target for c in (await Maestro(client).add(pruning).plan()).scores[0].changes] == ["Secret default/s"]
+    await Maestro(client).add(pruning).apply()
+    assert await client.k8s_get("v1", "Secret", "s") is None
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: K8sResourceScore(_config_map("a"), prune=True), r"prune=True\) needs applyset"),
+        (lambda: K8sResourceScore(_config_map("a"), applyset="no spaces"), "applyset must be a label value"),
+        (lambda: K8sResourceScore(_config_map("a"), applyset="web", prune=True, prune_kinds=("Secret",)), "prune_kinds entries"),
+    ],
+)
+def test_bad_pruning_values_fail_clearly(build: Any, message: str) -> None:
+    with pytest.raises(ScoreValueError, match=message):
+        build()
