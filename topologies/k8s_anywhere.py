@@ -298,7 +298,7 @@ class K8sAnywhereTopology(K8sPostgreSQLMixin):
             problem = pod_problems(found) or f"phase {found.get('status', {}).get('phase', 'unknown')}"
             raise K8sNotReadyError(f"{what}: the pod is not running", [problem])
         # Exec never retries: the command may not be idempotent.
-        return await self._call(what, lambda: _exec(connection, pod, namespace, list(command), container, timeout_s))
+        return await self._call(what, lambda: _exec(connection, what, pod, namespace, list(command), container, timeout_s))
 
     # -- internals ---------------------------------------------------------
 
@@ -601,7 +601,7 @@ def _server_version(connection: _Connection) -> str:
 
 
 def _exec(
-    connection: _Connection, pod: str, namespace: str, command: list[str], container: str | None, timeout_s: float
+    connection: _Connection, what: str, pod: str, namespace: str, command: list[str], container: str | None, timeout_s: float
 ) -> ExecResult:
     """``kubectl exec`` over the API's websocket; output and exit code from its channels."""
     client = _kube("kubernetes.client")
@@ -617,23 +617,23 @@ def _exec(
     try:
         response.run_forever(timeout=timeout_s)
         if response.is_open():
-            raise K8sApiError(f"the command did not finish within {timeout_s:g} s")
+            raise K8sApiError(f"{what}: the command did not finish within {timeout_s:g} s")
         stdout = response.read_channel(ws_client.STDOUT_CHANNEL)
         stderr = response.read_channel(ws_client.STDERR_CHANNEL)
         status = _status_body(response.read_channel(ws_client.ERROR_CHANNEL))
     finally:
         response.close()
-    return ExecResult(_exit_code(status), _text(stdout), _text(stderr))
+    return ExecResult(_exit_code(what, status), _text(stdout), _text(stderr))
 
 
-def _exit_code(status: Mapping[str, Any]) -> int:
+def _exit_code(what: str, status: Mapping[str, Any]) -> int:
     """The exit code in an exec's final Status (``Success``, or ``NonZeroExitCode`` with it as a cause)."""
     if not status or status.get("status") == "Success":
         return 0
     for cause in (status.get("details") or {}).get("causes") or []:
         if cause.get("reason") == "ExitCode":
             return int(cause.get("message", 1))
-    raise K8sApiError(f"the command could not run: {status.get('message') or status}")
+    raise K8sApiError(f"{what}: the command could not run: {status.get('message') or status}")
 
 
 def _text(data: object) -> str:

@@ -18,7 +18,10 @@ the objects itself:
 - namespaced objects need their Namespace to exist, as on a real server;
 - a toy controller (``auto_ready``) that marks workloads rolled out, Pods
   ready and Jobs complete shortly after each change, so waits have something
-  to wait for.
+  to wait for;
+- a toy kubelet for ``exec`` (off unless ``exec_locally``): the exec
+  websocket (``v4.channel.k8s.io``) of a Pod the test stored runs the command
+  as a local process, with ``exec_env`` added to its environment.
 """
 
 from __future__ import annotations
@@ -27,11 +30,14 @@ import asyncio
 import copy
 import datetime
 import itertools
+import json
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import aiohttp.web
 import attrs
 from kmock import KubernetesEmulator, KubernetesError, ResourceInfo
 from kmock import method as kmock_method
@@ -40,6 +46,7 @@ from kmock._internal import parsing, rendering
 Key = tuple[str, str, str, str | None, str]
 """(group, version, plural, namespace, name)"""
 
+_EXEC_PATH = re.compile(r"^/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<pod>[^/]+)/exec/?$")
 _NAMESPACES_PATH = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+)(?:/(?P<sub>status|finalize))?)?/?$")
 _original_parse_path = parsing.parse_path
 
@@ -85,6 +92,8 @@ class HarmonyEmulator(KubernetesEmulator):
     keep_requests: bool = True
     """kmock matches each request against every request it recorded: O(n) each. Benchmarks turn it off."""
     controller_delay_s: float = 0.01
+    exec_locally: bool = False
+    exec_env: dict[str, str] = attrs.field(factory=dict)
     store: dict[Key, dict[str, Any]] = attrs.field(factory=dict, init=False)
     _applied: dict[Key, dict[str, dict[str, Any]]] = attrs.field(factory=dict, init=False)
     _watchers: set[tuple[Any, asyncio.Queue[dict[str, Any]]]] = attrs.field(factory=set, init=False)
@@ -106,6 +115,41 @@ class HarmonyEmulator(KubernetesEmulator):
         self._kinds[(group, version, plural)] = kind
 
     # -- serving -----------------------------------------------------------
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        match = _EXEC_PATH.match(raw_request.path)
+        if match is not None and raw_request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._serve_exec(raw_request, match["namespace"], match["pod"])
+        return await super().__call__(raw_request)
+
+    async def _serve_exec(self, raw_request: aiohttp.web.BaseRequest, namespace: str, pod: str) -> aiohttp.web.StreamResponse:
+        """The exec websocket: stdout on channel 1, stderr on 2, the final Status on 3."""
+        socket = aiohttp.web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
+        await socket.prepare(raw_request)
+        command = raw_request.query.getall("command", [])
+        if ("", "v1", "pods", namespace, pod) not in self.store:
+            status: dict[str, Any] = {"status": "Failure", "reason": "NotFound", "message": f'pods "{pod}" not found'}
+        elif not self.exec_locally:
+            status = {"status": "Failure", "reason": "BadRequest", "message": "this emulator runs no containers"}
+        else:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    env={**os.environ, **self.exec_env},
+                )
+            except OSError as exc:
+                status = {"status": "Failure", "reason": "InternalError", "message": f"failed to exec in container: {exc}"}
+            else:
+                stdout, stderr = await process.communicate()
+                await socket.send_bytes(b"\x01" + stdout)
+                await socket.send_bytes(b"\x02" + stderr)
+                status = {"status": "Success"}
+                if process.returncode:
+                    status = {"status": "Failure", "reason": "NonZeroExitCode", "message": f"command terminated with non-zero exit code: {process.returncode}",
+                              "details": {"causes": [{"reason": "ExitCode", "message": str(process.returncode)}]}}
+        await socket.send_bytes(b"\x03" + json.dumps({"metadata": {}, **status}).encode())
+        await socket.close()
+        return socket
 
     async def _handle(self, request: rendering.Request) -> Any:
         # Skip KubernetesEmulator's own object tracking: the fallbacks below keep the store.
