@@ -603,17 +603,28 @@ def _server_version(connection: _Connection) -> str:
 def _exec(
     connection: _Connection, what: str, pod: str, namespace: str, command: list[str], container: str | None, timeout_s: float
 ) -> ExecResult:
-    """``kubectl exec`` over the API's websocket; output and exit code from its channels."""
+    """``kubectl exec`` over the API's websocket; output and exit code from its channels.
+
+    The request is built by the ApiClient (auth headers included) and opened
+    with the client's websocket transport directly: going through CoreV1Api
+    would import its 4 MB module, seconds of CPU on first use.
+    """
     client = _kube("kubernetes.client")
-    stream = _kube("kubernetes.stream").stream
     ws_client = _kube("kubernetes.stream.ws_client")
-    # A client of its own: stream() swaps the transport of the ApiClient it is given while it runs.
-    core = client.CoreV1Api(client.ApiClient(connection.configuration))
-    optional = {"container": container} if container else {}
-    response = stream(
-        core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
-        stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False, **optional,
-    )  # fmt: skip
+    api_client = client.ApiClient(connection.configuration)
+    query: list[tuple[str, Any]] = [("command", part) for part in command]
+    query += [("stdout", True), ("stderr", True), ("stdin", False), ("tty", False)]
+    if container:
+        query.append(("container", container))
+    _, url, headers, _, _ = api_client.param_serialize(
+        method="GET",
+        resource_path="/api/v1/namespaces/{namespace}/pods/{name}/exec",
+        path_params={"namespace": namespace, "name": pod},
+        query_params=query,
+        header_params={"Accept": "*/*"},
+        auth_settings=["BearerToken"],
+    )
+    response = ws_client.websocket_call(connection.configuration, "GET", url, headers=headers, _preload_content=False)
     try:
         response.run_forever(timeout=timeout_s)
         if response.is_open():

@@ -21,7 +21,7 @@ the objects itself:
   to wait for;
 - a toy kubelet for ``exec`` (off unless ``exec_locally``): the exec
   websocket (``v4.channel.k8s.io``) of a Pod the test stored runs the command
-  as a local process, with ``exec_env`` added to its environment.
+  as a local process, with that Pod's ``exec_env`` added to its environment.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ class HarmonyEmulator(KubernetesEmulator):
     """kmock matches each request against every request it recorded: O(n) each. Benchmarks turn it off."""
     controller_delay_s: float = 0.01
     exec_locally: bool = False
-    exec_env: dict[str, str] = attrs.field(factory=dict)
+    exec_env: dict[tuple[str, str], dict[str, str]] = attrs.field(factory=dict)
+    """Environment added to the commands exec'd in each (namespace, pod)."""
     store: dict[Key, dict[str, Any]] = attrs.field(factory=dict, init=False)
     _applied: dict[Key, dict[str, dict[str, Any]]] = attrs.field(factory=dict, init=False)
     _watchers: set[tuple[Any, asyncio.Queue[dict[str, Any]]]] = attrs.field(factory=set, init=False)
@@ -135,7 +136,7 @@ class HarmonyEmulator(KubernetesEmulator):
             try:
                 process = await asyncio.create_subprocess_exec(
                     *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                    env={**os.environ, **self.exec_env},
+                    env={**os.environ, **self.exec_env.get((namespace, pod), {})},
                 )
             except OSError as exc:
                 status = {"status": "Failure", "reason": "InternalError", "message": f"failed to exec in container: {exc}"}

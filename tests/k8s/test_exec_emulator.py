@@ -24,7 +24,7 @@ POD = {
 def running_pod(server: EmulatorThread) -> None:
     def setup() -> None:
         server.api.exec_locally = True
-        server.api.exec_env = {"HARMONY_EXEC_TEST": "from-the-kubelet"}
+        server.api.exec_env[("default", "tool-0")] = {"HARMONY_EXEC_TEST": "from-the-kubelet"}
         server.api.put_object("", "v1", "pods", "default", POD)
 
     server.call(setup)

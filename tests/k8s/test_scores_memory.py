@@ -45,7 +45,7 @@ def test_apply_converges_and_the_second_apply_is_noop(first: list[dict[str, Any]
     _converges(first, second, dry_run=True)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(first=configmaps(), second=configmaps())
 def test_local_comparison_converges_and_the_second_apply_is_noop(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> None:
     # Without a server-side dry run: fields this manager applied before and

@@ -1,0 +1,124 @@
+"""The exec-based PostgreSQL primitives of K8sAnywhereTopology against real PostgreSQL 15 servers.
+
+The emulator's toy kubelet runs each exec as a local process; the "Pods"
+``orders-0`` of namespaces ``pg-a`` and ``pg-b`` are mapped (through PGHOST)
+to a real primary and a real streaming replica this module starts, listening
+on private Unix sockets only (no TCP port). So the psql invocations, the
+status query, ``ALTER SYSTEM`` (also on a standby), replication slots and
+``pg_promote`` run for real; what needs the image (gosu, the containers'
+scripts, pg_basebackup inside the Pod, DNS names) is the real_cluster tier's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from capabilities.postgresql import PgConfig, PgUser, ReplicationRole
+from topologies.failover import FailoverTopology
+from topologies.k8s_anywhere import K8sAnywhereTopology
+
+from .harness import EmulatorThread
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+CONFIG = PgConfig("orders", databases=("orders",), users=(PgUser("app", databases=("orders",)),))
+
+
+def as_postgres(*argv: str) -> None:
+    subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True, timeout=120)
+
+
+def start(data: Path, socket_dir: Path) -> None:
+    socket_dir.mkdir(mode=0o755)
+    subprocess.run(["chown", "postgres:postgres", str(socket_dir)], check=True)
+    options = f"-c listen_addresses='' -c unix_socket_directories={socket_dir} -c port=5432"
+    as_postgres(str(PG_BIN / "pg_ctl"), "start", "-w", "-D", str(data), "-l", f"{data}.log", "-o", options)
+
+
+def psql(socket_dir: Path, sql: str) -> str:
+    result = subprocess.run(
+        [str(PG_BIN / "psql"), "-XAtq", "-h", str(socket_dir), "-p", "5432", "-U", "postgres", "-d", "postgres", "-c", sql],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, Path]]:
+    """A primary and a replica streaming from it as ``application_name`` "replica"; sockets only."""
+    if not (PG_BIN / "pg_ctl").exists():
+        pytest.fail("PostgreSQL 15 is not installed (Debian package postgresql-15)")
+    root = Path(tempfile.mkdtemp(prefix="harmony-k8s-pg-"))
+    root.chmod(0o755)
+    subprocess.run(["chown", "postgres:postgres", str(root)], check=True)
+    primary, replica = root / "primary", root / "replica"
+    try:
+        as_postgres(str(PG_BIN / "initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust", "--no-sync")
+        start(primary, root / "primary-run")
+        as_postgres(str(PG_BIN / "pg_basebackup"), "-D", str(replica), "-h", str(root / "primary-run"), "-p", "5432",
+                    "-U", "postgres", "-X", "stream", "-c", "fast", "--no-sync")  # fmt: skip
+        conninfo = f"host={root / 'primary-run'} port=5432 user=postgres application_name=replica"
+        as_postgres("sh", "-c", f"echo \"primary_conninfo = '{conninfo}'\" >> {replica}/postgresql.auto.conf && touch {replica}/standby.signal")
+        start(replica, root / "replica-run")
+        yield {"primary": root / "primary-run", "replica": root / "replica-run"}
+    finally:
+        for data in (replica, primary):
+            if (data / "postmaster.pid").exists():
+                subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate", "-w"],
+                               capture_output=True, check=False, timeout=60)  # fmt: skip
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+@pytest.fixture
+async def pair(server: EmulatorThread, kubeconfig: Path, servers: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FailoverTopology[K8sAnywhereTopology]:
+    monkeypatch.setenv("HARMONY_SECRETS_DIR", str(tmp_path / "secrets"))
+    members = {
+        ns: K8sAnywhereTopology(kubeconfig=str(kubeconfig), namespace=ns, request_timeout_s=5.0, retries=0, postgres_ready_timeout_s=5.0)
+        for ns in ("pg-a", "pg-b")
+    }
+
+    def kubelet() -> None:
+        api = server.api
+        api.exec_locally = True
+        for ns, role in (("pg-a", "primary"), ("pg-b", "replica")):
+            api.put_object("", "v1", "namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orders-0", "namespace": ns}, "status": {"phase": "Running"}}
+            api.put_object("", "v1", "pods", ns, pod)
+            api.exec_env[(ns, "orders-0")] = {"PGHOST": str(servers[role]), "PATH": f"{PG_BIN}:/usr/bin:/bin"}
+
+    server.call(kubelet)
+    return FailoverTopology(members["pg-a"], members["pg-b"])
+
+
+async def test_exec_primitives_on_real_servers(pair: FailoverTopology[K8sAnywhereTopology], servers: dict[str, Path], server: EmulatorThread) -> None:
+    # Deploy: the primary's objects, its slot and standby set through exec; the replica's objects.
+    changes = await pair.deploy_postgres(CONFIG)
+    summaries = [f"{c.target}: {c.summary}" for c in changes]
+    assert any("clone primary with pg_basebackup" in s for s in summaries), summaries
+    assert psql(servers["primary"], "SHOW synchronous_standby_names") == 'FIRST 1 ("replica")'
+    assert psql(servers["primary"], "SELECT slot_name FROM pg_replication_slots") == "harmony_replica"
+
+    status = await pair.postgres_status(CONFIG)
+    primary, replica = status.member("primary").state, status.member("replica").state
+    assert (primary.role, primary.sync_standbys, primary.timeline) == (ReplicationRole.PRIMARY, ("replica",), 1)
+    assert [(s.name, s.sync_state) for s in primary.standbys] == [("replica", "sync")]
+    assert replica.role is ReplicationRole.REPLICA and replica.upstream == f"{servers['primary']}:5432"
+    assert primary.lsn is not None and replica.lsn is not None
+
+    await pair.primary.checkpoint_postgres(CONFIG)
+    # A commit waits for the replica, which streams it.
+    psql(servers["primary"], "CREATE TABLE t AS SELECT 1 AS v")
+    assert psql(servers["replica"], "SELECT v FROM t") == "1"
+
+    # Promotion: the standby set first (ALTER SYSTEM on a standby), then pg_promote; declared a primary.
+    await pair.replica.promote_postgres(CONFIG, ())
+    assert (await pair.replica.postgres_replication(CONFIG)).role is ReplicationRole.PRIMARY
+    # The control file shows the new timeline after a checkpoint (why the orchestration asks for one).
+    await pair.replica.checkpoint_postgres(CONFIG)
+    assert (await pair.replica.postgres_replication(CONFIG)).timeline == 2
+    declared = server.call(lambda: server.api.find("ConfigMap", "orders-replication", "pg-b"))
+    assert declared is not None and declared["data"] == {"role": "primary"}
