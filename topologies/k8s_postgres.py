@@ -194,9 +194,7 @@ class K8sPgServer:
         if start:
             changes.append(Change(ChangeAction.RUN, f"Pod {pod_name(self.config)}", "start PostgreSQL (restart the pod)"))
         if apply:
-            if start:
-                await self.restart()
-            await self.wait_ready(wanted)
+            await self.wait_ready(wanted, restarted=start and await self.restart())
         return changes
 
     async def follow(self, source: ReplicationSource, *, rewind: bool) -> None:
@@ -216,10 +214,9 @@ class K8sPgServer:
         # is re-declared, and data it already holds is rewound when asked to.
         wanted = target if same else dataclasses.replace(target, rewind=rewind and exists)
         await self.apply(wanted, source.password.reveal(), apply=True)
-        if exists and not same:
-            # The containers read their role and upstream when they start.
-            await self.restart()
-        await self.wait_ready(wanted)
+        # The containers read their role and upstream when they start.
+        restarted = exists and not same and await self.restart()
+        await self.wait_ready(wanted, restarted=restarted)
 
     async def promote(self, standbys: tuple[str, ...]) -> None:
         state = await self.state()
@@ -321,12 +318,13 @@ class K8sPgServer:
             argv += ["-c", statement]
         return await self.exec(argv, what=what)
 
-    async def restart(self) -> None:
-        """Replace the Pod; its StatefulSet makes a new one, whose containers read the declaration again."""
+    async def restart(self) -> bool:
+        """Replace the Pod (when there is one); its StatefulSet makes a new one, whose containers read
+        the declaration again. Returns once the old Pod is gone."""
         name = pod_name(self.config)
         old = await self.client.k8s_get("v1", "Pod", name)
         if old is None:
-            return
+            return False
         await self.client.k8s_delete("v1", "Pod", name)
         uid = old.get("metadata", {}).get("uid")
         with anyio.fail_after(self.ready_timeout_s):
@@ -334,10 +332,16 @@ class K8sPgServer:
             while (found := await self.client.k8s_get("v1", "Pod", name)) is not None and found.get("metadata", {}).get("uid") == uid:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+        return True
 
-    async def wait_ready(self, declared: Declared) -> None:
+    async def wait_ready(self, declared: Declared, *, restarted: bool = False) -> None:
         if declared.fenced:
             return
+        if restarted:
+            # The StatefulSet's status may still count the old Pod as ready: wait for the new one.
+            await self.client.k8s_wait(
+                "v1", "Pod", pod_name(self.config), None, condition="Ready", timeout_s=self.ready_timeout_s
+            )
         await self.client.k8s_wait(
             "apps/v1", "StatefulSet", self.config.name, None, condition=ROLLOUT, timeout_s=self.ready_timeout_s
         )
