@@ -18,7 +18,8 @@ the objects itself:
 - namespaced objects need their Namespace to exist, as on a real server;
 - a toy controller (``auto_ready``) that marks workloads rolled out, Pods
   ready and Jobs complete shortly after each change, so waits have something
-  to wait for;
+  to wait for, and gives each StatefulSet its Pods ``<name>-<i>`` (made
+  again when deleted, removed when scaled down);
 - a toy kubelet for ``exec`` (off unless ``exec_locally``): the exec
   websocket (``v4.channel.k8s.io``) of a Pod the test stored runs the command
   as a local process, with that Pod's ``exec_env`` added to its environment.
@@ -249,6 +250,9 @@ class HarmonyEmulator(KubernetesEmulator):
             for inner in [k for k in self.store if k[3] == key[4]]:
                 self.remove(inner)
         self._publish(key, "DELETED", current)
+        for owner in current.get("metadata", {}).get("ownerReferences") or []:
+            if owner.get("kind") == "StatefulSet" and self.auto_ready:
+                self._schedule_controller(("apps", "v1", "statefulsets", key[3], owner["name"]))  # it makes the Pod again
         return current
 
     # -- the store, also for tests ----------------------------------------
@@ -367,9 +371,31 @@ class HarmonyEmulator(KubernetesEmulator):
         obj = self.store.get(key)
         if obj is None or not self.auto_ready:
             return
+        if obj.get("kind") == "StatefulSet":
+            self._statefulset_pods(key, obj)
         status = _ready_status(obj)
         if status is not None and obj.get("status") != status:
             self.set_status(key, status)
+
+    def _statefulset_pods(self, key: Key, statefulset: Mapping[str, Any]) -> None:
+        """Pods ``<name>-0..n-1`` (marked running and ready; nothing runs), none beyond ``replicas``."""
+        name, namespace = key[4], key[3]
+        replicas = int(statefulset.get("spec", {}).get("replicas", 1))
+        template = statefulset.get("spec", {}).get("template", {})
+        owner = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": statefulset["metadata"]["uid"], "controller": True}
+        for pod_key in [k for k in self.store if k[:4] == ("", "v1", "pods", namespace) and re.fullmatch(rf"{re.escape(name)}-\d+", k[4])]:
+            if int(pod_key[4].rsplit("-", 1)[1]) >= replicas:
+                self.remove(pod_key)
+        for index in range(replicas):
+            pod_name = f"{name}-{index}"
+            if ("", "v1", "pods", namespace, pod_name) not in self.store:
+                pod = {
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": pod_name, "namespace": namespace, "labels": dict(template.get("metadata", {}).get("labels") or {}), "ownerReferences": [owner]},
+                    "spec": copy.deepcopy(template.get("spec") or {}),
+                    "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+                }  # fmt: skip
+                self.put_object("", "v1", "pods", namespace, pod)
 
     def _peek_version(self) -> int:
         version: int = next(self._versions)

@@ -12,13 +12,15 @@ streaming, switchover and failover) is the real_cluster tier's job
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
-from capabilities.k8s import K8sNotReadyError
+from capabilities.k8s import K8sApiError, K8sNotReadyError
 from capabilities.postgresql import PgConfig, PgUser, PostgreSQL, PostgreSQLCluster, ReplicationRole
 from harmony_py.capability_check import capability_gaps
 from harmony_py.outcome import Change, ChangeAction
@@ -152,15 +154,49 @@ async def test_failover_plan_shows_the_primary_and_the_clone(pair: FailoverTopol
 async def test_failover_deploy_stops_clearly_where_a_running_pod_is_needed(
     pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread
 ) -> None:
-    # The primary's objects are applied; creating the replica's slot needs psql in the Pod.
-    with pytest.raises(K8sNotReadyError, match="exec psql in Pod orders-0 in namespace pg-a: the pod does not exist"):
+    # The primary's objects are applied (and its Pod made); creating the
+    # replica's slot needs psql in that Pod, which the emulator does not run.
+    with pytest.raises(K8sApiError, match="exec psql in Pod orders-0 in namespace pg-a: the command could not run: this emulator runs no containers"):
         await pair.deploy_postgres(CONFIG)
     find(server, "StatefulSet", "orders", "pg-a")
     assert server.call(lambda: server.api.find("StatefulSet", "orders", "pg-b")) is None
     status = await pair.postgres_status(CONFIG)
     assert status.member("primary").state.role is ReplicationRole.UNREACHABLE
-    assert "does not exist" in (status.member("primary").state.problem or "")
+    assert "runs no containers" in (status.member("primary").state.problem or "")
     assert status.member("replica").state.role is ReplicationRole.ABSENT
+
+
+def pod_uid(server: EmulatorThread, namespace: str) -> str | None:
+    pod = server.call(lambda: server.api.find("Pod", "orders-0", namespace))
+    return None if pod is None else str(pod["metadata"]["uid"])
+
+
+async def test_a_stopped_server_is_started_by_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+    await pair.primary.deploy_postgres(CONFIG)
+    first = pod_uid(server, "pg-a")
+    assert first is not None
+    # What stop_postgres declares (its clean stop runs in the Pod: real_cluster tier).
+    postgres = pair.primary.k8s_postgres(CONFIG)
+    declared, password, _ = await postgres.declared()
+    await postgres.apply(dataclasses.replace(declared, stopped=True), password, apply=True)
+    assert (await pair.primary.postgres_replication(CONFIG)).role is ReplicationRole.STOPPED
+    planned = await pair.primary.plan_postgres(CONFIG)
+    assert ("Pod orders-0", "start PostgreSQL (restart the pod)") in [(c.target, c.summary) for c in planned]
+    changes = await pair.primary.deploy_postgres(CONFIG)
+    assert [c.summary for c in changes if c.action is ChangeAction.RUN] == ["start PostgreSQL (restart the pod)"]
+    assert pod_uid(server, "pg-a") not in (None, first)
+    assert "annotations" not in find(server, "StatefulSet", "orders", "pg-a")["metadata"]
+    assert await pair.primary.deploy_postgres(CONFIG) == []
+
+
+async def test_a_former_primary_rejoins_rewound_in_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+    await pair.primary.deploy_postgres(CONFIG)
+    await pair.replica.deploy_postgres(CONFIG)
+    before = pod_uid(server, "pg-b")
+    await pair.replica.follow_postgres(CONFIG, await pair.primary.postgres_replication_source(CONFIG, "replica"))
+    declared = find(server, "ConfigMap", "orders-replication", "pg-b")["data"]
+    assert (declared["role"], declared["rewind"]) == ("replica", "true")
+    assert pod_uid(server, "pg-b") not in (None, before)
 
 
 async def test_exec_into_a_pod_that_is_not_running_says_why(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
@@ -180,6 +216,9 @@ async def test_fence_holds_the_server_down(pair: FailoverTopology[K8sAnywhereTop
     await pair.primary.fence_postgres(CONFIG)
     statefulset = find(server, "StatefulSet", "orders", "pg-a")
     assert statefulset["spec"]["replicas"] == 0
+    with anyio.fail_after(5):  # the toy controller removes the Pod of a StatefulSet scaled to zero
+        while pod_uid(server, "pg-a") is not None:
+            await anyio.sleep(0.01)
     assert statefulset["metadata"]["annotations"]["harmony.dev/postgres-fenced"] == "true"
     # If anything starts it again, it starts as a standby.
     assert find(server, "ConfigMap", "orders-replication", "pg-a")["data"]["role"] == "replica"
