@@ -59,7 +59,11 @@ NO_CLUSTER_HELP = (
 
 @dataclass(frozen=True)
 class K8sAnywhereTopology(K8sPostgreSQLMixin):
-    """A Kubernetes cluster. Provides ``K8sClient`` (and, with its mixin, ``PostgreSQL``).
+    """A Kubernetes cluster (one namespace of it, for namespaced objects).
+
+    Provides ``K8sClient``, ``K8sPods`` (namespace, exec) and, with its mixin,
+    ``PostgreSQLServer``: two of them in a ``FailoverTopology`` are a primary
+    and a streaming replica (see topologies/k8s_postgres.py).
 
     ``kubeconfig`` defaults to ``$KUBECONFIG`` then ``~/.kube/config``, and
     ``context`` to that file's current context, as for kubectl; ``namespace``

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,16 @@ async def test_a_server_whose_pod_never_becomes_ready_fails_clearly(kubeconfig: 
     topology = member(kubeconfig, "default", ready_timeout_s=0.5)
     with pytest.raises(K8sNotReadyError, match=r"StatefulSet orders in namespace default not Rollout after 0.5 s.*no pods were created"):
         await topology.deploy_postgres(CONFIG)
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_the_scripts_the_pods_run_are_valid_shell(shell: str) -> None:
+    from topologies.k8s_postgres_manifests import Declared, manifests
+
+    objects = manifests(CONFIG, {"postgres": "p", "replicator": "r", "app": "a"}, Declared(), None)
+    pod = next(o for o in objects if o["kind"] == "StatefulSet")["spec"]["template"]["spec"]
+    scripts = [container["command"][2] for container in (*pod["initContainers"], *pod["containers"])]
+    scripts += [o["data"]["10-harmony.sh"] for o in objects if o["metadata"]["name"] == "orders-init"]
+    for script in scripts:
+        checked = subprocess.run([shell, "-n"], input=script, capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, f"{shell} -n: {checked.stderr}\n{script}"
