@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,3 +248,19 @@ def test_the_scripts_the_pods_run_are_valid_shell(shell: str) -> None:
     for script in scripts:
         checked = subprocess.run([shell, "-n"], input=script, capture_output=True, text=True, check=False)
         assert checked.returncode == 0, f"{shell} -n: {checked.stderr}\n{script}"
+
+
+async def test_the_score_on_a_pair_keeps_passwords_out_of_reports(pair: FailoverTopology[K8sAnywhereTopology]) -> None:
+    from harmony_py import Maestro, ScoreState
+    from harmony_py.cli.json_output import run_json
+    from harmony_py.scores import PostgreSQLScore
+
+    score = PostgreSQLScore("orders", databases=("orders",), users=("app",))
+    planned = await Maestro(pair).add(score).plan()
+    assert planned.scores[0].state is ScoreState.PENDING and planned.scores[0].changes
+    applied = await Maestro(pair).add(score).apply()
+    assert applied.scores[0].state is ScoreState.FAILED and "runs no containers" in applied.scores[0].message
+    for report in (planned, applied):
+        text = json.dumps(run_json(report))
+        for password in passwords():
+            assert password not in text and base64.b64encode(password.encode()).decode() not in text
