@@ -11,6 +11,7 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
 
 from capabilities.k8s import ROLLOUT
@@ -91,6 +92,15 @@ async def _psql(topology: K8sAnywhereTopology, sql: str) -> str:
     return result.stdout.strip()
 
 
+async def _replayed(topology: K8sAnywhereTopology, sql: str, wanted: str) -> None:
+    """A synchronous commit is flushed on the replica, not necessarily replayed yet: poll."""
+    with anyio.fail_after(60):
+        delay = 0.05
+        while (await topology.k8s_exec("orders-0", ["psql", "-XAtq", "-U", "postgres", "-d", "orders", "-c", sql], container="postgres")).stdout.strip() != wanted:
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
 async def test_postgres_primary_and_streaming_replica_on_a_real_cluster(pg_pair: FailoverTopology[K8sAnywhereTopology]) -> None:
     # exec, the replica's pg_basebackup clone, synchronous streaming, NOOP on re-apply.
     await pg_pair.deploy_postgres(PG)
@@ -100,7 +110,7 @@ async def test_postgres_primary_and_streaming_replica_on_a_real_cluster(pg_pair:
     assert replica.role is ReplicationRole.REPLICA and replica.upstream == status.member("primary").address
     assert status.member("primary").state.sync_standbys == ("replica",)
     await _psql(pg_pair.primary, "CREATE TABLE t (v int); INSERT INTO t VALUES (1)")
-    assert await _psql(pg_pair.replica, "SELECT v FROM t") == "1"
+    await _replayed(pg_pair.replica, "SELECT v FROM t", "1")
     assert await pg_pair.plan_postgres(PG) == []
     assert await pg_pair.deploy_postgres(PG) == []
 
@@ -118,4 +128,4 @@ async def test_postgres_switchover_and_failover_on_a_real_cluster(pg_pair: Failo
     await pg_pair.deploy_postgres(PG)
     status = await pg_pair.postgres_status(PG)
     assert status.member("replica").state.role is ReplicationRole.REPLICA, status.summary()
-    assert await _psql(pg_pair.replica, "SELECT v FROM t") == "1"
+    await _replayed(pg_pair.replica, "SELECT v FROM t", "1")

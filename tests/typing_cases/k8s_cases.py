@@ -16,7 +16,7 @@ from capabilities.postgresql import ClusterStatus, PgConfig, PostgreSQL, Postgre
 from harmony_py import Maestro
 from harmony_py.outcome import Change
 from harmony_py.scores import FileScore, PostgreSQLScore, K8sDeploymentScore, K8sResourceScore, NamespaceScore
-from topologies import FailoverTopology, K8sAnywhereTopology, LocalhostTopology
+from topologies import FailoverTopology, K8sAnywhereTopology, LocalhostTopology, MultisiteTopology
 
 cluster = K8sAnywhereTopology(context="prod")
 namespace = NamespaceScore("shop", {"team": "web"}, quota={"pods": "10"})
@@ -75,6 +75,7 @@ async def postgres_on_clusters(pair: FailoverTopology[K8sAnywhereTopology], conf
     database: PostgreSQL = pair
     cluster: PostgreSQLCluster = pair
     Maestro(pair).add(PostgreSQLScore("orders", databases=("orders",), users=("app",)))
+    sites: PostgreSQLCluster = MultisiteTopology(K8sAnywhereTopology(namespace="a"), (K8sAnywhereTopology(namespace="b"),))
 
 
 async def postgres_needs_exec(client: K8sClient, config: PgConfig) -> None:
