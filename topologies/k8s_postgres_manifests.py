@@ -40,6 +40,7 @@ DATA = "/var/lib/postgresql/data"
 PGDATA = f"{DATA}/pgdata"
 PASSFILE = f"{DATA}/pgpass"
 STOPPED_MARKER = f"{DATA}/harmony.stopped"
+CREDENTIALS = "/etc/harmony-postgres"
 POSTGRES_UID = 999
 """The postgres user of the official Debian-based image."""
 
@@ -133,7 +134,11 @@ def manifests(
                     "terminationGracePeriodSeconds": 60,
                     "initContainers": [_prepare_container(config)],
                     "containers": [_server_container(config)],
-                    "volumes": [{"name": "init", "configMap": {"name": f"{config.name}-init", "optional": True}}],
+                    # Passwords as files, not one variable per user: adding a user must not change the template.
+                    "volumes": [
+                        {"name": "init", "configMap": {"name": f"{config.name}-init", "optional": True}},
+                        {"name": "credentials", "secret": {"secretName": secret_name(config), "defaultMode": 0o440}},
+                    ],
                 },
             },
             "volumeClaimTemplates": [
@@ -273,8 +278,6 @@ exit "$status"
         {"name": "PGDATA", "value": PGDATA},
         {"name": "PGPORT", "value": str(config.port)},
         _secret_env("POSTGRES_PASSWORD", config, SUPERUSER),
-        _secret_env("HARMONY_PG_REPLICATION_PASSWORD", config, config.replication_user),
-        *(_secret_env(f"HARMONY_PG_PASSWORD_{index}", config, user.name) for index, user in enumerate(config.users)),
         *_replication_env(config),
     ]
     return {
@@ -290,6 +293,7 @@ exit "$status"
         "volumeMounts": [
             {"name": "data", "mountPath": DATA},
             {"name": "init", "mountPath": "/docker-entrypoint-initdb.d"},
+            {"name": "credentials", "mountPath": CREDENTIALS, "readOnly": True},
         ],
     }
 
@@ -299,14 +303,14 @@ def _init_scripts(config: PgConfig) -> dict[str, Any]:
     replicator = sql_ident(config.replication_user)
     lines = [
         "set -e",
-        # Passwords come from the environment (the Secret); quotes doubled for SQL.
-        "q() { printf '%s' \"$1\" | sed \"s/'/''/g\"; }",
+        # Passwords come from the Secret's files (group-readable by postgres through fsGroup); quotes doubled for SQL.
+        f"q() {{ sed \"s/'/''/g\" {CREDENTIALS}/\"$1\"; }}",
         "psql -v ON_ERROR_STOP=1 --username postgres <<EOSQL",
-        f"CREATE ROLE {replicator} LOGIN REPLICATION PASSWORD '$(q \"$HARMONY_PG_REPLICATION_PASSWORD\")';",
+        f"CREATE ROLE {replicator} LOGIN REPLICATION PASSWORD '$(q {shlex.quote(config.replication_user)})';",
         *(f"GRANT EXECUTE ON FUNCTION {function} TO {replicator};" for function in _REWIND_FUNCTIONS),
     ]
-    for index, user in enumerate(config.users):
-        lines.append(f"CREATE ROLE {sql_ident(user.name)} LOGIN PASSWORD '$(q \"$HARMONY_PG_PASSWORD_{index}\")';")
+    for user in config.users:
+        lines.append(f"CREATE ROLE {sql_ident(user.name)} LOGIN PASSWORD '$(q {shlex.quote(user.name)})';")
     for database in config.databases:
         lines.append(f"CREATE DATABASE {sql_ident(database)} OWNER {sql_ident(config.owner_of(database))};")
     lines.append("EOSQL")

@@ -11,6 +11,7 @@ scripts, pg_basebackup inside the Pod, DNS names) is the real_cluster tier's.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +20,9 @@ from pathlib import Path
 import pytest
 
 from capabilities.postgresql import PgConfig, PgUser, ReplicationRole
+from harmony_py.secret import Secret
+from topologies.k8s_postgres_manifests import CREDENTIALS, Declared, manifests
+from topologies.postgres_text import facts_sql, scram_matches
 from topologies.failover import FailoverTopology
 from topologies.k8s_anywhere import K8sAnywhereTopology
 
@@ -92,6 +96,27 @@ async def pair(server: EmulatorThread, kubeconfig: Path, servers: dict[str, Path
 
     server.call(kubelet)
     return FailoverTopology(members["pg-a"], members["pg-b"])
+
+
+def test_the_init_script_creates_roles_grants_and_databases(servers: dict[str, Path], tmp_path: Path) -> None:
+    # Runs first: later tests leave the primary waiting for a synchronous standby.
+    config = PgConfig("orders", databases=("orders",), users=(PgUser("app", databases=("orders",)), PgUser("o_brien", Secret("it's"))))
+    passwords = {"replicator": "r-Pass:1", "app": "a$(x)`y`", "o_brien": "it's"}
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    for user, password in passwords.items():
+        (credentials / user).write_text(password)
+    script = next(o for o in manifests(config, passwords, Declared(), None) if o["metadata"]["name"] == "orders-init")["data"]["10-harmony.sh"]
+    (tmp_path / "pg_hba.conf").write_text("")
+    env = {"PATH": f"{PG_BIN}:/usr/bin:/bin", "PGHOST": str(servers["primary"]), "PGDATA": str(tmp_path)}
+    ran = subprocess.run(["bash", "-c", script.replace(CREDENTIALS, str(credentials))], env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    facts = json.loads(psql(servers["primary"], facts_sql("replicator")))
+    for user, password in passwords.items():
+        assert scram_matches(password, facts["roles"][user]["verifier"]), user
+    assert facts["roles"]["replicator"]["replication"] and facts["rewind_grants"]
+    assert facts["databases"]["orders"] == "app"
+    assert (tmp_path / "pg_hba.conf").read_text() == "host replication replicator all scram-sha-256\n"
 
 
 async def test_exec_primitives_on_real_servers(pair: FailoverTopology[K8sAnywhereTopology], servers: dict[str, Path], server: EmulatorThread) -> None:
