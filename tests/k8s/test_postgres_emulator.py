@@ -21,6 +21,8 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from capabilities.k8s import K8sApiError, K8sNotReadyError
 from capabilities.postgresql import PgConfig, PgUser, PostgreSQL, PostgreSQLCluster, ReplicationRole
@@ -28,6 +30,7 @@ from harmony_py.capability_check import capability_gaps
 from harmony_py.outcome import Change, ChangeAction
 from topologies.failover import FailoverTopology
 from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies.k8s_postgres_manifests import Declared, declared_from, manifests
 from topologies.secret_store import SecretStore
 
 from .harness import EmulatorThread
@@ -239,8 +242,6 @@ async def test_a_server_whose_pod_never_becomes_ready_fails_clearly(kubeconfig: 
 
 @pytest.mark.parametrize("shell", ["sh", "bash"])
 def test_the_scripts_the_pods_run_are_valid_shell(shell: str) -> None:
-    from topologies.k8s_postgres_manifests import Declared, manifests
-
     objects = manifests(CONFIG, {"postgres": "p", "replicator": "r", "app": "a"}, Declared(), None)
     pod = next(o for o in objects if o["kind"] == "StatefulSet")["spec"]["template"]["spec"]
     scripts = [container["command"][2] for container in (*pod["initContainers"], *pod["containers"])]
@@ -264,3 +265,19 @@ async def test_the_score_on_a_pair_keeps_passwords_out_of_reports(pair: Failover
         text = json.dumps(run_json(report))
         for password in passwords():
             assert password not in text and base64.b64encode(password.encode()).decode() not in text
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    declared=st.builds(
+        Declared, role=st.sampled_from(["primary", "replica"]), source_host=st.sampled_from(["", "orders.pg-a.svc"]),
+        source_port=st.integers(1, 65535), source_user=st.sampled_from(["replicator"]), slot=st.sampled_from(["harmony_replica"]),
+        application_name=st.sampled_from(["replica"]), rewind=st.booleans(), fenced=st.booleans(), stopped=st.booleans(),
+    )  # fmt: skip
+)
+def test_what_the_objects_declare_reads_back(declared: Declared) -> None:
+    objects = {o["kind"] + "/" + o["metadata"]["name"]: o for o in manifests(CONFIG, {"postgres": "p"}, declared, "s")}
+    found = declared_from(objects["ConfigMap/orders-replication"], objects["StatefulSet/orders"])
+    if declared.role == "primary":  # a primary declares no upstream
+        declared = Declared(role="primary", fenced=declared.fenced, stopped=declared.stopped)
+    assert found == declared

@@ -246,3 +246,22 @@ async def test_prune_finds_a_kind_removed_entirely_through_prune_kinds() -> None
 def test_bad_pruning_values_fail_clearly(build: Any, message: str) -> None:
     with pytest.raises(ScoreValueError, match=message):
         build()
+
+
+@settings(max_examples=25, deadline=None)
+@given(first=configmaps(), second=configmaps(), dry_run=st.booleans())
+def test_pruning_converges_to_exactly_the_manifests(first: list[dict[str, Any]], second: list[dict[str, Any]], dry_run: bool) -> None:
+    client = InMemoryK8sClient(dry_run_supported=dry_run)
+
+    async def run() -> None:
+        for manifests in (first, second):
+            score = K8sResourceScore(manifests, applyset="set", prune=True)
+            assert states(await Maestro(client).add(score).apply())[0] in (ScoreState.CHANGED, ScoreState.UNCHANGED)
+            writes = client.writes
+            assert states(await Maestro(client).add(score).plan()) == [ScoreState.UNCHANGED]
+            assert states(await Maestro(client).add(score).apply()) == [ScoreState.UNCHANGED]
+            assert client.writes == writes
+            live = await client.k8s_list("v1", "ConfigMap", None, "harmony.dev/applyset=set")
+            assert sorted(o["metadata"]["name"] for o in live) == sorted(m["metadata"]["name"] for m in manifests)
+
+    anyio.run(run)
