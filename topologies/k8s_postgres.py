@@ -39,17 +39,17 @@ from harmony_py.secret import Secret
 
 from .k8s_postgres_manifests import (
     CONTAINER,
-    PGDATA,
-    STOPPED_MARKER,
     SUPERUSER,
     SOURCE_PASSWORD_KEY,
     Declared,
     declared_from,
+    fence_script,
     manifests,
     pod_name,
     replication_name,
     secret_name,
     standby_names_setting,
+    stop_script,
 )
 from .postgres_server import slot_for
 from .postgres_text import STATUS_SQL, slots_sql, sync_names
@@ -248,12 +248,7 @@ class K8sPgServer:
         """Stop cleanly, keep the Pod (serving nothing) and return the last checkpoint's LSN."""
         declared, password, _ = await self.declared()
         await self.apply(dataclasses.replace(declared, stopped=True), password, apply=True)
-        script = (
-            f"touch {STOPPED_MARKER} && "
-            f"gosu postgres pg_ctl stop -D {PGDATA} -m fast -w -t 60 >/dev/null && "
-            f"gosu postgres pg_controldata -D {PGDATA} | sed -n 's/^Latest checkpoint location: *//p'"
-        )
-        result = await self.exec(["sh", "-c", script], what="stopping")
+        result = await self.exec(["sh", "-c", stop_script()], what="stopping")
         lsn = result.strip()
         if not lsn:
             raise K8sPostgresError(f"PostgreSQL {self.config.name}: stopped, but its checkpoint location is unknown")
@@ -266,7 +261,7 @@ class K8sPgServer:
             return
         try:
             await self.exec(
-                ["sh", "-c", f"touch {STOPPED_MARKER}; gosu postgres pg_ctl stop -D {PGDATA} -m immediate"],
+                ["sh", "-c", fence_script()],
                 what="stopping at once",
             )
         except K8sError:

@@ -38,11 +38,9 @@ STOPPED_ANNOTATION = "harmony.dev/postgres-stopped"
 CONTAINER = "postgres"
 DATA = "/var/lib/postgresql/data"
 PGDATA = f"{DATA}/pgdata"
-PASSFILE = f"{DATA}/pgpass"
-STOPPED_MARKER = f"{DATA}/harmony.stopped"
 CREDENTIALS = "/etc/harmony-postgres"
-POSTGRES_UID = 999
-"""The postgres user of the official Debian-based image."""
+POSTGRES_GID = 999
+"""The postgres group of the official Debian-based image (the Pod's fsGroup)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +128,7 @@ def manifests(
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
-                    "securityContext": {"fsGroup": POSTGRES_UID},
+                    "securityContext": {"fsGroup": POSTGRES_GID},
                     "terminationGracePeriodSeconds": 60,
                     "initContainers": [_prepare_container(config)],
                     "containers": [_server_container(config)],
@@ -202,43 +200,54 @@ def _replication_env(config: PgConfig) -> list[dict[str, Any]]:
     ]
 
 
-# Runs as root before the server: owns the volume, forgets a stop of the previous
-# Pod, and makes a replica's data (clone when empty, rewind a former primary).
-_PREPARE = f"""set -eu
-mkdir -p {PGDATA}
-chown {POSTGRES_UID}:{POSTGRES_UID} {DATA} {PGDATA}
-chmod 700 {PGDATA}
-rm -f {STOPPED_MARKER}
+@dataclass(frozen=True)
+class PodPaths:
+    """Where a server's files are in its Pod (the data volume); tests run the scripts elsewhere."""
+
+    data: str = DATA
+
+    @property
+    def pgdata(self) -> str:
+        return f"{self.data}/pgdata"
+
+    @property
+    def passfile(self) -> str:
+        return f"{self.data}/pgpass"
+
+    @property
+    def stopped_marker(self) -> str:
+        return f"{self.data}/harmony.stopped"
+
+
+def prepare_script(paths: PodPaths = PodPaths()) -> str:
+    """Runs as root before the server: owns the volume, forgets a stop of the previous Pod, and
+    makes a replica's data (clone when empty, rewind a former primary when declared)."""
+    data, pgdata, passfile = (shlex.quote(p) for p in (paths.data, paths.pgdata, paths.passfile))
+    return f"""set -eu
+mkdir -p {pgdata}
+chown postgres:postgres {data} {pgdata}
+chmod 700 {pgdata}
+rm -f {shlex.quote(paths.stopped_marker)}
 [ "${{HARMONY_PG_ROLE:-primary}}" = replica ] || exit 0
 umask 077
 escaped=$(printf '%s' "$SOURCE_PASSWORD" | sed 's/\\\\/\\\\\\\\/g; s/:/\\\\:/g')
-printf '*:*:*:%s:%s\\n' "$SOURCE_USER" "$escaped" > {PASSFILE}
-chown {POSTGRES_UID}:{POSTGRES_UID} {PASSFILE}
-if [ ! -s {PGDATA}/PG_VERSION ]; then
-  gosu postgres env PGPASSFILE={PASSFILE} pg_basebackup -D {PGDATA} -h "$SOURCE_HOST" -p "$SOURCE_PORT" \\
+printf '*:*:*:%s:%s\\n' "$SOURCE_USER" "$escaped" > {passfile}
+chown postgres:postgres {passfile}
+if [ ! -s {pgdata}/PG_VERSION ]; then
+  gosu postgres env PGPASSFILE={passfile} pg_basebackup -D {pgdata} -h "$SOURCE_HOST" -p "$SOURCE_PORT" \\
     -U "$SOURCE_USER" -X stream -S "$SOURCE_SLOT" -c fast --no-password
 elif [ "${{HARMONY_PG_REWIND:-false}}" = true ]; then
-  rm -f {PGDATA}/standby.signal
-  gosu postgres pg_rewind --target-pgdata={PGDATA} \\
-    --source-server="host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER dbname=postgres passfile={PASSFILE}"
+  rm -f {pgdata}/standby.signal
+  gosu postgres pg_rewind --target-pgdata={pgdata} \\
+    --source-server="host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER dbname=postgres passfile={passfile}"
 fi
 """
 
 
-def _prepare_container(config: PgConfig) -> dict[str, Any]:
-    return {
-        "name": "prepare",
-        "image": f"postgres:{config.version}",
-        "command": ["sh", "-c", _PREPARE],
-        "env": [
-            *_replication_env(config),
-            _secret_env("SOURCE_PASSWORD", config, SOURCE_PASSWORD_KEY, optional=True),
-        ],
-        "volumeMounts": [{"name": "data", "mountPath": DATA}],
-    }
-
-
-def _server_container(config: PgConfig) -> dict[str, Any]:
+def server_script(config: PgConfig, paths: PodPaths = PodPaths()) -> str:
+    """The server container's command. The server is a child of this shell, not PID 1: a clean stop
+    (:func:`stop_script`) leaves a marker, and the Pod then stays up (not ready) so that its last
+    checkpoint can be read; Pod termination (SIGTERM) stops it fast."""
     settings = {
         "port": str(config.port),
         "listen_addresses": "*",
@@ -250,17 +259,15 @@ def _server_container(config: PgConfig) -> dict[str, Any]:
         **{key: value for key, value in sorted(config.settings.items())},
     }
     arguments = " ".join(shlex.quote(f"-c{key}={value}") for key, value in settings.items())
+    pgdata = shlex.quote(paths.pgdata)
     conninfo = (
         "host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER "
-        f"passfile={PASSFILE} application_name=$APPLICATION_NAME"
+        f"passfile={paths.passfile} application_name=$APPLICATION_NAME"
     )
-    # The server is a child of this shell, not PID 1: stop_postgres stops it
-    # cleanly and leaves a marker, and the Pod then stays up (not ready) so
-    # that its last checkpoint can be read; Pod termination stops it fast.
-    script = f"""set -u
-if [ -s {PGDATA}/PG_VERSION ]; then
-  if [ "${{HARMONY_PG_ROLE:-primary}}" = replica ]; then gosu postgres touch {PGDATA}/standby.signal
-  else rm -f {PGDATA}/standby.signal; fi
+    return f"""set -u
+if [ -s {pgdata}/PG_VERSION ]; then
+  if [ "${{HARMONY_PG_ROLE:-primary}}" = replica ]; then gosu postgres touch {pgdata}/standby.signal
+  else rm -f {pgdata}/standby.signal; fi
 fi
 set -- docker-entrypoint.sh postgres {arguments}
 if [ "${{HARMONY_PG_ROLE:-primary}}" = replica ]; then
@@ -271,9 +278,40 @@ server=$!
 trap 'kill -INT "$server" 2>/dev/null; wait "$server"; exit 0' TERM INT
 wait "$server"
 status=$?
-while [ -e {STOPPED_MARKER} ]; do sleep 1 & wait $!; done
+while [ -e {shlex.quote(paths.stopped_marker)} ]; do sleep 1 & wait $!; done
 exit "$status"
 """
+
+
+def stop_script(paths: PodPaths = PodPaths()) -> str:
+    """Exec'd in the server container: a clean stop that keeps the Pod; prints the last checkpoint's LSN."""
+    pgdata = shlex.quote(paths.pgdata)
+    return (
+        f"touch {shlex.quote(paths.stopped_marker)} && "
+        f"gosu postgres pg_ctl stop -D {pgdata} -m fast -w -t 60 >/dev/null && "
+        f"gosu postgres pg_controldata -D {pgdata} | sed -n 's/^Latest checkpoint location: *//p'"
+    )
+
+
+def fence_script(paths: PodPaths = PodPaths()) -> str:
+    """Exec'd in the server container: stop at once, and keep the Pod from starting it again."""
+    return f"touch {shlex.quote(paths.stopped_marker)}; gosu postgres pg_ctl stop -D {shlex.quote(paths.pgdata)} -m immediate"
+
+
+def _prepare_container(config: PgConfig) -> dict[str, Any]:
+    return {
+        "name": "prepare",
+        "image": f"postgres:{config.version}",
+        "command": ["sh", "-c", prepare_script()],
+        "env": [
+            *_replication_env(config),
+            _secret_env("SOURCE_PASSWORD", config, SOURCE_PASSWORD_KEY, optional=True),
+        ],
+        "volumeMounts": [{"name": "data", "mountPath": DATA}],
+    }
+
+
+def _server_container(config: PgConfig) -> dict[str, Any]:
     env = [
         {"name": "PGDATA", "value": PGDATA},
         {"name": "PGPORT", "value": str(config.port)},
@@ -283,7 +321,7 @@ exit "$status"
     return {
         "name": CONTAINER,
         "image": f"postgres:{config.version}",
-        "command": ["sh", "-c", script],
+        "command": ["sh", "-c", server_script(config)],
         "ports": [{"name": "postgres", "containerPort": config.port}],
         "env": env,
         "readinessProbe": {
