@@ -12,16 +12,20 @@ scripts, pg_basebackup inside the Pod, DNS names) is the real_cluster tier's.
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from capabilities.postgresql import PgConfig, PgUser, ReplicationRole
 from harmony_py.secret import Secret
-from topologies.k8s_postgres_manifests import CREDENTIALS, Declared, manifests
+from topologies.k8s_postgres_manifests import CREDENTIALS, Declared, PodPaths, manifests, prepare_script, server_script, stop_script
 from topologies.postgres_text import facts_sql, scram_matches
 from topologies.failover import FailoverTopology
 from topologies.k8s_anywhere import K8sAnywhereTopology
@@ -117,6 +121,75 @@ def test_the_init_script_creates_roles_grants_and_databases(servers: dict[str, P
     assert facts["roles"]["replicator"]["replication"] and facts["rewind_grants"]
     assert facts["databases"]["orders"] == "app"
     assert (tmp_path / "pg_hba.conf").read_text() == "host replication replicator all scram-sha-256\n"
+
+
+def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path]) -> None:
+    """The init container's and the server container's scripts, run here with two pass-through shims
+    for what the image provides (gosu; docker-entrypoint.sh on initialised data, kept off TCP)."""
+    root = servers["primary"].parent
+    paths = PodPaths(str(root / "pod-data"))
+    shims, sockets = root / "shims", root / "pod-run"
+    shims.mkdir()
+    # Like gosu, setpriv execs the program (no process in between), so signals reach the server.
+    as_user = 'exec setpriv --reuid="$u" --regid="$u" --init-groups'
+    (shims / "gosu").write_text(f'#!/bin/sh\nu=$1; shift; {as_user} "$@"\n')
+    (shims / "docker-entrypoint.sh").write_text(
+        f'#!/bin/sh\nu=postgres; {as_user} "$@" -c listen_addresses= -c unix_socket_directories={sockets}\n'
+    )
+    for shim in shims.iterdir():
+        shim.chmod(0o755)
+    (root / "pod-data").mkdir()
+    sockets.mkdir()
+    subprocess.run(["chown", "postgres:postgres", str(sockets)], check=True)
+    psql(servers["primary"], "SELECT pg_create_physical_replication_slot('harmony_scripted')")
+    env = {
+        "PATH": f"{shims}:{PG_BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HARMONY_PG_ROLE": "replica", "SOURCE_HOST": str(servers["primary"]),
+        "SOURCE_PORT": "5432", "SOURCE_USER": "replicator", "SOURCE_PASSWORD": "r-Pass:1", "SOURCE_SLOT": "harmony_scripted",
+        "APPLICATION_NAME": "scripted", "PGDATA": paths.pgdata,  # the container's environment
+    }  # fmt: skip
+    server: subprocess.Popen[bytes] | None = None
+
+    def streaming() -> None:
+        def check() -> bool:
+            assert server is not None and server.poll() is None, "the server script ended"
+            return psql(servers["primary"], "SELECT state FROM pg_stat_replication WHERE application_name = 'scripted'") == "streaming"
+
+        _poll(check)
+
+    try:
+        prepared = subprocess.run(["sh", "-c", prepare_script(paths)], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert prepared.returncode == 0, prepared.stderr
+        assert Path(paths.pgdata, "PG_VERSION").exists()
+        assert Path(paths.passfile).read_text() == "*:*:*:replicator:r-Pass\\:1\n" and Path(paths.passfile).stat().st_mode & 0o777 == 0o600
+
+        server = subprocess.Popen(["sh", "-c", server_script(CONFIG, paths)], env=env, start_new_session=True)
+        streaming()
+        # A clean stop through the stop script: the server is down, the script (the Pod) is not.
+        stopped = subprocess.run(["sh", "-c", stop_script(paths)], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert stopped.returncode == 0, stopped.stderr
+        assert re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", stopped.stdout.strip()), stopped.stdout
+        assert server.poll() is None and not Path(paths.pgdata, "postmaster.pid").exists()
+        Path(paths.stopped_marker).unlink()  # what a new Pod's init container does
+        assert server.wait(timeout=30) == 0
+
+        # Started again (a replica still), then the Pod is terminated: a fast shutdown, exit 0.
+        server = subprocess.Popen(["sh", "-c", server_script(CONFIG, paths)], env=env, start_new_session=True)
+        streaming()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0 and not Path(paths.pgdata, "postmaster.pid").exists()
+    finally:
+        if server is not None and server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D", paths.pgdata, "-m", "immediate", "-w"],
+                       capture_output=True, check=False, timeout=60)  # fmt: skip
+
+
+def _poll(check: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    deadline, delay = time.monotonic() + timeout_s, 0.05
+    while not check():
+        assert time.monotonic() < deadline, f"still not true after {timeout_s} s"
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 async def test_exec_primitives_on_real_servers(pair: FailoverTopology[K8sAnywhereTopology], servers: dict[str, Path], server: EmulatorThread) -> None:
