@@ -11,6 +11,7 @@ scripts, pg_basebackup inside the Pod, DNS names) is the real_cluster tier's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -148,6 +149,9 @@ def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path
         "APPLICATION_NAME": "scripted", "PGDATA": paths.pgdata,  # the container's environment
     }  # fmt: skip
     server: subprocess.Popen[bytes] | None = None
+    # Settings reach the server as -c arguments; WAL kept so that pg_rewind finds the common checkpoint
+    # (right after a clone and a promotion, recycled WAL would make it refuse, see postgres_server.rewind).
+    config = dataclasses.replace(CONFIG, settings={"wal_keep_size": "64MB"})
 
     def streaming() -> None:
         def check() -> bool:
@@ -162,8 +166,11 @@ def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path
         assert Path(paths.pgdata, "PG_VERSION").exists()
         assert Path(paths.passfile).read_text() == "*:*:*:replicator:r-Pass\\:1\n" and Path(paths.passfile).stat().st_mode & 0o777 == 0o600
 
-        server = subprocess.Popen(["sh", "-c", server_script(CONFIG, paths)], env=env, start_new_session=True)
+        server = subprocess.Popen(["sh", "-c", server_script(config, paths)], env=env, start_new_session=True)
         streaming()
+        # It diverges, as a replica promoted in a failover and written to does.
+        psql(sockets, "SELECT pg_promote(true, 60)")
+        psql(sockets, "CREATE TABLE diverged AS SELECT 1 AS v")
         # A clean stop through the stop script: the server is down, the script (the Pod) is not.
         stopped = subprocess.run(["sh", "-c", stop_script(paths)], env=env, capture_output=True, text=True, timeout=120, check=False)
         assert stopped.returncode == 0, stopped.stderr
@@ -172,9 +179,17 @@ def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path
         Path(paths.stopped_marker).unlink()  # what a new Pod's init container does
         assert server.wait(timeout=30) == 0
 
-        # Started again (a replica still), then the Pod is terminated: a fast shutdown, exit 0.
-        server = subprocess.Popen(["sh", "-c", server_script(CONFIG, paths)], env=env, start_new_session=True)
+        # Declared to rejoin with a rewind: the init container rewinds it onto the primary's history,
+        # and it starts as a replica streaming from it again.
+        rewound = subprocess.run(["sh", "-c", prepare_script(paths)], env={**env, "HARMONY_PG_REWIND": "true"},
+                                 capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert rewound.returncode == 0, rewound.stderr
+        server = subprocess.Popen(["sh", "-c", server_script(config, paths)], env=env, start_new_session=True)
         streaming()
+        # Readable once it replayed past where the rewind left it (WAL the idle primary is made to write).
+        psql(servers["primary"], "CHECKPOINT")
+        _poll(lambda: _answers(sockets, "SELECT to_regclass('diverged') IS NULL") == "t")
+        # The Pod is terminated: a fast shutdown, exit 0.
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0 and not Path(paths.pgdata, "postmaster.pid").exists()
     finally:
@@ -182,6 +197,13 @@ def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path
             os.killpg(server.pid, signal.SIGKILL)
         subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D", paths.pgdata, "-m", "immediate", "-w"],
                        capture_output=True, check=False, timeout=60)  # fmt: skip
+
+
+def _answers(socket_dir: Path, sql: str) -> str | None:
+    try:
+        return psql(socket_dir, sql)
+    except subprocess.CalledProcessError:
+        return None  # not accepting connections yet
 
 
 def _poll(check: Callable[[], bool], timeout_s: float = 60.0) -> None:
