@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import secrets
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -212,7 +213,7 @@ class K8sPgServer:
         same = exists and declared == target and password == source.password.reveal()
         # A healthy replica of this source keeps its declaration; anything else
         # is re-declared, and data it already holds is rewound when asked to.
-        wanted = target if same else dataclasses.replace(target, rewind=rewind and exists)
+        wanted = target if same else dataclasses.replace(target, rewind=_rewind_token() if rewind and exists else "")
         await self.apply(wanted, source.password.reveal(), apply=True)
         # The containers read their role and upstream when they start.
         restarted = exists and not same and await self.restart()
@@ -267,7 +268,7 @@ class K8sPgServer:
         except K8sError:
             pass  # a Pod that cannot be reached is the usual reason to fence: scaling to zero still holds it
         await self.apply(
-            dataclasses.replace(declared, role="replica", fenced=True, rewind=True), password, apply=True
+            dataclasses.replace(declared, role="replica", fenced=True, rewind=_rewind_token()), password, apply=True
         )
 
     # -- observing -------------------------------------------------------------
@@ -340,6 +341,11 @@ class K8sPgServer:
         await self.client.k8s_wait(
             "apps/v1", "StatefulSet", self.config.name, None, condition=ROLLOUT, timeout_s=self.ready_timeout_s
         )
+
+
+def _rewind_token() -> str:
+    """A new token: the next start of the Pod rewinds once, later restarts do not."""
+    return secrets.token_hex(4)
 
 
 def _int(value: Any) -> int | None:

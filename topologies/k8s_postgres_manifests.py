@@ -53,7 +53,8 @@ class Declared:
     source_user: str = ""
     slot: str = ""
     application_name: str = ""
-    rewind: bool = False
+    rewind: str = ""
+    """A token asking the init container to rewind the data onto the source once (empty: never)."""
     fenced: bool = False
     stopped: bool = False
 
@@ -162,7 +163,7 @@ def declared_from(replication: Mapping[str, Any] | None, statefulset: Mapping[st
         source_user=str(data.get("source_user") or ""),
         slot=str(data.get("slot") or ""),
         application_name=str(data.get("application_name") or ""),
-        rewind=data.get("rewind") == "true",
+        rewind=str(data.get("rewind") or ""),
         fenced=annotations.get(FENCED_ANNOTATION) == "true",
         stopped=annotations.get(STOPPED_ANNOTATION) == "true",
     )
@@ -178,7 +179,7 @@ def _replication_data(declared: Declared) -> dict[str, str]:
         "source_user": declared.source_user,
         "slot": declared.slot,
         "application_name": declared.application_name,
-        "rewind": "true" if declared.rewind else "false",
+        "rewind": declared.rewind,
     }
 
 
@@ -218,11 +219,18 @@ class PodPaths:
     def stopped_marker(self) -> str:
         return f"{self.data}/harmony.stopped"
 
+    @property
+    def rewound_marker(self) -> str:
+        """The rewind token last carried out: a restart must not rewind again (nor need the source up)."""
+        return f"{self.data}/harmony.rewound"
+
 
 def prepare_script(paths: PodPaths = PodPaths()) -> str:
     """Runs as root before the server: owns the volume, forgets a stop of the previous Pod, and
     makes a replica's data (clone when empty, rewind a former primary when declared)."""
-    data, pgdata, passfile = (shlex.quote(p) for p in (paths.data, paths.pgdata, paths.passfile))
+    data, pgdata, passfile, rewound = (
+        shlex.quote(p) for p in (paths.data, paths.pgdata, paths.passfile, paths.rewound_marker)
+    )
     return f"""set -eu
 mkdir -p {pgdata}
 chown postgres:postgres {data} {pgdata}
@@ -236,10 +244,11 @@ chown postgres:postgres {passfile}
 if [ ! -s {pgdata}/PG_VERSION ]; then
   gosu postgres env PGPASSFILE={passfile} pg_basebackup -D {pgdata} -h "$SOURCE_HOST" -p "$SOURCE_PORT" \\
     -U "$SOURCE_USER" -X stream -S "$SOURCE_SLOT" -c fast --no-password
-elif [ "${{HARMONY_PG_REWIND:-false}}" = true ]; then
+elif [ -n "${{HARMONY_PG_REWIND:-}}" ] && [ "$(cat {rewound} 2>/dev/null || true)" != "$HARMONY_PG_REWIND" ]; then
   rm -f {pgdata}/standby.signal
   gosu postgres pg_rewind --target-pgdata={pgdata} \\
     --source-server="host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER dbname=postgres passfile={passfile}"
+  printf '%s\\n' "$HARMONY_PG_REWIND" > {rewound}
 fi
 """
 

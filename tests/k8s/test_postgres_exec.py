@@ -181,14 +181,19 @@ def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path
 
         # Declared to rejoin with a rewind: the init container rewinds it onto the primary's history,
         # and it starts as a replica streaming from it again.
-        rewound = subprocess.run(["sh", "-c", prepare_script(paths)], env={**env, "HARMONY_PG_REWIND": "true"},
+        rewound = subprocess.run(["sh", "-c", prepare_script(paths)], env={**env, "HARMONY_PG_REWIND": "t1"},
                                  capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
         assert rewound.returncode == 0, rewound.stderr
+        assert "pg_rewind: Done!" in rewound.stderr and Path(paths.rewound_marker).read_text() == "t1\n"
         server = subprocess.Popen(["sh", "-c", server_script(config, paths)], env=env, start_new_session=True)
         streaming()
         # Readable once it replayed past where the rewind left it (WAL the idle primary is made to write).
         psql(servers["primary"], "CHECKPOINT")
         _poll(lambda: _answers(sockets, "SELECT to_regclass('diverged') IS NULL") == "t")
+        # A later Pod start with the same declaration does not rewind again (it would need the source up).
+        again = subprocess.run(["sh", "-c", prepare_script(paths)], env={**env, "HARMONY_PG_REWIND": "t1", "SOURCE_HOST": "/nonexistent"},
+                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+        assert again.returncode == 0 and "pg_rewind" not in again.stderr, again.stderr
         # The Pod is terminated: a fast shutdown, exit 0.
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0 and not Path(paths.pgdata, "postmaster.pid").exists()
