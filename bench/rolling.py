@@ -1,19 +1,25 @@
 """Time a rolling update of 4 replicas and count the requests that failed during it.
 
-    python bench/rolling.py [--runs 5] [--replicas 4]
+    python bench/rolling.py [--runs 5] [--replicas 4] [--over-ssh]
 
 Starts its own dockerd and nginx (as tests/docker does), deploys v1, then
 updates v1 -> v2 -> v1 ... while a client sends requests through the
 balancer in a loop. Not a test: it prints one line per run and a summary.
+
+With ``--over-ssh`` the same runs go to a LinuxHostTopology: an sshd of its own on
+127.35.0.1, the engine reached only through the socket forwarded over SSH, nginx
+driven over SSH and listening on 127.35.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -25,7 +31,11 @@ from harmony_py import Maestro, ScoreState  # noqa: E402
 from harmony_py.scores import ReplicatedServiceScore, UpdatePolicy  # noqa: E402
 from tests.docker import conftest  # noqa: E402
 from tests.docker.load import LoadClient  # noqa: E402
+from tests.ssh.sshd import make_user_key, start_server, stop_server, write_known_hosts  # noqa: E402
 from topologies import LocalhostTopology  # noqa: E402
+from topologies.linux_host import LinuxHostTopology  # noqa: E402
+
+SSH_HOST = "127.35.0.1"
 
 
 class _Factory:
@@ -43,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--replicas", type=int, default=4)
+    parser.add_argument("--over-ssh", action="store_true", help="a LinuxHostTopology over a local sshd")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="harmony-bench-") as base:
         factory = _Factory(Path(base))
@@ -51,14 +62,41 @@ def main() -> None:
         roots = conftest.balancer_root.__wrapped__(factory)  # type: ignore[attr-defined]
         root = next(roots)
         try:
-            run_all(LocalhostTopology(docker_host=engine.socket, balancer_root=root), args.runs, args.replicas)
+            with contextlib.ExitStack() as stack:
+                if args.over_ssh:
+                    host: LocalhostTopology | LinuxHostTopology = stack.enter_context(
+                        ssh_host(Path(base), engine.socket, root)
+                    )
+                    address = SSH_HOST
+                else:
+                    host, address = LocalhostTopology(docker_host=engine.socket, balancer_root=root), "127.0.0.1"
+                run_all(host, address, args.runs, args.replicas)
         finally:
             for generator in (roots, engines):
                 with pytest.raises(StopIteration):
                     next(generator)
 
 
-def run_all(host: LocalhostTopology, runs: int, replicas: int) -> None:
+@contextlib.contextmanager
+def ssh_host(base: Path, docker_socket: str, balancer_root: str) -> Iterator[LinuxHostTopology]:
+    key = make_user_key(base)
+    server = start_server(SSH_HOST, base / "sshd", key, extra_config=conftest.QUIET_SHELL)
+    try:
+        yield LinuxHostTopology(
+            SSH_HOST,
+            port=server.port,
+            user="root",
+            client_keys=(str(key.private_path),),
+            use_agent=False,
+            known_hosts=str(write_known_hosts(base / "known_hosts", [server])),
+            docker_socket=docker_socket,
+            balancer_root=balancer_root,
+        )
+    finally:
+        stop_server(server)
+
+
+def run_all(host: LocalhostTopology | LinuxHostTopology, address: str, runs: int, replicas: int) -> None:
     port, ports = conftest.free_port(), conftest.free_range(4 * replicas)
 
     def score(tag: str) -> ReplicatedServiceScore:
@@ -67,21 +105,30 @@ def run_all(host: LocalhostTopology, runs: int, replicas: int) -> None:
             f"{conftest.IMAGE}:{tag}",
             replicas,
             port,
+            address=address,
             backend_ports=ports,
             health_interval_s=0.2,
             stop_grace_s=2,
             update=UpdatePolicy(monitor_s=20, drain_timeout_s=5),
         )
 
+    async def apply_in_one_loop(tag: str) -> ScoreState:
+        async with Maestro(host).add(score(tag)) as maestro:  # closes the SSH connection, if any
+            return (await maestro.apply()).scores[0].state
+
     def apply(tag: str) -> ScoreState:
-        return anyio.run(Maestro(host).add(score(tag)).apply).scores[0].state
+        return anyio.run(apply_in_one_loop, tag)
+
+    async def stop_serving() -> None:
+        async with Maestro(host):
+            await host.remove_balanced_service("bench", drain_timeout_s=2)
 
     assert apply("v1") is ScoreState.CHANGED
     durations: list[float] = []
     failed_total = 0
     for run in range(runs):
         tag = "v2" if run % 2 == 0 else "v1"
-        with LoadClient(port) as load:
+        with LoadClient(port, address) as load:
             started = time.perf_counter()
             state = apply(tag)
             durations.append(time.perf_counter() - started)
@@ -95,7 +142,7 @@ def run_all(host: LocalhostTopology, runs: int, replicas: int) -> None:
         f"summary: {runs} runs, update time median {statistics.median(durations):.2f} s "
         f"(min {min(durations):.2f}, max {max(durations):.2f}), failed requests in total: {failed_total}"
     )
-    anyio.run(lambda: host.remove_balanced_service("bench", drain_timeout_s=2))
+    anyio.run(stop_serving)
 
 
 if __name__ == "__main__":

@@ -21,16 +21,19 @@ from .group import TopologyGroup
 from .maestro import Maestro
 from .outcome import Change, ChangeAction, InterpretStatus, Outcome
 from .report import Phase, RunReport, ScoreReport, ScoreState
-from .score import ConvergingInterpret, Interpret, Score
+from .outputs import KNOWN_AFTER_APPLY, Produces, ProducingInterpret, Ref, UnresolvedRefError, resolved
+from .score import CompositeScore, ConvergingInterpret, Interpret, Score
 from .secret import Secret
 from .topology import Topology, TopologyReport
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "KNOWN_AFTER_APPLY",
     "Change",
     "ChangeAction",
     "CommandFailedError",
+    "CompositeScore",
     "ConvergingInterpret",
     "Event",
     "EventHandler",
@@ -41,6 +44,9 @@ __all__ = [
     "MissingCapabilityError",
     "Outcome",
     "Phase",
+    "Produces",
+    "ProducingInterpret",
+    "Ref",
     "RunReport",
     "Score",
     "ScoreFileError",
@@ -52,5 +58,7 @@ __all__ = [
     "TopologyGroup",
     "TopologyNotReadyError",
     "TopologyReport",
+    "UnresolvedRefError",
     "capability_gaps",
+    "resolved",
 ]

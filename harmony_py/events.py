@@ -26,6 +26,7 @@ class ScoreStarted:
     total: int
     name: str
     topology: str
+    identity: str = ""
 
 
 @dataclass(frozen=True)

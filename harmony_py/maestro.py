@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Generic, TypeVar, overload
@@ -12,19 +11,12 @@ from typing_extensions import Self
 
 from .capability_check import capability_gaps, describe_gap
 from .errors import HarmonyError, MissingCapabilityError, ScoreValueError, TopologyNotReadyError
-from .events import (
-    EventHandler,
-    RunFinished,
-    ScoreFinished,
-    ScoreStarted,
-    TopologyPreparing,
-    TopologyReady,
-    ignore_event,
-)
+from .events import EventHandler, RunFinished, TopologyPreparing, TopologyReady, ignore_event
 from .fanout import GroupRun
 from .group import TopologyGroup, check_parallel
-from .outcome import Change, InterpretStatus, Outcome
-from .report import Phase, RunReport, ScoreReport, ScoreState
+from .report import Phase, RunReport, ScoreReport
+from .graph import Graph, build_graph
+from .run import Run
 from .score import Score
 from .topology import Topology, TopologyReport, close_topology
 
@@ -32,21 +24,21 @@ T = TypeVar("T", bound=Topology)
 
 DEFAULT_SCORE_TIMEOUT_S = 600.0
 DEFAULT_PLAN_CONCURRENCY = 8
-
-_STATE_OF = {
-    InterpretStatus.SUCCESS: ScoreState.CHANGED,
-    InterpretStatus.NOOP: ScoreState.UNCHANGED,
-    InterpretStatus.FAILURE: ScoreState.FAILED,
-    InterpretStatus.SKIPPED: ScoreState.SKIPPED,
-}
+DEFAULT_APPLY_CONCURRENCY = 4
 
 
 class Maestro(Generic[T]):
-    """Applies scores to one topology, in the order they were added.
+    """Applies scores to one topology, each after the scores it depends on.
 
     ``Maestro(topology)`` fixes ``T``; ``add`` then accepts only ``Score[T]``,
     so mypy rejects a score whose capability the topology lacks. The same rule
     is checked again at run time, before anything is touched.
+
+    Order (ADR 0050): the scores of one ``add(a, b, c)`` call apply in that
+    order; those of separate ``add()`` calls are independent and run
+    concurrently (at most ``apply_concurrency``); a score holding a
+    :class:`~harmony_py.Ref` waits for its producer. A failure skips only the
+    scores depending on it.
 
     ``Maestro(TopologyGroup(members))`` fixes ``T`` to the members' type and
     applies the scores to every member (see :mod:`harmony_py.fanout`).
@@ -60,6 +52,7 @@ class Maestro(Generic[T]):
         topology: TopologyGroup[T],
         *,
         plan_concurrency: int = DEFAULT_PLAN_CONCURRENCY,
+        apply_concurrency: int = DEFAULT_APPLY_CONCURRENCY,
         score_timeout_s: float | None = DEFAULT_SCORE_TIMEOUT_S,
     ) -> None: ...
 
@@ -69,6 +62,7 @@ class Maestro(Generic[T]):
         topology: T,
         *,
         plan_concurrency: int = DEFAULT_PLAN_CONCURRENCY,
+        apply_concurrency: int = DEFAULT_APPLY_CONCURRENCY,
         score_timeout_s: float | None = DEFAULT_SCORE_TIMEOUT_S,
     ) -> None: ...
 
@@ -77,11 +71,16 @@ class Maestro(Generic[T]):
         topology: T | TopologyGroup[T],
         *,
         plan_concurrency: int = DEFAULT_PLAN_CONCURRENCY,
+        apply_concurrency: int = DEFAULT_APPLY_CONCURRENCY,
         score_timeout_s: float | None = DEFAULT_SCORE_TIMEOUT_S,
     ) -> None:
         if plan_concurrency < 1:
             raise ScoreValueError(f"plan_concurrency must be at least 1, got {plan_concurrency}")
-        self._scores: list[Score[T]] = []
+        if apply_concurrency < 1:
+            raise ScoreValueError(f"apply_concurrency must be at least 1, got {apply_concurrency}")
+        self._apply_limiter = anyio.CapacityLimiter(apply_concurrency)
+        self._batches: list[tuple[Score[T], ...]] = []
+        self._graph: tuple[int, Graph[Score[T]]] | None = None
         self._plan_limiter = anyio.CapacityLimiter(plan_concurrency)
         self._score_timeout_s = score_timeout_s
         self._ready: TopologyReport | None = None
@@ -89,7 +88,7 @@ class Maestro(Generic[T]):
         if isinstance(topology, TopologyGroup):
             members: tuple[T, ...] = topology.members
             children = [
-                Maestro._member(member, self._scores, plan_concurrency, score_timeout_s) for member in members
+                Maestro._member(member, self._batches, plan_concurrency, apply_concurrency, score_timeout_s) for member in members
             ]
             self._group = GroupRun(topology.name, children, topology.effective_parallel())
             self._topology = members[0]
@@ -97,10 +96,14 @@ class Maestro(Generic[T]):
             self._topology = topology
 
     @staticmethod
-    def _member(topology: T, scores: list[Score[T]], plan_concurrency: int, timeout_s: float | None) -> Maestro[T]:
-        child = Maestro(topology, plan_concurrency=plan_concurrency, score_timeout_s=timeout_s)
+    def _member(
+        topology: T, batches: list[tuple[Score[T], ...]], plan_concurrency: int, apply_concurrency: int, timeout_s: float | None
+    ) -> Maestro[T]:
+        child = Maestro(
+            topology, plan_concurrency=plan_concurrency, apply_concurrency=apply_concurrency, score_timeout_s=timeout_s
+        )
         # The same list: scores added to the group later reach every member.
-        child._scores = scores
+        child._batches = batches
         return child
 
     @property
@@ -147,23 +150,37 @@ class Maestro(Generic[T]):
 
     @property
     def scores(self) -> tuple[Score[T], ...]:
-        return tuple(self._scores)
+        """The scores added, in the order added (composites as such, not their parts)."""
+        return tuple(score for batch in self._batches for score in batch)
 
     def add(self, *scores: Score[T]) -> Self:
+        """Add scores that apply in the order given; those of another ``add()`` call are independent of them.
+
+        A score also waits for the producer of every Ref it holds (ADR 0050).
+        """
         for score in scores:
             if not isinstance(score, Score):
                 raise ScoreValueError(
                     f"Maestro.add() takes scores, got {type(score).__name__}: {score!r}"
                 )
-        self._scores.extend(scores)
+        if scores:
+            self._batches.append(tuple(scores))
         return self
+
+    def graph(self) -> Graph[Score[T]]:
+        """The dependency graph of the scores added so far; raises on a cycle or a dangling Ref."""
+        # Scores are immutable and add() only appends: the graph changes only with the number of batches.
+        if self._graph is None or self._graph[0] != len(self._batches):
+            self._graph = (len(self._batches), build_graph(self._batches))
+        return self._graph[1]
 
     def check_capabilities(self) -> None:
         """Raise :class:`MissingCapabilityError` naming every score the topology cannot serve."""
         problems: list[str] = []
         seen: set[tuple[type, type]] = set()
+        scores = [node.score for node in self.graph().nodes]
         for topology in self.members:
-            for score in self._scores:
+            for score in scores:
                 # Members of one class answer alike: check each pair of classes once.
                 if (type(topology), type(score)) in seen:
                     continue
@@ -196,100 +213,42 @@ class Maestro(Generic[T]):
     async def plan(self, on_event: EventHandler = ignore_event) -> RunReport:
         """Observe the topology and report what apply would change. Mutates nothing.
 
+        Scores are planned concurrently and reported in the order written. A
+        score holding Refs is planned once their producers are: with their
+        values when they have nothing to change, else reported PENDING with
+        those inputs "known after apply".
+
         For a group: every member is planned; a member that fails is reported
         in the result (``hosts``), never raised, so the others' plans stand.
         """
+        graph = self.graph()
         if self._group is not None:
             self.check_capabilities()
             return await self._group.plan(on_event)
         ready = await self.prepare(on_event)
-        total = len(self._scores)
-        reports: list[ScoreReport | None] = [None] * total
-        emitted = 0
-
-        def emit_in_order() -> None:
-            # Plans run concurrently but are reported in the order the user wrote them.
-            nonlocal emitted
-            while emitted < total and (report := reports[emitted]) is not None:
-                on_event(ScoreFinished(Phase.PLAN, emitted, total, report))
-                emitted += 1
-
-        async def plan_one(index: int, score: Score[T]) -> None:
-            async with self._plan_limiter:
-                reports[index] = await self._plan_score(index, score, on_event)
-            emit_in_order()
-
-        async with anyio.create_task_group() as group:
-            for index, score in enumerate(self._scores):
-                group.start_soon(plan_one, index, score)
-        return self._finish(Phase.PLAN, ready, [r for r in reports if r is not None], on_event)
+        run = Run(self._topology, self._topology.name, graph, on_event, self._plan_limiter, self._score_timeout_s)
+        await run.plan()
+        return self._finish(Phase.PLAN, ready, run.ordered_reports(), on_event)
 
     async def apply(self, on_event: EventHandler = ignore_event, *, plan: RunReport | None = None) -> RunReport:
-        """Converge every score in order; after a failure the rest are skipped.
+        """Converge every score, each after those it depends on (ADR 0050).
+
+        Scores of one ``add()`` call go in order; independent ones run
+        concurrently (at most ``apply_concurrency``). When a score fails,
+        only the scores depending on it are skipped, each saying why.
 
         For a group, each member independently. Given the group's ``plan``,
         members whose plan failed are not contacted again and members whose
         plan found nothing to change keep that result.
         """
+        graph = self.graph()
         if self._group is not None:
             self.check_capabilities()
             return await self._group.apply(on_event, plan)
         ready = await self.prepare(on_event)
-        reports: list[ScoreReport] = []
-        failed: str | None = None
-        for index, score in enumerate(self._scores):
-            if failed is not None:
-                report = self._skipped(score, f"not applied: {failed} failed before it")
-                on_event(ScoreFinished(Phase.APPLY, index, len(self._scores), report))
-            else:
-                report = await self._apply_score(index, score, on_event)
-                if report.state is ScoreState.FAILED:
-                    failed = score.name
-            reports.append(report)
-        return self._finish(Phase.APPLY, ready, reports, on_event)
-
-    async def _plan_score(self, index: int, score: Score[T], on_event: EventHandler) -> ScoreReport:
-        on_event(ScoreStarted(Phase.PLAN, index, len(self._scores), score.name, self._topology.name))
-        started = time.monotonic()
-        try:
-            with anyio.fail_after(self._score_timeout_s):
-                changes = tuple(await score.interpret().plan(self._topology))
-        except Exception as exc:
-            report = self._report(score, ScoreState.FAILED, f"plan failed: {_reason(exc, self._score_timeout_s)}", (), started)
-        else:
-            state = ScoreState.PENDING if changes else ScoreState.UNCHANGED
-            message = f"{len(changes)} change(s) to make" if changes else "already in the desired state"
-            report = self._report(score, state, message, changes, started)
-        return report
-
-    async def _apply_score(self, index: int, score: Score[T], on_event: EventHandler) -> ScoreReport:
-        total = len(self._scores)
-        on_event(ScoreStarted(Phase.APPLY, index, total, score.name, self._topology.name))
-        started = time.monotonic()
-        try:
-            with anyio.fail_after(self._score_timeout_s):
-                outcome = await score.interpret().apply(self._topology)
-        except Exception as exc:
-            outcome = Outcome.failed(_reason(exc, self._score_timeout_s))
-        report = self._report(score, _STATE_OF[outcome.status], outcome.message, outcome.changes, started)
-        on_event(ScoreFinished(Phase.APPLY, index, total, report))
-        return report
-
-    def _report(
-        self, score: Score[T], state: ScoreState, message: str, changes: Sequence[Change], started: float
-    ) -> ScoreReport:
-        return ScoreReport(
-            name=score.name,
-            kind=type(score).__name__,
-            state=state,
-            message=message,
-            changes=tuple(changes),
-            duration_s=time.monotonic() - started,
-            topology=self._topology.name,
-        )
-
-    def _skipped(self, score: Score[T], message: str) -> ScoreReport:
-        return ScoreReport(score.name, type(score).__name__, ScoreState.SKIPPED, message, topology=self._topology.name)
+        run = Run(self._topology, self._topology.name, graph, on_event, self._apply_limiter, self._score_timeout_s)
+        await run.apply()
+        return self._finish(Phase.APPLY, ready, run.ordered_reports(), on_event)
 
     def _finish(
         self, phase: Phase, ready: TopologyReport, reports: Sequence[ScoreReport], on_event: EventHandler
@@ -297,12 +256,4 @@ class Maestro(Generic[T]):
         run = RunReport(phase, self._topology.name, tuple(reports), facts=dict(ready.facts))
         on_event(RunFinished(run))
         return run
-
-
-def _reason(exc: Exception, timeout_s: float | None) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"timed out after {timeout_s:g} s"
-    if isinstance(exc, HarmonyError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 

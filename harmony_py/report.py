@@ -33,6 +33,12 @@ class ScoreReport:
     changes: tuple[Change, ...] = ()
     duration_s: float = 0.0
     topology: str = ""
+    identity: str = ""
+    """The score's stable identity (``shop.db``); its name unless the user gave one."""
+    depends_on: tuple[str, ...] = ()
+    """Identities of the scores it waits for (the order it was written in, and its Refs)."""
+    unknown_inputs: tuple[str, ...] = ()
+    """In a plan: the fields whose values are known only after apply (their producers change)."""
 
 
 @dataclass(frozen=True)

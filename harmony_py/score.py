@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
-from typing_extensions import get_original_bases
+from typing_extensions import Self, get_original_bases
 
+from .errors import HarmonyError, ScoreValueError
 from .outcome import Change, Outcome
 
 C = TypeVar("C", contravariant=True)
@@ -65,6 +68,23 @@ class Score(ABC, Generic[C]):
         """Stable, human name of this score instance, shown in plans and reports."""
         return type(self).__name__
 
+    @property
+    def identity(self) -> str:
+        """Stable, hierarchical identity: the name given with :meth:`named`, else :attr:`name`.
+
+        Derived only from what the user wrote, so it is the same in every run
+        and process. Inside a composite the Maestro prefixes it with the
+        composite's (``shop`` + ``db`` -> ``shop.db``). Refs, reports, labels
+        and secret names use it.
+        """
+        given = given_identity(self)
+        return given if given is not None else self.name
+
+    def named(self, identity: str) -> Self:
+        """This score under the identity ``identity`` (dotted segments of letters, digits, ``_`` and ``-``)."""
+        check_identity(identity)
+        return with_identity(self, identity)
+
     @classmethod
     def required_capability(cls) -> object:
         """The capability named in the class's ``Score[...]`` base."""
@@ -73,6 +93,63 @@ class Score(ABC, Generic[C]):
             cached = _declared_capability(cls)
             Score._capability_cache[cls] = cached
         return cached
+
+
+class CompositeScore(Score[C]):
+    """A score made of other scores (its parts), e.g. an application and its database.
+
+    The Maestro applies the parts, not the composite: each part's identity is
+    prefixed with the composite's (``shop.db``), a Ref made from a part
+    resolves within the composite, and parts are ordered only by their Refs
+    (independent otherwise) unless ``in_order`` is True, when they form a
+    sequence like the scores of one ``Maestro.add()`` call.
+    """
+
+    in_order: ClassVar[bool] = False
+
+    @abstractmethod
+    def parts(self) -> Sequence[Score[C]]:
+        """The scores this one is made of, in the order a person reads them."""
+
+    def interpret(self) -> Interpret[C]:
+        raise HarmonyError(
+            f"{self.identity} is a composite score: a Maestro applies its parts; it has no interpret of its own"
+        )
+
+
+_IDENTITY_ATTRIBUTE = "_harmony_identity"
+_IDENTITY_RULE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+
+
+def given_identity(score: object) -> str | None:
+    """The identity given to ``score`` with ``named()``, if any."""
+    given = getattr(score, _IDENTITY_ATTRIBUTE, None)
+    return given if isinstance(given, str) else None
+
+
+S = TypeVar("S")
+
+
+def with_identity(score: S, identity: str) -> S:
+    """A shallow copy of ``score`` under ``identity`` (unchecked: the Maestro qualifies parts with it)."""
+    copied = copy.copy(score)
+    object.__setattr__(copied, _IDENTITY_ATTRIBUTE, identity)
+    return copied
+
+
+def keep_identity(source: object, copy_: object) -> None:
+    """Carry a given identity over to a copy made by ``dataclasses.replace``."""
+    given = given_identity(source)
+    if given is not None:
+        object.__setattr__(copy_, _IDENTITY_ATTRIBUTE, given)
+
+
+def check_identity(identity: object) -> str:
+    if not isinstance(identity, str) or not _IDENTITY_RULE.match(identity):
+        raise ScoreValueError(
+            f"a score identity is dot-separated names of letters, digits, '_' and '-' (e.g. 'shop.db'), got {identity!r}"
+        )
+    return identity
 
 
 def _declared_capability(cls: type) -> object:

@@ -54,6 +54,14 @@ def _client(url: str | None) -> Any:
         return client
 
 
+def close_client(url: str) -> None:
+    """Close and forget the cached client for ``url`` (its engine is no longer reachable there)."""
+    with _clients_lock:
+        client = _clients.pop(url, None)
+    if client is not None:
+        client.close()
+
+
 def close_clients() -> None:
     """Close every cached SDK client (tests and long-lived programs call this at the end)."""
     with _clients_lock:
@@ -94,8 +102,16 @@ class DockerEngine:
     def _docker_pulls(self) -> bool:
         return False
 
+    def _docker_where(self) -> str:
+        """Where the engine is, for messages."""
+        return self._docker_url() or "DOCKER_HOST"
+
+    async def _engine_url(self) -> str | None:
+        """The URL the SDK connects to; a subclass may first open a way to the engine."""
+        return self._docker_url()
+
     async def _call(self, function: Any, *args: Any) -> Any:
-        url = self._docker_url()
+        url = await self._engine_url()
         return await anyio.to_thread.run_sync(lambda: function(_client(url), *args))
 
     async def image_id(self, reference: str) -> str | None:
@@ -109,7 +125,7 @@ class DockerEngine:
         if not self._docker_pulls():
             raise ImageNotFoundError(
                 f"image {reference!r} is not in the local image store of the Docker engine "
-                f"at {self._docker_url() or 'DOCKER_HOST'}, and pulling is off "
+                f"at {self._docker_where()}, and pulling is off "
                 "(configure a registry and set pull_missing=True to pull it)"
             )
         pulled: str = await self._call(_pull, reference)
@@ -220,14 +236,14 @@ class DockerOnHost(DockerEngine):
     def capability_gaps(self, capability: type) -> list[str]:
         parent = getattr(super(), "capability_gaps", None)
         gaps: list[str] = parent(capability) if parent is not None else member_gaps(self, capability)
-        if not gaps and _includes_docker(capability):
+        if not gaps and includes_docker(capability):
             problem = probe_engine(self._docker_url())
             if problem is not None:
                 gaps.append(f"no Docker engine answers at {problem}")
         return gaps
 
 
-def _includes_docker(capability: type) -> bool:
+def includes_docker(capability: type) -> bool:
     from typing_extensions import get_protocol_members
 
     try:

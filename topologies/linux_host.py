@@ -1,5 +1,9 @@
 """A Linux machine reached over SSH: provides ``CommandRunner`` through asyncssh.
 
+It also provides ``LoadBalancer`` (nginx, driven through the CommandRunner
+methods) and ``Docker`` when the host's engine answers through the SSH
+connection (its socket forwarded, see docker_over_ssh.py).
+
 One connection per host, opened on first use and kept for the whole run.
 Files are observed and written through one SFTP session on it; commands run
 in exec channels, at most ``max_sessions - 2`` at a time so that together
@@ -12,6 +16,8 @@ wanted: it imports asyncssh, which ``import topologies`` does not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -24,7 +30,9 @@ from harmony_py.secret import Secret
 from harmony_py.topology import TopologyReport
 
 from . import ssh_files
+from .docker_over_ssh import DockerOverSsh
 from .localhost import parse_os_release
+from .nginx_balancer import NginxLoadBalancer
 from .ssh_command import KILL_GRACE_S, SUDO_PREFIX, command_line
 from .ssh_connection import ConnectOptions, connect
 
@@ -42,7 +50,7 @@ SIGNALLED_EXIT = 255
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology:
+class LinuxHostTopology(DockerOverSsh, NginxLoadBalancer):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused
@@ -50,7 +58,8 @@ class LinuxHostTopology:
     a changed key always. ``client_keys`` are private key paths (``None``: the
     agent and ~/.ssh defaults). ``sudo=True`` runs commands and file access as
     root through ``sudo -n`` (passwordless sudo required). ``max_sessions`` is
-    the server's ``MaxSessions``.
+    the server's ``MaxSessions``. ``docker_socket`` is the Docker engine's socket
+    on the host; ``balancer_root`` where the nginx balancer instance lives.
     """
 
     host: str
@@ -114,10 +123,16 @@ class LinuxHostTopology:
         facts = parse_os_release(os_release.decode("utf-8", "replace")) if os_release else {"os": "unknown"}
         facts["user"] = "root" if self.sudo else str(session.conn.get_extra_info("username", ""))
         facts["host"] = self.host
+        facts.update(await self.probe_docker())
         return TopologyReport(self.name, facts)
+
+    async def ssh_connection(self) -> asyncssh.SSHClientConnection:
+        """The host's connection, opened on first use; adapters tunnel through it."""
+        return (await self._link.session()).conn
 
     async def aclose(self) -> None:
         """Close the connection; the next use opens a new one."""
+        await self.close_docker()
         await self._link.close()
 
     # -- CommandRunner -------------------------------------------------------
@@ -256,9 +271,28 @@ class _HostLink:
         session, self._session = self._session, None
         if session is None:
             return
+        if session.loop is not asyncio.get_running_loop():
+            _abandon(session)
+            return
         with anyio.CancelScope(shield=True):
             session.sftp.exit()
             session.conn.close()
             if session.loop is asyncio.get_running_loop():
                 with anyio.move_on_after(5):
                     await session.conn.wait_closed()
+
+
+def _abandon(session: _Session) -> None:
+    """Close a session opened under another event loop (an earlier ``asyncio.run``).
+
+    Its transport belongs to that loop: while the loop lives, the close is
+    handed to it; once it is closed nothing can drive the transport, so the
+    socket is shut down directly and the server ends the session.
+    """
+    if not session.loop.is_closed():
+        session.loop.call_soon_threadsafe(session.conn.close)
+        return
+    sock = session.conn.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

@@ -17,6 +17,7 @@ from harmony_py.events import (
     TopologyReady,
 )
 from harmony_py.outcome import Change, ChangeAction
+from harmony_py.outputs import KNOWN_AFTER_APPLY
 from harmony_py.report import Phase, RunReport, ScoreReport, ScoreState
 
 _SYMBOL = {
@@ -74,7 +75,7 @@ class HumanRenderer:
     def _score(self, phase: Phase, index: int, total: int, report: ScoreReport) -> None:
         line = Text(f"{report.topology}  ", style="bold blue") if self._group else Text()
         line.append(f"[{index + 1}/{total}] ", style="dim")
-        line.append(report.name, style="bold")
+        line.append(_title(report), style="bold")
         line.append(f"  {report.state.value}", style=_STATE_STYLE[report.state])
         if report.state in (ScoreState.FAILED, ScoreState.SKIPPED):
             line.append(f": {report.message}")
@@ -84,6 +85,9 @@ class HumanRenderer:
         if phase is Phase.PLAN:
             for change in report.changes:
                 self._change(change)
+            for field_path in report.unknown_inputs:
+                # Only the path is shown: the value does not exist yet, and may be a secret once it does.
+                self.console.print(Text(f"    ~ {field_path} = {KNOWN_AFTER_APPLY}", style="yellow"))
 
     def _change(self, change: Change) -> None:
         symbol, style = _SYMBOL[change.action]
@@ -107,6 +111,13 @@ class HumanRenderer:
             self._status = None
 
 
+def _title(report: ScoreReport) -> str:
+    """The score's name, with its identity in front when the user gave it one."""
+    if report.identity and report.identity != report.name:
+        return f"{report.identity} ({report.name})"
+    return report.name
+
+
 def _diff_style(line: str) -> str:
     if line.startswith(("+++", "---")):
         return "bold"
@@ -124,7 +135,10 @@ def summary_line(report: RunReport) -> Text:
     unchanged = report.count(ScoreState.UNCHANGED)
     if report.phase is Phase.PLAN:
         pending = report.count(ScoreState.PENDING)
+        skipped = report.count(ScoreState.SKIPPED)
         text = f"Plan: {pending} to change, {unchanged} unchanged, {failed} failed."
+        if skipped:
+            text = f"{text[:-1]}, {skipped} not planned."
     else:
         changed, skipped = report.count(ScoreState.CHANGED), report.count(ScoreState.SKIPPED)
         text = f"Apply: {changed} changed, {unchanged} unchanged, {failed} failed, {skipped} skipped."

@@ -23,12 +23,16 @@ def change_json(change: Change) -> dict[str, Any]:
 def score_json(report: ScoreReport) -> dict[str, Any]:
     return {
         "name": report.name,
+        "identity": report.identity or report.name,
         "kind": report.kind,
         "topology": report.topology,
         "state": report.state.value,
         "message": report.message,
         "duration_s": round(report.duration_s, 4),
         "changes": [change_json(change) for change in report.changes],
+        "depends_on": list(report.depends_on),
+        # Inputs whose values exist only after apply: named, never valued (a value may be a secret).
+        "known_after_apply": list(report.unknown_inputs),
     }
 
 

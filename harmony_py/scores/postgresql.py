@@ -20,6 +20,7 @@ from capabilities.postgresql import (
     MANAGED_SETTINGS,
     ClusterStatus,
     PgConfig,
+    PgEndpoint,
     PgUser,
     PostgreSQL,
     PostgreSQLCluster,
@@ -27,6 +28,7 @@ from capabilities.postgresql import (
 )
 from harmony_py.errors import ScoreValueError
 from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
+from harmony_py.outputs import Produces, ProducingInterpret, Ref
 from harmony_py.score import Interpret, Score
 from harmony_py.secret import Secret
 
@@ -55,8 +57,11 @@ def _user(value: object) -> PgUser:
 
 
 @dataclass(frozen=True)
-class PostgreSQLScore(Score[PostgreSQL]):
+class PostgreSQLScore(Score[PostgreSQL], Produces[PgEndpoint]):
     """A PostgreSQL cluster: server, port, settings, login roles and databases.
+
+    Its output (``score.output()``, a ``Ref[PgEndpoint]``) is where the owner
+    of its first database connects, the password a :class:`Secret`.
 
     ``cluster_name`` (the first argument) names the cluster on every host: its
     directory, and the key of its generated passwords.
@@ -112,8 +117,23 @@ class PostgreSQLScore(Score[PostgreSQL]):
     def name(self) -> str:
         return f"PostgreSQLScore({self.cluster_name}:{self.port})"
 
+    @property
+    def endpoint_database(self) -> str | None:
+        """The database the output points at: the first one some user owns."""
+        config = self.config
+        owned = [database for database in config.databases if config.owner_of(database) != "postgres"]
+        return owned[0] if owned else None
+
+    def output(self) -> Ref[PgEndpoint]:
+        if self.endpoint_database is None:
+            raise ScoreValueError(
+                f"{self.name} has no output: it needs a database owned by a user "
+                "(PgUser(name, databases=(database,))); the superuser's password is never handed out"
+            )
+        return super().output()
+
     def interpret(self) -> PostgreSQLInterpret:
-        return PostgreSQLInterpret(self.config)
+        return PostgreSQLInterpret(self.config, self.endpoint_database)
 
 
 def _settings(settings: object) -> Mapping[str, str]:
@@ -146,9 +166,10 @@ def _addresses(field_name: str, values: object) -> tuple[str, ...]:
     return found
 
 
-class PostgreSQLInterpret(Interpret[PostgreSQL]):
-    def __init__(self, config: PgConfig) -> None:
+class PostgreSQLInterpret(ProducingInterpret[PostgreSQL, PgEndpoint]):
+    def __init__(self, config: PgConfig, endpoint_database: str | None = None) -> None:
         self.config = config
+        self.endpoint_database = endpoint_database
 
     async def plan(self, topology: PostgreSQL) -> Sequence[Change]:
         return await topology.plan_postgres(self.config)
@@ -156,6 +177,11 @@ class PostgreSQLInterpret(Interpret[PostgreSQL]):
     async def apply(self, topology: PostgreSQL) -> Outcome:
         changes = await topology.deploy_postgres(self.config)
         return Outcome.changed(changes) if changes else Outcome.noop()
+
+    async def output(self, topology: PostgreSQL) -> PgEndpoint | None:
+        if self.endpoint_database is None:
+            return None
+        return await topology.postgres_endpoint(self.config, self.endpoint_database)
 
 
 # -- the primary of a replicated cluster -------------------------------------------

@@ -34,6 +34,10 @@ BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "httpd", "wget", "cat", "sleep", "test", "true", "false", "echo")
 HTTPD = 'exec httpd -f -v -p 127.0.0.1:"$PORT" -h /www'
 IMAGE = "harmony-test/web"
+QUIET_SHELL = ["SetEnv SHLVL=1"]
+"""bash sources ~/.bashrc for a command sshd starts only at shell level 1; this machine's root
+.bashrc runs `pyenv init`, which costs ~0.3 s per command. The hosts are test hosts, not this
+machine's login: starting bash at level 2 skips it."""
 
 
 @dataclass(frozen=True)

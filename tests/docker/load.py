@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 
-def get(port: int, path: str = "/version", timeout_s: float = 5.0) -> tuple[int, str]:
+def get(port: int, path: str = "/version", timeout_s: float = 5.0, *, address: str = "127.0.0.1") -> tuple[int, str]:
     """One request on a new connection: the status and the body."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    connection = http.client.HTTPConnection(address, port, timeout=timeout_s)
     try:
         connection.request("GET", path)
         response = connection.getresponse()
@@ -22,9 +22,10 @@ def get(port: int, path: str = "/version", timeout_s: float = 5.0) -> tuple[int,
 
 @dataclass
 class LoadClient:
-    """Requests ``/version`` in a loop from a thread until the ``with`` block ends."""
+    """Requests ``/version`` from ``address:port`` in a loop from a thread until the ``with`` block ends."""
 
     port: int
+    address: str = "127.0.0.1"
     answers: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -37,7 +38,7 @@ class LoadClient:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                status, body = get(self.port)
+                status, body = get(self.port, address=self.address)
             except OSError as exc:
                 self.failures.append(f"{type(exc).__name__}: {exc}")
                 continue

@@ -209,3 +209,12 @@ def test_linux_host_rejects_bad_settings() -> None:
         LinuxHostTopology("h", port=0)
     with pytest.raises(ScoreValueError, match="host"):
         LinuxHostTopology("two words")
+
+
+def test_close_after_the_run_that_opened_the_connection_ended(make_host: HostFactory, ssh_servers: list[SshServer]) -> None:
+    # A script may run `asyncio.run(maestro.apply())` and close in a later `asyncio.run`.
+    host = make_host(ssh_servers[0])
+    assert asyncio.run(host.run(["true"])).exit_status == 0
+    asyncio.run(host.aclose())
+    assert asyncio.run(host.run(["true"])).exit_status == 0  # a new connection, in the new loop
+    asyncio.run(host.aclose())

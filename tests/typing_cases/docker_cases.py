@@ -25,6 +25,7 @@ from capabilities import (
 from harmony_py import Maestro, TopologyReport
 from harmony_py.scores import ContainerScore, ReplicatedServiceScore
 from topologies import DockerTopology, FailoverTopology, LocalhostTopology, MultisiteTopology
+from topologies.linux_host import LinuxHostTopology
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ container = ContainerScore(spec)
 service = ReplicatedServiceScore("web", "web:1", 3, 8080)
 engine = DockerTopology("unix:///run/docker.sock")
 local = LocalhostTopology()
+remote = LinuxHostTopology("web1", docker_socket="/run/docker.sock", balancer_root="/srv/harmony/nginx")
 
 # ContainerScore needs Docker: an engine, a host with one, and failovers of either.
 Maestro(engine).add(container)
@@ -62,6 +64,9 @@ Maestro(MultisiteTopology(local, (local,))).add(container)
 
 # ReplicatedServiceScore needs Docker and LoadBalancer together.
 Maestro(local).add(service)
+# A host over SSH: its engine through the connection, nginx on the host.
+Maestro(remote).add(service)
+Maestro(remote).add(container, service)
 Maestro(engine).add(service)  # type: ignore[arg-type]
 Maestro(BalancerOnly()).add(service)  # type: ignore[arg-type]
 Maestro(BalancerOnly()).add(container)  # type: ignore[arg-type]
@@ -72,6 +77,7 @@ Maestro(FailoverTopology(local, local)).add(service)  # type: ignore[arg-type]
 engine_only: Docker = engine
 both: DockerWithLoadBalancer = local
 as_balancer: LoadBalancer = local
+remote_both: DockerWithLoadBalancer = remote
 not_both: DockerWithLoadBalancer = engine  # type: ignore[assignment]
 not_docker: Docker = BalancerOnly()  # type: ignore[assignment]
 

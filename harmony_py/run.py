@@ -1,0 +1,285 @@
+"""One plan or apply of a maestro's graph on one topology.
+
+Scores run in the tasks of one anyio task group (structured: nothing outlives
+the run, Ctrl-C cancels all). A score starts once every score it waits for has
+finished: the task that finished the last of those carries on with it, or
+starts a new task when several became ready. A task holds a slot of the
+phase's CapacityLimiter, so at most that many scores are in flight.
+
+- Plan: a score waits only for the producers of its Refs (plans mutate
+  nothing, so the written order does not matter); reports are emitted in the
+  order written.
+- Apply: a score waits for everything it depends on; if one of those failed
+  or was skipped, it is skipped, naming the score that failed.
+
+Producers' outputs are asked for only when some score consumes them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from .errors import HarmonyError
+from .events import EventHandler, ScoreFinished, ScoreStarted
+from .graph import Graph, Node
+from .outcome import Change, InterpretStatus, Outcome
+from .outputs import ProducingInterpret, Ref
+from .refs import substitute
+from .report import Phase, ScoreReport, ScoreState
+from .score import Interpret, Score
+
+T = TypeVar("T")
+
+_STATE_OF = {
+    InterpretStatus.SUCCESS: ScoreState.CHANGED,
+    InterpretStatus.NOOP: ScoreState.UNCHANGED,
+    InterpretStatus.FAILURE: ScoreState.FAILED,
+    InterpretStatus.SKIPPED: ScoreState.SKIPPED,
+}
+
+
+class _Unknown:
+    """A producer's output that a plan cannot know: it will change when applied."""
+
+
+UNKNOWN = _Unknown()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A score that failed (``root`` is itself) or was skipped because ``root`` failed."""
+
+    root: str
+
+
+class OutputMissingError(HarmonyError):
+    """A producing score applied but could not say what its output is."""
+
+
+class Run(Generic[T]):
+    def __init__(
+        self,
+        topology: T,
+        topology_name: str,
+        graph: Graph[Score[T]],
+        on_event: EventHandler,
+        limiter: anyio.CapacityLimiter,
+        timeout_s: float | None,
+    ) -> None:
+        self.topology = topology
+        self.topology_name = topology_name
+        self.graph = graph
+        self.on_event = on_event
+        self.limiter = limiter
+        self.timeout_s = timeout_s
+        self.total = len(graph.nodes)
+        self.reports: list[ScoreReport | None] = [None] * self.total
+        self._waiting: dict[str, int] = {}
+        """How many of the scores each one waits for are not finished yet."""
+        self._dependants: dict[str, list[Node[Score[T]]]] = {node.identity: [] for node in graph.nodes}
+        self.values: dict[str, object] = {}
+        """Outputs of consumed producers: a value, UNKNOWN (plan only), or _Failed."""
+        self.consumed = graph.consumed
+        self._emitted = 0
+
+    def ordered_reports(self) -> list[ScoreReport]:
+        return [report for report in self.reports if report is not None]
+
+    # -- plan ---------------------------------------------------------------------
+
+    async def plan(self) -> None:
+        # Plans mutate nothing: a score waits only for the producers of its Refs.
+        await self._run_all(lambda node: set(node.producers.values()), self._plan_node)
+
+    async def _plan_node(self, node: Node[Score[T]]) -> list[Node[Score[T]]]:
+        report = await self._plan(node)
+        ready = self._finish(node, report, emit=False)
+        self._emit_in_order()
+        return ready
+
+    def _emit_in_order(self) -> None:
+        # Plans run concurrently but are reported in the order the user wrote them.
+        while self._emitted < self.total and (report := self.reports[self._emitted]) is not None:
+            self.on_event(ScoreFinished(Phase.PLAN, self._emitted, self.total, report))
+            self._emitted += 1
+
+    async def _plan(self, node: Node[Score[T]]) -> ScoreReport:
+        self._started(Phase.PLAN, node)
+        started = time.monotonic()
+        failed = self._failed_producers(node)
+        if failed:
+            self.values[node.identity] = _Failed(failed[0])
+            return self._report(node, ScoreState.SKIPPED, f"not planned: the plan of {failed[0]}, which it takes a value from, failed", (), started)
+        unknown = tuple(path for path, ref in node.inputs if self.values[node.producers[ref.source]] is UNKNOWN)
+        if unknown:
+            self.values[node.identity] = UNKNOWN
+            waits = ", ".join(sorted({node.producers[ref.source] for path, ref in node.inputs if path in unknown}))
+            return self._report(
+                node, ScoreState.PENDING, f"inputs known after apply of {waits}: {', '.join(unknown)}", (), started,
+                unknown_inputs=unknown,
+            )  # fmt: skip
+        try:
+            with anyio.fail_after(self.timeout_s):
+                interpret = self._interpret(node)
+                changes = tuple(await interpret.plan(self.topology))
+                if node.identity in self.consumed:
+                    self.values[node.identity] = UNKNOWN if changes else await self._output(node, interpret, Phase.PLAN)
+        except Exception as exc:
+            self.values[node.identity] = _Failed(node.identity)
+            return self._report(node, ScoreState.FAILED, f"plan failed: {reason(exc, self.timeout_s)}", (), started)
+        state = ScoreState.PENDING if changes else ScoreState.UNCHANGED
+        message = f"{len(changes)} change(s) to make" if changes else "already in the desired state"
+        return self._report(node, state, message, changes, started)
+
+    # -- apply --------------------------------------------------------------------
+
+    async def apply(self) -> None:
+        await self._run_all(lambda node: node.waits_for, self._apply_node)
+
+    async def _apply_node(self, node: Node[Score[T]]) -> list[Node[Score[T]]]:
+        blocked = self._blocked_by(node)
+        if blocked is not None:
+            self.values[node.identity] = _Failed(blocked)
+            report = self._report(node, ScoreState.SKIPPED, f"not applied: it depends on {blocked}, which failed", (), None)
+        else:
+            report = await self._apply(node)
+        return self._finish(node, report, emit=True)
+
+    def _blocked_by(self, node: Node[Score[T]]) -> str | None:
+        """The failed score that ``node`` depends on (first in the order written), if any."""
+        roots = [value.root for identity in node.waits_for if isinstance(value := self.values.get(identity), _Failed)]
+        if not roots:
+            return None
+        return min(roots, key=lambda identity: self.graph.by_identity[identity].index)
+
+    async def _apply(self, node: Node[Score[T]]) -> ScoreReport:
+        self._started(Phase.APPLY, node)
+        started = time.monotonic()
+        try:
+            with anyio.fail_after(self.timeout_s):
+                interpret = self._interpret(node)
+                outcome = await interpret.apply(self.topology)
+                if outcome.status in (InterpretStatus.SUCCESS, InterpretStatus.NOOP) and node.identity in self.consumed:
+                    self.values[node.identity] = await self._output(node, interpret, Phase.APPLY)
+        except Exception as exc:
+            outcome = Outcome.failed(reason(exc, self.timeout_s))
+        state = _STATE_OF[outcome.status]
+        if state in (ScoreState.FAILED, ScoreState.SKIPPED):
+            self.values[node.identity] = _Failed(node.identity)
+        return self._report(node, state, outcome.message, outcome.changes, started)
+
+    # -- shared -------------------------------------------------------------------
+
+    async def _run_all(
+        self,
+        waits_for: Callable[[Node[Score[T]]], set[str]],
+        run_node: Callable[[Node[Score[T]]], Awaitable[list[Node[Score[T]]]]],
+    ) -> None:
+        """Start each score once everything it waits for has finished (the graph is acyclic)."""
+        for node in self.graph.nodes:
+            upstream = waits_for(node)
+            self._waiting[node.identity] = len(upstream)
+            for identity in upstream:
+                self._dependants[identity].append(node)
+
+        async def drive(node: Node[Score[T]]) -> None:
+            # A task (holding one slot) carries on with the first score its own made ready, so a
+            # chain stays in one task, and starts a task for each other one.
+            async with self.limiter:
+                current: Node[Score[T]] | None = node
+                while current is not None:
+                    ready = await run_node(current)
+                    for other in ready[1:]:
+                        group.start_soon(drive, other)
+                    current = ready[0] if ready else None
+
+        async with anyio.create_task_group() as group:
+            for node in self.graph.nodes:
+                if not self._waiting[node.identity]:
+                    group.start_soon(drive, node)
+
+    def _interpret(self, node: Node[Score[T]]) -> Interpret[T]:
+        """The interpret of the score with every Ref replaced by its producer's value."""
+        score = node.score
+        if node.inputs:
+            score = substitute(score, lambda ref: self._value_of(node, ref))
+        return score.interpret()
+
+    def _value_of(self, node: Node[Score[T]], ref: Ref[object]) -> object:
+        output = self.values[node.producers[ref.source]]
+        try:
+            return ref.value_from(output)
+        except Exception as exc:
+            raise HarmonyError(f"deriving a value from the output of {ref.source} failed: {reason(exc, None)}") from exc
+
+    async def _output(self, node: Node[Score[T]], interpret: Interpret[T], phase: Phase) -> object:
+        if not isinstance(interpret, ProducingInterpret):
+            raise OutputMissingError(
+                f"{node.identity} is a producing score, but its interpret ({type(interpret).__name__}) "
+                "is not a ProducingInterpret"
+            )
+        value: Any = await interpret.output(self.topology)
+        if value is None:
+            if phase is Phase.PLAN:
+                return UNKNOWN
+            raise OutputMissingError(f"{node.identity} was applied, but its output could not be observed")
+        return value
+
+    def _failed_producers(self, node: Node[Score[T]]) -> list[str]:
+        found = {
+            value.root
+            for identity in node.producers.values()
+            if isinstance(value := self.values.get(identity), _Failed)
+        }
+        return sorted(found, key=lambda identity: self.graph.by_identity[identity].index)
+
+    def _started(self, phase: Phase, node: Node[Score[T]]) -> None:
+        self.on_event(ScoreStarted(phase, node.index, self.total, node.score.name, self.topology_name, node.identity))
+
+    def _finish(self, node: Node[Score[T]], report: ScoreReport, *, emit: bool) -> list[Node[Score[T]]]:
+        """Record the report; return the scores that were waiting only for this one."""
+        self.reports[node.index] = report
+        if emit:
+            self.on_event(ScoreFinished(Phase.APPLY, node.index, self.total, report))
+        ready = []
+        for dependant in self._dependants[node.identity]:
+            self._waiting[dependant.identity] -= 1
+            if not self._waiting[dependant.identity]:
+                ready.append(dependant)
+        return ready
+
+    def _report(
+        self,
+        node: Node[Score[T]],
+        state: ScoreState,
+        message: str,
+        changes: Sequence[Change],
+        started: float | None,
+        *,
+        unknown_inputs: tuple[str, ...] = (),
+    ) -> ScoreReport:
+        return ScoreReport(
+            name=node.score.name,
+            kind=type(node.score).__name__,
+            state=state,
+            message=message,
+            changes=tuple(changes),
+            duration_s=time.monotonic() - started if started is not None else 0.0,
+            topology=self.topology_name,
+            identity=node.identity,
+            depends_on=node.depends_on,
+            unknown_inputs=unknown_inputs,
+        )
+
+
+def reason(exc: Exception, timeout_s: float | None) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout_s:g} s"
+    if isinstance(exc, HarmonyError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
