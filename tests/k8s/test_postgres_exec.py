@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -31,26 +32,41 @@ from topologies.postgres_text import facts_sql, scram_matches
 from topologies.failover import FailoverTopology
 from topologies.k8s_anywhere import K8sAnywhereTopology
 
+from tests.ports import port_is_free
+
 from .harness import EmulatorThread
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-CONFIG = PgConfig("orders", databases=("orders",), users=(PgUser("app", databases=("orders",)),))
+def _free_port() -> int:
+    chooser = random.Random()
+    for _ in range(200):
+        port = chooser.randrange(20000, 30000)
+        if port_is_free(port):
+            return port
+    raise RuntimeError("no free port in 20000-30000")
+
+
+PORT = _free_port()
+"""The cluster's port: the primary also listens on 127.0.0.1:PORT, where the replica reaches it under the
+Service's name (``host=orders.pg-a.svc hostaddr=127.0.0.1``), so its upstream reads as in a cluster."""
+CONFIG = PgConfig("orders", port=PORT, databases=("orders",), users=(PgUser("app", databases=("orders",)),))
 
 
 def as_postgres(*argv: str) -> None:
     subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True, timeout=120)
 
 
-def start(data: Path, socket_dir: Path) -> None:
+def start(data: Path, socket_dir: Path, *, tcp: bool = False) -> None:
     socket_dir.mkdir(mode=0o755)
     subprocess.run(["chown", "postgres:postgres", str(socket_dir)], check=True)
-    options = f"-c listen_addresses='' -c unix_socket_directories={socket_dir} -c port=5432"
+    listen = "127.0.0.1" if tcp else "''"
+    options = f"-c listen_addresses={listen} -c unix_socket_directories={socket_dir} -c port={PORT}"
     as_postgres(str(PG_BIN / "pg_ctl"), "start", "-w", "-D", str(data), "-l", f"{data}.log", "-o", options)
 
 
 def psql(socket_dir: Path, sql: str) -> str:
     result = subprocess.run(
-        [str(PG_BIN / "psql"), "-XAtq", "-h", str(socket_dir), "-p", "5432", "-U", "postgres", "-d", "postgres", "-c", sql],
+        [str(PG_BIN / "psql"), "-XAtq", "-h", str(socket_dir), "-p", str(PORT), "-U", "postgres", "-d", "postgres", "-c", sql],
         check=True, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     return result.stdout.strip()
@@ -67,10 +83,10 @@ def servers() -> Iterator[dict[str, Path]]:
     primary, replica = root / "primary", root / "replica"
     try:
         as_postgres(str(PG_BIN / "initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust", "--no-sync")
-        start(primary, root / "primary-run")
-        as_postgres(str(PG_BIN / "pg_basebackup"), "-D", str(replica), "-h", str(root / "primary-run"), "-p", "5432",
+        start(primary, root / "primary-run", tcp=True)
+        as_postgres(str(PG_BIN / "pg_basebackup"), "-D", str(replica), "-h", str(root / "primary-run"), "-p", str(PORT),
                     "-U", "postgres", "-X", "stream", "-c", "fast", "--no-sync")  # fmt: skip
-        conninfo = f"host={root / 'primary-run'} port=5432 user=postgres application_name=replica"
+        conninfo = f"host=orders.pg-a.svc hostaddr=127.0.0.1 port={PORT} user=postgres application_name=replica"
         as_postgres("sh", "-c", f"echo \"primary_conninfo = '{conninfo}'\" >> {replica}/postgresql.auto.conf && touch {replica}/standby.signal")
         start(replica, root / "replica-run")
         yield {"primary": root / "primary-run", "replica": root / "replica-run"}
@@ -113,7 +129,7 @@ def test_the_init_script_creates_roles_grants_and_databases(servers: dict[str, P
         (credentials / user).write_text(password)
     script = next(o for o in manifests(config, passwords, Declared(), None) if o["metadata"]["name"] == "orders-init")["data"]["10-harmony.sh"]
     (tmp_path / "pg_hba.conf").write_text("")
-    env = {"PATH": f"{PG_BIN}:/usr/bin:/bin", "PGHOST": str(servers["primary"]), "PGDATA": str(tmp_path)}
+    env = {"PATH": f"{PG_BIN}:/usr/bin:/bin", "PGHOST": str(servers["primary"]), "PGPORT": str(PORT), "PGDATA": str(tmp_path)}
     ran = subprocess.run(["bash", "-c", script.replace(CREDENTIALS, str(credentials))], env=env, capture_output=True, text=True, check=False, timeout=60)
     assert ran.returncode == 0, ran.stderr
     facts = json.loads(psql(servers["primary"], facts_sql("replicator")))
@@ -145,7 +161,7 @@ def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path
     psql(servers["primary"], "SELECT pg_create_physical_replication_slot('harmony_scripted')")
     env = {
         "PATH": f"{shims}:{PG_BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HARMONY_PG_ROLE": "replica", "SOURCE_HOST": str(servers["primary"]),
-        "SOURCE_PORT": "5432", "SOURCE_USER": "replicator", "SOURCE_PASSWORD": "r-Pass:1", "SOURCE_SLOT": "harmony_scripted",
+        "SOURCE_PORT": str(PORT), "SOURCE_USER": "replicator", "SOURCE_PASSWORD": "r-Pass:1", "SOURCE_SLOT": "harmony_scripted",
         "APPLICATION_NAME": "scripted", "PGDATA": paths.pgdata,  # the container's environment
     }  # fmt: skip
     server: subprocess.Popen[bytes] | None = None
@@ -231,8 +247,12 @@ async def test_exec_primitives_on_real_servers(pair: FailoverTopology[K8sAnywher
     primary, replica = status.member("primary").state, status.member("replica").state
     assert (primary.role, primary.sync_standbys, primary.timeline) == (ReplicationRole.PRIMARY, ("replica",), 1)
     assert [(s.name, s.sync_state) for s in primary.standbys] == [("replica", "sync")]
-    assert replica.role is ReplicationRole.REPLICA and replica.upstream == f"{servers['primary']}:5432"
+    assert replica.role is ReplicationRole.REPLICA and replica.upstream == status.member("primary").address == f"orders.pg-a.svc:{PORT}"
     assert primary.lsn is not None and replica.lsn is not None
+
+    # Nothing left to do: a second deploy and a plan are empty (exec'd status, declared objects).
+    assert await pair.deploy_postgres(CONFIG) == []
+    assert await pair.plan_postgres(CONFIG) == []
 
     await pair.primary.checkpoint_postgres(CONFIG)
     # A commit waits for the replica, which streams it.
