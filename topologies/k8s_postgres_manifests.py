@@ -287,7 +287,7 @@ server=$!
 trap 'kill -INT "$server" 2>/dev/null; wait "$server"; exit 0' TERM INT
 wait "$server"
 status=$?
-while [ -e {shlex.quote(paths.stopped_marker)} ]; do sleep 1 & wait $!; done
+while [ -e {shlex.quote(paths.stopped_marker)} ]; do sleep 0.2 & wait $!; done
 exit "$status"
 """
 

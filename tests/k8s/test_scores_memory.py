@@ -45,7 +45,7 @@ def test_apply_converges_and_the_second_apply_is_noop(first: list[dict[str, Any]
     _converges(first, second, dry_run=True)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(first=configmaps(), second=configmaps())
 def test_local_comparison_converges_and_the_second_apply_is_noop(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> None:
     # Without a server-side dry run: fields this manager applied before and
@@ -248,7 +248,7 @@ def test_bad_pruning_values_fail_clearly(build: Any, message: str) -> None:
         build()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(first=configmaps(), second=configmaps(), dry_run=st.booleans())
 def test_pruning_converges_to_exactly_the_manifests(first: list[dict[str, Any]], second: list[dict[str, Any]], dry_run: bool) -> None:
     client = InMemoryK8sClient(dry_run_supported=dry_run)
