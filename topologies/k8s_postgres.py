@@ -215,7 +215,7 @@ class K8sPgServer:
         # is re-declared, and data it already holds is rewound when asked to.
         wanted = target if same else dataclasses.replace(target, rewind=_rewind_token() if rewind and exists else "")
         await self.apply(wanted, source.password.reveal(), apply=True)
-        # The containers read their role and upstream when they start.
+        # A new Pod's init container and server read the role and upstream.
         restarted = exists and not same and await self.restart()
         await self.wait_ready(wanted, restarted=restarted)
 
@@ -233,7 +233,7 @@ class K8sPgServer:
             what="setting the synchronous standbys",
         )  # fmt: skip
         await self.sql(["SELECT pg_promote(true, 60)"], what="promoting")
-        # Declared a primary from now on; no restart (the role is read at start only).
+        # Declared a primary from now on; no restart (only a new Pod reads the declaration).
         declared, _, _ = await self.declared()
         await self.apply(Declared(fenced=declared.fenced), None, apply=True)
         await self.sql([slots_sql(tuple(slot_for(name) for name in standbys))], what="creating replication slots")

@@ -13,7 +13,7 @@ A server ``config.name`` in a namespace is:
   PersistentVolumeClaim from a volume claim template).
 
 The Pod template is the same for a primary and a replica: what differs is in
-the ConfigMap and Secret, read at start. An init container clones an empty
+the ConfigMap and Secret, read by each new Pod. Its init container clones an empty
 replica with ``pg_basebackup`` (or rewinds a former primary with ``pg_rewind``);
 the server runs as a child of a small shell so that a clean stop (switchover)
 leaves the Pod up, serving nothing, until it is restarted.
@@ -226,8 +226,11 @@ class PodPaths:
 
 
 def prepare_script(paths: PodPaths = PodPaths()) -> str:
-    """Runs as root before the server: owns the volume, forgets a stop of the previous Pod, and
-    makes a replica's data (clone when empty, rewind a former primary when declared)."""
+    """Runs as root before the server, at each new Pod (where the declaration in the environment is
+    fresh): owns the volume, forgets a stop of the previous Pod, makes a replica's data (clone when
+    empty, rewind when declared) and sets the role with ``standby.signal``. Only here: a server
+    container restarted in the same Pod keeps what the server left, so a promoted primary stays one
+    even though that Pod's environment still says replica."""
     data, pgdata, passfile, rewound = (
         shlex.quote(p) for p in (paths.data, paths.pgdata, paths.passfile, paths.rewound_marker)
     )
@@ -236,7 +239,10 @@ mkdir -p {pgdata}
 chown postgres:postgres {data} {pgdata}
 chmod 700 {pgdata}
 rm -f {shlex.quote(paths.stopped_marker)}
-[ "${{HARMONY_PG_ROLE:-primary}}" = replica ] || exit 0
+if [ "${{HARMONY_PG_ROLE:-primary}}" != replica ]; then
+  rm -f {pgdata}/standby.signal
+  exit 0
+fi
 umask 077
 escaped=$(printf '%s' "$SOURCE_PASSWORD" | sed 's/\\\\/\\\\\\\\/g; s/:/\\\\:/g')
 printf '*:*:*:%s:%s\\n' "$SOURCE_USER" "$escaped" > {passfile}
@@ -250,6 +256,7 @@ elif [ -n "${{HARMONY_PG_REWIND:-}}" ] && [ "$(cat {rewound} 2>/dev/null || true
     --source-server="host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER dbname=postgres passfile={passfile}"
   printf '%s\\n' "$HARMONY_PG_REWIND" > {rewound}
 fi
+gosu postgres touch {pgdata}/standby.signal
 """
 
 
@@ -274,10 +281,6 @@ def server_script(config: PgConfig, paths: PodPaths = PodPaths()) -> str:
         f"passfile={paths.passfile} application_name=$APPLICATION_NAME"
     )
     return f"""set -u
-if [ -s {pgdata}/PG_VERSION ]; then
-  if [ "${{HARMONY_PG_ROLE:-primary}}" = replica ]; then gosu postgres touch {pgdata}/standby.signal
-  else rm -f {pgdata}/standby.signal; fi
-fi
 set -- docker-entrypoint.sh postgres {arguments}
 if [ "${{HARMONY_PG_ROLE:-primary}}" = replica ]; then
   set -- "$@" -c "primary_conninfo={conninfo}" -c "primary_slot_name=$SOURCE_SLOT"

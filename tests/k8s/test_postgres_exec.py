@@ -181,6 +181,7 @@ def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path
         assert prepared.returncode == 0, prepared.stderr
         assert Path(paths.pgdata, "PG_VERSION").exists()
         assert Path(paths.passfile).read_text() == "*:*:*:replicator:r-Pass\\:1\n" and Path(paths.passfile).stat().st_mode & 0o777 == 0o600
+        assert Path(paths.pgdata, "standby.signal").exists()
 
         server = subprocess.Popen(["sh", "-c", server_script(config, paths)], env=env, start_new_session=True)
         streaming()
@@ -193,6 +194,14 @@ def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path
         assert re.fullmatch(r"[0-9A-F]+/[0-9A-F]+", stopped.stdout.strip()), stopped.stdout
         assert server.poll() is None and not Path(paths.pgdata, "postmaster.pid").exists()
         Path(paths.stopped_marker).unlink()  # what a new Pod's init container does
+        assert server.wait(timeout=30) == 0
+
+        # The server container restarted in the same Pod (no init container, the environment still
+        # says replica) keeps what the server left: the promoted primary stays a primary.
+        server = subprocess.Popen(["sh", "-c", server_script(config, paths)], env=env, start_new_session=True)
+        _poll(lambda: _answers(sockets, "SELECT pg_is_in_recovery()") == "f")
+        assert subprocess.run(["sh", "-c", stop_script(paths)], env=env, capture_output=True, timeout=120, check=False).returncode == 0
+        Path(paths.stopped_marker).unlink()
         assert server.wait(timeout=30) == 0
 
         # Declared to rejoin with a rewind: the init container rewinds it onto the primary's history,
