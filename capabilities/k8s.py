@@ -165,3 +165,54 @@ class K8sClient(Protocol):
         passes, or at once when the object can no longer get there (a failed Job).
         """
         ...
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a Pod's container printed, and how it ended."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@runtime_checkable
+class K8sPods(Protocol):
+    """A Kubernetes API that also reaches into Pods: their namespace, and ``kubectl exec``.
+
+    Kept apart from :class:`K8sClient`: scores that only converge objects need
+    no exec, and an implementation without it (the in-memory client, a
+    read-only proxy) still provides K8sClient. Operations that must run a
+    program inside a server (PostgreSQL's promotion, its replication status)
+    need this one.
+    """
+
+    async def k8s_namespace(self) -> str:
+        """The namespace objects without ``metadata.namespace`` go to."""
+        ...
+
+    async def k8s_exec(
+        self,
+        pod: str,
+        command: Sequence[str],
+        *,
+        namespace: str | None = None,
+        container: str | None = None,
+        timeout_s: float = 60.0,
+    ) -> ExecResult:
+        """Run ``command`` (an argv, no shell) in a running Pod's container and wait for it.
+
+        Raises :class:`K8sNotReadyError` when the Pod does not exist or is not
+        running, :class:`K8sApiError` when the exec itself fails; a command
+        that runs and fails is an :class:`ExecResult` with its exit code.
+        """
+        ...
+
+
+@runtime_checkable
+class K8sPodClient(K8sClient, K8sPods, Protocol):
+    """K8sClient and K8sPods together: what PostgreSQL on Kubernetes needs."""

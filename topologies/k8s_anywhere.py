@@ -14,7 +14,7 @@ import importlib
 import json
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,6 +27,7 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from capabilities.k8s import (
+    ExecResult,
     K8sApiError,
     K8sConflictError,
     K8sError,
@@ -59,10 +60,16 @@ NO_CLUSTER_HELP = (
 
 @dataclass(frozen=True)
 class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
-    """A Kubernetes cluster. Provides ``K8sClient`` (and, with its mixin, ``PostgreSQL``).
+    """A Kubernetes cluster (one namespace of it, for namespaced objects).
+
+    Provides ``K8sClient``, ``K8sPods`` (namespace, exec), the application
+    runtime (Deployment and Service) and, with its mixin, ``PostgreSQLServer``:
+    two of them in a ``FailoverTopology`` are a primary and a streaming replica
+    (see topologies/k8s_postgres.py).
 
     ``kubeconfig`` defaults to ``$KUBECONFIG`` then ``~/.kube/config``, and
-    ``context`` to that file's current context, as for kubectl. With
+    ``context`` to that file's current context, as for kubectl; ``namespace``
+    (like ``kubectl -n``) overrides the context's namespace. With
     ``in_cluster=None`` the in-cluster configuration is used when no kubeconfig
     exists and the process runs in a Pod. Requests that fail with 429/5xx or
     time out are retried ``retries`` times (every request this topology sends is
@@ -72,16 +79,20 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
     context: str | None = None
     kubeconfig: str | None = None
     in_cluster: bool | None = None
+    namespace: str | None = None
     request_timeout_s: float = 30.0
     retries: int = 3
     watch_idle_s: float = 30.0
     """A watch that receives nothing for this long reconnects (and notices a dead server)."""
+    postgres_ready_timeout_s: float = 300.0
+    """How long PostgreSQL operations wait for a server's Pod to become ready."""
 
     _state: _ConnectionHolder = field(default_factory=lambda: _ConnectionHolder(), init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
-        return f"K8sAnywhereTopology({self.context or 'current-context'})"
+        where = self.context or "current-context"
+        return f"K8sAnywhereTopology({where}{'/' + self.namespace if self.namespace else ''})"
 
     async def ensure_ready(self) -> TopologyReport:
         connection = await self._connection()
@@ -269,6 +280,32 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
         reasons = [waiting, *await self._pod_reasons(last)]
         raise K8sNotReadyError(f"{what} cannot become {condition}", reasons)
 
+    # -- K8sPods -------------------------------------------------------------
+
+    async def k8s_namespace(self) -> str:
+        return (await self._connection()).namespace
+
+    async def k8s_exec(
+        self,
+        pod: str,
+        command: Sequence[str],
+        *,
+        namespace: str | None = None,
+        container: str | None = None,
+        timeout_s: float = 60.0,
+    ) -> ExecResult:
+        connection = await self._connection()
+        namespace = namespace or connection.namespace
+        what = f"exec {command[0] if command else '?'} in {describe_object('Pod', pod, namespace)}"
+        found = await self.k8s_get("v1", "Pod", pod, namespace)
+        if found is None:
+            raise K8sNotReadyError(f"{what}: the pod does not exist", ["its workload has not created it (yet)"])
+        if found.get("status", {}).get("phase") != "Running":
+            problem = pod_problems(found) or f"phase {found.get('status', {}).get('phase', 'unknown')}"
+            raise K8sNotReadyError(f"{what}: the pod is not running", [problem])
+        # Exec never retries: the command may not be idempotent.
+        return await self._call(what, lambda: _exec(connection, what, pod, namespace, list(command), container, timeout_s))
+
     # -- internals ---------------------------------------------------------
 
     async def _pod_reasons(self, owner: Mapping[str, Any] | None) -> list[str]:
@@ -322,8 +359,9 @@ class _ConnectionHolder:
 class _Connection:
     """The kubernetes client objects, and what the kubeconfig said about where to go."""
 
-    def __init__(self, dynamic: Any, server: str, context: str, namespace: str) -> None:
+    def __init__(self, dynamic: Any, server: str, context: str, namespace: str, configuration: Any = None) -> None:
         self.dynamic = dynamic
+        self.configuration = configuration
         self.server = server
         self.context = context
         self.namespace = namespace
@@ -353,7 +391,7 @@ class _Connection:
             topology.retries,
             not_ready=True,
         )
-        return cls(dynamic, configuration.host, context, namespace)
+        return cls(dynamic, configuration.host, context, topology.namespace or namespace, configuration)
 
     def namespace_for(self, resource: Any, namespace: str | None) -> str | None:
         if not resource.namespaced:
@@ -566,6 +604,57 @@ def _kube(module: str) -> Any:
 def _server_version(connection: _Connection) -> str:
     response = connection.dynamic.request("get", "/version", serialize=False)
     return str(_json(response).get("gitVersion", "unknown"))
+
+
+def _exec(
+    connection: _Connection, what: str, pod: str, namespace: str, command: list[str], container: str | None, timeout_s: float
+) -> ExecResult:
+    """``kubectl exec`` over the API's websocket; output and exit code from its channels.
+
+    The request is built by the ApiClient (auth headers included) and opened
+    with the client's websocket transport directly: going through CoreV1Api
+    would import its 4 MB module, seconds of CPU on first use.
+    """
+    client = _kube("kubernetes.client")
+    ws_client = _kube("kubernetes.stream.ws_client")
+    api_client = client.ApiClient(connection.configuration)
+    query: list[tuple[str, Any]] = [("command", part) for part in command]
+    query += [("stdout", True), ("stderr", True), ("stdin", False), ("tty", False)]
+    if container:
+        query.append(("container", container))
+    _, url, headers, _, _ = api_client.param_serialize(
+        method="GET",
+        resource_path="/api/v1/namespaces/{namespace}/pods/{name}/exec",
+        path_params={"namespace": namespace, "name": pod},
+        query_params=query,
+        header_params={"Accept": "*/*"},
+        auth_settings=["BearerToken"],
+    )
+    response = ws_client.websocket_call(connection.configuration, "GET", url, headers=headers, _preload_content=False)
+    try:
+        response.run_forever(timeout=timeout_s)
+        if response.is_open():
+            raise K8sApiError(f"{what}: the command did not finish within {timeout_s:g} s")
+        stdout = response.read_channel(ws_client.STDOUT_CHANNEL)
+        stderr = response.read_channel(ws_client.STDERR_CHANNEL)
+        status = _status_body(response.read_channel(ws_client.ERROR_CHANNEL))
+    finally:
+        response.close()
+    return ExecResult(_exit_code(what, status), _text(stdout), _text(stderr))
+
+
+def _exit_code(what: str, status: Mapping[str, Any]) -> int:
+    """The exit code in an exec's final Status (``Success``, or ``NonZeroExitCode`` with it as a cause)."""
+    if not status or status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            return int(cause.get("message", 1))
+    raise K8sApiError(f"{what}: the command could not run: {status.get('message') or status}")
+
+
+def _text(data: object) -> str:
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data or "")
 
 
 def _absent_is_none(call: Callable[[], R]) -> R | None:

@@ -1,238 +1,352 @@
-"""PostgreSQL on Kubernetes: the PostgreSQL capability for any topology that has K8sClient.
+"""PostgreSQL on Kubernetes: ``PostgreSQLServer`` for any topology with K8sClient and K8sPods.
 
-One cluster ``config.name`` is a StatefulSet (its data on a PersistentVolumeClaim
-from a volume claim template), a Service in front of it, and a Secret holding
-the generated passwords, generated once and reused on every later apply. A
-replica is a second StatefulSet whose init container clones its primary with
-``pg_basebackup -R`` when its volume is empty, then streams from it.
+One server ``config.name`` lives in the topology's namespace as the objects of
+:mod:`topologies.k8s_postgres_manifests`. Two topologies (two namespaces of one
+cluster, say) in a ``FailoverTopology`` are a primary and a streaming replica:
+the leader/followers orchestration of ``topologies/postgres_cluster.py`` drives
+them through the primitives below, as it drives hosts.
 
-Written against ``capabilities.postgresql`` as it stood on main when this was
-written; kept in its own module so it can follow that Protocol's changes.
-Limits (see adr/0043): databases and users are created by the image's init
-scripts on first start only, and promotion restarts the pod without
-``standby.signal`` rather than running ``pg_ctl promote`` in it (the K8sClient
-capability has no exec).
+What is declared (role, upstream, fenced, stopped) lives in the API objects and
+is converged with server-side apply; what only the server knows (is it in
+recovery, its WAL position, its standbys) is asked inside the Pod through the
+exec API (:class:`capabilities.k8s.K8sPods`). Passwords are generated once into
+the same secret store hosts use (``postgresql/<name>/<user>``), so every member
+of a cluster holds the same ones, and are copied into each member's Secret.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import secrets
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
-from capabilities.k8s import ROLLOUT, K8sClient
+import anyio
+
+from capabilities.k8s import ROLLOUT, K8sError, K8sPodClient
 from capabilities.postgresql import (
     PgConfig,
     PgEndpoint,
     ReplicationRole,
     ReplicationSource,
     ReplicationState,
+    StandbyInfo,
 )
 from harmony_py.errors import HarmonyError
+from harmony_py.outcome import Change, ChangeAction, InterpretStatus
 from harmony_py.secret import Secret
 
+from .k8s_postgres_manifests import (
+    CONTAINER,
+    SUPERUSER,
+    SOURCE_PASSWORD_KEY,
+    Declared,
+    declared_from,
+    fence_script,
+    manifests,
+    pod_name,
+    replication_name,
+    secret_name,
+    standby_names_setting,
+    stop_script,
+)
+from .postgres_server import slot_for
+from .postgres_text import STATUS_SQL, slots_sql, sync_names
+from .secret_store import SecretStore
+
 FIELD_MANAGER = "harmony-postgres"
-ROLE_ANNOTATION = "harmony.dev/postgres-role"
-UPSTREAM_ANNOTATION = "harmony.dev/postgres-upstream"
-SUPERUSER = "postgres"
-READY_TIMEOUT_S = 300.0
-_DATA = "/var/lib/postgresql/data"
-_PGDATA = f"{_DATA}/pgdata"
+EXEC_TIMEOUT_S = 60.0
+DEFAULT_READY_TIMEOUT_S = 300.0
+
+
+class K8sPostgresError(HarmonyError):
+    """A PostgreSQL server on Kubernetes could not be brought to the desired state."""
 
 
 class K8sPostgreSQLMixin:
-    """Gives a K8sClient topology the PostgreSQL capability (mixed into K8sAnywhereTopology)."""
+    """Gives a K8sClient + K8sPods topology ``PostgreSQLServer`` (mixed into K8sAnywhereTopology)."""
 
-    async def deploy_postgres(self: K8sClient, config: PgConfig) -> PgEndpoint:
-        return await deploy(self, config, role=ReplicationRole.PRIMARY, source=None)
+    def postgres_secret_store(self) -> SecretStore:
+        return SecretStore()
 
-    async def postgres_endpoint(self: K8sClient, config: PgConfig, database: str) -> PgEndpoint:
-        return await endpoint(self, config, database)
+    def k8s_postgres(self, config: PgConfig) -> K8sPgServer:
+        timeout = float(getattr(self, "postgres_ready_timeout_s", DEFAULT_READY_TIMEOUT_S))
+        return K8sPgServer(cast(K8sPodClient, self), config, self.postgres_secret_store(), timeout)
 
-    async def postgres_replication(self: K8sClient, config: PgConfig) -> ReplicationState:
-        return await replication(self, config)
+    async def plan_postgres(self, config: PgConfig) -> list[Change]:
+        return await self.k8s_postgres(config).converge(apply=False)
 
-    async def follow_postgres(self: K8sClient, config: PgConfig, source: ReplicationSource) -> None:
-        await deploy(self, config, role=ReplicationRole.REPLICA, source=source)
+    async def deploy_postgres(self, config: PgConfig) -> list[Change]:
+        return await self.k8s_postgres(config).converge(apply=True)
 
-    async def promote_postgres(self: K8sClient, config: PgConfig) -> None:
-        state = await replication(self, config)
-        if state.role is ReplicationRole.ABSENT:
-            raise HarmonyError(f"PostgreSQL {config.name} does not exist on this cluster; deploy it first")
-        if state.role is ReplicationRole.REPLICA:
-            await deploy(self, config, role=ReplicationRole.PRIMARY, source=None)
+    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
+        return await self.k8s_postgres(config).endpoint(database)
 
+    async def postgres_address(self, config: PgConfig) -> str:
+        return await self.k8s_postgres(config).address()
 
-async def deploy(client: K8sClient, config: PgConfig, *, role: ReplicationRole, source: ReplicationSource | None) -> PgEndpoint:
-    passwords = await _passwords(client, config)
-    for manifest in manifests(config, passwords, role=role, source=source):
-        await client.k8s_apply(manifest, field_manager=FIELD_MANAGER)
-    await client.k8s_wait("apps/v1", "StatefulSet", config.name, None, condition=ROLLOUT, timeout_s=READY_TIMEOUT_S)
-    return await endpoint(client, config, config.databases[0] if config.databases else "postgres")
+    async def postgres_replication(self, config: PgConfig) -> ReplicationState:
+        return await self.k8s_postgres(config).state()
 
+    async def postgres_replication_source(self, config: PgConfig, name: str) -> ReplicationSource:
+        return await self.k8s_postgres(config).source(name)
 
-async def endpoint(client: K8sClient, config: PgConfig, database: str) -> PgEndpoint:
-    service = await client.k8s_get("v1", "Service", config.name)
-    if service is None:
-        raise HarmonyError(f"PostgreSQL {config.name} has no Service on this cluster; deploy it first")
-    namespace = service["metadata"].get("namespace", "default")
-    passwords = await _stored_passwords(client, config)
-    if SUPERUSER not in passwords:
-        raise HarmonyError(f"PostgreSQL {config.name}: the Secret {secret_name(config)} holds no password")
-    host = f"{config.name}.{namespace}.svc"
-    return PgEndpoint(host, config.port, database, SUPERUSER, Secret(passwords[SUPERUSER]))
+    async def follow_postgres(self, config: PgConfig, source: ReplicationSource, *, rewind: bool = True) -> None:
+        await self.k8s_postgres(config).follow(source, rewind=rewind)
 
+    async def checkpoint_postgres(self, config: PgConfig) -> None:
+        await self.k8s_postgres(config).sql(["CHECKPOINT"], what="checkpointing")
 
-async def replication(client: K8sClient, config: PgConfig) -> ReplicationState:
-    found = await client.k8s_get("apps/v1", "StatefulSet", config.name)
-    if found is None:
-        return ReplicationState(ReplicationRole.ABSENT)
-    if int(found.get("spec", {}).get("replicas", 1)) == 0:
-        return ReplicationState(ReplicationRole.STOPPED)
-    annotations = found.get("metadata", {}).get("annotations") or {}
-    if annotations.get(ROLE_ANNOTATION) == ReplicationRole.REPLICA.value:
-        return ReplicationState(ReplicationRole.REPLICA, upstream=annotations.get(UPSTREAM_ANNOTATION))
-    return ReplicationState(ReplicationRole.PRIMARY)
+    async def promote_postgres(self, config: PgConfig, standbys: tuple[str, ...]) -> None:
+        await self.k8s_postgres(config).promote(standbys)
+
+    async def fence_postgres(self, config: PgConfig) -> None:
+        await self.k8s_postgres(config).fence()
+
+    async def stop_postgres(self, config: PgConfig) -> str:
+        return await self.k8s_postgres(config).stop()
+
+    async def set_postgres_standbys(
+        self, config: PgConfig, standbys: tuple[str, ...], slots: tuple[str, ...]
+    ) -> None:
+        await self.k8s_postgres(config).set_standbys(standbys, slots)
 
 
-def secret_name(config: PgConfig) -> str:
-    return f"{config.name}-credentials"
+class K8sPgServer:
+    """The server of cluster ``config`` in the namespace ``client`` is configured for."""
+
+    def __init__(self, client: K8sPodClient, config: PgConfig, store: SecretStore, ready_timeout_s: float) -> None:
+        self.client = client
+        self.config = config
+        self.store = store
+        self.ready_timeout_s = ready_timeout_s
+
+    # -- where and who -------------------------------------------------------
+
+    async def host(self) -> str:
+        return f"{self.config.name}.{await self.client.k8s_namespace()}.svc"
+
+    async def address(self) -> str:
+        return f"{await self.host()}:{self.config.port}"
+
+    def password_of(self, user: str) -> Secret:
+        for wanted in self.config.users:
+            if wanted.name == user and wanted.password is not None:
+                return wanted.password
+        return self.store.get_or_create(f"postgresql/{self.config.name}/{user}")
+
+    def passwords(self) -> dict[str, str]:
+        users = [SUPERUSER, self.config.replication_user, *(user.name for user in self.config.users)]
+        return {user: self.password_of(user).reveal() for user in users}
+
+    async def endpoint(self, database: str) -> PgEndpoint:
+        if await self.client.k8s_get("v1", "Service", self.config.name) is None:
+            raise K8sPostgresError(f"PostgreSQL {self.config.name} has no Service here; deploy it first")
+        owner = self.config.owner_of(database)
+        return PgEndpoint(await self.host(), self.config.port, database, owner, self.password_of(owner))
+
+    async def source(self, name: str) -> ReplicationSource:
+        user = self.config.replication_user
+        return ReplicationSource(await self.host(), self.config.port, user, self.password_of(user), slot_for(name), name)
+
+    # -- what is declared ----------------------------------------------------
+
+    async def statefulset(self) -> dict[str, Any] | None:
+        return await self.client.k8s_get("apps/v1", "StatefulSet", self.config.name)
+
+    async def declared(self) -> tuple[Declared, str | None, bool]:
+        """The declaration in place, the source password it holds, and whether the server exists."""
+        statefulset = await self.statefulset()
+        replication = await self.client.k8s_get("v1", "ConfigMap", replication_name(self.config))
+        secret = await self.client.k8s_get("v1", "Secret", secret_name(self.config))
+        stored = ((secret or {}).get("data") or {}).get(SOURCE_PASSWORD_KEY)
+        password = base64.b64decode(stored).decode() if stored else None
+        return declared_from(replication, statefulset), password, statefulset is not None
+
+    async def apply(self, declared: Declared, source_password: str | None, *, apply: bool) -> list[Change]:
+        """Converge the objects to ``declared``; the changes (planned, or made)."""
+        # Imported here: topologies import harmony_py.scores only where they reuse a score's plan.
+        from harmony_py.scores.k8s import K8sResourceInterpret
+        from harmony_py.scores.k8s_manifests import parse_manifests
+
+        namespace = await self.client.k8s_namespace()
+        wanted = manifests(self.config, self.passwords(), declared, source_password)
+        for manifest in wanted:
+            manifest["metadata"]["namespace"] = namespace  # so that plans name where each object goes
+        objects = parse_manifests(wanted)
+        interpret = K8sResourceInterpret(objects, FIELD_MANAGER)
+        if not apply:
+            return list(await interpret.plan(self.client))
+        outcome = await interpret.apply(self.client)
+        if outcome.status is InterpretStatus.FAILURE:
+            raise K8sPostgresError(f"PostgreSQL {self.config.name}: {outcome.message}")
+        return list(outcome.changes)
+
+    # -- converging ----------------------------------------------------------
+
+    async def converge(self, *, apply: bool) -> list[Change]:
+        """This server's objects as declared; a stopped (not fenced) server is started."""
+        declared, password, exists = await self.declared()
+        start = exists and declared.stopped and not declared.fenced
+        wanted = dataclasses.replace(declared, stopped=False) if start else declared
+        changes = await self.apply(wanted, password, apply=apply)
+        if start:
+            changes.append(Change(ChangeAction.RUN, f"Pod {pod_name(self.config)}", "start PostgreSQL (restart the pod)"))
+        if apply:
+            await self.wait_ready(wanted, restarted=start and await self.restart())
+        return changes
+
+    async def follow(self, source: ReplicationSource, *, rewind: bool) -> None:
+        """Stream from ``source``: an empty server is cloned, a former primary rewound (in its init container)."""
+        declared, password, exists = await self.declared()
+        target = Declared(
+            role="replica",
+            source_host=source.host,
+            source_port=source.port,
+            source_user=source.user,
+            slot=source.slot,
+            application_name=source.name,
+            rewind=declared.rewind,
+        )
+        same = exists and declared == target and password == source.password.reveal()
+        # A healthy replica of this source keeps its declaration; anything else
+        # is re-declared, and data it already holds is rewound when asked to.
+        wanted = target if same else dataclasses.replace(target, rewind=_rewind_token() if rewind and exists else "")
+        await self.apply(wanted, source.password.reveal(), apply=True)
+        # A new Pod's init container and server read the role and upstream.
+        restarted = exists and not same and await self.restart()
+        await self.wait_ready(wanted, restarted=restarted)
+
+    async def promote(self, standbys: tuple[str, ...]) -> None:
+        state = await self.state()
+        if state.role is ReplicationRole.PRIMARY:
+            await self.set_standbys(standbys, tuple(slot_for(name) for name in standbys))
+            return
+        if state.role is not ReplicationRole.REPLICA:
+            raise K8sPostgresError(f"PostgreSQL {self.config.name} is {state.role.value}, not a replica to promote")
+        # The standby set first, so the first commit as a primary already waits for it (adr/0022).
+        await self.sql(
+            [f"ALTER SYSTEM SET synchronous_standby_names = {standby_names_setting(standbys)}",
+             "SELECT pg_reload_conf()"],
+            what="setting the synchronous standbys",
+        )  # fmt: skip
+        await self.sql(["SELECT pg_promote(true, 60)"], what="promoting")
+        # Declared a primary from now on; no restart (only a new Pod reads the declaration).
+        declared, _, _ = await self.declared()
+        await self.apply(Declared(fenced=declared.fenced), None, apply=True)
+        await self.sql([slots_sql(tuple(slot_for(name) for name in standbys))], what="creating replication slots")
+
+    async def set_standbys(self, standbys: tuple[str, ...], slots: tuple[str, ...]) -> None:
+        await self.sql(
+            [f"ALTER SYSTEM SET synchronous_standby_names = {standby_names_setting(standbys)}",
+             "SELECT pg_reload_conf()", slots_sql(slots)],
+            what="setting the synchronous standbys and replication slots",
+        )  # fmt: skip
+
+    async def stop(self) -> str:
+        """Stop cleanly, keep the Pod (serving nothing) and return the last checkpoint's LSN."""
+        declared, password, _ = await self.declared()
+        await self.apply(dataclasses.replace(declared, stopped=True), password, apply=True)
+        result = await self.exec(["sh", "-c", stop_script()], what="stopping")
+        lsn = result.strip()
+        if not lsn:
+            raise K8sPostgresError(f"PostgreSQL {self.config.name}: stopped, but its checkpoint location is unknown")
+        return lsn
+
+    async def fence(self) -> None:
+        """Stop now and hold the server down; if it is ever started again, it starts as a standby."""
+        declared, password, exists = await self.declared()
+        if not exists:
+            return
+        try:
+            await self.exec(
+                ["sh", "-c", fence_script()],
+                what="stopping at once",
+            )
+        except K8sError:
+            pass  # a Pod that cannot be reached is the usual reason to fence: scaling to zero still holds it
+        await self.apply(
+            dataclasses.replace(declared, role="replica", fenced=True, rewind=_rewind_token()), password, apply=True
+        )
+
+    # -- observing -------------------------------------------------------------
+
+    async def state(self) -> ReplicationState:
+        statefulset = await self.statefulset()
+        if statefulset is None:
+            return ReplicationState(ReplicationRole.ABSENT)
+        declared = declared_from(None, statefulset)
+        if declared.fenced or declared.stopped or int(statefulset.get("spec", {}).get("replicas", 1)) == 0:
+            return ReplicationState(ReplicationRole.STOPPED, fenced=declared.fenced)
+        found = json.loads(await self.sql([STATUS_SQL], what="reading replication status"))
+        standbys = tuple(
+            StandbyInfo(s["name"], s["state"], s["sync_state"], _int(s["lag"])) for s in found["standbys"]
+        )
+        role = ReplicationRole.REPLICA if found["recovery"] else ReplicationRole.PRIMARY
+        lag = _int(found["lag"])
+        return ReplicationState(
+            role=role,
+            upstream=found["upstream"],
+            replay_lag_bytes=None if lag is None else max(lag, 0),
+            sync_standbys=sync_names(found["sync_names"]) if role is ReplicationRole.PRIMARY else (),
+            standbys=standbys,
+            lsn=found["lsn"],
+            timeline=found["timeline"],
+        )
+
+    # -- in the Pod --------------------------------------------------------------
+
+    async def exec(self, command: Sequence[str], *, what: str) -> str:
+        result = await self.client.k8s_exec(
+            pod_name(self.config), command, container=CONTAINER, timeout_s=EXEC_TIMEOUT_S
+        )
+        if not result.ok:
+            text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
+            raise K8sPostgresError(f"PostgreSQL {self.config.name}: {what} failed: {' | '.join(text[-3:])}")
+        return result.stdout
+
+    async def sql(self, statements: Sequence[str], *, what: str) -> str:
+        """Each statement on its own (``ALTER SYSTEM`` refuses a transaction block), as the superuser."""
+        argv = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER, "-p", str(self.config.port), "-d", "postgres"]
+        for statement in statements:
+            argv += ["-c", statement]
+        return await self.exec(argv, what=what)
+
+    async def restart(self) -> bool:
+        """Replace the Pod (when there is one); its StatefulSet makes a new one, whose containers read
+        the declaration again. Returns once the old Pod is gone."""
+        name = pod_name(self.config)
+        old = await self.client.k8s_get("v1", "Pod", name)
+        if old is None:
+            return False
+        await self.client.k8s_delete("v1", "Pod", name)
+        uid = old.get("metadata", {}).get("uid")
+        with anyio.fail_after(self.ready_timeout_s):
+            delay = 0.05
+            while (found := await self.client.k8s_get("v1", "Pod", name)) is not None and found.get("metadata", {}).get("uid") == uid:
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        return True
+
+    async def wait_ready(self, declared: Declared, *, restarted: bool = False) -> None:
+        if declared.fenced:
+            return
+        if restarted:
+            # The StatefulSet's status may still count the old Pod as ready: wait for the new one.
+            await self.client.k8s_wait(
+                "v1", "Pod", pod_name(self.config), None, condition="Ready", timeout_s=self.ready_timeout_s
+            )
+        await self.client.k8s_wait(
+            "apps/v1", "StatefulSet", self.config.name, None, condition=ROLLOUT, timeout_s=self.ready_timeout_s
+        )
 
 
-def manifests(
-    config: PgConfig, passwords: dict[str, str], *, role: ReplicationRole, source: ReplicationSource | None
-) -> list[dict[str, Any]]:
-    """Secret, Service and StatefulSet of one PostgreSQL cluster, in the order they are applied."""
-    labels = {"app.kubernetes.io/name": "postgresql", "app.kubernetes.io/instance": config.name}
-    secret_data = dict(passwords)
-    if source is not None:
-        secret_data["replication-source"] = source.password.reveal()
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": secret_name(config), "labels": labels},
-        "type": "Opaque",
-        "data": {key: base64.b64encode(value.encode()).decode() for key, value in sorted(secret_data.items())},
-    }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": config.name, "labels": labels},
-        "spec": {"selector": labels, "ports": [{"name": "postgres", "port": config.port, "targetPort": "postgres"}]},
-    }
-    annotations = {ROLE_ANNOTATION: role.value}
-    if source is not None:
-        annotations[UPSTREAM_ANNOTATION] = f"{source.host}:{source.port}"
-    statefulset = {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": config.name, "labels": labels, "annotations": annotations},
-        "spec": {
-            "serviceName": config.name,
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "initContainers": [_clone_container(config, source)] if source is not None else [],
-                    "containers": [_postgres_container(config, role)],
-                    "volumes": [{"name": "init", "configMap": {"name": f"{config.name}-init", "optional": True}}],
-                },
-            },
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "data"},
-                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-                }
-            ],
-        },
-    }
-    return [secret, _init_scripts(config), service, statefulset]
+def _rewind_token() -> str:
+    """A new token: the next start of the Pod rewinds once, later restarts do not."""
+    return secrets.token_hex(4)
 
 
-def _postgres_container(config: PgConfig, role: ReplicationRole) -> dict[str, Any]:
-    settings = [f"-c {key}={value}" for key, value in sorted(config.settings.items())]
-    # Promotion by restart: a pod that starts as primary drops the standby marker first.
-    start = (
-        f'if [ "$HARMONY_PG_ROLE" = primary ]; then rm -f {_PGDATA}/standby.signal; fi; '
-        f"exec docker-entrypoint.sh postgres -c port={config.port} -c wal_level=replica "
-        f"-c max_wal_senders=10 -c hot_standby=on {' '.join(settings)}"
-    ).strip()
-    return {
-        "name": "postgres",
-        "image": f"postgres:{config.version}",
-        "command": ["sh", "-c", start],
-        "ports": [{"name": "postgres", "containerPort": config.port}],
-        "env": [
-            {"name": "PGDATA", "value": _PGDATA},
-            {"name": "PGPORT", "value": str(config.port)},
-            {"name": "HARMONY_PG_ROLE", "value": role.value},
-            _secret_env("POSTGRES_PASSWORD", config, SUPERUSER),
-        ]
-        + [_secret_env(f"HARMONY_PG_PASSWORD_{index}", config, user.name) for index, user in enumerate(config.users)],
-        "readinessProbe": {"exec": {"command": ["pg_isready", "-p", str(config.port)]}, "periodSeconds": 5},
-        "volumeMounts": [
-            {"name": "data", "mountPath": _DATA},
-            {"name": "init", "mountPath": "/docker-entrypoint-initdb.d"},
-        ],
-    }
-
-
-def _clone_container(config: PgConfig, source: ReplicationSource) -> dict[str, Any]:
-    script = (
-        f'[ -s {_PGDATA}/PG_VERSION ] || pg_basebackup -h "$SOURCE_HOST" -p "$SOURCE_PORT" -U "$SOURCE_USER" '
-        f'-D {_PGDATA} -R -X stream -S "$SOURCE_SLOT" -C'
-    )
-    return {
-        "name": "clone-primary",
-        "image": f"postgres:{config.version}",
-        "command": ["sh", "-c", script],
-        "env": [
-            {"name": "SOURCE_HOST", "value": source.host},
-            {"name": "SOURCE_PORT", "value": str(source.port)},
-            {"name": "SOURCE_USER", "value": source.user},
-            {"name": "SOURCE_SLOT", "value": source.slot},
-            _secret_env("PGPASSWORD", config, "replication-source"),
-        ],
-        "volumeMounts": [{"name": "data", "mountPath": _DATA}],
-    }
-
-
-def _init_scripts(config: PgConfig) -> dict[str, Any]:
-    """SQL the image runs on first start: roles (passwords from the environment) and databases."""
-    lines = ["set -e", 'psql -v ON_ERROR_STOP=1 --username postgres <<EOSQL']
-    for index, user in enumerate(config.users):
-        lines.append(f"CREATE ROLE \"{user.name}\" LOGIN PASSWORD '${{HARMONY_PG_PASSWORD_{index}}}';")
-    owners = {db: user.name for user in config.users for db in user.databases}
-    for database in config.databases:
-        owner = f' OWNER "{owners[database]}"' if database in owners else ""
-        lines.append(f'CREATE DATABASE "{database}"{owner};')
-    lines.append("EOSQL")
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": f"{config.name}-init"},
-        "data": {"10-harmony.sh": "\n".join(lines) + "\n"},
-    }
-
-
-def _secret_env(variable: str, config: PgConfig, key: str) -> dict[str, Any]:
-    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret_name(config), "key": key}}}
-
-
-async def _stored_passwords(client: K8sClient, config: PgConfig) -> dict[str, str]:
-    found = await client.k8s_get("v1", "Secret", secret_name(config))
-    data = (found or {}).get("data") or {}
-    return {key: base64.b64decode(value).decode() for key, value in data.items()}
-
-
-async def _passwords(client: K8sClient, config: PgConfig) -> dict[str, str]:
-    """The superuser's and each user's password: given, else already stored, else generated now."""
-    stored = await _stored_passwords(client, config)
-    wanted = {SUPERUSER: stored.get(SUPERUSER) or secrets.token_urlsafe(24)}
-    for user in config.users:
-        if user.password is not None:
-            wanted[user.name] = user.password.reveal()
-        else:
-            wanted[user.name] = stored.get(user.name) or secrets.token_urlsafe(24)
-    return wanted
+def _int(value: Any) -> int | None:
+    return None if value is None else int(float(value))

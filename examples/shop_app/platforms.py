@@ -6,6 +6,8 @@
   containers behind nginx (``SHOP_DOCKER_HOST``: the engine's socket).
 - ``failover``: the shop a process here, its database a primary and a streaming
   replica (two PostgreSQL servers here, ports ``SHOP_DB_PORT`` and one above).
+- ``k8s``: a Kubernetes cluster found as kubectl does (``SHOP_K8S_CONTEXT``,
+  ``SHOP_K8S_NAMESPACE``): the shop a Deployment, its database a StatefulSet.
 
 Every one is an ``ApplicationPlatform``: the return type below lists them, so
 mypy checks each against what the shop's ``ApplicationScore`` requires.
@@ -16,12 +18,13 @@ from __future__ import annotations
 import os
 
 from topologies import FailoverTopology, LocalhostTopology
+from topologies.k8s_anywhere import K8sAnywhereTopology
 from topologies.application_topology import ApplicationTopology
 from topologies.local_instance import LocalInstance
 
 from . import host_paths
 
-ShopPlatform = LocalhostTopology | ApplicationTopology
+ShopPlatform = LocalhostTopology | ApplicationTopology | K8sAnywhereTopology
 
 
 def from_environment() -> ShopPlatform:
@@ -46,4 +49,8 @@ def from_environment() -> ShopPlatform:
             LocalInstance("pg-a", root=f"{root}/pg-a"), LocalInstance("pg-b", root=f"{root}/pg-b", port_shift=1)
         )
         return ApplicationTopology(runtime=here, database=database)
-    raise ValueError(f"SHOP_TOPOLOGY must be localhost, docker or failover, got {kind!r}")
+    if kind == "k8s":
+        return K8sAnywhereTopology(
+            context=os.environ.get("SHOP_K8S_CONTEXT"), namespace=os.environ.get("SHOP_K8S_NAMESPACE")
+        )
+    raise ValueError(f"SHOP_TOPOLOGY must be localhost, docker, failover or k8s, got {kind!r}")

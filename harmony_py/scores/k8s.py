@@ -25,17 +25,20 @@ from .k8s_manifests import (
     ManifestError,
     ManifestSource,
     comparable,
-    contains,
     dns_label,
     field_changes,
     identify,
+    label_value,
     masked,
     merged,
+    owned_fields,
     parse_manifests,
     to_yaml,
+    without_dropped,
 )
 
 DEFAULT_FIELD_MANAGER = "harmony"
+APPLYSET_LABEL = "harmony.dev/applyset"
 PLAN_CONCURRENCY = 8
 _FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
 _NO_DRY_RUN = frozenset({405, 415, 501})
@@ -49,17 +52,36 @@ class K8sResourceScore(Score[K8sClient]):
     Bad manifests (no kind, apiVersion or metadata.name; invalid YAML; the same
     object twice) fail when the score is built; kinds the server does not serve
     fail the plan, all named at once, before anything is applied.
+
+    ``applyset`` names the set these objects belong to: each gets the label
+    ``harmony.dev/applyset=<applyset>``. With ``prune=True`` (which needs it),
+    objects carrying that label that are no longer in the manifests are
+    deleted, and plans show them as deletions. They are looked for among the
+    kinds in the manifests and those in ``prune_kinds`` (``"apps/v1/Deployment"``,
+    ``"v1/ConfigMap"``...): list there a kind you remove from the manifests entirely.
     """
 
     manifests: ManifestSource
     field_manager: str = DEFAULT_FIELD_MANAGER
     force_conflicts: bool = False
+    applyset: str | None = None
+    prune: bool = False
+    prune_kinds: tuple[str, ...] = ()
     objects: tuple[dict[str, Any], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "objects", parse_manifests(self.manifests))
+        objects = parse_manifests(self.manifests)
         if not isinstance(self.field_manager, str) or not self.field_manager.strip():
             raise ScoreValueError(f"K8sResourceScore.field_manager must be a non-empty string, got {self.field_manager!r}")
+        if self.prune and self.applyset is None:
+            raise ScoreValueError("K8sResourceScore(prune=True) needs applyset=<name>: pruning finds the objects by that label")
+        if self.applyset is not None:
+            label_value("K8sResourceScore", "applyset", self.applyset)
+            for obj in objects:
+                obj["metadata"]["labels"] = {**(obj["metadata"].get("labels") or {}), APPLYSET_LABEL: self.applyset}
+        for kind in self.prune_kinds:
+            api_version_and_kind(kind)
+        object.__setattr__(self, "objects", objects)
 
     @property
     def name(self) -> str:
@@ -68,7 +90,28 @@ class K8sResourceScore(Score[K8sClient]):
         return f"K8sResourceScore({shown}{more})"
 
     def interpret(self) -> K8sResourceInterpret:
-        return K8sResourceInterpret(self.objects, self.field_manager, self.force_conflicts)
+        pruning = None
+        if self.prune and self.applyset is not None:
+            kinds = {(obj["apiVersion"], obj["kind"]) for obj in self.objects}
+            kinds |= {api_version_and_kind(kind) for kind in self.prune_kinds}
+            pruning = Pruning(f"{APPLYSET_LABEL}={self.applyset}", tuple(sorted(kinds)))
+        return K8sResourceInterpret(self.objects, self.field_manager, self.force_conflicts, pruning)
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """Delete the objects matching ``selector``, among ``kinds``, that the manifests no longer hold."""
+
+    selector: str
+    kinds: tuple[tuple[str, str], ...]
+
+
+def api_version_and_kind(text: str) -> tuple[str, str]:
+    """``"apps/v1/Deployment"`` -> ``("apps/v1", "Deployment")``."""
+    api_version, _, kind = text.rpartition("/")
+    if not api_version or not kind:
+        raise ScoreValueError(f"K8sResourceScore.prune_kinds entries are <apiVersion>/<Kind>, got {text!r}")
+    return api_version, kind
 
 
 @dataclass(frozen=True)
@@ -80,27 +123,61 @@ class _ObjectPlan:
 class K8sResourceInterpret(Interpret[K8sClient]):
     """Plans each object from the live cluster; applies the ones that would change."""
 
-    def __init__(self, objects: Sequence[dict[str, Any]], field_manager: str, force_conflicts: bool = False) -> None:
+    def __init__(
+        self,
+        objects: Sequence[dict[str, Any]],
+        field_manager: str,
+        force_conflicts: bool = False,
+        pruning: Pruning | None = None,
+    ) -> None:
         self.objects = tuple(objects)
         self.field_manager = field_manager
         self.force_conflicts = force_conflicts
+        self.pruning = pruning
 
     async def plan(self, topology: K8sClient) -> Sequence[Change]:
-        return [p.change for p in await self.plan_objects(topology) if p.change is not None]
+        changes = [p.change for p in await self.plan_objects(topology) if p.change is not None]
+        return changes + [prune.change for prune in await self.plan_prunes(topology)]
 
     async def apply(self, topology: K8sClient) -> Outcome:
         plans = await self.plan_objects(topology)
         pending = [p for p in plans if p.change is not None]
-        if not pending:
+        prunes = await self.plan_prunes(topology)
+        if not pending and not prunes:
             return Outcome.noop()
         applied: list[Change] = []
         try:
             for wave in _waves(pending):
                 await self._apply_wave(topology, wave, applied)
+            # Deleted only once everything that replaces them is in place.
+            for prune in prunes:
+                await topology.k8s_delete(prune.api_version, prune.kind, prune.name, prune.namespace)
+                applied.append(prune.change)
         except K8sError as exc:
-            done = f"; {len(applied)} of {len(pending)} objects applied before it" if applied else ""
+            total = len(pending) + len(prunes)
+            done = f"; {len(applied)} of {total} changes made before it" if applied else ""
             return Outcome.failed(f"{exc}{done}", applied)
-        return Outcome.changed([p.change for p in pending if p.change is not None])
+        return Outcome.changed(applied)
+
+    async def plan_prunes(self, topology: K8sClient) -> list[_Prune]:
+        """The objects of the applyset that the manifests no longer hold, to delete."""
+        if self.pruning is None:
+            return []
+        wanted = {
+            (obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+            for obj in self.objects
+        }
+        found: list[_Prune] = []
+        for api_version, kind in self.pruning.kinds:
+            for live in await topology.k8s_list(api_version, kind, None, self.pruning.selector):
+                metadata = live.get("metadata") or {}
+                name, namespace = metadata.get("name", ""), metadata.get("namespace")
+                if (api_version, kind, namespace, name) in wanted or _implicit_namespace_match(wanted, api_version, kind, name):
+                    continue
+                target = identify({"kind": kind, "metadata": metadata})
+                summary = f"delete {target} (no longer in the manifests of applyset {self.pruning.selector.split('=', 1)[1]})"
+                found.append(_Prune(api_version, kind, name, namespace, Change(ChangeAction.DELETE, target, summary)))
+        return found
 
     async def plan_objects(self, topology: K8sClient) -> list[_ObjectPlan]:
         """One plan per object, in manifest order; every unknown kind reported together."""
@@ -151,8 +228,10 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         except K8sApiError as exc:
             if exc.status not in _NO_DRY_RUN:
                 raise
-            # No server-side dry run here: compare locally, as kubectl's client-side diff does.
-            return comparable(live) if contains(live, manifest) else comparable(merged(live, manifest))
+            # No server-side dry run here: compare locally. Fields this manager
+            # applied before (its managedFields) and no longer sets are removals.
+            owned, others = owned_fields(live, self.field_manager)
+            return comparable(merged(without_dropped(live, owned, manifest, others), manifest))
         return comparable(result)
 
     async def _apply_wave(self, topology: K8sClient, wave: Sequence[_ObjectPlan], applied: list[Change]) -> None:
@@ -176,6 +255,21 @@ class K8sResourceInterpret(Interpret[K8sClient]):
                 group.start_soon(apply_one, plan)
         if failures:
             raise failures[0]
+
+
+@dataclass(frozen=True)
+class _Prune:
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None
+    change: Change
+
+
+def _implicit_namespace_match(wanted: set[tuple[str, str, str | None, str]], api_version: str, kind: str, name: str) -> bool:
+    """A manifest without a namespace goes to the client's default one, which this cannot know: keep
+    any live object of that kind and name rather than delete what is still wanted."""
+    return (api_version, kind, None, name) in wanted
 
 
 def _waves(plans: Sequence[_ObjectPlan]) -> list[list[_ObjectPlan]]:

@@ -20,6 +20,7 @@ SERVER_METADATA = frozenset(
     {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionGracePeriodSeconds"}
 )
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _HIDDEN = "(hidden)"
 _HIDDEN_CHANGED = "(hidden, changed)"
 
@@ -106,6 +107,15 @@ def dns_label(score: str, field: str, value: object) -> str:
     return value
 
 
+def label_value(score: str, field: str, value: object) -> str:
+    if not isinstance(value, str) or not _LABEL_VALUE.match(value) or len(value) > 63:
+        raise ScoreValueError(
+            f"{score}.{field} must be a label value (letters, digits, '-', '_', '.', at most 63, "
+            f"starting and ending with a letter or digit), got {value!r}"
+        )
+    return value
+
+
 def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The part of an object a user's apply decides: no status, no server bookkeeping."""
     result = {key: copy.deepcopy(value) for key, value in obj.items() if key != "status"}
@@ -114,11 +124,45 @@ def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def contains(live: Any, desired: Any) -> bool:
-    """Whether every field ``desired`` sets has that value in ``live`` (the local comparison)."""
-    if isinstance(desired, Mapping):
-        return isinstance(live, Mapping) and all(key in live and contains(live[key], value) for key, value in desired.items())
-    return bool(live == desired)
+def owned_fields(live: Mapping[str, Any], field_manager: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``fieldsV1`` tree ``field_manager`` owns by apply in ``live``, and every other manager's tree.
+
+    What we applied before is what we own: a field in our tree that the new
+    manifest no longer sets is one that server-side apply will remove (unless
+    another manager owns it too).
+    """
+    ours: dict[str, Any] = {}
+    others: list[dict[str, Any]] = []
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        fields = entry.get("fieldsV1")
+        if not isinstance(fields, Mapping):
+            continue
+        if entry.get("manager") == field_manager and entry.get("operation") == "Apply":
+            ours = dict(fields)
+        else:
+            others.append(dict(fields))
+    return ours, others
+
+
+def without_dropped(
+    live: Mapping[str, Any], owned: Mapping[str, Any], desired: Any, others: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Any]:
+    """``live`` less the map fields in ``owned`` that ``desired`` no longer sets and nobody else owns.
+
+    Lists are left alone: :func:`merged` replaces a list the manifest sets as a whole.
+    """
+    result = copy.deepcopy(dict(live))
+    for marker, below in owned.items():
+        if not marker.startswith("f:") or marker[2:] not in result:
+            continue
+        key = marker[2:]
+        shared = [other[marker] for other in others if isinstance(other.get(marker), Mapping)]
+        if not isinstance(desired, Mapping) or key not in desired:
+            if not shared:
+                del result[key]
+        elif isinstance(below, Mapping) and isinstance(result[key], Mapping) and isinstance(desired[key], Mapping):
+            result[key] = without_dropped(result[key], below, desired[key], shared)
+    return result
 
 
 def merged(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:

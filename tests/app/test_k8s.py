@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from typing import Any, cast
 from pathlib import Path
 
 import anyio
@@ -19,9 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capabilities import PostgreSQL
 from capabilities.application import AppSpec, ContractVersionError
-from harmony_py.capability_check import capability_gaps
 from harmony_py import Maestro, ScoreState, Secret
 from harmony_py.scores import ApplicationScore, ApplicationServiceScore, PostgreSQLDatabase
 from tests.k8s.harness import EmulatorThread
@@ -57,11 +54,7 @@ def shop() -> ApplicationScore:
 
 
 def web() -> ApplicationServiceScore:
-    """The application's service part, as the ApplicationScore makes it.
-
-    Applied alone: on this branch the cluster's PostgreSQL is not yet the
-    PostgreSQL capability an ApplicationScore with a database needs.
-    """
+    """The application's service part alone, as the ApplicationScore makes it."""
     return shop().service_score().named("shop.web")
 
 
@@ -98,27 +91,22 @@ async def test_the_service_is_a_deployment_reading_a_secret_and_a_second_apply_c
 async def test_the_whole_contract_plans_and_applies_with_the_database_on_the_cluster(
     cluster: K8sAnywhereTopology, server: EmulatorThread
 ) -> None:
-    gaps = capability_gaps(cluster, PostgreSQL)
-    if gaps:
-        pytest.skip(f"this branch's K8sAnywhereTopology is not yet PostgreSQL ({gaps[0]}): it is once k8s2 is merged")
     whole = ApplicationScore(
         "shop", image="harmony-example/shop:1", command=("python3", "server.py"), replicas=2, port=8080,
         database=PostgreSQLDatabase(port=5432), secrets={"SHOP_API_KEY": Secret(API_KEY)},
     )  # fmt: skip
-    # Typed loosely only until K8sAnywhereTopology provides PostgreSQL on every branch.
-    maestro: Maestro[Any] = Maestro(cast(Any, cluster))
-    planned = await maestro.add(whole).plan()
+    planned = await Maestro(cluster).add(whole).plan()
     states = {report.identity: report.state for report in planned.scores}
     assert states == {"shop.contract": ScoreState.UNCHANGED, "shop.db": ScoreState.PENDING, "shop.web": ScoreState.PENDING}
     assert "DATABASE_URL" in " ".join(planned.scores[2].unknown_inputs)
-    applied = await Maestro(cast(Any, cluster)).add(whole).apply()
+    applied = await Maestro(cluster).add(whole).apply()
     assert applied.ok, applied
     assert server.call(lambda: server.api.find("StatefulSet", "shop")) is not None
     deployment = server.call(lambda: server.api.find("Deployment", "shop-web"))
     assert deployment is not None
     secret = server.call(lambda: server.api.find("Secret", "shop-web-env"))
     assert secret is not None and "DATABASE_URL" in secret["data"]
-    again = await Maestro(cast(Any, cluster)).add(whole).apply()
+    again = await Maestro(cluster).add(whole).apply()
     assert all(report.state is ScoreState.UNCHANGED for report in again.scores), again
 
 

@@ -18,7 +18,11 @@ the objects itself:
 - namespaced objects need their Namespace to exist, as on a real server;
 - a toy controller (``auto_ready``) that marks workloads rolled out, Pods
   ready and Jobs complete shortly after each change, so waits have something
-  to wait for.
+  to wait for, and gives each StatefulSet its Pods ``<name>-<i>`` (made
+  again when deleted, removed when scaled down);
+- a toy kubelet for ``exec`` (off unless ``exec_locally``): the exec
+  websocket (``v4.channel.k8s.io``) of a Pod the test stored runs the command
+  as a local process, with that Pod's ``exec_env`` added to its environment.
 """
 
 from __future__ import annotations
@@ -27,11 +31,14 @@ import asyncio
 import copy
 import datetime
 import itertools
+import json
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import aiohttp.web
 import attrs
 from kmock import KubernetesEmulator, KubernetesError, ResourceInfo
 from kmock import method as kmock_method
@@ -40,6 +47,7 @@ from kmock._internal import parsing, rendering
 Key = tuple[str, str, str, str | None, str]
 """(group, version, plural, namespace, name)"""
 
+_EXEC_PATH = re.compile(r"^/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<pod>[^/]+)/exec/?$")
 _NAMESPACES_PATH = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+)(?:/(?P<sub>status|finalize))?)?/?$")
 _original_parse_path = parsing.parse_path
 
@@ -85,6 +93,9 @@ class HarmonyEmulator(KubernetesEmulator):
     keep_requests: bool = True
     """kmock matches each request against every request it recorded: O(n) each. Benchmarks turn it off."""
     controller_delay_s: float = 0.01
+    exec_locally: bool = False
+    exec_env: dict[tuple[str, str], dict[str, str]] = attrs.field(factory=dict)
+    """Environment added to the commands exec'd in each (namespace, pod)."""
     store: dict[Key, dict[str, Any]] = attrs.field(factory=dict, init=False)
     _applied: dict[Key, dict[str, dict[str, Any]]] = attrs.field(factory=dict, init=False)
     _watchers: set[tuple[Any, asyncio.Queue[dict[str, Any]]]] = attrs.field(factory=set, init=False)
@@ -106,6 +117,41 @@ class HarmonyEmulator(KubernetesEmulator):
         self._kinds[(group, version, plural)] = kind
 
     # -- serving -----------------------------------------------------------
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        match = _EXEC_PATH.match(raw_request.path)
+        if match is not None and raw_request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._serve_exec(raw_request, match["namespace"], match["pod"])
+        return await super().__call__(raw_request)
+
+    async def _serve_exec(self, raw_request: aiohttp.web.BaseRequest, namespace: str, pod: str) -> aiohttp.web.StreamResponse:
+        """The exec websocket: stdout on channel 1, stderr on 2, the final Status on 3."""
+        socket = aiohttp.web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
+        await socket.prepare(raw_request)
+        command = raw_request.query.getall("command", [])
+        if ("", "v1", "pods", namespace, pod) not in self.store:
+            status: dict[str, Any] = {"status": "Failure", "reason": "NotFound", "message": f'pods "{pod}" not found'}
+        elif not self.exec_locally:
+            status = {"status": "Failure", "reason": "BadRequest", "message": "this emulator runs no containers"}
+        else:
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    env={**os.environ, **self.exec_env.get((namespace, pod), {})},
+                )
+            except OSError as exc:
+                status = {"status": "Failure", "reason": "InternalError", "message": f"failed to exec in container: {exc}"}
+            else:
+                stdout, stderr = await process.communicate()
+                await socket.send_bytes(b"\x01" + stdout)
+                await socket.send_bytes(b"\x02" + stderr)
+                status = {"status": "Success"}
+                if process.returncode:
+                    status = {"status": "Failure", "reason": "NonZeroExitCode", "message": f"command terminated with non-zero exit code: {process.returncode}",
+                              "details": {"causes": [{"reason": "ExitCode", "message": str(process.returncode)}]}}
+        await socket.send_bytes(b"\x03" + json.dumps({"metadata": {}, **status}).encode())
+        await socket.close()
+        return socket
 
     async def _handle(self, request: rendering.Request) -> Any:
         # Skip KubernetesEmulator's own object tracking: the fallbacks below keep the store.
@@ -204,6 +250,9 @@ class HarmonyEmulator(KubernetesEmulator):
             for inner in [k for k in self.store if k[3] == key[4]]:
                 self.remove(inner)
         self._publish(key, "DELETED", current)
+        for owner in current.get("metadata", {}).get("ownerReferences") or []:
+            if owner.get("kind") == "StatefulSet" and self.auto_ready:
+                self._schedule_controller(("apps", "v1", "statefulsets", key[3], owner["name"]))  # it makes the Pod again
         return current
 
     # -- the store, also for tests ----------------------------------------
@@ -291,7 +340,9 @@ class HarmonyEmulator(KubernetesEmulator):
         managers = {entry["manager"]: entry for entry in old.get("managedFields", [])}
         if operation is not None and request is not None:
             manager = request.params.get("fieldManager") or "unknown"
-            managers[manager] = {"manager": manager, "operation": operation, "apiVersion": result.get("apiVersion"), "fieldsType": "FieldsV1", "time": _now()}
+            owned = request.data if operation == "Apply" else _content(result)
+            managers[manager] = {"manager": manager, "operation": operation, "apiVersion": result.get("apiVersion"), "fieldsType": "FieldsV1",
+                                 "fieldsV1": fields_v1(owned or {}), "time": _now()}
         if managers:
             metadata["managedFields"] = list(managers.values())
         result["metadata"] = metadata
@@ -320,9 +371,31 @@ class HarmonyEmulator(KubernetesEmulator):
         obj = self.store.get(key)
         if obj is None or not self.auto_ready:
             return
+        if obj.get("kind") == "StatefulSet":
+            self._statefulset_pods(key, obj)
         status = _ready_status(obj)
         if status is not None and obj.get("status") != status:
             self.set_status(key, status)
+
+    def _statefulset_pods(self, key: Key, statefulset: Mapping[str, Any]) -> None:
+        """Pods ``<name>-0..n-1`` (marked running and ready; nothing runs), none beyond ``replicas``."""
+        name, namespace = key[4], key[3]
+        replicas = int(statefulset.get("spec", {}).get("replicas", 1))
+        template = statefulset.get("spec", {}).get("template", {})
+        owner = {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name, "uid": statefulset["metadata"]["uid"], "controller": True}
+        for pod_key in [k for k in self.store if k[:4] == ("", "v1", "pods", namespace) and re.fullmatch(rf"{re.escape(name)}-\d+", k[4])]:
+            if int(pod_key[4].rsplit("-", 1)[1]) >= replicas:
+                self.remove(pod_key)
+        for index in range(replicas):
+            pod_name = f"{name}-{index}"
+            if ("", "v1", "pods", namespace, pod_name) not in self.store:
+                pod = {
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": pod_name, "namespace": namespace, "labels": dict(template.get("metadata", {}).get("labels") or {}), "ownerReferences": [owner]},
+                    "spec": copy.deepcopy(template.get("spec") or {}),
+                    "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+                }  # fmt: skip
+                self.put_object("", "v1", "pods", namespace, pod)
 
     def _peek_version(self) -> int:
         version: int = next(self._versions)
@@ -404,6 +477,27 @@ def _requirement_matches(requirement: str, labels: Mapping[str, str]) -> bool:
     if requirement.startswith("!"):
         return requirement[1:].strip() not in labels
     return requirement in labels
+
+
+def fields_v1(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``fieldsV1`` tree of the fields ``obj`` sets, as managedFields records them.
+
+    Maps become ``{".": {}, "f:<key>": ...}``; lists and scalars are leaves
+    (a real server tracks list items by key; these tests need no more).
+    Identity fields (apiVersion, kind, metadata.name/namespace) are not owned.
+    """
+
+    def tree(value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            return {}
+        return {".": {}, **{f"f:{key}": tree(item) for key, item in value.items()}}
+
+    top = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
+    metadata = {k: v for k, v in dict(top.pop("metadata", None) or {}).items() if k not in ("name", "namespace", *_SERVER_FIELDS)}
+    fields = {f"f:{key}": tree(item) for key, item in top.items()}
+    if metadata:
+        fields["f:metadata"] = {f"f:{key}": tree(item) for key, item in metadata.items()}
+    return fields
 
 
 def _split_path(path: str) -> tuple[str, str, str]:

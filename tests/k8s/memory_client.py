@@ -16,7 +16,7 @@ from capabilities.k8s import K8sApiError, K8sNotReadyError, K8sUnknownKindError,
 from harmony_py.topology import TopologyReport
 from topologies.k8s_readiness import Readiness, judge
 
-from .emulator import _deep_merge, _prune, _ready_status, label_selector_matches
+from .emulator import _deep_merge, _prune, _ready_status, fields_v1, label_selector_matches
 
 KNOWN_KINDS = frozenset(
     {("v1", "Namespace"), ("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "Service"), ("v1", "ResourceQuota"),
@@ -64,6 +64,8 @@ class InMemoryK8sClient:
             if "status" in current:
                 result["status"] = current["status"]
         result["metadata"]["uid"] = (current or {}).get("metadata", {}).get("uid", f"uid-{len(self.objects)}")
+        # What a server records: the fields this manager applied are its own (the local plan reads them).
+        result["metadata"]["managedFields"] = [{"manager": field_manager, "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": fields_v1(desired)}]
         if not dry_run:
             if result != current:
                 self.writes += 1

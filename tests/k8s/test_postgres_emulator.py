@@ -1,61 +1,283 @@
-"""PostgreSQL on Kubernetes (the K8sAnywhereTopology mixin): the objects it converges, against the emulator.
+"""PostgreSQL on Kubernetes (PostgreSQLServer of K8sAnywhereTopology), against the emulator.
 
-The emulator runs no containers, so this checks the API side (objects, passwords
-generated once, roles); a real cluster runs the pods in the real_cluster tier.
+The emulator runs no containers: no Pod ever exists, so nothing can be asked
+inside a server. What this shows is the API side: the objects each member gets
+and their spec, passwords generated once and kept out of plans and changes,
+NOOP on re-apply, the replica's declaration, fencing, and clear errors where a
+Pod is needed and absent or never ready. Running the servers (exec, promotion,
+streaming, switchover and failover) is the real_cluster tier's job
+(tests/k8s/test_real_cluster.py).
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-from capabilities.postgresql import PgConfig, PgUser, ReplicationRole, ReplicationSource
+import anyio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from capabilities.k8s import K8sApiError, K8sNotReadyError
+from capabilities.postgresql import PgConfig, PgUser, PostgreSQL, PostgreSQLCluster, ReplicationRole
 from harmony_py.capability_check import capability_gaps
-from harmony_py.secret import Secret
-from capabilities.postgresql import PostgreSQL
+from harmony_py.outcome import Change, ChangeAction
 from topologies.failover import FailoverTopology
 from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies.k8s_postgres_manifests import Declared, declared_from, manifests
+from topologies.secret_store import SecretStore
 
 from .harness import EmulatorThread
 
-CONFIG = PgConfig("orders", port=5432, databases=("orders",), users=(PgUser("app", databases=("orders",)),), settings={"max_connections": "50"})
+CONFIG = PgConfig(
+    "orders", databases=("orders",), users=(PgUser("app", databases=("orders",)),), settings={"max_connections": "50"}
+)
 
 
-def test_clusters_are_refused_as_replicated_postgresql_members_until_they_are_servers() -> None:
-    # The Kubernetes mixin predates the PostgreSQLServer protocol the replicated
-    # orchestration needs; the run-time check says exactly what is missing.
-    gaps = capability_gaps(FailoverTopology(K8sAnywhereTopology(), K8sAnywhereTopology()), PostgreSQL)
-    assert "primary: missing fence_postgres" in gaps and "replica: missing plan_postgres" in gaps
+@pytest.fixture(autouse=True)
+def secrets_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "secrets"
+    monkeypatch.setenv("HARMONY_SECRETS_DIR", str(path))
+    yield path
 
 
-async def test_deploy_creates_statefulset_service_secret_and_reuses_passwords(topology: K8sAnywhereTopology, server: EmulatorThread) -> None:
-    endpoint = await topology.deploy_postgres(CONFIG)
-    assert (endpoint.host, endpoint.port, endpoint.database, endpoint.user) == ("orders.default.svc", 5432, "orders", "postgres")
-    statefulset = server.call(lambda: server.api.find("StatefulSet", "orders"))
-    assert statefulset is not None
-    assert statefulset["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
-    container = statefulset["spec"]["template"]["spec"]["containers"][0]
-    assert "-c max_connections=50" in container["command"][2]
-    secret = server.call(lambda: server.api.find("Secret", "orders-credentials"))
-    assert secret is not None and set(secret["data"]) == {"postgres", "app"}
-    again = await topology.deploy_postgres(CONFIG)
-    assert again.password.reveal() == endpoint.password.reveal()
-    assert "orders" not in repr(endpoint.password) and endpoint.password.reveal() not in repr(endpoint)
-    assert (await topology.postgres_replication(CONFIG)).role is ReplicationRole.PRIMARY
+def member(kubeconfig: Path, namespace: str, ready_timeout_s: float = 2.0) -> K8sAnywhereTopology:
+    return K8sAnywhereTopology(
+        kubeconfig=str(kubeconfig), namespace=namespace, request_timeout_s=2.0, retries=0, watch_idle_s=2.0,
+        postgres_ready_timeout_s=ready_timeout_s,
+    )  # fmt: skip
 
 
-async def test_follow_then_promote(topology: K8sAnywhereTopology, server: EmulatorThread) -> None:
-    assert (await topology.postgres_replication(CONFIG)).role is ReplicationRole.ABSENT
-    source = ReplicationSource("orders.primary.svc", 5432, "replicator", Secret("repl-pass"), "replica_1", "replica_1")
-    await topology.follow_postgres(CONFIG, source)
-    state = await topology.postgres_replication(CONFIG)
-    assert (state.role, state.upstream) == (ReplicationRole.REPLICA, "orders.primary.svc:5432")
-    statefulset = server.call(lambda: server.api.find("StatefulSet", "orders"))
-    assert statefulset is not None
-    clone = statefulset["spec"]["template"]["spec"]["initContainers"][0]
-    assert "pg_basebackup" in clone["command"][2] and "-R" in clone["command"][2]
-    secret = server.call(lambda: server.api.find("Secret", "orders-credentials"))
-    assert secret is not None and base64.b64decode(secret["data"]["replication-source"]) == b"repl-pass"
-    await topology.promote_postgres(CONFIG)
-    assert (await topology.postgres_replication(CONFIG)).role is ReplicationRole.PRIMARY
-    promoted = server.call(lambda: server.api.find("StatefulSet", "orders"))
-    assert promoted is not None and promoted["spec"]["template"]["spec"]["initContainers"] == []
+@pytest.fixture
+async def pair(kubeconfig: Path) -> FailoverTopology[K8sAnywhereTopology]:
+    primary, replica = member(kubeconfig, "pg-a"), member(kubeconfig, "pg-b")
+    for namespace in ("pg-a", "pg-b"):
+        await primary.k8s_apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, field_manager="test")
+    return FailoverTopology(primary, replica)
+
+
+def find(server: EmulatorThread, kind: str, name: str, namespace: str) -> dict[str, Any]:
+    found = server.call(lambda: server.api.find(kind, name, namespace))
+    assert found is not None, f"{kind} {namespace}/{name} is missing"
+    return found
+
+
+def passwords() -> list[str]:
+    store = SecretStore()
+    return [store.get_or_create(f"postgresql/orders/{user}").reveal() for user in ("postgres", "replicator", "app")]
+
+
+def assert_no_secret(changes: list[Change]) -> None:
+    shown = " ".join(f"{c.target} {c.summary} {c.diff or ''}" for c in changes)
+    for password in passwords():
+        assert password not in shown
+        assert base64.b64encode(password.encode()).decode() not in shown
+
+
+def test_a_pair_of_clusters_provides_replicated_postgresql() -> None:
+    pair = FailoverTopology(K8sAnywhereTopology(namespace="a"), K8sAnywhereTopology(namespace="b"))
+    assert capability_gaps(pair, PostgreSQL) == []
+    assert capability_gaps(pair, PostgreSQLCluster) == []
+
+
+async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+    primary = pair.primary
+    planned = await primary.plan_postgres(CONFIG)
+    assert server.call(lambda: server.api.find("StatefulSet", "orders", "pg-a")) is None, "a plan changed something"
+    changes = await primary.deploy_postgres(CONFIG)
+    assert sorted(c.target for c in changes) == sorted(c.target for c in planned)
+    assert {c.target for c in changes} == {
+        "Secret pg-a/orders-credentials", "ConfigMap pg-a/orders-init", "ConfigMap pg-a/orders-replication",
+        "Service pg-a/orders", "StatefulSet pg-a/orders",
+    }  # fmt: skip
+    assert all(c.action is ChangeAction.CREATE for c in changes)
+    assert_no_secret(changes)
+
+    statefulset = find(server, "StatefulSet", "orders", "pg-a")
+    spec = statefulset["spec"]
+    assert spec["replicas"] == 1 and spec["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    [prepare] = spec["template"]["spec"]["initContainers"]
+    assert "pg_basebackup" in prepare["command"][2] and "pg_rewind" in prepare["command"][2]
+    [container] = spec["template"]["spec"]["containers"]
+    assert "-cmax_connections=50" in container["command"][2] and "-cwal_log_hints=on" in container["command"][2]
+    secret = find(server, "Secret", "orders-credentials", "pg-a")
+    assert set(secret["data"]) == {"postgres", "replicator", "app"}
+    assert base64.b64decode(secret["data"]["app"]).decode() == passwords()[2]
+    assert find(server, "ConfigMap", "orders-replication", "pg-a")["data"] == {"role": "primary"}
+    init = find(server, "ConfigMap", "orders-init", "pg-a")["data"]["10-harmony.sh"]
+    assert 'CREATE DATABASE "orders" OWNER "app"' in init and "host replication replicator" in init
+
+    version = statefulset["metadata"]["resourceVersion"]
+    assert await primary.deploy_postgres(CONFIG) == []
+    assert await primary.plan_postgres(CONFIG) == []
+    assert find(server, "StatefulSet", "orders", "pg-a")["metadata"]["resourceVersion"] == version
+
+    endpoint = await primary.postgres_endpoint(CONFIG, "orders")
+    assert (endpoint.host, endpoint.port, endpoint.user) == ("orders.pg-a.svc", 5432, "app")
+    assert endpoint.password.reveal() == passwords()[2] and passwords()[2] not in repr(endpoint)
+    assert await primary.postgres_address(CONFIG) == "orders.pg-a.svc:5432"
+
+
+async def test_replica_is_declared_to_clone_its_primary(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+    await pair.primary.deploy_postgres(CONFIG)
+    source = await pair.primary.postgres_replication_source(CONFIG, "replica")
+    assert (source.host, source.slot, source.name) == ("orders.pg-a.svc", "harmony_replica", "replica")
+    await pair.replica.follow_postgres(CONFIG, source)
+    declared = find(server, "ConfigMap", "orders-replication", "pg-b")["data"]
+    assert declared == {
+        "role": "replica", "source_host": "orders.pg-a.svc", "source_port": "5432", "source_user": "replicator",
+        "slot": "harmony_replica", "application_name": "replica", "rewind": "",
+    }  # fmt: skip
+    secret = find(server, "Secret", "orders-credentials", "pg-b")
+    assert base64.b64decode(secret["data"]["replication-source"]).decode() == source.password.reveal()
+    # One Pod template for both roles: a promotion needs no new Pod.
+    templates = [find(server, "StatefulSet", "orders", ns)["spec"]["template"] for ns in ("pg-a", "pg-b")]
+    assert templates[0] == templates[1]
+
+    versions = {ns: find(server, "StatefulSet", "orders", ns)["metadata"]["resourceVersion"] for ns in ("pg-a", "pg-b")}
+    await pair.replica.follow_postgres(CONFIG, source)
+    assert await pair.replica.plan_postgres(CONFIG) == []
+    assert find(server, "ConfigMap", "orders-replication", "pg-b")["data"] == declared
+    assert {ns: find(server, "StatefulSet", "orders", ns)["metadata"]["resourceVersion"] for ns in ("pg-a", "pg-b")} == versions
+
+
+async def test_failover_plan_shows_the_primary_and_the_clone(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+    changes = await pair.plan_postgres(CONFIG)
+    summaries = [f"{c.target}: {c.summary}" for c in changes]
+    assert any(s.startswith("primary (StatefulSet pg-a/orders): create") for s in summaries), summaries
+    assert any("replica (orders.pg-b.svc:5432)" in s and "pg_basebackup" in s for s in summaries), summaries
+    assert_no_secret(changes)
+    assert server.call(lambda: server.api.find("StatefulSet", "orders")) is None
+
+
+async def test_failover_deploy_stops_clearly_where_a_running_pod_is_needed(
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread
+) -> None:
+    # The primary's objects are applied (and its Pod made); creating the
+    # replica's slot needs psql in that Pod, which the emulator does not run.
+    with pytest.raises(K8sApiError, match="exec psql in Pod orders-0 in namespace pg-a: the command could not run: this emulator runs no containers"):
+        await pair.deploy_postgres(CONFIG)
+    find(server, "StatefulSet", "orders", "pg-a")
+    assert server.call(lambda: server.api.find("StatefulSet", "orders", "pg-b")) is None
+    status = await pair.postgres_status(CONFIG)
+    assert status.member("primary").state.role is ReplicationRole.UNREACHABLE
+    assert "runs no containers" in (status.member("primary").state.problem or "")
+    assert status.member("replica").state.role is ReplicationRole.ABSENT
+
+
+def pod_uid(server: EmulatorThread, namespace: str) -> str | None:
+    pod = server.call(lambda: server.api.find("Pod", "orders-0", namespace))
+    return None if pod is None else str(pod["metadata"]["uid"])
+
+
+async def test_a_stopped_server_is_started_by_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+    await pair.primary.deploy_postgres(CONFIG)
+    first = pod_uid(server, "pg-a")
+    assert first is not None
+    # What stop_postgres declares (its clean stop runs in the Pod: real_cluster tier).
+    postgres = pair.primary.k8s_postgres(CONFIG)
+    declared, password, _ = await postgres.declared()
+    await postgres.apply(dataclasses.replace(declared, stopped=True), password, apply=True)
+    assert (await pair.primary.postgres_replication(CONFIG)).role is ReplicationRole.STOPPED
+    planned = await pair.primary.plan_postgres(CONFIG)
+    assert ("Pod orders-0", "start PostgreSQL (restart the pod)") in [(c.target, c.summary) for c in planned]
+    changes = await pair.primary.deploy_postgres(CONFIG)
+    assert [c.summary for c in changes if c.action is ChangeAction.RUN] == ["start PostgreSQL (restart the pod)"]
+    assert pod_uid(server, "pg-a") not in (None, first)
+    assert "annotations" not in find(server, "StatefulSet", "orders", "pg-a")["metadata"]
+    assert await pair.primary.deploy_postgres(CONFIG) == []
+
+
+async def test_a_former_primary_rejoins_rewound_in_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+    await pair.primary.deploy_postgres(CONFIG)
+    await pair.replica.deploy_postgres(CONFIG)
+    before = pod_uid(server, "pg-b")
+    await pair.replica.follow_postgres(CONFIG, await pair.primary.postgres_replication_source(CONFIG, "replica"))
+    declared = find(server, "ConfigMap", "orders-replication", "pg-b")["data"]
+    assert declared["role"] == "replica" and len(declared["rewind"]) == 8  # a token: rewind once
+    assert pod_uid(server, "pg-b") not in (None, before)
+
+
+async def test_exec_into_a_pod_that_is_not_running_says_why(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+    pod = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orders-0", "namespace": "pg-a"},
+        "spec": {"containers": [{"name": "postgres", "image": "postgres:15"}]},
+        "status": {"phase": "Pending", "containerStatuses": [
+            {"name": "postgres", "ready": False, "state": {"waiting": {"reason": "ImagePullBackOff", "message": "no registry"}}}]},
+    }  # fmt: skip
+    server.call(lambda: server.api.put_object("", "v1", "pods", "pg-a", pod))
+    with pytest.raises(K8sNotReadyError, match="the pod is not running.*ImagePullBackOff"):
+        await pair.primary.k8s_exec("orders-0", ["true"])
+
+
+async def test_fence_holds_the_server_down(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+    await pair.primary.deploy_postgres(CONFIG)
+    await pair.primary.fence_postgres(CONFIG)
+    statefulset = find(server, "StatefulSet", "orders", "pg-a")
+    assert statefulset["spec"]["replicas"] == 0
+    with anyio.fail_after(5):  # the toy controller removes the Pod of a StatefulSet scaled to zero
+        while pod_uid(server, "pg-a") is not None:
+            await anyio.sleep(0.01)
+    assert statefulset["metadata"]["annotations"]["harmony.dev/postgres-fenced"] == "true"
+    # If anything starts it again, it starts as a standby.
+    assert find(server, "ConfigMap", "orders-replication", "pg-a")["data"]["role"] == "replica"
+    state = await pair.primary.postgres_replication(CONFIG)
+    assert (state.role, state.fenced) == (ReplicationRole.STOPPED, True)
+    assert await pair.primary.deploy_postgres(CONFIG) == []
+    assert find(server, "StatefulSet", "orders", "pg-a")["spec"]["replicas"] == 0
+
+
+async def test_a_server_whose_pod_never_becomes_ready_fails_clearly(kubeconfig: Path, server: EmulatorThread) -> None:
+    server.call(lambda: setattr(server.api, "auto_ready", False))
+    topology = member(kubeconfig, "default", ready_timeout_s=0.5)
+    with pytest.raises(K8sNotReadyError, match=r"StatefulSet orders in namespace default not Rollout after 0.5 s.*no pods were created"):
+        await topology.deploy_postgres(CONFIG)
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_the_scripts_the_pods_run_are_valid_shell(shell: str) -> None:
+    objects = manifests(CONFIG, {"postgres": "p", "replicator": "r", "app": "a"}, Declared(), None)
+    pod = next(o for o in objects if o["kind"] == "StatefulSet")["spec"]["template"]["spec"]
+    scripts = [container["command"][2] for container in (*pod["initContainers"], *pod["containers"])]
+    scripts += [o["data"]["10-harmony.sh"] for o in objects if o["metadata"]["name"] == "orders-init"]
+    for script in scripts:
+        checked = subprocess.run([shell, "-n"], input=script, capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, f"{shell} -n: {checked.stderr}\n{script}"
+
+
+async def test_the_score_on_a_pair_keeps_passwords_out_of_reports(pair: FailoverTopology[K8sAnywhereTopology]) -> None:
+    from harmony_py import Maestro, ScoreState
+    from harmony_py.cli.json_output import run_json
+    from harmony_py.scores import PostgreSQLScore
+
+    score = PostgreSQLScore("orders", databases=("orders",), users=("app",))
+    planned = await Maestro(pair).add(score).plan()
+    assert planned.scores[0].state is ScoreState.PENDING and planned.scores[0].changes
+    applied = await Maestro(pair).add(score).apply()
+    assert applied.scores[0].state is ScoreState.FAILED and "runs no containers" in applied.scores[0].message
+    for report in (planned, applied):
+        text = json.dumps(run_json(report))
+        for password in passwords():
+            assert password not in text and base64.b64encode(password.encode()).decode() not in text
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    declared=st.builds(
+        Declared, role=st.sampled_from(["primary", "replica"]), source_host=st.sampled_from(["", "orders.pg-a.svc"]),
+        source_port=st.integers(1, 65535), source_user=st.sampled_from(["replicator"]), slot=st.sampled_from(["harmony_replica"]),
+        application_name=st.sampled_from(["replica"]), rewind=st.sampled_from(["", "0a1b2c3d"]), fenced=st.booleans(), stopped=st.booleans(),
+    )  # fmt: skip
+)
+def test_what_the_objects_declare_reads_back(declared: Declared) -> None:
+    objects = {o["kind"] + "/" + o["metadata"]["name"]: o for o in manifests(CONFIG, {"postgres": "p"}, declared, "s")}
+    found = declared_from(objects["ConfigMap/orders-replication"], objects["StatefulSet/orders"])
+    if declared.role == "primary":  # a primary declares no upstream
+        declared = Declared(role="primary", fenced=declared.fenced, stopped=declared.stopped)
+    assert found == declared

@@ -139,3 +139,18 @@ async def test_k8s_score_on_a_topology_without_k8s_client_is_refused_at_run_time
     maestro = Maestro(LocalhostTopology()).add(NamespaceScore("shop"))  # type: ignore[arg-type]
     with pytest.raises(MissingCapabilityError, match="NamespaceScore requires capability K8sClient.*missing k8s_apply"):
         maestro.check_capabilities()
+
+
+async def test_prune_over_http_deletes_only_the_applyset_objects_left_out(topology: K8sAnywhereTopology, server: EmulatorThread) -> None:
+    await Maestro(topology).add(NamespaceScore("shop")).apply()
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other", "namespace": "shop"}, "data": {}}
+    await Maestro(topology).add(K8sResourceScore(other)).apply()
+    both = K8sResourceScore(APP_YAML, applyset="shop-app", prune=True)
+    assert [r.state for r in (await Maestro(topology).add(both).apply()).scores] == [ScoreState.CHANGED]
+    config_only = K8sResourceScore(APP_YAML.split("---")[0], applyset="shop-app", prune=True, prune_kinds=("v1/Secret",))
+    plan = await Maestro(topology).add(config_only).plan()
+    assert [(c.action, c.target) for c in plan.scores[0].changes] == [(ChangeAction.DELETE, "Secret shop/app-secret")]
+    assert [r.state for r in (await Maestro(topology).add(config_only).apply()).scores] == [ScoreState.CHANGED]
+    assert server.call(lambda: server.api.find("Secret", "app-secret", "shop")) is None
+    assert server.call(lambda: server.api.find("ConfigMap", "other", "shop")) is not None
+    assert [r.state for r in (await Maestro(topology).add(config_only).apply()).scores] == [ScoreState.UNCHANGED]

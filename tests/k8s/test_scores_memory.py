@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from harmony_py import Maestro, ScoreState, ScoreValueError
 from harmony_py.outcome import ChangeAction
 from harmony_py.scores import K8sDeploymentScore, K8sResourceScore, ManifestError, NamespaceScore
+from harmony_py.scores.k8s_manifests import without_dropped
 
 from .memory_client import InMemoryK8sClient
 
@@ -44,15 +45,34 @@ def test_apply_converges_and_the_second_apply_is_noop(first: list[dict[str, Any]
     _converges(first, second, dry_run=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: without a server-side dry run, the local comparison cannot see that a field "
-    "this field manager applied before was dropped from the manifest (needs managedFields)",
-)
+@settings(max_examples=15, deadline=None)
+@given(first=configmaps(), second=configmaps())
+def test_local_comparison_converges_and_the_second_apply_is_noop(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> None:
+    # Without a server-side dry run: fields this manager applied before and
+    # dropped now are found through the object's managedFields.
+    _converges(first, second, dry_run=False)
+
+
 def test_local_comparison_sees_a_dropped_field() -> None:
     first = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n0", "namespace": "default", "labels": {}}, "data": {"n0": ""}}]
     second = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n0", "namespace": "default", "labels": {}}, "data": {}}]
     _converges(first, second, dry_run=False)
+
+
+async def test_local_plan_shows_a_dropped_field_as_removed() -> None:
+    client = InMemoryK8sClient(dry_run_supported=False)
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"team": "a"}}, "data": {"a": "1", "b": "2"}}
+    await Maestro(client).add(K8sResourceScore(manifest)).apply()
+    dropped = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
+    [change] = (await Maestro(client).add(K8sResourceScore(dropped)).plan()).scores[0].changes
+    assert change.summary == "update ConfigMap default/c: data.b: removed, metadata.labels: removed"
+
+
+def test_a_dropped_field_another_manager_also_owns_is_kept() -> None:
+    live = {"metadata": {"name": "c"}, "data": {"a": "1", "b": "2", "c": "3"}}
+    ours: dict[str, Any] = {"f:data": {".": {}, "f:a": {}, "f:b": {}, "f:c": {}}}
+    theirs: dict[str, Any] = {"f:data": {"f:b": {}}}
+    assert without_dropped(live, ours, {"metadata": {"name": "c"}, "data": {"a": "1"}}, [theirs])["data"] == {"a": "1", "b": "2"}
 
 
 def _converges(first: list[dict[str, Any]], second: list[dict[str, Any]], *, dry_run: bool) -> None:
@@ -179,3 +199,69 @@ def test_yaml_lists_and_multiple_documents_are_expanded() -> None:
 def test_bad_score_values_fail_clearly(build: Any, message: str) -> None:
     with pytest.raises(ScoreValueError, match=message):
         build()
+
+
+def _config_map(name: str, namespace: str = "default", **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": data}
+
+
+async def test_prune_deletes_what_left_the_manifests_then_noop() -> None:
+    client = InMemoryK8sClient()
+    client.put(_config_map("unrelated", a="1"))
+    first = K8sResourceScore([_config_map("a", a="1"), _config_map("b", namespace="shop", b="2")], applyset="web", prune=True)
+    assert states(await Maestro(client).add(first).apply()) == [ScoreState.CHANGED]
+    live = await client.k8s_get("v1", "ConfigMap", "a", "default")
+    assert live is not None and live["metadata"]["labels"] == {"harmony.dev/applyset": "web"}
+
+    second = K8sResourceScore([_config_map("a", a="1")], applyset="web", prune=True)
+    [change] = (await Maestro(client).add(second).plan()).scores[0].changes
+    assert (change.action, change.summary) == (ChangeAction.DELETE, "delete ConfigMap shop/b (no longer in the manifests of applyset web)")
+    assert states(await Maestro(client).add(second).apply()) == [ScoreState.CHANGED]
+    assert await client.k8s_get("v1", "ConfigMap", "b", "shop") is None
+    assert await client.k8s_get("v1", "ConfigMap", "unrelated", "default") is not None
+    assert states(await Maestro(client).add(second).plan()) == [ScoreState.UNCHANGED]
+    assert states(await Maestro(client).add(second).apply()) == [ScoreState.UNCHANGED]
+
+
+async def test_prune_finds_a_kind_removed_entirely_through_prune_kinds() -> None:
+    client = InMemoryK8sClient()
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {}}
+    await Maestro(client).add(K8sResourceScore([_config_map("a"), secret], applyset="web")).apply()
+    without = [_config_map("a")]
+    assert states(await Maestro(client).add(K8sResourceScore(without, applyset="web", prune=True)).plan()) == [ScoreState.UNCHANGED]
+    pruning = K8sResourceScore(without, applyset="web", prune=True, prune_kinds=("v1/Secret",))
+    assert [c.target for c in (await Maestro(client).add(pruning).plan()).scores[0].changes] == ["Secret default/s"]
+    await Maestro(client).add(pruning).apply()
+    assert await client.k8s_get("v1", "Secret", "s") is None
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: K8sResourceScore(_config_map("a"), prune=True), r"prune=True\) needs applyset"),
+        (lambda: K8sResourceScore(_config_map("a"), applyset="no spaces"), "applyset must be a label value"),
+        (lambda: K8sResourceScore(_config_map("a"), applyset="web", prune=True, prune_kinds=("Secret",)), "prune_kinds entries"),
+    ],
+)
+def test_bad_pruning_values_fail_clearly(build: Any, message: str) -> None:
+    with pytest.raises(ScoreValueError, match=message):
+        build()
+
+
+@settings(max_examples=15, deadline=None)
+@given(first=configmaps(), second=configmaps(), dry_run=st.booleans())
+def test_pruning_converges_to_exactly_the_manifests(first: list[dict[str, Any]], second: list[dict[str, Any]], dry_run: bool) -> None:
+    client = InMemoryK8sClient(dry_run_supported=dry_run)
+
+    async def run() -> None:
+        for manifests in (first, second):
+            score = K8sResourceScore(manifests, applyset="set", prune=True)
+            assert states(await Maestro(client).add(score).apply())[0] in (ScoreState.CHANGED, ScoreState.UNCHANGED)
+            writes = client.writes
+            assert states(await Maestro(client).add(score).plan()) == [ScoreState.UNCHANGED]
+            assert states(await Maestro(client).add(score).apply()) == [ScoreState.UNCHANGED]
+            assert client.writes == writes
+            live = await client.k8s_list("v1", "ConfigMap", None, "harmony.dev/applyset=set")
+            assert sorted(o["metadata"]["name"] for o in live) == sorted(m["metadata"]["name"] for m in manifests)
+
+    anyio.run(run)

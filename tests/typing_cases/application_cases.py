@@ -48,8 +48,9 @@ ApplicationTopology(runtime=LocalhostTopology(), database=FailoverTopology(Docke
 # ... and so is one whose runtime half runs no applications.
 ApplicationTopology(runtime=DockerTopology(), database=database)  # type: ignore[arg-type]
 
-# Kubernetes runs applications; PostgreSQL on a cluster is another capability.
+# Kubernetes runs applications, and PostgreSQL on the cluster: a whole platform.
 runtime: ApplicationRuntime = K8sAnywhereTopology()
+Maestro(K8sAnywhereTopology()).add(shop)
 Maestro(K8sAnywhereTopology()).add(shop.service_score())
 
 # The service alone needs only the runtime half.

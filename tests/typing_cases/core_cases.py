@@ -68,7 +68,7 @@ assert_type(mixed, FailoverTopology[object])
 Maestro(mixed).add(database)  # type: ignore[arg-type]
 # ... and naming the parameter makes mypy check each member instead.
 Maestro(FailoverTopology[PostgreSQLServer](local, LocalhostTopology("b"))).add(database)
-FailoverTopology[PostgreSQLServer](local, cluster)  # type: ignore[arg-type]
+FailoverTopology[PostgreSQLServer](local, docker)  # type: ignore[arg-type]
 as_capability: PostgreSQL = FailoverTopology(local, local)
 not_capability: PostgreSQL = FailoverTopology(docker, docker)  # type: ignore[assignment]
 

@@ -12,10 +12,11 @@ from typing import Any
 from typing_extensions import assert_type
 
 from capabilities.k8s import ROLLOUT, K8sClient, WatchEvent
-from capabilities.postgresql import PgConfig, PostgreSQL
+from capabilities.postgresql import ClusterStatus, PgConfig, PostgreSQL, PostgreSQLCluster, PostgreSQLServer
 from harmony_py import Maestro
-from harmony_py.scores import FileScore, K8sDeploymentScore, K8sResourceScore, NamespaceScore
-from topologies import FailoverTopology, K8sAnywhereTopology, LocalhostTopology
+from harmony_py.outcome import Change
+from harmony_py.scores import FileScore, PostgreSQLScore, K8sDeploymentScore, K8sResourceScore, NamespaceScore
+from topologies import FailoverTopology, K8sAnywhereTopology, LocalhostTopology, MultisiteTopology
 
 cluster = K8sAnywhereTopology(context="prod")
 namespace = NamespaceScore("shop", {"team": "web"}, quota={"pods": "10"})
@@ -66,9 +67,17 @@ async def failover_of_localhosts_has_no_k8s_calls(pair: FailoverTopology[Localho
 
 
 async def postgres_on_clusters(pair: FailoverTopology[K8sAnywhereTopology], config: PgConfig) -> None:
-    # Replicated PostgreSQL needs members that are PostgreSQLServers (status, follow,
-    # promote, fence, ...). The Kubernetes PostgreSQL mixin does not provide that
-    # protocol yet, so a pair of clusters is refused, while a pair of hosts is accepted.
-    await pair.deploy_postgres(config)  # type: ignore[arg-type]
-    database: PostgreSQL = pair  # type: ignore[assignment]
-    hosts: PostgreSQL = FailoverTopology(LocalhostTopology(), LocalhostTopology())
+    # Each cluster (namespace) is a PostgreSQLServer, so a pair of them is replicated PostgreSQL.
+    server: PostgreSQLServer = K8sAnywhereTopology(namespace="pg-a")
+    assert_type(await pair.deploy_postgres(config), list[Change])
+    assert_type(await pair.postgres_status(config), ClusterStatus)
+    await pair.switchover_postgres(config)
+    database: PostgreSQL = pair
+    cluster: PostgreSQLCluster = pair
+    Maestro(pair).add(PostgreSQLScore("orders", databases=("orders",), users=("app",)))
+    sites: PostgreSQLCluster = MultisiteTopology(K8sAnywhereTopology(namespace="a"), (K8sAnywhereTopology(namespace="b"),))
+
+
+async def postgres_needs_exec(client: K8sClient, config: PgConfig) -> None:
+    # A K8sClient alone (no exec into Pods) is not a PostgreSQL server.
+    server: PostgreSQLServer = client  # type: ignore[assignment]
