@@ -119,10 +119,13 @@ class Run(Generic[T]):
         if unknown:
             self.values[node.identity] = UNKNOWN
             waits = ", ".join(sorted({node.producers[ref.source] for path, ref in node.inputs if path in unknown}))
-            return self._report(
-                node, ScoreState.PENDING, f"inputs known after apply of {waits}: {', '.join(unknown)}", (), started,
-                unknown_inputs=unknown,
-            )  # fmt: skip
+            message = f"inputs known after apply of {waits}: {', '.join(unknown)}"
+            try:
+                with anyio.fail_after(self.timeout_s):
+                    changes = await self._plan_stand_in(node)
+            except Exception as exc:
+                return self._report(node, ScoreState.FAILED, f"plan failed: {reason(exc, self.timeout_s)}", (), started)
+            return self._report(node, ScoreState.PENDING, message, changes, started, unknown_inputs=unknown)
         try:
             with anyio.fail_after(self.timeout_s):
                 interpret = self._interpret(node)
@@ -202,6 +205,16 @@ class Run(Generic[T]):
             for node in self.graph.nodes:
                 if not self._waiting[node.identity]:
                     group.start_soon(drive, node)
+
+    async def _plan_stand_in(self, node: Node[Score[T]]) -> tuple[Change, ...]:
+        """What the score's stand-in plans (its known inputs resolved, placeholders for the rest), if it has one."""
+        partial = substitute(
+            node.score, lambda ref: ref if self.values[node.producers[ref.source]] is UNKNOWN else self._value_of(node, ref)
+        )
+        stand_in = partial.with_unknown_inputs()
+        if stand_in is None:
+            return ()
+        return tuple(await stand_in.interpret().plan(self.topology))
 
     def _interpret(self, node: Node[Score[T]]) -> Interpret[T]:
         """The interpret of the score with every Ref replaced by its producer's value."""

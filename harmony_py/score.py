@@ -80,6 +80,18 @@ class Score(ABC, Generic[C]):
         given = given_identity(self)
         return given if given is not None else self.name
 
+    def with_unknown_inputs(self) -> Self | None:
+        """A stand-in to plan with while some of this score's inputs are not known yet.
+
+        The Maestro calls it, in a plan, on the score with its known inputs
+        resolved and a Ref left wherever a value is known only after apply.
+        Return a copy with placeholders in those places whose plan says what
+        apply will do (e.g. "start 2 replicas", a masked variable to set), or
+        None (the default) when nothing true can be said before the values
+        exist; the plan then lists only the unknown inputs.
+        """
+        return None
+
     def named(self, identity: str) -> Self:
         """This score under the identity ``identity`` (dotted segments of letters, digits, ``_`` and ``-``)."""
         check_identity(identity)

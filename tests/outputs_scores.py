@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 from pathlib import Path
 
@@ -288,3 +288,16 @@ class MeetingScore(CompositeScore[CommandRunner]):
 @dataclass(frozen=True)
 class QueueScore(MeetingScore):
     in_order: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class PlannableClientScore(ClientScore):
+    """A client that can say what it will do before its server exists."""
+
+    def with_unknown_inputs(self) -> PlannableClientScore:
+        placeholder = Endpoint("(known after apply)", 0, Secret("(known after apply)"))
+        return replace(
+            self,
+            server=placeholder if isinstance(self.server, Ref) else self.server,
+            settings={k: "(known after apply)" if isinstance(v, Ref) else v for k, v in self.settings.items()},
+        )

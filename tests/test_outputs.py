@@ -24,6 +24,7 @@ from .outputs_scores import (
     ForgetfulScore,
     MeetingScore,
     MeetScore,
+    PlannableClientScore,
     QueueScore,
     Rendezvous,
     ServerScore,
@@ -54,6 +55,19 @@ def test_outputs_flow_at_apply_time_even_when_written_first(tmp_path: Path) -> N
     assert written == {"server": "127.0.0.1:6000", "settings": {"URL": "pg://127.0.0.1:6000"}}
     assert (tmp_path / "a/client.json.secret").read_text() == PASSWORD
     assert (tmp_path / "a/client.json.secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_score_with_a_stand_in_plans_its_changes_before_its_inputs_exist(tmp_path: Path) -> None:
+    server, client = pair(tmp_path)
+    plannable = PlannableClientScore(client.path, client.server, client.settings).named("a-web")
+    plan = anyio.run(Maestro(LocalhostTopology()).add(server, plannable).plan)
+    web = plan.scores[1]
+    assert web.state is ScoreState.PENDING
+    assert web.unknown_inputs == ("server", "settings[URL]")
+    assert [change.summary for change in web.changes] == ["configure the client"]
+    assert not (tmp_path / "a").exists()  # a plan, stand-in included, mutates nothing
+    # Without a stand-in the plan lists only the unknown inputs.
+    assert anyio.run(Maestro(LocalhostTopology()).add(server, client).plan).scores[1].changes == ()
 
 
 def test_plan_shows_unknown_inputs_then_reapply_is_noop_and_plan_empty(tmp_path: Path) -> None:

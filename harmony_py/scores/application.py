@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import ClassVar, cast
 
@@ -91,6 +91,10 @@ class ApplicationServiceScore(Score[ApplicationRuntime], Produces[str]):
 
     def interpret(self) -> ApplicationServiceInterpret:
         return ApplicationServiceInterpret(self._spec({key: _concrete(value) for key, value in self.env.items()}))
+
+    def with_unknown_inputs(self) -> ApplicationServiceScore:
+        # Planned with a masked placeholder per unknown variable: the plan says the service will start or change.
+        return replace(self, env={key: _PENDING if isinstance(value, Ref) else value for key, value in self.env.items()})
 
     def _spec(self, env: Mapping[str, str | Secret]) -> AppSpec:
         return AppSpec(
