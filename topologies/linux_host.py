@@ -30,6 +30,7 @@ from harmony_py.secret import Secret
 from harmony_py.topology import TopologyReport
 
 from . import ssh_files
+from .application_ssh import SshHostApplications
 from .docker_over_ssh import DockerOverSsh
 from .localhost import parse_os_release
 from .nginx_balancer import NginxLoadBalancer
@@ -51,7 +52,7 @@ SIGNALLED_EXIT = 255
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology(DockerOverSsh, NginxLoadBalancer, PostgresOnRemoteHost):
+class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, PostgresOnRemoteHost):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused

@@ -6,6 +6,12 @@
   containers behind nginx (``SHOP_DOCKER_HOST``: the engine's socket).
 - ``failover``: the shop a process here, its database a primary and a streaming
   replica (two PostgreSQL servers here, ports ``SHOP_DB_PORT`` and one above).
+- ``linux``: a Linux host over SSH (``SHOP_SSH_HOST``, an IP address;
+  ``SHOP_SSH_PORT``, ``SHOP_SSH_USER``, ``SHOP_SSH_KEY``, ``SHOP_SSH_KNOWN_HOSTS``):
+  the shop's image as replicated containers behind nginx on that host, through
+  its Docker engine (``SHOP_DOCKER_SOCKET``, the socket's path there) reached
+  over SSH, and PostgreSQL on the host. The image must be on the host's engine,
+  and the host must have this Python at the same paths (see shop_app.host_paths).
 - ``k8s``: a Kubernetes cluster found as kubectl does (``SHOP_K8S_CONTEXT``,
   ``SHOP_K8S_NAMESPACE``): the shop a Deployment, its database a StatefulSet.
 
@@ -16,6 +22,7 @@ mypy checks each against what the shop's ``ApplicationScore`` requires.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, TypeAlias
 
 from topologies import FailoverTopology, LocalhostTopology
 from topologies.k8s_anywhere import K8sAnywhereTopology
@@ -24,7 +31,10 @@ from topologies.local_instance import LocalInstance
 
 from . import host_paths
 
-ShopPlatform = LocalhostTopology | ApplicationTopology | K8sAnywhereTopology
+if TYPE_CHECKING:
+    from topologies.linux_host import LinuxHostTopology
+
+ShopPlatform: TypeAlias = "LocalhostTopology | ApplicationTopology | K8sAnywhereTopology | LinuxHostTopology"
 
 
 def from_environment() -> ShopPlatform:
@@ -49,8 +59,27 @@ def from_environment() -> ShopPlatform:
             LocalInstance("pg-a", root=f"{root}/pg-a"), LocalInstance("pg-b", root=f"{root}/pg-b", port_shift=1)
         )
         return ApplicationTopology(runtime=here, database=database)
+    if kind == "linux":
+        return linux_host(root)
     if kind == "k8s":
         return K8sAnywhereTopology(
             context=os.environ.get("SHOP_K8S_CONTEXT"), namespace=os.environ.get("SHOP_K8S_NAMESPACE")
         )
-    raise ValueError(f"SHOP_TOPOLOGY must be localhost, docker, failover or k8s, got {kind!r}")
+    raise ValueError(f"SHOP_TOPOLOGY must be localhost, docker, failover, linux or k8s, got {kind!r}")
+
+
+def linux_host(root: str) -> LinuxHostTopology:
+    """The host ``SHOP_SSH_HOST`` over SSH (imported here: asyncssh is loaded only when it is wanted)."""
+    from topologies.linux_host import LinuxHostTopology
+
+    key = os.environ.get("SHOP_SSH_KEY")
+    return LinuxHostTopology(
+        os.environ.get("SHOP_SSH_HOST", "192.0.2.10"),
+        port=int(os.environ.get("SHOP_SSH_PORT", "22")),
+        user=os.environ.get("SHOP_SSH_USER", "root"),
+        client_keys=(key,) if key else None,
+        known_hosts=os.environ.get("SHOP_SSH_KNOWN_HOSTS", "~/.ssh/known_hosts"),
+        docker_socket=os.environ.get("SHOP_DOCKER_SOCKET", "/var/run/docker.sock"),
+        balancer_root=os.environ.get("SHOP_BALANCER_ROOT", f"{root}/nginx"),
+        app_host_paths=host_paths(),
+    )

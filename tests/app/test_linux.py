@@ -1,0 +1,153 @@
+"""The shop example applied for real to a Linux host over SSH (``SHOP_TOPOLOGY=linux``), through the CLI.
+
+The host is a real sshd on 127.36.0.10 with a private ``/var/lib/postgresql``
+(its own mount namespace), so PostgreSQL lives on "the host" as on a
+separate machine. Its Docker engine is the suite's own, reached only through
+the socket the SSH connection forwards; its nginx balancer runs there,
+driven over SSH. The application then answers through that balancer with a
+row it wrote through ``DATABASE_URL``; a second apply changes nothing, a plan
+after it is empty, and no secret value is printed or put in a label.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as secrets_module
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from harmony_py import Maestro, MissingCapabilityError
+from harmony_py.scores import ApplicationScore
+from tests.docker.conftest import QUIET_SHELL, Engine, _stop_process
+from tests.postgres.conftest import free_port_pair
+from tests.ssh.netns_hosts import stop_postgres_under
+from tests.ssh.sshd import SshServer, make_user_key, start_server, stop_server, write_known_hosts
+from topologies.linux_host import LinuxHostTopology
+
+from .conftest import Shop, free_port, shop_app
+
+HOST = "127.36.0.10"
+PG_HOME = Path("/var/lib/postgresql")
+
+
+@pytest.fixture
+def linux_shop(
+    engine: Engine,
+    shop_image: str,
+    pg_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Shop]:
+    """The example's environment for an SSH host; everything it started is stopped afterwards."""
+    root = pg_root / "linux"
+    root.mkdir()
+    root.chmod(0o755)
+    user_key = make_user_key(root)
+    balancer_root = root / "nginx"
+    server: SshServer | None = None
+    try:
+        server = start_server(HOST, root / "sshd", user_key, extra_config=QUIET_SHELL, mount_point=PG_HOME)
+        known_hosts = write_known_hosts(root / "known_hosts", [server])
+        shop = Shop("linux", root, HOST, free_port(HOST), secrets_module.token_urlsafe(16), capsys, engine)
+        for key, value in {
+            "SHOP_TOPOLOGY": "linux",
+            "SHOP_ROOT": str(root),
+            "SHOP_PORT": str(shop.port),
+            "SHOP_DB_PORT": str(free_port_pair()),
+            "SHOP_API_KEY": shop.api_key,
+            "SHOP_SSH_HOST": HOST,
+            "SHOP_SSH_PORT": str(server.port),
+            "SHOP_SSH_USER": "root",
+            "SHOP_SSH_KEY": str(user_key.private_path),
+            "SHOP_SSH_KNOWN_HOSTS": str(known_hosts),
+            "SHOP_DOCKER_SOCKET": engine.socket,
+            "SHOP_BALANCER_ROOT": str(balancer_root),
+            "HARMONY_SECRETS_DIR": str(root / "secrets"),
+            # The image runs this interpreter (mounted from the host), which has psycopg.
+            "PATH": f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }.items():
+            monkeypatch.setenv(key, value)
+        yield shop
+    finally:
+        for container in engine.client.containers.list(all=True):
+            container.remove(force=True)
+        pid_file = balancer_root / "nginx.pid"
+        if pid_file.exists() and pid_file.read_text().strip().isdigit():
+            _stop_process(int(pid_file.read_text().strip()))
+        if server is not None:
+            assert server.view is not None
+            stop_postgres_under(server.view)
+            stop_server(server)
+
+
+def test_the_shop_runs_on_an_ssh_host_from_the_same_file(linux_shop: Shop) -> None:
+    shop = linux_shop
+    code, planned = shop.cli("plan", "--detailed-exitcode")
+    assert code == 2, planned
+    assert "shop.db" in planned and "shop.web" in planned and "known after apply" in planned
+
+    code, applied = shop.cli("apply", "--yes", "--json")
+    assert code == 0, applied
+    document = json.loads(applied)
+    states = {score["identity"]: score["state"] for score in document["apply"]["scores"]}
+    assert states == {"shop.contract": "unchanged", "shop.db": "changed", "shop.web": "changed"}, applied
+
+    # Through the balancer on the host: the row went through DATABASE_URL to PostgreSQL there.
+    created = shop.post("tea")
+    assert {"id": created["id"], "item": "tea"} in shop.orders()
+    replicas = shop_replicas(shop)
+    assert len(replicas) == 2 and all(container.attrs["State"]["Health"]["Status"] == "healthy" for container in replicas)
+    # PostgreSQL lives on the host: in its private /var/lib/postgresql, not this machine's.
+    assert list(shop.root.glob("sshd/view/15/shop/data/PG_VERSION"))
+
+    code, again = shop.cli("apply", "--yes")
+    assert code == 0, again
+    assert "3 unchanged" in again, again
+    code, replanned = shop.cli("plan", "--detailed-exitcode", "--json")
+    assert code == 0, replanned
+
+    traces = shop.traces()  # the containers' labels and logs
+    assert "POST /orders" in traces
+    shown = planned + applied + again + replanned + traces
+    secrets = shop.secrets()
+    assert len(secrets) >= 3, "the API key and the generated database passwords are searched for"
+    for secret in secrets:
+        assert secret not in shown
+    for container in shop_replicas(shop):
+        env = container.attrs["Config"]["Env"]
+        assert f"SHOP_API_KEY={shop.api_key}" in env  # the secret reached the program, and only its environment
+        assert any(line.startswith("DATABASE_URL=postgresql://shop:") for line in env)
+
+
+def shop_replicas(shop: Shop) -> list[object]:
+    assert shop.engine is not None
+    found: list[object] = shop.engine.client.containers.list(filters={"label": "io.harmony.service=shop-web"})
+    return found
+
+
+def test_a_host_without_a_docker_engine_is_refused_before_anything_changes(tmp_path: Path) -> None:
+    """The capability check asks the engine (at ensure_ready): none, and the application is not applied."""
+    user_key = make_user_key(tmp_path)
+    server = start_server("127.36.0.11", tmp_path / "sshd", user_key, extra_config=QUIET_SHELL, mount_point=PG_HOME)
+    try:
+        known_hosts = write_known_hosts(tmp_path / "known_hosts", [server])
+        host = LinuxHostTopology(
+            server.address, port=server.port, user="root", client_keys=(str(user_key.private_path),),
+            use_agent=False, known_hosts=str(known_hosts), docker_socket=str(tmp_path / "no-engine.sock"),
+        )  # fmt: skip
+        shop = ApplicationScore("shop", image=shop_app.IMAGE, command=shop_app.COMMAND)
+
+        async def apply() -> None:
+            async with Maestro(host).add(shop) as maestro:
+                await maestro.apply()
+
+        with pytest.raises(MissingCapabilityError, match="applications run in containers here, but no Docker engine"):
+            anyio.run(apply)
+        assert server.view is not None and not list(server.view.iterdir())  # no database made on the host
+    finally:
+        stop_server(server)
