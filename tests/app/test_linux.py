@@ -17,6 +17,7 @@ import secrets as secrets_module
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -29,7 +30,9 @@ from tests.ssh.netns_hosts import stop_postgres_under
 from tests.ssh.sshd import SshServer, make_user_key, start_server, stop_server, write_known_hosts
 from topologies.linux_host import LinuxHostTopology
 
-from .conftest import Shop, free_port, shop_app
+from .conftest import Shop, free_port
+
+import shop_app  # noqa: E402  (examples/ is on the path: conftest puts it there, mypy_path names it)
 
 HOST = "127.36.0.10"
 PG_HOME = Path("/var/lib/postgresql")
@@ -124,9 +127,9 @@ def test_the_shop_runs_on_an_ssh_host_from_the_same_file(linux_shop: Shop) -> No
         assert any(line.startswith("DATABASE_URL=postgresql://shop:") for line in env)
 
 
-def shop_replicas(shop: Shop) -> list[object]:
+def shop_replicas(shop: Shop) -> list[Any]:
     assert shop.engine is not None
-    found: list[object] = shop.engine.client.containers.list(filters={"label": "io.harmony.service=shop-web"})
+    found: list[Any] = shop.engine.client.containers.list(filters={"label": "io.harmony.service=shop-web"})
     return found
 
 
