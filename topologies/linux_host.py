@@ -2,7 +2,9 @@
 
 It also provides ``LoadBalancer`` (nginx, driven through the CommandRunner
 methods) and ``Docker`` when the host's engine answers through the SSH
-connection (its socket forwarded, see docker_over_ssh.py).
+connection (its socket forwarded, see docker_over_ssh.py), and with both,
+``ApplicationPlatform``: applications as replicated containers behind nginx,
+their PostgreSQL on the host (see application_ssh.py).
 
 One connection per host, opened on first use and kept for the whole run.
 Files are observed and written through one SFTP session on it; commands run

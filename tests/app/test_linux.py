@@ -15,7 +15,7 @@ import json
 import os
 import secrets as secrets_module
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,16 @@ import shop_app  # noqa: E402  (examples/ is on the path: conftest puts it there
 
 HOST = "127.36.0.10"
 PG_HOME = Path("/var/lib/postgresql")
+BACKEND_PORTS = range(20000, 21000)
+"""Where the host's replicas listen (the runtime's default): the shop and its database stay out of it."""
+
+
+def port_outside_backends(choose: Callable[[], int]) -> int:
+    for _ in range(100):
+        port = choose()
+        if port not in BACKEND_PORTS and port + 1 not in BACKEND_PORTS:
+            return port
+    raise RuntimeError("no free port outside the backend ports")
 
 
 @pytest.fixture
@@ -56,12 +66,12 @@ def linux_shop(
     try:
         server = start_server(HOST, root / "sshd", user_key, extra_config=QUIET_SHELL, mount_point=PG_HOME)
         known_hosts = write_known_hosts(root / "known_hosts", [server])
-        shop = Shop("linux", root, HOST, free_port(HOST), secrets_module.token_urlsafe(16), capsys, engine)
+        shop = Shop("linux", root, HOST, port_outside_backends(lambda: free_port(HOST)), secrets_module.token_urlsafe(16), capsys, engine)
         for key, value in {
             "SHOP_TOPOLOGY": "linux",
             "SHOP_ROOT": str(root),
             "SHOP_PORT": str(shop.port),
-            "SHOP_DB_PORT": str(free_port_pair()),
+            "SHOP_DB_PORT": str(port_outside_backends(free_port_pair)),
             "SHOP_API_KEY": shop.api_key,
             "SHOP_SSH_HOST": HOST,
             "SHOP_SSH_PORT": str(server.port),
