@@ -18,6 +18,12 @@
   endpoint names that loopback address: the application's containers share
   the host's network and connect there (adr/0066). A server listening
   elsewhere keeps the host's advertised address (adr/0025).
+- Or the database is on other hosts (``ApplicationTopology(runtime=host,
+  database=FailoverTopology[LinuxHostTopology](a, b))``): the application's
+  contract says nothing of networks, so each database host says where its
+  servers listen and whom they accept: ``postgres_listen`` replaces a score's
+  loopback-only listen addresses, ``postgres_networks`` is added to its allowed
+  networks (adr/0067).
 
 The host needs a Docker engine: one that does not answer makes the capability
 check refuse application scores with the reason, before anything changes.
@@ -36,6 +42,7 @@ from harmony_py.errors import ScoreValueError
 
 from .application_docker import ReplicatedContainers
 from .application_host import HostApplications, includes_runtime
+from .postgres_server import PgServer
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,6 +57,28 @@ class SshHostApplications(HostApplications):
     app_host_paths: tuple[str, ...] = ()
     app_backend_ports: range = range(20000, 21000)
     app_start_timeout_s: float = 30.0
+    postgres_listen: tuple[str, ...] = ()
+    """Where this host's PostgreSQL servers listen when a score asks for loopback only (empty: as the score says)."""
+    postgres_networks: tuple[str, ...] = ()
+    """Networks (CIDR) this host's PostgreSQL servers accept besides the score's own."""
+
+    def postgres_config(self, config: PgConfig) -> PgConfig:
+        """``config`` as this host runs it: ``postgres_listen`` and ``postgres_networks`` applied."""
+        _check_network_settings(self.postgres_listen, self.postgres_networks)
+        if self.postgres_listen and _only_loopback(config.listen_addresses) is not None:
+            config = dataclasses.replace(config, listen_addresses=tuple(self.postgres_listen))
+        if self.postgres_networks:
+            networks = tuple(dict.fromkeys((*config.allowed_networks, *self.postgres_networks)))
+            config = dataclasses.replace(config, allowed_networks=networks)
+        return config
+
+    def postgres_host(self, config: PgConfig) -> str:
+        host: str = getattr(super(), "postgres_host")(self.postgres_config(config))
+        return host
+
+    def postgres_server(self, config: PgConfig) -> PgServer:
+        server: PgServer = getattr(super(), "postgres_server")(self.postgres_config(config))
+        return server
 
     def _app_address(self) -> str:
         address = self.app_address if self.app_address is not None else str(getattr(self, "host", ""))
@@ -88,7 +117,7 @@ class SshHostApplications(HostApplications):
         """The server's endpoint; at its loopback address when it listens nowhere else (adr/0066)."""
         parent = getattr(super(), "postgres_endpoint")
         endpoint: PgEndpoint = await parent(config, database)
-        loopback = _only_loopback(config.listen_addresses)
+        loopback = _only_loopback(self.postgres_config(config).listen_addresses)
         return dataclasses.replace(endpoint, host=loopback) if loopback is not None else endpoint
 
 
@@ -105,3 +134,17 @@ def _only_loopback(addresses: tuple[str, ...]) -> str | None:
         except ValueError:
             return None  # "*" or a name: reachable from elsewhere
     return "127.0.0.1" if addresses[0] == "localhost" else addresses[0]
+
+
+def _check_network_settings(listen: tuple[str, ...], networks: tuple[str, ...]) -> None:
+    for address in listen:
+        if address not in ("*", "localhost"):
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ScoreValueError(f"postgres_listen: {address!r} is not an IP address, '*' or 'localhost'") from None
+    for network in networks:
+        try:
+            ipaddress.ip_network(network)
+        except ValueError:
+            raise ScoreValueError(f"postgres_networks: {network!r} is not a network such as 10.0.0.0/24") from None

@@ -35,6 +35,8 @@ from .conftest import Shop, free_port
 import shop_app  # noqa: E402  (examples/ is on the path: conftest puts it there, mypy_path names it)
 
 HOST = "127.36.0.10"
+DB_HOSTS = ("127.36.0.20", "127.36.0.21")
+"""The database hosts of the failover case: each listens on its own address, all on one port."""
 PG_HOME = Path("/var/lib/postgresql")
 BACKEND_PORTS = range(20000, 21000)
 """Where the host's replicas listen (the runtime's default): the shop and its database stay out of it."""
@@ -55,17 +57,26 @@ def linux_shop(
     pg_root: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> Iterator[Shop]:
-    """The example's environment for an SSH host; everything it started is stopped afterwards."""
-    root = pg_root / "linux"
+    """The example's environment for an SSH host (and two database hosts for "failover"); all stopped afterwards."""
+    database: str = request.param
+    root = pg_root / f"linux-{database}"
     root.mkdir()
     root.chmod(0o755)
     user_key = make_user_key(root)
     balancer_root = root / "nginx"
-    server: SshServer | None = None
+    servers: list[SshServer] = []
     try:
-        server = start_server(HOST, root / "sshd", user_key, extra_config=QUIET_SHELL, mount_point=PG_HOME)
-        known_hosts = write_known_hosts(root / "known_hosts", [server])
+        servers.append(server := start_server(HOST, root / "sshd", user_key, extra_config=QUIET_SHELL, mount_point=PG_HOME))
+        if database == "failover":
+            for index, address in enumerate(DB_HOSTS):
+                servers.append(
+                    start_server(address, root / f"db{index}", user_key, extra_config=QUIET_SHELL, mount_point=PG_HOME)
+                )
+            monkeypatch.setenv("SHOP_SSH_DB_HOSTS", " ".join(f"{s.address}:{s.port}" for s in servers[1:]))
+            monkeypatch.setenv("SHOP_DB_NETWORK", "127.36.0.0/16")
+        known_hosts = write_known_hosts(root / "known_hosts", servers)
         shop = Shop("linux", root, HOST, port_outside_backends(lambda: free_port(HOST)), secrets_module.token_urlsafe(16), capsys, engine)
         for key, value in {
             "SHOP_TOPOLOGY": "linux",
@@ -92,14 +103,17 @@ def linux_shop(
         pid_file = balancer_root / "nginx.pid"
         if pid_file.exists() and pid_file.read_text().strip().isdigit():
             _stop_process(int(pid_file.read_text().strip()))
-        if server is not None:
-            assert server.view is not None
-            stop_postgres_under(server.view)
-            stop_server(server)
+        for each in servers:
+            assert each.view is not None
+            stop_postgres_under(each.view)
+            stop_server(each)
 
 
+@pytest.mark.parametrize("linux_shop", ["host", "failover"], indirect=True)
 def test_the_shop_runs_on_an_ssh_host_from_the_same_file(linux_shop: Shop) -> None:
+    """Its database on the host itself, or a primary and a streaming replica on two other SSH hosts."""
     shop = linux_shop
+    failover = shop.root.name.endswith("failover")
     code, planned = shop.cli("plan", "--detailed-exitcode")
     assert code == 2, planned
     assert "shop.db" in planned and "shop.web" in planned and "known after apply" in planned
@@ -115,8 +129,13 @@ def test_the_shop_runs_on_an_ssh_host_from_the_same_file(linux_shop: Shop) -> No
     assert {"id": created["id"], "item": "tea"} in shop.orders()
     replicas = shop_replicas(shop)
     assert len(replicas) == 2 and all(container.attrs["State"]["Health"]["Status"] == "healthy" for container in replicas)
-    # PostgreSQL lives on the host: in its private /var/lib/postgresql, not this machine's.
-    assert list(shop.root.glob("sshd/view/15/shop/data/PG_VERSION"))
+    # PostgreSQL lives on its hosts: in their private /var/lib/postgresql, not this machine's.
+    if failover:
+        assert [bool(list(shop.root.glob(f"{db}/view/15/shop/data/PG_VERSION"))) for db in ("sshd", "db0", "db1")] == [False, True, True]
+        assert (shop.root / "db1/view/15/shop/data/standby.signal").exists()
+    else:
+        assert list(shop.root.glob("sshd/view/15/shop/data/PG_VERSION"))
+    database_host = DB_HOSTS[0] if failover else "127.0.0.1"
 
     code, again = shop.cli("apply", "--yes")
     assert code == 0, again
@@ -134,7 +153,8 @@ def test_the_shop_runs_on_an_ssh_host_from_the_same_file(linux_shop: Shop) -> No
     for container in shop_replicas(shop):
         env = container.attrs["Config"]["Env"]
         assert f"SHOP_API_KEY={shop.api_key}" in env  # the secret reached the program, and only its environment
-        assert any(line.startswith("DATABASE_URL=postgresql://shop:") for line in env)
+        [url] = [line for line in env if line.startswith("DATABASE_URL=postgresql://shop:")]
+        assert f"@{database_host}:" in url  # the primary's address, or the host's loopback (adr/0066)
 
 
 def shop_replicas(shop: Shop) -> list[Any]:
