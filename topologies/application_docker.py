@@ -1,10 +1,16 @@
-"""Applications as replicated containers behind the load balancer, on a Docker host.
+"""Applications as replicated containers behind the load balancer, on any Docker host.
 
 An application is a :class:`~harmony_py.scores.ReplicatedServiceScore`: its
 replicas are containers of the contract's image on the host network, each on
 a backend port of its own, and the balancer serves them together on
 ``address:port``. Rolling updates, health checks and the NOOP rule are that
 score's; this module only translates the contract (adr/0056).
+
+Nothing here assumes the host is this machine: the engine and the balancer
+are reached through the host topology (a local socket, or one forwarded over
+SSH), and a replica's health is Docker's health status, checked by the
+engine inside the container, so it is observed wherever the host is
+(adr/0065).
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ class ReplicatedContainers:
         outcome = await self.service(spec).interpret().apply(self.host)
         return list(outcome.changes)
 
-    async def serving(self, spec: AppSpec) -> bool:
+    async def running(self, spec: AppSpec) -> bool:
+        """The balancer serves the application from at least one replica."""
         balanced = await self.host.balanced_service(spec.name)
         return balanced is not None and bool(balanced.backends)
 

@@ -20,24 +20,22 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from capabilities.application import ApplicationRuntime, AppSpec, check_contract
 from capabilities.command_runner import CommandRunner
 from capabilities.load_balancer import DockerWithLoadBalancer
 from harmony_py.capability_check import member_gaps
 from harmony_py.errors import ScoreValueError
-from harmony_py.outcome import Change
 
 from .application_docker import ReplicatedContainers
+from .application_host import CONTRACTS, HostApplications, includes_runtime
 from .docker_engine import engine_url, probe_engine
 from .application_process import SupervisedProcesses
 
 AppRuntimeKind = Literal["process", "docker"]
-CONTRACTS = range(1, 2)
-"""Application contract versions this host honours."""
+__all__ = ["CONTRACTS", "AppRuntimeKind", "LocalhostApplications"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class LocalhostApplications:
+class LocalhostApplications(HostApplications):
     """Mixin for a host topology: provides ``ApplicationRuntime``."""
 
     app_runtime: AppRuntimeKind = "process"
@@ -73,7 +71,7 @@ class LocalhostApplications:
         """The host's own answer, plus: the Docker runtime needs an engine that answers (asked once, at the check)."""
         parent = getattr(super(), "capability_gaps", None)
         gaps: list[str] = parent(capability) if parent is not None else member_gaps(self, capability)
-        if not gaps and self.app_runtime == "docker" and _includes_runtime(capability):
+        if not gaps and self.app_runtime == "docker" and includes_runtime(capability):
             problem = probe_engine(engine_url(getattr(self, "docker_host", None)))
             if problem is not None:
                 gaps.append(f"applications run in containers here, but no Docker engine answers at {problem}")
@@ -81,33 +79,3 @@ class LocalhostApplications:
 
     def _platform_name(self) -> str:
         return f"{type(self).__name__} ({self.app_runtime} runtime)"
-
-    def application_contracts(self) -> range:
-        return CONTRACTS
-
-    async def plan_application(self, spec: AppSpec) -> list[Change]:
-        check_contract(self._platform_name(), CONTRACTS, spec.name, spec.contract)
-        return await self._apps().plan(spec)
-
-    async def deploy_application(self, spec: AppSpec) -> list[Change]:
-        check_contract(self._platform_name(), CONTRACTS, spec.name, spec.contract)
-        return await self._apps().deploy(spec)
-
-    async def application_url(self, spec: AppSpec) -> str | None:
-        apps = self._apps()
-        if isinstance(apps, ReplicatedContainers):
-            return apps.url(spec) if await apps.serving(spec) else None
-        return apps.url(spec) if await apps.running(spec) else None
-
-    async def remove_application(self, spec: AppSpec) -> None:
-        """Stop the application and remove what runs it (not part of the capability; tests and tear-downs)."""
-        await self._apps().remove(spec)
-
-
-def _includes_runtime(capability: type) -> bool:
-    from typing_extensions import get_protocol_members
-
-    try:
-        return get_protocol_members(ApplicationRuntime) <= get_protocol_members(capability)
-    except TypeError:
-        return False

@@ -2,7 +2,9 @@
 
 It also provides ``LoadBalancer`` (nginx, driven through the CommandRunner
 methods) and ``Docker`` when the host's engine answers through the SSH
-connection (its socket forwarded, see docker_over_ssh.py).
+connection (its socket forwarded, see docker_over_ssh.py), and with both,
+``ApplicationPlatform``: applications as replicated containers behind nginx,
+their PostgreSQL on the host (see application_ssh.py).
 
 One connection per host, opened on first use and kept for the whole run.
 Files are observed and written through one SFTP session on it; commands run
@@ -30,6 +32,7 @@ from harmony_py.secret import Secret
 from harmony_py.topology import TopologyReport
 
 from . import ssh_files
+from .application_ssh import SshHostApplications
 from .docker_over_ssh import DockerOverSsh
 from .localhost import parse_os_release
 from .nginx_balancer import NginxLoadBalancer
@@ -51,7 +54,7 @@ SIGNALLED_EXIT = 255
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology(DockerOverSsh, NginxLoadBalancer, PostgresOnRemoteHost):
+class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, PostgresOnRemoteHost):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused

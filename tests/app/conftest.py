@@ -36,10 +36,10 @@ __all__ = ["balancer_root", "engine", "pg_root"]
 
 
 def free_port(host: str = "127.0.0.1", below: int = 30000) -> int:
-    """A port free on ``host``, below the kernel's ephemeral range."""
+    """A port free on ``host``, below the kernel's ephemeral range and above the replicas' backend ports (20000-20999)."""
     chooser = random.Random()
     for _ in range(200):
-        port = chooser.randrange(20000, below)
+        port = chooser.randrange(21000, below)
         if port_is_free(port, host) and port_is_free(port, "127.0.0.1"):
             return port
     raise RuntimeError(f"no free port on {host}")

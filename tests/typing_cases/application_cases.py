@@ -48,6 +48,18 @@ ApplicationTopology(runtime=LocalhostTopology(), database=FailoverTopology(Docke
 # ... and so is one whose runtime half runs no applications.
 ApplicationTopology(runtime=DockerTopology(), database=database)  # type: ignore[arg-type]
 
+# A Linux host over SSH runs the image behind nginx, and PostgreSQL beside it: a whole platform.
+from topologies.linux_host import LinuxHostTopology  # noqa: E402
+
+linux = LinuxHostTopology("192.0.2.10", user="root", app_host_paths=("/usr/lib",))
+Maestro(linux).add(shop)
+on_linux: ApplicationPlatform = linux
+# ... and the runtime of a pair whose database is a primary and a replica on two SSH hosts.
+ssh_database = FailoverTopology[LinuxHostTopology](LinuxHostTopology("192.0.2.11"), LinuxHostTopology("192.0.2.12"))
+Maestro(ApplicationTopology(runtime=linux, database=ssh_database)).add(shop)
+# A pair of SSH hosts alone holds PostgreSQL but is no application runtime: refused.
+Maestro(ssh_database).add(shop)  # type: ignore[arg-type]
+
 # Kubernetes runs applications, and PostgreSQL on the cluster: a whole platform.
 runtime: ApplicationRuntime = K8sAnywhereTopology()
 Maestro(K8sAnywhereTopology()).add(shop)
