@@ -203,8 +203,14 @@ class K8sPods(Protocol):
         namespace: str | None = None,
         container: str | None = None,
         timeout_s: float = 60.0,
+        stdin: bytes | None = None,
     ) -> ExecResult:
         """Run ``command`` (an argv, no shell) in a running Pod's container and wait for it.
+
+        ``stdin`` is written to the command's standard input: the way to hand it
+        what must not be in an argv (an argv is in the API request's URL, and so
+        in audit logs). The exec protocol cannot close it: the command must stop
+        by itself after reading it (psql on a final ``\\q``).
 
         Raises :class:`K8sNotReadyError` when the Pod does not exist or is not
         running, :class:`K8sApiError` when the exec itself fails; a command

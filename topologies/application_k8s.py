@@ -7,7 +7,9 @@ An application ``<name>`` is, in the topology's namespace:
   into the Deployment, and plans show a Secret's keys, never its values;
 - Deployment ``<name>``: ``replicas`` pods of the image (the contract's command
   as the container's ``args``, like Docker's CMD), ``PORT`` set, ``HOST``
-  0.0.0.0, readiness probed on the health path;
+  0.0.0.0, readiness probed on the health path; its pod template carries an
+  HMAC of the secret values (adr/0060), so that a changed secret rolls the pods
+  (they read a Secret only when they start) and an unchanged one does not;
 - Service ``<name>``: the port, in front of the ready pods.
 
 Plans and applies are :class:`~harmony_py.scores.k8s.K8sResourceInterpret`'s
@@ -18,6 +20,10 @@ waits for the rollout. ``K8sAnywhereTopology`` has this mixin among its bases.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from capabilities.application import AppSpec, check_contract
@@ -28,10 +34,15 @@ from harmony_py.scores.k8s import K8sResourceInterpret
 from harmony_py.scores.k8s_manifests import parse_manifests
 from harmony_py.secret import Secret
 
+from .secret_store import SecretStore
+
 FIELD_MANAGER = "harmony-application"
 ROLLOUT_TIMEOUT_S = 300.0
 CONTRACTS = range(1, 2)
 """Application contract versions a Kubernetes cluster honours."""
+SECRET_DIGEST_ANNOTATION = "harmony.dev/secret-digest"
+DIGEST_KEY = "k8s/application-secret-digest"
+"""The secret store's key of the HMAC key the digests are made with (one per project)."""
 
 
 class K8sApplicationError(HarmonyError):
@@ -46,11 +57,12 @@ class K8sApplications:
 
     async def plan_application(self: K8sClient, spec: AppSpec) -> list[Change]:
         check_contract("a Kubernetes cluster", CONTRACTS, spec.name, spec.contract)
-        return list(await _resources(spec).plan(self))
+        # A plan stores nothing: a key apply would generate is only drafted (then every digest differs).
+        return list(await _resources(spec, SecretStore().for_plan()).plan(self))
 
     async def deploy_application(self: K8sClient, spec: AppSpec) -> list[Change]:
         check_contract("a Kubernetes cluster", CONTRACTS, spec.name, spec.contract)
-        outcome = await _resources(spec).apply(self)
+        outcome = await _resources(spec, SecretStore()).apply(self)
         if outcome.status is InterpretStatus.FAILURE:
             raise K8sApplicationError(f"application {spec.name}: {outcome.message}")
         # Also after a NOOP: an earlier apply may have left a rollout unfinished.
@@ -65,15 +77,23 @@ class K8sApplications:
         return f"http://{spec.name}.{namespace}.svc:{spec.port}"
 
 
-def _resources(spec: AppSpec) -> K8sResourceInterpret:
-    return K8sResourceInterpret(parse_manifests(manifests(spec)), FIELD_MANAGER)
+def _resources(spec: AppSpec, store: SecretStore) -> K8sResourceInterpret:
+    return K8sResourceInterpret(parse_manifests(manifests(spec, store)), FIELD_MANAGER)
+
+
+def secret_digest(values: Mapping[str, Secret], key: Secret) -> str:
+    """An HMAC-SHA256 of the secret variables: changes with any of them, and tells nothing about
+    them to whoever reads the Deployment without the project's key (a plain hash of a short secret
+    could be guessed offline)."""
+    canonical = json.dumps({name: value.reveal() for name, value in values.items()}, sort_keys=True, separators=(",", ":"))
+    return "hmac-sha256:" + hmac.new(key.reveal().encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def secret_name(spec: AppSpec) -> str:
     return f"{spec.name}-env"
 
 
-def manifests(spec: AppSpec) -> list[dict[str, Any]]:
+def manifests(spec: AppSpec, store: SecretStore) -> list[dict[str, Any]]:
     """The application's objects, in the order they are applied (the Secret before its readers)."""
     labels = {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/managed-by": "harmony"}
     selector = {"app.kubernetes.io/name": spec.name}
@@ -93,6 +113,10 @@ def manifests(spec: AppSpec) -> list[dict[str, Any]]:
     }
     if spec.command:
         container["args"] = list(spec.command)
+    template_metadata: dict[str, Any] = {"labels": labels}
+    if secrets:
+        digest = secret_digest(secrets, store.get_or_create(DIGEST_KEY))
+        template_metadata["annotations"] = {SECRET_DIGEST_ANNOTATION: digest}
     objects: list[dict[str, Any]] = []
     if secrets:
         objects.append(
@@ -112,7 +136,7 @@ def manifests(spec: AppSpec) -> list[dict[str, Any]]:
             "spec": {
                 "replicas": spec.replicas,
                 "selector": {"matchLabels": selector},
-                "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+                "template": {"metadata": template_metadata, "spec": {"containers": [container]}},
             },
         }
     )

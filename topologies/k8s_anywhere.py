@@ -293,6 +293,7 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
         namespace: str | None = None,
         container: str | None = None,
         timeout_s: float = 60.0,
+        stdin: bytes | None = None,
     ) -> ExecResult:
         connection = await self._connection()
         namespace = namespace or connection.namespace
@@ -304,7 +305,7 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
             problem = pod_problems(found) or f"phase {found.get('status', {}).get('phase', 'unknown')}"
             raise K8sNotReadyError(f"{what}: the pod is not running", [problem])
         # Exec never retries: the command may not be idempotent.
-        return await self._call(what, lambda: _exec(connection, what, pod, namespace, list(command), container, timeout_s))
+        return await self._call(what, lambda: _exec(connection, what, pod, namespace, list(command), container, timeout_s, stdin))
 
     # -- internals ---------------------------------------------------------
 
@@ -607,7 +608,8 @@ def _server_version(connection: _Connection) -> str:
 
 
 def _exec(
-    connection: _Connection, what: str, pod: str, namespace: str, command: list[str], container: str | None, timeout_s: float
+    connection: _Connection, what: str, pod: str, namespace: str, command: list[str], container: str | None, timeout_s: float,
+    stdin: bytes | None = None,
 ) -> ExecResult:
     """``kubectl exec`` over the API's websocket; output and exit code from its channels.
 
@@ -619,7 +621,7 @@ def _exec(
     ws_client = _kube("kubernetes.stream.ws_client")
     api_client = client.ApiClient(connection.configuration)
     query: list[tuple[str, Any]] = [("command", part) for part in command]
-    query += [("stdout", True), ("stderr", True), ("stdin", False), ("tty", False)]
+    query += [("stdout", True), ("stderr", True), ("stdin", stdin is not None), ("tty", False)]
     if container:
         query.append(("container", container))
     _, url, headers, _, _ = api_client.param_serialize(
@@ -632,6 +634,8 @@ def _exec(
     )
     response = ws_client.websocket_call(connection.configuration, "GET", url, headers=headers, _preload_content=False)
     try:
+        if stdin is not None:
+            response.write_stdin(stdin)
         response.run_forever(timeout=timeout_s)
         if response.is_open():
             raise K8sApiError(f"{what}: the command did not finish within {timeout_s:g} s")

@@ -52,8 +52,8 @@ from .k8s_postgres_manifests import (
     standby_names_setting,
     stop_script,
 )
-from .postgres_server import slot_for
-from .postgres_text import STATUS_SQL, slots_sql, sync_names
+from .postgres_server import NO_ROLES, role_changes, slot_for
+from .postgres_text import STATUS_SQL, facts_sql, mask_verifiers, slots_sql, sync_names
 from .secret_store import SecretStore
 
 FIELD_MANAGER = "harmony-postgres"
@@ -196,7 +196,30 @@ class K8sPgServer:
             changes.append(Change(ChangeAction.RUN, f"Pod {pod_name(self.config)}", "start PostgreSQL (restart the pod)"))
         if apply:
             await self.wait_ready(wanted, restarted=start and await self.restart())
-        return changes
+        if start and not apply:
+            return changes  # a stopped server cannot be asked: its roles are converged when it is started
+        return changes + await self.converge_roles(wanted, exists=exists, apply=apply)
+
+    async def converge_roles(self, declared: Declared, *, exists: bool, apply: bool) -> list[Change]:
+        """The roles, databases and grants of a primary, observed and made through exec (adr/0060).
+
+        The init script makes them on an empty primary's first start only; this makes
+        the ones added to the score later, and passwords changed since. A server that
+        is not there yet (or is being started) cannot be asked: its plan is what an
+        empty server needs, which is also what its apply reports.
+        """
+        if declared.role != "primary" or declared.fenced or declared.stopped:
+            return []  # a replica has its primary's roles; a server held down is not asked
+        target = f"PostgreSQL {await self.client.k8s_namespace()}/{self.config.name}"
+        planned, _ = role_changes(self.config, self.password_of, NO_ROLES, target)
+        if not exists and not apply:
+            return planned
+        facts = json.loads(await self.sql([facts_sql(self.config.replication_user)], what="reading roles and databases"))
+        changes, statements = role_changes(self.config, self.password_of, facts, target)
+        if apply and statements:
+            await self.sql_on_stdin(statements, what="creating roles and databases")
+        # A new server's roles are the init script's and this converge's together: report what was planned.
+        return changes if exists else planned
 
     async def follow(self, source: ReplicationSource, *, rewind: bool) -> None:
         """Stream from ``source``: an empty server is cloned, a former primary rewound (in its init container)."""
@@ -313,6 +336,18 @@ class K8sPgServer:
         for statement in statements:
             argv += ["-c", statement]
         return await self.exec(argv, what=what)
+
+    async def sql_on_stdin(self, statements: Sequence[str], *, what: str) -> None:
+        """Statements holding verifiers: on psql's standard input, never in the exec's argv (its URL,
+        audit logs); a final ``\\q`` ends psql, since the exec protocol cannot close its input."""
+        argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER, "-p", str(self.config.port), "-d", "postgres", "-f", "-"]
+        script = "\n".join(statements) + "\n\\q\n"
+        result = await self.client.k8s_exec(
+            pod_name(self.config), argv, container=CONTAINER, timeout_s=EXEC_TIMEOUT_S, stdin=script.encode()
+        )
+        if not result.ok:
+            text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
+            raise K8sPostgresError(f"PostgreSQL {self.config.name}: {what} failed: {mask_verifiers(' | '.join(text[-3:]))}")
 
     async def restart(self) -> bool:
         """Replace the Pod (when there is one); its StatefulSet makes a new one, whose containers read

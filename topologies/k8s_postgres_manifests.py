@@ -4,8 +4,9 @@ A server ``config.name`` in a namespace is:
 
 - Secret ``<name>-credentials``: every password it needs (superuser, users, the
   replication user, and the source's replication password when it follows one);
-- ConfigMap ``<name>-init``: roles, grants, databases and the replication
-  ``pg_hba`` line, run by the image on the first start of an empty primary;
+- ConfigMap ``<name>-init``: the replication ``pg_hba`` line, run by the image
+  on the first start of an empty primary (roles, grants and databases are made
+  by the primary's converge through exec, adr/0060);
 - ConfigMap ``<name>-replication``: its declared role and upstream, read by its
   containers at each start (so a promotion needs no restart, and a re-point is
   one Pod restart);
@@ -29,7 +30,7 @@ from typing import Any
 
 from capabilities.postgresql import PgConfig
 
-from .postgres_text import _REWIND_FUNCTIONS, sql_ident, sql_literal
+from .postgres_text import sql_ident, sql_literal
 
 SUPERUSER = "postgres"
 SOURCE_PASSWORD_KEY = "replication-source"
@@ -38,7 +39,6 @@ STOPPED_ANNOTATION = "harmony.dev/postgres-stopped"
 CONTAINER = "postgres"
 DATA = "/var/lib/postgresql/data"
 PGDATA = f"{DATA}/pgdata"
-CREDENTIALS = "/etc/harmony-postgres"
 POSTGRES_GID = 999
 """The postgres group of the official Debian-based image (the Pod's fsGroup)."""
 
@@ -133,10 +133,10 @@ def manifests(
                     "terminationGracePeriodSeconds": 60,
                     "initContainers": [_prepare_container(config)],
                     "containers": [_server_container(config)],
-                    # Passwords as files, not one variable per user: adding a user must not change the template.
+                    # No password per user in the template (adding a user must not restart the server):
+                    # the converge sets them as verifiers through exec (adr/0060).
                     "volumes": [
                         {"name": "init", "configMap": {"name": f"{config.name}-init", "optional": True}},
-                        {"name": "credentials", "secret": {"secretName": secret_name(config), "defaultMode": 0o440}},
                     ],
                 },
             },
@@ -337,41 +337,31 @@ def _server_container(config: PgConfig) -> dict[str, Any]:
         "ports": [{"name": "postgres", "containerPort": config.port}],
         "env": env,
         "readinessProbe": {
-            "exec": {"command": ["pg_isready", "-U", SUPERUSER, "-p", str(config.port)]},
+            # Over TCP: the image's temporary server (initialising an empty primary) listens on the
+            # Unix socket only, and must not count as ready (the converge then makes roles, adr/0060).
+            "exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-U", SUPERUSER, "-p", str(config.port)]},
             "periodSeconds": 5,
         },
         "volumeMounts": [
             {"name": "data", "mountPath": DATA},
             {"name": "init", "mountPath": "/docker-entrypoint-initdb.d"},
-            {"name": "credentials", "mountPath": CREDENTIALS, "readOnly": True},
         ],
     }
 
 
 def _init_scripts(config: PgConfig) -> dict[str, Any]:
-    """What the image runs on the first start of an empty primary: roles, grants, databases, pg_hba."""
-    replicator = sql_ident(config.replication_user)
-    lines = [
-        "set -e",
-        # Passwords come from the Secret's files (group-readable by postgres through fsGroup); quotes doubled for SQL.
-        f"q() {{ sed \"s/'/''/g\" {CREDENTIALS}/\"$1\"; }}",
-        "psql -v ON_ERROR_STOP=1 --username postgres <<EOSQL",
-        f"CREATE ROLE {replicator} LOGIN REPLICATION PASSWORD '$(q {shlex.quote(config.replication_user)})';",
-        *(f"GRANT EXECUTE ON FUNCTION {function} TO {replicator};" for function in _REWIND_FUNCTIONS),
-    ]
-    for user in config.users:
-        lines.append(f"CREATE ROLE {sql_ident(user.name)} LOGIN PASSWORD '$(q {shlex.quote(user.name)})';")
-    for database in config.databases:
-        lines.append(f"CREATE DATABASE {sql_ident(database)} OWNER {sql_ident(config.owner_of(database))};")
-    lines.append("EOSQL")
-    lines.append(
-        f'echo "host replication {config.replication_user} all scram-sha-256" >> "$PGDATA/pg_hba.conf"'
-    )
+    """What the image runs on the first start of an empty primary: the replication ``pg_hba`` line.
+
+    Roles, grants and databases are not made here but by the primary's converge through
+    exec (adr/0060), on the first deploy as on every later one: one path, which also
+    makes those added to the score later, and no race between the two.
+    """
+    line = f"host replication {config.replication_user} all scram-sha-256"
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": f"{config.name}-init", "labels": labels_of(config)},
-        "data": {"10-harmony.sh": "\n".join(lines) + "\n"},
+        "data": {"10-harmony.sh": f"set -e\necho {shlex.quote(line)} >> \"$PGDATA/pg_hba.conf\"\n"},
     }
 
 

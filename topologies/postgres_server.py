@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import posixpath
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from capabilities.command_runner import CommandResult, CommandRunner, FileKind
@@ -419,56 +419,13 @@ class PgServer:
         return changes
 
     def all_databases(self) -> list[str]:
-        names = list(self.config.databases)
-        for user in self.config.users:
-            names += [d for d in user.databases if d not in names]
-        return names
+        return all_databases(self.config)
 
     async def converge_roles(self, *, apply: bool, facts: dict[str, Any] | None = None) -> list[Change]:
         target = f"{self.config.name}@{self.where}"
         if facts is None:
             facts = await self.sql_json(facts_sql(self.config.replication_user), what="reading roles and databases")
-        roles: dict[str, dict[str, Any]] = facts["roles"]
-        changes: list[Change] = []
-        statements: list[str] = []
-
-        repl = self.config.replication_user
-        found = roles.get(repl)
-        password = self.password_of(repl).reveal()
-        if found is None or not found["replication"] or not found["login"] or not facts["rewind_grants"] \
-                or not scram_matches(password, found["verifier"]):  # fmt: skip
-            verb = "create" if found is None else "update"
-            changes.append(Change(ChangeAction.CREATE if found is None else ChangeAction.UPDATE, target,
-                                  f"{verb} replication role {repl}"))  # fmt: skip
-            statements.append(replication_role_sql(repl, scram_verifier(password), exists=found is not None))
-
-        for user in self.config.users:
-            found = roles.get(user.name)
-            password = self.password_of(user.name).reveal()
-            if found is None:
-                changes.append(Change(ChangeAction.CREATE, target, f"create role {user.name}"))
-            elif not found["login"] or not scram_matches(password, found["verifier"]):
-                changes.append(Change(ChangeAction.UPDATE, target, f"update role {user.name} (login, password)"))
-            else:
-                continue
-            statements.append(login_role_sql(user.name, scram_verifier(password), exists=found is not None))
-
-        databases: dict[str, str] = facts["databases"]
-        for database in self.all_databases():
-            owner = self.config.owner_of(database)
-            if database not in databases:
-                changes.append(Change(ChangeAction.CREATE, target, f"create database {database} owned by {owner}"))
-                statements.append(f"CREATE DATABASE {sql_ident(database)} OWNER {sql_ident(owner)};")
-            elif databases[database] != owner:
-                changes.append(Change(ChangeAction.UPDATE, target, f"owner of database {database} -> {owner}"))
-                statements.append(f"ALTER DATABASE {sql_ident(database)} OWNER TO {sql_ident(owner)};")
-
-        grants = set(facts["grants"])
-        for user in self.config.users:
-            for database in user.databases:
-                if f"{user.name}/{database}" not in grants and self.config.owner_of(database) != user.name:
-                    changes.append(Change(ChangeAction.UPDATE, target, f"grant {user.name} all on database {database}"))
-                    statements.append(f"GRANT ALL ON DATABASE {sql_ident(database)} TO {sql_ident(user.name)};")
+        changes, statements = role_changes(self.config, self.password_of, facts, target)
 
         if apply and statements:
             result = await self.as_postgres(
@@ -637,6 +594,73 @@ class PgServer:
             # pg_ctl fails on a postmaster that is already dead but not yet reaped.
             if await self.accepting():
                 raise
+
+
+NO_ROLES: dict[str, Any] = {"roles": {}, "databases": {}, "grants": [], "rewind_grants": False}
+"""The facts of a server that has none of a cluster's roles and databases yet (what a new one will get)."""
+
+
+def role_changes(
+    config: PgConfig, password_of: Callable[[str], Secret], facts: Mapping[str, Any], target: str
+) -> tuple[list[Change], list[str]]:
+    """What converges a primary's roles, databases and grants from ``facts`` (facts_sql's answer):
+    the changes to report and the SQL statements making them (each string runs on its own).
+
+    Passwords go as SCRAM verifiers (adr/0023); the statements hold verifiers, the changes nothing secret.
+    Shared by the servers on hosts and on Kubernetes, which only differ in how they run psql.
+    """
+    roles: Mapping[str, Mapping[str, Any]] = facts["roles"]
+    changes: list[Change] = []
+    statements: list[str] = []
+
+    repl = config.replication_user
+    found = roles.get(repl)
+    password = password_of(repl).reveal()
+    if found is None or not found["replication"] or not found["login"] or not facts["rewind_grants"] \
+            or not scram_matches(password, found["verifier"]):  # fmt: skip
+        verb = "create" if found is None else "update"
+        changes.append(Change(ChangeAction.CREATE if found is None else ChangeAction.UPDATE, target,
+                              f"{verb} replication role {repl}"))  # fmt: skip
+        statements.append(replication_role_sql(repl, scram_verifier(password), exists=found is not None))
+
+    for user in config.users:
+        found = roles.get(user.name)
+        password = password_of(user.name).reveal()
+        if found is None:
+            changes.append(Change(ChangeAction.CREATE, target, f"create role {user.name}"))
+        elif not found["login"] or not scram_matches(password, found["verifier"]):
+            changes.append(Change(ChangeAction.UPDATE, target, f"update role {user.name} (login, password)"))
+        else:
+            continue
+        statements.append(login_role_sql(user.name, scram_verifier(password), exists=found is not None))
+
+    databases: Mapping[str, str] = facts["databases"]
+    for database in all_databases(config):
+        owner = config.owner_of(database)
+        if database not in databases:
+            changes.append(Change(ChangeAction.CREATE, target, f"create database {database} owned by {owner}"))
+            statements.append(f"CREATE DATABASE {sql_ident(database)} OWNER {sql_ident(owner)};")
+        elif databases[database] != owner:
+            changes.append(Change(ChangeAction.UPDATE, target, f"owner of database {database} -> {owner}"))
+            statements.append(f"ALTER DATABASE {sql_ident(database)} OWNER TO {sql_ident(owner)};")
+
+    grants = set(facts["grants"])
+    for user in config.users:
+        for database in user.databases:
+            # An owner's rights pass to the next owner: a former owner needs the grant after.
+            granted = f"{user.name}/{database}" in grants and databases.get(database) != user.name
+            if not granted and config.owner_of(database) != user.name:
+                changes.append(Change(ChangeAction.UPDATE, target, f"grant {user.name} all on database {database}"))
+                statements.append(f"GRANT ALL ON DATABASE {sql_ident(database)} TO {sql_ident(user.name)};")
+    return changes, statements
+
+
+def all_databases(config: PgConfig) -> list[str]:
+    """The cluster's databases, then those only its users name, in order, once each."""
+    names = list(config.databases)
+    for user in config.users:
+        names += [d for d in user.databases if d not in names]
+    return names
 
 
 def _state_of(found: Any, *, fenced: bool) -> ReplicationState:

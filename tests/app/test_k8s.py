@@ -9,9 +9,11 @@ the Deployment. The database half is the cluster's PostgreSQL capability.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -22,6 +24,8 @@ from capabilities.application import AppSpec, ContractVersionError
 from harmony_py import Maestro, ScoreState, Secret
 from harmony_py.scores import ApplicationScore, ApplicationServiceScore, PostgreSQLDatabase
 from tests.k8s.harness import EmulatorThread
+from tests.k8s.real_postgres import RealPostgres, pods_postgres, real_postgres  # noqa: F401  (fixtures)
+from topologies.application_k8s import DIGEST_KEY, SECRET_DIGEST_ANNOTATION, secret_digest
 from topologies.k8s_anywhere import K8sAnywhereTopology
 
 DATABASE_URL = "postgresql://shop:pa%3Ass@shop.default.svc:5432/shop"
@@ -89,8 +93,9 @@ async def test_the_service_is_a_deployment_reading_a_secret_and_a_second_apply_c
 
 
 async def test_the_whole_contract_plans_and_applies_with_the_database_on_the_cluster(
-    cluster: K8sAnywhereTopology, server: EmulatorThread
+    cluster: K8sAnywhereTopology, server: EmulatorThread, pods_postgres: RealPostgres
 ) -> None:
+    pods_postgres.behind(server, [("default", "shop-0")])  # the database's Pod answers psql: its roles are made by exec
     whole = ApplicationScore(
         "shop", image="harmony-example/shop:1", command=("python3", "server.py"), replicas=2, port=8080,
         database=PostgreSQLDatabase(port=5432), secrets={"SHOP_API_KEY": Secret(API_KEY)},
@@ -108,6 +113,8 @@ async def test_the_whole_contract_plans_and_applies_with_the_database_on_the_clu
     assert secret is not None and "DATABASE_URL" in secret["data"]
     again = await Maestro(cluster).add(whole).apply()
     assert all(report.state is ScoreState.UNCHANGED for report in again.scores), again
+    replanned = await Maestro(cluster).add(whole).plan()
+    assert not replanned.has_changes, [c for r in replanned.scores for c in r.changes]
 
 
 async def test_a_contract_version_the_cluster_cannot_honour_is_refused(cluster: K8sAnywhereTopology) -> None:
@@ -134,3 +141,60 @@ def test_any_service_converges_then_applying_again_changes_nothing(
         assert [r.state for r in again.scores] == [ScoreState.UNCHANGED]
 
     anyio.run(check)
+
+
+def template_of(server: EmulatorThread) -> dict[str, Any]:
+    deployment = server.call(lambda: server.api.find("Deployment", "shop-web"))
+    assert deployment is not None
+    template: dict[str, Any] = deployment["spec"]["template"]
+    return template
+
+
+async def test_a_changed_secret_rolls_the_pods_and_an_unchanged_one_does_not(
+    cluster: K8sAnywhereTopology, server: EmulatorThread, tmp_path: Path
+) -> None:
+    # A plan stores nothing, not even the key of the digests.
+    await Maestro(cluster).add(web()).plan()
+    assert not (tmp_path / "secrets" / DIGEST_KEY).exists()
+    assert (await Maestro(cluster).add(web()).apply()).ok
+    assert (tmp_path / "secrets" / DIGEST_KEY).stat().st_mode & 0o777 == 0o600
+    first = template_of(server)["metadata"]["annotations"][SECRET_DIGEST_ANNOTATION]
+
+    # Only a non-secret variable changes: the pods roll for it, the digest stays.
+    currency = ApplicationServiceScore("shop-web", "harmony-example/shop:1", command=("python3", "server.py"), replicas=2, port=8080,
+                                       env={**web().env, "SHOP_CURRENCY": "CHF"}).named("shop.web")  # fmt: skip
+    assert (await Maestro(cluster).add(currency).apply()).ok
+    assert template_of(server)["metadata"]["annotations"][SECRET_DIGEST_ANNOTATION] == first
+
+    rotated = ApplicationServiceScore("shop-web", "harmony-example/shop:1", command=("python3", "server.py"), replicas=2, port=8080,
+                                      env={**currency.env, "SHOP_API_KEY": Secret("rotated-api-key")}).named("shop.web")  # fmt: skip
+    planned = await Maestro(cluster).add(rotated).plan()
+    changes = planned.scores[0].changes
+    assert {c.target for c in changes} == {"Secret default/shop-web-env", "Deployment default/shop-web"}, changes
+    deployment_change = next(c for c in changes if c.target == "Deployment default/shop-web")
+    assert SECRET_DIGEST_ANNOTATION in (deployment_change.diff or "") + deployment_change.summary
+
+    applied = await Maestro(cluster).add(rotated).apply()
+    assert applied.ok, applied
+    second = template_of(server)["metadata"]["annotations"][SECRET_DIGEST_ANNOTATION]
+    assert second != first and second.startswith("hmac-sha256:")
+    again = await Maestro(cluster).add(rotated).apply()
+    assert [r.state for r in again.scores] == [ScoreState.UNCHANGED]
+    assert not (await Maestro(cluster).add(rotated).plan()).has_changes
+
+    # The digest tells nothing: neither a value nor a plain hash of the values appears anywhere.
+    shown = json.dumps(template_of(server)) + repr(planned) + repr(applied)
+    plain = json.dumps({"DATABASE_URL": DATABASE_URL, "SHOP_API_KEY": "rotated-api-key"}, sort_keys=True, separators=(",", ":"))
+    for value in ("rotated-api-key", API_KEY, DATABASE_URL, hashlib.sha256(plain.encode()).hexdigest(),
+                  hashlib.sha256(b"rotated-api-key").hexdigest()):  # fmt: skip
+        assert value not in shown
+
+
+def test_the_digest_depends_on_every_value_and_on_the_key() -> None:
+    key, other_key = Secret("k" * 32), Secret("o" * 32)
+    values = {"A": Secret("1"), "B": Secret("2")}
+    digest = secret_digest(values, key)
+    assert digest == secret_digest(dict(reversed(values.items())), key)  # order does not matter
+    assert digest != secret_digest({**values, "B": Secret("3")}, key)
+    assert digest != secret_digest({"A": Secret("1"), "B2": Secret("")}, key)
+    assert digest != secret_digest(values, other_key)

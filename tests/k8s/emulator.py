@@ -96,6 +96,8 @@ class HarmonyEmulator(KubernetesEmulator):
     exec_locally: bool = False
     exec_env: dict[tuple[str, str], dict[str, str]] = attrs.field(factory=dict)
     """Environment added to the commands exec'd in each (namespace, pod)."""
+    exec_log: list[tuple[str, ...]] = attrs.field(factory=list)
+    """The argv of every command exec'd (what the API server's request URLs, and so audit logs, hold)."""
     store: dict[Key, dict[str, Any]] = attrs.field(factory=dict, init=False)
     _applied: dict[Key, dict[str, dict[str, Any]]] = attrs.field(factory=dict, init=False)
     _watchers: set[tuple[Any, asyncio.Queue[dict[str, Any]]]] = attrs.field(factory=set, init=False)
@@ -129,20 +131,29 @@ class HarmonyEmulator(KubernetesEmulator):
         socket = aiohttp.web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
         await socket.prepare(raw_request)
         command = raw_request.query.getall("command", [])
+        self.exec_log.append(tuple(command))
         if ("", "v1", "pods", namespace, pod) not in self.store:
             status: dict[str, Any] = {"status": "Failure", "reason": "NotFound", "message": f'pods "{pod}" not found'}
         elif not self.exec_locally:
             status = {"status": "Failure", "reason": "BadRequest", "message": "this emulator runs no containers"}
         else:
+            with_stdin = raw_request.query.get("stdin", "").lower() == "true"
             try:
                 process = await asyncio.create_subprocess_exec(
-                    *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                    *command, stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                     env={**os.environ, **self.exec_env.get((namespace, pod), {})},
                 )
             except OSError as exc:
                 status = {"status": "Failure", "reason": "InternalError", "message": f"failed to exec in container: {exc}"}
             else:
-                stdout, stderr = await process.communicate()
+                # Channel 0 frames go to the process's stdin, which (as over v4) is never closed.
+                feeder = asyncio.ensure_future(_feed_stdin(socket, process)) if with_stdin else None
+                try:
+                    stdout, stderr, _ = await asyncio.gather(process.stdout.read(), process.stderr.read(), process.wait())  # type: ignore[union-attr]
+                finally:
+                    if feeder is not None:
+                        feeder.cancel()
                 await socket.send_bytes(b"\x01" + stdout)
                 await socket.send_bytes(b"\x02" + stderr)
                 status = {"status": "Success"}
@@ -582,3 +593,18 @@ def _ready_status(obj: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _now() -> str:
     return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _feed_stdin(socket: aiohttp.web.WebSocketResponse, process: asyncio.subprocess.Process) -> None:
+    assert process.stdin is not None
+    async for message in socket:
+        if message.type is aiohttp.WSMsgType.BINARY and message.data[:1] == b"\x00":
+            process.stdin.write(message.data[1:])
+        elif message.type is aiohttp.WSMsgType.TEXT and message.data[:1] == "\x00":
+            process.stdin.write(message.data[1:].encode())
+        else:
+            continue
+        try:
+            await process.stdin.drain()
+        except ConnectionError:
+            return  # the command ended without reading it all

@@ -45,3 +45,9 @@ async def test_exec_of_a_missing_program_is_an_api_error(topology: K8sAnywhereTo
 async def test_exec_into_a_missing_pod_says_so(topology: K8sAnywhereTopology) -> None:
     with pytest.raises(K8sNotReadyError, match="exec true in Pod gone-0 in namespace default: the pod does not exist"):
         await topology.k8s_exec("gone-0", ["true"])
+
+
+async def test_exec_hands_stdin_to_the_command(topology: K8sAnywhereTopology, running_pod: None) -> None:
+    # The exec protocol never closes stdin: the command stops by itself after reading what it needs.
+    result = await topology.k8s_exec("tool-0", ["head", "-c", "9"], stdin=b"it's; $(x)and more")
+    assert result == ExecResult(0, "it's; $(x", "")

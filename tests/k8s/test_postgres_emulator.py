@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from capabilities.k8s import K8sApiError, K8sNotReadyError
@@ -31,9 +31,12 @@ from harmony_py.outcome import Change, ChangeAction
 from topologies.failover import FailoverTopology
 from topologies.k8s_anywhere import K8sAnywhereTopology
 from topologies.k8s_postgres_manifests import Declared, declared_from, manifests
+from harmony_py.secret import Secret
+from topologies.postgres_text import facts_sql, scram_matches
 from topologies.secret_store import SecretStore
 
 from .harness import EmulatorThread
+from .real_postgres import RealPostgres
 
 CONFIG = PgConfig(
     "orders", databases=("orders",), users=(PgUser("app", databases=("orders",)),), settings={"max_connections": "50"}
@@ -62,6 +65,13 @@ async def pair(kubeconfig: Path) -> FailoverTopology[K8sAnywhereTopology]:
     return FailoverTopology(primary, replica)
 
 
+@pytest.fixture
+def kubelet(server: EmulatorThread, pods_postgres: RealPostgres) -> RealPostgres:
+    """Pods ``orders-0`` answering psql (a real server): a primary's converge asks it for roles and databases."""
+    pods_postgres.behind(server, [(namespace, "orders-0") for namespace in ("pg-a", "pg-b", "default")])
+    return pods_postgres
+
+
 def find(server: EmulatorThread, kind: str, name: str, namespace: str) -> dict[str, Any]:
     found = server.call(lambda: server.api.find(kind, name, namespace))
     assert found is not None, f"{kind} {namespace}/{name} is missing"
@@ -86,7 +96,7 @@ def test_a_pair_of_clusters_provides_replicated_postgresql() -> None:
     assert capability_gaps(pair, PostgreSQLCluster) == []
 
 
-async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres) -> None:
     primary = pair.primary
     planned = await primary.plan_postgres(CONFIG)
     assert server.call(lambda: server.api.find("StatefulSet", "orders", "pg-a")) is None, "a plan changed something"
@@ -94,8 +104,11 @@ async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTo
     assert sorted(c.target for c in changes) == sorted(c.target for c in planned)
     assert {c.target for c in changes} == {
         "Secret pg-a/orders-credentials", "ConfigMap pg-a/orders-init", "ConfigMap pg-a/orders-replication",
-        "Service pg-a/orders", "StatefulSet pg-a/orders",
+        "Service pg-a/orders", "StatefulSet pg-a/orders", "PostgreSQL pg-a/orders",
     }  # fmt: skip
+    assert [c.summary for c in changes if c.target == "PostgreSQL pg-a/orders"] == [
+        "create replication role replicator", "create role app", "create database orders owned by app",
+    ]
     assert all(c.action is ChangeAction.CREATE for c in changes)
     assert_no_secret(changes)
 
@@ -111,7 +124,7 @@ async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTo
     assert base64.b64decode(secret["data"]["app"]).decode() == passwords()[2]
     assert find(server, "ConfigMap", "orders-replication", "pg-a")["data"] == {"role": "primary"}
     init = find(server, "ConfigMap", "orders-init", "pg-a")["data"]["10-harmony.sh"]
-    assert 'CREATE DATABASE "orders" OWNER "app"' in init and "host replication replicator" in init
+    assert "host replication replicator" in init and "ROLE" not in init  # roles: the converge's, through exec
 
     version = statefulset["metadata"]["resourceVersion"]
     assert await primary.deploy_postgres(CONFIG) == []
@@ -124,7 +137,7 @@ async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTo
     assert await primary.postgres_address(CONFIG) == "orders.pg-a.svc:5432"
 
 
-async def test_replica_is_declared_to_clone_its_primary(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+async def test_replica_is_declared_to_clone_its_primary(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres) -> None:
     await pair.primary.deploy_postgres(CONFIG)
     source = await pair.primary.postgres_replication_source(CONFIG, "replica")
     assert (source.host, source.slot, source.name) == ("orders.pg-a.svc", "harmony_replica", "replica")
@@ -176,7 +189,7 @@ def pod_uid(server: EmulatorThread, namespace: str) -> str | None:
     return None if pod is None else str(pod["metadata"]["uid"])
 
 
-async def test_a_stopped_server_is_started_by_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+async def test_a_stopped_server_is_started_by_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres) -> None:
     await pair.primary.deploy_postgres(CONFIG)
     first = pod_uid(server, "pg-a")
     assert first is not None
@@ -194,7 +207,7 @@ async def test_a_stopped_server_is_started_by_a_new_pod(pair: FailoverTopology[K
     assert await pair.primary.deploy_postgres(CONFIG) == []
 
 
-async def test_a_former_primary_rejoins_rewound_in_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+async def test_a_former_primary_rejoins_rewound_in_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres) -> None:
     await pair.primary.deploy_postgres(CONFIG)
     await pair.replica.deploy_postgres(CONFIG)
     before = pod_uid(server, "pg-b")
@@ -216,7 +229,7 @@ async def test_exec_into_a_pod_that_is_not_running_says_why(pair: FailoverTopolo
         await pair.primary.k8s_exec("orders-0", ["true"])
 
 
-async def test_fence_holds_the_server_down(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+async def test_fence_holds_the_server_down(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres) -> None:
     await pair.primary.deploy_postgres(CONFIG)
     await pair.primary.fence_postgres(CONFIG)
     statefulset = find(server, "StatefulSet", "orders", "pg-a")
@@ -281,3 +294,102 @@ def test_what_the_objects_declare_reads_back(declared: Declared) -> None:
     if declared.role == "primary":  # a primary declares no upstream
         declared = Declared(role="primary", fenced=declared.fenced, stopped=declared.stopped)
     assert found == declared
+
+
+# -- roles and databases, through exec, on a real server behind the Pod (adr/0060) --------------------
+
+
+def role_summaries(changes: list[Change]) -> list[str]:
+    return [c.summary for c in changes if c.target == "PostgreSQL pg-a/orders"]
+
+
+async def test_a_user_added_to_the_score_later_is_planned_created_then_noop(
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres
+) -> None:
+    from harmony_py import Maestro, ScoreState
+    from harmony_py.cli.json_output import run_json
+    from harmony_py.scores import PostgreSQLScore
+
+    primary = pair.primary
+    first = PostgreSQLScore("orders", databases=("orders",), users=(PgUser("app", databases=("orders",)),))
+    assert (await Maestro(primary).add(first).apply()).ok
+    # Made by exec (the emulator runs no init script): the first deploy's roles are real.
+    assert kubelet.psql("SELECT datname || ':' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'orders'") == "orders:app"
+
+    later = PostgreSQLScore("orders", databases=("orders",), users=(PgUser("app", databases=("orders",)), PgUser("reports", databases=("reports", "orders"))))
+    planned = await Maestro(primary).add(later).plan()
+    [report] = planned.scores
+    assert report.state is ScoreState.PENDING
+    assert role_summaries(list(report.changes)) == [
+        "create role reports", "create database reports owned by reports", "grant reports all on database orders",
+    ]
+    assert kubelet.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'reports'") == "0", "a plan changed something"
+
+    applied = await Maestro(primary).add(later).apply()
+    assert applied.ok, applied
+    assert role_summaries(list(applied.scores[0].changes)) == role_summaries(list(report.changes))
+    facts = json.loads(kubelet.psql(facts_sql("replicator")))
+    password = SecretStore().get_or_create("postgresql/orders/reports").reveal()
+    assert scram_matches(password, facts["roles"]["reports"]["verifier"])
+    assert facts["databases"]["reports"] == "reports" and "reports/orders" in facts["grants"]
+
+    again = await Maestro(primary).add(later).apply()
+    assert [r.state for r in again.scores] == [ScoreState.UNCHANGED], again
+    assert not (await Maestro(primary).add(later).plan()).has_changes
+
+    # The verifiers went on psql's stdin: no exec's argv (the API request's URL) holds one.
+    commands = server.call(lambda: list(server.api.exec_log))
+    assert any("-f" in command for command in commands) and not any("SCRAM" in " ".join(command) for command in commands)
+    # Neither the password nor its verifier appears in any report.
+    text = json.dumps([run_json(r) for r in (planned, applied, again)])
+    verifier = facts["roles"]["reports"]["verifier"]
+    assert password not in text and verifier not in text and "SCRAM-SHA-256$" not in text
+
+
+async def test_a_changed_password_updates_the_role(
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres
+) -> None:
+    config = dataclasses.replace(CONFIG, users=(PgUser("app", Secret("first-pass"), databases=("orders",)),))
+    await pair.primary.deploy_postgres(config)
+    changed = dataclasses.replace(CONFIG, users=(PgUser("app", Secret("second-pass"), databases=("orders",)),))
+    planned = await pair.primary.plan_postgres(changed)
+    assert role_summaries(planned) == ["update role app (login, password)"]
+    assert role_summaries(await pair.primary.deploy_postgres(changed)) == ["update role app (login, password)"]
+    verifier = json.loads(kubelet.psql(facts_sql("replicator")))["roles"]["app"]["verifier"]
+    assert scram_matches("second-pass", verifier) and not scram_matches("first-pass", verifier)
+    assert await pair.primary.deploy_postgres(changed) == []
+
+
+async def test_a_replica_is_not_asked_for_roles(
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres
+) -> None:
+    await pair.primary.deploy_postgres(CONFIG)
+    await pair.replica.follow_postgres(CONFIG, await pair.primary.postgres_replication_source(CONFIG, "replica"))
+    server.call(lambda: server.api.exec_env.pop(("pg-b", "orders-0")))  # nothing answers psql in its Pod
+    assert await pair.replica.plan_postgres(CONFIG) == []
+
+
+USER_NAMES = st.sampled_from(["app", "reports", "audit"])
+DATABASE_NAMES = st.sampled_from(["orders", "stock", "billing"])
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    users=st.lists(st.tuples(USER_NAMES, st.lists(DATABASE_NAMES, max_size=2, unique=True)), max_size=3, unique_by=lambda u: u[0]),
+    databases=st.lists(DATABASE_NAMES, max_size=2, unique=True),
+)
+def test_any_roles_and_databases_converge_then_noop(
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres,
+    users: list[tuple[str, list[str]]], databases: list[str],
+) -> None:  # fmt: skip
+    config = PgConfig("orders", databases=tuple(databases), users=tuple(PgUser(name, databases=tuple(d)) for name, d in users))
+
+    async def check() -> None:
+        await pair.primary.deploy_postgres(config)
+        assert await pair.primary.plan_postgres(config) == []
+        assert await pair.primary.deploy_postgres(config) == []
+
+    anyio.run(check)
+    facts = json.loads(kubelet.psql(facts_sql("replicator")))
+    assert {name for name, _ in users} <= set(facts["roles"])
+    assert set(databases) | {d for _, ds in users for d in ds} <= set(facts["databases"])

@@ -12,7 +12,6 @@ scripts, pg_basebackup inside the Pod, DNS names) is the real_cluster tier's.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import random
 import re
@@ -26,9 +25,8 @@ from pathlib import Path
 import pytest
 
 from capabilities.postgresql import PgConfig, PgUser, ReplicationRole
-from harmony_py.secret import Secret
-from topologies.k8s_postgres_manifests import CREDENTIALS, Declared, PodPaths, manifests, prepare_script, server_script, stop_script
-from topologies.postgres_text import facts_sql, scram_matches
+from topologies.k8s_postgres_manifests import Declared, PodPaths, manifests, prepare_script, server_script, stop_script
+from topologies.postgres_text import replication_role_sql, scram_verifier
 from topologies.failover import FailoverTopology
 from topologies.k8s_anywhere import K8sAnywhereTopology
 
@@ -119,25 +117,16 @@ async def pair(server: EmulatorThread, kubeconfig: Path, servers: dict[str, Path
     return FailoverTopology(members["pg-a"], members["pg-b"])
 
 
-def test_the_init_script_creates_roles_grants_and_databases(servers: dict[str, Path], tmp_path: Path) -> None:
-    # Runs first: later tests leave the primary waiting for a synchronous standby.
-    config = PgConfig("orders", databases=("orders",), users=(PgUser("app", databases=("orders",)), PgUser("o_brien", Secret("it's"))))
-    passwords = {"replicator": "r-Pass:1", "app": "a$(x)`y`", "o_brien": "it's"}
-    credentials = tmp_path / "credentials"
-    credentials.mkdir()
-    for user, password in passwords.items():
-        (credentials / user).write_text(password)
-    script = next(o for o in manifests(config, passwords, Declared(), None) if o["metadata"]["name"] == "orders-init")["data"]["10-harmony.sh"]
+def test_the_init_script_adds_the_replication_line_and_no_role(servers: dict[str, Path], tmp_path: Path) -> None:
+    """Roles and databases are the converge's (adr/0060): the image's init script only opens replication."""
+    config = PgConfig("orders", databases=("orders",), users=(PgUser("app", databases=("orders",)),))
+    script = next(o for o in manifests(config, {"app": "a"}, Declared(), None) if o["metadata"]["name"] == "orders-init")["data"]["10-harmony.sh"]
     (tmp_path / "pg_hba.conf").write_text("")
-    env = {"PATH": f"{PG_BIN}:/usr/bin:/bin", "PGHOST": str(servers["primary"]), "PGPORT": str(PORT), "PGDATA": str(tmp_path)}
-    ran = subprocess.run(["bash", "-c", script.replace(CREDENTIALS, str(credentials))], env=env, capture_output=True, text=True, check=False, timeout=60)
+    env = {"PATH": "/usr/bin:/bin", "PGDATA": str(tmp_path)}
+    ran = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False, timeout=60)
     assert ran.returncode == 0, ran.stderr
-    facts = json.loads(psql(servers["primary"], facts_sql("replicator")))
-    for user, password in passwords.items():
-        assert scram_matches(password, facts["roles"][user]["verifier"]), user
-    assert facts["roles"]["replicator"]["replication"] and facts["rewind_grants"]
-    assert facts["databases"]["orders"] == "app"
     assert (tmp_path / "pg_hba.conf").read_text() == "host replication replicator all scram-sha-256\n"
+    assert "ROLE" not in script and "psql" not in script
 
 
 def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path]) -> None:
@@ -158,6 +147,8 @@ def test_the_pod_scripts_clone_stream_stop_and_terminate(servers: dict[str, Path
     (root / "pod-data").mkdir()
     sockets.mkdir()
     subprocess.run(["chown", "postgres:postgres", str(sockets)], check=True)
+    # The replication role as the primary's converge makes it (the init script makes none).
+    psql(servers["primary"], replication_role_sql("replicator", scram_verifier("r-Pass:1"), exists=False))
     psql(servers["primary"], "SELECT pg_create_physical_replication_slot('harmony_scripted')")
     env = {
         "PATH": f"{shims}:{PG_BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HARMONY_PG_ROLE": "replica", "SOURCE_HOST": str(servers["primary"]),
