@@ -32,7 +32,6 @@ from capabilities.postgresql import (
     ReplicationRole,
     ReplicationSource,
     ReplicationState,
-    StandbyInfo,
 )
 from harmony_py.errors import HarmonyError
 from harmony_py.outcome import Change, ChangeAction, InterpretStatus
@@ -52,8 +51,8 @@ from .k8s_postgres_manifests import (
     standby_names_setting,
     stop_script,
 )
-from .postgres_server import NO_ROLES, role_changes, slot_for
-from .postgres_text import STATUS_SQL, facts_sql, mask_verifiers, slots_sql, sync_names
+from .postgres_server import NO_ROLES, role_changes, slot_for, state_from_status
+from .postgres_text import STATUS_SQL, facts_sql, mask_verifiers, slots_sql
 from .secret_store import SecretStore
 
 FIELD_MANAGER = "harmony-postgres"
@@ -303,21 +302,7 @@ class K8sPgServer:
         declared = declared_from(None, statefulset)
         if declared.fenced or declared.stopped or int(statefulset.get("spec", {}).get("replicas", 1)) == 0:
             return ReplicationState(ReplicationRole.STOPPED, fenced=declared.fenced)
-        found = json.loads(await self.sql([STATUS_SQL], what="reading replication status"))
-        standbys = tuple(
-            StandbyInfo(s["name"], s["state"], s["sync_state"], _int(s["lag"])) for s in found["standbys"]
-        )
-        role = ReplicationRole.REPLICA if found["recovery"] else ReplicationRole.PRIMARY
-        lag = _int(found["lag"])
-        return ReplicationState(
-            role=role,
-            upstream=found["upstream"],
-            replay_lag_bytes=None if lag is None else max(lag, 0),
-            sync_standbys=sync_names(found["sync_names"]) if role is ReplicationRole.PRIMARY else (),
-            standbys=standbys,
-            lsn=found["lsn"],
-            timeline=found["timeline"],
-        )
+        return state_from_status(json.loads(await self.sql([STATUS_SQL], what="reading replication status")))
 
     # -- in the Pod --------------------------------------------------------------
 
@@ -382,6 +367,3 @@ def _rewind_token() -> str:
     """A new token: the next start of the Pod rewinds once, later restarts do not."""
     return secrets.token_hex(4)
 
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(float(value))

@@ -205,7 +205,7 @@ class PgServer:
             if not await self.running() or not await self.accepting():
                 return ReplicationState(ReplicationRole.STOPPED, fenced=fenced)
             raise
-        return _state_of(found, fenced=fenced)
+        return state_from_status(found, fenced=fenced)
 
     async def answering_state(self) -> tuple[ReplicationState, dict[str, Any]] | None:
         """The state of a server answering on this cluster's socket, and its roles and
@@ -216,7 +216,7 @@ class PgServer:
             )
         except PostgresError:
             return None
-        return _state_of(found["status"], fenced=await self.fenced()), found["facts"]
+        return state_from_status(found["status"], fenced=await self.fenced()), found["facts"]
 
     async def check_data_dir(self) -> None:
         """Refuse a data directory that is someone else's or holds something else."""
@@ -663,8 +663,8 @@ def all_databases(config: PgConfig) -> list[str]:
     return names
 
 
-def _state_of(found: Any, *, fenced: bool) -> ReplicationState:
-    """A server's state from its answer to STATUS_SQL."""
+def state_from_status(found: Any, *, fenced: bool = False) -> ReplicationState:
+    """A server's state from its answer to STATUS_SQL (on a host or in a Pod)."""
     standbys = tuple(
         StandbyInfo(s["name"], s["state"], s["sync_state"], _int(s["lag"])) for s in found["standbys"]
     )
