@@ -51,7 +51,7 @@ from .k8s_postgres_manifests import (
     standby_names_setting,
     stop_script,
 )
-from .postgres_server import NO_ROLES, role_changes, slot_for, state_from_status
+from .postgres_server import NO_ROLES, password_of, role_changes, slot_for, state_from_status
 from .postgres_text import STATUS_SQL, facts_sql, mask_verifiers, slots_sql
 from .secret_store import SecretStore
 
@@ -75,7 +75,10 @@ class K8sPostgreSQLMixin:
         return K8sPgServer(cast(K8sPodClient, self), config, self.postgres_secret_store(), timeout)
 
     async def plan_postgres(self, config: PgConfig) -> list[Change]:
-        return await self.k8s_postgres(config).converge(apply=False)
+        # A plan stores no secret: what apply would generate is only drafted.
+        server = self.k8s_postgres(config)
+        server.store = server.store.for_plan()
+        return await server.converge(apply=False)
 
     async def deploy_postgres(self, config: PgConfig) -> list[Change]:
         return await self.k8s_postgres(config).converge(apply=True)
@@ -131,10 +134,7 @@ class K8sPgServer:
         return f"{await self.host()}:{self.config.port}"
 
     def password_of(self, user: str) -> Secret:
-        for wanted in self.config.users:
-            if wanted.name == user and wanted.password is not None:
-                return wanted.password
-        return self.store.get_or_create(f"postgresql/{self.config.name}/{user}")
+        return password_of(self.config, self.store, user)
 
     def passwords(self) -> dict[str, str]:
         users = [SUPERUSER, self.config.replication_user, *(user.name for user in self.config.users)]

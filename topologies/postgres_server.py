@@ -64,6 +64,14 @@ class PostgresError(HarmonyError):
     """A PostgreSQL server could not be brought to the desired state."""
 
 
+def password_of(config: PgConfig, store: SecretStore, user: str) -> Secret:
+    """The password ``user`` has in cluster ``config``: the one given in the score, else generated once and stored."""
+    for wanted in config.users:
+        if wanted.name == user and wanted.password is not None:
+            return wanted.password
+    return store.get_or_create(f"postgresql/{config.name}/{user}")
+
+
 class PgServer:
     """The server of cluster ``config`` on the host ``runner`` reaches."""
 
@@ -82,10 +90,7 @@ class PgServer:
     # -- secrets ------------------------------------------------------------
 
     def password_of(self, user: str) -> Secret:
-        for wanted in self.config.users:
-            if wanted.name == user and wanted.password is not None:
-                return wanted.password
-        return self.store.get_or_create(f"postgresql/{self.config.name}/{user}")
+        return password_of(self.config, self.store, user)
 
     def endpoint(self, database: str) -> PgEndpoint:
         owner = self.config.owner_of(database)

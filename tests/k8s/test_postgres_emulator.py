@@ -160,8 +160,11 @@ async def test_replica_is_declared_to_clone_its_primary(pair: FailoverTopology[K
     assert {ns: find(server, "StatefulSet", "orders", ns)["metadata"]["resourceVersion"] for ns in ("pg-a", "pg-b")} == versions
 
 
-async def test_failover_plan_shows_the_primary_and_the_clone(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread) -> None:
+async def test_failover_plan_shows_the_primary_and_the_clone(
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, secrets_dir: Path
+) -> None:
     changes = await pair.plan_postgres(CONFIG)
+    assert not secrets_dir.exists()  # a plan stores no secret: the passwords apply would generate are drafts
     summaries = [f"{c.target}: {c.summary}" for c in changes]
     assert any(s.startswith("primary (StatefulSet pg-a/orders): create") for s in summaries), summaries
     assert any("replica (orders.pg-b.svc:5432)" in s and "pg_basebackup" in s for s in summaries), summaries
