@@ -59,6 +59,9 @@ def labelled(spec: ContainerSpec) -> ContainerSpec:
 
 
 def _env_record(name: str, value: str | Secret) -> str:
+    # An unkeyed digest: whoever can read a container's labels can read its
+    # environment through the engine's inspect, so it exposes nothing Docker
+    # does not; it only keeps the value itself out of the label and of plans.
     if isinstance(value, Secret):
         digest = hashlib.sha256(f"{name}\0{value.reveal()}".encode()).hexdigest()
         return f"secret:sha256:{digest}"
