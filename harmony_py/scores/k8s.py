@@ -43,6 +43,8 @@ PLAN_CONCURRENCY = 8
 _FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
 _NO_DRY_RUN = frozenset({405, 415, 501})
 _MAX_LISTED_FIELDS = 6
+_LIST_FROM = 5
+"""Manifests of one kind in one namespace from which a list replaces the reads of each."""
 
 
 @dataclass(frozen=True)
@@ -183,11 +185,22 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         """One plan per object, in manifest order; every unknown kind reported together."""
         results: list[_ObjectPlan | BaseException | None] = [None] * len(self.objects)
         limiter = anyio.CapacityLimiter(PLAN_CONCURRENCY)
+        listed = await self._list_groups(topology, limiter)
 
         async def plan_one(index: int) -> None:
+            manifest = self.objects[index]
+            group = _group_of(manifest)
+            found = listed.get(group) if group is not None else None
             async with limiter:
                 try:
-                    results[index] = await self._plan_object(topology, self.objects[index])
+                    if found is None:
+                        live = await topology.k8s_get(
+                            manifest["apiVersion"], manifest["kind"], manifest["metadata"]["name"],
+                            manifest["metadata"].get("namespace"),
+                        )  # fmt: skip
+                    else:
+                        live = found.get(manifest["metadata"]["name"])
+                    results[index] = await self._plan_object(topology, manifest, live)
                 except K8sError as exc:
                     results[index] = exc
 
@@ -202,9 +215,39 @@ class K8sResourceInterpret(Interpret[K8sClient]):
             raise errors[0]
         return [r for r in results if isinstance(r, _ObjectPlan)]
 
-    async def _plan_object(self, topology: K8sClient, manifest: dict[str, Any]) -> _ObjectPlan:
-        metadata = manifest["metadata"]
-        live = await topology.k8s_get(manifest["apiVersion"], manifest["kind"], metadata["name"], metadata.get("namespace"))
+    async def _list_groups(
+        self, topology: K8sClient, limiter: anyio.CapacityLimiter
+    ) -> dict[tuple[str, str, str], dict[str, dict[str, Any]]]:
+        """The live objects of each (apiVersion, kind, namespace) with many manifests, read with one list.
+
+        One list instead of a read per object: creating 200 objects then costs
+        about the 200 patches kubectl sends, not 400 requests. Only for manifests
+        naming their namespace (one without it lands in the client's default,
+        which a list across namespaces cannot tell apart). A group whose list
+        fails (e.g. RBAC allows get but not list) is read object by object.
+        """
+        sizes: dict[tuple[str, str, str], int] = {}
+        for manifest in self.objects:
+            group = _group_of(manifest)
+            if group is not None:
+                sizes[group] = sizes.get(group, 0) + 1
+        listed: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+
+        async def list_one(group: tuple[str, str, str]) -> None:
+            async with limiter:
+                try:
+                    items = await topology.k8s_list(*group)
+                except K8sError:
+                    return
+            listed[group] = {item.get("metadata", {}).get("name", ""): item for item in items}
+
+        async with anyio.create_task_group() as tasks:
+            for group, size in sizes.items():
+                if size >= _LIST_FROM:
+                    tasks.start_soon(list_one, group)
+        return listed
+
+    async def _plan_object(self, topology: K8sClient, manifest: dict[str, Any], live: dict[str, Any] | None) -> _ObjectPlan:
         target = identify(live or manifest)
         if live is None:
             summary = f"create {target}"
@@ -270,6 +313,12 @@ def _implicit_namespace_match(wanted: set[tuple[str, str, str | None, str]], api
     """A manifest without a namespace goes to the client's default one, which this cannot know: keep
     any live object of that kind and name rather than delete what is still wanted."""
     return (api_version, kind, None, name) in wanted
+
+
+def _group_of(manifest: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(apiVersion, kind, namespace) of a manifest that names its namespace, else None."""
+    namespace = manifest["metadata"].get("namespace")
+    return (manifest["apiVersion"], manifest["kind"], namespace) if namespace else None
 
 
 def _waves(plans: Sequence[_ObjectPlan]) -> list[list[_ObjectPlan]]:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from capabilities.k8s import K8sApiError
 from harmony_py import Maestro, ScoreState, ScoreValueError
 from harmony_py.outcome import ChangeAction
 from harmony_py.scores import K8sDeploymentScore, K8sResourceScore, ManifestError, NamespaceScore
@@ -23,7 +24,8 @@ string_maps = st.dictionaries(names, values, max_size=4)
 
 @st.composite
 def configmaps(draw: st.DrawFn) -> list[dict[str, Any]]:
-    chosen = draw(st.lists(names, min_size=1, max_size=4, unique=True))
+    # Up to 7: from 5 of a kind in a namespace the plan lists them instead of reading each.
+    chosen = draw(st.lists(names, min_size=1, max_size=7, unique=True))
     return [
         {
             "apiVersion": "v1",
@@ -66,6 +68,48 @@ async def test_local_plan_shows_a_dropped_field_as_removed() -> None:
     dropped = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
     [change] = (await Maestro(client).add(K8sResourceScore(dropped)).plan()).scores[0].changes
     assert change.summary == "update ConfigMap default/c: data.b: removed, metadata.labels: removed"
+
+
+class CountingClient(InMemoryK8sClient):
+    """Counts reads; ``may_list=False`` refuses lists as RBAC can while allowing gets."""
+
+    def __init__(self, *, may_list: bool = True) -> None:
+        super().__init__()
+        self.may_list = may_list
+        self.gets = 0
+        self.lists = 0
+
+    async def k8s_get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        self.gets += 1
+        return await super().k8s_get(api_version, kind, name, namespace)
+
+    async def k8s_list(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        self.lists += 1
+        if not self.may_list:
+            raise K8sApiError("configmaps is forbidden: cannot list", status=403, reason="Forbidden")
+        return await super().k8s_list(api_version, kind, namespace, label_selector)
+
+
+def many_configmaps(count: int, value: str) -> list[dict[str, Any]]:
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}", "namespace": "shop"}, "data": {"v": value}}
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("may_list", [True, False], ids=["one list", "list forbidden: one read each"])
+async def test_many_objects_of_a_kind_are_read_with_one_list(may_list: bool) -> None:
+    client = CountingClient(may_list=may_list)
+    assert states(await Maestro(client).add(K8sResourceScore(many_configmaps(6, "1"))).apply()) == [ScoreState.CHANGED]
+    assert (client.gets, client.lists) == ((0, 1) if may_list else (6, 1))
+    changed = many_configmaps(6, "1")
+    changed[2]["data"] = {"v": "2"}
+    [change] = (await Maestro(client).add(K8sResourceScore(changed)).plan()).scores[0].changes
+    assert change.summary == "update ConfigMap shop/c2: data.v: '1' -> '2'"
+    assert states(await Maestro(client).add(K8sResourceScore(changed)).apply()) == [ScoreState.CHANGED]
+    assert states(await Maestro(client).add(K8sResourceScore(changed)).apply()) == [ScoreState.UNCHANGED]
 
 
 def test_a_dropped_field_another_manager_also_owns_is_kept() -> None:
