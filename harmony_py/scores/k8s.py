@@ -1,6 +1,7 @@
 """Kubernetes objects on a topology that provides K8sClient, planned and applied like kubectl.
 
-Plans come from observed state: each object is read, and an existing one is
+Plans come from observed state: each object is read (many of one kind in one
+namespace with a single list), and an existing one is
 server-side applied as a dry run, so the diff shows what the server would
 really change (defaults and other managers' fields included). A server that
 refuses dry runs gets a local comparison instead. Apply is server-side apply
