@@ -281,9 +281,8 @@ class _HostLink:
         with anyio.CancelScope(shield=True):
             session.sftp.exit()
             session.conn.close()
-            if session.loop is asyncio.get_running_loop():
-                with anyio.move_on_after(5):
-                    await session.conn.wait_closed()
+            with anyio.move_on_after(5):
+                await session.conn.wait_closed()
 
 
 def _abandon(session: _Session) -> None:
