@@ -306,13 +306,14 @@ class K8sPgServer:
 
     # -- in the Pod --------------------------------------------------------------
 
-    async def exec(self, command: Sequence[str], *, what: str) -> str:
+    async def exec(self, command: Sequence[str], *, what: str, stdin: bytes | None = None) -> str:
         result = await self.client.k8s_exec(
-            pod_name(self.config), command, container=CONTAINER, timeout_s=EXEC_TIMEOUT_S
+            pod_name(self.config), command, container=CONTAINER, timeout_s=EXEC_TIMEOUT_S, stdin=stdin
         )
         if not result.ok:
             text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
-            raise K8sPostgresError(f"PostgreSQL {self.config.name}: {what} failed: {' | '.join(text[-3:])}")
+            # psql echoes a failing statement, which may hold a role's verifier.
+            raise K8sPostgresError(f"PostgreSQL {self.config.name}: {what} failed: {mask_verifiers(' | '.join(text[-3:]))}")
         return result.stdout
 
     async def sql(self, statements: Sequence[str], *, what: str) -> str:
@@ -327,12 +328,7 @@ class K8sPgServer:
         audit logs); a final ``\\q`` ends psql, since the exec protocol cannot close its input."""
         argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER, "-p", str(self.config.port), "-d", "postgres", "-f", "-"]
         script = "\n".join(statements) + "\n\\q\n"
-        result = await self.client.k8s_exec(
-            pod_name(self.config), argv, container=CONTAINER, timeout_s=EXEC_TIMEOUT_S, stdin=script.encode()
-        )
-        if not result.ok:
-            text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
-            raise K8sPostgresError(f"PostgreSQL {self.config.name}: {what} failed: {mask_verifiers(' | '.join(text[-3:]))}")
+        await self.exec(argv, what=what, stdin=script.encode())
 
     async def restart(self) -> bool:
         """Replace the Pod (when there is one); its StatefulSet makes a new one, whose containers read
