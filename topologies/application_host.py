@@ -19,6 +19,8 @@ from typing import Protocol
 from capabilities.application import ApplicationRuntime, AppSpec, check_contract
 from harmony_py.outcome import Change
 
+from .gap_hooks import asks_for
+
 CONTRACTS = range(1, 2)
 """Application contract versions a host honours."""
 
@@ -68,9 +70,4 @@ class HostApplications:
 
 def includes_runtime(capability: type) -> bool:
     """Whether ``capability`` asks for what ``ApplicationRuntime`` provides (so the runner must work)."""
-    from typing_extensions import get_protocol_members
-
-    try:
-        return get_protocol_members(ApplicationRuntime) <= get_protocol_members(capability)
-    except TypeError:
-        return False
+    return asks_for(capability, ApplicationRuntime)

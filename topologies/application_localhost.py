@@ -22,12 +22,12 @@ from typing import Literal, cast
 
 from capabilities.command_runner import CommandRunner
 from capabilities.load_balancer import DockerWithLoadBalancer
-from harmony_py.capability_check import member_gaps
 from harmony_py.errors import ScoreValueError
 
 from .application_docker import ReplicatedContainers
 from .application_host import CONTRACTS, HostApplications, includes_runtime
 from .docker_engine import engine_url, probe_engine
+from .gap_hooks import inherited_gaps
 from .application_process import SupervisedProcesses
 
 AppRuntimeKind = Literal["process", "docker"]
@@ -69,8 +69,7 @@ class LocalhostApplications(HostApplications):
 
     def capability_gaps(self, capability: type) -> list[str]:
         """The host's own answer, plus: the Docker runtime needs an engine that answers (asked once, at the check)."""
-        parent = getattr(super(), "capability_gaps", None)
-        gaps: list[str] = parent(capability) if parent is not None else member_gaps(self, capability)
+        gaps = inherited_gaps(super(), self, capability)
         if not gaps and self.app_runtime == "docker" and includes_runtime(capability):
             problem = probe_engine(engine_url(getattr(self, "docker_host", None)))
             if problem is not None:

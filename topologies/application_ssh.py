@@ -37,11 +37,11 @@ from typing import cast
 
 from capabilities.load_balancer import DockerWithLoadBalancer
 from capabilities.postgresql import PgConfig, PgEndpoint
-from harmony_py.capability_check import member_gaps
 from harmony_py.errors import ScoreValueError
 
 from .application_docker import ReplicatedContainers
 from .application_host import HostApplications, includes_runtime
+from .gap_hooks import inherited_gaps
 from .postgres_server import PgServer
 
 
@@ -105,8 +105,7 @@ class SshHostApplications(HostApplications):
 
     def capability_gaps(self, capability: type) -> list[str]:
         """The host's own answer, plus: applications need the engine the last probe found (ensure_ready asks it)."""
-        parent = getattr(super(), "capability_gaps", None)
-        gaps: list[str] = parent(capability) if parent is not None else member_gaps(self, capability)
+        gaps = inherited_gaps(super(), self, capability)
         link = getattr(self, "_docker_link", None)
         problem = getattr(link, "problem", None)
         if not gaps and problem is not None and includes_runtime(capability):

@@ -23,9 +23,10 @@ from capabilities.docker import (
     Docker,
     ImageNotFoundError,
 )
-from harmony_py.capability_check import member_gaps
 from harmony_py.errors import TopologyNotReadyError
 from harmony_py.topology import TopologyReport
+
+from .gap_hooks import asks_for, inherited_gaps
 
 _POLL_S = 0.1
 _PROBE_TIMEOUT_S = 3
@@ -234,8 +235,7 @@ class DockerOnHost(DockerEngine):
         return self.docker_pull_missing
 
     def capability_gaps(self, capability: type) -> list[str]:
-        parent = getattr(super(), "capability_gaps", None)
-        gaps: list[str] = parent(capability) if parent is not None else member_gaps(self, capability)
+        gaps = inherited_gaps(super(), self, capability)
         if not gaps and includes_docker(capability):
             problem = probe_engine(self._docker_url())
             if problem is not None:
@@ -244,12 +244,7 @@ class DockerOnHost(DockerEngine):
 
 
 def includes_docker(capability: type) -> bool:
-    from typing_extensions import get_protocol_members
-
-    try:
-        return get_protocol_members(Docker) <= get_protocol_members(capability)
-    except TypeError:
-        return False
+    return asks_for(capability, Docker)
 
 
 # -- blocking helpers, run in worker threads --------------------------------

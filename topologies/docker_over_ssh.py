@@ -22,10 +22,10 @@ import anyio.to_thread
 import asyncssh
 
 from capabilities.command_runner import CommandRunner, FileKind
-from harmony_py.capability_check import member_gaps
 from harmony_py.errors import TopologyNotReadyError
 
 from .docker_engine import DockerEngine, close_client, includes_docker, probe_engine
+from .gap_hooks import inherited_gaps
 from .ssh_connection import UnixSocketForward, forward_unix_socket
 
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
@@ -175,8 +175,7 @@ class DockerOverSsh(DockerEngine):
         self._docker_link.close()
 
     def capability_gaps(self, capability: type) -> list[str]:
-        parent = getattr(super(), "capability_gaps", None)
-        gaps: list[str] = parent(capability) if parent is not None else member_gaps(self, capability)
+        gaps = inherited_gaps(super(), self, capability)
         problem = self._docker_link.problem
         # Before the host is made ready nothing is known (a group checks its
         # members' classes before connecting): each member's check after its
