@@ -30,7 +30,7 @@ from typing import Any
 
 from capabilities.postgresql import PgConfig
 
-from .postgres_text import sql_ident, sql_literal
+from .postgres_text import sql_literal, sync_standby_names
 
 SUPERUSER = "postgres"
 SOURCE_PASSWORD_KEY = "replication-source"
@@ -373,6 +373,5 @@ def _secret_env(variable: str, config: PgConfig, key: str, *, optional: bool = F
 
 
 def standby_names_setting(standbys: tuple[str, ...]) -> str:
-    """``ALTER SYSTEM`` value of ``synchronous_standby_names``: every commit waits for all (adr/0022)."""
-    wanted = f"FIRST {len(standbys)} ({', '.join(sql_ident(name) for name in standbys)})" if standbys else ""
-    return sql_literal(wanted)
+    """``ALTER SYSTEM`` value of ``synchronous_standby_names``, as the server on a host has it in its file."""
+    return sql_literal(sync_standby_names(standbys))

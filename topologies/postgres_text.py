@@ -134,13 +134,16 @@ def pg_hba_conf(config: PgConfig) -> str:
     return "\n".join(rows) + "\n"
 
 
-def primary_replication_conf(standbys: Iterable[str]) -> str:
-    """A primary waits, on every commit, for all its standbys to flush it (adr/0022)."""
+def sync_standby_names(standbys: Iterable[str]) -> str:
+    """The ``synchronous_standby_names`` value making every commit wait for all ``standbys`` to flush it (adr/0022)."""
     names = tuple(standbys)
-    wanted = f"FIRST {len(names)} ({', '.join(sql_ident(name) for name in names)})" if names else ""
+    return f"FIRST {len(names)} ({', '.join(sql_ident(name) for name in names)})" if names else ""
+
+
+def primary_replication_conf(standbys: Iterable[str]) -> str:
     return (
         "# Managed by harmony_py: this server is the primary.\n"
-        f"synchronous_standby_names = {conf_value(wanted)}\n"
+        f"synchronous_standby_names = {conf_value(sync_standby_names(standbys))}\n"
     )
 
 
