@@ -95,8 +95,10 @@ class AppSpec:
 def database_url(endpoint: PgEndpoint) -> Secret:
     """The libpq URI of ``endpoint`` (``postgresql://user:password@host:port/database``), kept secret."""
     password = quote(endpoint.password.reveal(), safe="")
+    # An IPv6 address (a server listening on ::1) is bracketed, or its colons would read as the port's.
+    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
     return Secret(
-        f"postgresql://{quote(endpoint.user, safe='')}:{password}@{endpoint.host}:{endpoint.port}/{quote(endpoint.database, safe='')}"
+        f"postgresql://{quote(endpoint.user, safe='')}:{password}@{host}:{endpoint.port}/{quote(endpoint.database, safe='')}"
     )
 
 
