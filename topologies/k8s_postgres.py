@@ -249,11 +249,7 @@ class K8sPgServer:
         if state.role is not ReplicationRole.REPLICA:
             raise K8sPostgresError(f"PostgreSQL {self.config.name} is {state.role.value}, not a replica to promote")
         # The standby set first, so the first commit as a primary already waits for it (adr/0022).
-        await self.sql(
-            [f"ALTER SYSTEM SET synchronous_standby_names = {standby_names_setting(standbys)}",
-             "SELECT pg_reload_conf()"],
-            what="setting the synchronous standbys",
-        )  # fmt: skip
+        await self.sql(_sync_standbys_sql(standbys), what="setting the synchronous standbys")
         await self.sql(["SELECT pg_promote(true, 60)"], what="promoting")
         # Declared a primary from now on; no restart (only a new Pod reads the declaration).
         declared, _, _ = await self.declared()
@@ -262,10 +258,8 @@ class K8sPgServer:
 
     async def set_standbys(self, standbys: tuple[str, ...], slots: tuple[str, ...]) -> None:
         await self.sql(
-            [f"ALTER SYSTEM SET synchronous_standby_names = {standby_names_setting(standbys)}",
-             "SELECT pg_reload_conf()", slots_sql(slots)],
-            what="setting the synchronous standbys and replication slots",
-        )  # fmt: skip
+            [*_sync_standbys_sql(standbys), slots_sql(slots)], what="setting the synchronous standbys and replication slots"
+        )
 
     async def stop(self) -> str:
         """Stop cleanly, keep the Pod (serving nothing) and return the last checkpoint's LSN."""
@@ -357,6 +351,11 @@ class K8sPgServer:
         await self.client.k8s_wait(
             "apps/v1", "StatefulSet", self.config.name, None, condition=ROLLOUT, timeout_s=self.ready_timeout_s
         )
+
+
+def _sync_standbys_sql(standbys: tuple[str, ...]) -> list[str]:
+    """Make every commit wait for ``standbys`` from now on (``ALTER SYSTEM`` takes effect on reload)."""
+    return [f"ALTER SYSTEM SET synchronous_standby_names = {standby_names_setting(standbys)}", "SELECT pg_reload_conf()"]
 
 
 def _rewind_token() -> str:
