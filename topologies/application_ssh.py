@@ -42,6 +42,7 @@ from harmony_py.errors import ScoreValueError
 from .application_docker import ReplicatedContainers
 from .application_host import HostApplications, includes_runtime
 from .gap_hooks import inherited_gaps
+from .postgres_commands import is_loopback
 from .postgres_server import PgServer
 
 
@@ -122,16 +123,8 @@ class SshHostApplications(HostApplications):
 
 def _only_loopback(addresses: tuple[str, ...]) -> str | None:
     """The first address when every one is a loopback address (``localhost`` included), else ``None``."""
-    if not addresses:
+    if not addresses or not all(is_loopback(address) for address in addresses):
         return None
-    for address in addresses:
-        if address == "localhost":
-            continue
-        try:
-            if not ipaddress.ip_address(address).is_loopback:
-                return None
-        except ValueError:
-            return None  # "*" or a name: reachable from elsewhere
     return "127.0.0.1" if addresses[0] == "localhost" else addresses[0]
 
 

@@ -116,11 +116,20 @@ class PostgresOnRemoteHost(PostgresCommands):
         return cast(_ReachedAt, self).host
 
 
-def _wildcard_or_loopback(address: str) -> bool:
-    if address in ("*", "localhost"):
+def is_loopback(address: str) -> bool:
+    """Whether a listen address is reachable from its own host only (``localhost`` or a loopback IP)."""
+    if address == "localhost":
         return True
     try:
-        found = ipaddress.ip_address(address)
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # "*" or a name
+
+
+def _wildcard_or_loopback(address: str) -> bool:
+    if address == "*" or is_loopback(address):
+        return True
+    try:
+        return ipaddress.ip_address(address).is_unspecified
     except ValueError:
         return False
-    return found.is_unspecified or found.is_loopback
