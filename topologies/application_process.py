@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import http.client
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import anyio
@@ -26,7 +26,7 @@ from capabilities.application import AppSpec
 from capabilities.command_runner import CommandRunner
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction
-from harmony_py.secret import Secret
+from harmony_py.secret import MASK, Secret
 
 RUNSV = "runsv"
 SV = "sv"
@@ -162,11 +162,19 @@ class SupervisedProcesses:
                     return
                 await anyio.sleep(0.1)
         log = await self.host.read_file(f"{self.directory(spec)}/app.log") or b""
-        tail = "\n".join(log.decode(errors="replace").splitlines()[-5:])
+        tail = _hide_secrets("\n".join(log.decode(errors="replace").splitlines()[-5:]), spec.env.values())
         raise ApplicationStartError(
             f"application {spec.name} did not answer {spec.health_path} on {self.address}:{spec.port} "
             f"within {self.start_timeout_s:g} s (last: {last}); the end of its log:\n{tail}"
         )
+
+
+def _hide_secrets(text: str, values: Iterable[str | Secret]) -> str:
+    """``text`` with the secret values masked: a failing program may print its own configuration."""
+    for value in values:
+        if isinstance(value, Secret) and value.reveal():
+            text = text.replace(value.reveal(), MASK)
+    return text
 
 
 def _env_file(key: str, value: str | Secret) -> bytes:
