@@ -141,3 +141,12 @@ def test_unguarded_command_is_refused() -> None:
 def test_bad_values_are_refused_when_the_score_is_built(build: object, message: str) -> None:
     with pytest.raises(ScoreValueError, match=message):
         build()  # type: ignore[operator]
+
+
+async def test_a_program_that_stops_reading_its_input_reports_its_exit_status() -> None:
+    from topologies import LocalhostTopology
+
+    host = LocalhostTopology()
+    early = await host.run(["sh", "-c", "echo bye; exit 3"], stdin=b"x" * 10_000_000)
+    assert (early.exit_status, early.stdout) == (3, b"bye\n")
+    assert (await host.run(["cat"])).stdout == b""  # no input: end of file at once, never the terminal

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from capabilities.command_runner import CommandResult, FileKind, FileStat
@@ -51,12 +52,11 @@ class LocalhostTopology(LocalhostApplications, DockerOnHost, NginxLoadBalancer, 
         full_env = {**os.environ, **env} if env else None
         try:
             with anyio.fail_after(timeout_s):
-                done = await anyio.run_process(args, input=stdin, check=False, env=full_env)
+                return await _run_process(args, stdin, full_env)
         except FileNotFoundError:
             return CommandResult(args, 127, b"", f"command not found: {args[0]}\n".encode())
         except PermissionError:
             return CommandResult(args, 126, b"", f"permission denied: {args[0]}\n".encode())
-        return CommandResult(args, done.returncode, done.stdout, done.stderr)
 
     async def stat(self, path: str) -> FileStat | None:
         return await anyio.to_thread.run_sync(_stat, path)
@@ -142,3 +142,32 @@ def _current_user() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except (KeyError, ImportError):
         return str(os.getuid())
+
+
+async def _run_process(args: tuple[str, ...], stdin: bytes | None, env: Mapping[str, str] | None) -> CommandResult:
+    """Run ``args`` to the end; a program that exits before reading all of ``stdin`` is not an error here.
+
+    Its exit status says how it went, as with a shell pipeline (anyio.run_process
+    would raise the broken pipe from its writer task instead).
+    """
+    async with await anyio.open_process(args, env=env) as process:
+        outputs: dict[str, bytes] = {}
+
+        async def drain(name: str, stream: anyio.abc.ByteReceiveStream | None) -> None:
+            chunks = [] if stream is None else [chunk async for chunk in stream]
+            outputs[name] = b"".join(chunks)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(drain, "stdout", process.stdout)
+            group.start_soon(drain, "stderr", process.stderr)
+            if process.stdin is not None:
+                try:
+                    if stdin:
+                        await process.stdin.send(stdin)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
+                    pass  # it stopped reading: its exit status tells the rest
+                finally:
+                    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
+                        await process.stdin.aclose()
+        returncode = await process.wait()
+    return CommandResult(args, returncode, outputs["stdout"], outputs["stderr"])
