@@ -653,7 +653,10 @@ def _exit_code(what: str, status: Mapping[str, Any]) -> int:
         return 0
     for cause in (status.get("details") or {}).get("causes") or []:
         if cause.get("reason") == "ExitCode":
-            return int(cause.get("message", 1))
+            code = str(cause.get("message", "1"))
+            if not code.isdigit():
+                raise K8sApiError(f"{what}: the API server reported an exit code that is not a number: {code!r}")
+            return int(code)
     raise K8sApiError(f"{what}: the command could not run: {status.get('message') or status}")
 
 
