@@ -83,7 +83,7 @@ class Run(Generic[T]):
         """How many of the scores each one waits for are not finished yet."""
         self._dependants: dict[str, list[Node[Score[T]]]] = {node.identity: [] for node in graph.nodes}
         self.values: dict[str, object] = {}
-        """Outputs of consumed producers: a value, UNKNOWN (plan only), or _Failed."""
+        """Outputs of consumed producers (a value, or UNKNOWN in a plan), and _Failed for any score that failed."""
         self.consumed = graph.consumed
         self._emitted = 0
 
@@ -124,6 +124,8 @@ class Run(Generic[T]):
                 with anyio.fail_after(self.timeout_s):
                     changes = await self._plan_stand_in(node)
             except Exception as exc:
+                # Like any failed plan: its consumers are reported not planned, not "known after apply".
+                self.values[node.identity] = _Failed(node.identity)
                 return self._report(node, ScoreState.FAILED, f"plan failed: {reason(exc, self.timeout_s)}", (), started)
             return self._report(node, ScoreState.PENDING, message, changes, started, unknown_inputs=unknown)
         try:
