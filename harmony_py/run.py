@@ -18,7 +18,7 @@ Producers' outputs are asked for only when some score consumes them.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -111,14 +111,16 @@ class Run(Generic[T]):
     async def _plan(self, node: Node[Score[T]]) -> ScoreReport:
         self._started(Phase.PLAN, node)
         started = time.monotonic()
-        failed = self._failed_producers(node)
-        if failed:
-            self.values[node.identity] = _Failed(failed[0])
-            return self._report(node, ScoreState.SKIPPED, f"not planned: the plan of {failed[0]}, which it takes a value from, failed", (), started)
-        unknown = tuple(path for path, ref in node.inputs if self.values[node.producers[ref.source]] is UNKNOWN)
-        if unknown:
+        failed = self._first_failure(node.producers.values())
+        if failed is not None:
+            self.values[node.identity] = _Failed(failed)
+            return self._report(node, ScoreState.SKIPPED, f"not planned: the plan of {failed}, which it takes a value from, failed", (), started)
+        inputs = ((path, node.producers[ref.source]) for path, ref in node.inputs)
+        pending = [(path, producer) for path, producer in inputs if self.values[producer] is UNKNOWN]
+        if pending:
             self.values[node.identity] = UNKNOWN
-            waits = ", ".join(sorted({node.producers[ref.source] for path, ref in node.inputs if path in unknown}))
+            unknown = tuple(path for path, _ in pending)
+            waits = ", ".join(sorted({producer for _, producer in pending}))
             message = f"inputs known after apply of {waits}: {', '.join(unknown)}"
             try:
                 with anyio.fail_after(self.timeout_s):
@@ -147,20 +149,13 @@ class Run(Generic[T]):
         await self._run_all(lambda node: node.waits_for, self._apply_node)
 
     async def _apply_node(self, node: Node[Score[T]]) -> list[Node[Score[T]]]:
-        blocked = self._blocked_by(node)
+        blocked = self._first_failure(node.waits_for)
         if blocked is not None:
             self.values[node.identity] = _Failed(blocked)
             report = self._report(node, ScoreState.SKIPPED, f"not applied: it depends on {blocked}, which failed", (), None)
         else:
             report = await self._apply(node)
         return self._finish(node, report, emit=True)
-
-    def _blocked_by(self, node: Node[Score[T]]) -> str | None:
-        """The failed score that ``node`` depends on (first in the order written), if any."""
-        roots = [value.root for identity in node.waits_for if isinstance(value := self.values.get(identity), _Failed)]
-        if not roots:
-            return None
-        return min(roots, key=lambda identity: self.graph.by_identity[identity].index)
 
     async def _apply(self, node: Node[Score[T]]) -> ScoreReport:
         self._started(Phase.APPLY, node)
@@ -245,13 +240,12 @@ class Run(Generic[T]):
             raise OutputMissingError(f"{node.identity} was applied, but its output could not be observed")
         return value
 
-    def _failed_producers(self, node: Node[Score[T]]) -> list[str]:
-        found = {
-            value.root
-            for identity in node.producers.values()
-            if isinstance(value := self.values.get(identity), _Failed)
-        }
-        return sorted(found, key=lambda identity: self.graph.by_identity[identity].index)
+    def _first_failure(self, identities: Iterable[str]) -> str | None:
+        """The score (first in the order written) whose failure failed or skipped one of ``identities``, if any."""
+        roots = [value.root for identity in identities if isinstance(value := self.values.get(identity), _Failed)]
+        if not roots:
+            return None
+        return min(roots, key=lambda identity: self.graph.by_identity[identity].index)
 
     def _started(self, phase: Phase, node: Node[Score[T]]) -> None:
         self.on_event(ScoreStarted(phase, node.index, self.total, node.score.name, self.topology_name, node.identity))
