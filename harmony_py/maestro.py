@@ -238,7 +238,7 @@ class Maestro(Generic[T]):
         For a group: every member is planned; a member that fails is reported
         in the result (``hosts``), never raised, so the others' plans stand.
         """
-        graph = self.graph()
+        graph = self.graph()  # first: a cycle or a dangling Ref is refused before any topology is contacted
         if self._group is not None:
             self.check_capabilities()
             return await self._group.plan(on_event)
@@ -258,7 +258,7 @@ class Maestro(Generic[T]):
         members whose plan failed are not contacted again and members whose
         plan found nothing to change keep that result.
         """
-        graph = self.graph()
+        graph = self.graph()  # first: a cycle or a dangling Ref is refused before any topology is contacted
         if self._group is not None:
             self.check_capabilities()
             return await self._group.apply(on_event, plan)

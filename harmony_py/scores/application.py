@@ -78,6 +78,7 @@ class ApplicationServiceScore(Score[ApplicationRuntime], Produces[str]):
         self.spec()  # every value checked now; references stand in for their values
 
     def __hash__(self) -> int:
+        # The generated hash would cover the env mapping, which is unhashable; these fields suffice.
         return hash((self.app, self.image, self.port))
 
     @property
@@ -203,6 +204,7 @@ class ApplicationScore(CompositeScore[ApplicationPlatform]):
         self.parts()  # every part checks its values now
 
     def __hash__(self) -> int:
+        # The generated hash would cover the env mapping, which is unhashable; these fields suffice.
         return hash((self.app, self.image, self.port))
 
     @property
