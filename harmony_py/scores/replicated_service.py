@@ -29,7 +29,6 @@ from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
 from harmony_py.outputs import EnvValue, env_with_placeholders, resolved_env
 from harmony_py.score import Interpret, Score
-from harmony_py.secret import Secret
 
 from .container import MANAGED_LABEL, MANAGED_VALUE, encode_record, labelled, spec_record
 
