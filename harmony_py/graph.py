@@ -104,6 +104,11 @@ class _Builder(Generic[S]):
         if isinstance(score, CompositeScore):
             # A composite's parts serve the same topology as the composite itself.
             parts = cast(Sequence[S], tuple(score.parts()))
+            for part in parts:
+                if not isinstance(part, Score):
+                    raise ScoreValueError(
+                        f"{identity}.parts() must return scores, got {type(part).__name__}: {part!r}"
+                    )
             inside = (*scopes, identity)
             if score.in_order:
                 return self.chain(parts, inside, set(after))
