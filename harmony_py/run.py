@@ -31,7 +31,7 @@ from .outcome import Change, InterpretStatus, Outcome
 from .outputs import ProducingInterpret, Ref
 from .refs import substitute
 from .report import Phase, ScoreReport, ScoreState
-from .score import Interpret, Score
+from .score import Interpret, Score, keep_identity
 
 T = TypeVar("T")
 
@@ -211,6 +211,8 @@ class Run(Generic[T]):
         stand_in = partial.with_unknown_inputs()
         if stand_in is None:
             return ()
+        # A stand-in is typically made with dataclasses.replace, which drops a given identity; plan under the score's own.
+        keep_identity(partial, stand_in)
         return tuple(await stand_in.interpret().plan(self.topology))
 
     def _interpret(self, node: Node[Score[T]]) -> Interpret[T]:
