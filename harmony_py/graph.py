@@ -58,6 +58,8 @@ class Node(Generic[S]):
 @dataclass
 class Graph(Generic[S]):
     nodes: list[Node[S]]
+    shared: frozenset[str] = frozenset()
+    """Identities several unnamed scores have (numbered ``#2``, ``#3`` after the first): no Ref can name one."""
 
     def __post_init__(self) -> None:
         self.by_identity = {node.identity: node for node in self.nodes}
@@ -74,7 +76,7 @@ def build_graph(batches: Sequence[Sequence[S]]) -> Graph[S]:
     for batch in batches:
         builder.chain(batch, scopes=(), after=set())
     nodes = builder.nodes
-    graph = Graph(nodes)
+    graph = Graph(nodes, frozenset(builder.shared))
     for node in nodes:
         node.producers = {ref.source: _producer_of(graph, node, path, ref) for path, ref in node.inputs}
     _reject_cycles(nodes)
@@ -86,6 +88,7 @@ class _Builder(Generic[S]):
         self.nodes: list[Node[S]] = []
         self.seen: dict[str, tuple[int, bool]] = {}
         """Each identity: how many scores have it so far, and whether the user gave it."""
+        self.shared: set[str] = set()
 
     def chain(self, scores: Sequence[S], scopes: tuple[str, ...], after: set[str]) -> set[str]:
         """Add ``scores`` as a sequence after ``after``; return the identities of all of them."""
@@ -101,6 +104,11 @@ class _Builder(Generic[S]):
         if isinstance(score, CompositeScore):
             # A composite's parts serve the same topology as the composite itself.
             parts = cast(Sequence[S], tuple(score.parts()))
+            for part in parts:
+                if not isinstance(part, Score):
+                    raise ScoreValueError(
+                        f"{identity}.parts() must return scores, got {type(part).__name__}: {part!r}"
+                    )
             inside = (*scopes, identity)
             if score.in_order:
                 return self.chain(parts, inside, set(after))
@@ -125,7 +133,10 @@ class _Builder(Generic[S]):
                 f"two scores have the identity {identity!r}; give each its own name with .named(...)"
             )
         self.seen[identity] = (count + 1, given or first_given)
-        return f"{identity}#{count + 1}" if count else identity
+        if not count:
+            return identity
+        self.shared.add(identity)
+        return f"{identity}#{count + 1}"
 
 
 def _qualified(scopes: tuple[str, ...], identity: str) -> str:
@@ -136,7 +147,7 @@ def _qualified(scopes: tuple[str, ...], identity: str) -> str:
 def _producer_of(graph: Graph[S], node: Node[S], path: str, ref: Ref[object]) -> str:
     candidates = _candidates(node.scopes, ref.source)
     for candidate in candidates:
-        if f"{candidate}#2" in graph.by_identity:
+        if candidate in graph.shared:
             raise ScoreValueError(
                 f"{node.identity}.{path} refers to {ref.source}, but several scores have that identity; "
                 "name the producer with .named(...)"

@@ -14,8 +14,8 @@ from .errors import HarmonyError, MissingCapabilityError, ScoreValueError, Topol
 from .events import EventHandler, RunFinished, TopologyPreparing, TopologyReady, ignore_event
 from .fanout import GroupRun
 from .group import TopologyGroup, check_parallel
-from .report import Phase, RunReport, ScoreReport
 from .graph import Graph, build_graph
+from .report import Phase, RunReport, ScoreReport
 from .run import Run
 from .score import Score
 from .topology import Topology, TopologyReport, close_topology
@@ -25,6 +25,28 @@ T = TypeVar("T", bound=Topology)
 DEFAULT_SCORE_TIMEOUT_S = 600.0
 DEFAULT_PLAN_CONCURRENCY = 8
 DEFAULT_APPLY_CONCURRENCY = 4
+
+
+class _AddedScores(Generic[T]):
+    """The scores added to a maestro, one batch per ``add()`` call, and their graph.
+
+    A group's members share one: scores added to the group reach every member,
+    and the graph is built once for all of them.
+    """
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[Score[T], ...]] = []
+        self._graph: Graph[Score[T]] | None = None
+
+    def add(self, scores: tuple[Score[T], ...]) -> None:
+        self.batches.append(scores)
+        self._graph = None
+
+    def graph(self) -> Graph[Score[T]]:
+        # Scores are immutable and only add() changes the batches: build once per change.
+        if self._graph is None:
+            self._graph = build_graph(self.batches)
+        return self._graph
 
 
 class Maestro(Generic[T]):
@@ -79,8 +101,7 @@ class Maestro(Generic[T]):
         if apply_concurrency < 1:
             raise ScoreValueError(f"apply_concurrency must be at least 1, got {apply_concurrency}")
         self._apply_limiter = anyio.CapacityLimiter(apply_concurrency)
-        self._batches: list[tuple[Score[T], ...]] = []
-        self._graph: tuple[int, Graph[Score[T]]] | None = None
+        self._added: _AddedScores[T] = _AddedScores()
         self._plan_limiter = anyio.CapacityLimiter(plan_concurrency)
         self._score_timeout_s = score_timeout_s
         self._ready: TopologyReport | None = None
@@ -88,7 +109,7 @@ class Maestro(Generic[T]):
         if isinstance(topology, TopologyGroup):
             members: tuple[T, ...] = topology.members
             children = [
-                Maestro._member(member, self._batches, plan_concurrency, apply_concurrency, score_timeout_s) for member in members
+                Maestro._member(member, self._added, plan_concurrency, apply_concurrency, score_timeout_s) for member in members
             ]
             self._group = GroupRun(topology.name, children, topology.effective_parallel())
             self._topology = members[0]
@@ -97,13 +118,12 @@ class Maestro(Generic[T]):
 
     @staticmethod
     def _member(
-        topology: T, batches: list[tuple[Score[T], ...]], plan_concurrency: int, apply_concurrency: int, timeout_s: float | None
+        topology: T, added: _AddedScores[T], plan_concurrency: int, apply_concurrency: int, timeout_s: float | None
     ) -> Maestro[T]:
         child = Maestro(
             topology, plan_concurrency=plan_concurrency, apply_concurrency=apply_concurrency, score_timeout_s=timeout_s
         )
-        # The same list: scores added to the group later reach every member.
-        child._batches = batches
+        child._added = added
         return child
 
     @property
@@ -151,7 +171,7 @@ class Maestro(Generic[T]):
     @property
     def scores(self) -> tuple[Score[T], ...]:
         """The scores added, in the order added (composites as such, not their parts)."""
-        return tuple(score for batch in self._batches for score in batch)
+        return tuple(score for batch in self._added.batches for score in batch)
 
     def add(self, *scores: Score[T]) -> Self:
         """Add scores that apply in the order given; those of another ``add()`` call are independent of them.
@@ -164,15 +184,12 @@ class Maestro(Generic[T]):
                     f"Maestro.add() takes scores, got {type(score).__name__}: {score!r}"
                 )
         if scores:
-            self._batches.append(tuple(scores))
+            self._added.add(scores)
         return self
 
     def graph(self) -> Graph[Score[T]]:
         """The dependency graph of the scores added so far; raises on a cycle or a dangling Ref."""
-        # Scores are immutable and add() only appends: the graph changes only with the number of batches.
-        if self._graph is None or self._graph[0] != len(self._batches):
-            self._graph = (len(self._batches), build_graph(self._batches))
-        return self._graph[1]
+        return self._added.graph()
 
     def check_capabilities(self) -> None:
         """Raise :class:`MissingCapabilityError` naming every score the topology cannot serve."""
@@ -221,7 +238,7 @@ class Maestro(Generic[T]):
         For a group: every member is planned; a member that fails is reported
         in the result (``hosts``), never raised, so the others' plans stand.
         """
-        graph = self.graph()
+        graph = self.graph()  # first: a cycle or a dangling Ref is refused before any topology is contacted
         if self._group is not None:
             self.check_capabilities()
             return await self._group.plan(on_event)
@@ -241,7 +258,7 @@ class Maestro(Generic[T]):
         members whose plan failed are not contacted again and members whose
         plan found nothing to change keep that result.
         """
-        graph = self.graph()
+        graph = self.graph()  # first: a cycle or a dangling Ref is refused before any topology is contacted
         if self._group is not None:
             self.check_capabilities()
             return await self._group.apply(on_event, plan)

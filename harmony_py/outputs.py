@@ -12,12 +12,13 @@ see concrete values only (``resolved`` says so in one place).
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from .errors import HarmonyError
 from .score import C, Interpret, Score
+from .secret import Secret
 
 V_co = TypeVar("V_co", covariant=True)
 W = TypeVar("W")
@@ -92,3 +93,20 @@ def resolved(value: X | Ref[X]) -> X:
             "before interpret() is called; add both scores to the same maestro"
         )
     return value
+
+
+EnvValue = str | Secret | Ref[str] | Ref[Secret]
+"""An environment variable's value in a score: given, or taken from another score's output."""
+
+PENDING_SECRET = Secret(KNOWN_AFTER_APPLY)
+"""Stands for a value known only after apply; masked, since the value may be a secret."""
+
+
+def env_with_placeholders(env: Mapping[str, EnvValue]) -> dict[str, str | Secret]:
+    """``env`` with each Ref standing as :data:`PENDING_SECRET`, for checking and planning before values exist."""
+    return {key: PENDING_SECRET if isinstance(value, Ref) else value for key, value in env.items()}
+
+
+def resolved_env(env: Mapping[str, EnvValue]) -> dict[str, str | Secret]:
+    """Inside an interpret: ``env`` with concrete values, or a clear error naming a Ref still in it."""
+    return {key: cast("str | Secret", resolved(value)) for key, value in env.items()}

@@ -32,7 +32,7 @@ def _find(value: object, path: str, seen: set[int]) -> Iterator[tuple[str, Ref[o
     if isinstance(value, Ref):
         yield path or "(value)", value
         return
-    if isinstance(value, _ATOMS) or isinstance(value, type) or callable(value):
+    if _holds_no_ref(value):
         return
     if id(value) in seen:
         return
@@ -48,6 +48,12 @@ def _find(value: object, path: str, seen: set[int]) -> Iterator[tuple[str, Ref[o
             yield from _find(item, f"{path}[{index}]", seen)
 
 
+def _holds_no_ref(value: object) -> bool:
+    # A class is skipped because is_dataclass() is true for a dataclass type too; a callable
+    # (a function, a bound method) has no fields a Ref could sit in.
+    return isinstance(value, _ATOMS) or isinstance(value, type) or callable(value)
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
@@ -56,7 +62,7 @@ def substitute(value: Any, lookup: Callable[[Ref[object]], object]) -> Any:
     """``value`` with every Ref replaced by ``lookup(ref)``; unchanged parts are kept as they are."""
     if isinstance(value, Ref):
         return lookup(value)
-    if isinstance(value, _ATOMS) or isinstance(value, type) or callable(value):
+    if _holds_no_ref(value):
         return value
     if dataclasses.is_dataclass(value):
         return _substitute_fields(value, lookup)

@@ -18,7 +18,7 @@ Producers' outputs are asked for only when some score consumes them.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -31,7 +31,7 @@ from .outcome import Change, InterpretStatus, Outcome
 from .outputs import ProducingInterpret, Ref
 from .refs import substitute
 from .report import Phase, ScoreReport, ScoreState
-from .score import Interpret, Score
+from .score import Interpret, Score, keep_identity
 
 T = TypeVar("T")
 
@@ -83,7 +83,7 @@ class Run(Generic[T]):
         """How many of the scores each one waits for are not finished yet."""
         self._dependants: dict[str, list[Node[Score[T]]]] = {node.identity: [] for node in graph.nodes}
         self.values: dict[str, object] = {}
-        """Outputs of consumed producers: a value, UNKNOWN (plan only), or _Failed."""
+        """Outputs of consumed producers (a value, or UNKNOWN in a plan), and _Failed for any score that failed."""
         self.consumed = graph.consumed
         self._emitted = 0
 
@@ -111,19 +111,23 @@ class Run(Generic[T]):
     async def _plan(self, node: Node[Score[T]]) -> ScoreReport:
         self._started(Phase.PLAN, node)
         started = time.monotonic()
-        failed = self._failed_producers(node)
-        if failed:
-            self.values[node.identity] = _Failed(failed[0])
-            return self._report(node, ScoreState.SKIPPED, f"not planned: the plan of {failed[0]}, which it takes a value from, failed", (), started)
-        unknown = tuple(path for path, ref in node.inputs if self.values[node.producers[ref.source]] is UNKNOWN)
-        if unknown:
+        failed = self._first_failure(node.producers.values())
+        if failed is not None:
+            self.values[node.identity] = _Failed(failed)
+            return self._report(node, ScoreState.SKIPPED, f"not planned: the plan of {failed}, which it takes a value from, failed", (), started)
+        inputs = ((path, node.producers[ref.source]) for path, ref in node.inputs)
+        pending = [(path, producer) for path, producer in inputs if self.values[producer] is UNKNOWN]
+        if pending:
             self.values[node.identity] = UNKNOWN
-            waits = ", ".join(sorted({node.producers[ref.source] for path, ref in node.inputs if path in unknown}))
+            unknown = tuple(path for path, _ in pending)
+            waits = ", ".join(sorted({producer for _, producer in pending}))
             message = f"inputs known after apply of {waits}: {', '.join(unknown)}"
             try:
                 with anyio.fail_after(self.timeout_s):
                     changes = await self._plan_stand_in(node)
             except Exception as exc:
+                # Like any failed plan: its consumers are reported not planned, not "known after apply".
+                self.values[node.identity] = _Failed(node.identity)
                 return self._report(node, ScoreState.FAILED, f"plan failed: {reason(exc, self.timeout_s)}", (), started)
             return self._report(node, ScoreState.PENDING, message, changes, started, unknown_inputs=unknown)
         try:
@@ -145,20 +149,13 @@ class Run(Generic[T]):
         await self._run_all(lambda node: node.waits_for, self._apply_node)
 
     async def _apply_node(self, node: Node[Score[T]]) -> list[Node[Score[T]]]:
-        blocked = self._blocked_by(node)
+        blocked = self._first_failure(node.waits_for)
         if blocked is not None:
             self.values[node.identity] = _Failed(blocked)
             report = self._report(node, ScoreState.SKIPPED, f"not applied: it depends on {blocked}, which failed", (), None)
         else:
             report = await self._apply(node)
         return self._finish(node, report, emit=True)
-
-    def _blocked_by(self, node: Node[Score[T]]) -> str | None:
-        """The failed score that ``node`` depends on (first in the order written), if any."""
-        roots = [value.root for identity in node.waits_for if isinstance(value := self.values.get(identity), _Failed)]
-        if not roots:
-            return None
-        return min(roots, key=lambda identity: self.graph.by_identity[identity].index)
 
     async def _apply(self, node: Node[Score[T]]) -> ScoreReport:
         self._started(Phase.APPLY, node)
@@ -214,6 +211,8 @@ class Run(Generic[T]):
         stand_in = partial.with_unknown_inputs()
         if stand_in is None:
             return ()
+        # A stand-in is typically made with dataclasses.replace, which drops a given identity; plan under the score's own.
+        keep_identity(partial, stand_in)
         return tuple(await stand_in.interpret().plan(self.topology))
 
     def _interpret(self, node: Node[Score[T]]) -> Interpret[T]:
@@ -243,13 +242,12 @@ class Run(Generic[T]):
             raise OutputMissingError(f"{node.identity} was applied, but its output could not be observed")
         return value
 
-    def _failed_producers(self, node: Node[Score[T]]) -> list[str]:
-        found = {
-            value.root
-            for identity in node.producers.values()
-            if isinstance(value := self.values.get(identity), _Failed)
-        }
-        return sorted(found, key=lambda identity: self.graph.by_identity[identity].index)
+    def _first_failure(self, identities: Iterable[str]) -> str | None:
+        """The score (first in the order written) whose failure failed or skipped one of ``identities``, if any."""
+        roots = [value.root for identity in identities if isinstance(value := self.values.get(identity), _Failed)]
+        if not roots:
+            return None
+        return min(roots, key=lambda identity: self.graph.by_identity[identity].index)
 
     def _started(self, phase: Phase, node: Node[Score[T]]) -> None:
         self.on_event(ScoreStarted(phase, node.index, self.total, node.score.name, self.topology_name, node.identity))

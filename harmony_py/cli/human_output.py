@@ -133,19 +133,17 @@ def _diff_style(line: str) -> str:
 def summary_line(report: RunReport) -> Text:
     failed = report.count(ScoreState.FAILED)
     unchanged = report.count(ScoreState.UNCHANGED)
+    skipped = report.count(ScoreState.SKIPPED)
     if report.phase is Phase.PLAN:
-        pending = report.count(ScoreState.PENDING)
-        skipped = report.count(ScoreState.SKIPPED)
-        text = f"Plan: {pending} to change, {unchanged} unchanged, {failed} failed."
+        text = f"Plan: {report.count(ScoreState.PENDING)} to change, {unchanged} unchanged, {failed} failed"
         if skipped:
-            text = f"{text[:-1]}, {skipped} not planned."
+            text += f", {skipped} not planned"
     else:
-        changed, skipped = report.count(ScoreState.CHANGED), report.count(ScoreState.SKIPPED)
-        text = f"Apply: {changed} changed, {unchanged} unchanged, {failed} failed, {skipped} skipped."
+        text = f"Apply: {report.count(ScoreState.CHANGED)} changed, {unchanged} unchanged, {failed} failed, {skipped} skipped"
     failed_hosts = len(report.failed_hosts)
     if report.hosts:
-        text = f"{text[:-1]} on {len(report.hosts)} hosts, {failed_hosts} of them failed."
-    return Text(text, style="bold red" if failed or failed_hosts else "bold")
+        text += f" on {len(report.hosts)} hosts, {failed_hosts} of them failed"
+    return Text(f"{text}.", style="bold red" if failed or failed_hosts else "bold")
 
 
 def host_line(host: RunReport) -> Text:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import ClassVar, cast
+from typing import ClassVar
 
 from capabilities.application import (
     CONTRACT_VERSION,
@@ -37,13 +37,12 @@ from capabilities.application import (
 from capabilities.postgresql import PgEndpoint, PgUser
 from harmony_py.errors import ScoreValueError
 from harmony_py.outcome import Change, Outcome
-from harmony_py.outputs import Produces, ProducingInterpret, Ref, resolved
+from harmony_py.outputs import EnvValue, Produces, ProducingInterpret, env_with_placeholders, resolved_env
 from harmony_py.score import CompositeScore, Interpret, Score
 from harmony_py.secret import Secret
 
 from .postgresql import PostgreSQLScore
 
-EnvValue = str | Secret | Ref[str] | Ref[Secret]
 DATABASE_URL = "DATABASE_URL"
 _APP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
@@ -79,6 +78,7 @@ class ApplicationServiceScore(Score[ApplicationRuntime], Produces[str]):
         self.spec()  # every value checked now; references stand in for their values
 
     def __hash__(self) -> int:
+        # The generated hash would cover the env mapping, which is unhashable; these fields suffice.
         return hash((self.app, self.image, self.port))
 
     @property
@@ -87,27 +87,19 @@ class ApplicationServiceScore(Score[ApplicationRuntime], Produces[str]):
 
     def spec(self) -> AppSpec:
         """The contract as the platform gets it (a reference reads as a placeholder until resolved)."""
-        return self._spec({key: _PENDING if isinstance(value, Ref) else value for key, value in self.env.items()})
+        return self._spec(env_with_placeholders(self.env))
 
     def interpret(self) -> ApplicationServiceInterpret:
-        return ApplicationServiceInterpret(self._spec({key: _concrete(value) for key, value in self.env.items()}))
+        return ApplicationServiceInterpret(self._spec(resolved_env(self.env)))
 
     def with_unknown_inputs(self) -> ApplicationServiceScore:
         # Planned with a masked placeholder per unknown variable: the plan says the service will start or change.
-        return replace(self, env={key: _PENDING if isinstance(value, Ref) else value for key, value in self.env.items()})
+        return replace(self, env=env_with_placeholders(self.env))
 
     def _spec(self, env: Mapping[str, str | Secret]) -> AppSpec:
         return AppSpec(
             self.app, self.image, tuple(self.command), self.replicas, self.port, self.health_path, env, self.source, self.contract
         )
-
-
-_PENDING = Secret("(known after apply)")
-
-
-def _concrete(value: str | Secret | Ref[str | Secret]) -> str | Secret:
-    # A Ref left here raises: the Maestro replaces references before interpret().
-    return cast("str | Secret", resolved(value))
 
 
 class ApplicationServiceInterpret(ProducingInterpret[ApplicationRuntime, str]):
@@ -212,6 +204,7 @@ class ApplicationScore(CompositeScore[ApplicationPlatform]):
         self.parts()  # every part checks its values now
 
     def __hash__(self) -> int:
+        # The generated hash would cover the env mapping, which is unhashable; these fields suffice.
         return hash((self.app, self.image, self.port))
 
     @property

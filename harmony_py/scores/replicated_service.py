@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, cast
+from typing import Literal
 
 import anyio
 
@@ -27,9 +27,8 @@ from capabilities.docker import ContainerError, ContainerInfo, ContainerSpec, He
 from capabilities.load_balancer import BalancedService, Backend, DockerWithLoadBalancer, Frontend
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
-from harmony_py.outputs import Ref, resolved
+from harmony_py.outputs import EnvValue, env_with_placeholders, resolved_env
 from harmony_py.score import Interpret, Score
-from harmony_py.secret import Secret
 
 from .container import MANAGED_LABEL, MANAGED_VALUE, encode_record, labelled, spec_record
 
@@ -104,7 +103,7 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
     health_path: str = "/health"
     update: UpdatePolicy = field(default_factory=UpdatePolicy)
     command: tuple[str, ...] = ()
-    env: Mapping[str, str | Secret | Ref[str] | Ref[Secret]] = field(default_factory=dict)
+    env: Mapping[str, EnvValue] = field(default_factory=dict)
     """Values may be references to other scores' outputs (e.g. a database URL): the Maestro resolves them."""
     health_command: str | tuple[str, ...] | None = None
     health_interval_s: float = 1.0
@@ -151,7 +150,7 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
                 name=f"{self.service}-{port}",
                 image=self.image,
                 command=self.command,
-                env={**_concrete_env(self.env), PORT_ENV: str(port)},
+                env={**env_with_placeholders(self.env), PORT_ENV: str(port)},
                 network="host",
                 mounts=tuple(self.mounts),
                 init=True,
@@ -168,17 +167,8 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
         return digest[:16]
 
     def interpret(self) -> ReplicatedServiceInterpret:
-        for value in self.env.values():
-            resolved(cast("str | Secret | Ref[str | Secret]", value))  # a Ref left here is an error, never a placeholder
+        resolved_env(self.env)  # a Ref left here is an error, never a placeholder
         return ReplicatedServiceInterpret(self)
-
-
-_PENDING = Secret("(known after apply)")
-
-
-def _concrete_env(env: Mapping[str, str | Secret | Ref[str] | Ref[Secret]]) -> dict[str, str | Secret]:
-    """``env`` with references (unresolved only while the score is being checked) standing as a placeholder."""
-    return {key: _PENDING if isinstance(value, Ref) else value for key, value in env.items()}
 
 
 @dataclass(frozen=True)
