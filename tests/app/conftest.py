@@ -19,13 +19,20 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
+import anyio
 import pytest
 
+from harmony_py import Maestro
+from harmony_py.cli.loader import load_maestro
 from harmony_py.cli.main import main
+from harmony_py.scores import ApplicationScore, PostgreSQLSwitchoverScore
 from tests.docker.conftest import Engine, balancer_root, engine
 from tests.ports import port_is_free
 from tests.postgres.conftest import free_port_pair, pg_root
+from topologies import FailoverTopology
+from topologies.application_topology import ApplicationTopology
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -108,6 +115,31 @@ class Shop:
             if stored.is_file():
                 found.append(stored.read_text().strip())
         return [value for value in found if value]
+
+
+
+def switch_over_then_reapply(shop: Shop) -> tuple[str, dict[str, Any]]:
+    """Move the shop's database primary to the replica, apply the same file again through the CLI.
+
+    Returns the JSON the apply printed and the report of ``shop.web`` in it.
+    """
+    maestro = load_maestro(SHOP)
+    topology = maestro.topology
+    [application] = maestro.scores
+    assert isinstance(topology, ApplicationTopology) and isinstance(application, ApplicationScore)
+    database = application.database_score()
+    assert database is not None
+    cluster = cast("FailoverTopology[Any]", topology.database)
+
+    async def switch_over() -> bool:
+        async with Maestro(cluster).add(PostgreSQLSwitchoverScore(database, to="replica")) as switching:
+            return (await switching.apply()).ok
+
+    assert anyio.run(switch_over)
+    code, applied = shop.cli("apply", "--yes", "--json")
+    assert code == 0, applied
+    web = next(score for score in json.loads(applied)["apply"]["scores"] if score["identity"] == "shop.web")
+    return applied, web
 
 
 def stop_supervised_apps(apps_root: Path) -> None:

@@ -17,7 +17,7 @@ import secrets as secrets_module
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import pytest
@@ -26,17 +26,14 @@ from capabilities.application import AppSpec
 from capabilities.postgresql import PgConfig
 from harmony_py import Maestro, MissingCapabilityError
 from harmony_py.errors import ScoreValueError
-from harmony_py.cli.loader import load_maestro
-from harmony_py.scores import ApplicationScore, PostgreSQLSwitchoverScore
+from harmony_py.scores import ApplicationScore
 from tests.docker.conftest import QUIET_SHELL, Engine, _stop_process
 from tests.postgres.conftest import free_port_pair
 from tests.ssh.netns_hosts import stop_postgres_under
 from tests.ssh.sshd import SshServer, make_user_key, start_server, stop_server, write_known_hosts
-from topologies import FailoverTopology
-from topologies.application_topology import ApplicationTopology
 from topologies.linux_host import LinuxHostTopology
 
-from .conftest import SHOP, Shop, free_port
+from .conftest import Shop, free_port, switch_over_then_reapply
 
 import shop_app  # noqa: E402  (examples/ is on the path: conftest puts it there, mypy_path names it)
 
@@ -168,22 +165,7 @@ def test_the_shop_runs_on_an_ssh_host_from_the_same_file(linux_shop: Shop) -> No
 
 def switch_over_then_apply_again(shop: Shop, created: dict[str, object]) -> None:
     """The primary moves to the other SSH host; applying the same file again points the application there."""
-    maestro = load_maestro(SHOP)
-    topology = maestro.topology
-    [application] = maestro.scores
-    assert isinstance(topology, ApplicationTopology) and isinstance(application, ApplicationScore)
-    database = application.database_score()
-    assert database is not None
-    cluster = cast(FailoverTopology[LinuxHostTopology], topology.database)
-
-    async def switch_over() -> bool:
-        async with Maestro(cluster).add(PostgreSQLSwitchoverScore(database, to="replica")) as switching:
-            return (await switching.apply()).ok
-
-    assert anyio.run(switch_over)
-    code, applied = shop.cli("apply", "--yes", "--json")
-    assert code == 0, applied
-    web = next(score for score in json.loads(applied)["apply"]["scores"] if score["identity"] == "shop.web")
+    applied, web = switch_over_then_reapply(shop)
     # A new DATABASE_URL is a new revision of the replicas: a rolling replacement behind the balancer.
     assert web["state"] == "changed" and all("replace replica" in change["summary"] for change in web["changes"]), web
     assert {"id": created["id"], "item": "tea"} in shop.orders()  # written before, read from the new primary

@@ -9,18 +9,10 @@ existed once its database did. No secret value appears in any output.
 from __future__ import annotations
 
 import json
-from typing import cast
 
-import anyio
 import pytest
 
-from harmony_py import Maestro
-from harmony_py.cli.loader import load_maestro
-from harmony_py.scores import ApplicationScore, PostgreSQLSwitchoverScore
-from topologies import FailoverTopology, LocalhostTopology
-from topologies.application_topology import ApplicationTopology
-
-from .conftest import SHOP, Shop
+from .conftest import Shop, switch_over_then_reapply
 
 PLATFORMS = ["localhost", "docker", "failover"]
 
@@ -61,20 +53,7 @@ def test_the_database_endpoint_flows_to_the_application_and_a_second_apply_chang
 
 def switch_over_then_apply_again(shop: Shop, created: dict[str, object]) -> None:
     """The database's primary moves; applying the same file again moves the application with it."""
-    maestro = load_maestro(SHOP)
-    topology = maestro.topology
-    [application] = maestro.scores
-    assert isinstance(topology, ApplicationTopology) and isinstance(application, ApplicationScore)
-    database = application.database_score()
-    assert database is not None
-    cluster = cast(FailoverTopology[LocalhostTopology], topology.database)
-    switched = anyio.run(Maestro(cluster).add(PostgreSQLSwitchoverScore(database, to="replica")).apply)
-    assert switched.ok, switched
-
-    code, applied = shop.cli("apply", "--yes", "--json")
-    assert code == 0, applied
-    scores = json.loads(applied)["apply"]["scores"]
-    web = next(score for score in scores if score["identity"] == "shop.web")
+    _, web = switch_over_then_reapply(shop)
     assert web["state"] == "changed" and "DATABASE_URL" in json.dumps(web["changes"]), web
     assert {"id": created["id"], "item": "tea"} in shop.orders()  # written before, read from the new primary
     shop.post("coffee")
