@@ -22,6 +22,7 @@ from .maestro import Maestro
 from .outcome import Change, ChangeAction, InterpretStatus, Outcome
 from .report import Phase, RunReport, ScoreReport, ScoreState
 from .outputs import KNOWN_AFTER_APPLY, Produces, ProducingInterpret, Ref, UnresolvedRefError, resolved
+from .project import NoProjectRootError, set_project_root
 from .score import CompositeScore, ConvergingInterpret, Interpret, Score
 from .secret import Secret
 from .topology import Topology, TopologyReport
@@ -42,6 +43,7 @@ __all__ = [
     "InterpretStatus",
     "Maestro",
     "MissingCapabilityError",
+    "NoProjectRootError",
     "Outcome",
     "Phase",
     "Produces",
@@ -61,4 +63,5 @@ __all__ = [
     "UnresolvedRefError",
     "capability_gaps",
     "resolved",
+    "set_project_root",
 ]

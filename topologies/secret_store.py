@@ -1,9 +1,13 @@
-"""Generated passwords, kept 0600 on the machine running harmony_py (see adr/0021).
+"""Generated passwords, kept 0600 on the machine running harmony_py (adr/0021, adr/0005).
 
 A password is generated once, on first need, and read back on every later
-run, so re-applying a score never rotates it by accident. The store lives
-with the project: ``$HARMONY_SECRETS_DIR`` if set, else ``.harmony/secrets``
-under the working directory (git-ignored). Directories are 0700, files 0600.
+run, so re-applying a score never rotates it by accident. The store belongs
+to the project, never to the working directory: ``$HARMONY_SECRETS_DIR`` if
+set, else ``secrets/`` in the project's ``.harmony`` directory (see
+:mod:`harmony_py.project`). Directories are 0700, files 0600, and the store
+carries a ``.gitignore`` of ``*``. A store others could write, a symlink in
+it, or a secret file someone else owns or can read is refused, naming the
+path and the fix (:mod:`harmony_py.state_guard`).
 """
 
 from __future__ import annotations
@@ -14,22 +18,31 @@ import secrets
 from pathlib import Path
 
 from harmony_py.errors import HarmonyError
+from harmony_py.project import ensure_state_dir, keep_out_of_git, state_dir
 from harmony_py.secret import Secret
+from harmony_py.state_guard import (
+    UnsafeStateError,
+    read_private_file,
+    require_no_open_ancestor,
+    require_private_directory,
+)
 
 ENV_VAR = "HARMONY_SECRETS_DIR"
-DEFAULT_DIR = Path(".harmony") / "secrets"
+SECRETS_DIR_NAME = "secrets"
 _KEY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 
 def secrets_dir() -> Path:
+    """``$HARMONY_SECRETS_DIR``, else ``secrets`` in the project's state directory."""
     configured = os.environ.get(ENV_VAR)
-    return Path(configured) if configured else Path.cwd() / DEFAULT_DIR
+    return Path(os.path.abspath(configured)) if configured else state_dir() / SECRETS_DIR_NAME
 
 
 class SecretStore:
     """Named secrets as files under one directory."""
 
     def __init__(self, root: Path | None = None) -> None:
+        self._in_project = root is None and not os.environ.get(ENV_VAR)
         self.root = root if root is not None else secrets_dir()
         self._drafts: dict[str, Secret] | None = None
 
@@ -41,6 +54,7 @@ class SecretStore:
         cannot match anything live and reports the change, mutating nothing.
         """
         view = SecretStore(self.root)
+        view._in_project = self._in_project
         view._drafts = {}
         return view
 
@@ -51,13 +65,10 @@ class SecretStore:
 
     def get(self, key: str) -> Secret | None:
         path = self.path_of(key)
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
+        if not self._check_directories(path, create=False):
             return None
-        if mode & 0o077:
-            raise HarmonyError(f"secret file {path} is readable by others (mode {mode:04o}); chmod 600 it")
-        return Secret(path.read_text(encoding="utf-8").rstrip("\n"))
+        text = read_private_file(path)
+        return None if text is None else Secret(text.rstrip("\n"))
 
     def get_or_create(self, key: str) -> Secret:
         """The stored secret, or a new random one stored first (only drafted in a plan view)."""
@@ -67,21 +78,48 @@ class SecretStore:
         value = secrets.token_urlsafe(24)
         if self._drafts is not None:
             return self._drafts.setdefault(key, Secret(value))
-        self._write_new(self.path_of(key), value)
+        path = self.path_of(key)
+        self._check_directories(path, create=True)
+        self._write_new(path, value)
         # Another process may have won the race: whatever is stored is the truth.
         stored = self.get(key)
-        assert stored is not None
+        if stored is None:
+            raise UnsafeStateError(f"secret file {path} disappeared right after it was written; re-run")
         return stored
 
-    def _write_new(self, path: Path, value: str) -> None:
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        relative = path.parent.relative_to(self.root)
+    def _check_directories(self, path: Path, *, create: bool) -> bool:
+        """Check (and with ``create``, make) each directory from the store's root to ``path``'s.
+
+        False when one is missing and ``create`` is not set: nothing is stored there.
+        """
+        if self._in_project:
+            state = self.root.parent
+            if create:
+                ensure_state_dir()
+            elif os.path.lexists(state):
+                require_private_directory(state)
+        require_no_open_ancestor(self.root)
+        if not os.path.lexists(self.root):
+            if not create:
+                return False
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        require_private_directory(self.root)
+        if create:
+            keep_out_of_git(self.root)
         current = self.root
-        for part in relative.parts:
+        for part in path.parent.relative_to(self.root).parts:
             current = current / part
-            current.mkdir(mode=0o700, exist_ok=True)
+            if not os.path.lexists(current):
+                if not create:
+                    return False
+                current.mkdir(mode=0o700, exist_ok=True)
+            require_private_directory(current)
+        return True
+
+    def _write_new(self, path: Path, value: str) -> None:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # O_EXCL never follows a link: a planted one makes this fail, then the read refuses it.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:
             return
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -11,6 +11,7 @@ from typing import Any
 
 from harmony_py.errors import HarmonyError, ScoreFileError
 from harmony_py.maestro import Maestro
+from harmony_py.project import use_score_file
 
 MAESTRO_NAME = "maestro"
 
@@ -21,6 +22,8 @@ def load_maestro(file: str) -> Maestro[Any]:
         raise ScoreFileError(f"score file {file} not found")
     if not path.is_file():
         raise ScoreFileError(f"score file {file} is not a file")
+    # State (generated passwords, the apply lock) belongs to the file's project, not the working directory.
+    use_score_file(path)
     module = _execute(path)
     if not hasattr(module, MAESTRO_NAME):
         raise ScoreFileError(
