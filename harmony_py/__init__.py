@@ -7,6 +7,7 @@ topology has it, and the maestro checks it again at run time.
 This module stays light: it imports no SSH, Docker or Kubernetes library.
 """
 
+from .apply_lock import ApplyLockedError, apply_lock
 from .capability_check import capability_gaps
 from .errors import (
     CommandFailedError,
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "KNOWN_AFTER_APPLY",
+    "ApplyLockedError",
     "Change",
     "ChangeAction",
     "CommandFailedError",
@@ -61,6 +63,7 @@ __all__ = [
     "TopologyNotReadyError",
     "TopologyReport",
     "UnresolvedRefError",
+    "apply_lock",
     "capability_gaps",
     "resolved",
     "set_project_root",

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shlex
 import sys
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
 from rich.console import Console
 from rich.text import Text
 
+from harmony_py.apply_lock import apply_lock
 from harmony_py.errors import HarmonyError
 from harmony_py.events import EventHandler, ignore_event
 from harmony_py.group import check_parallel
@@ -104,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     args.json = getattr(args, "json", False)
     args.parallel = getattr(args, "parallel", None)
     session = Session(args, Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True))
@@ -134,8 +139,17 @@ async def _run(session: Session) -> int:
     maestro = load_maestro(session.args.file)
     if session.args.parallel is not None:
         maestro.parallel = session.args.parallel
-    async with maestro:
-        return await _plan_then_apply(session, maestro)
+    with _project_lock_for(session):
+        async with maestro:
+            return await _plan_then_apply(session, maestro)
+
+
+def _project_lock_for(session: Session) -> contextlib.AbstractContextManager[Path | None]:
+    """The project's apply lock for a command that may change things; none for a plan or a dry run."""
+    args = session.args
+    if args.command != "apply" or args.dry_run:
+        return contextlib.nullcontext()
+    return apply_lock(f"python -m harmony_py {shlex.join(args.argv)}")
 
 
 async def _plan_then_apply(session: Session, maestro: Maestro[Any]) -> int:
