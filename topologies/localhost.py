@@ -12,6 +12,7 @@ from pathlib import Path
 
 import anyio
 import anyio.abc
+import anyio.from_thread
 import anyio.to_thread
 
 from capabilities.command_runner import CommandResult, FileKind, FileStat
@@ -90,7 +91,16 @@ def _read(path: str) -> bytes | None:
         return None
 
 
+_WRITE_CHUNK = 4 * 1024 * 1024
+
+
 def _write_atomically(path: str, content: bytes, mode: int) -> None:
+    """Write a temporary file beside ``path``, then rename it over ``path``.
+
+    Runs in a worker thread: between chunks it checks whether the run was
+    cancelled (Ctrl-C, SIGTERM, a timeout), and then removes the temporary
+    file and leaves ``path`` as it was.
+    """
     directory, base = os.path.split(path)
     fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=".harmony-tmp", dir=directory)
     try:
@@ -98,9 +108,14 @@ def _write_atomically(path: str, content: bytes, mode: int) -> None:
         # readable by others, not even for an instant.
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
+            view = memoryview(content)
+            for start in range(0, len(view), _WRITE_CHUNK):
+                anyio.from_thread.check_cancelled()
+                handle.write(view[start : start + _WRITE_CHUNK])
             handle.flush()
+            anyio.from_thread.check_cancelled()
             os.fsync(handle.fileno())
+        anyio.from_thread.check_cancelled()
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shlex
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 from rich.console import Console
 from rich.text import Text
 
@@ -30,7 +32,18 @@ from .loader import load_maestro
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES_PENDING = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as shells report it
+EXIT_TERMINATED = 143  # SIGTERM: 128 + 15
+INTERRUPTED = "nothing more was started and connections were closed; re-run to converge"
+CLOSE_TIMEOUT_S = 10.0
+
+
+class _Interrupted(Exception):
+    """A signal cancelled the run; carries which one (it decides the exit code)."""
+
+    def __init__(self, signum: signal.Signals) -> None:
+        super().__init__(signum.name)
+        self.signum = signum
 
 
 @dataclass
@@ -117,14 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .check import run_check
 
             return run_check(args.file, session.console, session.errors)
-        return anyio.run(_run, session)
-    except KeyboardInterrupt:
-        message = "interrupted: nothing more was started and connections were closed; re-run to converge"
-        if session.json:
-            print(document(args.command, args.file, error=message))
-        else:
-            session.errors.print(message, markup=False, highlight=False)
-        return EXIT_INTERRUPTED
+        return anyio.run(_run_until_signalled, session)
+    except _Interrupted as stopped:
+        return _report_interrupted(session, stopped.signum)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the run started
+        return _report_interrupted(session, signal.SIGINT)
     except HarmonyError as exc:
         if args.debug:
             traceback.print_exc()
@@ -135,13 +145,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         return session.fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
 
 
+def _report_interrupted(session: Session, signum: signal.Signals) -> int:
+    message = f"interrupted ({signum.name}): {INTERRUPTED}"
+    if session.json:
+        print(document(session.args.command, session.args.file, error=message))
+    else:
+        session.errors.print(message, markup=False, highlight=False)
+    return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+async def _run_until_signalled(session: Session) -> int:
+    """Run the command; SIGINT or SIGTERM cancels it like Ctrl-C (finally blocks run, connections close).
+
+    A second signal is not caught: it stops the process at once.
+    """
+    received: list[signal.Signals] = []
+    finished: list[int] = []
+    failed: list[Exception] = []
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(_cancel_on_signal, tasks.cancel_scope, received)
+        try:
+            finished.append(await _run(session))
+        except Exception as exc:  # raised below, unwrapped (the task group would wrap it in an ExceptionGroup)
+            failed.append(exc)
+        tasks.cancel_scope.cancel()
+    if finished:
+        return finished[0]  # the signal came after the work was done: report what was done
+    if received:
+        raise _Interrupted(received[0])
+    raise failed[0]
+
+
+async def _cancel_on_signal(
+    scope: anyio.CancelScope,
+    received: list[signal.Signals],
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            received.append(signum)
+            scope.cancel()
+            return
+
+
 async def _run(session: Session) -> int:
     maestro = load_maestro(session.args.file)
     if session.args.parallel is not None:
         maestro.parallel = session.args.parallel
     with _project_lock_for(session):
-        async with maestro:
+        try:
             return await _plan_then_apply(session, maestro)
+        finally:
+            await _close(maestro)
 
 
 def _project_lock_for(session: Session) -> contextlib.AbstractContextManager[Path | None]:
@@ -150,6 +207,12 @@ def _project_lock_for(session: Session) -> contextlib.AbstractContextManager[Pat
     if args.command != "apply" or args.dry_run:
         return contextlib.nullcontext()
     return apply_lock(f"python -m harmony_py {shlex.join(args.argv)}")
+
+
+async def _close(maestro: Maestro[Any]) -> None:
+    """Close the topologies' connections, also when the run was cancelled (shielded, bounded)."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT_S):
+        await maestro.aclose()
 
 
 async def _plan_then_apply(session: Session, maestro: Maestro[Any]) -> int:
