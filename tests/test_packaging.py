@@ -98,6 +98,8 @@ def test_every_install_hint_names_the_distribution() -> None:
     for name in tracked:
         if not name.endswith((".py", ".md", ".sh", ".toml", ".txt")) or not (ROOT / name).is_file():
             continue
+        if name.startswith("adr/"):
+            continue  # decision records quote the old hint on purpose
         for line in hint.findall((ROOT / name).read_text(errors="replace")):
             found.append(line)
             assert not re.search(r"harmony[-_]py\b", line, re.I), f"{name}: {line}"
