@@ -4,10 +4,25 @@ Scores (desired state) are applied to topologies (where they run) by a
 :class:`Maestro`. A score names the capability it needs; mypy proves the
 topology has it, and the maestro checks it again at run time.
 
-This module stays light: it imports no SSH, Docker or Kubernetes library.
+From Python code (ops tooling)::
+
+    async with Maestro(LocalhostTopology()).add(FileScore("/etc/motd", "hi\n")) as maestro:
+        plan = await maestro.plan()          # a RunReport; nothing changed
+        if plan.pending:
+            applied = await maestro.apply()
+
+or, with no event loop running, ``run_plan(maestro)`` and ``run_apply(maestro)``.
+The report types (:class:`RunReport`, :class:`ScoreReport`, :class:`ScoreState`,
+:class:`Change`, :class:`ChangeAction`, :class:`Phase`) are public API: fields
+are only ever added, with defaults (see the README, "Stability").
+
+The distribution on the package index is ``harmony-infra``; the import name is
+``harmony_py``. This module stays light: it imports no SSH, Docker or
+Kubernetes library.
 """
 
 from .apply_lock import ApplyLockedError, apply_lock
+from .blocking import run_apply, run_plan
 from .capability_check import capability_gaps
 from .errors import (
     CommandFailedError,
@@ -29,6 +44,10 @@ from .secret import Secret
 from .topology import Topology, TopologyReport
 
 __version__ = "0.1.0"
+"""This release's version; the one place it is written (pyproject.toml reads it from here)."""
+
+DISTRIBUTION = "harmony-infra"
+"""The name to install from the package index (``pip install harmony-infra``); not ``harmony-py``, another project."""
 
 __all__ = [
     "KNOWN_AFTER_APPLY",
@@ -63,8 +82,12 @@ __all__ = [
     "TopologyNotReadyError",
     "TopologyReport",
     "UnresolvedRefError",
+    "DISTRIBUTION",
+    "__version__",
     "apply_lock",
     "capability_gaps",
     "resolved",
+    "run_apply",
+    "run_plan",
     "set_project_root",
 ]

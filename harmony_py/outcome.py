@@ -19,10 +19,16 @@ class InterpretStatus(enum.Enum):
 
 
 class ChangeAction(enum.Enum):
+    """What a change does to its target."""
+
     CREATE = "create"
+    """The target does not exist yet."""
     UPDATE = "update"
+    """The target exists and part of it (``Change.attribute``) differs."""
     DELETE = "delete"
+    """The target exists and should not."""
     RUN = "run"
+    """A command or action runs; no single target state describes it."""
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,15 @@ class Change:
     """
 
     action: ChangeAction
+    """What it does to the target."""
     target: str
+    """What it changes: a path, a resource (``Deployment shop/web``), a role."""
     summary: str
+    """One line for a person (``create file /etc/motd (12 bytes, mode 0644)``). Never a secret."""
     diff: str | None = None
+    """A unified diff of content, or None (not content, or secret)."""
     attribute: str = ""
+    """The part of the target that changes (``content``, ``mode``); empty when the whole target does."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""What a plan or an apply run reports, score by score."""
+"""What a plan or an apply run reports, score by score.
+
+These types are public API (exported from :mod:`harmony_py`) for ops tooling
+that reads reports: fields are only ever added, with defaults, never removed,
+renamed or given another meaning (see the README, "Stability").
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,17 @@ from .outcome import Change
 
 
 class Phase(enum.Enum):
+    """Which run made a report."""
+
     PLAN = "plan"
+    """Observed only: what apply would change; nothing was touched."""
     APPLY = "apply"
+    """Converged: what was changed."""
 
 
 class ScoreState(enum.Enum):
+    """How one score ended in a run."""
+
     UNCHANGED = "unchanged"
     """Already in the desired state."""
     PENDING = "pending"
@@ -21,18 +32,29 @@ class ScoreState(enum.Enum):
     CHANGED = "changed"
     """An apply made changes."""
     FAILED = "failed"
+    """The score could not be planned or applied; ``message`` says why."""
     SKIPPED = "skipped"
+    """Not attempted, because a score it depends on failed; ``message`` names that score."""
 
 
 @dataclass(frozen=True)
 class ScoreReport:
+    """One score's result in a run: its state and the changes it would make or made."""
+
     name: str
+    """The score's human name, as shown in plans (``FileScore(/etc/motd)``)."""
     kind: str
+    """The score's class name (``FileScore``)."""
     state: ScoreState
+    """How it ended."""
     message: str
+    """One line for a person: what changed, or why it failed or was skipped. Never a secret."""
     changes: tuple[Change, ...] = ()
+    """In a plan, the changes apply would make; in an apply, the changes made. Empty when unchanged."""
     duration_s: float = 0.0
+    """Seconds the score took (planning it, or applying it)."""
     topology: str = ""
+    """The name of the topology it ran on (for a group, the member: ``web1``)."""
     identity: str = ""
     """The score's stable identity (``shop.db``); its name unless the user gave one."""
     depends_on: tuple[str, ...] = ()
@@ -51,23 +73,60 @@ class RunReport:
     """
 
     phase: Phase
+    """A plan or an apply."""
     topology: str
+    """The topology's name (for a group, the group's)."""
     scores: tuple[ScoreReport, ...] = ()
+    """One report per score, in the order the scores were written."""
     error: str | None = None
+    """Why the run could not start on the topology (e.g. unreachable); None when it could."""
     facts: dict[str, str] = field(default_factory=dict)
+    """What the topology reported when it was prepared (``os``, ``user``, ...)."""
     hosts: tuple[RunReport, ...] = ()
+    """For a group: one report per member, in the group's order; empty otherwise."""
 
     def count(self, state: ScoreState) -> int:
+        """How many scores ended in ``state``."""
         return sum(1 for report in self.scores if report.state is state)
 
     @property
     def ok(self) -> bool:
+        """No score failed, and the run (and, for a group, every member's) could start."""
         return self.error is None and self.count(ScoreState.FAILED) == 0 and all(host.ok for host in self.hosts)
 
     @property
     def failed_hosts(self) -> tuple[RunReport, ...]:
+        """For a group: the members whose run was not ok."""
         return tuple(host for host in self.hosts if not host.ok)
 
     @property
     def has_changes(self) -> bool:
+        """A score is pending (in a plan) or changed (in an apply)."""
         return any(r.state in (ScoreState.PENDING, ScoreState.CHANGED) for r in self.scores)
+
+    @property
+    def failures(self) -> tuple[ScoreReport, ...]:
+        """The scores that failed, in order; each ``message`` says why.
+
+        A run that could not start has none: see ``error`` (and, for a group,
+        ``failed_hosts``), or ``ok`` for both.
+        """
+        return self._in_state(ScoreState.FAILED)
+
+    @property
+    def pending(self) -> tuple[ScoreReport, ...]:
+        """In a plan: the scores with changes to make, in order."""
+        return self._in_state(ScoreState.PENDING)
+
+    @property
+    def changed(self) -> tuple[ScoreReport, ...]:
+        """In an apply: the scores that made changes, in order."""
+        return self._in_state(ScoreState.CHANGED)
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        """Every change of the run, score after score: to make (a plan) or made (an apply)."""
+        return tuple(change for report in self.scores for change in report.changes)
+
+    def _in_state(self, state: ScoreState) -> tuple[ScoreReport, ...]:
+        return tuple(report for report in self.scores if report.state is state)

@@ -207,3 +207,51 @@ def test_check_runs_mypy_strict(tmp_path: Path, files_score: Path) -> None:
     result = run_cli("check", str(bad), cwd=tmp_path)
     assert result.returncode == 1
     assert 'incompatible type "Database"; expected "Score[LocalhostTopology]"' in result.stdout
+
+
+def test_check_refuses_a_score_file_without_maestro_as_apply_does(tmp_path: Path) -> None:
+    path = score_file(tmp_path, "x = 1\n")
+    checked = run_cli("check", str(path), cwd=tmp_path)
+    applied = run_cli("apply", "--yes", str(path), cwd=tmp_path)
+    assert checked.returncode == applied.returncode == 1
+    assert checked.stderr == applied.stderr
+    assert checked.stderr.startswith(f"error: score file {path} defines no `maestro`")
+    assert "passes mypy" not in checked.stdout
+
+
+MAESTRO_BINDINGS = {
+    "an assignment": ("maestro = Maestro(LocalhostTopology())\n", True),
+    "an annotated assignment": ("maestro: Maestro[LocalhostTopology] = Maestro(LocalhostTopology())\n", True),
+    "inside an if": ("if True:\n    maestro = Maestro(LocalhostTopology())\n", True),
+    "an import from a sibling": ("from site_maestro import maestro\n", True),
+    "a star import": ("from site_maestro import *\n", True),
+    "an annotation alone": ("maestro: Maestro[LocalhostTopology]\n", False),
+    "only inside a function": ("def build() -> None:\n    maestro = Maestro(LocalhostTopology())\n", False),
+    "only in a class": ("class Config:\n    maestro = Maestro(LocalhostTopology())\n", False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MAESTRO_BINDINGS))
+def test_check_finds_a_module_level_maestro_however_it_is_bound(tmp_path: Path, case: str) -> None:
+    from harmony_py.cli.check import may_define
+
+    body, defines = MAESTRO_BINDINGS[case]
+    assert may_define(score_file(tmp_path, body), "maestro") is defines
+
+
+def test_check_does_not_run_the_score_file(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = score_file(
+        tmp_path,
+        f"""
+        from pathlib import Path
+
+        Path("{marker}").write_text("the score file ran")
+        maestro = Maestro(LocalhostTopology())
+        """,
+    )
+    checked = run_cli("check", str(path), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert not marker.exists()
+    assert run_cli("plan", str(path), cwd=tmp_path).returncode == 0
+    assert marker.exists()  # plan runs it: a score file is a program

@@ -23,11 +23,13 @@ SERVER = HERE / "server.py"
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "wget", "cat", "env", "true")
 IMAGE = "harmony-example/shop:1"
-COMMAND = ("python3", "server.py")
+COMMAND = (sys.executable, "server.py")
 """What runs: in the image's /app, or in this directory when run as a local process.
 
-``python3`` is the one on PATH, which must have psycopg: locally the PATH harmony_py runs
-with (activate the virtualenv), in the image this interpreter's directory (see :func:`host_paths`).
+The interpreter harmony_py runs with, by its path, not ``python3`` from PATH: it has
+psycopg once the ``examples`` extra is installed (``pip install -e '.[examples]'``),
+whether or not its virtualenv is activated; in a container it is found where it
+is mounted (see :func:`host_paths`).
 """
 
 
@@ -64,7 +66,7 @@ def image_tar() -> bytes:
 
 def image_changes() -> list[str]:
     """The image's configuration: where the host's Python will be, and what runs."""
-    # python3 is this interpreter (a virtualenv's has psycopg), found where it is mounted.
+    # COMMAND's interpreter is this one (a virtualenv's has psycopg), found where it is mounted.
     path = f"{os.path.dirname(sys.executable)}:{sys.base_prefix}/bin:/bin"
     return ["WORKDIR /app", f"ENV PATH={path}", f"CMD {json.dumps(list(COMMAND))}"]
 

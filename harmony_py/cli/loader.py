@@ -26,10 +26,7 @@ def load_maestro(file: str) -> Maestro[Any]:
     use_score_file(path)
     module = _execute(path)
     if not hasattr(module, MAESTRO_NAME):
-        raise ScoreFileError(
-            f"score file {file} defines no `{MAESTRO_NAME}`: add a line such as "
-            f"`{MAESTRO_NAME} = Maestro(LocalhostTopology()).add(...)`"
-        )
+        raise ScoreFileError(no_maestro_message(file))
     maestro = getattr(module, MAESTRO_NAME)
     if not isinstance(maestro, Maestro):
         raise ScoreFileError(
@@ -37,6 +34,14 @@ def load_maestro(file: str) -> Maestro[Any]:
             "not a harmony_py.Maestro"
         )
     return maestro
+
+
+def no_maestro_message(file: str) -> str:
+    """The error for a score file without a ``maestro`` (``check`` says it too, without running the file)."""
+    return (
+        f"score file {file} defines no `{MAESTRO_NAME}`: add a line such as "
+        f"`{MAESTRO_NAME} = Maestro(LocalhostTopology()).add(...)`"
+    )
 
 
 def _execute(path: Path) -> ModuleType:

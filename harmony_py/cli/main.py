@@ -1,4 +1,4 @@
-"""``python -m harmony_py {plan,apply,check} FILE``."""
+"""``harmony {plan,apply,check} FILE`` (also ``python -m harmony_py ...``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import anyio.abc
 from rich.console import Console
 from rich.text import Text
 
+from harmony_py import DISTRIBUTION, __version__
 from harmony_py.apply_lock import apply_lock
 from harmony_py.errors import HarmonyError
 from harmony_py.events import EventHandler, ignore_event
@@ -44,6 +45,12 @@ class _Interrupted(Exception):
     def __init__(self, signum: signal.Signals) -> None:
         super().__init__(signum.name)
         self.signum = signum
+
+
+CONSOLE_SCRIPT = "harmony"
+"""The program's name when run as the installed console script (pyproject's [project.scripts])."""
+MODULE_PROG = "python -m harmony_py"
+"""Its name when run as a module; ``__main__`` passes it."""
 
 
 @dataclass
@@ -75,10 +82,14 @@ class Session:
             self.console.print(notice, markup=False, highlight=False)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = CONSOLE_SCRIPT) -> argparse.ArgumentParser:
+    """The command line; ``prog`` is how the user started it, shown in usage lines."""
     parser = argparse.ArgumentParser(
-        prog="python -m harmony_py",
+        prog=prog,
         description="Plan and apply harmony_py score files.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"harmony_py {__version__} (distribution {DISTRIBUTION})"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -119,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
+    args = build_parser(prog).parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     args.json = getattr(args, "json", False)
     args.parallel = getattr(args, "parallel", None)
