@@ -74,6 +74,11 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
     exists and the process runs in a Pod. Requests that fail with 429/5xx or
     time out are retried ``retries`` times (every request this topology sends is
     idempotent: reads, server-side apply, delete).
+
+    Every request, discovery and ``/version`` included, must answer within
+    ``request_timeout_s`` (connecting within at most 10 s of it); cancelling a
+    call (Ctrl-C, a score's timeout) returns at once and closes its connection
+    (see topologies/k8s_calls.py).
     """
 
     context: str | None = None

@@ -34,7 +34,7 @@ import urllib3
 from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 
-from .k8s_calls import CallAbandoned, current_guard
+from .k8s_calls import current_guard
 
 _PREVIEW_CHARS = 120
 _MASKED = (
@@ -336,7 +336,3 @@ def _shut_down_websocket(connection: Any) -> None:
     sock = connection.sock
     if sock is not None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-def is_abandoned(exc: BaseException) -> bool:
-    return isinstance(exc, CallAbandoned)
