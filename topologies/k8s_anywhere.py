@@ -16,14 +16,13 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
-import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from capabilities.k8s import (
@@ -41,6 +40,7 @@ from harmony_py.errors import TopologyNotReadyError
 from harmony_py.topology import TopologyReport
 
 from .application_k8s import K8sApplications
+from .k8s_calls import CallGuard, run_guarded
 from .k8s_postgres import K8sPostgreSQLMixin
 from .k8s_readiness import Readiness, judge, pod_problems
 
@@ -74,6 +74,11 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
     exists and the process runs in a Pod. Requests that fail with 429/5xx or
     time out are retried ``retries`` times (every request this topology sends is
     idempotent: reads, server-side apply, delete).
+
+    Every request, discovery and ``/version`` included, must answer within
+    ``request_timeout_s`` (connecting within at most 10 s of it); cancelling a
+    call (Ctrl-C, a score's timeout) returns at once and closes its connection
+    (see topologies/k8s_calls.py).
     """
 
     context: str | None = None
@@ -96,7 +101,7 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
 
     async def ensure_ready(self) -> TopologyReport:
         connection = await self._connection()
-        version = await self._call("ask the API server its version", lambda: _server_version(connection))
+        version = await self._call("/version", lambda: _server_version(connection))
         facts = {
             "server": connection.server,
             "server_version": version,
@@ -223,6 +228,7 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
         connection = await self._connection()
         resource = await self._resource(api_version, kind)
         send, receive = anyio.create_memory_object_stream[WatchEvent | Exception](_WATCH_BUFFER)
+        guard = CallGuard()
         pump = _WatchPump(
             connection=connection,
             resource=resource,
@@ -232,15 +238,23 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
             timeouts=(min(self.request_timeout_s, 10.0), self.watch_idle_s),
             emit=lambda item: anyio.from_thread.run(send.send, item),
         )
-        async with anyio.create_task_group() as group:
-            group.start_soon(partial(anyio.to_thread.run_sync, pump.run, abandon_on_cancel=True))
-            try:
-                yield _events(receive, f"watch {kind}")
-            finally:
-                pump.stop()
-                group.cancel_scope.cancel()
-                send.close()
-                receive.close()
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(guard.run, pump.run)
+                try:
+                    yield _events(receive, f"watch {kind}")
+                finally:
+                    pump.stop()
+                    guard.abandon()
+                    group.cancel_scope.cancel()
+                    send.close()
+                    receive.close()
+        except BaseExceptionGroup as failed:
+            # The pump reports its errors through the stream, so the group holds only the
+            # consumer's own error (a stream error it re-raised, say): that error, not a group.
+            if len(failed.exceptions) == 1:
+                raise failed.exceptions[0] from None
+            raise
 
     async def k8s_wait(
         self,
@@ -305,7 +319,10 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
             problem = pod_problems(found) or f"phase {found.get('status', {}).get('phase', 'unknown')}"
             raise K8sNotReadyError(f"{what}: the pod is not running", [problem])
         # Exec never retries: the command may not be idempotent.
-        return await self._call(what, lambda: _exec(connection, what, pod, namespace, list(command), container, timeout_s, stdin))
+        handshake_s = self.request_timeout_s
+        return await self._call(
+            what, lambda: _exec(connection, what, pod, namespace, list(command), container, timeout_s, handshake_s, stdin), retries=0
+        )
 
     # -- internals ---------------------------------------------------------
 
@@ -327,21 +344,24 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
         return [problem for pod in pods if (problem := pod_problems(pod)) is not None]
 
     def _timeouts(self) -> tuple[float, float]:
+        """(connect, read) seconds for each request: a server that accepts but never answers fails the read."""
         return (min(self.request_timeout_s, 10.0), self.request_timeout_s)
 
     async def _connection(self) -> _Connection:
         holder = self._state
         if holder.connection is None:
-            await anyio.to_thread.run_sync(holder.connect, self)
+            await run_guarded(partial(holder.connect, self))
         assert holder.connection is not None
         return holder.connection
 
     async def _resource(self, api_version: str, kind: str) -> Any:
         connection = await self._connection()
-        return await anyio.to_thread.run_sync(connection.resource, api_version, kind)
+        return await run_guarded(partial(connection.resource, api_version, kind))
 
-    async def _call(self, what: str, call: Callable[[], R]) -> R:
-        return await anyio.to_thread.run_sync(_translated, what, call, self.retries)
+    async def _call(self, what: str, call: Callable[[], R], *, retries: int | None = None) -> R:
+        """``call()`` in a worker thread, its errors worded; cancelling the caller stops it (see k8s_calls)."""
+        endpoint = (await self._connection()).endpoint
+        return await run_guarded(partial(endpoint.translated, what, call, retries=retries))
 
 
 class _ConnectionHolder:
@@ -360,10 +380,11 @@ class _ConnectionHolder:
 class _Connection:
     """The kubernetes client objects, and what the kubeconfig said about where to go."""
 
-    def __init__(self, dynamic: Any, server: str, context: str, namespace: str, configuration: Any = None) -> None:
+    def __init__(self, dynamic: Any, endpoint: _Endpoint, context: str, namespace: str) -> None:
         self.dynamic = dynamic
-        self.configuration = configuration
-        self.server = server
+        self.endpoint = endpoint
+        self.configuration = endpoint.configuration
+        self.server = endpoint.server
         self.context = context
         self.namespace = namespace
         self._resources: dict[tuple[str, str], Any] = {}
@@ -371,28 +392,22 @@ class _Connection:
 
     @classmethod
     def open(cls, topology: K8sAnywhereTopology) -> _Connection:
-        import urllib3
+        from . import k8s_transport
 
         client = _kube("kubernetes.client")
 
         configuration = client.Configuration()
         context, namespace = _load_configuration(topology, configuration)
-        configuration.retries = urllib3.Retry(
-            total=topology.retries,
-            backoff_factor=0.1,
-            status_forcelist=_RETRY_STATUSES,
-            allowed_methods=None,  # every request we send is idempotent, PATCH and DELETE included
-            raise_on_status=False,
-            respect_retry_after_header=True,
-        )
+        timeouts = topology._timeouts()
+        # Pauses between attempts never exceed one request's timeout, whatever Retry-After says.
+        configuration.retries = k8s_transport.retry_policy(topology.retries, timeouts[1], _RETRY_STATUSES)
         api_client = client.ApiClient(configuration)
-        dynamic = _translated(
-            f"discover the APIs of {configuration.host}",
-            lambda: _dynamic_client(api_client),
-            topology.retries,
-            not_ready=True,
+        k8s_transport.guard_connections(api_client.rest_client.pool_manager)
+        endpoint = _Endpoint(configuration.host, timeouts, topology.retries, configuration)
+        dynamic = endpoint.translated(
+            "discovery", lambda: k8s_transport.dynamic_client(api_client, timeouts), not_ready=True
         )
-        return cls(dynamic, configuration.host, context, topology.namespace or namespace, configuration)
+        return cls(dynamic, endpoint, context, topology.namespace or namespace)
 
     def namespace_for(self, resource: Any, namespace: str | None) -> str | None:
         if not resource.namespaced:
@@ -404,10 +419,8 @@ class _Connection:
         with self._lock:  # the discoverer's cache is not thread-safe
             found = self._resources.get(key)
             if found is None:
-                found = _translated(
-                    f"look up kind {kind} in {api_version}",
-                    lambda: self._discover(api_version, kind),
-                    retries=0,
+                found = self.endpoint.translated(
+                    f"discovery of {api_version}", lambda: self._discover(api_version, kind)
                 )
                 self._resources[key] = found
         return found
@@ -421,6 +434,101 @@ class _Connection:
             raise K8sUnknownKindError(
                 f"the API server at {self.server} does not serve kind {kind} in apiVersion {api_version}"
             ) from None
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """One API server as requests reach it: where, with which deadlines, and how its failures read."""
+
+    server: str
+    timeouts: tuple[float, float]
+    """(connect, read) seconds of each attempt."""
+    retries: int
+    configuration: Any = field(repr=False)
+
+    def translated(self, what: str, call: Callable[[], R], *, retries: int | None = None, not_ready: bool = False) -> R:
+        """Run a client call, turning the library's errors into K8sError messages that name ``what`` and the server."""
+        try:
+            return call()
+        except Exception as exc:
+            error = self.error(what, exc, self.retries if retries is None else retries)
+            if error is exc:
+                raise
+        if not_ready:
+            raise TopologyNotReadyError(str(error)) from None
+        raise error from None
+
+    def error(self, what: str, exc: Exception, retries: int) -> Exception:
+        """``exc`` worded for the user as a K8sError; ``exc`` itself when it is not the client's."""
+        import urllib3
+
+        from . import k8s_transport
+
+        ApiException = _kube("kubernetes.client.exceptions").ApiException
+        websocket = _kube("websocket")
+        where = f"Kubernetes API at {self.server}"
+        attempts = f" ({retries + 1} attempts)" if retries else ""
+        if isinstance(exc, K8sError):
+            return exc
+        if isinstance(exc, k8s_transport.NotJsonAnswer):
+            return K8sApiError(f"{where}: {what} {exc}: {self.preview(exc.body)}", status=exc.status, reason=exc.reason)
+        if isinstance(exc, ApiException):
+            return self._api_error(what, exc, retries)
+        if isinstance(exc, urllib3.exceptions.MaxRetryError):
+            return self._no_answer(what, exc.reason, attempts)
+        if isinstance(exc, websocket.WebSocketBadStatusException):
+            body = exc.resp_body or b""
+            return K8sApiError(
+                f"{where}: {what}: the exec websocket was refused with {exc.status_code}: {self.preview(body)}",
+                status=int(exc.status_code or 0),
+            )
+        if isinstance(exc, (urllib3.exceptions.HTTPError, OSError, websocket.WebSocketException)):
+            return self._no_answer(what, exc, "")
+        return exc
+
+    def preview(self, body: bytes | str) -> str:
+        from . import k8s_transport
+
+        return k8s_transport.preview(body, k8s_transport.secrets_of(self.configuration))
+
+    def _no_answer(self, what: str, cause: BaseException | None, attempts: str) -> K8sApiError:
+        import urllib3
+
+        websocket = _kube("websocket")
+        where = f"Kubernetes API at {self.server}"
+        connect_s, read_s = self.timeouts
+        if isinstance(cause, urllib3.exceptions.NewConnectionError):  # a subclass of ConnectTimeoutError, oddly
+            return K8sApiError(f"{where}: {what} could not connect{attempts}: {_connection_problem(cause)}")
+        if isinstance(cause, urllib3.exceptions.ConnectTimeoutError):
+            return K8sApiError(f"{where}: {what} could not connect within {connect_s:g} s{attempts}")
+        if isinstance(cause, (urllib3.exceptions.TimeoutError, TimeoutError, websocket.WebSocketTimeoutException)):
+            return K8sApiError(f"{where}: {what} did not answer within {read_s:g} s{attempts}")
+        return K8sApiError(f"{where}: {what} failed{attempts}: {_cause(cause)}")
+
+    def _api_error(self, what: str, exc: Any, retries: int) -> K8sError:
+        status = int(getattr(exc, "status", 0) or 0)
+        raw = getattr(exc, "body", None)
+        body = _status_body(raw)
+        reason = str(body.get("reason") or getattr(exc, "reason", "") or "")
+        again = f" (still failing after {retries} retries)" if status in _RETRY_STATUSES and retries else ""
+        if raw and not body:
+            preview = self.preview(raw if isinstance(raw, (bytes, str)) else str(raw))
+            return K8sApiError(
+                f"Kubernetes API at {self.server}: {what} answered {status} {reason} "
+                f"with something that is not JSON: {preview}{again}",
+                status=status,
+                reason=reason,
+            )
+        message = str(body.get("message") or reason or "no message")
+        text = f"{what}: the API server answered {status} {reason}: {message}{again}"
+        if status == 409:
+            return K8sConflictError(
+                text + "; another field manager owns these fields: change them through it, "
+                "or apply with force_conflicts=True to take them over",
+                status=status,
+                reason=reason,
+            )
+        return K8sApiError(text, status=status, reason=reason)
 
 
 class _WatchPump:
@@ -438,6 +546,8 @@ class _WatchPump:
         emit: Callable[[WatchEvent | Exception], None],
     ) -> None:
         self._connection = connection
+        # A watch reads with its own timeouts (the idle one), and its errors say so.
+        self._endpoint = replace(connection.endpoint, timeouts=timeouts)
         self._resource = resource
         self._namespace = namespace
         self._label_selector = label_selector
@@ -459,15 +569,18 @@ class _WatchPump:
         except Exception as exc:  # the consumer gets it as the stream's error
             if not self._stopped.is_set():
                 with _suppress_closed():
-                    self._emit(exc)
+                    self._emit(self._endpoint.error(f"watch {self._resource.kind}", exc, self._endpoint.retries))
 
     def _follow(self) -> None:
         import urllib3
+
+        from .k8s_transport import parse_json_text
+
         iter_resp_lines = _kube("kubernetes.watch.watch").iter_resp_lines
 
         resource_version: str | None = None
         while not self._stopped.is_set():
-            response = _translated(
+            response = self._endpoint.translated(
                 f"watch {self._resource.kind}",
                 lambda: self._connection.dynamic.request(
                     "get",
@@ -480,14 +593,13 @@ class _WatchPump:
                     serialize=False,
                     _request_timeout=self._timeouts,
                 ),
-                retries=0,
             )
             self._response = response
             try:
                 for line in iter_resp_lines(response):
                     if self._stopped.is_set():
                         return
-                    resource_version = self._handle(json.loads(line), resource_version)
+                    resource_version = self._handle(parse_json_text(line), resource_version)
             except (urllib3.exceptions.HTTPError, OSError):
                 continue  # idle for watch_idle_s, or the stream broke: reconnect where we were
             except _Expired:
@@ -583,15 +695,6 @@ def _kubeconfig_paths(explicit: str | None) -> list[str]:
     return [p for p in candidates if Path(p).is_file()]
 
 
-def _dynamic_client(api_client: Any) -> Any:
-    dynamic = _kube("kubernetes.dynamic")
-    lazy = _kube("kubernetes.dynamic.discovery").LazyDiscoverer
-    # Discovery kept in memory: the stock discoverer reads and writes a cache file in the shared /tmp.
-    memory_discoverer = type("MemoryDiscoverer", (lazy,), {"_write_cache": lambda self: None})
-    no_file = os.path.join(os.sep, "nonexistent", "harmony-py-k8s-discovery.json")
-    return dynamic.DynamicClient(api_client, cache_file=no_file, discoverer=memory_discoverer)
-
-
 def _kube(module: str) -> Any:
     """A module of the kubernetes client, imported on first use.
 
@@ -603,22 +706,30 @@ def _kube(module: str) -> Any:
 
 
 def _server_version(connection: _Connection) -> str:
-    response = connection.dynamic.request("get", "/version", serialize=False)
+    response = connection.dynamic.request("get", "/version", serialize=False)  # the client's default deadline applies
     return str(_json(response).get("gitVersion", "unknown"))
 
 
 def _exec(
-    connection: _Connection, what: str, pod: str, namespace: str, command: list[str], container: str | None, timeout_s: float,
+    connection: _Connection,
+    what: str,
+    pod: str,
+    namespace: str,
+    command: list[str],
+    container: str | None,
+    timeout_s: float,
+    handshake_s: float,
     stdin: bytes | None = None,
 ) -> ExecResult:
     """``kubectl exec`` over the API's websocket; output and exit code from its channels.
 
-    The request is built by the ApiClient (auth headers included) and opened
-    with the client's websocket transport directly: going through CoreV1Api
-    would import its 4 MB module, seconds of CPU on first use.
+    The request is built by the ApiClient (auth headers included): going
+    through CoreV1Api would import its 4 MB module, seconds of CPU on first use.
+    The websocket is opened by k8s_transport, with a deadline on its handshake.
     """
+    from .k8s_transport import run_exec
+
     client = _kube("kubernetes.client")
-    ws_client = _kube("kubernetes.stream.ws_client")
     api_client = client.ApiClient(connection.configuration)
     query: list[tuple[str, Any]] = [("command", part) for part in command]
     query += [("stdout", True), ("stderr", True), ("stdin", stdin is not None), ("tty", False)]
@@ -632,19 +743,14 @@ def _exec(
         header_params={"Accept": "*/*"},
         auth_settings=["BearerToken"],
     )
-    response = ws_client.websocket_call(connection.configuration, "GET", url, headers=headers, _preload_content=False)
-    try:
-        if stdin is not None:
-            response.write_stdin(stdin)
-        response.run_forever(timeout=timeout_s)
-        if response.is_open():
-            raise K8sApiError(f"{what}: the command did not finish within {timeout_s:g} s")
-        stdout = response.read_channel(ws_client.STDOUT_CHANNEL)
-        stderr = response.read_channel(ws_client.STDERR_CHANNEL)
-        status = _status_body(response.read_channel(ws_client.ERROR_CHANNEL))
-    finally:
-        response.close()
-    return ExecResult(_exit_code(what, status), _text(stdout), _text(stderr))
+    channels = run_exec(connection.configuration, url, headers, stdin=stdin, timeout_s=timeout_s, handshake_timeout_s=handshake_s)
+    if not channels.finished:
+        raise K8sApiError(f"{what}: the command did not finish within {timeout_s:g} s")
+    status = _status_body(channels.status)
+    if channels.status.strip() and not status:
+        preview = connection.endpoint.preview(channels.status)
+        raise K8sApiError(f"{what}: the API server ended the exec with a status that is not JSON: {preview}")
+    return ExecResult(_exit_code(what, status), _text(channels.stdout), _text(channels.stderr))
 
 
 def _exit_code(what: str, status: Mapping[str, Any]) -> int:
@@ -673,46 +779,8 @@ def _absent_is_none(call: Callable[[], R]) -> R | None:
         return None
 
 
-def _translated(what: str, call: Callable[[], R], retries: int, *, not_ready: bool = False) -> R:
-    """Run a client call, turning the library's errors into K8sError messages that name ``what``."""
-    import urllib3
-
-    ApiException = _kube("kubernetes.client.exceptions").ApiException
-
-    try:
-        return call()
-    except K8sError:
-        raise
-    except ApiException as exc:
-        error: K8sError = _api_error(what, exc, retries)
-    except urllib3.exceptions.MaxRetryError as exc:
-        error = K8sApiError(f"{what}: no answer from the API server after {retries + 1} attempts: {_cause(exc.reason)}")
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        error = K8sApiError(f"{what}: no answer from the API server: {_cause(exc)}")
-    if not_ready:
-        raise TopologyNotReadyError(str(error)) from None
-    raise error from None
-
-
-def _api_error(what: str, exc: Any, retries: int) -> K8sError:
-    status = int(getattr(exc, "status", 0) or 0)
-    body = _status_body(getattr(exc, "body", None))
-    reason = str(body.get("reason") or getattr(exc, "reason", "") or "")
-    message = str(body.get("message") or reason or "no message")
-    text = f"{what}: the API server answered {status} {reason}: {message}"
-    if status in _RETRY_STATUSES and retries:
-        text += f" (still failing after {retries} retries)"
-    if status == 409:
-        return K8sConflictError(
-            text + "; another field manager owns these fields: change them through it, "
-            "or apply with force_conflicts=True to take them over",
-            status=status,
-            reason=reason,
-        )
-    return K8sApiError(text, status=status, reason=reason)
-
-
 def _status_body(raw: object) -> dict[str, Any]:
+    """A Status object sent as an error body; empty when there is none or it is not JSON."""
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
     if not isinstance(raw, str) or not raw:
@@ -720,23 +788,26 @@ def _status_body(raw: object) -> dict[str, Any]:
     try:
         parsed = json.loads(raw)
     except ValueError:
-        return {"message": raw[:500]}
+        return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _connection_problem(exc: BaseException) -> str:
+    """``[Errno 111] Connection refused`` rather than urllib3's wording around it."""
+    return str(exc).rsplit("Failed to establish a new connection: ", 1)[-1]
 
 
 def _cause(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
-    text = str(exc)
-    if "Read timed out" in text or "timed out" in text:
-        return f"timed out ({type(exc).__name__})"
-    return f"{type(exc).__name__}: {text}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _json(response: Any) -> dict[str, Any]:
-    data = response.data
-    parsed: dict[str, Any] = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
-    return parsed
+    """The JSON object of an answer; a non-JSON answer raises k8s_transport.NotJsonAnswer."""
+    from .k8s_transport import parse_json
+
+    return parse_json(response)
 
 
 def _identity(manifest: Manifest) -> tuple[str, str, str]:

@@ -225,7 +225,9 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         about the 200 patches kubectl sends, not 400 requests. Only for manifests
         naming their namespace (one without it lands in the client's default,
         which a list across namespaces cannot tell apart). A group whose list
-        fails (e.g. RBAC allows get but not list) is read object by object.
+        is refused (e.g. RBAC allows get but not list) is read object by object;
+        any other failure (no answer, an answer that is not JSON) is the plan's,
+        rather than one more wait per object.
         """
         sizes: dict[tuple[str, str, str], int] = {}
         for manifest in self.objects:
@@ -233,12 +235,15 @@ class K8sResourceInterpret(Interpret[K8sClient]):
             if group is not None:
                 sizes[group] = sizes.get(group, 0) + 1
         listed: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+        failures: list[K8sError] = []
 
         async def list_one(group: tuple[str, str, str]) -> None:
             async with limiter:
                 try:
                     items = await topology.k8s_list(*group)
-                except K8sError:
+                except K8sError as exc:
+                    if not _list_refused(exc):
+                        failures.append(exc)  # raised once the group ends: one error, not a TaskGroup's
                     return
             listed[group] = {item.get("metadata", {}).get("name", ""): item for item in items}
 
@@ -246,6 +251,8 @@ class K8sResourceInterpret(Interpret[K8sClient]):
             for group, size in sizes.items():
                 if size >= _LIST_FROM:
                     tasks.start_soon(list_one, group)
+        if failures:
+            raise failures[0]
         return listed
 
     async def _plan_object(self, topology: K8sClient, manifest: dict[str, Any], live: dict[str, Any] | None) -> _ObjectPlan:
@@ -314,6 +321,11 @@ def _implicit_namespace_match(wanted: set[tuple[str, str, str | None, str]], api
     """A manifest without a namespace goes to the client's default one, which this cannot know: keep
     any live object of that kind and name rather than delete what is still wanted."""
     return (api_version, kind, None, name) in wanted
+
+
+def _list_refused(exc: K8sError) -> bool:
+    """The server refused to list (forbidden, not served): reading object by object may still work."""
+    return isinstance(exc, K8sUnknownKindError) or (isinstance(exc, K8sApiError) and exc.status in (403, 404, 405))
 
 
 def _group_of(manifest: Mapping[str, Any]) -> tuple[str, str, str] | None:

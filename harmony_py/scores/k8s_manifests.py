@@ -229,8 +229,16 @@ def _short(value: Any) -> str:
 def _load_yaml(text: str, offset: int, problems: list[str]) -> list[dict[str, Any]]:
     import yaml
 
+    from .k8s_yaml import ManifestYamlError, load_documents
+
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(load_documents(text))
+    except ManifestYamlError as exc:
+        problems.append(f"YAML after manifest {offset}: {exc}")
+        return []
+    except RecursionError:  # PyYAML's pure-Python parser composes nested collections recursively
+        problems.append(f"YAML after manifest {offset}: nested too deeply")
+        return []
     except yaml.YAMLError as exc:
         problems.append(f"YAML after manifest {offset}: invalid YAML: {exc}".replace("\n", " "))
         return []

@@ -22,7 +22,9 @@ the objects itself:
   again when deleted, removed when scaled down);
 - a toy kubelet for ``exec`` (off unless ``exec_locally``): the exec
   websocket (``v4.channel.k8s.io``) of a Pod the test stored runs the command
-  as a local process, with that Pod's ``exec_env`` added to its environment.
+  as a local process, with that Pod's ``exec_env`` added to its environment;
+  with ``exec_handshake_hangs`` it never answers the websocket handshake
+  (until the client goes away or the flag is cleared).
 """
 
 from __future__ import annotations
@@ -85,6 +87,12 @@ def _status_error(status: int, reason: str, message: str) -> KubernetesError:
     return KubernetesError(status=status, reason=reason, message=message, details={})
 
 
+def client_gone(raw_request: aiohttp.web.BaseRequest) -> bool:
+    """Whether the client closed the connection of a request still being served."""
+    transport = raw_request.transport
+    return transport is None or transport.is_closing()
+
+
 @attrs.define(kw_only=True)
 class HarmonyEmulator(KubernetesEmulator):
     """A KubernetesEmulator that behaves like an API server for everything harmony_py sends."""
@@ -94,6 +102,7 @@ class HarmonyEmulator(KubernetesEmulator):
     """kmock matches each request against every request it recorded: O(n) each. Benchmarks turn it off."""
     controller_delay_s: float = 0.01
     exec_locally: bool = False
+    exec_handshake_hangs: bool = False
     exec_env: dict[tuple[str, str], dict[str, str]] = attrs.field(factory=dict)
     """Environment added to the commands exec'd in each (namespace, pod)."""
     exec_log: list[tuple[str, ...]] = attrs.field(factory=list)
@@ -123,6 +132,8 @@ class HarmonyEmulator(KubernetesEmulator):
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         match = _EXEC_PATH.match(raw_request.path)
         if match is not None and raw_request.headers.get("Upgrade", "").lower() == "websocket":
+            while self.exec_handshake_hangs and not client_gone(raw_request):
+                await asyncio.sleep(0.02)
             return await self._serve_exec(raw_request, match["namespace"], match["pod"])
         return await super().__call__(raw_request)
 

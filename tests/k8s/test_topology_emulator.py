@@ -269,7 +269,7 @@ async def test_request_timeout_is_retried_then_reported(kubeconfig: Path, server
 
     inject(server, kmock.method.GET, "configmaps", slow)
     topology = K8sAnywhereTopology(kubeconfig=str(kubeconfig), request_timeout_s=0.2, retries=1)
-    with pytest.raises(K8sApiError, match="read ConfigMap c in namespace default: no answer from the API server after 2 attempts: timed out"):
+    with pytest.raises(K8sApiError, match=r"Kubernetes API at http://127\.0\.0\.1:\d+: read ConfigMap c in namespace default did not answer within 0\.2 s \(2 attempts\)"):
         await topology.k8s_get("v1", "ConfigMap", "c")
 
 
@@ -290,5 +290,5 @@ async def test_unreachable_server_fails_ensure_ready_clearly(tmp_path: Path) -> 
         "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
         "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
     )
-    with pytest.raises(TopologyNotReadyError, match="no answer from the API server"):
+    with pytest.raises(TopologyNotReadyError, match=r"Kubernetes API at http://127\.0\.0\.1:9: discovery could not connect: .*Connection refused"):
         await K8sAnywhereTopology(kubeconfig=str(config), retries=0).ensure_ready()
