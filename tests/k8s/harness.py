@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import kmock
 import yaml
 
+from ..ports import free_port
 from .emulator import HarmonyEmulator
 
 R = TypeVar("R")
@@ -86,7 +87,9 @@ class EmulatorThread:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with HarmonyEmulator(**self._options) as emulator, kmock.Server(emulator) as server:
+        # A port of our own below 32768: the kernel's ephemeral range (what port=None would
+        # give) is where client sockets live, and a listener there can collide with them.
+        async with HarmonyEmulator(**self._options) as emulator, kmock.Server(emulator, port=free_port()) as server:
             self.emulator = emulator
             self.url = str(server.url).rstrip("/")
             self._ready.set()
