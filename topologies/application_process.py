@@ -172,7 +172,7 @@ class SupervisedProcesses:
     async def _trouble(self, spec: AppSpec, status: str) -> str | None:
         """Why the supervised program is not serving (one probe of its health path), or ``None`` when it is."""
         if status.startswith("run:"):
-            answer = await anyio.to_thread.run_sync(_probe, self.address, spec.port, spec.health_path)
+            answer = await self._probe(spec)
             if answer.healthy:
                 return None
             trouble = f"running but {spec.health_path} {answer.said}"
@@ -180,6 +180,14 @@ class SupervisedProcesses:
             trouble = f"not running (down {status.split(': ', 2)[-1]})"
         last = await self._log_tail(spec, lines=1)
         return trouble + (f" (last output: {last})" if last else "")
+
+    async def _probe(self, spec: AppSpec) -> HealthAnswer:
+        """One probe of the health path; a server that trickles its answer is given up on as well."""
+        with anyio.move_on_after(2 * PROBE_TIMEOUT_S):
+            return await anyio.to_thread.run_sync(
+                _probe, self.address, spec.port, spec.health_path, abandon_on_cancel=True
+            )
+        return HealthAnswer(False, f"did not answer within {2 * PROBE_TIMEOUT_S:g} s")
 
     async def _log_tail(self, spec: AppSpec, *, lines: int = TAIL_LINES) -> str:
         """The last ``lines`` non-empty lines of the program's log, each cut short, secrets masked."""
@@ -201,7 +209,7 @@ class SupervisedProcesses:
         last = "did not answer yet"
         with anyio.move_on_after(self.start_timeout_s):
             while True:
-                answer = await anyio.to_thread.run_sync(_probe, self.address, spec.port, spec.health_path)
+                answer = await self._probe(spec)
                 if answer.healthy:
                     return
                 last = answer.said
