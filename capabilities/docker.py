@@ -156,6 +156,10 @@ class ContainerInfo:
 
     ``state`` is the engine's word ("created", "running", "exited", ...);
     ``health`` is "starting", "healthy" or "unhealthy", ``None`` without a check.
+    ``health_output`` is the engine's last health check ("exit 1: <its output>"),
+    and ``last_output`` the last line the container printed, read only for a
+    container that is not :attr:`serving`. Both are bounded and have the
+    values of the container's secret variables masked.
     """
 
     name: str
@@ -166,10 +170,33 @@ class ContainerInfo:
     health: str | None
     labels: Mapping[str, str] = field(default_factory=dict)
     exit_code: int | None = None
+    health_output: str = ""
+    last_output: str = ""
 
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+    @property
+    def serving(self) -> bool:
+        """Running, and healthy when it has a health check."""
+        return self.running and self.health in (None, "healthy")
+
+    def trouble(self) -> str:
+        """Why the container is not serving, in a few words with its last output (empty when it is)."""
+        if self.serving:
+            return ""
+        if not self.running:
+            said = f"it is {self.state}" + (f" (exit status {self.exit_code})" if self.exit_code is not None else "")
+        elif self.health == "unhealthy":
+            said = "it runs but is unhealthy"
+        else:
+            said = "it runs but its health check has not passed yet"
+        details = [
+            *([f"last check: {self.health_output}"] if self.health_output and self.running else []),
+            *([f"last output: {self.last_output}"] if self.last_output else []),
+        ]
+        return said + (f" ({'; '.join(details)})" if details else "")
 
 
 @runtime_checkable

@@ -14,7 +14,10 @@ An application ``<name>`` is, in the topology's namespace:
 
 Plans and applies are :class:`~harmony_py.scores.k8s.K8sResourceInterpret`'s
 (server-side dry run diff, server-side apply, NOOP the second time); an apply
-waits for the rollout. ``K8sAnywhereTopology`` has this mixin among its bases.
+waits for the rollout. Health is the Deployment's rollout status (the pods'
+readiness probes on the health path): a plan with nothing to apply reads it
+once, and one that is not ready is a pending wait naming why (adr/0035).
+``K8sAnywhereTopology`` has this mixin among its bases.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from typing import Any
 from capabilities.application import AppSpec, check_contract
 from capabilities.k8s import ROLLOUT, K8sClient
 from harmony_py.errors import HarmonyError
-from harmony_py.outcome import Change, InterpretStatus
+from harmony_py.outcome import Change, ChangeAction, InterpretStatus
 from harmony_py.scores.k8s import K8sResourceInterpret
 from harmony_py.scores.k8s_manifests import parse_manifests
 from harmony_py.secret import Secret
 
+from .k8s_readiness import Readiness, judge
 from .secret_store import SecretStore
 
 FIELD_MANAGER = "harmony-application"
@@ -58,15 +62,23 @@ class K8sApplications:
     async def plan_application(self: K8sClient, spec: AppSpec) -> list[Change]:
         check_contract("a Kubernetes cluster", CONTRACTS, spec.name, spec.contract)
         # A plan stores nothing: a key apply would generate is only drafted (then every digest differs).
-        return list(await _resources(spec, SecretStore().for_plan()).plan(self))
+        changes = list(await _resources(spec, SecretStore().for_plan()).plan(self))
+        if not changes:
+            unready = await _unready(self, spec)
+            if unready is not None:
+                changes.append(Change(ChangeAction.RUN, spec.name, f"wait for {spec.name}: {unready}", attribute="health"))
+        return changes
 
     async def deploy_application(self: K8sClient, spec: AppSpec) -> list[Change]:
         check_contract("a Kubernetes cluster", CONTRACTS, spec.name, spec.contract)
         outcome = await _resources(spec, SecretStore()).apply(self)
         if outcome.status is InterpretStatus.FAILURE:
             raise K8sApplicationError(f"application {spec.name}: {outcome.message}")
-        # Also after a NOOP: an earlier apply may have left a rollout unfinished.
+        unready = None if outcome.changes else await _unready(self, spec)
+        # Also after a NOOP: an earlier apply may have left a rollout unfinished, or pods stopped being ready.
         await self.k8s_wait("apps/v1", "Deployment", spec.name, None, condition=ROLLOUT, timeout_s=ROLLOUT_TIMEOUT_S)
+        if unready is not None:
+            return [Change(ChangeAction.RUN, spec.name, f"waited for {spec.name} to be ready ({unready} before)", attribute="health")]
         return list(outcome.changes)
 
     async def application_url(self: K8sClient, spec: AppSpec) -> str | None:
@@ -75,6 +87,16 @@ class K8sApplications:
             return None
         namespace = service.get("metadata", {}).get("namespace", "default")
         return f"http://{spec.name}.{namespace}.svc:{spec.port}"
+
+
+async def _unready(cluster: K8sClient, spec: AppSpec) -> str | None:
+    """Why the application's Deployment is not rolled out and ready (one GET; the kubelet's readiness
+    probes judge the pods), or ``None`` when it is, or does not exist yet."""
+    deployment = await cluster.k8s_get("apps/v1", "Deployment", spec.name)
+    if deployment is None:
+        return None
+    verdict = judge(deployment, ROLLOUT)
+    return None if verdict.readiness is Readiness.READY else verdict.message
 
 
 def _resources(spec: AppSpec, store: SecretStore) -> K8sResourceInterpret:

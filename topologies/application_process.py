@@ -10,11 +10,17 @@ never on a command line (which ``ps`` shows) nor in a change.
 
 One process serves the application on ``address:port``: on a developer's
 machine the replica count is not reproduced (the change says so).
+
+Health is part of what a plan observes: a program that runs (``sv status``
+says ``run``) but does not answer its health path with a 2xx is a pending
+restart, naming what the probe got and the last line of its log (adr/0035).
+The probe is one HTTP GET from this machine, bounded by ``PROBE_TIMEOUT_S``.
 """
 
 from __future__ import annotations
 
 import http.client
+import math
 import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,12 +32,18 @@ from capabilities.application import AppSpec
 from capabilities.command_runner import CommandRunner
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction
-from harmony_py.secret import MASK, Secret
+from harmony_py.secret import Secret
+
+from .log_tail import TAIL_LINES, last_lines
 
 RUNSV = "runsv"
 SV = "sv"
 CHPST = "chpst"
 _HEADER = "#!/bin/sh\n# harmony_py application {name}: rewritten by every apply, do not edit\n"
+PROBE_TIMEOUT_S = 2.0
+"""How long one health probe may take: a plan probes each process once."""
+LOG_TAIL_BYTES = 8192
+"""How much of the end of a program's log is read to show its last lines (the log itself grows unbounded)."""
 
 
 class ApplicationStartError(HarmonyError):
@@ -87,8 +99,14 @@ class SupervisedProcesses:
             changes.append(Change(ChangeAction.UPDATE, spec.name, f"set environment {', '.join(changed)}"))
         if changes:
             changes.append(Change(ChangeAction.RUN, spec.name, "restart it"))
-        elif not await self._running(directory):
+            return changes
+        status = await self._status(directory)
+        if status is None:
             changes.append(Change(ChangeAction.RUN, spec.name, "start it"))
+        else:
+            trouble = await self._trouble(spec, status)
+            if trouble is not None:
+                changes.append(Change(ChangeAction.RUN, spec.name, f"restart {spec.name}: {trouble}", attribute="health"))
         return changes
 
     async def deploy(self, spec: AppSpec) -> list[Change]:
@@ -101,11 +119,15 @@ class SupervisedProcesses:
         await self.host.make_directory(f"{directory}/env", mode=0o700)
         await self._write_environment(directory, self.environment(spec))
         await self.host.write_file(f"{directory}/run", self.run_script(spec).encode(), mode=0o700)
-        if await self._running(directory):
-            await self._sv("restart", directory)
-        else:
+        if await self._status(directory) is None:
             await self._start_supervisor(directory)
-        await self._wait_healthy(spec)
+            await self._wait_healthy(spec)
+        else:
+            # A program that keeps crashing never reports "run" for long: sv's complaint is kept
+            # for the error, and the health wait decides (its error carries the log's tail).
+            wait_s = max(1, min(10, math.ceil(self.start_timeout_s)))
+            restarted = await self.host.run([SV, "-w", str(wait_s), "restart", directory])
+            await self._wait_healthy(spec, "" if restarted.ok else restarted.stdout_text.strip())
         return changes
 
     async def running(self, spec: AppSpec) -> bool:
@@ -136,8 +158,43 @@ class SupervisedProcesses:
             await self.host.write_file(f"{directory}/env/{key}", _env_file(key, value), mode=0o600)
 
     async def _running(self, directory: str) -> bool:
+        status = await self._status(directory)
+        return status is not None and status.startswith("run:")
+
+    async def _status(self, directory: str) -> str | None:
+        """What ``sv status`` says of the program (``run: ...``, ``down: ...``), or ``None`` without a supervisor."""
         status = await self.host.run([SV, "status", directory])
-        return status.ok and status.stdout.startswith(b"run:")
+        text = status.stdout_text.strip()
+        if not status.ok or not text or text.startswith(("fail:", "warning:")):
+            return None
+        return text
+
+    async def _trouble(self, spec: AppSpec, status: str) -> str | None:
+        """Why the supervised program is not serving (one probe of its health path), or ``None`` when it is."""
+        if status.startswith("run:"):
+            answer = await self._probe(spec)
+            if answer.healthy:
+                return None
+            trouble = f"running but {spec.health_path} {answer.said}"
+        else:
+            trouble = f"not running (down {status.split(': ', 2)[-1]})"
+        last = await self._log_tail(spec, lines=1)
+        return trouble + (f" (last output: {last})" if last else "")
+
+    async def _probe(self, spec: AppSpec) -> HealthAnswer:
+        """One probe of the health path; a server that trickles its answer is given up on as well."""
+        with anyio.move_on_after(2 * PROBE_TIMEOUT_S):
+            return await anyio.to_thread.run_sync(
+                _probe, self.address, spec.port, spec.health_path, abandon_on_cancel=True
+            )
+        return HealthAnswer(False, f"did not answer within {2 * PROBE_TIMEOUT_S:g} s")
+
+    async def _log_tail(self, spec: AppSpec, *, lines: int = TAIL_LINES) -> str:
+        """The last ``lines`` non-empty lines of the program's log, each cut short, secrets masked."""
+        tail = await self.host.run(["tail", "-c", str(LOG_TAIL_BYTES), "--", f"{self.directory(spec)}/app.log"])
+        secrets = [value for value in spec.env.values() if isinstance(value, Secret)]
+        text = tail.stdout_text if tail.ok else ""
+        return "\n".join(last_lines(text, secrets, lines=lines, cut=len(tail.stdout) >= LOG_TAIL_BYTES))
 
     async def _start_supervisor(self, directory: str) -> None:
         # setsid -f: runsv outlives this apply, in a session of its own; its
@@ -148,33 +205,22 @@ class SupervisedProcesses:
         if started.exit_status != 0:
             raise ApplicationStartError(f"could not start {RUNSV} for {directory}: {started.stderr.decode().strip()}")
 
-    async def _sv(self, command: str, directory: str) -> None:
-        done = await self.host.run([SV, "-w", "10", command, directory])
-        if done.exit_status != 0:
-            raise ApplicationStartError(f"sv {command} {directory}: {done.stdout.decode().strip()}")
-
-    async def _wait_healthy(self, spec: AppSpec) -> None:
-        last = "no answer yet"
+    async def _wait_healthy(self, spec: AppSpec, supervisor_said: str = "") -> None:
+        last = "did not answer yet"
         with anyio.move_on_after(self.start_timeout_s):
             while True:
-                last = await anyio.to_thread.run_sync(_probe, self.address, spec.port, spec.health_path)
-                if last == "200":
+                answer = await self._probe(spec)
+                if answer.healthy:
                     return
+                last = answer.said
                 await anyio.sleep(0.1)
-        log = await self.host.read_file(f"{self.directory(spec)}/app.log") or b""
-        tail = _hide_secrets("\n".join(log.decode(errors="replace").splitlines()[-5:]), spec.env.values())
+        tail = await self._log_tail(spec)
         raise ApplicationStartError(
             f"application {spec.name} did not answer {spec.health_path} on {self.address}:{spec.port} "
-            f"within {self.start_timeout_s:g} s (last: {last}); the end of its log:\n{tail}"
+            f"within {self.start_timeout_s:g} s (last: {last})"
+            + (f"; runit: {supervisor_said}" if supervisor_said else "")
+            + (f"; the end of its log:\n{tail}" if tail else "; its log is empty")
         )
-
-
-def _hide_secrets(text: str, values: Iterable[str | Secret]) -> str:
-    """``text`` with the secret values masked: a failing program may print its own configuration."""
-    for value in values:
-        if isinstance(value, Secret) and value.reveal():
-            text = text.replace(value.reveal(), MASK)
-    return text
 
 
 def _env_file(key: str, value: str | Secret) -> bytes:
@@ -185,12 +231,26 @@ def _env_file(key: str, value: str | Secret) -> bytes:
     return text.encode() + b"\n"
 
 
-def _probe(address: str, port: int, path: str) -> str:
-    connection = http.client.HTTPConnection(address, port, timeout=2)
+@dataclass(frozen=True)
+class HealthAnswer:
+    """What one probe of a health path got: ``said`` reads after the path ("answered 500")."""
+
+    healthy: bool
+    said: str
+
+
+def _probe(address: str, port: int, path: str) -> HealthAnswer:
+    """One GET of ``path``, bounded by :data:`PROBE_TIMEOUT_S`; healthy on a 2xx answer. Blocking."""
+    connection = http.client.HTTPConnection(address, port, timeout=PROBE_TIMEOUT_S)
     try:
         connection.request("GET", path)
-        return str(connection.getresponse().status)
-    except OSError as exc:
-        return type(exc).__name__
+        status = connection.getresponse().status
+        return HealthAnswer(200 <= status < 300, f"answered {status}")
+    except ConnectionRefusedError:
+        return HealthAnswer(False, "refused connections")
+    except TimeoutError:
+        return HealthAnswer(False, f"did not answer within {PROBE_TIMEOUT_S:g} s")
+    except (OSError, http.client.HTTPException) as exc:
+        return HealthAnswer(False, f"failed ({type(exc).__name__}: {exc})" if str(exc) else f"failed ({type(exc).__name__})")
     finally:
         connection.close()

@@ -3,6 +3,13 @@
 The SDK is imported inside the functions that use it, so importing this
 module (and ``topologies``) stays light. The SDK blocks: every call to it
 runs in a worker thread through ``anyio.to_thread``.
+
+A container's health is the engine's own health status (its check runs
+inside the container, wherever the engine is; adr/0035). What a container
+printed is shown only bounded and with the values of its secret variables
+masked: the names of those variables are kept in a label
+(:data:`SECRET_ENV_LABEL`) when it is created, their values are read back from
+the container's own configuration.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -24,12 +31,17 @@ from capabilities.docker import (
     ImageNotFoundError,
 )
 from harmony_py.errors import TopologyNotReadyError
+from harmony_py.secret import Secret
 from harmony_py.topology import TopologyReport
 
 from .gap_hooks import asks_for, inherited_gaps
+from .log_tail import TAIL_LINES, last_lines
 
 _POLL_S = 0.1
 _PROBE_TIMEOUT_S = 3
+SECRET_ENV_LABEL = "io.harmony.secret-env"
+"""Names (comma-separated) of a container's environment variables whose values are secret."""
+_LOG_TAIL_BYTES = 8192
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -162,22 +174,22 @@ class DockerEngine:
             if attrs is None:
                 raise ContainerError(f"container {name} vanished while waiting for it to become healthy")
             info = _info(attrs)
-            if info.health == "healthy" or (info.health is None and info.running):
+            if info.serving:
                 return info
             if info.state in ("exited", "dead"):
-                logs: str = await self._call(_logs_tail, name)
-                raise ContainerError(
-                    f"container {name} exited with status {info.exit_code} before becoming healthy"
-                    + (f"; its last output: {logs}" if logs else "")
-                )
-            if info.health == "unhealthy":
-                raise ContainerError(f"container {name} is unhealthy: {_last_health_output(attrs)}")
-            if anyio.current_time() >= deadline:
-                raise ContainerError(
+                problem = f"container {name} exited with status {info.exit_code} before becoming healthy"
+            elif info.health == "unhealthy":
+                problem = f"container {name} is unhealthy: {info.health_output or 'no check has finished yet'}"
+            elif anyio.current_time() >= deadline:
+                problem = (
                     f"container {name} did not become healthy within {timeout_s:g} s "
-                    f"(health: {info.health or info.state}; last check: {_last_health_output(attrs)})"
+                    f"(health: {info.health or info.state}; last check: {info.health_output or 'no check has finished yet'})"
                 )
-            await anyio.sleep(_POLL_S)
+            else:
+                await anyio.sleep(_POLL_S)
+                continue
+            logs: str = await self._call(_logs_tail, name, attrs)
+            raise ContainerError(problem + (f"; its last output: {logs}" if logs else "; it printed nothing"))
 
 
 @dataclass(frozen=True)
@@ -296,6 +308,9 @@ def create_arguments(spec: ContainerSpec) -> dict[str, Any]:
         arguments["ports"] = {
             f"{port.container}/{port.protocol}": (port.host_ip, port.host) for port in spec.ports
         }
+    secret_names = sorted(key for key, value in spec.env.items() if isinstance(value, Secret))
+    if secret_names:
+        arguments["labels"][SECRET_ENV_LABEL] = ",".join(secret_names)
     if spec.restart_policy != "no":
         arguments["restart_policy"] = {"Name": spec.restart_policy}
     if spec.health is not None:
@@ -354,7 +369,15 @@ def _attrs(client: Any, name: str) -> dict[str, Any] | None:
 
 def _inspect(client: Any, name: str) -> ContainerInfo | None:
     attrs = _attrs(client, name)
-    return None if attrs is None else _info(attrs)
+    return None if attrs is None else _observed(client, attrs)
+
+
+def _observed(client: Any, attrs: Mapping[str, Any]) -> ContainerInfo:
+    """The container, with its last output when it is not serving (logs are read for those only)."""
+    info = _info(attrs)
+    if info.serving:
+        return info
+    return replace(info, last_output=_logs_tail(client, info.id or info.name, attrs, lines=1))
 
 
 def _stop(client: Any, name: str, timeout_s: float) -> None:
@@ -388,16 +411,31 @@ def _list(client: Any, labels: dict[str, str]) -> list[ContainerInfo]:
     for summary in summaries:
         attrs = _attrs(client, summary["Id"])
         if attrs is not None:  # removed between the listing and the look
-            infos.append(_info(attrs))
+            infos.append(_observed(client, attrs))
     return sorted(infos, key=lambda info: info.name)
 
 
-def _logs_tail(client: Any, name: str) -> str:
+def _logs_tail(client: Any, name: str, attrs: Mapping[str, Any], lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines the container printed, bounded, secrets masked, as one `` | ``-separated line."""
     try:
-        raw: bytes = client.api.logs(name, stdout=True, stderr=True, tail=5)
-    except Exception:  # logs are a courtesy in an error message, never a new failure
+        raw: bytes = client.api.logs(name, stdout=True, stderr=True, tail=lines * 4)
+    except Exception:  # logs are a courtesy in an error message or a plan, never a new failure
         return ""
-    return " | ".join(line.strip() for line in raw.decode("utf-8", "replace").splitlines() if line.strip())
+    cut = len(raw) > _LOG_TAIL_BYTES
+    text = raw[-_LOG_TAIL_BYTES:].decode("utf-8", "replace")
+    return " | ".join(last_lines(text, _secret_values(attrs), lines=lines, cut=cut))
+
+
+def _secret_values(attrs: Mapping[str, Any]) -> list[Secret]:
+    """The values of the container's secret variables, read from its configuration (see SECRET_ENV_LABEL)."""
+    config = attrs.get("Config") or {}
+    names = set(str((config.get("Labels") or {}).get(SECRET_ENV_LABEL, "")).split(",")) - {""}
+    values: list[Secret] = []
+    for item in config.get("Env") or []:
+        key, _, value = str(item).partition("=")
+        if key in names:
+            values.append(Secret(value))
+    return values
 
 
 def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
@@ -413,16 +451,18 @@ def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
         health=health.get("Status"),
         labels=dict(config.get("Labels") or {}),
         exit_code=state.get("ExitCode") if state.get("Status") in ("exited", "dead") else None,
+        health_output=_last_health_output(attrs),
     )
 
 
 def _last_health_output(attrs: Mapping[str, Any]) -> str:
+    """The engine's last health check as ``exit N: output`` (empty before the first), one line, secrets masked."""
     log = ((attrs.get("State") or {}).get("Health") or {}).get("Log") or []
     if not log:
-        return "no check has finished yet"
+        return ""
     last = log[-1]
-    output = " ".join(str(last.get("Output", "")).split())
-    return f"exit {last.get('ExitCode')}" + (f", output: {output[:300]}" if output else "")
+    output = " ".join(last_lines(str(last.get("Output", "")), _secret_values(attrs), lines=3))
+    return f"exit {last.get('ExitCode')}" + (f": {output}" if output else "")
 
 
 def _explain(exc: Any) -> str:
@@ -430,8 +470,6 @@ def _explain(exc: Any) -> str:
 
 
 def _plain(value: object) -> str:
-    from harmony_py.secret import Secret
-
     return value.reveal() if isinstance(value, Secret) else str(value)
 
 

@@ -17,6 +17,8 @@ from harmony_py.secret import Secret
 MANAGED_LABEL = "io.harmony.managed-by"
 MANAGED_VALUE = "harmony_py"
 SPEC_LABEL = "io.harmony.spec"
+HEALTH = "health"
+"""The attribute of a change that only waits for a container's health check to pass."""
 
 
 def spec_record(spec: ContainerSpec) -> dict[str, Any]:
@@ -74,8 +76,11 @@ class ContainerScore(Score[Docker]):
 
     The container is recreated only when the spec it was created from differs
     from ``spec``, when its image reference now names another image, or when
-    it stopped or turned unhealthy. A container of the same name that
-    harmony_py did not create is never touched.
+    it stopped or turned unhealthy (the engine's health status; the plan says
+    why, with its last check and output). One whose check has not passed yet
+    is waited for. An apply that cannot make it healthy fails with the
+    container's last output. A container of the same name that harmony_py did
+    not create is never touched.
     """
 
     spec: ContainerSpec
@@ -106,9 +111,13 @@ class ContainerInterpret(ConvergingInterpret[Docker]):
             return [Change(ChangeAction.CREATE, spec.name, f"create container {spec.name} from {spec.image}")]
         _require_managed(found)
         reasons = await self._reasons_to_recreate(topology, found)
-        if not reasons:
-            return []
-        return [Change(ChangeAction.UPDATE, spec.name, f"recreate container {spec.name}: {'; '.join(reasons)}")]
+        if reasons:
+            return [Change(ChangeAction.UPDATE, spec.name, f"recreate container {spec.name}: {'; '.join(reasons)}")]
+        if found.running and found.health == "starting":
+            # As it should be, but its check has not passed yet (an apply was interrupted, or the
+            # engine restarted it): waiting, not recreating, is what is left to do.
+            return [Change(ChangeAction.RUN, spec.name, f"wait for container {spec.name}: {found.trouble()}", attribute=HEALTH)]
+        return []
 
     async def _reasons_to_recreate(self, topology: Docker, found: ContainerInfo) -> list[str]:
         spec = self.score.spec
@@ -119,13 +128,15 @@ class ContainerInterpret(ConvergingInterpret[Docker]):
             current_image = await topology.image_id(spec.image)
             if current_image is not None and current_image != found.image_id:
                 reasons.append(f"image {spec.image} now refers to {current_image[:19]}")
-        if not found.running:
-            reasons.append(f"it is {found.state}" + (f" (exit status {found.exit_code})" if found.exit_code is not None else ""))
-        elif found.health == "unhealthy":
-            reasons.append("it is unhealthy")
+        if not found.running or found.health == "unhealthy":
+            reasons.append(found.trouble())
         return reasons
 
     async def converge(self, topology: Docker, changes: Sequence[Change]) -> None:
+        if all(change.attribute == HEALTH for change in changes):
+            # Only its first health check is missing: the container is left as it is either way.
+            await topology.wait_healthy(self.score.spec.name, timeout_s=self.score.ready_timeout_s)
+            return
         spec = labelled(self.score.spec)
         # The image is checked first, so a missing one leaves the old container running.
         await topology.ensure_image(spec.image)

@@ -210,7 +210,7 @@ class ReplicatedServiceInterpret(Interpret[DockerWithLoadBalancer]):
     async def _observe(self, topology: DockerWithLoadBalancer, revision: str) -> _Observed:
         found = await topology.list_containers({MANAGED_LABEL: MANAGED_VALUE, SERVICE_LABEL: self.score.service})
         replicas = [info for info in found if info.labels.get(KIND_LABEL) == REPLICA and PORT_LABEL in info.labels]
-        serving = [info for info in replicas if info.running and info.health == "healthy"]
+        serving = [info for info in replicas if info.serving]
         return _Observed(
             current=tuple(info for info in serving if info.labels.get(REVISION_LABEL) == revision),
             outdated=tuple(info for info in serving if info.labels.get(REVISION_LABEL) != revision),
@@ -230,7 +230,7 @@ class ReplicatedServiceInterpret(Interpret[DockerWithLoadBalancer]):
         ]
         if work.add:
             changes.append(Change(ChangeAction.CREATE, score.service, f"start {work.add} replica(s) of {score.image}"))
-        changes += [Change(ChangeAction.DELETE, info.name, f"remove replica {info.name} ({info.state})") for info in work.remove]
+        changes += [Change(ChangeAction.DELETE, info.name, _removal(info, score.replicas)) for info in work.remove]
         frontend = score.frontend()
         if observed.balanced is None or observed.balanced.frontend != frontend:
             changes.append(Change(ChangeAction.UPDATE, score.service, f"serve {score.service} on {frontend.address}:{frontend.port}"))
@@ -264,9 +264,12 @@ class _RollingRun:
         self.failures: list[str] = []
         self.attempts = 0
         self.used_ports: set[int] = set()
+        self.updating = False
+        """Replicas of another revision are being replaced (so a failure can roll back to them)."""
 
     async def execute(self, observed: _Observed) -> str:
         work = _work(observed, self.score.replicas)
+        self.updating = bool(work.replace)
         all_replicas = await self.topology.list_containers({MANAGED_LABEL: MANAGED_VALUE, KIND_LABEL: REPLICA})
         self.used_ports = {int(info.labels[PORT_LABEL]) for info in all_replicas if PORT_LABEL in info.labels}
         # First the balancer serves only replicas that are up, then the rest goes.
@@ -352,6 +355,13 @@ class _RollingRun:
                 f"update of {self.score.service} to {self.score.image} paused: {reason}; "
                 f"{len(self.live)} replica(s) serve; apply again to continue"
             )
+        if not self.updating:
+            # Only replicas of the wanted version were being started (replacing sick ones, or
+            # scaling): there is no previous version to go back to; the healthy ones keep serving.
+            raise UpdateFailedError(
+                f"{self.score.service}: a new replica of {self.score.image} did not become healthy: {reason}; "
+                f"{len(self.live)} of {self.score.replicas} replica(s) serve"
+            )
         problems = await self._roll_back()
         raise UpdateRolledBackError(
             f"update of {self.score.service} to {self.score.image} rolled back: {reason}; "
@@ -382,6 +392,13 @@ class _RollingRun:
         current = await self.topology.balanced_service(self.score.service)
         if current is None or current.frontend != wanted.frontend or set(current.backends) != set(wanted.backends):
             await self.topology.balance(frontend, wanted.backends, drain_timeout_s=self.policy.drain_timeout_s)
+
+
+def _removal(info: ContainerInfo, wanted: int) -> str:
+    """The plan line of a replica that goes: why it is not serving, with its last check and output."""
+    if info.serving:
+        return f"remove replica {info.name} (running; {wanted} wanted)"
+    return f"remove replica {info.name}: {info.trouble()}"
 
 
 def _with_revision(spec: ContainerSpec, revision: str) -> ContainerSpec:

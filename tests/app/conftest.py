@@ -14,6 +14,7 @@ import random
 import secrets as secrets_module
 import subprocess
 import sys
+import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -152,8 +153,7 @@ def stop_supervised_apps(apps_root: Path) -> None:
 def shop(pg_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> Iterator[Shop]:
     """The example's environment for one topology (``SHOP_TOPOLOGY`` set by the test's parameter)."""
     kind: str = request.param
-    root = pg_root / kind
-    root.mkdir()
+    root = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=pg_root))  # a test of its own, when several use one kind
     root.chmod(0o755)
     address = f"127.36.0.{ {'localhost': 1, 'docker': 2, 'failover': 3}[kind] }"
     shop = Shop(kind, root, address, free_port(address), secrets_module.token_urlsafe(16), capsys)

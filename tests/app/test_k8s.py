@@ -92,6 +92,23 @@ async def test_the_service_is_a_deployment_reading_a_secret_and_a_second_apply_c
         assert value not in shown
 
 
+async def test_pods_that_stopped_being_ready_are_a_pending_wait_not_nothing_to_do(
+    cluster: K8sAnywhereTopology, server: EmulatorThread
+) -> None:
+    """Health on Kubernetes is the Deployment's rollout status (the readiness probes on the health path)."""
+    assert (await Maestro(cluster).add(web()).apply()).ok
+    key = server.call(
+        lambda: next(key for key, obj in server.api.store.items() if obj.get("kind") == "Deployment" and key[4] == "shop-web")
+    )
+    ready = dict(server.call(lambda: server.api.store[key])["status"])
+    server.call(lambda: server.api.set_status(key, {**ready, "readyReplicas": 1, "availableReplicas": 1}))
+    planned = await Maestro(cluster).add(web()).plan()
+    assert [change.summary for change in planned.scores[0].changes] == ["wait for shop-web: 1 of 2 updated replicas available"]
+
+    server.call(lambda: server.api.set_status(key, ready))
+    assert not (await Maestro(cluster).add(web()).plan()).has_changes
+
+
 async def test_the_whole_contract_plans_and_applies_with_the_database_on_the_cluster(
     cluster: K8sAnywhereTopology, server: EmulatorThread, pods_postgres: RealPostgres
 ) -> None:
