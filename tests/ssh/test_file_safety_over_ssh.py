@@ -21,7 +21,7 @@ from topologies.linux_host import LinuxHostTopology
 
 from .conftest import HostFactory
 from .sshd import SshServer, UserKey
-from .test_sudo import login, root_only_dir, server, sudo_user  # noqa: F401  (fixtures)
+from .test_sudo import USER, login, root_only_dir, server, sudo_user  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).parent.parent.parent
 MIB = 1 << 20
@@ -185,6 +185,13 @@ def test_a_command_secret_over_ssh_is_masked_and_reaches_the_command(
     assert password not in repr(failed)
 
 
+async def _sessions_ended(user: str) -> None:
+    """Wait (up to 10 s) until sshd's processes for ``user`` are gone, so that the fixture can delete the user."""
+    with anyio.move_on_after(10):
+        while subprocess.run(["pgrep", "-u", user], capture_output=True).returncode == 0:
+            await anyio.sleep(0.1)
+
+
 async def test_with_sudo_resolve_and_digest_see_what_root_sees(login: Any, root_only_dir: Path) -> None:
     (root_only_dir / "real").mkdir()
     (root_only_dir / "link").symlink_to(root_only_dir / "real")
@@ -200,5 +207,6 @@ async def test_with_sudo_resolve_and_digest_see_what_root_sees(login: Any, root_
     finally:
         await host.aclose()
     report = await _report(login(sudo=True), DirectoryScore(str(root_only_dir / "link" / "d")))
+    await _sessions_ended(USER)
     assert [s.state for s in report.scores] == [ScoreState.FAILED]
     assert "follow_parent_symlinks=True" in report.scores[0].message
