@@ -4,27 +4,41 @@ from __future__ import annotations
 
 import enum
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 
 class FileKind(enum.Enum):
+    """What kind of thing is at a path; the value reads in a sentence ("is a FIFO")."""
+
     FILE = "file"
     DIRECTORY = "directory"
     SYMLINK = "symlink"
-    OTHER = "other"
+    FIFO = "FIFO"
+    SOCKET = "socket"
+    CHARACTER_DEVICE = "character device"
+    BLOCK_DEVICE = "block device"
+    OTHER = "special file"
 
     @classmethod
     def of_mode(cls, st_mode: int) -> FileKind:
         """The kind a POSIX ``st_mode`` describes."""
-        if stat.S_ISREG(st_mode):
-            return cls.FILE
-        if stat.S_ISDIR(st_mode):
-            return cls.DIRECTORY
-        if stat.S_ISLNK(st_mode):
-            return cls.SYMLINK
+        for test, kind in _KIND_TESTS:
+            if test(st_mode):
+                return kind
         return cls.OTHER
+
+
+_KIND_TESTS: tuple[tuple[Callable[[int], bool], FileKind], ...] = (
+    (stat.S_ISREG, FileKind.FILE),
+    (stat.S_ISDIR, FileKind.DIRECTORY),
+    (stat.S_ISLNK, FileKind.SYMLINK),
+    (stat.S_ISFIFO, FileKind.FIFO),
+    (stat.S_ISSOCK, FileKind.SOCKET),
+    (stat.S_ISCHR, FileKind.CHARACTER_DEVICE),
+    (stat.S_ISBLK, FileKind.BLOCK_DEVICE),
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,10 @@ class CommandRunner(Protocol):
     - paths are absolute POSIX paths; file content is bytes, byte for byte;
     - ``write_file`` is atomic: readers see the old content or the new one,
       never a mix, and the file has ``mode`` before any content is in it;
-    - ``stat`` and ``read_file`` answer ``None`` for a missing path, not an error.
+    - ``stat``, ``read_file``, ``resolve`` and ``digest`` answer ``None`` for a
+      missing path, not an error;
+    - ``digest`` hashes a file where it is, so observing a large file never
+      brings its content over a connection or into memory.
     """
 
     async def run(
@@ -90,8 +107,16 @@ class CommandRunner(Protocol):
         """The content of a regular file, or ``None`` when nothing is there."""
         ...
 
-    async def write_file(self, path: str, content: bytes, *, mode: int) -> None:
-        """Replace ``path`` atomically with ``content`` and permission bits ``mode``."""
+    async def write_file(
+        self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True
+    ) -> None:
+        """Replace ``path`` atomically with ``content`` and permission bits ``mode``.
+
+        A symbolic link at ``path`` itself is replaced, never written through.
+        With ``follow_parent_symlinks=False`` a symbolic link anywhere in the
+        directory part is an error too, checked when the file is written (not
+        only when it was planned), and so is a missing directory, named.
+        """
         ...
 
     async def set_mode(self, path: str, mode: int) -> None:
@@ -100,4 +125,17 @@ class CommandRunner(Protocol):
 
     async def make_directory(self, path: str, *, mode: int) -> None:
         """Create ``path`` and any missing parents; ``path`` itself gets ``mode``."""
+        ...
+
+    async def resolve(self, path: str) -> str | None:
+        """``path`` with every symbolic link along it resolved (realpath), or ``None`` when nothing is there."""
+        ...
+
+    async def digest(self, path: str) -> str | None:
+        """The SHA-256 (hex) of the regular file at ``path``, computed where the file is.
+
+        A final symbolic link is not followed and nothing but a regular file is
+        read (a FIFO or device is an error, never a wait); ``None`` when
+        nothing is at ``path``.
+        """
         ...

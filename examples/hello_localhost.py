@@ -10,7 +10,8 @@ from harmony_py import Maestro
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
 from topologies import LocalhostTopology
 
-ROOT = os.environ.get("HARMONY_HELLO_DIR", os.path.join(tempfile.gettempdir(), "harmony_py-hello"))
+# realpath: where the temporary directory is reached through a link (macOS's /var), FileScore would refuse it.
+ROOT = os.environ.get("HARMONY_HELLO_DIR", os.path.join(os.path.realpath(tempfile.gettempdir()), "harmony_py-hello"))
 
 maestro = Maestro(LocalhostTopology()).add(
     DirectoryScore(ROOT, mode=0o755),

@@ -32,12 +32,13 @@ class TopologyNotReadyError(HarmonyError):
 class CommandFailedError(HarmonyError):
     """A command run on a topology exited non-zero where success was needed."""
 
-    def __init__(self, argv: Sequence[str], exit_status: int, stderr: str) -> None:
+    def __init__(self, argv: Sequence[str], exit_status: int, stderr: str, *, shown: str | None = None) -> None:
+        """``shown``: the command as its user wrote it (secrets masked), named instead of ``argv[0]``."""
         self.argv = tuple(argv)
         self.exit_status = exit_status
         self.stderr = stderr
         detail = stderr.strip().splitlines()[-1] if stderr.strip() else "no error output"
-        super().__init__(f"command {self.argv[0]!r} exited {exit_status}: {detail}")
+        super().__init__(f"command {shown if shown is not None else self.argv[0]!r} exited {exit_status}: {detail}")
 
 
 class ScoreFileError(HarmonyError):

@@ -73,7 +73,7 @@ def test_multisite_names_the_site_that_lacks_it() -> None:
 
 def test_higher_order_topology_without_the_members_itself_says_so() -> None:
     failover = FailoverTopology(LocalhostTopology(), LocalhostTopology())
-    assert capability_gaps(failover, CommandRunner)[0] == "missing make_directory"
+    assert "missing make_directory" in capability_gaps(failover, CommandRunner)
 
 
 def test_isinstance_alone_would_be_fooled_by_a_failover() -> None:

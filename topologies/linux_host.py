@@ -183,9 +183,14 @@ class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, P
         with ssh_files.remote_errors(self.name, "read", path):
             return await ssh_files.read_file(session.sftp, path)
 
-    async def write_file(self, path: str, content: bytes, *, mode: int) -> None:
+    async def write_file(
+        self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True
+    ) -> None:
         session = await self._link.session()
         with ssh_files.remote_errors(self.name, "write", path):
+            if not follow_parent_symlinks:
+                await ssh_files.write_within(session.sftp, self.name, path, content, mode)
+                return
             await ssh_files.write_file(session.sftp, path, content, mode)
 
     async def set_mode(self, path: str, mode: int) -> None:
@@ -197,6 +202,16 @@ class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, P
         session = await self._link.session()
         with ssh_files.remote_errors(self.name, "create directory", path):
             await ssh_files.make_directory(session.sftp, path, mode)
+
+    async def resolve(self, path: str) -> str | None:
+        # The SFTP session runs as root under sudo=True, so it resolves what root sees.
+        session = await self._link.session()
+        with ssh_files.remote_errors(self.name, "resolve", path):
+            return await ssh_files.resolve(session.sftp, path)
+
+    async def digest(self, path: str) -> str | None:
+        # Hashed on the host (sha256sum): a large file never crosses the connection.
+        return ssh_files.parse_digest(self.name, path, await self.run(ssh_files.digest_command(path)))
 
 
 def _as_bytes(output: object) -> bytes:

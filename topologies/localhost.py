@@ -18,6 +18,7 @@ import anyio.to_thread
 from capabilities.command_runner import CommandResult, FileKind, FileStat
 from harmony_py.topology import TopologyReport
 
+from . import local_files
 from .application_localhost import LocalhostApplications
 from .docker_engine import DockerOnHost
 from .nginx_balancer import NginxLoadBalancer
@@ -65,7 +66,12 @@ class LocalhostTopology(LocalhostApplications, DockerOnHost, NginxLoadBalancer, 
     async def read_file(self, path: str) -> bytes | None:
         return await anyio.to_thread.run_sync(_read, path)
 
-    async def write_file(self, path: str, content: bytes, *, mode: int) -> None:
+    async def write_file(
+        self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True
+    ) -> None:
+        if not follow_parent_symlinks:
+            await anyio.to_thread.run_sync(local_files.write_within, path, content, mode)
+            return
         await anyio.to_thread.run_sync(_write_atomically, path, content, mode)
 
     async def set_mode(self, path: str, mode: int) -> None:
@@ -73,6 +79,12 @@ class LocalhostTopology(LocalhostApplications, DockerOnHost, NginxLoadBalancer, 
 
     async def make_directory(self, path: str, *, mode: int) -> None:
         await anyio.to_thread.run_sync(_make_directory, path, mode)
+
+    async def resolve(self, path: str) -> str | None:
+        return await anyio.to_thread.run_sync(local_files.resolve, path)
+
+    async def digest(self, path: str) -> str | None:
+        return await anyio.to_thread.run_sync(local_files.digest, path)
 
 
 def _stat(path: str) -> FileStat | None:

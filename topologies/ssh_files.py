@@ -8,6 +8,7 @@ fan-out time goes").
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import posixpath
 import secrets
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 import anyio
 import asyncssh
 
-from capabilities.command_runner import FileKind, FileStat
+from capabilities.command_runner import CommandResult, FileKind, FileStat
 from harmony_py.errors import HarmonyError
 
 TEMPORARY_SUFFIX = ".harmony-tmp"
@@ -91,3 +92,66 @@ async def make_directory(sftp: asyncssh.SFTPClient, path: str, mode: int) -> Non
 
 async def set_mode(sftp: asyncssh.SFTPClient, path: str, mode: int) -> None:
     await sftp.chmod(path, mode)
+
+
+# -- Observing and writing without being fooled by links, FIFOs or size -------
+
+
+async def resolve(sftp: asyncssh.SFTPClient, path: str) -> str | None:
+    """``path`` with every symbolic link resolved (SFTP ``realpath``), or ``None`` when nothing is there.
+
+    OpenSSH's realpath answers even when the final component is missing, so an
+    ``lstat`` of ``path`` is sent alongside it (one round trip for both).
+    """
+    resolved, found = await asyncio.gather(sftp.realpath(path), stat(sftp, path), return_exceptions=True)
+    for answer in (resolved, found):
+        if isinstance(answer, BaseException) and not isinstance(answer, (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath)):
+            raise answer
+    return resolved if isinstance(resolved, str) and found is not None and not isinstance(found, BaseException) else None
+
+
+async def write_within(sftp: asyncssh.SFTPClient, host: str, path: str, content: bytes, mode: int) -> None:
+    """:func:`write_file`, after checking that the directory exists and no symbolic link leads to it.
+
+    SFTP has no ``openat``: the directory is resolved right before the
+    temporary file is created, which leaves a window of a few round trips in
+    which a swapped-in link is not seen (see adr/0017).
+    """
+    directory = posixpath.dirname(path)
+    resolved = await resolve(sftp, directory)
+    if resolved is None:
+        raise RemoteFileError(f"{host}: {directory} does not exist")
+    if resolved != directory:
+        raise RemoteFileError(f"{host}: {directory} resolves to {resolved} through a symlink: nothing is written through it")
+    await write_file(sftp, path, content, mode)
+
+
+DIGEST_MISSING = 3
+DIGEST_NOT_REGULAR = 4
+# $1 is the path. dd opens it with O_NOFOLLOW|O_NONBLOCK, so a link or FIFO swapped
+# in after the test fails instead of being followed or waited on; its exit status
+# (not sha256sum's) is the script's, as `set -o pipefail` would give in bash.
+_DIGEST_SCRIPT = f"""
+[ -e "$1" ] || [ -L "$1" ] || exit {DIGEST_MISSING}
+if [ -L "$1" ] || ! [ -f "$1" ]; then exit {DIGEST_NOT_REGULAR}; fi
+exec 4>&1
+status=$( {{ {{ dd if="$1" iflag=nofollow,nonblock bs=1048576 status=none; echo $? >&3; }} | sha256sum >&4; }} 3>&1 )
+exit "$status"
+"""
+
+
+def digest_command(path: str) -> tuple[str, ...]:
+    """The command that prints the SHA-256 of the regular file ``path`` on the host, reading it there."""
+    return ("sh", "-c", _DIGEST_SCRIPT, "sh", path)
+
+
+def parse_digest(host: str, path: str, result: CommandResult) -> str | None:
+    if result.exit_status == DIGEST_MISSING:
+        return None
+    if result.exit_status == DIGEST_NOT_REGULAR:
+        raise RemoteFileError(f"{host}: {path} is not a regular file: its content is not read")
+    words = result.stdout_text.split()
+    if not result.ok or not words or len(words[0]) != 64:
+        detail = result.stderr_text.strip().splitlines()[-1:] or [f"exit status {result.exit_status}"]
+        raise RemoteFileError(f"{host}: cannot take the SHA-256 of {path}: {detail[0]}")
+    return words[0]

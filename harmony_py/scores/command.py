@@ -2,39 +2,90 @@
 
 from __future__ import annotations
 
+import re
 import shlex
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from capabilities.command_runner import CommandRunner
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
+from harmony_py.secret import MASK, Secret
 
 from .validate import absolute_path
 
-Command = str | tuple[str, ...]
+Part = str | Secret
+Command = str | Secret | tuple[Part, ...]
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _as_command(score: str, field: str, value: object) -> Command:
-    if isinstance(value, str):
-        if not value.strip():
+    if isinstance(value, (str, Secret)):
+        text = value.reveal() if isinstance(value, Secret) else value
+        if not text.strip():
             raise ScoreValueError(f"{score}.{field} must not be empty")
         return value
-    if isinstance(value, Sequence) and value and all(isinstance(part, str) for part in value):
+    if isinstance(value, Sequence) and value and all(isinstance(part, (str, Secret)) for part in value):
         return tuple(value)
+    # A Secret inside ``value`` shows as Secret('********') here.
     raise ScoreValueError(
-        f"{score}.{field} must be a shell string or a non-empty list of strings, got {value!r}"
+        f"{score}.{field} must be a shell string, a Secret, or a non-empty list of strings and Secrets, got {value!r}"
     )
 
 
 def argv_of(command: Command) -> tuple[str, ...]:
-    """A shell string runs through ``sh -c``; a sequence runs as exactly those arguments."""
-    return ("sh", "-c", command) if isinstance(command, str) else command
+    """The argv to run, secrets revealed: a shell string runs through ``sh -c``, a sequence as exactly those arguments."""
+    if isinstance(command, (str, Secret)):
+        return ("sh", "-c", _reveal(command))
+    return tuple(_reveal(part) for part in command)
 
 
 def display(command: Command) -> str:
-    return command if isinstance(command, str) else shlex.join(command)
+    """The command as the user wrote it, each Secret masked: ``curl -u ******** https://x``."""
+    if isinstance(command, (str, Secret)):
+        return str(command)
+    return " ".join(MASK if isinstance(part, Secret) else shlex.quote(part) for part in command)
+
+
+def masked(text: str, secrets: Iterable[Secret]) -> str:
+    """``text`` with every value of ``secrets`` replaced by the mask (longest first, so none shows in part)."""
+    for value in sorted({secret.reveal() for secret in secrets}, key=len, reverse=True):
+        if value:
+            text = text.replace(value, MASK)
+    return text
+
+
+def _masked_argv(command: Command) -> tuple[str, ...]:
+    if isinstance(command, (str, Secret)):
+        return ("sh", "-c", str(command))
+    return tuple(str(part) for part in command)
+
+
+def _reveal(part: Part) -> str:
+    return part.reveal() if isinstance(part, Secret) else part
+
+
+def _secrets_of(command: Command | None) -> list[Secret]:
+    if command is None or isinstance(command, str):
+        return []
+    if isinstance(command, Secret):
+        return [command]
+    return [part for part in command if isinstance(part, Secret)]
+
+
+def _as_env(value: object) -> Mapping[str, Part]:
+    if not isinstance(value, Mapping):
+        raise ScoreValueError(f"CommandScore.env must be a mapping of names to str or Secret, got {type(value).__name__}")
+    for name, item in value.items():
+        if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+            raise ScoreValueError(f"CommandScore.env: {name!r} is not a valid environment variable name")
+        if not isinstance(item, (str, Secret)):
+            raise ScoreValueError(f"CommandScore.env[{name!r}] must be str or Secret, got {type(item).__name__}")
+        if "\0" in _reveal(item):
+            raise ScoreValueError(f"CommandScore.env[{name!r}] contains a NUL byte")
+    return MappingProxyType(dict(value))
 
 
 @dataclass(frozen=True)
@@ -47,15 +98,30 @@ class CommandScore(Score[CommandRunner]):
     and report a change, on every apply. After running, the guard is checked
     again, so a command that does not produce its effect fails at once instead
     of silently running again next time.
+
+    ``command`` (and ``unless``) is a shell string run by ``sh -c``, or a list
+    of arguments run as they are; either may be a :class:`Secret`, or hold
+    Secrets among the arguments. ``env`` sets environment variables for the
+    command and its check; values may be Secrets. Plans, reports and failure
+    messages show every Secret as ``********``, also where the command echoes
+    it. Prefer ``env`` for a secret: arguments are visible to other users of
+    the machine (``ps``), the environment is not.
+
+    Example::
+
+        CommandScore('curl -fsS -u "$CREDS" -o /srv/app/data https://example.com/data',
+                     creates="/srv/app/data", env={"CREDS": Secret("user:pw")})
     """
 
-    command: str | Sequence[str]
+    command: str | Secret | Sequence[Part]
     creates: str | None = None
-    unless: str | Sequence[str] | None = None
+    unless: str | Secret | Sequence[Part] | None = None
     timeout_s: float | None = None
+    env: Mapping[str, Part] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "command", _as_command("CommandScore", "command", self.command))
+        object.__setattr__(self, "env", _as_env(self.env))
         if self.creates is None and self.unless is None:
             raise ScoreValueError(
                 f"CommandScore({display(self.command_value)}) needs a guard, creates= or unless=, "
@@ -66,9 +132,26 @@ class CommandScore(Score[CommandRunner]):
         if self.unless is not None:
             object.__setattr__(self, "unless", _as_command("CommandScore", "unless", self.unless))
 
+    def __hash__(self) -> int:
+        # The generated hash would cover the env mapping, which is unhashable; these fields suffice.
+        return hash((self.command_value, self.creates, self.unless_value))
+
     @property
     def command_value(self) -> Command:
         return _as_command("CommandScore", "command", self.command)
+
+    @property
+    def unless_value(self) -> Command | None:
+        return None if self.unless is None else _as_command("CommandScore", "unless", self.unless)
+
+    @property
+    def secrets(self) -> list[Secret]:
+        """Every Secret the score holds, to mask wherever output is shown."""
+        env_secrets = [value for value in self.env.values() if isinstance(value, Secret)]
+        return [*_secrets_of(self.command_value), *_secrets_of(self.unless_value), *env_secrets]
+
+    def revealed_env(self) -> dict[str, str] | None:
+        return {name: _reveal(value) for name, value in self.env.items()} or None
 
     @property
     def name(self) -> str:
@@ -89,25 +172,30 @@ class CommandInterpret(ConvergingInterpret[CommandRunner]):
         return [Change(ChangeAction.RUN, shown, f"run {shown}")]
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
-        argv = argv_of(self.score.command_value)
-        result = await topology.run(argv, timeout_s=self.score.timeout_s)
+        command = self.score.command_value
+        result = await topology.run(argv_of(command), env=self.score.revealed_env(), timeout_s=self.score.timeout_s)
         if not result.ok:
-            raise CommandFailedError(argv, result.exit_status, result.stderr_text)
+            # Only masked text goes into the error: it is shown, logged and put in --json.
+            raise CommandFailedError(
+                _masked_argv(command), result.exit_status, masked(result.stderr_text, self.score.secrets), shown=display(command)
+            )
         if not await self._done(topology):
             raise HarmonyError(
-                f"{display(self.score.command_value)} succeeded but its guard still says it is needed "
+                f"{display(command)} succeeded but its guard still says it is needed "
                 f"({self._guard()}); a second apply would run it again"
             )
 
     async def _done(self, topology: CommandRunner) -> bool:
         if self.score.creates is not None and await topology.stat(self.score.creates) is not None:
             return True
-        if self.score.unless is not None:
-            check = await topology.run(argv_of(_as_command("CommandScore", "unless", self.score.unless)))
+        unless = self.score.unless_value
+        if unless is not None:
+            check = await topology.run(argv_of(unless), env=self.score.revealed_env())
             return check.ok
         return False
 
     def _guard(self) -> str:
         if self.score.creates is not None:
             return f"{self.score.creates} does not exist"
-        return f"unless check {display(_as_command('CommandScore', 'unless', self.score.unless))} fails"
+        unless = self.score.unless_value
+        return f"unless check {display(unless) if unless is not None else ''} fails"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from capabilities.command_runner import CommandRunner, FileKind, FileStat
-from harmony_py.diff import unified_diff
+from harmony_py.diff import MAX_DIFF_BYTES, NoDiff, bounded_diff
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
@@ -17,6 +19,8 @@ from .validate import absolute_path, octal, permission_mode
 _OTHERS_READ = 0o004
 DEFAULT_FILE_MODE = 0o644
 DEFAULT_SECRET_MODE = 0o600
+COMPARE_BY_DIGEST_ABOVE = MAX_DIFF_BYTES
+"""Files larger than this (bytes) are compared by SHA-256 where they are, never read back."""
 
 
 @dataclass(frozen=True)
@@ -24,12 +28,28 @@ class FileScore(Score[CommandRunner]):
     """A regular file with exactly this content and mode.
 
     ``content`` may be a :class:`Secret`: then the file defaults to mode 0600
-    and no plan or report ever shows its content.
+    and no plan or report ever shows its content. ``mode`` is an octal int
+    (``0o640``); a decimal look-alike such as ``640`` is refused (see
+    :func:`~harmony_py.scores.validate.permission_mode`).
+
+    A file whose directory is, or lies under, a symbolic link is refused, its
+    plan naming where the link leads, because writing through the link would
+    change a file somewhere else; ``follow_parent_symlinks=True`` writes at
+    the resolved path instead. A link at ``path`` itself, a FIFO, socket or
+    device there is always refused, and nothing is ever written through a
+    link swapped in after the plan. A file larger than 1 MiB is compared by
+    its SHA-256, taken where it is, and planned as ``content differs (N bytes
+    -> M bytes)``; smaller text files get a unified diff.
+
+    Example::
+
+        FileScore("/etc/app/app.conf", "port = 8080\\n", mode=0o640)
     """
 
     path: str
     content: str | bytes | Secret
     mode: int | None = None
+    follow_parent_symlinks: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", absolute_path("FileScore", "path", self.path))
@@ -71,47 +91,79 @@ class FileInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
-        path, mode, desired = self.score.path, self.score.desired_mode, self.score.desired_bytes()
-        found = await topology.stat(path)
+        where = await locate(topology, self.score.path, self.score.follow_parent_symlinks, "FileScore", "written")
+        target, mode, desired = where.target, self.score.desired_mode, self.score.desired_bytes()
+        found = await topology.stat(target)
         if found is None:
-            diff = None if self.score.is_secret else unified_diff(path, b"", desired)
-            summary = f"create file {path} ({len(desired)} bytes, mode {octal(mode)})"
-            return [Change(ChangeAction.CREATE, path, summary, diff)]
-        _require_kind(path, found, FileKind.FILE)
+            return [self._creation(where, desired)]
+        require_kind(target, found, FileKind.FILE)
         changes: list[Change] = []
-        current = await topology.read_file(path)
-        if current != desired:
-            changes.append(self._content_change(found, current or b"", desired))
+        content_change = await self._content_change(topology, where, found, desired)
+        if content_change is not None:
+            changes.append(content_change)
         if found.mode != mode:
-            changes.append(_mode_change(path, found.mode, mode))
+            changes.append(_mode_change(self.score.path, found.mode, mode))
         return changes
 
-    def _content_change(self, found: FileStat, current: bytes, desired: bytes) -> Change:
+    def _creation(self, where: Location, desired: bytes) -> Change:
+        path, mode = self.score.path, self.score.desired_mode
+        summary = f"create file {path}{where.shown} ({len(desired)} bytes, mode {octal(mode)})"
+        if not where.directory_exists:
+            summary += f"; {where.directory} does not exist yet"
+        diff = None if self.score.is_secret else bounded_diff(path, b"", desired)
+        return Change(ChangeAction.CREATE, path, summary, diff if isinstance(diff, str) else None)
+
+    async def _content_change(
+        self, topology: CommandRunner, where: Location, found: FileStat, desired: bytes
+    ) -> Change | None:
         path = self.score.path
-        summary = f"update content of {path} ({len(current)} -> {len(desired)} bytes)"
+        if max(found.size, len(desired)) > COMPARE_BY_DIGEST_ABOVE:
+            if found.size == len(desired) and await topology.digest(where.target) == hashlib.sha256(desired).hexdigest():
+                return None
+            summary = f"update content of {path}{where.shown}: content differs ({found.size} bytes -> {len(desired)} bytes)"
+            return Change(ChangeAction.UPDATE, path, summary, attribute="content")
+        current = await topology.read_file(where.target) or b""
+        if current == desired:
+            return None
+        summary = f"update content of {path}{where.shown} ({len(current)} -> {len(desired)} bytes)"
         if self.score.is_secret:
             return Change(ChangeAction.UPDATE, path, f"{summary}; secret, diff hidden", attribute="content")
         if not found.mode & _OTHERS_READ:
             # What is there now may be a secret someone else put there.
             return Change(ChangeAction.UPDATE, path, f"{summary}; diff hidden, file not world-readable", attribute="content")
-        diff = unified_diff(path, current, desired)
-        if diff is None:
-            return Change(ChangeAction.UPDATE, path, f"{summary}; binary content", attribute="content")
+        diff = bounded_diff(path, current, desired)
+        if isinstance(diff, NoDiff):
+            return Change(ChangeAction.UPDATE, path, f"{summary}; {diff.reason}", attribute="content")
         return Change(ChangeAction.UPDATE, path, summary, diff, "content")
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        # Located again: the directory may have changed since the plan (or been made by an earlier score).
+        where = await locate(topology, self.score.path, self.score.follow_parent_symlinks, "FileScore", "written")
+        where.require_directory()
         if any(change.attribute != "mode" for change in changes):
-            await topology.write_file(self.score.path, self.score.desired_bytes(), mode=self.score.desired_mode)
+            await topology.write_file(
+                where.target, self.score.desired_bytes(), mode=self.score.desired_mode, follow_parent_symlinks=False
+            )
         else:
-            await topology.set_mode(self.score.path, self.score.desired_mode)
+            await topology.set_mode(where.target, self.score.desired_mode)
 
 
 @dataclass(frozen=True)
 class DirectoryScore(Score[CommandRunner]):
-    """A directory (with any missing parents) whose own mode is ``mode``."""
+    """A directory (with any missing parents) whose own mode is ``mode``.
+
+    Like :class:`FileScore`, it refuses to create a directory under a symbolic
+    link unless ``follow_parent_symlinks=True``, and a link at ``path`` itself
+    always.
+
+    Example::
+
+        DirectoryScore("/srv/app", mode=0o750)
+    """
 
     path: str
     mode: int = 0o755
+    follow_parent_symlinks: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", absolute_path("DirectoryScore", "path", self.path))
@@ -131,19 +183,59 @@ class DirectoryInterpret(ConvergingInterpret[CommandRunner]):
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
         path, mode = self.score.path, self.score.mode
-        found = await topology.stat(path)
+        where = await locate(topology, path, self.score.follow_parent_symlinks, "DirectoryScore", "created")
+        found = await topology.stat(where.target)
         if found is None:
-            return [Change(ChangeAction.CREATE, path, f"create directory {path} (mode {octal(mode)})")]
-        _require_kind(path, found, FileKind.DIRECTORY)
+            return [Change(ChangeAction.CREATE, path, f"create directory {path}{where.shown} (mode {octal(mode)})")]
+        require_kind(where.target, found, FileKind.DIRECTORY)
         if found.mode != mode:
             return [_mode_change(path, found.mode, mode)]
         return []
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
-        await topology.make_directory(self.score.path, mode=self.score.mode)
+        where = await locate(topology, self.score.path, self.score.follow_parent_symlinks, "DirectoryScore", "created")
+        await topology.make_directory(where.target, mode=self.score.mode)
 
 
-def _require_kind(path: str, found: FileStat, wanted: FileKind) -> None:
+@dataclass(frozen=True)
+class Location:
+    """Where a path's work happens, as observed: ``target`` is ``path`` or, when following links, its resolved form."""
+
+    path: str
+    target: str
+    directory: str
+    directory_exists: bool
+
+    @property
+    def shown(self) -> str:
+        """What a plan adds to ``path`` when the work happens elsewhere."""
+        return f" (resolved: {self.target})" if self.target != self.path else ""
+
+    def require_directory(self) -> None:
+        if not self.directory_exists:
+            raise HarmonyError(f"{self.directory} does not exist: add a DirectoryScore for it or create it first")
+
+
+async def locate(topology: CommandRunner, path: str, follow: bool, score: str, verb: str) -> Location:
+    """Resolve the nearest existing directory above ``path``; refuse a link on the way unless ``follow``."""
+    directory = posixpath.dirname(path)
+    existing = directory
+    resolved = await topology.resolve(existing)
+    while resolved is None and existing != "/":
+        existing = posixpath.dirname(existing)
+        resolved = await topology.resolve(existing)
+    resolved = resolved or existing
+    target = posixpath.join(resolved, posixpath.relpath(path, existing))
+    if resolved != existing and not follow:
+        raise HarmonyError(
+            f"{existing} resolves to {resolved} through a symlink, so {path} would be {verb} as {target}; "
+            f"pass {score}(..., follow_parent_symlinks=True) to do that"
+        )
+    resolved_directory = posixpath.dirname(target)
+    return Location(path, target, resolved_directory, directory_exists=existing == directory)
+
+
+def require_kind(path: str, found: FileStat, wanted: FileKind) -> None:
     if found.kind is not wanted:
         raise HarmonyError(
             f"{path} is a {found.kind.value}, not a {wanted.value}; "
