@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .outcome import Change
@@ -39,6 +40,8 @@ class ScoreReport:
     """Identities of the scores it waits for (the order it was written in, and its Refs)."""
     unknown_inputs: tuple[str, ...] = ()
     """In a plan: the fields whose values are known only after apply (their producers change)."""
+    details: Mapping[str, str] = field(default_factory=dict)
+    """What the score reported besides its changes (``Outcome.details``), e.g. a status per member."""
 
 
 @dataclass(frozen=True)

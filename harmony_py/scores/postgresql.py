@@ -330,5 +330,7 @@ class StatusInterpret(Interpret[PostgreSQLCluster]):
 
     async def apply(self, topology: PostgreSQLCluster) -> Outcome:
         status: ClusterStatus = await topology.postgres_status(self.config)
-        details = {m.label: m.state.role.value for m in status.members}
+        # A line per member for human output, "primary (host:port): primary, standbys [...]"; the message has them all.
+        lines = (ClusterStatus((m,)).summary().partition(": ") for m in status.members)
+        details = {member: state for member, _, state in lines}
         return Outcome(InterpretStatus.NOOP, status.summary(), details=details)
