@@ -7,7 +7,7 @@ synchronous standby, and its standby set is exactly those members. Found: with
 exit 0, while the old primary could never log in to the new one, so every
 commit on the new primary hung.
 
-The tests run in order on one pair.
+The tests run in order on one pair; the last one has three sites of its own.
 """
 
 from __future__ import annotations
