@@ -17,6 +17,7 @@ of a cluster holds the same ones, and are copied into each member's Secret.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import secrets
@@ -293,19 +294,27 @@ class K8sPgServer:
     async def probe_write(self, timeout_s: float) -> None:
         """Commit a transaction that writes WAL (it waits for the synchronous standbys), within ``timeout_s``.
 
-        On expiry the waiting session is terminated: nothing inside PostgreSQL bounds that wait.
+        The exec's own deadline bounds the wait (its call runs in a worker
+        thread, which a cancel scope cannot interrupt); on expiry the waiting
+        session is terminated: nothing inside PostgreSQL bounds that wait.
         """
         probe = "harmony_py_write_probe"
         argv = ["env", f"PGAPPNAME={probe}", "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                 "-U", SUPERUSER, "-p", str(self.config.port), "-d", "postgres", "-c", WRITE_PROBE_SQL]  # fmt: skip
-        with anyio.move_on_after(timeout_s):
-            await self.exec(argv, what="committing a probe transaction")
-            return
-        await self.sql(
-            [f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{probe}'"],
-            what="ending the unacknowledged commit",
-        )
-        raise K8sPostgresError(f"PostgreSQL {self.config.name}: a commit was not acknowledged within {timeout_s:g} s")
+        try:
+            result = await self.client.k8s_exec(pod_name(self.config), argv, container=CONTAINER, timeout_s=timeout_s)
+        except K8sError as exc:
+            with contextlib.suppress(K8sError, K8sPostgresError):
+                await self.sql(
+                    [f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{probe}'"],
+                    what="ending the unacknowledged commit",
+                )
+            raise K8sPostgresError(
+                f"PostgreSQL {self.config.name}: a commit was not acknowledged within {timeout_s:g} s: {exc}"
+            ) from exc
+        if not result.ok:
+            text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
+            raise K8sPostgresError(f"PostgreSQL {self.config.name}: a commit failed: {' | '.join(text[-3:])}")
 
     # -- observing -------------------------------------------------------------
 
