@@ -254,6 +254,15 @@ class PostgreSQLServer(PostgreSQL, Protocol):
         """On a primary: wait for any one of ``standbys`` on commit; keep exactly ``slots``."""
         ...
 
+    async def probe_write_postgres(self, config: PgConfig, timeout_s: float) -> None:
+        """On a primary: commit one transaction that writes WAL, as a client's commit does.
+
+        It returns once the commit is acknowledged, so after every synchronous
+        standby has it; raises, naming why, when it is refused or not
+        acknowledged within ``timeout_s`` (the waiting commit is then ended).
+        """
+        ...
+
 
 @runtime_checkable
 class PostgreSQLCluster(PostgreSQL, Protocol):

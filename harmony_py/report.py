@@ -8,6 +8,7 @@ renamed or given another meaning (see the README, "Stability").
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .outcome import Change
@@ -61,6 +62,8 @@ class ScoreReport:
     """Identities of the scores it waits for (the order it was written in, and its Refs)."""
     unknown_inputs: tuple[str, ...] = ()
     """In a plan: the fields whose values are known only after apply (their producers change)."""
+    details: Mapping[str, str] = field(default_factory=dict)
+    """What the score reported besides its changes (``Outcome.details``), e.g. a status per member."""
 
 
 @dataclass(frozen=True)

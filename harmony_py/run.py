@@ -18,7 +18,7 @@ Producers' outputs are asked for only when some score consumes them.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -171,7 +171,7 @@ class Run(Generic[T]):
         state = _STATE_OF[outcome.status]
         if state in (ScoreState.FAILED, ScoreState.SKIPPED):
             self.values[node.identity] = _Failed(node.identity)
-        return self._report(node, state, outcome.message, outcome.changes, started)
+        return self._report(node, state, outcome.message, outcome.changes, started, details=outcome.details)
 
     # -- shared -------------------------------------------------------------------
 
@@ -273,6 +273,7 @@ class Run(Generic[T]):
         started: float | None,
         *,
         unknown_inputs: tuple[str, ...] = (),
+        details: Mapping[str, str] | None = None,
     ) -> ScoreReport:
         return ScoreReport(
             name=node.score.name,
@@ -285,6 +286,7 @@ class Run(Generic[T]):
             identity=node.identity,
             depends_on=node.depends_on,
             unknown_inputs=unknown_inputs,
+            details=dict(details or {}),
         )
 
 

@@ -13,9 +13,11 @@ class FailoverTopology(ReplicatedTopology[T_co], Generic[T_co]):
     """A primary and a replica of the same kind.
 
     It provides a capability only when ``T`` does: ``FailoverTopology[LocalhostTopology]``
-    gets PostgreSQL once localhost has it; ``FailoverTopology[SomethingWithout]`` is
-    rejected by mypy wherever PostgreSQL is needed. Mixed kinds need an explicit
-    parameter, e.g. ``FailoverTopology[PostgreSQL](a, b)``.
+    is a PostgreSQL cluster since localhost is a PostgreSQL server;
+    ``FailoverTopology[SomethingWithout]`` is rejected by mypy wherever PostgreSQL is
+    needed. Mixed kinds need an explicit parameter naming what each member is, e.g.
+    ``FailoverTopology[PostgreSQLServer](a, b)``. The two must be distinct servers: two
+    on one machine are :class:`~topologies.local_instance.LocalInstance` members.
     """
 
     primary: T_co

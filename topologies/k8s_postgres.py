@@ -17,6 +17,7 @@ of a cluster holds the same ones, and are copied into each member's Secret.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import secrets
@@ -52,7 +53,7 @@ from .k8s_postgres_manifests import (
     stop_script,
 )
 from .postgres_server import NO_ROLES, password_of, role_changes, slot_for, state_from_status
-from .postgres_text import STATUS_SQL, facts_sql, mask_verifiers, slots_sql
+from .postgres_text import STATUS_SQL, WRITE_PROBE_SQL, facts_sql, mask_verifiers, slots_sql
 from .secret_store import SecretStore
 
 FIELD_MANAGER = "harmony-postgres"
@@ -114,6 +115,9 @@ class K8sPostgreSQLMixin:
         self, config: PgConfig, standbys: tuple[str, ...], slots: tuple[str, ...]
     ) -> None:
         await self.k8s_postgres(config).set_standbys(standbys, slots)
+
+    async def probe_write_postgres(self, config: PgConfig, timeout_s: float) -> None:
+        await self.k8s_postgres(config).probe_write(timeout_s)
 
 
 class K8sPgServer:
@@ -286,6 +290,31 @@ class K8sPgServer:
         await self.apply(
             dataclasses.replace(declared, role="replica", fenced=True, rewind=_rewind_token()), password, apply=True
         )
+
+    async def probe_write(self, timeout_s: float) -> None:
+        """Commit a transaction that writes WAL (it waits for the synchronous standbys), within ``timeout_s``.
+
+        The exec's own deadline bounds the wait (its call runs in a worker
+        thread, which a cancel scope cannot interrupt); on expiry the waiting
+        session is terminated: nothing inside PostgreSQL bounds that wait.
+        """
+        probe = "harmony_py_write_probe"
+        argv = ["env", f"PGAPPNAME={probe}", "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                "-U", SUPERUSER, "-p", str(self.config.port), "-d", "postgres", "-c", WRITE_PROBE_SQL]  # fmt: skip
+        try:
+            result = await self.client.k8s_exec(pod_name(self.config), argv, container=CONTAINER, timeout_s=timeout_s)
+        except K8sError as exc:
+            with contextlib.suppress(K8sError, K8sPostgresError):
+                await self.sql(
+                    [f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{probe}'"],
+                    what="ending the unacknowledged commit",
+                )
+            raise K8sPostgresError(
+                f"PostgreSQL {self.config.name}: a commit was not acknowledged within {timeout_s:g} s: {exc}"
+            ) from exc
+        if not result.ok:
+            text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
+            raise K8sPostgresError(f"PostgreSQL {self.config.name}: a commit failed: {' | '.join(text[-3:])}")
 
     # -- observing -------------------------------------------------------------
 

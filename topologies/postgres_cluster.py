@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,7 +34,7 @@ from capabilities.postgresql import (
     ReplicationRole,
     ReplicationState,
 )
-from harmony_py.errors import ScoreValueError
+from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction
 
 from .postgres_server import PostgresError, slot_for
@@ -43,6 +44,10 @@ R = TypeVar("R")
 FENCE_TIMEOUT_S = 20.0
 CATCH_UP_TIMEOUT_S = 60.0
 STATUS_TIMEOUT_S = 30.0
+VERIFY_TIMEOUT_S = 30.0
+"""How long the followers of a new primary may take to stream from it."""
+COMMIT_TIMEOUT_S = 30.0
+"""How long a commit on a new primary may wait for its synchronous standbys."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,11 @@ def members_of(labels: Sequence[str], servers: Sequence[Any]) -> list[Member]:
 
 
 async def status(members: Sequence[Member], config: PgConfig) -> ClusterStatus:
-    async def one(member: Member) -> MemberStatus:
-        address = await member.server.postgres_address(config)
+    """Every member's state; refused before anything is asked when two members are one server."""
+    addresses = await on_all(members, lambda member: member.server.postgres_address(config))
+    _refuse_shared_servers(members, addresses)
+
+    async def one(member: Member, address: str) -> MemberStatus:
         try:
             with anyio.fail_after(STATUS_TIMEOUT_S):
                 state: ReplicationState = await member.server.postgres_replication(config)
@@ -74,7 +82,21 @@ async def status(members: Sequence[Member], config: PgConfig) -> ClusterStatus:
             state = ReplicationState(ReplicationRole.UNREACHABLE, problem=f"{type(exc).__name__}: {exc}")
         return MemberStatus(member.label, address, state)
 
-    return ClusterStatus(tuple(await on_all(members, one)))
+    return ClusterStatus(tuple(await on_all(list(zip(members, addresses)), lambda pair: one(*pair))))
+
+
+def _refuse_shared_servers(members: Sequence[Member], addresses: Sequence[str]) -> None:
+    """Two members reached at one address are one server (same host and port, so one data directory):
+    it would be deployed twice over, then asked to replicate from itself."""
+    first_at: dict[str, Member] = {}
+    for member, address in zip(members, addresses):
+        other = first_at.setdefault(address, member)
+        if other is not member:
+            raise ScoreValueError(
+                f"members {other.label} and {member.label} are the same PostgreSQL server ({address}): "
+                "a replicated cluster needs a server per member; for two members on one machine use "
+                "LocalInstance(name, root=..., port_shift=...) so each has its own directory and port"
+            )
 
 
 def running_primary(found: ClusterStatus) -> str | None:
@@ -124,7 +146,7 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
         # A cluster that was shut down: start what may start, then look again.
         for member in found.members:
             if member.state.role is ReplicationRole.STOPPED and not member.state.fenced:
-                changes.append(Change(ChangeAction.RUN, _target(member), "start PostgreSQL"))
+                changes.append(_change(ChangeAction.RUN, member, "start PostgreSQL"))
                 if apply:
                     await _by_label(members, member.label).server.deploy_postgres(config)
         if not apply:
@@ -178,23 +200,26 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
             await primary.server.checkpoint_postgres(config)
 
         async def follow(follower: Member) -> None:
-            source = await primary.server.postgres_replication_source(config, follower.name)
-            await follower.server.follow_postgres(config, source)
+            with _failing_as(f"{follower.label} does not follow {primary.label}"):
+                source = await primary.server.postgres_replication_source(config, follower.name)
+                await follower.server.follow_postgres(config, source)
 
         await on_all(followers, follow)
 
     wanted = tuple(f.name for f in followers)
     if primary_status.state.sync_standbys != wanted:
         changes.append(
-            Change(
+            _change(
                 ChangeAction.UPDATE,
-                _target(primary_status),
+                primary_status,
                 f"synchronous standbys -> {', '.join(wanted) or 'none'} (every commit waits for all)",
                 attribute="synchronous_standby_names",
             )
         )
         if apply:
             await primary.server.set_postgres_standbys(config, wanted, tuple(slot_for(n) for n in wanted))
+    if apply and changes and followers:
+        await _verify_primary(members, config, primary, followers, f"deploying {config.name}", write=False)
     return changes
 
 
@@ -204,23 +229,31 @@ def follower_state_needs_rewind(member: MemberStatus) -> bool:
 
 def _follow_change(state: MemberStatus, primary: str, address: str) -> Change | None:
     role = state.state.role
-    where = _target(state)
     if role is ReplicationRole.ABSENT:
-        return Change(ChangeAction.CREATE, where, f"clone {primary} with pg_basebackup and stream from it")
+        return _change(ChangeAction.CREATE, state, f"clone {primary} with pg_basebackup and stream from it")
     if role is ReplicationRole.REPLICA and state.state.upstream == address:
         return None
     if role is ReplicationRole.REPLICA:
-        return Change(ChangeAction.UPDATE, where, f"stream from {primary} ({address})")
+        return _change(ChangeAction.UPDATE, state, f"stream from {primary} ({address})")
     if state.state.fenced:
-        return Change(
-            ChangeAction.UPDATE, where,
+        return _change(
+            ChangeAction.UPDATE, state,
             f"rejoin as a replica of {primary} (pg_rewind discards its WAL that {primary} does not have)",
         )  # fmt: skip
-    return Change(ChangeAction.UPDATE, where, f"start as a replica of {primary} (pg_rewind where needed)")
+    return _change(ChangeAction.UPDATE, state, f"start as a replica of {primary} (pg_rewind where needed)")
 
 
 def _relabel(change: Change, member: MemberStatus) -> Change:
-    return Change(change.action, f"{member.label} ({change.target})", change.summary, change.diff, change.attribute)
+    """A member's own change, named for the member: in its target and first in its summary (what a plan shows)."""
+    return Change(
+        change.action, f"{member.label} ({change.target})", f"{member.label}: {change.summary}", change.diff,
+        change.attribute,
+    )  # fmt: skip
+
+
+def _change(action: ChangeAction, member: MemberStatus, summary: str, *, attribute: str = "") -> Change:
+    """A change to ``member``, its summary starting with the member's label (``replica: clone from primary``)."""
+    return Change(action, _target(member), f"{member.label}: {summary}", attribute=attribute)
 
 
 async def endpoint(members: Sequence[Member], config: PgConfig, database: str) -> PgEndpoint:
@@ -270,19 +303,18 @@ async def switchover(members: Sequence[Member], config: PgConfig, to: str | None
     await target.server.promote_postgres(config, tuple(m.name for m in new_followers))
 
     async def follow(member: Member) -> None:
-        source = await target.server.postgres_replication_source(config, member.name)
-        # The target replayed everything the old primary wrote, which is all any
-        # replica can have received: nothing to rewind.
-        await member.server.follow_postgres(config, source, rewind=False)
+        with _failing_as(f"switchover to {target.label}: {_not_following(target, member)}"):
+            source = await target.server.postgres_replication_source(config, member.name)
+            # The target replayed everything the old primary wrote, which is all any
+            # replica can have received: nothing to rewind.
+            await member.server.follow_postgres(config, source, rewind=False)
 
     await on_all(new_followers, follow)
+    await _verify_primary(members, config, target, new_followers, f"switchover to {target.label}", write=True)
     return [
-        Change(ChangeAction.RUN, _target(old), f"stop writes (clean shutdown at {last})"),
-        Change(ChangeAction.RUN, _target(new), f"promote after replaying {last}"),
-        *(
-            Change(ChangeAction.UPDATE, _target(found.member(m.label)), f"follow {target.label}")
-            for m in new_followers
-        ),
+        _change(ChangeAction.RUN, old, f"stop writes (clean shutdown at {last})"),
+        _change(ChangeAction.RUN, new, f"promote after replaying {last}"),
+        *(_change(ChangeAction.UPDATE, found.member(m.label), f"follow {target.label}") for m in new_followers),
     ]
 
 
@@ -322,11 +354,11 @@ async def failover(members: Sequence[Member], config: PgConfig, to: str | None) 
             with anyio.fail_after(FENCE_TIMEOUT_S):
                 await _by_label(members, member.label).server.fence_postgres(config)
         except Exception as exc:  # noqa: BLE001 - an unreachable primary is the usual reason to fail over
-            return Change(
-                ChangeAction.RUN, _target(member),
+            return _change(
+                ChangeAction.RUN, member,
                 f"could not fence ({_short(exc)}); it cannot acknowledge commits without {target.label}",
             )  # fmt: skip
-        return Change(ChangeAction.RUN, _target(member), "fence: stopped, restarts only as a replica")
+        return _change(ChangeAction.RUN, member, "fence: stopped, restarts only as a replica")
 
     changes += await on_all(to_fence, fence)
     streaming = [
@@ -340,18 +372,102 @@ async def failover(members: Sequence[Member], config: PgConfig, to: str | None) 
         {m.label: _received(m.state) for m in (await status(members, config)).members} if streaming else {}
     )
     await target.server.promote_postgres(config, tuple(m.name for m in streaming))
-    changes.append(Change(ChangeAction.RUN, _target(new), "promote to primary"))
+    changes.append(_change(ChangeAction.RUN, new, "promote to primary"))
     await target.server.checkpoint_postgres(config)
 
     async def follow(member: Member) -> None:
-        source = await target.server.postgres_replication_source(config, member.name)
-        mine, theirs = received[member.label], received[target.label]
-        ahead = mine is None or theirs is None or mine > theirs
-        await member.server.follow_postgres(config, source, rewind=ahead)
+        with _failing_as(f"failover to {target.label}: {_not_following(target, member)}"):
+            source = await target.server.postgres_replication_source(config, member.name)
+            mine, theirs = received[member.label], received[target.label]
+            ahead = mine is None or theirs is None or mine > theirs
+            await member.server.follow_postgres(config, source, rewind=ahead)
 
     await on_all(streaming, follow)
-    changes += [Change(ChangeAction.UPDATE, _target(found.member(m.label)), f"follow {target.label}") for m in streaming]
+    await _verify_primary(members, config, target, streaming, f"failover to {target.label}", write=True)
+    changes += [_change(ChangeAction.UPDATE, found.member(m.label), f"follow {target.label}") for m in streaming]
     return changes
+
+
+# -- verifying what was promised ------------------------------------------------
+
+
+async def _verify_primary(
+    members: Sequence[Member], config: PgConfig, primary: Member, followers: Sequence[Member], what: str, *, write: bool
+) -> None:
+    """Fail unless ``primary`` is the only primary, every follower streams from it
+    as a synchronous standby, its standby set is exactly the followers, and
+    (``write``) a commit on it is acknowledged.
+
+    The streaming is awaited (a WAL receiver connects a moment after its server
+    starts or reloads), for at most VERIFY_TIMEOUT_S; the commit is tried only
+    once the standbys stream, since it would wait for them.
+    """
+    unkept: list[str] = []
+    with anyio.move_on_after(VERIFY_TIMEOUT_S):
+        delay = 0.02
+        while True:
+            unkept = _unkept_promises(await status(members, config), primary, followers)
+            if not unkept:
+                break
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    if unkept:
+        raise PostgresError(f"{what}: " + "; ".join(unkept))
+    if write:
+        try:
+            await primary.server.probe_write_postgres(config, COMMIT_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - any reason is the same broken promise, named
+            standbys = ", ".join(f.label for f in followers) or "none"
+            raise PostgresError(
+                f"{what}: {primary.label} does not take writes "
+                f"(synchronous standbys: {standbys}): {_short(exc)}"
+            ) from exc
+
+
+def _unkept_promises(found: ClusterStatus, primary: Member, followers: Sequence[Member]) -> list[str]:
+    """What differs from "``primary`` is the one primary, and each follower streams from it synchronously"."""
+    lead = found.member(primary.label)
+    if lead.state.role is not ReplicationRole.PRIMARY:
+        return [f"{_target(lead)} is {lead.state.role.value}, not the primary"]
+    unkept = [
+        f"{_target(other)} is a primary too" for other in found.primaries if other.label != primary.label
+    ]
+    wanted = {f.name for f in followers}
+    if set(lead.state.sync_standbys) != wanted:
+        names = ", ".join(lead.state.sync_standbys) or "none"
+        unkept.append(
+            f"the synchronous standbys of {primary.label} are {names}, not {', '.join(sorted(wanted)) or 'none'}"
+        )
+    standbys = {s.name: s for s in lead.state.standbys}
+    for follower in followers:
+        member = found.member(follower.label)
+        seen = standbys.get(follower.name)
+        if seen is None or seen.state != "streaming":
+            upstream = member.state.upstream or "nothing"
+            unkept.append(
+                f"{_target(member)} does not stream from {primary.label} ({member.state.role.value}, "
+                f"streaming from {upstream}): every commit on {primary.label} waits for it"
+            )
+        elif seen.sync_state not in ("sync", "quorum"):
+            unkept.append(
+                f"{_target(member)} streams from {primary.label} as an {seen.sync_state} standby, not a synchronous one"
+            )
+    return unkept
+
+
+def _not_following(primary: Member, member: Member) -> str:
+    return f"{primary.label} is the primary now, but {member.label} does not follow it"
+
+
+@contextmanager
+def _failing_as(what: str) -> Iterator[None]:
+    """Name the member and the broken promise in front of whatever error the block raises."""
+    try:
+        yield
+    except HarmonyError as exc:
+        raise PostgresError(f"{what}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - one readable line naming the member, the cause chained
+        raise PostgresError(f"{what}: {_short(exc)}") from exc
 
 
 def _received(state: ReplicationState) -> int | None:

@@ -87,6 +87,9 @@ class PostgresCommands:
     ) -> None:
         await self.postgres_server(config).set_standbys(standbys, slots)
 
+    async def probe_write_postgres(self, config: PgConfig, timeout_s: float) -> None:
+        await self.postgres_server(config).probe_write(timeout_s)
+
     async def postgres_replication_source(self, config: PgConfig, name: str) -> ReplicationSource:
         """How a replica called ``name`` reaches this server (the password as a Secret)."""
         return self.postgres_server(config).source(name)

@@ -15,6 +15,8 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import anyio
+
 from capabilities.command_runner import CommandResult, CommandRunner, FileKind
 from capabilities.postgresql import (
     PgConfig,
@@ -31,8 +33,9 @@ from harmony_py.secret import Secret
 from .postgres_text import (
     REPLICATION_CONF,
     STATUS_SQL,
+    WRITE_PROBE_SQL,
     PgLayout,
-    conninfo,
+    replication_conninfo,
     facts_sql,
     status_and_facts_sql,
     login_role_sql,
@@ -47,13 +50,18 @@ from .postgres_text import (
     scram_verifier,
     slots_sql,
     sql_ident,
+    sql_literal,
     sync_names,
 )
 from .secret_store import SecretStore
 
 QUICK_S = 20.0
+PROBE_APPLICATION = "harmony_py_write_probe"
+"""The ``application_name`` of the session that checks a primary takes writes."""
 START_S = 120.0
 COPY_S = 1800.0
+STREAM_TIMEOUT_S = 30.0
+"""How long a replica that was started or re-pointed may take to stream from its primary."""
 
 
 # Who each host runs our programs as, learnt once per host (``id -un``).
@@ -111,10 +119,23 @@ class PgServer:
     # -- running programs ---------------------------------------------------
 
     async def as_postgres(
-        self, argv: Sequence[str], *, stdin: bytes | None = None, timeout_s: float = QUICK_S
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout_s: float = QUICK_S,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
+        """Run a program as postgres with :func:`clean_environment` and ``env`` only."""
         prefix = await self._postgres_prefix()
-        return await self.runner.run([*prefix, *argv], stdin=stdin, timeout_s=timeout_s)
+        clean = clean_environment(self.layout, env)
+        try:
+            return await self.runner.run([*prefix, *clean, *argv], stdin=stdin, timeout_s=timeout_s)
+        except TimeoutError:
+            program = posixpath.basename(argv[0])
+            raise PostgresError(
+                f"{self.config.name} at {self.where}: {program} did not finish within {timeout_s:g} s"
+            ) from None
 
     async def _postgres_prefix(self) -> tuple[str, ...]:
         """How to run a program as postgres here (learnt once per host: every program is a round trip over SSH)."""
@@ -433,6 +454,10 @@ class PgServer:
         changes, statements = role_changes(self.config, self.password_of, facts, target)
 
         if apply and statements:
+            # Committed without waiting for the synchronous standbys: a standby that
+            # cannot log in (a replication password to repair, say) would otherwise
+            # hold the repair itself. They get it as soon as they stream.
+            statements = ["SET synchronous_commit = local;", *statements]
             result = await self.as_postgres(
                 [self.layout.binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.layout.socket_dir,
                  "-p", str(self.layout.port), "-U", "postgres", "-d", "postgres", "-f", "-"],
@@ -471,26 +496,25 @@ class PgServer:
         wanted = replica_replication_conf(
             source.host, source.port, source.user, self.layout.passfile, source.name, source.slot
         )
-        if streaming:
-            if await self.converge_files(apply=True, fresh=False, replication_conf=wanted):
+        log_from = await self._log_size()
+        if streaming or (state.role is ReplicationRole.REPLICA and not rewind):
+            # Streaming, or a replica of the old primary after a switchover: its
+            # WAL is a prefix of the new primary's, so re-pointing it (a reload) is enough.
+            changed = await self.converge_files(apply=True, fresh=False, replication_conf=wanted)
+            if changed:
                 await self.reload_or_restart()
             await self._unfence()
+            if changed or not streaming:
+                await self._await_streaming(upstream, log_from)
             return
         if state.role is ReplicationRole.ABSENT:
             await self.check(
                 f"cloning the primary at {upstream} with pg_basebackup",
-                ["env", f"PGPASSFILE={self.layout.passfile}", self.layout.binary("pg_basebackup"),
-                 "-D", self.layout.data_dir, "-h", source.host, "-p", str(source.port), "-U", source.user,
+                [self.layout.binary("pg_basebackup"), "-D", self.layout.data_dir,
+                 "-d", replication_conninfo(source.host, source.port, source.user, self.layout.passfile),
                  "-X", "stream", "-S", source.slot, "-c", "fast", "--no-password"],
                 timeout_s=COPY_S,
             )  # fmt: skip
-        elif state.role is ReplicationRole.REPLICA and not rewind:
-            # A replica of the old primary after a switchover: its WAL is a prefix
-            # of the new primary's, so re-pointing it (a reload) is enough.
-            if await self.converge_files(apply=True, fresh=False, replication_conf=wanted):
-                await self.reload_or_restart()
-            await self._unfence()
-            return
         elif state.role is ReplicationRole.REPLICA:
             # A replica of a failed primary may hold WAL the new primary lacks.
             await self.converge_files(apply=True, fresh=False, replication_conf=wanted, also=self._standby_signal())
@@ -506,6 +530,37 @@ class PgServer:
         # Every way here left the server stopped: cloned, or stopped above.
         await self.start()
         await self._unfence()
+        await self._await_streaming(upstream, log_from)
+
+    async def _log_size(self) -> int:
+        found = await self.runner.stat(self.layout.log_file)
+        return found.size if found is not None else 0
+
+    async def _await_streaming(self, upstream: str, log_from: int) -> None:
+        """Return once this server's WAL receiver streams from ``upstream``; else fail with the reason its log gives.
+
+        Started or reloaded is not following: a replica that cannot log in to
+        its primary runs, answers, and streams nothing, while every commit on
+        the primary waits for it.
+        """
+        with anyio.move_on_after(STREAM_TIMEOUT_S):
+            delay = 0.02
+            while True:
+                try:
+                    state = await self.state()
+                except PostgresError:
+                    state = ReplicationState(ReplicationRole.STOPPED)  # not answering yet
+                if state.role is ReplicationRole.REPLICA and state.upstream == upstream:
+                    return
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        log = await self.runner.read_file(self.layout.log_file) or b""
+        complaint = _server_complaint(log[log_from:].decode(errors="replace"))
+        reason = complaint or f"nothing in {self.layout.log_file} says why"
+        raise PostgresError(
+            f"{self.config.name} at {self.where} does not stream from its primary at {upstream} "
+            f"{STREAM_TIMEOUT_S:g} s after being told to: {reason}"
+        )
 
     def _standby_signal(self) -> list[tuple[str, str]]:
         return [(f"{self.layout.data_dir}/standby.signal", "")]
@@ -526,9 +581,7 @@ class PgServer:
         """Make a stopped former primary's data a prefix of ``source``'s history."""
         # Crash recovery (run by pg_rewind itself after a kill) refuses standby mode.
         await self.runner.run(["rm", "-f", f"{self.layout.data_dir}/standby.signal"], timeout_s=QUICK_S)
-        server = conninfo(
-            host=source.host, port=str(source.port), user=source.user, dbname="postgres", passfile=self.layout.passfile
-        )
+        server = replication_conninfo(source.host, source.port, source.user, self.layout.passfile, dbname="postgres")
         result = await self.as_postgres(
             [self.layout.binary("pg_rewind"), "--target-pgdata", self.layout.data_dir, "--source-server", server],
             timeout_s=COPY_S,
@@ -581,6 +634,34 @@ class PgServer:
             timeout_s=START_S + 10,
         )  # fmt: skip
         await self.sql(slots_sql(tuple(slot_for(name) for name in standbys)), what="creating replication slots")
+
+    async def probe_write(self, timeout_s: float) -> None:
+        """Commit a transaction that writes WAL, as a client would, within ``timeout_s``.
+
+        The transaction is :data:`WRITE_PROBE_SQL`. No setting inside PostgreSQL
+        bounds the wait for the standbys, so the bound is ours: on expiry the
+        waiting session is terminated (its psql may outlive the command that
+        ran it, and the session would wait for ever).
+        """
+        argv = [
+            self.layout.binary("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+            "-h", self.layout.socket_dir, "-p", str(self.layout.port), "-U", "postgres", "-d", "postgres",
+            "-c", WRITE_PROBE_SQL,
+        ]  # fmt: skip
+        result: CommandResult | None = None
+        with anyio.move_on_after(timeout_s):
+            result = await self.as_postgres(argv, timeout_s=timeout_s + QUICK_S, env={"PGAPPNAME": PROBE_APPLICATION})
+        if result is None:
+            await self.sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE application_name = {sql_literal(PROBE_APPLICATION)}",
+                what="ending the unacknowledged commit",
+            )
+            raise PostgresError(
+                f"{self.config.name} at {self.where}: a commit was not acknowledged within {timeout_s:g} s"
+            )
+        if not result.ok:
+            raise PostgresError(f"{self.config.name} at {self.where}: a commit failed: {_last_lines(result)}")
 
     async def fence(self) -> None:
         """Stop now, and make sure a restart comes up read-only (adr/0022)."""
@@ -687,6 +768,24 @@ def state_from_status(found: Any, *, fenced: bool = False) -> ReplicationState:
         fenced=fenced,
         slots=tuple(found.get("slots") or ()),
     )
+
+
+SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def clean_environment(layout: PgLayout, extra: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The ``env -i`` prefix giving a PostgreSQL program exactly the variables it needs.
+
+    Whatever runs the program (``runuser`` keeps the caller's variables, ``sudo``
+    filters them by its own rules, a transport may pass some on), libpq in every
+    client and in the server's WAL receiver reads ``PGPASSWORD``, ``PGSERVICE``,
+    ``PGSSLMODE``, ``PGOPTIONS`` and more from its environment, and the server takes
+    its message language from ``LC_*``. So the environment is built here, in the
+    command itself: a search path, a fixed locale (messages harmony_py reads stay
+    English), and ``PGPASSFILE`` naming the cluster's own password file.
+    """
+    names = {"PATH": SEARCH_PATH, "LANG": "C.UTF-8", "PGPASSFILE": layout.passfile, **(extra or {})}
+    return ("env", "-i", *(f"{name}={value}" for name, value in names.items()))
 
 
 def slot_for(name: str) -> str:

@@ -148,13 +148,27 @@ def primary_replication_conf(standbys: Iterable[str]) -> str:
 
 
 def replica_replication_conf(host: str, port: int, user: str, passfile: str, name: str, slot: str) -> str:
-    primary = conninfo(host=host, port=str(port), user=user, passfile=passfile, application_name=name)
+    primary = replication_conninfo(host, port, user, passfile, application_name=name)
     return (
         "# Managed by harmony_py: this server is a replica.\n"
         f"primary_conninfo = {conf_value(primary)}\n"
         f"primary_slot_name = {conf_value(slot)}\n"
         "synchronous_standby_names = ''\n"
     )
+
+
+def replication_conninfo(host: str, port: int, user: str, passfile: str, **more: str) -> str:
+    """How a server or a program reaches another server of the cluster, relying on no default.
+
+    libpq fills every key left out from the environment or a service file;
+    the ones that change how a connection is made are therefore all spelled
+    out: no SSL required (a cluster's servers have none unless a setting adds
+    it, and then ``prefer`` uses it), no GSSAPI attempt, and a bounded wait.
+    """
+    return conninfo(
+        host=host, port=str(port), user=user, passfile=passfile,
+        sslmode="prefer", gssencmode="disable", connect_timeout="10", **more,
+    )  # fmt: skip
 
 
 def conninfo(**fields: str) -> str:
@@ -297,3 +311,13 @@ SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
 def mask_verifiers(text: str) -> str:
     """Hide anything that looks like a SCRAM verifier in an error message."""
     return re.sub(r"SCRAM-SHA-256\$[^'\s]*", "SCRAM-SHA-256$********", text)
+
+
+WRITE_PROBE_SQL = "SELECT pg_logical_emit_message(true, 'harmony_py', 'write probe') IS NOT NULL"
+"""A transaction that writes WAL and nothing else: its commit waits for the synchronous standbys as a client's does.
+
+A transactional message takes a transaction ID and logs a record, the two
+things that make a commit wait (an ID alone logs nothing, and its commit
+does not wait); it touches no table, and only logical decoding ever reads it.
+"""
+

@@ -82,6 +82,9 @@ class HumanRenderer:
         elif phase is Phase.APPLY:
             line.append(f" ({report.duration_s:.2f} s)", style="dim")
         self.console.print(line)
+        # What a score reports besides changes (a status per member, say): shown as the --json message is.
+        for key, value in report.details.items():
+            self.console.print(Text(f"    {key}: {value}"))
         if phase is Phase.PLAN:
             for change in report.changes:
                 self._change(change)

@@ -242,21 +242,69 @@ class PrimaryInterpret(Interpret[PostgreSQLCluster]):
         others = [m for m in status.primaries if m.label != self.to]
         if member.state.role is ReplicationRole.PRIMARY and others and self.mode == "failover":
             where = ", ".join(f"{m.label} ({m.address})" for m in others)
-            return [Change(ChangeAction.RUN, where, f"fence the other primary, keep {self.to}")]
+            labels = ", ".join(m.label for m in others)
+            return [Change(ChangeAction.RUN, where, f"{labels}: fence the other primary, keep {self.to}")]
         if member.state.role is ReplicationRole.PRIMARY:
             return []
         if member is status.members[0] and all(m.state.role is ReplicationRole.ABSENT for m in status.members):
             return []  # a new cluster: deploying it makes the first member the primary
-        return [Change(ChangeAction.RUN, f"{member.label} ({member.address})", f"{self.mode} to {self.to}")]
+        where = f"{member.label} ({member.address})"
+        return [Change(ChangeAction.RUN, where, f"{self.to}: becomes the primary ({self.mode})")]
 
     async def apply(self, topology: PostgreSQLCluster) -> Outcome:
         if not await self.plan(topology):
+            # Already the primary, and nothing to do about it here; but "nothing to do"
+            # is said only when the promises of a primary hold (a commit would hang otherwise).
+            unkept = await self.verify(topology)
+            if unkept:
+                return Outcome.failed(
+                    f"{self.to} is the primary, but " + "; ".join(c.summary for c in unkept)
+                    + ": apply the cluster's PostgreSQLScore to make its members follow it"
+                )
             return Outcome.noop(f"{self.to} is already the primary")
         if self.mode == "failover":
             changes = await topology.failover_postgres(self.config, self.to)
         else:
             changes = await topology.switchover_postgres(self.config, self.to)
         return Outcome.changed(changes, f"{self.mode} to {self.to} done") if changes else Outcome.noop()
+
+    async def verify(self, topology: PostgreSQLCluster) -> Sequence[Change]:
+        """What still differs from the promise of a primary, observed afresh: ``to`` is the one
+        primary, every replica streams from it, and each of its synchronous standbys streams
+        as one (so a commit is acknowledged). The switchover and failover themselves wait for
+        this and also commit a transaction before they report success."""
+        return primary_promises_unkept(await topology.postgres_status(self.config), self.to)
+
+
+def primary_promises_unkept(status: ClusterStatus, to: str) -> list[Change]:
+    """What differs from "``to`` is the one primary, its replicas stream from it, the synchronous ones in sync"."""
+    lead = status.member(to)
+    where = f"{lead.label} ({lead.address})"
+    if lead.state.role is not ReplicationRole.PRIMARY:
+        return [Change(ChangeAction.RUN, where, f"{to}: is {lead.state.role.value}, not the primary")]
+    unkept = [
+        Change(ChangeAction.RUN, f"{m.label} ({m.address})", f"{m.label}: is a primary too")
+        for m in status.primaries if m.label != to
+    ]  # fmt: skip
+    for member in status.members:
+        if member.state.role is ReplicationRole.REPLICA and member.state.upstream != lead.address:
+            upstream = member.state.upstream or "nothing"
+            unkept.append(
+                Change(ChangeAction.UPDATE, f"{member.label} ({member.address})",
+                       f"{member.label}: streams from {upstream}, not from {to}")
+            )  # fmt: skip
+    streaming = {s.name: s for s in lead.state.standbys if s.state == "streaming"}
+    for name in lead.state.sync_standbys:
+        seen = streaming.get(name)
+        if seen is None:
+            unkept.append(
+                Change(ChangeAction.UPDATE, where,
+                       f"{to}: synchronous standby {name} does not stream from it (every commit waits for it)")
+            )  # fmt: skip
+        elif seen.sync_state not in ("sync", "quorum"):
+            summary = f"{to}: standby {name} is {seen.sync_state}, not synchronous"
+            unkept.append(Change(ChangeAction.UPDATE, where, summary))
+    return unkept
 
 
 @dataclass(frozen=True)
@@ -282,5 +330,7 @@ class StatusInterpret(Interpret[PostgreSQLCluster]):
 
     async def apply(self, topology: PostgreSQLCluster) -> Outcome:
         status: ClusterStatus = await topology.postgres_status(self.config)
-        details = {m.label: m.state.role.value for m in status.members}
+        # A line per member for human output, "primary (host:port): primary, standbys [...]"; the message has them all.
+        lines = (ClusterStatus((m,)).summary().partition(": ") for m in status.members)
+        details = {member: state for member, _, state in lines}
         return Outcome(InterpretStatus.NOOP, status.summary(), details=details)

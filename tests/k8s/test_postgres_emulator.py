@@ -166,7 +166,7 @@ async def test_failover_plan_shows_the_primary_and_the_clone(
     changes = await pair.plan_postgres(CONFIG)
     assert not secrets_dir.exists()  # a plan stores no secret: the passwords apply would generate are drafts
     summaries = [f"{c.target}: {c.summary}" for c in changes]
-    assert any(s.startswith("primary (StatefulSet pg-a/orders): create") for s in summaries), summaries
+    assert any(s.startswith("primary (StatefulSet pg-a/orders): primary: create") for s in summaries), summaries
     assert any("replica (orders.pg-b.svc:5432)" in s and "pg_basebackup" in s for s in summaries), summaries
     assert_no_secret(changes)
     assert server.call(lambda: server.api.find("StatefulSet", "orders")) is None

@@ -255,7 +255,8 @@ async def test_exec_primitives_on_real_servers(pair: FailoverTopology[K8sAnywher
     assert await pair.plan_postgres(CONFIG) == []
 
     await pair.primary.checkpoint_postgres(CONFIG)
-    # A commit waits for the replica, which streams it.
+    # A commit waits for the replica, which streams it (also the probe a switchover's check commits).
+    await pair.primary.probe_write_postgres(CONFIG, 60.0)
     psql(servers["primary"], "CREATE TABLE t AS SELECT 1 AS v")
     assert psql(servers["replica"], "SELECT v FROM t") == "1"
 
