@@ -99,3 +99,16 @@ def test_cancelled_local_command_stops_every_process_it_started(tmp_path: Path) 
         assert not marker.exists()
     finally:
         end_leftovers(f"sleep {nap}")
+
+
+def test_timed_out_local_command_says_so_and_is_stopped_with_its_children(tmp_path: Path) -> None:
+    nap = unique_sleep()
+    marker = tmp_path / "marker"
+    score = CommandScore(["sh", "-c", f"sleep {nap}; touch {marker}"], creates=str(marker), timeout_s=0.5)
+    try:
+        (report,) = apply(score).scores
+        assert report.state is ScoreState.FAILED
+        assert "localhost: sh timed out after 0.5 s and was stopped" in report.message
+        assert processes_mentioning(f"sleep {nap}") == [] and not marker.exists()
+    finally:
+        end_leftovers(f"sleep {nap}")

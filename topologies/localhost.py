@@ -22,7 +22,7 @@ from .clean_env import local_environment
 from .docker_engine import DockerOnHost
 from .nginx_balancer import NginxLoadBalancer
 from .postgres_commands import PostgresCommands
-from .stopping import stop_local_group
+from .stopping import CommandTimeoutError, stop_local_group
 
 _OS_RELEASE = Path("/etc/os-release")
 
@@ -61,7 +61,7 @@ class LocalhostTopology(LocalhostApplications, DockerOnHost, NginxLoadBalancer, 
             with anyio.fail_after(timeout_s):
                 return await _run_process(args, stdin, full_env)
         except TimeoutError:
-            raise TimeoutError(f"{self.name}: {args[0]} timed out after {timeout_s:g} s") from None
+            raise CommandTimeoutError(f"{self.name}: {args[0]} timed out after {timeout_s:g} s and was stopped") from None
         except FileNotFoundError:
             return CommandResult(args, 127, b"", f"command not found: {args[0]}\n".encode())
         except PermissionError:
