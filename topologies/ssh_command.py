@@ -8,12 +8,13 @@ to the host byte for byte, as a local ``exec`` would pass it.
 
 Each command runs under a small POSIX shell wrapper (adr/0015) that
 
-- starts it as the leader of a new session (``setsid``) with the clean base
-  environment of :mod:`topologies.clean_env`, expanded on the host;
+- makes it the leader of a process group of its own (``setsid`` when the
+  login shell's is not already that) with the clean base environment of
+  :mod:`topologies.clean_env`, expanded on the host;
 - reads the caller's variables from the first lines of stdin (never from the
   command line, where ``ps`` on the host and asyncssh's log would show them)
   and exports them;
-- reports the session's process group on the first line of stderr
+- reports its process group on the first line of stderr
   (:data:`PGID_MARKER`), then ``exec``\\ s the command.
 
 Stopping a command is then :func:`stop_line` on a second channel: SIGTERM to
@@ -45,7 +46,9 @@ it stops the command only when the client could not (it was killed, the link die
 
 _HEADER_SAFE = re.compile(rb"[A-Za-z0-9_./:,@+=-]")
 
-_INNER = """while IFS= read -r __harmony_v && [ -n "$__harmony_v" ]; do
+_INNER = """while :; do
+IFS= read -r __harmony_v || exit 125
+[ -n "$__harmony_v" ] || break
 __harmony_x=$(printf '%bx' "${__harmony_v#*=}")
 export "${__harmony_v%%=*}=${__harmony_x%x}"
 done
@@ -53,16 +56,19 @@ unset __harmony_v __harmony_x
 printf 'harmony-pgid %s\\n' "$$" >&2
 exec "$@"
 """
-"""Runs as the session leader: exports the header's variables, reports its group, becomes the command."""
+"""Runs as the group leader: exports the header's variables, reports its group, becomes the command.
 
-_OUTER = f"""exec 3<&0 0</dev/null
-setsid env -i {remote_base_words()} sh -c {shlex.quote(_INNER)} sh "$@" <&3 3<&- &
-exec 3<&-
-wait "$!"
+A header cut short (no empty line: the client is gone) runs nothing."""
+
+_OUTER = f"""read -r _ _ _ _ g _ </proc/$$/stat
+if [ "$g" = "$$" ]; then s=; else s=setsid; fi
+exec $s env -i {remote_base_words()} sh -c {shlex.quote(_INNER)} sh "$@"
 """
-"""Starts the command in its own session and waits for it; it holds no part of the command's stdin.
+"""Becomes the command in a process group of its own, with the clean base environment, forking nothing.
 
-An asynchronous command's stdin is /dev/null unless redirected: fd 3 keeps the real one for it."""
+Under sshd the login shell leads its own session and ``exec``\\s this shell, which then
+already leads the group; elsewhere (a shell that forked, some sudo set-ups) ``setsid``
+makes one. Every step ``exec``\\s the next, so the command's exit status is the channel's."""
 
 _STOP = f"""for g do kill -TERM "-$g" 2>/dev/null; done
 i=0
@@ -84,7 +90,7 @@ def command_line(argv: Sequence[str], *, sudo: bool = False, timeout_s: float | 
 
     With ``timeout_s`` the host also bounds the command with coreutils'
     ``timeout``, :data:`BACKSTOP_S` after the client's own deadline; it runs as
-    the session leader, so its group is the one :func:`stop_line` signals.
+    the group leader, so its group stays the one :func:`stop_line` signals.
     """
     args = tuple(argv)
     if not args:
