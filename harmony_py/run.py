@@ -291,8 +291,8 @@ class Run(Generic[T]):
 
 
 def reason(exc: Exception, timeout_s: float | None) -> str:
+    if isinstance(exc, HarmonyError):
+        return str(exc)  # first: a command's own timeout names the command and its limit, not the score's
     if isinstance(exc, TimeoutError):
         return f"timed out after {timeout_s:g} s"
-    if isinstance(exc, HarmonyError):
-        return str(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -22,6 +22,7 @@ import contextlib
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import anyio
 import asyncssh
@@ -37,20 +38,21 @@ from .docker_over_ssh import DockerOverSsh
 from .localhost import parse_os_release
 from .nginx_balancer import NginxLoadBalancer
 from .postgres_commands import PostgresOnRemoteHost
-from .ssh_command import KILL_GRACE_S, SUDO_PREFIX, command_line
-from .ssh_connection import ConnectOptions, connect
+from .ssh_command import command_line, env_header, plain_line
+from .ssh_connection import ConnectOptions, connect, known_hosts_problem
+from .ssh_process import GroupStopper, run_wrapped
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 DEFAULT_MAX_SESSIONS = 10
 """OpenSSH's default ``MaxSessions``: concurrent channels one connection may open."""
 DEFAULT_SFTP_SERVER = "/usr/lib/openssh/sftp-server"
-RESERVED_SESSIONS = 2
-"""Channels not used for commands: the SFTP session, and one because sshd frees a
-session's slot a moment after the client sees its channel closed (measured: 1 SFTP
-+ 9 concurrent exec channels fail under MaxSessions 10, 1 + 8 never do)."""
-CHANNEL_CLOSE_TIMEOUT_S = KILL_GRACE_S + 3.0
-SIGNALLED_EXIT = 255
-"""Exit status reported for a command the remote side killed by a signal (as ssh(1) does)."""
+PATH_ERRORS = "surrogateescape"
+"""How SFTP paths are encoded: as UTF-8, with os.fsdecode's surrogates turned back into their bytes."""
+RESERVED_SESSIONS = 3
+"""Channels not used for commands: the SFTP session; the one that stops cancelled
+commands (see ssh_process.GroupStopper); and one because sshd frees a session's
+slot a moment after the client sees its channel closed (measured: 1 SFTP + 9
+concurrent exec channels fail under MaxSessions 10, 1 + 8 never do)."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,20 @@ class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, P
         if self.max_sessions <= RESERVED_SESSIONS:
             raise ScoreValueError(
                 f"LinuxHostTopology.max_sessions must be at least {RESERVED_SESSIONS + 1} "
-                "(the SFTP session, a margin, and one command), "
+                "(the SFTP session, one to stop cancelled commands, a margin, and one command), "
                 f"got {self.max_sessions}"
             )
         if self.connect_timeout_s <= 0:
             raise ScoreValueError(f"LinuxHostTopology.connect_timeout_s must be positive, got {self.connect_timeout_s}")
+        if self.password is not None and not isinstance(self.password, Secret):
+            raise ScoreValueError(
+                "LinuxHostTopology.password must be a harmony_py.Secret, not a plain "
+                f"{type(self.password).__name__}: write password=Secret(os.environ[\"SSH_PASSWORD\"]) "
+                "so that it is never shown in a plan, a report or a traceback"
+            )
+        problem = known_hosts_problem(self.known_hosts)
+        if problem is not None:
+            raise ScoreValueError(f"LinuxHostTopology.known_hosts: {problem}")
         if self.client_keys is not None and not isinstance(self.client_keys, tuple):
             object.__setattr__(self, "client_keys", tuple(self.client_keys))
         object.__setattr__(self, "_link", _HostLink(self))
@@ -149,29 +160,22 @@ class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, P
         env: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
     ) -> CommandResult:
+        """Run ``argv`` on the host under the wrapper of ssh_command.py: clean environment plus ``env``.
+
+        ``env`` travels on stdin, never on the command line. On cancellation or
+        timeout the command's process group is stopped on the host before this
+        returns; a dropped connection raises ConnectionLostError.
+        """
         args = tuple(argv)
         timeout = timeout_s if timeout_s is not None else self.command_timeout_s
-        line = command_line(args, env=env, sudo=self.sudo, timeout_s=timeout)
+        line = command_line(args, sudo=self.sudo, timeout_s=timeout)
+        header = env_header(env)
         session = await self._link.session()
         async with session.channels:
-            process = await session.conn.create_process(line, encoding=None)
-            try:
-                if stdin:
-                    process.stdin.write(stdin)
-                # Without input the remote stdin gets EOF at once, like /dev/null locally.
-                process.stdin.write_eof()
-                done = await process.wait(check=False, timeout=timeout)
-            except asyncssh.TimeoutError:
-                raise TimeoutError(f"{self.name}: {args[0]} timed out after {timeout:g} s") from None
-            finally:
-                # The slot is free on the server only once the channel is closed
-                # on both sides; wait for that, even when cancelled. (After a
-                # timeout the remote `timeout` ends the program, closing it.)
-                process.close()
-                with anyio.CancelScope(shield=True), anyio.move_on_after(CHANNEL_CLOSE_TIMEOUT_S):
-                    await process.wait_closed()
-        status = done.exit_status if done.exit_status is not None and done.exit_status >= 0 else SIGNALLED_EXIT
-        return CommandResult(args, status, _as_bytes(done.stdout), _as_bytes(done.stderr))
+            return await run_wrapped(
+                session.conn, session.stopper, host=self.name, args=args, line=line,
+                stdin=header + (stdin or b""), timeout_s=timeout,
+            )  # fmt: skip
 
     async def stat(self, path: str) -> FileStat | None:
         session = await self._link.session()
@@ -214,16 +218,6 @@ class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, P
         return ssh_files.parse_digest(self.name, path, await self.run(ssh_files.digest_command(path)))
 
 
-def _as_bytes(output: object) -> bytes:
-    if output is None:
-        return b""
-    if isinstance(output, str):
-        return output.encode("utf-8")
-    if isinstance(output, (bytes, bytearray, memoryview)):
-        return bytes(output)
-    raise TypeError(f"unexpected command output of type {type(output).__name__}")
-
-
 @dataclass
 class _Session:
     """One open connection with its SFTP session and its channel budget."""
@@ -231,6 +225,7 @@ class _Session:
     conn: asyncssh.SSHClientConnection
     sftp: asyncssh.SFTPClient
     channels: anyio.Semaphore
+    stopper: GroupStopper
     loop: asyncio.AbstractEventLoop
 
     @property
@@ -274,17 +269,22 @@ class _HostLink:
         except BaseException:
             conn.close()
             raise
-        return _Session(conn, sftp, anyio.Semaphore(host.max_sessions - RESERVED_SESSIONS), asyncio.get_running_loop())
+        return _Session(
+            conn, sftp, anyio.Semaphore(host.max_sessions - RESERVED_SESSIONS), GroupStopper(conn, sudo=host.sudo),
+            asyncio.get_running_loop(),
+        )  # fmt: skip
 
     async def _start_sftp(self, conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
+        # surrogateescape: a path str holding bytes that are not UTF-8 (os.fsdecode's) goes out as those bytes.
         if not self._host.sudo:
-            return await conn.start_sftp_client()
+            return await conn.start_sftp_client(path_errors=PATH_ERRORS)
         # As root: the host's sftp-server under sudo, spoken to over an exec channel.
         from asyncssh.sftp import start_sftp_client
 
-        line = command_line((*SUDO_PREFIX, self._host.sftp_server))
-        writer, reader, _ = await conn.open_session(line, encoding=None)
-        return await start_sftp_client(conn, asyncio.get_running_loop(), "strict", reader, writer, "utf-8", "strict", 3)
+        line = plain_line([self._host.sftp_server], sudo=True)
+        # bytes: see ssh_command (asyncssh's annotation says str; its exec request takes either).
+        writer, reader, _ = await conn.open_session(cast(str, line), encoding=None)
+        return await start_sftp_client(conn, asyncio.get_running_loop(), "strict", reader, writer, "utf-8", PATH_ERRORS, 3)
 
     async def close(self) -> None:
         session, self._session = self._session, None

@@ -20,9 +20,11 @@ from harmony_py.topology import TopologyReport
 
 from . import local_files
 from .application_localhost import LocalhostApplications
+from .clean_env import local_environment
 from .docker_engine import DockerOnHost
 from .nginx_balancer import NginxLoadBalancer
 from .postgres_commands import PostgresCommands
+from .stopping import CommandTimeoutError, stop_local_group
 
 _OS_RELEASE = Path("/etc/os-release")
 
@@ -50,11 +52,18 @@ class LocalhostTopology(LocalhostApplications, DockerOnHost, NginxLoadBalancer, 
         env: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
     ) -> CommandResult:
+        """Run ``argv`` with the base environment plus ``env`` (see clean_env.py), nothing else of ours.
+
+        On cancellation or timeout the command's whole process group is stopped
+        (see stopping.py) before this returns.
+        """
         args = tuple(argv)
-        full_env = {**os.environ, **env} if env else None
+        full_env = local_environment(env)
         try:
             with anyio.fail_after(timeout_s):
                 return await _run_process(args, stdin, full_env)
+        except TimeoutError:
+            raise CommandTimeoutError(f"{self.name}: {args[0]} timed out after {timeout_s:g} s and was stopped") from None
         except FileNotFoundError:
             return CommandResult(args, 127, b"", f"command not found: {args[0]}\n".encode())
         except PermissionError:
@@ -171,30 +180,44 @@ def _current_user() -> str:
         return str(os.getuid())
 
 
-async def _run_process(args: tuple[str, ...], stdin: bytes | None, env: Mapping[str, str] | None) -> CommandResult:
+async def _run_process(args: tuple[str, ...], stdin: bytes | None, env: Mapping[str, str]) -> CommandResult:
     """Run ``args`` to the end; a program that exits before reading all of ``stdin`` is not an error here.
 
     Its exit status says how it went, as with a shell pipeline (anyio.run_process
-    would raise the broken pipe from its writer task instead).
+    would raise the broken pipe from its writer task instead). It leads a
+    session of its own, so that cancelling stops everything it started, and a
+    Ctrl-C on the terminal reaches harmony_py, which then stops it.
     """
-    async with await anyio.open_process(args, env=env) as process:
-        outputs: dict[str, bytes] = {}
+    # Shielded: cancelled while asyncio finishes setting it up, the process
+    # would already run, but no handle to stop it would come back.
+    with anyio.CancelScope(shield=True):
+        process = await anyio.open_process(args, env=env, start_new_session=True)
+    async with process:
+        try:
+            return await _communicate(args, process, stdin)
+        except BaseException:
+            await stop_local_group(process)
+            raise
 
-        async def drain(name: str, stream: anyio.abc.ByteReceiveStream | None) -> None:
-            chunks = [] if stream is None else [chunk async for chunk in stream]
-            outputs[name] = b"".join(chunks)
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(drain, "stdout", process.stdout)
-            group.start_soon(drain, "stderr", process.stderr)
-            if process.stdin is not None:
-                try:
-                    if stdin:
-                        await process.stdin.send(stdin)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
-                    pass  # it stopped reading: its exit status tells the rest
-                finally:
-                    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
-                        await process.stdin.aclose()
-        returncode = await process.wait()
+async def _communicate(args: tuple[str, ...], process: anyio.abc.Process, stdin: bytes | None) -> CommandResult:
+    outputs: dict[str, bytes] = {}
+
+    async def drain(name: str, stream: anyio.abc.ByteReceiveStream | None) -> None:
+        chunks = [] if stream is None else [chunk async for chunk in stream]
+        outputs[name] = b"".join(chunks)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(drain, "stdout", process.stdout)
+        group.start_soon(drain, "stderr", process.stderr)
+        if process.stdin is not None:
+            try:
+                if stdin:
+                    await process.stdin.send(stdin)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
+                pass  # it stopped reading: its exit status tells the rest
+            finally:
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
+                    await process.stdin.aclose()
+    returncode = await process.wait()
     return CommandResult(args, returncode, outputs["stdout"], outputs["stderr"])

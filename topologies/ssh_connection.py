@@ -41,6 +41,26 @@ class AuthenticationError(TopologyNotReadyError):
     """The host refused every credential offered."""
 
 
+class ConnectionLostError(TopologyNotReadyError):
+    """The connection to a host dropped while a command or file operation was under way."""
+
+    def __init__(self, host: str, doing: str, detail: str = "") -> None:
+        self.host = host
+        cause = f" ({detail})" if detail else ""
+        super().__init__(
+            f"{host}: SSH connection lost while {doing}{cause}; whether it finished on the host is unknown. "
+            "Check that the host is up and reachable, then re-run to converge (a new connection is opened)."
+        )
+
+
+def is_connection_loss(exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection itself is gone (not one request refused)."""
+    return isinstance(
+        exc,
+        (asyncssh.ConnectionLost, asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection, ConnectionResetError, BrokenPipeError),
+    )
+
+
 @dataclass(frozen=True)
 class ConnectOptions:
     host: str
@@ -63,8 +83,20 @@ class ConnectOptions:
         return os.path.expanduser(self.known_hosts)
 
 
+def known_hosts_problem(known_hosts: str) -> str | None:
+    """What makes ``known_hosts`` unusable as a file of keys (it is a directory), naming it; a missing file is fine."""
+    path = os.path.expanduser(known_hosts)
+    if os.path.isdir(path):
+        return f"known_hosts {path} is a directory; give the path of a known_hosts file (e.g. ~/.ssh/known_hosts)"
+    return None
+
+
 async def connect(options: ConnectOptions) -> asyncssh.SSHClientConnection:
     """A connection whose host key has been verified; raises TopologyNotReadyError otherwise."""
+    # Checked before any attempt: a bad path is no reason to retry until the deadline.
+    problem = known_hosts_problem(options.known_hosts)
+    if problem is not None:
+        raise TopologyNotReadyError(f"{options.target}: {problem}")
     deadline = time.monotonic() + options.connect_timeout_s
     accept_new = options.accept_new_host_key and not _has_recorded_key(options)
     backoff = FIRST_BACKOFF_S
@@ -110,6 +142,10 @@ def _connect_kwargs(options: ConnectOptions, accept_new: bool, timeout_s: float)
         "keepalive_interval": KEEPALIVE_INTERVAL_S,
         # Never prompt on a terminal: a run over many hosts must not stop to ask.
         "kbdint_auth": False,
+        # Nothing of the operator's environment goes to the host, whatever
+        # ~/.ssh/config's SendEnv or SetEnv say (Debian's sends LANG LC_*).
+        "env": {},
+        "send_env": [],
     }
     if options.user is not None:
         kwargs["username"] = options.user

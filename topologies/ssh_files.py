@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import posixpath
+import re
 import secrets
 import stat as stat_module
 from collections.abc import Iterator
@@ -21,7 +22,10 @@ import asyncssh
 from capabilities.command_runner import CommandResult, FileKind, FileStat
 from harmony_py.errors import HarmonyError
 
+from .ssh_connection import ConnectionLostError, is_connection_loss
+
 TEMPORARY_SUFFIX = ".harmony-tmp"
+_TOKEN_BYTES = 6
 # The temporary file starts private: nobody else can open it before its final mode is set.
 _PRIVATE = 0o600
 
@@ -32,11 +36,27 @@ class RemoteFileError(HarmonyError):
 
 @contextlib.contextmanager
 def remote_errors(host: str, action: str, path: str) -> Iterator[None]:
-    """Turn SFTP errors into one readable HarmonyError naming the host, action and path."""
+    """Turn SFTP errors into one readable HarmonyError naming the host, action and path.
+
+    A connection that dropped is a ConnectionLostError, not a refusal of this one request.
+    """
     try:
         yield
-    except asyncssh.SFTPError as exc:
-        raise RemoteFileError(f"{host}: cannot {action} {path}: {exc.reason or type(exc).__name__}") from None
+    except (asyncssh.Error, OSError) as exc:
+        if is_connection_loss(exc):
+            raise ConnectionLostError(host, f"trying to {action} {printable(path)}", _reason(exc)) from None
+        if isinstance(exc, asyncssh.SFTPError):
+            raise RemoteFileError(f"{host}: cannot {action} {printable(path)}: {_reason(exc)}") from None
+        raise
+
+
+def printable(path: str) -> str:
+    """``path`` as text any terminal can show: bytes that are not UTF-8 as ``\\xff``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "reason", "") or exc or type(exc).__name__)
 
 
 async def stat(sftp: asyncssh.SFTPClient, path: str) -> FileStat | None:
@@ -60,7 +80,8 @@ async def read_file(sftp: asyncssh.SFTPClient, path: str) -> bytes | None:
 async def write_file(sftp: asyncssh.SFTPClient, path: str, content: bytes, mode: int) -> None:
     """Write a temporary file beside ``path``, give it ``mode`` while empty, then rename it over ``path``."""
     directory, base = posixpath.split(path)
-    temporary = posixpath.join(directory, f".{base}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}")
+    await _remove_stale_temporaries(sftp, directory, base)
+    temporary = posixpath.join(directory, f".{base}.{secrets.token_hex(_TOKEN_BYTES)}{TEMPORARY_SUFFIX}")
     flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
     try:
         async with sftp.open(temporary, flags, asyncssh.SFTPAttrs(permissions=_PRIVATE), encoding=None) as handle:
@@ -76,6 +97,24 @@ async def write_file(sftp: asyncssh.SFTPClient, path: str, content: bytes, mode:
         with anyio.CancelScope(shield=True), contextlib.suppress(asyncssh.Error, OSError):
             await sftp.remove(temporary)
         raise
+
+
+async def _remove_stale_temporaries(sftp: asyncssh.SFTPClient, directory: str, base: str) -> None:
+    """Remove what an earlier write of this same file left: a run killed outright, or whose connection dropped mid-upload.
+
+    A cancelled write removes its own temporary file; one that could not
+    (SIGKILL, a lost link) leaves it, possibly hundreds of megabytes. Only
+    names this module makes for this file are touched: ``.<base>.<12 hex>.harmony-tmp``.
+    """
+    stale = re.compile(re.escape(f".{base}.") + f"[0-9a-f]{{{_TOKEN_BYTES * 2}}}" + re.escape(TEMPORARY_SUFFIX))
+    try:
+        names = await sftp.listdir(directory or ".")
+    except asyncssh.SFTPError:
+        return  # a missing or unreadable directory fails the write itself, with its own message
+    for name in names:
+        if isinstance(name, str) and stale.fullmatch(name):
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                await sftp.remove(posixpath.join(directory, name))
 
 
 async def _fsync(handle: asyncssh.SFTPClientFile) -> None:

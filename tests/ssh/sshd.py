@@ -154,6 +154,26 @@ def stop_server(server: SshServer) -> None:
         os.kill(server.pid, signal.SIGKILL)
 
 
+def drop_connections(server: SshServer) -> int:
+    """Kill the processes serving this server's open connections (its listener's children), as a crash or a cut link would.
+
+    Returns how many were killed; the listener itself keeps accepting new connections.
+    """
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == server.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed
+
+
 def _alive(pid: int) -> bool:
     """Running (a zombie waiting for its reaper counts as gone)."""
     try:

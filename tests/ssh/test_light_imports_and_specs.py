@@ -10,7 +10,7 @@ import pytest
 
 from harmony_py import ScoreValueError, TopologyGroup
 from topologies.host_group import linux_hosts, parse_host_spec
-from topologies.ssh_command import command_line
+from topologies.ssh_command import command_line, env_header
 
 
 def test_importing_the_packages_does_not_import_asyncssh() -> None:
@@ -42,9 +42,16 @@ def test_group_validation() -> None:
 
 
 def test_command_lines_quote_everything() -> None:
-    assert command_line(["printf", "%s", "$(id) 'x'"]) == "printf %s '$(id) '\"'\"'x'\"'\"''"
-    assert command_line(["id"], env={"A": "1 2"}, sudo=True, timeout_s=5) == (
-        "sudo -n -- timeout --kill-after=2 5.000 env -- 'A=1 2' id"
-    )
+    line = command_line(["printf", "%s", "$(id) 'x'"])
+    assert line.startswith(b"sh -c ") and line.endswith(b" sh printf %s '$(id) '\"'\"'x'\"'\"''")
+    line = command_line(["id"], sudo=True, timeout_s=5)
+    assert line.startswith(b"sudo -n -- sh -c ") and line.endswith(b" sh timeout --kill-after=2 10.000 id")
+    with pytest.raises(ScoreValueError, match="NUL"):
+        command_line(["echo", "a\0b"])
+
+
+def test_variables_travel_in_the_stdin_header_not_on_the_command_line() -> None:
+    assert env_header({"A": "1 2", "B": "x\ny"}) == b"A=1\\00402\nB=x\\0012y\n\n"
+    assert env_header(None) == b"\n"
     with pytest.raises(ScoreValueError, match="not a valid name"):
-        command_line(["id"], env={"A B": "x"})
+        env_header({"A B": "x"})

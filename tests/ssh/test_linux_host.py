@@ -54,7 +54,7 @@ async def test_run_passes_stdin_env_and_exit_status(make_host: HostFactory, ssh_
 
 
 async def test_run_timeout_frees_the_channel(make_host: HostFactory, ssh_servers: list[SshServer]) -> None:
-    host = make_host(ssh_servers[0], max_sessions=3)  # a single command channel
+    host = make_host(ssh_servers[0], max_sessions=4)  # a single command channel
     try:
         with pytest.raises(TimeoutError, match="timed out"):
             await host.run(["sleep", "30"], timeout_s=0.3)
@@ -204,7 +204,7 @@ def test_linux_host_rejects_bad_settings() -> None:
     from harmony_py import ScoreValueError
 
     with pytest.raises(ScoreValueError, match="max_sessions"):
-        LinuxHostTopology("h", max_sessions=2)
+        LinuxHostTopology("h", max_sessions=3)
     with pytest.raises(ScoreValueError, match="port"):
         LinuxHostTopology("h", port=0)
     with pytest.raises(ScoreValueError, match="host"):

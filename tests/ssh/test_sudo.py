@@ -19,7 +19,10 @@ from harmony_py.scores import CommandScore, DirectoryScore, FileScore
 
 from topologies.linux_host import LinuxHostTopology
 
+from ..processes import end_leftovers, processes_mentioning
+from ..test_command_environment import environment_in
 from .sshd import SshServer, UserKey, start_server, stop_server, write_known_hosts
+from .test_cancellation import apply_until, sleeping_command
 
 USER = "harmony-sudo-test"
 SUDOERS = Path("/etc/sudoers.d/harmony-sudo-test")
@@ -115,3 +118,30 @@ def test_without_sudo_the_same_login_is_refused_clearly(login: Any, root_only_di
     state, message = anyio.run(run)
     assert state is ScoreState.FAILED
     assert "ermission denied" in message, message
+
+
+def test_sudo_command_gets_the_clean_base_of_root_and_its_score_env(login: Any, tmp_path: Path) -> None:
+    dump = tmp_path / "env"
+    score = CommandScore(["sh", "-c", f"env -0 > {dump}"], creates=str(dump), env={"X": Secret("for root only")})
+
+    async def run() -> ScoreState:
+        async with Maestro(login(sudo=True)).add(score) as maestro:
+            return (await maestro.apply()).scores[0].state
+
+    assert anyio.run(run) is ScoreState.CHANGED
+    seen = environment_in(dump)
+    assert (seen["USER"], seen["LOGNAME"], seen["LANG"], seen["X"]) == ("root", "root", "C.UTF-8", "for root only")
+    assert "/usr/sbin" in seen["PATH"].split(":"), "sudo's secure_path, not the login's PATH"
+    assert not any(name.startswith("SUDO_") for name in seen)
+
+
+def test_cancelled_sudo_command_is_stopped_on_the_host(login: Any, tmp_path: Path) -> None:
+    """The command runs as root: the stop goes through sudo too, or it could not signal it."""
+    tmp_path.chmod(0o755)
+    score, sleeping, marker = sleeping_command(tmp_path)
+    try:
+        anyio.run(apply_until, login(sudo=True), score, sleeping)
+        assert processes_mentioning(sleeping) == [], "the remote command is still running"
+        assert not marker.exists()
+    finally:
+        end_leftovers(sleeping)
