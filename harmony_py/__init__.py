@@ -11,10 +11,13 @@ from .capability_check import capability_gaps
 from .errors import (
     CommandFailedError,
     HarmonyError,
+    MemberError,
+    MembersFailedError,
     MissingCapabilityError,
     ScoreFileError,
     ScoreValueError,
     TopologyNotReadyError,
+    describe,
 )
 from .events import Event, EventHandler
 from .group import TopologyGroup
@@ -41,6 +44,8 @@ __all__ = [
     "Interpret",
     "InterpretStatus",
     "Maestro",
+    "MemberError",
+    "MembersFailedError",
     "MissingCapabilityError",
     "Outcome",
     "Phase",
@@ -60,5 +65,6 @@ __all__ = [
     "TopologyReport",
     "UnresolvedRefError",
     "capability_gaps",
+    "describe",
     "resolved",
 ]
