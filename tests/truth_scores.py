@@ -100,7 +100,7 @@ class SlowToVerifyInterpret(Interpret[CommandRunner]):
 
 @dataclass(frozen=True)
 class NoopScore(Score[Topology]):
-    """Needs only a topology that is ready: plans nothing, changes nothing."""
+    """Needs only a topology that is ready: plans nothing, changes nothing (and must never be verified)."""
 
     def interpret(self) -> NoopInterpret:
         return NoopInterpret()
@@ -112,6 +112,9 @@ class NoopInterpret(Interpret[Topology]):
 
     async def apply(self, topology: Topology) -> Outcome:
         return Outcome.noop()
+
+    async def verify(self, topology: Topology) -> Sequence[Change]:
+        raise AssertionError("a NOOP is never verified")
 
 
 @dataclass(frozen=True)
