@@ -302,7 +302,6 @@ class Run(Generic[T]):
             unknown_inputs=unknown_inputs,
         )
 
-
     def _reason(self, exc: BaseException, scope: anyio.CancelScope) -> str:
         # Only the score's own deadline is "timed out after N s"; a timeout inside the interpret says its own.
         return reason(exc, self.timeout_s if scope.cancelled_caught else None)
@@ -323,7 +322,10 @@ def verified(outcome: Outcome, remaining: Sequence[Change]) -> Outcome:
 
 
 def differences(changes: Sequence[Change]) -> str:
-    """The summaries of ``changes``, each with its target (a member, a path) when it does not name it."""
-    return "; ".join(
-        change.summary if change.target in change.summary else f"{change.target}: {change.summary}" for change in changes
-    )
+    """The summaries of ``changes``, each with its target (a member, a path) in front unless it names it already."""
+    return "; ".join(change.summary if _names_target(change) else f"{change.target}: {change.summary}" for change in changes)
+
+
+def _names_target(change: Change) -> bool:
+    # A member's target reads "replica (127.0.0.1:5433)": its label alone in the summary names it.
+    return change.target in change.summary or change.target.split(" (", 1)[0] in change.summary

@@ -86,8 +86,11 @@ def test_what_differs_names_the_member_when_the_summary_does_not() -> None:
     changes = [
         Change(ChangeAction.UPDATE, "/x", "mode of /x 0644 -> 0600", attribute="mode"),
         Change(ChangeAction.RUN, "replica (127.0.0.1:5433)", "start PostgreSQL"),
+        Change(ChangeAction.UPDATE, "site[0] (10.0.0.2:5432)", "site[0]: streams from nothing, not from primary"),
     ]
-    assert differences(changes) == "mode of /x 0644 -> 0600; replica (127.0.0.1:5433): start PostgreSQL"
+    assert differences(changes) == (
+        "mode of /x 0644 -> 0600; replica (127.0.0.1:5433): start PostgreSQL; site[0]: streams from nothing, not from primary"
+    )
 
 
 def test_a_noop_is_not_verified_again() -> None:
