@@ -27,10 +27,13 @@ from .capability_check import capability_gaps
 from .errors import (
     CommandFailedError,
     HarmonyError,
+    MemberError,
+    MembersFailedError,
     MissingCapabilityError,
     ScoreFileError,
     ScoreValueError,
     TopologyNotReadyError,
+    describe,
 )
 from .events import Event, EventHandler
 from .group import TopologyGroup
@@ -63,6 +66,8 @@ __all__ = [
     "Interpret",
     "InterpretStatus",
     "Maestro",
+    "MemberError",
+    "MembersFailedError",
     "MissingCapabilityError",
     "NoProjectRootError",
     "Outcome",
@@ -86,6 +91,7 @@ __all__ = [
     "__version__",
     "apply_lock",
     "capability_gaps",
+    "describe",
     "resolved",
     "run_apply",
     "run_plan",

@@ -39,22 +39,53 @@ def capability_gaps(topology: object, capability: object) -> list[str]:
 
 
 def member_gaps(obj: object, capability: type) -> list[str]:
-    """Members of ``capability`` missing from ``obj``, or present but not ``async``."""
+    """What ``obj`` lacks of ``capability``: one entry per capability it is made of, named first.
+
+    ``LoadBalancer (missing balance, balanced_service)`` for a member that is
+    absent, ``K8sClient (k8s_apply must be async def)`` for one that is not
+    ``async``. A combined capability (``DockerWithLoadBalancer``) is answered
+    per part, so the entry names the concept that is missing, not only methods.
+    """
     try:
         members = sorted(get_protocol_members(capability))
     except TypeError:
         return [f"{capability_name(capability)} is not a Protocol"]
-    gaps: list[str] = []
+    missing: dict[type, list[str]] = {}
+    not_async: dict[type, list[str]] = {}
     for member in members:
+        owner = declaring_capability(capability, member)
         try:
             found = inspect.getattr_static(obj, member)
         except AttributeError:
-            gaps.append(f"missing {member}")
+            missing.setdefault(owner, []).append(member)
             continue
         wanted = inspect.getattr_static(capability, member)
         if _is_async(wanted) and not _is_async(found):
-            gaps.append(f"{member} must be async def")
+            not_async.setdefault(owner, []).append(member)
+    gaps: list[str] = []
+    for part in reversed(_protocols_of(capability)):  # the most basic concept first
+        problems = []
+        if part in missing:
+            problems.append(f"missing {', '.join(missing[part])}")
+        problems += [f"{member} must be async def" for member in not_async.get(part, [])]
+        if problems:
+            gaps.append(f"{capability_name(part)} ({'; '.join(problems)})")
     return gaps
+
+
+def declaring_capability(capability: type, member: str) -> type:
+    """The narrowest capability among ``capability`` and its bases that has ``member``."""
+    having = [part for part in _protocols_of(capability) if member in get_protocol_members(part)]
+    return min(having, key=lambda part: len(get_protocol_members(part)), default=capability)
+
+
+def _protocols_of(capability: type) -> list[type]:
+    """``capability`` and the capability Protocols it extends, in method resolution order."""
+    return [
+        part
+        for part in capability.__mro__
+        if getattr(part, "_is_protocol", False) and part is not Protocol and part.__module__ != "typing"
+    ]
 
 
 def _is_async(member: object) -> bool:

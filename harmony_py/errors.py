@@ -1,7 +1,21 @@
-"""The short hierarchy of errors harmony_py raises on purpose.
+"""The short hierarchy of errors harmony_py raises on purpose, and how any error is described.
 
 Each carries a message written for the person running the tool: it names the
 thing that is wrong and, where there is one, what to do about it.
+
+    HarmonyError
+    ├── ScoreValueError        a score built with a value it cannot work with
+    ├── MissingCapabilityError scores whose capability the topology lacks
+    ├── TopologyNotReadyError  a topology that could not be prepared or reached
+    ├── CommandFailedError     a command that exited non-zero
+    ├── ScoreFileError         a score file that could not be loaded
+    ├── MemberError            what failed on one member of a replicated topology
+    └── MembersFailedError     several members failed at once: one line each
+
+:func:`describe` turns any exception into that one readable line (a line per
+cause when several things failed concurrently); the engine, the fan-out and
+the CLI all use it, so an ``ExceptionGroup``'s "unhandled errors in a
+TaskGroup" never reaches a person.
 """
 
 from __future__ import annotations
@@ -43,3 +57,65 @@ class CommandFailedError(HarmonyError):
 
 class ScoreFileError(HarmonyError):
     """A score file could not be loaded into a maestro."""
+
+
+class MemberError(HarmonyError):
+    """``cause`` happened on the member labelled ``label`` (``primary``, ``site[0]``, a host).
+
+    Every line of the cause's description is prefixed with the label, so
+    nested members read ``database: primary: ...``.
+    """
+
+    def __init__(self, label: str, cause: BaseException) -> None:
+        self.label = label
+        self.cause = cause
+        self.__cause__ = cause
+        super().__init__(prefixed(label, describe(cause)))
+
+
+class MembersFailedError(HarmonyError):
+    """Several members failed in one concurrent step; the message has one line per member."""
+
+    def __init__(self, errors: Sequence[MemberError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("\n".join(str(error) for error in self.errors))
+
+
+def one_error(errors: Sequence[MemberError]) -> HarmonyError:
+    """The error to raise for the members that failed: the one, or all of them together."""
+    return errors[0] if len(errors) == 1 else MembersFailedError(errors)
+
+
+def describe(exc: BaseException) -> str:
+    """``exc`` as a person reads it: one line per cause, no traceback.
+
+    An exception group (tasks that failed concurrently) is unwrapped
+    recursively into its leaves, each described on its own line, repeated
+    lines once. A deliberate error is its message; anything else is prefixed
+    with its type, since its message alone is often a bare value.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        lines: list[str] = []
+        for leaf in exc.exceptions:
+            for line in describe(leaf).splitlines():
+                if line not in lines:
+                    lines.append(line)
+        return "\n".join(lines) or type(exc).__name__
+    text = str(exc).strip()
+    if isinstance(exc, HarmonyError):
+        return text or type(exc).__name__
+    if isinstance(exc, TimeoutError) and not text:
+        return "timed out"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def is_deliberate(exc: BaseException) -> bool:
+    """Whether every cause in ``exc`` is a :class:`HarmonyError` (else some part is an internal error)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_deliberate(leaf) for leaf in exc.exceptions)
+    return isinstance(exc, HarmonyError)
+
+
+def prefixed(label: str, text: str) -> str:
+    """``text`` with ``label: `` in front of each of its lines."""
+    return "\n".join(f"{label}: {line}" for line in text.splitlines() or [""])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .report import Phase, RunReport, ScoreReport
 from .topology import TopologyReport
@@ -31,10 +31,18 @@ class ScoreStarted:
 
 @dataclass(frozen=True)
 class ScoreFinished:
+    """A score's plan or apply ended; ``report`` says how.
+
+    ``exception`` is what made it fail, when something was raised (for a
+    traceback: the CLI prints it with ``--debug``). It is kept out of the
+    report, which is plain data and never holds a traceback.
+    """
+
     phase: Phase
     index: int
     total: int
     report: ScoreReport
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,8 @@ class TopologyFailed:
 
     topology: str
     error: str
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+    """What was raised, for a traceback with ``--debug``."""
 
 
 Event = TopologyPreparing | TopologyReady | ScoreStarted | ScoreFinished | RunFinished | GroupStarted | TopologyFailed

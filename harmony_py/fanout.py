@@ -20,7 +20,7 @@ from typing import Generic, Protocol, TypeVar
 
 import anyio
 
-from .errors import HarmonyError
+from .errors import describe, is_deliberate
 from .events import Event, EventHandler, GroupStarted, RunFinished, TopologyFailed
 from .group import fd_budget
 from .report import Phase, RunReport, ScoreState
@@ -119,15 +119,17 @@ class GroupRun(Generic[T]):
         name = child.topology.name
         try:
             report = await run_member(child, forward)
-        except HarmonyError as exc:
-            report = self._failed(phase, name, str(exc), forward)
         except Exception as exc:
-            report = self._failed(phase, name, f"internal error: {type(exc).__name__}: {exc}", forward)
+            # describe() unwraps a member's concurrent failures into one line each.
+            message = describe(exc) if is_deliberate(exc) else f"internal error: {describe(exc)}"
+            report = self._failed(phase, name, message, forward, exc)
         if not self._keep_open:
             await close_topology(child.topology)
         return report
 
     @staticmethod
-    def _failed(phase: Phase, name: str, message: str, forward: EventHandler) -> RunReport:
-        forward(TopologyFailed(name, message))
+    def _failed(
+        phase: Phase, name: str, message: str, forward: EventHandler, exception: BaseException | None = None
+    ) -> RunReport:
+        forward(TopologyFailed(name, message, exception))
         return RunReport(phase, name, error=message)

@@ -10,7 +10,7 @@ import anyio
 from typing_extensions import Self
 
 from .capability_check import capability_gaps, describe_gap
-from .errors import HarmonyError, MissingCapabilityError, ScoreValueError, TopologyNotReadyError
+from .errors import HarmonyError, MissingCapabilityError, ScoreValueError, TopologyNotReadyError, describe, prefixed
 from .events import EventHandler, RunFinished, TopologyPreparing, TopologyReady, ignore_event
 from .fanout import GroupRun
 from .group import TopologyGroup, check_parallel
@@ -222,7 +222,7 @@ class Maestro(Generic[T]):
             except HarmonyError:
                 raise
             except Exception as exc:
-                raise TopologyNotReadyError(f"{self._topology.name}: {exc}") from exc
+                raise TopologyNotReadyError(prefixed(self._topology.name, describe(exc))) from exc
             on_event(TopologyReady(self._ready))
         self.check_capabilities()
         return self._ready

@@ -10,7 +10,10 @@ phase's CapacityLimiter, so at most that many scores are in flight.
   nothing, so the written order does not matter); reports are emitted in the
   order written.
 - Apply: a score waits for everything it depends on; if one of those failed
-  or was skipped, it is skipped, naming the score that failed.
+  or was skipped, it is skipped, naming the score that failed. An apply that
+  reports SUCCESS is then observed again (``Interpret.verify``, under the
+  same timeout): the score is ``changed`` only when nothing differs any more,
+  else ``failed`` naming what still differs (ADR 0004).
 
 Producers' outputs are asked for only when some score consumes them.
 """
@@ -24,7 +27,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
-from .errors import HarmonyError
+from .errors import HarmonyError, describe
 from .events import EventHandler, ScoreFinished, ScoreStarted
 from .graph import Graph, Node
 from .outcome import Change, InterpretStatus, Outcome
@@ -86,6 +89,8 @@ class Run(Generic[T]):
         """Outputs of consumed producers (a value, or UNKNOWN in a plan), and _Failed for any score that failed."""
         self.consumed = graph.consumed
         self._emitted = 0
+        self._exceptions: dict[int, BaseException] = {}
+        """What was raised in each score that failed by an exception, by index: for tracebacks, not reports."""
 
     def ordered_reports(self) -> list[ScoreReport]:
         return [report for report in self.reports if report is not None]
@@ -105,7 +110,7 @@ class Run(Generic[T]):
     def _emit_in_order(self) -> None:
         # Plans run concurrently but are reported in the order the user wrote them.
         while self._emitted < self.total and (report := self.reports[self._emitted]) is not None:
-            self.on_event(ScoreFinished(Phase.PLAN, self._emitted, self.total, report))
+            self.on_event(ScoreFinished(Phase.PLAN, self._emitted, self.total, report, self._exceptions.get(self._emitted)))
             self._emitted += 1
 
     async def _plan(self, node: Node[Score[T]]) -> ScoreReport:
@@ -123,22 +128,24 @@ class Run(Generic[T]):
             waits = ", ".join(sorted({producer for _, producer in pending}))
             message = f"inputs known after apply of {waits}: {', '.join(unknown)}"
             try:
-                with anyio.fail_after(self.timeout_s):
+                with anyio.fail_after(self.timeout_s) as scope:
                     changes = await self._plan_stand_in(node)
             except Exception as exc:
                 # Like any failed plan: its consumers are reported not planned, not "known after apply".
                 self.values[node.identity] = _Failed(node.identity)
-                return self._report(node, ScoreState.FAILED, f"plan failed: {reason(exc, self.timeout_s)}", (), started)
+                self._exceptions[node.index] = exc
+                return self._report(node, ScoreState.FAILED, f"plan failed: {self._reason(exc, scope)}", (), started)
             return self._report(node, ScoreState.PENDING, message, changes, started, unknown_inputs=unknown)
         try:
-            with anyio.fail_after(self.timeout_s):
+            with anyio.fail_after(self.timeout_s) as scope:
                 interpret = self._interpret(node)
                 changes = tuple(await interpret.plan(self.topology))
                 if node.identity in self.consumed:
                     self.values[node.identity] = UNKNOWN if changes else await self._output(node, interpret, Phase.PLAN)
         except Exception as exc:
             self.values[node.identity] = _Failed(node.identity)
-            return self._report(node, ScoreState.FAILED, f"plan failed: {reason(exc, self.timeout_s)}", (), started)
+            self._exceptions[node.index] = exc
+            return self._report(node, ScoreState.FAILED, f"plan failed: {self._reason(exc, scope)}", (), started)
         state = ScoreState.PENDING if changes else ScoreState.UNCHANGED
         message = f"{len(changes)} change(s) to make" if changes else "already in the desired state"
         return self._report(node, state, message, changes, started)
@@ -160,14 +167,22 @@ class Run(Generic[T]):
     async def _apply(self, node: Node[Score[T]]) -> ScoreReport:
         self._started(Phase.APPLY, node)
         started = time.monotonic()
+        verifying = False
         try:
-            with anyio.fail_after(self.timeout_s):
+            with anyio.fail_after(self.timeout_s) as scope:
                 interpret = self._interpret(node)
                 outcome = await interpret.apply(self.topology)
+                if outcome.status is InterpretStatus.SUCCESS:
+                    # The truth rule: "changed" only once an observation agrees (a NOOP observed already).
+                    verifying = True
+                    outcome = verified(outcome, tuple(await interpret.verify(self.topology)))
+                    verifying = False
                 if outcome.status in (InterpretStatus.SUCCESS, InterpretStatus.NOOP) and node.identity in self.consumed:
                     self.values[node.identity] = await self._output(node, interpret, Phase.APPLY)
         except Exception as exc:
-            outcome = Outcome.failed(reason(exc, self.timeout_s))
+            self._exceptions[node.index] = exc
+            text = self._reason(exc, scope)
+            outcome = Outcome.failed(f"applied, but observing the result failed: {text}" if verifying else text)
         state = _STATE_OF[outcome.status]
         if state in (ScoreState.FAILED, ScoreState.SKIPPED):
             self.values[node.identity] = _Failed(node.identity)
@@ -256,7 +271,7 @@ class Run(Generic[T]):
         """Record the report; return the scores that were waiting only for this one."""
         self.reports[node.index] = report
         if emit:
-            self.on_event(ScoreFinished(Phase.APPLY, node.index, self.total, report))
+            self.on_event(ScoreFinished(Phase.APPLY, node.index, self.total, report, self._exceptions.get(node.index)))
         ready = []
         for dependant in self._dependants[node.identity]:
             self._waiting[dependant.identity] -= 1
@@ -289,10 +304,30 @@ class Run(Generic[T]):
             details=dict(details or {}),
         )
 
+    def _reason(self, exc: BaseException, scope: anyio.CancelScope) -> str:
+        # Only the score's own deadline is "timed out after N s"; a timeout inside the interpret says its own.
+        return reason(exc, self.timeout_s if scope.cancelled_caught else None)
 
-def reason(exc: Exception, timeout_s: float | None) -> str:
-    if isinstance(exc, HarmonyError):
-        return str(exc)  # first: a command's own timeout names the command and its limit, not the score's
-    if isinstance(exc, TimeoutError):
+
+def reason(exc: BaseException, timeout_s: float | None) -> str:
+    """Why a score failed, for its report: ``timeout_s`` when its deadline passed, else :func:`describe`."""
+    if isinstance(exc, TimeoutError) and timeout_s is not None:
         return f"timed out after {timeout_s:g} s"
-    return f"{type(exc).__name__}: {exc}"
+    return describe(exc)
+
+
+def verified(outcome: Outcome, remaining: Sequence[Change]) -> Outcome:
+    """``outcome`` when nothing differs any more after it, else a failure naming what still differs."""
+    if not remaining:
+        return outcome
+    return Outcome.failed(f"applied, but the state still differs: {differences(remaining)}", outcome.changes)
+
+
+def differences(changes: Sequence[Change]) -> str:
+    """The summaries of ``changes``, each with its target (a member, a path) in front unless it names it already."""
+    return "; ".join(change.summary if _names_target(change) else f"{change.target}: {change.summary}" for change in changes)
+
+
+def _names_target(change: Change) -> bool:
+    # A member's target reads "replica (127.0.0.1:5433)": its label alone in the summary names it.
+    return change.target in change.summary or change.target.split(" (", 1)[0] in change.summary

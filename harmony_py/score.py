@@ -30,11 +30,31 @@ class Interpret(ABC, Generic[C]):
     async def apply(self, topology: C) -> Outcome:
         """Converge the topology to the score's desired state."""
 
+    async def verify(self, topology: C) -> Sequence[Change]:
+        """Observe, after an apply that reported SUCCESS, what still differs from the desired state.
+
+        The Maestro calls it once after every successful apply, under the
+        same score timeout, and reports the score ``changed`` only when it
+        returns nothing; otherwise the score failed, and the summaries of
+        these changes say what still differs. (A NOOP apply is not verified:
+        it found nothing to change.) Must not mutate anything.
+
+        The default plans again: right for every interpret whose plan observes
+        the state its apply promises, e.g. every :class:`ConvergingInterpret`.
+        Override it where the plan is not that observation (an operation
+        whose plan is "nothing to do" by construction, or whose promise
+        includes more than the plan reads, such as a switchover's new primary
+        accepting a write). An override that cannot be exact must say why.
+        """
+        return await self.plan(topology)
+
 
 class ConvergingInterpret(Interpret[C]):
     """An interpret whose apply is: plan from observed state, then make those changes.
 
-    Subclasses write ``plan`` and ``converge``; the NOOP rule lives here once.
+    Subclasses write ``plan`` and ``converge``; the NOOP rule lives here once,
+    and the Maestro's :meth:`~Interpret.verify` (plan again, expect nothing)
+    checks that ``converge`` made them.
     """
 
     async def apply(self, topology: C) -> Outcome:

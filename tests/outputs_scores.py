@@ -246,6 +246,10 @@ class MeetInterpret(Interpret[CommandRunner]):
             place.in_flight -= 1
         return Outcome.changed(self.plan_changes(), f"{self.score.who} met")
 
+    async def verify(self, topology: CommandRunner) -> Sequence[Change]:
+        # A meeting is an event, not a state: once it happened there is nothing left to observe.
+        return []
+
     def plan_changes(self) -> list[Change]:
         return [Change(ChangeAction.RUN, self.score.who, "met the others")]
 

@@ -74,7 +74,7 @@ def test_command_env_with_a_secret_reaches_the_command_and_its_guard_but_no_repo
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({"A B": "x"}, "not an environment variable name"), ({"A": 1}, "str or a Secret"), ({"A": "x\0y"}, "NUL")],
+    [({"A B": "x"}, "not a valid environment variable name"), ({"A": 1}, "str or Secret"), ({"A": "x\0y"}, "NUL")],
 )
 def test_command_env_is_checked_at_construction(env: dict[str, object], message: str) -> None:
     with pytest.raises(ScoreValueError, match=message):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from capabilities.application import ApplicationPlatform, ApplicationRuntime, AppSpec
 from capabilities.postgresql import PgConfig, PgEndpoint, PostgreSQL
-from harmony_py.capability_check import capability_gaps
+from harmony_py.capability_check import capability_gaps, capability_name
 from harmony_py.outcome import Change
 from harmony_py.topology import TopologyReport, close_topology
 
@@ -59,8 +59,12 @@ class ApplicationTopology:
         ):
             if members & get_protocol_members(provided):
                 gaps += [f"{label}: {gap}" for gap in capability_gaps(part, provided)]
-        if not members <= get_protocol_members(ApplicationPlatform):
-            gaps.append(f"{_name(capability)} is neither an application runtime nor PostgreSQL")
+        beyond = sorted(members - get_protocol_members(ApplicationPlatform))
+        if beyond:
+            gaps.append(
+                f"{capability_name(capability)} (missing {', '.join(beyond)}: an ApplicationTopology provides "
+                "only ApplicationRuntime, from its runtime, and PostgreSQL, from its database)"
+            )
         return gaps
 
     # -- ApplicationRuntime: the runtime's ------------------------------------

@@ -13,7 +13,7 @@ The run-time check mirrors it: :meth:`capability_gaps` asks each sub-topology.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, TypeVar, overload
 
@@ -30,6 +30,7 @@ from capabilities.postgresql import (
     PostgreSQLServer,
 )
 from harmony_py.capability_check import capability_gaps, member_gaps
+from harmony_py.errors import MemberError, one_error
 from harmony_py.outcome import Change
 from harmony_py.topology import TopologyReport, close_topology
 
@@ -71,7 +72,7 @@ class ReplicatedTopology(Generic[T_co]):
         return f"{type(self).__name__}[{kinds}]"
 
     async def ensure_ready(self) -> TopologyReport:
-        reports = await _on_all(self.members, _ensure_ready)
+        reports = await _on_all(self, _ensure_ready)
         facts = {
             f"{label}.{key}": value
             for label, report in zip(self.member_labels(), reports)
@@ -162,7 +163,7 @@ class ReplicatedTopology(Generic[T_co]):
     async def image_id(self: ReplicatedTopology[object], reference: NotDocker) -> str | None: ...
     async def image_id(self: ReplicatedTopology[Any], reference: Any) -> str | None:
         # Present only when every member has it, so a plan shows what some member lacks.
-        ids: list[str | None] = await _on_all(self.members, lambda member: member.image_id(reference))
+        ids: list[str | None] = await _on_all(self, lambda member: member.image_id(reference))
         return None if None in ids else ids[0]
 
     @overload
@@ -170,7 +171,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def ensure_image(self: ReplicatedTopology[object], reference: NotDocker) -> str: ...
     async def ensure_image(self: ReplicatedTopology[Any], reference: Any) -> str:
-        ids: list[str] = await _on_all(self.members, lambda member: member.ensure_image(reference))
+        ids: list[str] = await _on_all(self, lambda member: member.ensure_image(reference))
         return ids[0]
 
     @overload
@@ -178,7 +179,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def run_container(self: ReplicatedTopology[object], spec: NotDocker) -> ContainerInfo: ...
     async def run_container(self: ReplicatedTopology[Any], spec: Any) -> ContainerInfo:
-        infos: list[ContainerInfo] = await _on_all(self.members, lambda member: member.run_container(spec))
+        infos: list[ContainerInfo] = await _on_all(self, lambda member: member.run_container(spec))
         return infos[0]
 
     @overload
@@ -186,7 +187,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def start_container(self: ReplicatedTopology[object], name: NotDocker) -> ContainerInfo: ...
     async def start_container(self: ReplicatedTopology[Any], name: Any) -> ContainerInfo:
-        infos: list[ContainerInfo] = await _on_all(self.members, lambda member: member.start_container(name))
+        infos: list[ContainerInfo] = await _on_all(self, lambda member: member.start_container(name))
         return infos[0]
 
     @overload
@@ -204,14 +205,14 @@ class ReplicatedTopology(Generic[T_co]):
         self: ReplicatedTopology[object], name: NotDocker, *, timeout_s: float = 10.0
     ) -> None: ...
     async def stop_container(self: ReplicatedTopology[Any], name: Any, *, timeout_s: float = 10.0) -> None:
-        await _on_all(self.members, lambda member: member.stop_container(name, timeout_s=timeout_s))
+        await _on_all(self, lambda member: member.stop_container(name, timeout_s=timeout_s))
 
     @overload
     async def remove_container(self: ReplicatedTopology[Docker], name: str) -> None: ...
     @overload
     async def remove_container(self: ReplicatedTopology[object], name: NotDocker) -> None: ...
     async def remove_container(self: ReplicatedTopology[Any], name: Any) -> None:
-        await _on_all(self.members, lambda member: member.remove_container(name))
+        await _on_all(self, lambda member: member.remove_container(name))
 
     @overload
     async def list_containers(
@@ -231,7 +232,7 @@ class ReplicatedTopology(Generic[T_co]):
     ) -> ContainerInfo: ...
     async def wait_healthy(self: ReplicatedTopology[Any], name: Any, *, timeout_s: float) -> ContainerInfo:
         infos: list[ContainerInfo] = await _on_all(
-            self.members, lambda member: member.wait_healthy(name, timeout_s=timeout_s)
+            self, lambda member: member.wait_healthy(name, timeout_s=timeout_s)
         )
         return infos[0]
 
@@ -264,7 +265,7 @@ class ReplicatedTopology(Generic[T_co]):
         force_conflicts: bool = False,
     ) -> dict[str, Any]:
         applied: list[dict[str, Any]] = await _on_all(
-            self.members,
+            self,
             lambda member: member.k8s_apply(
                 manifest, field_manager=field_manager, dry_run=dry_run, force_conflicts=force_conflicts
             ),
@@ -323,7 +324,7 @@ class ReplicatedTopology(Generic[T_co]):
         self: ReplicatedTopology[Any], api_version: Any, kind: str, name: str, namespace: str | None = None
     ) -> bool:
         deleted: list[bool] = await _on_all(
-            self.members, lambda member: member.k8s_delete(api_version, kind, name, namespace)
+            self, lambda member: member.k8s_delete(api_version, kind, name, namespace)
         )
         return any(deleted)
 
@@ -395,7 +396,7 @@ class ReplicatedTopology(Generic[T_co]):
         timeout_s: float,
     ) -> dict[str, Any]:
         reached: list[dict[str, Any]] = await _on_all(
-            self.members,
+            self,
             lambda member: member.k8s_wait(
                 api_version, kind, name, namespace, condition=condition, timeout_s=timeout_s
             ),
@@ -408,14 +409,25 @@ async def _ensure_ready(member: Any) -> TopologyReport:
     return report
 
 
-async def _on_all(members: Sequence[Any], call: Callable[[Any], Awaitable[R]]) -> list[R]:
-    """Run ``call`` on every member concurrently; results in member order."""
+async def _on_all(topology: ReplicatedTopology[Any], call: Callable[[Any], Awaitable[R]]) -> list[R]:
+    """Run ``call`` on every member concurrently; results in member order.
+
+    Every member runs to its end (one failing does not cancel the others), so
+    a failure names each member that failed, by its label, one line each.
+    """
+    members, labels = topology.members, topology.member_labels()
     results: list[R | None] = [None] * len(members)
+    failures: dict[int, MemberError] = {}
 
     async def one(index: int, member: Any) -> None:
-        results[index] = await call(member)
+        try:
+            results[index] = await call(member)
+        except Exception as exc:
+            failures[index] = MemberError(labels[index], exc)
 
     async with anyio.create_task_group() as group:
         for index, member in enumerate(members):
             group.start_soon(one, index, member)
+    if failures:
+        raise one_error([failures[index] for index in sorted(failures)])
     return results  # type: ignore[return-value]

@@ -58,7 +58,7 @@ class HumanRenderer:
             self.console.print(Text(f"Topology {event.report.name}{suffix} is ready", style="bold"))
         elif isinstance(event, TopologyFailed):
             self._stop_spinner()
-            self.console.print(Text(f"{event.topology}: failed: {event.error}", style="bold red"))
+            self.console.print(Text(f"{event.topology}: failed: {_lines(event.error)}", style="bold red"))
         elif isinstance(event, ScoreStarted):
             if event.phase is Phase.APPLY and not self._group:
                 self._spin(f"[{event.index + 1}/{event.total}] applying {event.name}")
@@ -78,7 +78,7 @@ class HumanRenderer:
         line.append(_title(report), style="bold")
         line.append(f"  {report.state.value}", style=_STATE_STYLE[report.state])
         if report.state in (ScoreState.FAILED, ScoreState.SKIPPED):
-            line.append(f": {report.message}")
+            line.append(f": {_lines(report.message)}")
         elif phase is Phase.APPLY:
             line.append(f" ({report.duration_s:.2f} s)", style="dim")
         self.console.print(line)
@@ -121,6 +121,11 @@ def _title(report: ScoreReport) -> str:
     return report.name
 
 
+def _lines(message: str) -> str:
+    """A message of several lines (one per member or host that failed), its later lines indented under the first."""
+    return message.replace("\n", "\n      ")
+
+
 def _diff_style(line: str) -> str:
     if line.startswith(("+++", "---")):
         return "bold"
@@ -153,7 +158,7 @@ def host_line(host: RunReport) -> Text:
     """One member of a group in the final summary."""
     line = Text(f"  {host.topology}: ", style="bold")
     if host.error is not None:
-        line.append(f"failed: {host.error}", style="bold red")
+        line.append(f"failed: {_lines(host.error)}", style="bold red")
         return line
     counts = [
         f"{host.count(state)} {state.value}"

@@ -9,7 +9,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,11 @@ from rich.text import Text
 
 from harmony_py import DISTRIBUTION, __version__
 from harmony_py.apply_lock import apply_lock
-from harmony_py.errors import HarmonyError
-from harmony_py.events import EventHandler, ignore_event
+from harmony_py.errors import HarmonyError, describe, is_deliberate, prefixed
+from harmony_py.events import Event, EventHandler, ScoreFinished, TopologyFailed, ignore_event
 from harmony_py.group import check_parallel
 from harmony_py.maestro import Maestro
-from harmony_py.report import RunReport
+from harmony_py.report import RunReport, ScoreReport, ScoreState
 
 from .human_output import HumanRenderer
 from .json_output import document
@@ -60,20 +60,52 @@ class Session:
     args: argparse.Namespace
     console: Console
     errors: Console
+    raised: list[tuple[str, BaseException]] = field(default_factory=list)
+    """What failed scores and hosts raised, kept for ``--debug`` to print their tracebacks."""
 
     @property
     def json(self) -> bool:
         return bool(self.args.json)
 
     def renderer(self) -> EventHandler:
-        return ignore_event if self.json else HumanRenderer(self.console)
+        render = ignore_event if self.json else HumanRenderer(self.console)
+        if not self.args.debug:
+            return render
+
+        def keep_exceptions(event: Event) -> None:
+            if isinstance(event, ScoreFinished) and event.exception is not None:
+                where = f"{event.phase.value} of {score_title(event.report)} on {event.report.topology}"
+                self.raised.append((where, event.exception))
+            elif isinstance(event, TopologyFailed) and event.exception is not None:
+                self.raised.append((event.topology, event.exception))
+            render(event)
+
+        return keep_exceptions
+
+    def print_tracebacks(self) -> None:
+        """With ``--debug``: the traceback of each failed score and host, after the run's own output."""
+        for where, exception in self.raised:
+            self.errors.print(f"traceback of the {where}:", markup=False, highlight=False)
+            traceback.print_exception(exception, file=sys.stderr)
+        self.raised.clear()
 
     def fail(self, message: str, *, plan: RunReport | None = None, apply: RunReport | None = None) -> int:
         if self.json:
             print(document(self.args.command, self.args.file, plan=plan, apply=apply, error=message))
         else:
-            self.errors.print(f"error: {message}", markup=False, highlight=False)
+            # Every line stands alone: one per member or host when several failed.
+            self.errors.print(prefixed("error", message), markup=False, highlight=False)
         return EXIT_ERROR
+
+    def run_failed(
+        self, human: str, what: str, report: RunReport, *, plan: RunReport | None = None, apply: RunReport | None = None
+    ) -> int:
+        """Fail because scores failed: human output has shown them above; a JSON document names them in its error."""
+        if not self.json:
+            return self.fail(human, plan=plan, apply=apply)
+        lines = failed_scores(report)
+        text = f"{what}: {lines[0]}" if len(lines) == 1 else "\n".join([f"{what}:", *lines])
+        return self.fail(text, plan=plan, apply=apply)
 
     def finish(self, *, plan: RunReport | None = None, apply: RunReport | None = None, notice: str | None = None) -> None:
         if self.json:
@@ -146,14 +178,15 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
         return _report_interrupted(session, stopped.signum)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the run started
         return _report_interrupted(session, signal.SIGINT)
-    except HarmonyError as exc:
-        if args.debug:
-            traceback.print_exc()
-        return session.fail(str(exc))
     except Exception as exc:
+        # Deliberate errors (also several at once, from concurrent members) are their messages, one line each.
         if args.debug:
             traceback.print_exc()
-        return session.fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        if is_deliberate(exc):
+            return session.fail(describe(exc))
+        return session.fail(f"internal error: {describe(exc)} (run with --debug for the traceback)")
+    finally:
+        session.print_tracebacks()
 
 
 def _report_interrupted(session: Session, signum: signal.Signals) -> int:
@@ -231,7 +264,7 @@ async def _plan_then_apply(session: Session, maestro: Maestro[Any]) -> int:
     plan = await maestro.plan(renderer)
     failed_hosts = plan.failed_hosts
     if not plan.ok and (not maestro.is_group or len(failed_hosts) == len(plan.hosts)):
-        return session.fail("the plan failed; nothing was applied", plan=plan)
+        return session.run_failed("the plan failed; nothing was applied", "the plan failed, nothing was applied", plan, plan=plan)
     if session.args.command == "plan":
         if failed_hosts:
             return session.fail(_hosts_failed(failed_hosts, len(plan.hosts)), plan=plan)
@@ -240,6 +273,27 @@ async def _plan_then_apply(session: Session, maestro: Maestro[Any]) -> int:
             return EXIT_CHANGES_PENDING
         return EXIT_OK
     return await _apply(session, maestro, plan, renderer)
+
+
+def score_title(report: ScoreReport) -> str:
+    """The score's name, with its identity in front when the user gave it one."""
+    if report.identity and report.identity != report.name:
+        return f"{report.identity} ({report.name})"
+    return report.name
+
+
+def failed_scores(report: RunReport) -> list[str]:
+    """One line per failed score (and host that failed as a whole), naming it: ``FileScore(/x): ...``."""
+    group = bool(report.hosts)
+    lines: list[str] = []
+    for host in report.hosts:
+        if host.error is not None:
+            lines += prefixed(host.topology, host.error).splitlines()
+    for score in report.scores:
+        if score.state is ScoreState.FAILED:
+            title = f"{score.topology}: {score_title(score)}" if group else score_title(score)
+            lines += prefixed(title, score.message).splitlines()
+    return lines or ["no score reported the failure"]
 
 
 def _hosts_failed(failed: Sequence[RunReport], total: int) -> str:
@@ -271,6 +325,6 @@ async def _apply(session: Session, maestro: Maestro[Any], plan: RunReport, rende
     if applied.failed_hosts:
         return session.fail(_hosts_failed(applied.failed_hosts, len(applied.hosts)), plan=plan, apply=applied)
     if not applied.ok:
-        return session.fail("the apply failed; see the failed score above", plan=plan, apply=applied)
+        return session.run_failed("the apply failed; see the failed score above", "the apply failed", applied, plan=plan, apply=applied)
     session.finish(plan=plan, apply=applied)
     return EXIT_OK

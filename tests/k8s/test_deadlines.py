@@ -230,7 +230,7 @@ def _interrupt_when(started: threading.Event, process: subprocess.Popen[str]) ->
 def test_ctrl_c_stops_a_plan_waiting_for_discovery_from_a_silent_server(silent: SilentServer, tmp_path: Path) -> None:
     score = _score_file(tmp_path, write_kubeconfig(tmp_path / "config", silent.url), LONG_S)
     _, err = _interrupt_when(silent.accepted, _plan(score))
-    assert err.startswith("interrupted: nothing more was started"), err
+    assert err.startswith("interrupted (SIGINT): nothing more was started"), err
 
 
 def test_ctrl_c_stops_a_plan_whose_object_reads_hang(kubeconfig: Path, hung_reads: HungReads, tmp_path: Path) -> None:
@@ -238,7 +238,7 @@ def test_ctrl_c_stops_a_plan_whose_object_reads_hang(kubeconfig: Path, hung_read
     process = _plan(score)
     _, err = _interrupt_when(hung_reads.received, process)
     assert process.returncode == 130, err
-    assert err.startswith("interrupted: nothing more was started"), err
+    assert err.startswith("interrupted (SIGINT): nothing more was started"), err
 
 
 def test_cli_plan_against_a_silent_server_fails_naming_discovery(silent: SilentServer, tmp_path: Path) -> None:

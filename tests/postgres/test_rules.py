@@ -95,9 +95,10 @@ def test_runtime_check_names_the_missing_members() -> None:
         Maestro(topology).add(score).check_capabilities()  # type: ignore[arg-type]
     text = str(raised.value)
     assert "requires capability PostgreSQL" in text
-    assert "primary: missing deploy_postgres" in text and "replica: missing follow_postgres" in text
+    assert "primary: PostgreSQL (missing deploy_postgres, " in text
+    assert "replica: PostgreSQLServer (missing checkpoint_postgres, fence_postgres, follow_postgres, " in text
     # A single host is a PostgreSQL server but not a replicated cluster.
-    with pytest.raises(MissingCapabilityError, match="missing switchover_postgres"):
+    with pytest.raises(MissingCapabilityError, match=r"PostgreSQLCluster \(missing failover_postgres, postgres_status, switchover_postgres\)"):
         Maestro(LocalhostTopology()).add(PostgreSQLSwitchoverScore(score, to="replica")).check_capabilities()  # type: ignore[arg-type]
     # Hosts of PostgreSQL servers, replicated, pass.
     Maestro(MultisiteTopology(LocalhostTopology("a"), (LocalhostTopology("b"),))).add(
