@@ -16,7 +16,7 @@ from harmony_py import Maestro, TopologyGroup
 from harmony_py.cli.main import main
 from harmony_py.errors import HarmonyError
 from harmony_py.report import ScoreState
-from topologies import DockerTopology, FailoverTopology, K8sAnywhereTopology, LocalhostTopology
+from topologies import DockerTopology, FailoverTopology, LocalhostTopology
 
 from .truth_scores import NoopScore, Site
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import http.client
 import math
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import anyio

@@ -275,7 +275,6 @@ def server_script(config: PgConfig, paths: PodPaths = PodPaths()) -> str:
         **{key: value for key, value in sorted(config.settings.items())},
     }
     arguments = " ".join(shlex.quote(f"-c{key}={value}") for key, value in settings.items())
-    pgdata = shlex.quote(paths.pgdata)
     conninfo = (
         "host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER "
         f"passfile={paths.passfile} application_name=$APPLICATION_NAME"

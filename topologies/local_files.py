@@ -1,6 +1,6 @@
 """Local file primitives that are not fooled by what is at a path: symbolic links, FIFOs, huge files.
 
-``write_within`` opens the directory one component at a time with
+``write_atomically`` opens the directory one component at a time with
 ``O_NOFOLLOW`` and works relative to that descriptor, so no symbolic link is
 followed and a directory swapped for a link between a plan and the write is
 noticed, not written through. ``digest`` reads in chunks in the caller's worker
@@ -15,6 +15,9 @@ import hashlib
 import os
 import posixpath
 import secrets
+from typing import BinaryIO
+
+import anyio.from_thread
 
 from capabilities.command_runner import FileKind
 from harmony_py.errors import HarmonyError
@@ -63,10 +66,21 @@ def digest(path: str) -> str | None:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def write_within(path: str, content: bytes, mode: int) -> None:
-    """Replace ``path`` atomically, refusing a symbolic link or a missing directory anywhere above it."""
+_WRITE_CHUNK = 4 * 1024 * 1024
+"""How much is written between two looks at whether the run was cancelled."""
+
+
+def write_atomically(path: str, content: bytes, mode: int, *, follow_parent_symlinks: bool) -> None:
+    """Replace ``path`` atomically: a temporary file beside it, renamed over it.
+
+    Without ``follow_parent_symlinks`` a symbolic link or a missing directory
+    anywhere above ``path`` is refused (the directory is opened one component at
+    a time). Runs in an anyio worker thread: between chunks it checks whether the
+    run was cancelled (Ctrl-C, SIGTERM, a timeout), and then removes the
+    temporary file and leaves ``path`` as it was.
+    """
     directory, base = posixpath.split(posixpath.normpath(path))
-    directory_fd = open_directory(directory)
+    directory_fd = _open_following(directory) if follow_parent_symlinks else open_directory(directory)
     try:
         temporary = f".{base}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}"
         fd = os.open(temporary, _NEW_FILE, _PRIVATE, dir_fd=directory_fd)
@@ -75,9 +89,8 @@ def write_within(path: str, content: bytes, mode: int) -> None:
                 # The mode is set while the file is still empty, so a secret is never
                 # readable by others, not even for an instant.
                 os.fchmod(handle.fileno(), mode)
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
+                _write_cancellably(handle, content)
+            anyio.from_thread.check_cancelled()
             os.replace(temporary, base, src_dir_fd=directory_fd, dst_dir_fd=directory_fd)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -85,6 +98,16 @@ def write_within(path: str, content: bytes, mode: int) -> None:
             raise
     finally:
         os.close(directory_fd)
+
+
+def _write_cancellably(handle: BinaryIO, content: bytes) -> None:
+    view = memoryview(content)
+    for start in range(0, len(view), _WRITE_CHUNK):
+        anyio.from_thread.check_cancelled()
+        handle.write(view[start : start + _WRITE_CHUNK])
+    handle.flush()
+    anyio.from_thread.check_cancelled()
+    os.fsync(handle.fileno())
 
 
 def open_directory(directory: str) -> int:
@@ -110,6 +133,16 @@ def open_directory(directory: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _open_following(directory: str) -> int:
+    """A descriptor of ``directory``, following links on the way (for the adapters' own files)."""
+    try:
+        return os.open(directory, _WALK_ONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise LocalFileError(f"{directory} does not exist") from None
+    except OSError as exc:
+        raise LocalFileError(_why_not_a_directory(directory, exc)) from None
 
 
 def _why_not_a_directory(path: str, error: OSError) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat as stat_module
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +78,9 @@ class LocalhostTopology(LocalhostApplications, DockerOnHost, NginxLoadBalancer, 
     async def write_file(
         self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True
     ) -> None:
-        if not follow_parent_symlinks:
-            await anyio.to_thread.run_sync(local_files.write_within, path, content, mode)
-            return
-        await anyio.to_thread.run_sync(_write_atomically, path, content, mode)
+        await anyio.to_thread.run_sync(
+            functools.partial(local_files.write_atomically, follow_parent_symlinks=follow_parent_symlinks), path, content, mode
+        )
 
     async def set_mode(self, path: str, mode: int) -> None:
         await anyio.to_thread.run_sync(os.chmod, path, mode)
@@ -110,38 +109,6 @@ def _read(path: str) -> bytes | None:
             return handle.read()
     except FileNotFoundError:
         return None
-
-
-_WRITE_CHUNK = 4 * 1024 * 1024
-
-
-def _write_atomically(path: str, content: bytes, mode: int) -> None:
-    """Write a temporary file beside ``path``, then rename it over ``path``.
-
-    Runs in a worker thread: between chunks it checks whether the run was
-    cancelled (Ctrl-C, SIGTERM, a timeout), and then removes the temporary
-    file and leaves ``path`` as it was.
-    """
-    directory, base = os.path.split(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=".harmony-tmp", dir=directory)
-    try:
-        # The mode is set while the file is still empty, so a secret is never
-        # readable by others, not even for an instant.
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            view = memoryview(content)
-            for start in range(0, len(view), _WRITE_CHUNK):
-                anyio.from_thread.check_cancelled()
-                handle.write(view[start : start + _WRITE_CHUNK])
-            handle.flush()
-            anyio.from_thread.check_cancelled()
-            os.fsync(handle.fileno())
-        anyio.from_thread.check_cancelled()
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 def _make_directory(path: str, mode: int) -> None:

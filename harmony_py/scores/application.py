@@ -34,7 +34,7 @@ from capabilities.application import (
     check_contract,
     database_url,
 )
-from capabilities.postgresql import PgEndpoint, PgUser
+from capabilities.postgresql import PgUser
 from harmony_py.errors import ScoreValueError
 from harmony_py.outcome import Change, Outcome
 from harmony_py.outputs import EnvValue, Produces, ProducingInterpret, env_with_placeholders, resolved_env

@@ -13,7 +13,6 @@ from capabilities.postgresql import PgUser, ReplicationRole
 from harmony_py import Maestro, ScoreState, ScoreValueError
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore
 from topologies import MultisiteTopology
-from topologies.local_instance import LocalInstance
 
 from .committer import committing
 from .conftest import free_port_pair, instance

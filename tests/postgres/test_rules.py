@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from capabilities.postgresql import PgUser
-from harmony_py import Maestro, MissingCapabilityError, ScoreValueError, Secret
+from harmony_py import Maestro, MissingCapabilityError, ScoreValueError
 from harmony_py.errors import HarmonyError
 from harmony_py.scores import PostgreSQLScore, PostgreSQLSwitchoverScore
 from harmony_py.topology import TopologyReport

@@ -13,10 +13,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from harmony_py import Maestro, ScoreState, Secret, TopologyGroup
+from harmony_py import Maestro, ScoreState, TopologyGroup
 from harmony_py.cli.main import main
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
-from topologies.linux_host import LinuxHostTopology
 
 from .conftest import UNUSED_ADDRESS, HostFactory
 from .sshd import SshServer, UserKey
