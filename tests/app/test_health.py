@@ -11,7 +11,6 @@ found (its second apply said "Nothing to do").
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pytest
 
 from capabilities.application import AppSpec
 from harmony_py import Maestro, ScoreState, Secret
+from harmony_py.scores import ApplicationScore
 from harmony_py.cli.loader import load_maestro
 from harmony_py.cli.main import main
 from topologies import LocalhostTopology
@@ -113,16 +113,20 @@ def test_an_application_that_runs_but_never_answers_is_not_unchanged_after_its_f
 
 @pytest.mark.parametrize("shop", ["localhost"], indirect=True)
 def test_the_shop_crash_looping_after_its_failed_first_apply_is_a_pending_restart_and_fails_again(
-    shop: Shop, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    shop: Shop, tmp_path: Path
 ) -> None:
-    """The shop's first apply fails (its ``python3`` lacks psycopg: it exits at start, runit restarts it);
+    """The shop's first apply fails (run by a Python without psycopg: it exits at start, runit restarts it);
     the next plan and apply must say so, with its last output, never "Nothing to do"."""
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
-    monkeypatch.setenv("PATH", f"{bare / 'bin'}:{os.environ['PATH']}")  # its python3 first
     maestro = load_maestro(SHOP)
     topology = dataclasses.replace(maestro.topology, app_start_timeout_s=4)
-    shop_score = maestro.scores
+    shop_score = [
+        dataclasses.replace(score, command=(str(bare / "bin" / "python3"), "server.py"))
+        if isinstance(score, ApplicationScore)
+        else score
+        for score in maestro.scores
+    ]
 
     def run(operation: str) -> dict[str, tuple[ScoreState, str, list[str]]]:
         planned = Maestro(topology).add(*shop_score)
