@@ -23,7 +23,7 @@ Kubernetes library.
 
 from .apply_lock import ApplyLockedError, apply_lock
 from .blocking import run_apply, run_plan
-from .capability_check import capability_gaps
+from .capability_check import capability_gaps, provides
 from .errors import (
     CommandFailedError,
     HarmonyError,
@@ -40,7 +40,7 @@ from .group import TopologyGroup
 from .maestro import Maestro
 from .outcome import Change, ChangeAction, InterpretStatus, Outcome
 from .report import Phase, RunReport, ScoreReport, ScoreState
-from .outputs import KNOWN_AFTER_APPLY, Produces, ProducingInterpret, Ref, UnresolvedRefError, resolved
+from .outputs import KNOWN_AFTER_APPLY, OutputTypeError, Produces, ProducingInterpret, Ref, UnresolvedRefError, resolved
 from .project import NoProjectRootError, set_project_root
 from .score import CompositeScore, ConvergingInterpret, Interpret, Score
 from .secret import Secret
@@ -71,6 +71,7 @@ __all__ = [
     "MissingCapabilityError",
     "NoProjectRootError",
     "Outcome",
+    "OutputTypeError",
     "Phase",
     "Produces",
     "ProducingInterpret",
@@ -92,6 +93,7 @@ __all__ = [
     "apply_lock",
     "capability_gaps",
     "describe",
+    "provides",
     "resolved",
     "run_apply",
     "run_plan",

@@ -11,7 +11,9 @@ Edges (ADR 0050):
   only by their Refs unless the composite is ``in_order``.
 
 Building the graph rejects, with one error each: two scores named alike, a
-Ref to no score or to a score that produces nothing, and a cycle (named).
+Ref to no score or to a score that produces nothing, a Ref whose producer
+there declares another type than the one it was made from (ADR 0052), and a
+cycle (named).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
 from .errors import ScoreValueError
-from .outputs import Produces, Ref
+from .outputs import Produces, Ref, produced_type, type_name
 from .refs import find_refs
 from .score import CompositeScore, Score, given_identity, with_identity
+from .type_args import agrees
 
 S = TypeVar("S", bound=Score[Any])
 
@@ -159,11 +162,24 @@ def _producer_of(graph: Graph[S], node: Node[S], path: str, ref: Ref[object]) ->
                     f"{node.identity}.{path} refers to {candidate}, which produces no output "
                     f"({type(producer.score).__name__} does not subclass Produces)"
                 )
+            _check_type(node, path, ref, candidate, producer.score)
             return candidate
     raise ScoreValueError(
         f"{node.identity}.{path} refers to {ref.source}, which is not among this maestro's scores; "
         "add the producing score too"
     )
+
+
+def _check_type(node: Node[S], path: str, ref: Ref[object], candidate: str, producer: Score[Any]) -> None:
+    """Refuse a Ref whose name resolves to a producer of another type than the one it was made from."""
+    made_from = ref.origin.value_type
+    produced = produced_type(type(producer))
+    if not agrees(produced, made_from):
+        raise ScoreValueError(
+            f"{node.identity}.{path} takes a Ref to a {type_name(made_from)} (made from a {ref.origin.producer}), "
+            f"but {candidate} is a {type(producer).__name__} producing {type_name(produced)}; "
+            "make the Ref from the score it names (score.output())"
+        )
 
 
 def _candidates(scopes: tuple[str, ...], source: str) -> list[str]:

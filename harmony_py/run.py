@@ -31,7 +31,7 @@ from .errors import HarmonyError, describe
 from .events import EventHandler, ScoreFinished, ScoreStarted
 from .graph import Graph, Node
 from .outcome import Change, InterpretStatus, Outcome
-from .outputs import ProducingInterpret, Ref
+from .outputs import ProducingInterpret, Ref, check_output
 from .refs import substitute
 from .report import Phase, ScoreReport, ScoreState
 from .score import Interpret, Score, keep_identity
@@ -255,6 +255,7 @@ class Run(Generic[T]):
             if phase is Phase.PLAN:
                 return UNKNOWN
             raise OutputMissingError(f"{node.identity} was applied, but its output could not be observed")
+        check_output(node.identity, type(node.score), value)
         return value
 
     def _first_failure(self, identities: Iterable[str]) -> str | None:

@@ -6,12 +6,13 @@ import copy
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import ClassVar, Generic, TypeVar
 
-from typing_extensions import Self, get_original_bases
+from typing_extensions import Self
 
 from .errors import HarmonyError, ScoreValueError
 from .outcome import Change, Outcome
+from .type_args import type_argument
 
 C = TypeVar("C", contravariant=True)
 
@@ -185,13 +186,11 @@ def check_identity(identity: object) -> str:
 
 
 def _declared_capability(cls: type) -> object:
-    for klass in cls.__mro__:
-        for base in get_original_bases(klass):
-            origin: Any = get_origin(base)
-            if isinstance(origin, type) and issubclass(origin, Score):
-                args = get_args(base)
-                if args and not isinstance(args[0], TypeVar):
-                    return args[0]
+    # Read through generic subclasses: in ``IntSetting(Setting[int])`` with
+    # ``Setting(Score[CommandRunner], Produces[V])`` the capability is CommandRunner, not int.
+    declared = type_argument(cls, Score)
+    if declared is not None and not isinstance(declared, TypeVar):
+        return declared
     raise TypeError(
         f"{cls.__name__} does not declare the capability it needs; "
         f"subclass Score[SomeCapability]"

@@ -34,6 +34,11 @@ from .outputs_scores import (
 PASSWORD = "pw-ZXq81-never-shown"
 
 
+def ref_to(identity: str) -> Ref[Endpoint]:
+    """A Ref to the output of a ServerScore named ``identity`` (a Ref is only ever made by a producer)."""
+    return ServerScore("/nowhere/ref.json", 1, Secret("p")).named(identity).output()
+
+
 def by_identity(report: RunReport) -> dict[str, ScoreState]:
     return {score.identity: score.state for score in report.scores}
 
@@ -92,7 +97,7 @@ def test_plan_shows_unknown_inputs_then_reapply_is_noop_and_plan_empty(tmp_path:
 
 def test_a_cycle_is_rejected_before_anything_runs(tmp_path: Path) -> None:
     events: list[Event] = []
-    first = ServerScore(f"{tmp_path}/x.json", 1, Secret("p"), label=Ref[Endpoint]("second").map(lambda e: e.host))
+    first = ServerScore(f"{tmp_path}/x.json", 1, Secret("p"), label=ref_to("second").map(lambda e: e.host))
     second = ServerScore(f"{tmp_path}/y.json", 2, Secret("p"), label=first.named("first").output().map(str))
     maestro = Maestro(LocalhostTopology()).add(first.named("first")).add(second.named("second"))
     with pytest.raises(ScoreValueError, match=r"cycle: (first -> second -> first|second -> first -> second)"):
@@ -113,7 +118,7 @@ def test_a_ref_against_the_written_order_is_a_cycle(tmp_path: Path) -> None:
 def test_a_failed_producer_skips_only_its_dependants(tmp_path: Path) -> None:
     broken = BrokenServerScore(f"{tmp_path}/broken").named("broken")
     orphan = ClientScore(f"{tmp_path}/orphan.json", broken.output()).named("orphan")
-    grandchild = ServerScore(f"{tmp_path}/g.json", 1, Secret("p"), label=Ref[Endpoint]("orphan-db").map(str))
+    grandchild = ServerScore(f"{tmp_path}/g.json", 1, Secret("p"), label=ref_to("orphan-db").map(str))
     server, client = pair(tmp_path, "ok")
     maestro = (
         Maestro(LocalhostTopology())
@@ -264,11 +269,11 @@ def test_two_shops_do_not_mix_their_parts(tmp_path: Path) -> None:
 
 
 def test_bad_references_are_one_clear_error_before_anything_runs(tmp_path: Path) -> None:
-    dangling = ClientScore(f"{tmp_path}/c.json", Ref[Endpoint]("nowhere"))
+    dangling = ClientScore(f"{tmp_path}/c.json", ref_to("nowhere"))
     with pytest.raises(ScoreValueError, match="refers to nowhere, which is not among this maestro's scores"):
         anyio.run(Maestro(LocalhostTopology()).add(dangling).plan)
-    not_a_producer = ClientScore(f"{tmp_path}/c.json", Ref[Endpoint]("other")).named("c")
-    other = ClientScore(f"{tmp_path}/d.json", Ref[Endpoint]("c")).named("other")
+    not_a_producer = ClientScore(f"{tmp_path}/c.json", ref_to("other")).named("c")
+    other = ClientScore(f"{tmp_path}/d.json", ref_to("c")).named("other")
     with pytest.raises(ScoreValueError, match="produces no output"):
         anyio.run(Maestro(LocalhostTopology()).add(not_a_producer).add(other).plan)
     twice = ServerScore(f"{tmp_path}/s.json", 1, Secret("p")).named("db")
@@ -290,11 +295,11 @@ def test_unnamed_scores_alike_keep_working_with_numbered_identities(tmp_path: Pa
 
 def test_resolved_and_identity_rules() -> None:
     assert resolved(3) == 3
-    unresolved: int | Ref[int] = Ref[int]("db")
+    unresolved: int | Ref[int] = ref_to("db").map(lambda e: e.port)
     with pytest.raises(UnresolvedRefError, match="the output of db is not known here"):
         resolved(unresolved)
     with pytest.raises(ScoreValueError, match="a score identity is"):
         ServerScore("/x", 1, Secret("p")).named("bad name")
-    assert str(Ref[int]("db")) == "(known after apply)"
+    assert str(ref_to("db")) == "(known after apply)"
     # Inside nested composites a Ref is looked up from the innermost outwards.
     assert _candidates(("mall", "mall.shop"), "db") == ["mall.shop.db", "mall.db", "db"]

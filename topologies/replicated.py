@@ -29,7 +29,7 @@ from capabilities.postgresql import (
     PostgreSQLCluster,
     PostgreSQLServer,
 )
-from harmony_py.capability_check import capability_gaps, member_gaps
+from harmony_py.capability_check import capability_gaps, member_gaps, member_needs
 from harmony_py.errors import MemberError, one_error
 from harmony_py.outcome import Change
 from harmony_py.topology import TopologyReport, close_topology
@@ -89,12 +89,13 @@ class ReplicatedTopology(Generic[T_co]):
         own = member_gaps(self, capability)
         if own:
             return own
-        needed = _MEMBERS_NEED.get(capability, capability)
-        return [
+        gaps = [
             f"{label}: {gap}"
             for label, member in zip(self.member_labels(), self.members)
+            for needed in member_needs(capability, _MEMBERS_NEED)
             for gap in capability_gaps(member, needed)
         ]
+        return list(dict.fromkeys(gaps))  # a part named by two needs is said once
 
     # -- PostgreSQL: one primary, streaming replicas (orchestration in postgres_cluster) --
 

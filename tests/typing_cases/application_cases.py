@@ -70,9 +70,10 @@ Maestro(LocalhostTopology()).add(shop.service_score())
 Maestro(database).add(shop.service_score())  # type: ignore[arg-type]
 
 # A reference is typed: an endpoint's port (an int) is no environment value.
-port: Ref[int] = Ref("db")
+db = PostgreSQLScore("db", databases=["db"], users=["db"])
+port: Ref[int] = db.output().map(lambda endpoint: endpoint.port)
 ApplicationServiceScore("shop-web", "shop:1", env={"PORT": port})  # type: ignore[dict-item]
-url: Ref[Secret] = Ref("db")
+url: Ref[Secret] = db.output().map(lambda endpoint: endpoint.password)
 ApplicationServiceScore("shop-web", "shop:1", env={"DATABASE_URL": url})
 as_postgres: PostgreSQL = platform
 

@@ -59,7 +59,8 @@ WebScore(db.output(), env={"DATABASE_PASSWORD": db.output().map(lambda e: e.pass
 WebScore(PgEndpoint("127.0.0.1", 5432, "app", "app", Secret("x")))
 
 # Rejected: a Ref to a value of another type.
-WebScore(Ref[int]("db"))  # type: ignore[arg-type]
+db_port = db.output().map(lambda e: e.port)
+WebScore(db_port)  # type: ignore[arg-type]
 WebScore(db.output(), url=db.output())  # type: ignore[arg-type]
 WebScore(db.output(), env={"PORT": db.output().map(lambda e: e.port)})  # type: ignore[dict-item]
 
@@ -102,8 +103,9 @@ assert_type(CounterScore().output(), Ref[int])
 WebScore(db.output(), url=CounterScore().output())  # type: ignore[arg-type]
 
 # Ref is covariant: a Ref[bool] serves where a Ref[int] is wanted, not the reverse.
-wants_int: Ref[int] = Ref[bool]("flag")
-wants_bool: Ref[bool] = Ref[int]("count")  # type: ignore[assignment]
+flag: Ref[bool] = db.output().map(lambda endpoint: endpoint.port > 0)
+wants_int: Ref[int] = flag
+wants_bool: Ref[bool] = CounterScore().output()  # type: ignore[assignment]
 
 
 @runtime_checkable
