@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+from typing_extensions import assert_type
 
 from capabilities import CommandRunner, PgEndpoint
 from harmony_py import Change, Interpret, Outcome, Produces, ProducingInterpret, Ref, Score
@@ -88,3 +91,25 @@ class SilentScore(Score[CommandRunner], Produces[int]):
 
     def interpret(self) -> PlainInterpret:  # type: ignore[override]
         return PlainInterpret()
+
+
+# A generic producing base that leaves interpret() to its subclasses lists Produces first:
+# written after Score, Score's interpret (no output) clashes with Produces'.
+V = TypeVar("V")
+
+
+class Setting(Produces[V], Score[CommandRunner]):
+    """Accepted: its subclasses give V and an interpret producing a V."""
+
+
+@dataclass(frozen=True)
+class CountSetting(Setting[int]):
+    def interpret(self) -> CounterInterpret:
+        return CounterInterpret()
+
+
+class ClashingSetting(Score[CommandRunner], Produces[V]):  # type: ignore[misc]
+    """Rejected: Score's interpret() gives no output, so it is no Produces' interpret()."""
+
+
+assert_type(CountSetting().output(), Ref[int])

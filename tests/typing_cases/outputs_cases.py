@@ -36,7 +36,7 @@ class WebScore(Score[CommandRunner]):
 
     database: PgEndpoint | Ref[PgEndpoint]
     url: str | Ref[str] = ""
-    env: Mapping[str, str | Secret | Ref[str] | Ref[Secret]] = field(default_factory=dict)
+    env: Mapping[str, str | Secret | Ref[str] | Ref[Secret]] = field(default_factory=dict[str, str | Secret | Ref[str] | Ref[Secret]])
 
     def interpret(self) -> Interpret[CommandRunner]:
         # Inside an interpret, resolved() gives the value's own type back.
