@@ -17,24 +17,35 @@ anything is changed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 from urllib.parse import quote
 
-from harmony_py.errors import HarmonyError, ScoreValueError
+from harmony_py.errors import HarmonyError
 from harmony_py.outcome import Change
 from harmony_py.secret import Secret
+from harmony_py.validation import (
+    Count,
+    ImageReference,
+    InstanceOf,
+    Keys,
+    Matches,
+    Port,
+    StartsWith,
+    Strings,
+    Values,
+    validate,
+)
 
-from .docker import port_number
 from .postgresql import PgEndpoint, PostgreSQL
 
 CONTRACT_VERSION = 1
 """The newest application contract: image, command, replicas, port, health path, environment."""
 
-_APP_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+APP_NAME = Matches(r"[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?", "lower-case letters, digits and '-' (a DNS label)")
+"""What an application is called on a platform (``shop-web``): it names containers, Kubernetes objects and directories."""
+ENV_NAME = Matches(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name (letters, digits and '_', not starting with a digit)")
 
 
 class ContractVersionError(HarmonyError):
@@ -52,40 +63,21 @@ class AppSpec:
     processes rather than ``image`` (``None``: the platform needs the image).
     """
 
-    name: str
-    image: str
-    command: tuple[str, ...]
-    replicas: int
-    port: int
-    health_path: str
-    env: Mapping[str, str | Secret] = field(default_factory=dict)
+    name: Annotated[str, APP_NAME]
+    image: Annotated[str, ImageReference()]
+    command: Annotated[tuple[str, ...], Strings(non_empty=True)]
+    replicas: Annotated[int, Count()]
+    port: Annotated[int, Port()]
+    health_path: Annotated[str, StartsWith("/")]
+    env: Annotated[Mapping[str, str | Secret], Keys(ENV_NAME), Values(InstanceOf(str, Secret))] = field(
+        default_factory=dict
+    )
     source: str | None = None
-    contract: int = CONTRACT_VERSION
+    contract: Annotated[int, Count()] = CONTRACT_VERSION
+    """The version of the contract the application was written for."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _APP_NAME.match(self.name):
-            raise ScoreValueError(
-                f"application name {self.name!r} must be lower-case letters, digits and '-' (a DNS label)"
-            )
-        if not isinstance(self.image, str) or not self.image or any(c.isspace() for c in self.image):
-            raise ScoreValueError(f"application {self.name}: image must be a reference such as 'shop:1', got {self.image!r}")
-        if isinstance(self.command, str) or not all(isinstance(part, str) and part for part in self.command):
-            raise ScoreValueError(f"application {self.name}: command must be a tuple of strings, got {self.command!r}")
-        object.__setattr__(self, "command", tuple(self.command))
-        if isinstance(self.replicas, bool) or not isinstance(self.replicas, int) or self.replicas < 1:
-            raise ScoreValueError(f"application {self.name}: replicas must be a positive int, got {self.replicas!r}")
-        port_number(f"application {self.name}: port", self.port)
-        if not isinstance(self.health_path, str) or not self.health_path.startswith("/"):
-            raise ScoreValueError(f"application {self.name}: health_path must start with '/', got {self.health_path!r}")
-        for key, value in self.env.items():
-            if not isinstance(key, str) or not _ENV_NAME.match(key):
-                raise ScoreValueError(f"application {self.name}: {key!r} is not an environment variable name")
-            if not isinstance(value, (str, Secret)):
-                raise ScoreValueError(
-                    f"application {self.name}: env[{key!r}] must be a str or Secret, got {type(value).__name__}"
-                )
-        if isinstance(self.contract, bool) or not isinstance(self.contract, int) or self.contract < 1:
-            raise ScoreValueError(f"application {self.name}: contract version must be a positive int, got {self.contract!r}")
+        validate(self, prefix=f"application {self.name}:" if isinstance(self.name, str) else None)
 
     def secret_names(self) -> tuple[str, ...]:
         """The variables whose values are secrets (their names may be shown; their values never)."""

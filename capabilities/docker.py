@@ -6,16 +6,34 @@ with one clear :class:`ScoreValueError` before any engine is asked anything.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Annotated, Literal, Protocol, runtime_checkable
 
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.secret import Secret
+from harmony_py.validation import (
+    AbsolutePath,
+    Count,
+    Duration,
+    ImageReference,
+    InstanceOf,
+    Invalid,
+    Keys,
+    Matches,
+    NonEmpty,
+    OneOf,
+    Port as PortNumber,
+    Strings,
+    Values,
+    validate,
+)
 
 # Docker's own rule for container names (daemon/names: RestrictedNamePattern).
-_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_CONTAINER_NAME = Matches(
+    r"[a-zA-Z0-9][a-zA-Z0-9_.-]+",
+    "a container name (letters, digits, '_', '.', '-'; at least two characters, not starting with a symbol)",
+)
 RestartPolicy = Literal["no", "always", "unless-stopped", "on-failure"]
 _RESTART_POLICIES: tuple[str, ...] = ("no", "always", "unless-stopped", "on-failure")
 
@@ -32,31 +50,42 @@ class ImageNotFoundError(ContainerError):
 class Mount:
     """A host path bind-mounted into the container (read-only unless asked)."""
 
-    source: str
-    target: str
+    source: Annotated[str, AbsolutePath(normalise=False, allow_root=True)]
+    target: Annotated[str, AbsolutePath(normalise=False, allow_root=True)]
     read_only: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("source", "target"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.startswith("/"):
-                raise ScoreValueError(f"Mount.{name} must be an absolute path, got {value!r}")
+        validate(self)
 
 
 @dataclass(frozen=True)
 class Port:
     """Publish ``container`` (tcp or udp) on ``host_ip:host``; loopback unless asked."""
 
-    container: int
-    host: int
+    container: Annotated[int, PortNumber()]
+    host: Annotated[int, PortNumber()]
     host_ip: str = "127.0.0.1"
-    protocol: Literal["tcp", "udp"] = "tcp"
+    protocol: Annotated[Literal["tcp", "udp"], OneOf("tcp", "udp")] = "tcp"
 
     def __post_init__(self) -> None:
-        for name in ("container", "host"):
-            _port_number(f"Port.{name}", getattr(self, name))
-        if self.protocol not in ("tcp", "udp"):
-            raise ScoreValueError(f"Port.protocol must be 'tcp' or 'udp', got {self.protocol!r}")
+        validate(self)
+
+
+class _ShellOrArguments(Strings):
+    """A health command: a shell string, or a non-empty tuple of non-empty strings."""
+
+    def __init__(self) -> None:
+        super().__init__(non_empty=True)
+
+    def __call__(self, value: object) -> object:
+        if isinstance(value, str):
+            return NonEmpty()(value)
+        try:
+            if not isinstance(value, tuple) or not value:
+                raise Invalid("empty")
+            return super().__call__(value)
+        except Invalid:
+            raise Invalid(f"must be a shell string or a non-empty tuple of non-empty strings, got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -67,32 +96,15 @@ class HealthCheck:
     exactly those arguments (``CMD``).
     """
 
-    command: str | tuple[str, ...]
-    interval_s: float = 2.0
-    timeout_s: float = 2.0
-    retries: int = 3
-    start_period_s: float = 0.0
+    command: Annotated[str | tuple[str, ...], _ShellOrArguments()]
+    # The engine counts in nanoseconds and refuses intervals under 1 ms.
+    interval_s: Annotated[float, Duration(minimum_s=0.001)] = 2.0
+    timeout_s: Annotated[float, Duration(minimum_s=0.001)] = 2.0
+    retries: Annotated[int, Count()] = 3
+    start_period_s: Annotated[float, Duration(minimum_s=0)] = 0.0
 
     def __post_init__(self) -> None:
-        command = self.command
-        if isinstance(command, str):
-            if not command.strip():
-                raise ScoreValueError("HealthCheck.command must not be empty")
-        elif not (
-            isinstance(command, tuple) and command and all(isinstance(part, str) and part for part in command)
-        ):
-            raise ScoreValueError(
-                f"HealthCheck.command must be a shell string or a non-empty tuple of strings, got {command!r}"
-            )
-        # The engine counts in nanoseconds and refuses intervals under 1 ms.
-        for name in ("interval_s", "timeout_s"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0.001:
-                raise ScoreValueError(f"HealthCheck.{name} must be at least 0.001 s, got {value!r}")
-        if not isinstance(self.start_period_s, (int, float)) or self.start_period_s < 0:
-            raise ScoreValueError(f"HealthCheck.start_period_s must not be negative, got {self.start_period_s!r}")
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 1:
-            raise ScoreValueError(f"HealthCheck.retries must be a positive int, got {self.retries!r}")
+        validate(self)
 
 
 @dataclass(frozen=True)
@@ -105,42 +117,23 @@ class ContainerSpec:
     ``env`` values may be :class:`Secret`; they reach the engine, never a plan.
     """
 
-    name: str
-    image: str
-    command: tuple[str, ...] = ()
-    env: Mapping[str, str | Secret] = field(default_factory=dict)
+    name: Annotated[str, _CONTAINER_NAME]
+    image: Annotated[str, ImageReference()]
+    command: Annotated[tuple[str, ...], Strings()] = ()
+    env: Annotated[
+        Mapping[str, str | Secret], Keys(Matches(r"[^=]+", "a variable name (no '=')")), Values(InstanceOf(str, Secret))
+    ] = field(default_factory=dict)
     ports: tuple[Port, ...] = ()
     network: str | None = None
     mounts: tuple[Mount, ...] = ()
-    labels: Mapping[str, str] = field(default_factory=dict)
-    restart_policy: RestartPolicy = "no"
+    labels: Annotated[Mapping[str, str], Keys(NonEmpty()), Values(InstanceOf(str))] = field(default_factory=dict)
+    restart_policy: Annotated[RestartPolicy, OneOf(*_RESTART_POLICIES)] = "no"
     health: HealthCheck | None = None
     init: bool = False
     """Run a tiny init as PID 1, so the program gets the stop signal and its children are reaped."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _CONTAINER_NAME.match(self.name):
-            raise ScoreValueError(
-                f"ContainerSpec.name {self.name!r} is not a valid container name "
-                "(letters, digits, '_', '.', '-'; at least two characters, not starting with a symbol)"
-            )
-        if not isinstance(self.image, str) or not self.image.strip() or any(c.isspace() for c in self.image):
-            raise ScoreValueError(f"ContainerSpec.image must be an image reference such as 'web:1.2', got {self.image!r}")
-        if isinstance(self.command, str) or not all(isinstance(part, str) for part in self.command):
-            raise ScoreValueError(f"ContainerSpec.command must be a tuple of strings, got {self.command!r}")
-        object.__setattr__(self, "command", tuple(self.command))
-        for key, value in self.env.items():
-            if not isinstance(key, str) or not key or "=" in key:
-                raise ScoreValueError(f"ContainerSpec.env has an invalid variable name: {key!r}")
-            if not isinstance(value, (str, Secret)):
-                raise ScoreValueError(f"ContainerSpec.env[{key!r}] must be a str or Secret, got {type(value).__name__}")
-        for key, label in self.labels.items():
-            if not isinstance(key, str) or not key or not isinstance(label, str):
-                raise ScoreValueError(f"ContainerSpec.labels must map strings to strings, got {key!r}: {label!r}")
-        if self.restart_policy not in _RESTART_POLICIES:
-            raise ScoreValueError(
-                f"ContainerSpec.restart_policy must be one of {', '.join(_RESTART_POLICIES)}, got {self.restart_policy!r}"
-            )
+        validate(self)
         if self.ports and self.network in ("host", "none"):
             raise ScoreValueError(
                 f"ContainerSpec {self.name}: ports cannot be published on network {self.network!r}"
@@ -249,14 +242,3 @@ class Docker(Protocol):
         time is up, with the engine's last health output in the message.
         """
         ...
-
-
-def _port_number(what: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise ScoreValueError(f"{what} must be a port number between 1 and 65535, got {value!r}")
-    return value
-
-
-def port_number(what: str, value: object) -> int:
-    """Check ``value`` is a TCP/UDP port number; ``what`` names it in the error."""
-    return _port_number(what, value)

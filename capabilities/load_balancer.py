@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
-from harmony_py.errors import HarmonyError, ScoreValueError
+from harmony_py.errors import HarmonyError
+from harmony_py.validation import Count, Duration, IpAddress, Matches, Port, validate
 
-from .docker import Docker, port_number
+from .docker import Docker
 
-_SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
+_SERVICE_NAME = Matches(r"[a-zA-Z0-9][a-zA-Z0-9_-]*", "letters, digits, '_' or '-'")
 
 
 class LoadBalancerError(HarmonyError):
@@ -23,12 +22,11 @@ class LoadBalancerError(HarmonyError):
 class Backend:
     """One replica the balancer sends requests to."""
 
-    address: str
-    port: int
+    address: Annotated[str, IpAddress()]
+    port: Annotated[int, Port()]
 
     def __post_init__(self) -> None:
-        _ip_address("Backend.address", self.address)
-        port_number("Backend.port", self.port)
+        validate(self)
 
     def __str__(self) -> str:
         return f"{self.address}:{self.port}"
@@ -44,26 +42,15 @@ class Frontend:
     never fails a client request.
     """
 
-    service: str
-    port: int
-    address: str = "127.0.0.1"
-    max_fails: int = 1
-    fail_timeout_s: int = 5
-    connect_timeout_s: float = 1.0
+    service: Annotated[str, _SERVICE_NAME]
+    port: Annotated[int, Port()]
+    address: Annotated[str, IpAddress()] = "127.0.0.1"
+    max_fails: Annotated[int, Count(minimum=0)] = 1
+    fail_timeout_s: Annotated[int, Count()] = 5
+    connect_timeout_s: Annotated[float, Duration()] = 1.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.service, str) or not _SERVICE_NAME.match(self.service):
-            raise ScoreValueError(
-                f"Frontend.service must be letters, digits, '_' or '-', got {self.service!r}"
-            )
-        _ip_address("Frontend.address", self.address)
-        port_number("Frontend.port", self.port)
-        if isinstance(self.max_fails, bool) or not isinstance(self.max_fails, int) or self.max_fails < 0:
-            raise ScoreValueError(f"Frontend.max_fails must be a non-negative int, got {self.max_fails!r}")
-        if isinstance(self.fail_timeout_s, bool) or not isinstance(self.fail_timeout_s, int) or self.fail_timeout_s < 1:
-            raise ScoreValueError(f"Frontend.fail_timeout_s must be a positive int, got {self.fail_timeout_s!r}")
-        if not isinstance(self.connect_timeout_s, (int, float)) or self.connect_timeout_s <= 0:
-            raise ScoreValueError(f"Frontend.connect_timeout_s must be positive, got {self.connect_timeout_s!r}")
+        validate(self)
 
 
 @dataclass(frozen=True)
@@ -98,16 +85,6 @@ class LoadBalancer(Protocol):
     async def remove_balanced_service(self, service: str, *, drain_timeout_s: float = 30.0) -> None:
         """Stop serving ``service``; absent is not an error."""
         ...
-
-
-def _ip_address(what: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ScoreValueError(f"{what} must be an IP address string, got {value!r}")
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ScoreValueError(f"{what} must be an IP address, got {value!r}") from None
-    return value
 
 
 @runtime_checkable

@@ -19,10 +19,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
 from harmony_py.outcome import Change
 from harmony_py.secret import Secret
+from harmony_py.validation import Each, Identifier, InstanceOf, validate
 
 
 MANAGED_SETTINGS = frozenset(
@@ -43,9 +44,13 @@ class PgUser:
     database owns it (in PostgreSQL 15 the owner may create tables in ``public``).
     """
 
-    name: str
-    password: Secret | None = None
-    databases: tuple[str, ...] = ()
+    name: Annotated[str, Identifier()]
+    password: Annotated[Secret | None, InstanceOf(Secret)] = None
+    """Never a plain string: a :class:`Secret`, or None for a generated one."""
+    databases: Annotated[tuple[str, ...], Each(Identifier(), of="names")] = ()
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from .errors import HarmonyError
 from .score import C, Interpret, Score
 from .secret import Secret
 from .type_args import runtime_classes, type_argument
+from .validation import Deferred
 
 V_co = TypeVar("V_co", covariant=True)
 W = TypeVar("W")
@@ -60,12 +61,14 @@ class _Origin:
 
 
 @dataclass(frozen=True)
-class Ref(Generic[V_co]):
+class Ref(Deferred, Generic[V_co]):
     """A value a score produces when applied: "known after apply" until then.
 
     Made only by a producing score (``score.output()``) or derived from another
     Ref (:meth:`map`, e.g. an endpoint into a URL); there is no public
     constructor, so a Ref always names a producer and the type it declared.
+    Field validators skip a Ref (a :class:`~harmony_py.validation.Deferred`)
+    and check the value it is resolved to.
     Inside a composite the source is looked up from the composite outwards (a
     part's Ref to its sibling ``db`` means ``shop.db``).
     """

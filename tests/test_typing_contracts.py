@@ -21,6 +21,7 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mypy import api
@@ -83,7 +84,7 @@ def test_pyright_checked_every_contract_file() -> None:
 
 
 @cache
-def _pyright_run() -> dict[str, object]:
+def _pyright_run() -> dict[str, Any]:
     """One pyright run over the whole directory (it costs seconds to start), read as JSON."""
     completed = subprocess.run(
         [sys.executable, "-m", "pyright", "--outputjson", "--pythonpath", sys.executable, "--project", str(PYRIGHT_CONFIG)],
@@ -93,7 +94,7 @@ def _pyright_run() -> dict[str, object]:
         check=False,
     )
     try:
-        report: dict[str, object] = json.loads(completed.stdout)
+        report: dict[str, Any] = json.loads(completed.stdout)
     except json.JSONDecodeError:
         pytest.fail(f"pyright did not run (is node installed?): {completed.stdout[-2000:]}{completed.stderr[-2000:]}")
     return report

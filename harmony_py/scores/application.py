@@ -20,11 +20,10 @@ not honour the contract's version refuses it before anything changes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from capabilities.application import (
     CONTRACT_VERSION,
@@ -40,11 +39,12 @@ from harmony_py.outcome import Change, Outcome
 from harmony_py.outputs import EnvValue, Produces, ProducingInterpret, env_with_placeholders, resolved_env
 from harmony_py.score import CompositeScore, Interpret, Score
 from harmony_py.secret import Secret
+from harmony_py.validation import InstanceOf, Matches, Values, validate
 
 from .postgresql import PostgreSQLScore
 
 DATABASE_URL = "DATABASE_URL"
-_APP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+_APP_NAME = Matches(r"[a-z][a-z0-9_]{0,30}", "lower-case letters, digits and '_', starting with a letter")
 
 
 @dataclass(frozen=True)
@@ -175,26 +175,20 @@ class ApplicationScore(CompositeScore[ApplicationPlatform]):
 
     in_order: ClassVar[bool] = True
 
-    app: str
+    app: Annotated[str, _APP_NAME]
     image: str
     command: tuple[str, ...] = ()
     replicas: int = 1
     port: int = 8000
     health_path: str = "/health"
     database: PostgreSQLDatabase | None = field(default_factory=PostgreSQLDatabase)
-    secrets: Mapping[str, Secret] = field(default_factory=dict)
+    secrets: Annotated[Mapping[str, Secret], Values(InstanceOf(Secret))] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
     contract: int = CONTRACT_VERSION
 
     def __post_init__(self) -> None:
-        if not isinstance(self.app, str) or not _APP_NAME.match(self.app):
-            raise ScoreValueError(
-                f"ApplicationScore.app {self.app!r} must be lower-case letters, digits and '_', starting with a letter"
-            )
-        for key, value in self.secrets.items():
-            if not isinstance(value, Secret):
-                raise ScoreValueError(f"ApplicationScore.secrets[{key!r}] must be a Secret, never a plain string")
+        validate(self)
         both = set(self.secrets) & set(self.env)
         if both or (self.database is not None and DATABASE_URL in {*self.secrets, *self.env}):
             taken = sorted(both) or [DATABASE_URL]

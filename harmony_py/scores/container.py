@@ -6,13 +6,14 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Annotated, Any
 
 from capabilities.docker import ContainerInfo, ContainerSpec, Docker
-from harmony_py.errors import HarmonyError, ScoreValueError
+from harmony_py.errors import HarmonyError
 from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.secret import Secret
+from harmony_py.validation import Duration, InstanceOf, validate
 
 MANAGED_LABEL = "io.harmony.managed-by"
 MANAGED_VALUE = "harmony_py"
@@ -83,14 +84,11 @@ class ContainerScore(Score[Docker]):
     not create is never touched.
     """
 
-    spec: ContainerSpec
-    ready_timeout_s: float = 60.0
+    spec: Annotated[ContainerSpec, InstanceOf(ContainerSpec)]
+    ready_timeout_s: Annotated[float, Duration()] = 60.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.spec, ContainerSpec):
-            raise ScoreValueError(f"ContainerScore.spec must be a ContainerSpec, got {type(self.spec).__name__}")
-        if not isinstance(self.ready_timeout_s, (int, float)) or self.ready_timeout_s <= 0:
-            raise ScoreValueError(f"ContainerScore.ready_timeout_s must be positive, got {self.ready_timeout_s!r}")
+        validate(self)
 
     @property
     def name(self) -> str:

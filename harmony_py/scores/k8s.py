@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 
@@ -21,15 +21,29 @@ from harmony_py.diff import unified_diff
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
 from harmony_py.score import Interpret, Score
+from harmony_py.validation import (
+    Count,
+    DnsLabel,
+    Duration,
+    Each,
+    ImageReference,
+    InstanceOf,
+    Keys,
+    Matches,
+    NonEmpty,
+    Port,
+    StartsWith,
+    Values,
+    validate,
+)
 
 from .k8s_manifests import (
     ManifestError,
     ManifestSource,
     comparable,
-    dns_label,
     field_changes,
     identify,
-    label_value,
+    LABEL_VALUE,
     masked,
     merged,
     owned_fields,
@@ -39,6 +53,9 @@ from .k8s_manifests import (
 )
 
 DEFAULT_FIELD_MANAGER = "harmony"
+# A mapping of non-empty strings to strings (labels, quotas, environment):
+_STRING_KEYS, _STRING_VALUES = Keys(NonEmpty()), Values(InstanceOf(str))
+_API_VERSION_AND_KIND = Matches(r"[^/\s]+(/[^/\s]+)?/[^/\s]+", "<apiVersion>/<Kind> such as 'apps/v1/Deployment'")
 APPLYSET_LABEL = "harmony.dev/applyset"
 PLAN_CONCURRENCY = 8
 _FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
@@ -65,25 +82,21 @@ class K8sResourceScore(Score[K8sClient]):
     """
 
     manifests: ManifestSource
-    field_manager: str = DEFAULT_FIELD_MANAGER
+    field_manager: Annotated[str, NonEmpty()] = DEFAULT_FIELD_MANAGER
     force_conflicts: bool = False
-    applyset: str | None = None
+    applyset: Annotated[str | None, LABEL_VALUE] = None
     prune: bool = False
-    prune_kinds: tuple[str, ...] = ()
+    prune_kinds: Annotated[tuple[str, ...], Each(_API_VERSION_AND_KIND)] = ()
     objects: tuple[dict[str, Any], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         objects = parse_manifests(self.manifests)
-        if not isinstance(self.field_manager, str) or not self.field_manager.strip():
-            raise ScoreValueError(f"K8sResourceScore.field_manager must be a non-empty string, got {self.field_manager!r}")
+        validate(self)
         if self.prune and self.applyset is None:
             raise ScoreValueError("K8sResourceScore(prune=True) needs applyset=<name>: pruning finds the objects by that label")
         if self.applyset is not None:
-            label_value("K8sResourceScore", "applyset", self.applyset)
             for obj in objects:
                 obj["metadata"]["labels"] = {**(obj["metadata"].get("labels") or {}), APPLYSET_LABEL: self.applyset}
-        for kind in self.prune_kinds:
-            api_version_and_kind(kind)
         object.__setattr__(self, "objects", objects)
 
     @property
@@ -110,10 +123,8 @@ class Pruning:
 
 
 def api_version_and_kind(text: str) -> tuple[str, str]:
-    """``"apps/v1/Deployment"`` -> ``("apps/v1", "Deployment")``."""
+    """``"apps/v1/Deployment"`` -> ``("apps/v1", "Deployment")`` (``text`` passed ``_API_VERSION_AND_KIND``)."""
     api_version, _, kind = text.rpartition("/")
-    if not api_version or not kind:
-        raise ScoreValueError(f"K8sResourceScore.prune_kinds entries are <apiVersion>/<Kind>, got {text!r}")
     return api_version, kind
 
 
@@ -355,18 +366,15 @@ class NamespaceScore(Score[K8sClient]):
     ``quota`` maps resource names to hard limits, e.g. ``{"pods": "20", "requests.cpu": "4"}``.
     """
 
-    namespace: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    quota: Mapping[str, str] | None = None
+    namespace: Annotated[str, DnsLabel()]
+    labels: Annotated[Mapping[str, str], _STRING_KEYS, _STRING_VALUES] = field(default_factory=dict)
+    quota: Annotated[Mapping[str, str] | None, _STRING_KEYS, _STRING_VALUES] = None
     field_manager: str = DEFAULT_FIELD_MANAGER
 
     def __post_init__(self) -> None:
-        dns_label("NamespaceScore", "namespace", self.namespace)
-        _string_map("NamespaceScore", "labels", self.labels)
-        if self.quota is not None:
-            _string_map("NamespaceScore", "quota", self.quota)
-            if not self.quota:
-                raise ScoreValueError("NamespaceScore.quota must name at least one limit, or be None")
+        validate(self)
+        if self.quota is not None and not self.quota:
+            raise ScoreValueError("NamespaceScore.quota must name at least one limit, or be None")
 
     @property
     def name(self) -> str:
@@ -403,31 +411,19 @@ class K8sDeploymentScore(Score[K8sClient]):
     apply fails, naming each pod that is not ready and why.
     """
 
-    app: str
+    app: Annotated[str, DnsLabel()]
     """The Deployment's and the Service's name (``name`` is every score's display name)."""
-    namespace: str
-    image: str
-    replicas: int = 1
-    port: int = 8080
-    env: Mapping[str, str] = field(default_factory=dict)
-    health_path: str | None = "/healthz"
-    timeout_s: float = 300.0
+    namespace: Annotated[str, DnsLabel()]
+    image: Annotated[str, ImageReference()]
+    replicas: Annotated[int, Count(minimum=0)] = 1
+    port: Annotated[int, Port()] = 8080
+    env: Annotated[Mapping[str, str], _STRING_KEYS, _STRING_VALUES] = field(default_factory=dict)
+    health_path: Annotated[str | None, StartsWith("/")] = "/healthz"
+    timeout_s: Annotated[float, Duration()] = 300.0
     field_manager: str = DEFAULT_FIELD_MANAGER
 
     def __post_init__(self) -> None:
-        dns_label("K8sDeploymentScore", "app", self.app)
-        dns_label("K8sDeploymentScore", "namespace", self.namespace)
-        if not isinstance(self.image, str) or not self.image.strip() or any(c.isspace() for c in self.image):
-            raise ScoreValueError(f"K8sDeploymentScore.image must be an image reference, got {self.image!r}")
-        if isinstance(self.replicas, bool) or not isinstance(self.replicas, int) or self.replicas < 0:
-            raise ScoreValueError(f"K8sDeploymentScore.replicas must be an int >= 0, got {self.replicas!r}")
-        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
-            raise ScoreValueError(f"K8sDeploymentScore.port must be between 1 and 65535, got {self.port!r}")
-        _string_map("K8sDeploymentScore", "env", self.env)
-        if self.health_path is not None and not (isinstance(self.health_path, str) and self.health_path.startswith("/")):
-            raise ScoreValueError(f"K8sDeploymentScore.health_path must start with '/', got {self.health_path!r}")
-        if not self.timeout_s > 0:
-            raise ScoreValueError(f"K8sDeploymentScore.timeout_s must be positive, got {self.timeout_s!r}")
+        validate(self)
 
     @property
     def name(self) -> str:
@@ -495,8 +491,3 @@ class K8sDeploymentInterpret(Interpret[K8sClient]):
         if outcome.status is InterpretStatus.NOOP:
             return outcome
         return Outcome.changed(outcome.changes, f"{outcome.message}; rolled out {score.replicas} replica(s)")
-
-
-def _string_map(score: str, name: str, value: object) -> None:
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()):
-        raise ScoreValueError(f"{score}.{name} must map non-empty strings to strings, got {value!r}")

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harmony_py.errors import ScoreValueError
+from harmony_py.validation import Matches
 
 ManifestSource = str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]]
 """What scores accept: YAML text (many documents), one manifest, or a list of either."""
@@ -20,7 +21,6 @@ SERVER_METADATA = frozenset(
     {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionGracePeriodSeconds"}
 )
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _HIDDEN = "(hidden)"
 _HIDDEN_CHANGED = "(hidden, changed)"
 
@@ -99,21 +99,11 @@ def identify(obj: Mapping[str, Any]) -> str:
     return f"{obj.get('kind') or '?'} {namespace}/{name}" if namespace else f"{obj.get('kind') or '?'} {name}"
 
 
-def dns_label(score: str, field: str, value: object) -> str:
-    if not isinstance(value, str) or not _DNS_LABEL.match(value) or len(value) > 63:
-        raise ScoreValueError(
-            f"{score}.{field} must be a DNS label (lowercase letters, digits and '-', at most 63), got {value!r}"
-        )
-    return value
-
-
-def label_value(score: str, field: str, value: object) -> str:
-    if not isinstance(value, str) or not _LABEL_VALUE.match(value) or len(value) > 63:
-        raise ScoreValueError(
-            f"{score}.{field} must be a label value (letters, digits, '-', '_', '.', at most 63, "
-            f"starting and ending with a letter or digit), got {value!r}"
-        )
-    return value
+LABEL_VALUE = Matches(
+    r"(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?",
+    "a label value (letters, digits, '-', '_', '.', at most 63, starting and ending with a letter or digit)",
+)
+"""The value of a Kubernetes label, as a field validator."""
 
 
 def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,11 +10,10 @@ the primary", so applying one twice changes nothing the second time.
 from __future__ import annotations
 
 import ipaddress
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from capabilities.postgresql import (
     MANAGED_SETTINGS,
@@ -30,30 +29,50 @@ from harmony_py.errors import ScoreValueError
 from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
 from harmony_py.outputs import Produces, ProducingInterpret, Ref
 from harmony_py.score import Interpret, Score
-from harmony_py.secret import Secret
+from harmony_py.validation import (
+    Count,
+    Each,
+    Identifier,
+    InstanceOf,
+    Invalid,
+    IpNetwork,
+    Keys,
+    Matches,
+    NonEmpty,
+    NotIn,
+    Port,
+    Validator,
+    Values,
+    validate,
+)
 
-_IDENTIFIER_RULE = "lower-case letters, digits and '_', starting with a letter or '_', at most 63"
+class _AsUser(Validator):
+    """A user: a name (a PgUser with a generated password) or a PgUser, which checks its own values."""
 
-def _identifier(field_name: str, value: object) -> str:
-    if not isinstance(value, str) or not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
-        raise ScoreValueError(f"PostgreSQLScore.{field_name} {value!r} must be {_IDENTIFIER_RULE} characters")
-    return value
-
-
-def _names(field_name: str, values: object) -> tuple[str, ...]:
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise ScoreValueError(f"PostgreSQLScore.{field_name} must be a list of names, got {values!r}")
-    return tuple(_identifier(field_name, value) for value in values)
+    def __call__(self, value: Any) -> PgUser:
+        if isinstance(value, str):
+            return PgUser(value)
+        if not isinstance(value, PgUser):
+            raise Invalid(f"must be a name or a PgUser, got {value!r}")
+        return value
 
 
-def _user(value: object) -> PgUser:
-    if isinstance(value, str):
-        return PgUser(_identifier("users", value))
-    if not isinstance(value, PgUser):
-        raise ScoreValueError(f"PostgreSQLScore.users holds names or PgUser values, got {value!r}")
-    if value.password is not None and not isinstance(value.password, Secret):
-        raise ScoreValueError(f"PgUser({value.name!r}).password must be a Secret, never a plain string")
-    return PgUser(_identifier("users", value.name), value.password, _names("users.databases", value.databases))
+class _ListenAddress(Validator):
+    """An address PostgreSQL listens on: an IP address, '*' (all) or 'localhost'."""
+
+    def __call__(self, value: Any) -> str:
+        if value in ("*", "localhost"):
+            return str(value)
+        try:
+            ipaddress.ip_address(value)
+        except (ValueError, TypeError):
+            raise Invalid(f"must be an IP address, '*' or 'localhost', got {value!r}") from None
+        return str(value)
+
+
+_PARAMETER_NAME = Matches(r"[a-z_][a-z0-9_.]{0,62}", "a PostgreSQL parameter name")
+_UNMANAGED = NotIn(MANAGED_SETTINGS, "it is managed by harmony_py; use the score's fields")
+_ONE_LINE = Matches(r"[^\n\0]*", "a one-line string")
 
 
 @dataclass(frozen=True)
@@ -72,30 +91,28 @@ class PostgreSQLScore(Score[PostgreSQL], Produces[PgEndpoint]):
     from it synchronously.
     """
 
-    cluster_name: str
-    port: int = 5432
-    databases: Sequence[str] = ()
-    users: Sequence[PgUser | str] = ()
-    version: int = 15
-    settings: Mapping[str, str] = field(default_factory=dict)
-    listen_addresses: Sequence[str] = ("127.0.0.1",)
-    allowed_networks: Sequence[str] = ("127.0.0.1/32",)
+    cluster_name: Annotated[str, Identifier()]
+    port: Annotated[int, Port()] = 5432
+    databases: Annotated[Sequence[str], Each(Identifier(), of="names")] = ()
+    users: Annotated[Sequence[PgUser | str], Each(_AsUser(), of="names or PgUser values")] = ()
+    version: Annotated[int, Count(minimum=13)] = 15
+    settings: Annotated[Mapping[str, str], Keys(_PARAMETER_NAME, _UNMANAGED), Values(_ONE_LINE)] = field(
+        default_factory=dict
+    )
+    listen_addresses: Annotated[Sequence[str], Each(_ListenAddress(), of="addresses"), NonEmpty()] = ("127.0.0.1",)
+    allowed_networks: Annotated[Sequence[str], Each(IpNetwork(), of="networks"), NonEmpty()] = ("127.0.0.1/32",)
 
     def __post_init__(self) -> None:
-        _identifier("cluster_name", self.cluster_name)
-        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
-            raise ScoreValueError(f"PostgreSQLScore.port must be a TCP port (1-65535), got {self.port!r}")
-        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 13:
-            raise ScoreValueError(f"PostgreSQLScore.version must be 13 or later, got {self.version!r}")
-        object.__setattr__(self, "databases", _names("databases", self.databases))
-        users = tuple(_user(user) for user in self.users)
-        seen = [user.name for user in users]
+        validate(self)
+        seen = [user.name for user in self.pg_users]
         if len(set(seen)) != len(seen) or "postgres" in seen:
             raise ScoreValueError(f"PostgreSQLScore.users must be distinct and not 'postgres', got {seen}")
-        object.__setattr__(self, "users", users)
-        object.__setattr__(self, "settings", MappingProxyType(dict(_settings(self.settings))))
-        object.__setattr__(self, "listen_addresses", _addresses("listen_addresses", self.listen_addresses))
-        object.__setattr__(self, "allowed_networks", _addresses("allowed_networks", self.allowed_networks))
+        object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+
+    @property
+    def pg_users(self) -> tuple[PgUser, ...]:
+        """The users as PgUser values (validation turned each name into one)."""
+        return tuple(user if isinstance(user, PgUser) else PgUser(user) for user in self.users)
 
     def __hash__(self) -> int:
         return hash((self.cluster_name, self.port, self.version))
@@ -108,7 +125,7 @@ class PostgreSQLScore(Score[PostgreSQL], Produces[PgEndpoint]):
             version=self.version,
             listen_addresses=tuple(self.listen_addresses),
             databases=tuple(self.databases),
-            users=tuple(_user(user) for user in self.users),
+            users=self.pg_users,
             settings=dict(self.settings),
             allowed_networks=tuple(self.allowed_networks),
         )
@@ -136,36 +153,6 @@ class PostgreSQLScore(Score[PostgreSQL], Produces[PgEndpoint]):
         return PostgreSQLInterpret(self.config, self.endpoint_database)
 
 
-def _settings(settings: object) -> Mapping[str, str]:
-    if not isinstance(settings, Mapping):
-        raise ScoreValueError(f"PostgreSQLScore.settings must be a mapping of names to strings, got {settings!r}")
-    for key, value in settings.items():
-        if not isinstance(key, str) or not re.match(r"^[a-z_][a-z0-9_.]{0,62}$", key):
-            raise ScoreValueError(f"PostgreSQLScore.settings: {key!r} is not a PostgreSQL parameter name")
-        if key in MANAGED_SETTINGS:
-            raise ScoreValueError(f"PostgreSQLScore.settings: {key!r} is managed by harmony_py; use the score's fields")
-        if not isinstance(value, str) or "\n" in value or "\0" in value:
-            raise ScoreValueError(f"PostgreSQLScore.settings[{key!r}] must be a one-line string, got {value!r}")
-    return settings
-
-
-def _addresses(field_name: str, values: object) -> tuple[str, ...]:
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        raise ScoreValueError(f"PostgreSQLScore.{field_name} must be a list, got {values!r}")
-    found = tuple(values)
-    if not found:
-        raise ScoreValueError(f"PostgreSQLScore.{field_name} must not be empty")
-    for value in found:
-        try:
-            if field_name == "allowed_networks":
-                ipaddress.ip_network(value)
-            elif value not in ("*", "localhost"):
-                ipaddress.ip_address(value)
-        except (ValueError, TypeError):
-            raise ScoreValueError(f"PostgreSQLScore.{field_name}: {value!r} is not an IP address or network") from None
-    return found
-
-
 class PostgreSQLInterpret(ProducingInterpret[PostgreSQL, PgEndpoint]):
     def __init__(self, config: PgConfig, endpoint_database: str | None = None) -> None:
         self.config = config
@@ -191,14 +178,11 @@ Mode = Literal["switchover", "failover"]
 
 @dataclass(frozen=True)
 class _PrimaryScore(Score[PostgreSQLCluster]):
-    cluster: PostgreSQLScore
-    to: str
+    cluster: Annotated[PostgreSQLScore, InstanceOf(PostgreSQLScore)]
+    to: Annotated[str, Matches(r".+", "a member's label, e.g. 'replica' or 'site[0]'")]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cluster, PostgreSQLScore):
-            raise ScoreValueError(f"{type(self).__name__}.cluster must be a PostgreSQLScore, got {self.cluster!r}")
-        if not isinstance(self.to, str) or not self.to:
-            raise ScoreValueError(f"{type(self).__name__}.to must name a member, e.g. 'replica' or 'site[0]'")
+        validate(self)
 
     @property
     def name(self) -> str:

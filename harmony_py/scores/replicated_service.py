@@ -19,16 +19,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Annotated, Literal
 
 import anyio
 
-from capabilities.docker import ContainerError, ContainerInfo, ContainerSpec, HealthCheck, Mount, port_number
+from capabilities.docker import ContainerError, ContainerInfo, ContainerSpec, HealthCheck, Mount
 from capabilities.load_balancer import BalancedService, Backend, DockerWithLoadBalancer, Frontend
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
 from harmony_py.outputs import EnvValue, env_with_placeholders, resolved_env
 from harmony_py.score import Interpret, Score
+from harmony_py.validation import Between, Count, Duration, InstanceOf, OneOf, PortRange, StartsWith, validate
 
 from .container import MANAGED_LABEL, MANAGED_VALUE, encode_record, labelled, spec_record
 
@@ -63,28 +64,17 @@ class UpdatePolicy:
     the balancer may take to finish.
     """
 
-    parallelism: int = 1
-    order: Literal["start-first", "stop-first"] = "start-first"
-    monitor_s: float = 30.0
-    failure_action: Literal["rollback", "pause", "continue"] = "rollback"
-    max_failure_ratio: float = 0.0
-    drain_timeout_s: float = 30.0
+    parallelism: Annotated[int, Count()] = 1
+    order: Annotated[Literal["start-first", "stop-first"], OneOf("start-first", "stop-first")] = "start-first"
+    monitor_s: Annotated[float, Duration()] = 30.0
+    failure_action: Annotated[
+        Literal["rollback", "pause", "continue"], OneOf("rollback", "pause", "continue")
+    ] = "rollback"
+    max_failure_ratio: Annotated[float, Between(0, 1)] = 0.0
+    drain_timeout_s: Annotated[float, Duration()] = 30.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.parallelism, bool) or not isinstance(self.parallelism, int) or self.parallelism < 1:
-            raise ScoreValueError(f"UpdatePolicy.parallelism must be a positive int, got {self.parallelism!r}")
-        if self.order not in ("start-first", "stop-first"):
-            raise ScoreValueError(f"UpdatePolicy.order must be 'start-first' or 'stop-first', got {self.order!r}")
-        if self.failure_action not in ("rollback", "pause", "continue"):
-            raise ScoreValueError(
-                f"UpdatePolicy.failure_action must be 'rollback', 'pause' or 'continue', got {self.failure_action!r}"
-            )
-        for name in ("monitor_s", "drain_timeout_s"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ScoreValueError(f"UpdatePolicy.{name} must be positive, got {value!r}")
-        if not isinstance(self.max_failure_ratio, (int, float)) or not 0 <= self.max_failure_ratio <= 1:
-            raise ScoreValueError(f"UpdatePolicy.max_failure_ratio must be between 0 and 1, got {self.max_failure_ratio!r}")
+        validate(self)
 
 
 @dataclass(frozen=True)
@@ -98,39 +88,28 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
 
     service: str
     image: str
-    replicas: int
+    replicas: Annotated[int, Count(minimum=0)]
     port: int
-    health_path: str = "/health"
-    update: UpdatePolicy = field(default_factory=UpdatePolicy)
+    health_path: Annotated[str, StartsWith("/")] = "/health"
+    update: Annotated[UpdatePolicy, InstanceOf(UpdatePolicy)] = field(default_factory=UpdatePolicy)
     command: tuple[str, ...] = ()
     env: Mapping[str, EnvValue] = field(default_factory=dict)
     """Values may be references to other scores' outputs (e.g. a database URL): the Maestro resolves them."""
     health_command: str | tuple[str, ...] | None = None
     health_interval_s: float = 1.0
-    backend_ports: range = range(20000, 21000)
+    backend_ports: Annotated[range, PortRange()] = range(20000, 21000)
     address: str = "127.0.0.1"
-    stop_grace_s: float = 10.0
+    stop_grace_s: Annotated[float, Duration(minimum_s=0)] = 10.0
     mounts: tuple[Mount, ...] = ()
     """Host paths bind-mounted into every replica (read-only unless a Mount says otherwise)."""
 
     def __post_init__(self) -> None:
         frontend = self.frontend()  # checks name, address and port
-        if isinstance(self.replicas, bool) or not isinstance(self.replicas, int) or self.replicas < 0:
-            raise ScoreValueError(f"ReplicatedServiceScore.replicas must be a non-negative int, got {self.replicas!r}")
-        if not isinstance(self.health_path, str) or not self.health_path.startswith("/"):
-            raise ScoreValueError(f"ReplicatedServiceScore.health_path must start with '/', got {self.health_path!r}")
-        if not isinstance(self.update, UpdatePolicy):
-            raise ScoreValueError(f"ReplicatedServiceScore.update must be an UpdatePolicy, got {self.update!r}")
+        validate(self)
         if PORT_ENV in self.env:
             raise ScoreValueError(f"ReplicatedServiceScore.env must not set {PORT_ENV}: each replica gets its own")
-        if not isinstance(self.backend_ports, range) or len(self.backend_ports) < 1:
-            raise ScoreValueError("ReplicatedServiceScore.backend_ports must be a non-empty range of ports")
-        port_number("ReplicatedServiceScore.backend_ports", self.backend_ports[0])
-        port_number("ReplicatedServiceScore.backend_ports", self.backend_ports[-1])
         if frontend.port in self.backend_ports:
             raise ScoreValueError(f"ReplicatedServiceScore.port {self.port} lies inside backend_ports")
-        if not isinstance(self.stop_grace_s, (int, float)) or self.stop_grace_s < 0:
-            raise ScoreValueError(f"ReplicatedServiceScore.stop_grace_s must not be negative, got {self.stop_grace_s!r}")
         self.replica_spec(self.backend_ports[0])  # checks image, command, env and health values
 
     @property

@@ -54,7 +54,7 @@ def test_parts_have_hierarchical_identities_and_the_url_is_a_secret_reference() 
         ({"secrets": {"DATABASE_URL": Secret("x")}}, "DATABASE_URL set twice"),
         ({"replicas": 0}, "replicas must be a positive int"),
         ({"health_path": "health"}, "health_path must start with '/'"),
-        ({"env": {"BAD-NAME": "x"}}, "is not an environment variable name"),
+        ({"env": {"BAD-NAME": "x"}}, "env key must be an environment variable name"),
     ],
 )
 def test_bad_contracts_fail_when_written_with_one_clear_error(fields: dict[str, object], problem: str) -> None:

@@ -234,8 +234,8 @@ def test_yaml_lists_and_multiple_documents_are_expanded() -> None:
     [
         (lambda: NamespaceScore("Not_A_Label"), "NamespaceScore.namespace must be a DNS label"),
         (lambda: NamespaceScore("ok", quota={}), "quota must name at least one limit"),
-        (lambda: K8sDeploymentScore("web", "shop", "nginx", replicas=-1), "replicas must be an int >= 0"),
-        (lambda: K8sDeploymentScore("web", "shop", "nginx", port=70000), "port must be between 1 and 65535"),
+        (lambda: K8sDeploymentScore("web", "shop", "nginx", replicas=-1), "replicas must be a non-negative int"),
+        (lambda: K8sDeploymentScore("web", "shop", "nginx", port=70000), "port must be a port number between 1 and 65535"),
         (lambda: K8sDeploymentScore("web", "shop", "has space"), "image must be an image reference"),
         (lambda: K8sDeploymentScore("web", "shop", "nginx", health_path="healthz"), "health_path must start with '/'"),
         (lambda: K8sResourceScore({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}, field_manager=""), "field_manager"),
@@ -285,7 +285,7 @@ async def test_prune_finds_a_kind_removed_entirely_through_prune_kinds() -> None
     [
         (lambda: K8sResourceScore(_config_map("a"), prune=True), r"prune=True\) needs applyset"),
         (lambda: K8sResourceScore(_config_map("a"), applyset="no spaces"), "applyset must be a label value"),
-        (lambda: K8sResourceScore(_config_map("a"), applyset="web", prune=True, prune_kinds=("Secret",)), "prune_kinds entries"),
+        (lambda: K8sResourceScore(_config_map("a"), applyset="web", prune=True, prune_kinds=("Secret",)), r"prune_kinds\[0\] must be <apiVersion>/<Kind>"),
     ],
 )
 def test_bad_pruning_values_fail_clearly(build: Any, message: str) -> None:

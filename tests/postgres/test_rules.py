@@ -66,19 +66,23 @@ def test_secret_store_generates_once_and_keeps_files_private(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"port": 0}, "port must be a TCP port"),
+        ({"port": 0}, "port must be a port number"),
         ({"settings": {"port": "1"}}, "managed by harmony_py"),
-        ({"settings": {"work mem": "1"}}, "not a PostgreSQL parameter name"),
+        ({"settings": {"work mem": "1"}}, "must be a PostgreSQL parameter name"),
         ({"users": ["Bad-Name"]}, "must be lower-case"),
-        ({"users": [PgUser("a", "plain")]}, "must be a Secret"),  # type: ignore[arg-type]
         ({"databases": "app"}, "must be a list of names"),
-        ({"allowed_networks": ["nowhere"]}, "not an IP address or network"),
-        ({"version": 9}, "13 or later"),
+        ({"allowed_networks": ["nowhere"]}, "must be an IP network"),
+        ({"version": 9}, "an int of at least 13"),
     ],
 )
 def test_bad_score_values_are_one_clear_error(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ScoreValueError, match=message.replace("(", r"\(")):
         PostgreSQLScore("app", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_plain_password_is_refused_where_the_user_is_written() -> None:
+    with pytest.raises(ScoreValueError, match=r"^PgUser.password must be a Secret, got str$"):
+        PgUser("a", "plain")  # type: ignore[arg-type]
 
 
 class NoPostgres:
