@@ -28,13 +28,15 @@ SECTION = README[README.index("## Write your own capability\n") : README.index("
 
 
 def program(tour: Path) -> str:
-    [block] = [b for b in re.findall(r"```python\n(.*?)```", SECTION, re.S) if b.startswith("# kv_store.py\n")]
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", SECTION, re.S)
+    [block] = [b for b in blocks if b.startswith("# kv_store.py\n")]
     return block.replace("/tmp/harmony-tour", str(tour))
 
 
 def promised() -> list[str]:
     """The README's text block: the rejected line, mypy's error, then the run-time messages."""
-    [block] = re.findall(r"```text\n(.*?)```", SECTION, re.S)
+    texts: list[str] = re.findall(r"```text\n(.*?)```", SECTION, re.S)
+    [block] = texts
     return [line for line in block.splitlines() if line]
 
 
