@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
+from types import SimpleNamespace
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Protocol, get_origin, runtime_checkable
 
@@ -104,7 +105,7 @@ def _gaps(obj: object, capability: type, *, accessors: bool) -> list[str]:
     missing: dict[type, list[str]] = {}
     wrong: dict[type, list[str]] = {}
     for member in members:
-        owner = declaring_capability(capability, member)
+        owner = next(part for part in capability.__mro__ if member in vars(part))
         try:
             found = inspect.getattr_static(obj, member)
         except AttributeError:
@@ -144,29 +145,43 @@ def _protocols_of(capability: type) -> list[type]:
 
 def _member_problem(obj: object, capability: type, member: str, found: object, *, accessors: bool) -> str | None:
     """What is wrong with ``found``, the object's ``member``, against the capability's; None when nothing."""
-    wanted = _function(inspect.getattr_static(capability, member))
-    if wanted is None:
+    variants = _declared_variants(capability, member)
+    if not variants:
         return None  # an attribute or a property: being there is all that can be checked
     if isinstance(found, property) or not callable(found):
         return f"{member} must be a method"
+    wanted = variants[0]
     implementation = _function(found)
     if _is_async(wanted) and not _is_async(found):
         return f"{member} must be async def"
     if not _is_async(wanted) and _is_async(found) and not _returns_awaitable(wanted):
         return f"{member} must not be async def"
-    wanted_signature = _signature(wanted, drop_self=True)
     found_signature = _signature(implementation, drop_self=_bound_on_use(obj, member, found)) if implementation else None
-    if wanted_signature is None or found_signature is None:
-        return None
-    differences = _parameter_differences(wanted_signature, found_signature)
-    if differences:
-        return (
-            f"{member}: parameters differ: {'; '.join(differences)} "
-            f"(wants {_render(wanted_signature)}, has {_render(found_signature)})"
-        )
+    for variant in variants:  # an overloaded method must accept the calls of every overload
+        wanted_signature = _signature(variant, drop_self=True)
+        if wanted_signature is None or found_signature is None:
+            return None
+        differences = _parameter_differences(wanted_signature, found_signature)
+        if differences:
+            return (
+                f"{member}: parameters differ: {'; '.join(differences)} "
+                f"(wants {_render(wanted_signature)}, has {_render(found_signature)})"
+            )
     if accessors and implementation is not None:
-        return _accessor_problem(capability, member, wanted, implementation)
+        return _accessor_problem(member, wanted, implementation)
     return None
+
+
+def _declared_variants(capability: type, member: str) -> list[Callable[..., Any]]:
+    """The capability's function for ``member``, or each of its overloads; empty for an attribute or property."""
+    declared = _function(inspect.getattr_static(capability, member))
+    if declared is None:
+        return []
+    owner = next(part for part in capability.__mro__ if member in vars(part))
+    # At run time an overloaded Protocol method is typing's stub taking (*args, **kwargs); its overloads are registered.
+    where = SimpleNamespace(__module__=owner.__module__, __qualname__=f"{owner.__qualname__}.{member}")
+    overloads = typing.get_overloads(where)  # type: ignore[arg-type]  # it reads only these two names
+    return list(overloads) or [declared]
 
 
 def _function(member: object) -> Callable[..., Any] | None:
@@ -215,6 +230,9 @@ def _signature(function: Callable[..., Any], *, drop_self: bool) -> inspect.Sign
 
 def _parameter_differences(wanted: inspect.Signature, found: inspect.Signature) -> list[str]:
     """Why a call the capability's signature allows would fail on ``found``'s (empty when none would)."""
+    wants = list(wanted.parameters.values())
+    if {p.kind for p in wants} >= {_Parameter.VAR_POSITIONAL, _Parameter.VAR_KEYWORD}:
+        return []  # (*args, **kwargs) in the Protocol (an @overload stub at run time) says nothing to compare
     has = list(found.parameters.values())
     takes_args = any(p.kind is _Parameter.VAR_POSITIONAL for p in has)
     takes_kwargs = any(p.kind is _Parameter.VAR_KEYWORD for p in has)
@@ -224,7 +242,6 @@ def _parameter_differences(wanted: inspect.Signature, found: inspect.Signature) 
     by_name = {p.name: p for p in has if p.kind in _NAMED}
     used: set[str] = set()
     differences: list[str] = []
-    wants = list(wanted.parameters.values())
     for index, want in enumerate(p for p in wants if p.kind in _POSITIONAL):
         if index < len(positional):
             got = positional[index]
@@ -277,16 +294,14 @@ def _render(signature: inspect.Signature) -> str:
 # -- accessors: a capability's method that hands out a service -------------------------
 
 
-def _accessor_problem(
-    capability: type, member: str, wanted: Callable[..., Any], implementation: Callable[..., Any]
-) -> str | None:
+def _accessor_problem(member: str, wanted: Callable[..., Any], implementation: Callable[..., Any]) -> str | None:
     """For an accessor, what the service its implementation declares it returns lacks; None when nothing."""
     if _is_async(wanted):
         return None
-    service = _declared_return(wanted, capability)
+    service = _declared_return(wanted)
     if not _is_protocol_class(service):
         return None
-    returned = _declared_return(implementation, None)
+    returned = _declared_return(implementation)
     if not isinstance(returned, type):
         return None  # undeclared, Any or not resolvable here: nothing to check before it is called
     lacks = _service_gaps(returned, service)
@@ -302,12 +317,12 @@ def _service_gaps(returned: type, service: type) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _declared_return(function: Callable[..., Any], owner: type | None) -> object:
+def _declared_return(function: Callable[..., Any]) -> object:
     """The resolved return annotation of ``function``, or None when it has none or it cannot be resolved."""
     if _has_parameters(function):
         return None
     try:
-        hints = typing.get_type_hints(function, localns=dict(vars(owner)) if owner is not None else None)
+        hints = typing.get_type_hints(function)
     except Exception:  # noqa: BLE001 - a name imported only for type checking: nothing to check at run time
         return None
     return hints.get("return")

@@ -9,7 +9,7 @@ a TypeError or AttributeError from inside an interpret.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, overload, runtime_checkable
 
 import pytest
 from typing_extensions import get_protocol_members
@@ -133,6 +133,38 @@ def test_implementations_accepting_every_call_the_capability_allows_pass() -> No
     assert capability_gaps(GoodRunner(), Runner) == []
     assert capability_gaps(TakesAnything(), Runner) == []
     assert capability_gaps(MoreOptionalParameters(), Runner) == []
+
+
+@runtime_checkable
+class Overloaded(Protocol):
+    """At run time an @overload stub takes (*args, **kwargs): the check compares with each overload."""
+
+    @overload
+    async def fetch(self, key: str) -> str: ...
+    @overload
+    async def fetch(self, key: int, *, default: int) -> int: ...
+
+
+class Fetcher(Topology):
+    async def fetch(self, key: str | int, *, default: int = 0) -> str | int:
+        return key
+
+
+class NarrowFetcher(Topology):
+    async def fetch(self, key: str) -> str:
+        return key
+
+
+class PlainFetcher(Topology):
+    def fetch(self, key: str | int, *, default: int = 0) -> str | int:
+        return key
+
+
+def test_an_overloaded_capability_method_must_accept_the_calls_of_every_overload() -> None:
+    assert capability_gaps(Fetcher(), Overloaded) == []
+    [gap] = capability_gaps(NarrowFetcher(), Overloaded)
+    assert "fetch: parameters differ: no parameter 'default' (wants (key, *, default), has (key))" in gap
+    assert capability_gaps(PlainFetcher(), Overloaded) == ["Overloaded (fetch must be async def)"]
 
 
 def test_the_maestro_refuses_a_topology_whose_member_signature_differs() -> None:
