@@ -16,7 +16,7 @@ from typing_extensions import get_protocol_members
 
 from capabilities import Docker, PostgreSQL, PostgreSQLServer
 from harmony_py import Interpret, Maestro, MissingCapabilityError, Score, TopologyReport, capability_gaps, provides
-from topologies import FailoverTopology, LocalhostTopology
+from topologies import DockerTopology, FailoverTopology, LocalhostTopology
 
 
 @runtime_checkable
@@ -253,6 +253,9 @@ def test_provides_is_the_capability_test_where_isinstance_only_sees_names() -> N
     assert isinstance(MuteTopology(), Greeting)
     assert not provides(MuteTopology(), Greeting)
     assert provides(LocalhostTopology(), PostgreSQL)
+    # The README's example: a pair of Docker engines "is" PostgreSQL to isinstance, not to provides().
+    docker_pair = FailoverTopology(DockerTopology(), DockerTopology())
+    assert isinstance(docker_pair, PostgreSQL) and not provides(docker_pair, PostgreSQL)
 
 
 # -- every part of a capability on a pair of pairs -------------------------------------
