@@ -176,10 +176,14 @@ def _check_type(node: Node[S], path: str, ref: Ref[object], candidate: str, prod
     produced = produced_type(type(producer))
     if not agrees(produced, made_from):
         raise ScoreValueError(
-            f"{node.identity}.{path} takes a Ref to a {type_name(made_from)} (made from a {ref.origin.producer}), "
-            f"but {candidate} is a {type(producer).__name__} producing {type_name(produced)}; "
+            f"{node.identity}.{path} takes a Ref to {_a(type_name(made_from))} (made from {_a(ref.origin.producer)}), "
+            f"but {candidate} is {_a(type(producer).__name__)} producing {type_name(produced)}; "
             "make the Ref from the score it names (score.output())"
         )
+
+
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
 
 def _candidates(scopes: tuple[str, ...], source: str) -> list[str]:

@@ -114,7 +114,7 @@ def test_a_ref_naming_a_producer_of_another_type_is_refused_when_the_graph_is_bu
     with pytest.raises(ScoreValueError) as caught:
         maestro.graph()
     assert str(caught.value) == (
-        "web.server takes a Ref to a Endpoint (made from a ServerScore), but count is a CountScore producing int; "
+        "web.server takes a Ref to an Endpoint (made from a ServerScore), but count is a CountScore producing int; "
         "make the Ref from the score it names (score.output())"
     )
 
