@@ -83,7 +83,7 @@ class TemplateScore(Score[CommandRunner]):
         compiled = self._compiled()
         if not any(True for _ in find_refs(self.context)):
             # Values known after apply are checked once the Maestro has them (it builds the score again).
-            _render(compiled, _revealed(self.context), where)
+            _render(compiled, _revealed(self.context), where, self.secret_values())
 
     def __hash__(self) -> int:
         # The generated hash would cover the context mapping, which is unhashable.
@@ -105,11 +105,11 @@ class TemplateScore(Score[CommandRunner]):
 
     def rendered(self) -> str:
         """The file's content, secrets revealed."""
-        return _render(self._compiled(), _revealed(self.context), self.name)
+        return _render(self._compiled(), _revealed(self.context), self.name, self.secret_values())
 
     def shown(self) -> str:
         """The file's content as plans show it: every secret ``********``."""
-        return _render(self._compiled(), _masked(self.context), self.name)
+        return _render(self._compiled(), _masked(self.context), self.name, self.secret_values())
 
     def secret_values(self) -> list[str]:
         return [secret.reveal() for secret in _secrets(self.context) if secret.reveal()]
@@ -128,13 +128,22 @@ class TemplateScore(Score[CommandRunner]):
         return TemplateInterpret(self)
 
 
-def _render(template: jinja2.Template, context: Mapping[str, Any], where: str) -> str:
+def _render(template: jinja2.Template, context: Mapping[str, Any], where: str, secrets: Sequence[str]) -> str:
     try:
         return template.render(context)
     except jinja2.TemplateError as exc:
-        # UndefinedError, TemplateNotFound (no loader_root), SecurityError (the sandbox): one line each.
-        kind = type(exc).__name__
-        raise ScoreValueError(f"{where}: the template cannot be rendered ({kind}: {exc.message or exc})") from None
+        # UndefinedError, TemplateNotFound, SecurityError (the sandbox): one line each.
+        problem = f"{type(exc).__name__}: {exc.message or exc}"
+    except TypeError as exc:
+        if "no loader" not in str(exc):
+            problem = f"{type(exc).__name__}: {exc}"
+        else:
+            problem = "it includes, imports or extends another template, which needs loader_root="
+    except Exception as exc:  # an expression failed (a filter, arithmetic): the template's fault, said in one line
+        problem = f"{type(exc).__name__}: {exc}"
+    for secret in secrets:
+        problem = problem.replace(secret, MASK)
+    raise ScoreValueError(f"{where}: the template cannot be rendered ({problem})")
 
 
 def _walk(value: Any, leaf: Any) -> Any:
