@@ -161,7 +161,7 @@ class ServiceInterpret(ConvergingInterpret[CommandRunner]):
         state = await supervisor.state()
         if (state == "running") != score.running:
             wanted = "running" if score.running else "stopped"
-            raise HarmonyError(f"{score.service} is {state} after the change, not {wanted} ({supervisor.name})")
+            raise HarmonyError(f"{score.service} is {state} after the change, not {wanted} ({supervisor.name}: {await supervisor.said()})")
 
     def _file(self, supervisor: Supervisor) -> FileScore | None:
         definition = self.score.definition

@@ -16,6 +16,7 @@ host call sits in these small methods (adr/0019).
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,6 +74,10 @@ class Supervisor(Protocol):
 
     async def state(self) -> State: ...
 
+    async def said(self) -> str:
+        """What the supervisor says of the service, in a line or two (for errors)."""
+        ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -90,6 +95,7 @@ async def _checked(host: CommandRunner, argv: Sequence[str], what: str) -> Comma
 
 # -- runit -------------------------------------------------------------------------
 
+_UPTIME = re.compile(r"run: [^:]*: \(pid \d+\) (?P<seconds>\d+)s")
 _RUN_HEADER = "#!/bin/sh\n# harmony_py service {name}: written by ServiceScore, do not edit\nexec 2>&1\n"
 
 
@@ -142,10 +148,14 @@ class Runit:
             return "stopped"
         return "missing"
 
+    async def said(self) -> str:
+        return (await self.host.run(("sv", "status", self.directory))).stdout_text.strip()
+
     async def start(self) -> None:
         if await self.state() == "missing":
             await self._start_runsv()
         await _checked(self.host, ("sv", "-w", str(WAIT_S), "start", self.directory), f"starting {self.service}")
+        await self._settled()
 
     async def stop(self) -> None:
         if await self.state() == "missing":
@@ -160,6 +170,17 @@ class Runit:
             await self.start()
             return
         await _checked(self.host, ("sv", "-w", str(WAIT_S), "restart", self.directory), f"restarting {self.service}")
+        await self._settled()
+
+    async def _settled(self) -> None:
+        """Wait until the service has run for a second: sv reports "ok" as soon as it is up, even if it exits at once."""
+        with anyio.move_on_after(WAIT_S):
+            while True:
+                said = await self.said()
+                found = _UPTIME.match(said)
+                if found is not None and int(found["seconds"]) >= 1:
+                    return
+                await anyio.sleep(0.2)
 
     async def _start_runsv(self) -> None:
         # setsid -f: runsv outlives this apply in a session of its own; its output goes nowhere,
@@ -229,6 +250,10 @@ class Systemd:
         if answer in ("active", "reloading", "activating"):
             return "running"
         return "stopped" if await self.has_definition() else "missing"
+
+    async def said(self) -> str:
+        result = await self.host.run(("systemctl", "status", "--no-pager", "--lines=2", "--", self.unit))
+        return " / ".join(line.strip() for line in result.stdout_text.splitlines()[:4])
 
     async def start(self) -> None:
         await _checked(self.host, ("systemctl", "start", "--", self.unit), f"systemctl start {self.unit}")
