@@ -41,7 +41,7 @@ names = (
     .filter(lambda name: name not in (".", "..") and "/" not in name)
     .filter(lambda name: len(name.encode()) < 200)
 )
-one_line = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r\0"), max_size=40)
+one_line = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\n\r\0"), max_size=40)
 text_files = st.lists(one_line, max_size=6).map(lambda lines: "".join(f"{line}\n" for line in lines))
 
 
