@@ -12,7 +12,7 @@ from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
 
-from .host_names import optional_account_name
+from .host_names import optional_account_name, user_entry
 
 MARKER = "# harmony_py cron: {job}"
 _JOB = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -161,12 +161,17 @@ class CronInterpret(ConvergingInterpret[CommandRunner]):
         return [Change(ChangeAction.UPDATE, target, f"update cron job {self.score.job} in the {whose}", diff, "entry")]
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        if self.score.user is not None and await user_entry(topology, self.score.user) is None:
+            raise HarmonyError(f"user {self.score.user!r} does not exist on the host; create it first (UserScore)")
         desired = self.score.edit(await self._crontab(topology))
         result = await topology.run(("crontab", *self._user_option(), "-"), stdin=desired.encode())
         if not result.ok:
             raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
 
     async def _crontab(self, topology: CommandRunner) -> str:
+        """The crontab's text; empty for a user without one, or without an account yet (an earlier score may make it)."""
+        if self.score.user is not None and await user_entry(topology, self.score.user) is None:
+            return ""
         result = await topology.run(("crontab", *self._user_option(), "-l"))
         if result.exit_status == 127:
             raise HarmonyError("the host has no crontab command; install cron (Debian package 'cron')")

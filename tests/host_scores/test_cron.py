@@ -10,7 +10,7 @@ from harmony_py.scores import CronScore, UserScore
 from harmony_py.scores.cron import schedule_problem
 
 from .conftest import TopologyFactory
-from .helpers import rounds
+from .helpers import apply_of, rounds
 from .private_host import PrivateHost
 
 
@@ -79,3 +79,11 @@ def test_a_percent_sign_and_a_newline_in_the_command_are_refused() -> None:
     with pytest.raises(ScoreValueError, match="one non-empty line"):
         CronScore("job", "@daily", "a\nb")
     assert CronScore("job", "@daily", r"date +\%F").command == r"date +\%F"
+
+
+def test_an_entry_of_a_user_that_does_not_exist_is_absent_and_cannot_be_added(ssh_login: TopologyFactory) -> None:
+    absent = anyio.run(rounds, ssh_login(), CronScore("job", "@daily", "/bin/true", user="hztnobody", present=False))
+    absent.assert_converged()
+    assert not absent.planned.has_changes
+    report = anyio.run(apply_of, ssh_login(), CronScore("job", "@daily", "/bin/true", user="hztnobody"))
+    assert "user 'hztnobody' does not exist on the host; create it first (UserScore)" in report.scores[0].message
