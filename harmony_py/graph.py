@@ -4,7 +4,8 @@ Edges (ADR 0050):
 
 - the scores of one ``Maestro.add(a, b, c)`` call are a sequence: b waits for
   a, c for b; scores of separate ``add()`` calls are independent;
-- a score waits for the producer of every Ref it holds;
+- a score waits for the producer of every Ref it holds (a ChangeRef, harmony_py/triggers.py,
+  may name any score: it takes whether that score changed, not an output, ADR 0019);
 - a composite is replaced by its parts: their identities are prefixed with
   the composite's, they wait for what the composite waits for, and what waits
   for the composite waits for all of them; among themselves they are ordered
