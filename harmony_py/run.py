@@ -179,7 +179,10 @@ class Run(Generic[T]):
                 if outcome.status is InterpretStatus.SUCCESS:
                     # The truth rule: "changed" only once an observation agrees (a NOOP observed already).
                     verifying = True
-                    outcome = verified(outcome, tuple(await interpret.verify(self.topology)))
+                    # Reacting to a change (a restart) is an event, not a state: once made it is not
+                    # asked for again, so the observation sees every watched score as settled.
+                    observer = self._interpret(node, reacted=True) if node.inputs else interpret
+                    outcome = verified(outcome, tuple(await observer.verify(self.topology)))
                     verifying = False
                 if outcome.status in (InterpretStatus.SUCCESS, InterpretStatus.NOOP) and node.identity in self.consumed:
                     self.values[node.identity] = await self._output(node, interpret, Phase.APPLY)
@@ -235,21 +238,24 @@ class Run(Generic[T]):
         keep_identity(partial, stand_in)
         return tuple(await stand_in.interpret().plan(self.topology))
 
-    def _interpret(self, node: Node[Score[T]]) -> Interpret[T]:
-        """The interpret of the score with every Ref replaced by its producer's value."""
+    def _interpret(self, node: Node[Score[T]], *, reacted: bool = False) -> Interpret[T]:
+        """The interpret of the score with every Ref replaced by its producer's value.
+
+        ``reacted``: every ChangeRef reads "not changed" (the score has reacted to the change already).
+        """
         score = node.score
         if node.inputs:
-            score = substitute(score, lambda ref: self._value_of(node, ref))
+            score = substitute(score, lambda ref: self._value_of(node, ref, reacted=reacted))
         return score.interpret()
 
     def _unknown(self, node: Node[Score[T]], ref: Ref[object]) -> bool:
         """Whether a plan cannot know the value of ``ref`` yet (a ChangeRef's value is always known once its score planned)."""
         return not isinstance(ref, ChangeRef) and self.values[node.producers[ref.source]] is UNKNOWN
 
-    def _value_of(self, node: Node[Score[T]], ref: Ref[object]) -> object:
+    def _value_of(self, node: Node[Score[T]], ref: Ref[object], *, reacted: bool = False) -> object:
         if isinstance(ref, ChangeRef):
             producer = node.producers[ref.source]
-            return Changed(producer, self.changed[producer])
+            return Changed(producer, self.changed[producer] and not reacted)
         output = self.values[node.producers[ref.source]]
         try:
             return ref.value_from(output)
