@@ -16,8 +16,8 @@ import pytest
 from capabilities import CommandRunner, PgEndpoint, PgUser
 from harmony_py import Change, ChangeAction, ConvergingInterpret, Maestro, Ref, Score, ScoreState, resolved
 from harmony_py.scores import PostgreSQLScore
-from topologies.local_instance import LocalInstance
-from topologies.postgres_server import PgServer
+from topologies import LocalInstance
+from topologies.postgres.server import PgServer
 from topologies.secret_store import ENV_VAR
 
 from .postgres.conftest import PG_BIN, free_port_pair, stop_everything_under

@@ -4,26 +4,26 @@ Adapters for SSH, Docker and Kubernetes import their libraries lazily, so
 importing this package stays light.
 """
 
-from .docker_engine import DockerTopology
 from typing import TYPE_CHECKING, Any
 
-from .application_topology import ApplicationTopology
-from .failover import FailoverTopology
-from .k8s_anywhere import K8sAnywhereTopology  # imports the kubernetes client lazily, on first use
-from .local_instance import LocalInstance
-from .localhost import LocalhostTopology
-from .markers import NotDocker, NotK8sClient, NotPostgreSQL
-from .multisite import MultisiteTopology
+from .app.topology import ApplicationTopology
+from .docker.engine import DockerTopology
+from .host.local_instance import LocalInstance
+from .host.localhost import LocalhostTopology
+from .k8s.anywhere import K8sAnywhereTopology  # imports the kubernetes client lazily, on first use
+from .replicated._markers import NotDocker, NotK8sClient, NotPostgreSQL
+from .replicated.failover import FailoverTopology
+from .replicated.multisite import MultisiteTopology
 
 if TYPE_CHECKING:
-    from .host_group import HostGroup, linux_hosts
-    from .linux_host import LinuxHostTopology
+    from .host.host_group import HostGroup, linux_hosts
+    from .host.linux_host import LinuxHostTopology
 
 # These import asyncssh: loaded on first use, so `import topologies` stays light.
 _LAZY = {
-    "LinuxHostTopology": ".linux_host",
-    "HostGroup": ".host_group",
-    "linux_hosts": ".host_group",
+    "LinuxHostTopology": ".host.linux_host",
+    "HostGroup": ".host.host_group",
+    "linux_hosts": ".host.host_group",
 }
 
 

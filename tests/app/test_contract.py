@@ -11,9 +11,7 @@ from capabilities.application import ApplicationPlatform, AppSpec, ContractVersi
 from harmony_py import Maestro, MissingCapabilityError, ScoreState, ScoreValueError, Secret
 from harmony_py.outputs import Ref
 from harmony_py.scores import ApplicationScore, PostgreSQLDatabase
-from topologies import DockerTopology, FailoverTopology
-from topologies.application_topology import ApplicationTopology
-from topologies.local_instance import LocalInstance
+from topologies import ApplicationTopology, DockerTopology, FailoverTopology, LocalInstance
 
 
 def shop(**fields: object) -> ApplicationScore:

@@ -25,8 +25,8 @@ from harmony_py import Maestro, ScoreState, Secret
 from harmony_py.scores import ApplicationScore, ApplicationServiceScore, PostgreSQLDatabase
 from tests.k8s.harness import EmulatorThread
 from tests.k8s.real_postgres import RealPostgres, pods_postgres, real_postgres  # noqa: F401  (fixtures)
-from topologies.application_k8s import DIGEST_KEY, SECRET_DIGEST_ANNOTATION, secret_digest
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies.k8s.applications import DIGEST_KEY, SECRET_DIGEST_ANNOTATION, secret_digest
+from topologies import K8sAnywhereTopology
 
 DATABASE_URL = "postgresql://shop:pa%3Ass@shop.default.svc:5432/shop"
 API_KEY = "k8s-api-key-value"

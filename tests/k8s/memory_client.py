@@ -14,7 +14,7 @@ from typing import Any
 
 from capabilities.k8s import K8sApiError, K8sNotReadyError, K8sUnknownKindError, Manifest, WatchEvent
 from harmony_py.topology import TopologyReport
-from topologies.k8s_readiness import Readiness, judge
+from topologies.k8s.readiness import Readiness, judge
 
 from .emulator import _deep_merge, _prune, _ready_status, fields_v1, label_selector_matches
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from capabilities.k8s import ExecResult, K8sApiError, K8sNotReadyError
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies import K8sAnywhereTopology
 
 from .harness import EmulatorThread
 

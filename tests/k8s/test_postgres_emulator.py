@@ -28,11 +28,10 @@ from capabilities.k8s import K8sApiError, K8sNotReadyError
 from capabilities.postgresql import PgConfig, PgUser, PostgreSQL, PostgreSQLCluster, ReplicationRole
 from harmony_py.capability_check import capability_gaps
 from harmony_py.outcome import Change, ChangeAction
-from topologies.failover import FailoverTopology
-from topologies.k8s_anywhere import K8sAnywhereTopology
-from topologies.k8s_postgres_manifests import Declared, declared_from, manifests
+from topologies import FailoverTopology, K8sAnywhereTopology
+from topologies.k8s.postgres_manifests import Declared, declared_from, manifests
 from harmony_py.secret import Secret
-from topologies.postgres_text import facts_sql, scram_matches
+from topologies.postgres.text import facts_sql, scram_matches
 from topologies.secret_store import SecretStore
 
 from .harness import EmulatorThread

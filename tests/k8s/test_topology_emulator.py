@@ -20,7 +20,7 @@ from capabilities.k8s import (
 )
 from harmony_py.capability_check import capability_gaps
 from harmony_py.errors import TopologyNotReadyError
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies import K8sAnywhereTopology
 
 from .harness import EmulatorThread
 

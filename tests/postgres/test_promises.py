@@ -26,10 +26,8 @@ from capabilities.postgresql import PgConfig, PgUser, ReplicationRole
 from harmony_py import Maestro, ScoreState
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore
-from topologies import FailoverTopology, MultisiteTopology
-from topologies import postgres_cluster, postgres_server
-from topologies.local_instance import LocalInstance
-from topologies.postgres_server import PROBE_APPLICATION, PostgresError
+from topologies import FailoverTopology, LocalInstance, MultisiteTopology, postgres_cluster, postgres_server
+from topologies.postgres.server import PROBE_APPLICATION, PostgresError
 
 from .conftest import PG_BIN, free_port_pair, instance
 

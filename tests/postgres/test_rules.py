@@ -14,8 +14,8 @@ from harmony_py.errors import HarmonyError
 from harmony_py.scores import PostgreSQLScore, PostgreSQLSwitchoverScore
 from harmony_py.topology import TopologyReport
 from topologies import FailoverTopology, LocalhostTopology, MultisiteTopology
-from topologies.postgres_cluster import Member, parse_lsn
-from topologies.postgres_text import (
+from topologies.postgres.cluster import Member, parse_lsn
+from topologies.postgres.text import (
     conf_value,
     mask_verifiers,
     pgpass_line,

@@ -17,8 +17,8 @@ from capabilities.postgresql import PgUser, ReplicationSource
 from harmony_py import Maestro, ScoreState, Secret
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLScore
-from topologies.local_instance import LocalInstance
-from topologies.postgres_server import PostgresError
+from topologies import LocalInstance
+from topologies.postgres.server import PostgresError
 
 from .conftest import free_port_pair, instance
 

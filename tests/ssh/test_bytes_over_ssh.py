@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from harmony_py import Maestro, ScoreState
 from harmony_py.scores import FileScore
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 from .conftest import HostFactory
 from .sshd import SshServer

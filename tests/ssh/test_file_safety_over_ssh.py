@@ -17,7 +17,7 @@ import pytest
 from capabilities.command_runner import FileKind
 from harmony_py import HarmonyError, Maestro, RunReport, Score, ScoreState, Secret
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 from .conftest import HostFactory
 from .sshd import SshServer, UserKey
@@ -85,7 +85,7 @@ import json, resource, sys
 import anyio
 from harmony_py import Maestro
 from harmony_py.scores import FileScore
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 options, path = json.loads(sys.argv[1]), sys.argv[2]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

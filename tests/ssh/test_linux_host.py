@@ -14,8 +14,8 @@ from capabilities.command_runner import CommandRunner, FileKind
 from harmony_py import Maestro, ScoreState, Secret, TopologyNotReadyError
 from harmony_py.capability_check import capability_gaps
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
-from topologies.linux_host import LinuxHostTopology
-from topologies.ssh_connection import HostKeyError
+from topologies import LinuxHostTopology
+from topologies.host.ssh.connection import HostKeyError
 
 from .conftest import HostFactory
 from .sshd import SshServer, UserKey

@@ -24,8 +24,7 @@ from capabilities.postgresql import PgConfig, PgEndpoint, PgUser, ReplicationRol
 from harmony_py import Maestro, ScoreState
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore
-from topologies import FailoverTopology
-from topologies.linux_host import LinuxHostTopology
+from topologies import FailoverTopology, LinuxHostTopology
 from tests.postgres.committer import Committer, committing, conninfo
 
 from .netns_hosts import ADDRESS_A, ADDRESS_B, NETWORK, NetnsHost, postmaster_pid, two_hosts

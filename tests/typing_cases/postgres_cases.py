@@ -17,8 +17,7 @@ from harmony_py.scores import (
     PostgreSQLSwitchoverScore,
 )
 from harmony_py.topology import TopologyReport
-from topologies import FailoverTopology, LocalhostTopology, MultisiteTopology
-from topologies.linux_host import LinuxHostTopology
+from topologies import FailoverTopology, LinuxHostTopology, LocalhostTopology, MultisiteTopology
 
 
 class NoPostgres:

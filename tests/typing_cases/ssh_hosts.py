@@ -8,9 +8,7 @@ from capabilities.postgresql import PostgreSQL
 from harmony_py import Maestro, Score, TopologyGroup
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
 from harmony_py.scores.package import PackageScore
-from topologies import LocalhostTopology
-from topologies.host_group import HostGroup, linux_hosts
-from topologies.linux_host import LinuxHostTopology
+from topologies import HostGroup, LinuxHostTopology, LocalhostTopology, linux_hosts
 
 host = LinuxHostTopology("web1", user="ops")
 runner: CommandRunner = host  # LinuxHostTopology provides CommandRunner structurally
