@@ -7,11 +7,10 @@ importing this package stays light.
 from typing import TYPE_CHECKING, Any
 
 from .app.topology import ApplicationTopology
-from .docker.engine import DockerTopology
+from .docker.topology import DockerTopology
 from .host.local_instance import LocalInstance
 from .host.localhost import LocalhostTopology
 from .k8s.anywhere import K8sAnywhereTopology  # imports the kubernetes client lazily, on first use
-from .replicated._markers import NotDocker, NotK8sClient, NotPostgreSQL
 from .replicated.failover import FailoverTopology
 from .replicated.multisite import MultisiteTopology
 
@@ -46,8 +45,5 @@ __all__ = [
     "LinuxHostTopology",
     "LocalhostTopology",
     "MultisiteTopology",
-    "NotDocker",
-    "NotK8sClient",
-    "NotPostgreSQL",
     "linux_hosts",
 ]

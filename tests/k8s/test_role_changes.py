@@ -6,7 +6,7 @@ from typing import Any
 
 from capabilities.postgresql import PgConfig, PgUser
 from harmony_py.secret import Secret
-from topologies.postgres.server import NO_ROLES, role_changes
+from topologies.postgres.roles import NO_ROLES, role_changes
 from topologies.postgres.text import scram_verifier
 
 CONFIG = PgConfig("orders", users=(PgUser("app", Secret("a"), databases=("orders",)), PgUser("audit", Secret("b"), databases=("orders",))))

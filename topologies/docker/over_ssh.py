@@ -14,6 +14,11 @@ check, which runs right after, refuses Docker scores with the reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -24,7 +29,6 @@ import asyncssh
 from capabilities.command_runner import CommandRunner, FileKind
 from harmony_py.errors import TopologyNotReadyError
 from topologies.gap_hooks import inherited_gaps
-from topologies.host.ssh.connection import UnixSocketForward, forward_unix_socket
 
 from .engine import DockerEngine, close_client, includes_docker, probe_engine
 
@@ -183,3 +187,55 @@ class DockerOverSsh(DockerEngine):
         if not gaps and problem is not None and includes_docker(capability):
             gaps.append(problem)
         return gaps
+
+
+# -- unix socket forwarding -------------------------------------------------
+
+FORWARD_SOCKET_NAME = "forward.sock"
+
+
+@dataclass
+class UnixSocketForward:
+    """A local unix socket whose connections the SSH connection carries to a socket on the host.
+
+    The local socket lives in a directory of its own created 0700, so only
+    this user can connect to it: reaching the remote socket through it needs
+    the same rights as the SSH login itself. Nothing listens on the network.
+    """
+
+    conn: asyncssh.SSHClientConnection
+    listener: asyncssh.SSHListener
+    directory: str
+    remote_path: str
+
+    @property
+    def local_path(self) -> str:
+        return os.path.join(self.directory, FORWARD_SOCKET_NAME)
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.local_path}"
+
+    def close(self) -> None:
+        """Stop listening and remove the private directory; safe to repeat."""
+        # The listener may belong to an event loop that has ended (one run per
+        # loop); its server is then already unusable, and only the files remain.
+        with contextlib.suppress(RuntimeError):
+            self.listener.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+async def forward_unix_socket(conn: asyncssh.SSHClientConnection, remote_path: str) -> UnixSocketForward:
+    """Listen on a fresh private local socket and forward each connection to ``remote_path`` on the host."""
+    directory = tempfile.mkdtemp(prefix="harmony-ssh-")  # created 0700
+    try:
+        local_path = os.path.join(directory, FORWARD_SOCKET_NAME)
+        listener = await conn.forward_local_path(local_path, remote_path)
+        os.chmod(local_path, 0o600)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    forward = UnixSocketForward(conn, listener, directory, remote_path)
+    # Also removed when the program ends without closing it.
+    weakref.finalize(forward, shutil.rmtree, directory, True)
+    return forward

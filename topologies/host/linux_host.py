@@ -36,7 +36,7 @@ from topologies.balancer.nginx import NginxLoadBalancer
 from topologies.docker.over_ssh import DockerOverSsh
 from topologies.postgres.host import PostgresOnRemoteHost
 
-from .localhost import parse_os_release
+from .os_facts import parse_os_release
 from .ssh import files as ssh_files
 from .ssh.command_line import command_line, env_header, plain_line
 from .ssh.connection import ConnectOptions, connect, known_hosts_problem

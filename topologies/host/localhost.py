@@ -8,7 +8,6 @@ import os
 import stat as stat_module
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -24,9 +23,8 @@ from topologies.postgres.host import PostgresCommands
 
 from . import local_files
 from .clean_env import local_environment
+from .os_facts import current_user, os_facts
 from .stopping import CommandTimeoutError, stop_local_group
-
-_OS_RELEASE = Path("/etc/os-release")
 
 
 @dataclass(frozen=True)
@@ -40,8 +38,8 @@ class LocalhostTopology(LocalhostApplications, DockerOnHost, NginxLoadBalancer, 
     name: str = "localhost"
 
     async def ensure_ready(self) -> TopologyReport:
-        facts = dict(_os_facts(_OS_RELEASE))
-        facts["user"] = _current_user()
+        facts = dict(os_facts())
+        facts["user"] = current_user()
         return TopologyReport(self.name, facts)
 
     async def run(
@@ -114,37 +112,6 @@ def _read(path: str) -> bytes | None:
 def _make_directory(path: str, mode: int) -> None:
     os.makedirs(path, exist_ok=True)
     os.chmod(path, mode)
-
-
-def _os_facts(os_release: Path) -> Mapping[str, str]:
-    try:
-        text = os_release.read_text(encoding="utf-8")
-    except OSError:
-        return {"os": "unknown"}
-    return parse_os_release(text)
-
-
-def parse_os_release(text: str) -> dict[str, str]:
-    """The facts scores adapt to, from the text of /etc/os-release."""
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.strip() and not key.startswith("#"):
-            fields[key.strip()] = value.strip().strip('"').strip("'")
-    return {
-        "os": fields.get("PRETTY_NAME", fields.get("NAME", "unknown")),
-        "os_id": fields.get("ID", "unknown"),
-        "os_version": fields.get("VERSION_ID", ""),
-    }
-
-
-def _current_user() -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (KeyError, ImportError):
-        return str(os.getuid())
 
 
 async def _run_process(args: tuple[str, ...], stdin: bytes | None, env: Mapping[str, str]) -> CommandResult:

@@ -37,7 +37,7 @@ from capabilities.postgresql import (
 from harmony_py.errors import HarmonyError
 from harmony_py.outcome import Change, ChangeAction, InterpretStatus
 from harmony_py.secret import Secret
-from topologies.postgres.server import NO_ROLES, password_of, role_changes, slot_for, state_from_status
+from topologies.postgres.roles import NO_ROLES, password_of, role_changes, slot_for, state_from_status
 from topologies.postgres.text import STATUS_SQL, WRITE_PROBE_SQL, facts_sql, mask_verifiers, slots_sql
 from topologies.secret_store import SecretStore
 

@@ -37,7 +37,8 @@ from capabilities.postgresql import (
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.outcome import Change, ChangeAction
 
-from .server import PostgresError, slot_for
+from .roles import slot_for
+from .server import PostgresError
 
 R = TypeVar("R")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import posixpath
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -24,13 +24,13 @@ from capabilities.postgresql import (
     ReplicationRole,
     ReplicationSource,
     ReplicationState,
-    StandbyInfo,
 )
 from harmony_py.errors import HarmonyError
 from harmony_py.outcome import Change, ChangeAction
 from harmony_py.secret import Secret
 from topologies.secret_store import SecretStore
 
+from .roles import all_databases, password_of, role_changes, slot_for, state_from_status
 from .text import (
     REPLICATION_CONF,
     STATUS_SQL,
@@ -39,20 +39,14 @@ from .text import (
     replication_conninfo,
     facts_sql,
     status_and_facts_sql,
-    login_role_sql,
     mask_verifiers,
     pg_hba_conf,
     pgpass_line,
     postgresql_conf,
     primary_replication_conf,
     replica_replication_conf,
-    replication_role_sql,
-    scram_matches,
-    scram_verifier,
     slots_sql,
-    sql_ident,
     sql_literal,
-    sync_names,
 )
 
 QUICK_S = 20.0
@@ -70,14 +64,6 @@ _USER_OF: weakref.WeakKeyDictionary[CommandRunner, str] = weakref.WeakKeyDiction
 
 class PostgresError(HarmonyError):
     """A PostgreSQL server could not be brought to the desired state."""
-
-
-def password_of(config: PgConfig, store: SecretStore, user: str) -> Secret:
-    """The password ``user`` has in cluster ``config``: the one given in the score, else generated once and stored."""
-    for wanted in config.users:
-        if wanted.name == user and wanted.password is not None:
-            return wanted.password
-    return store.get_or_create(f"postgresql/{config.name}/{user}")
 
 
 class PgServer:
@@ -682,94 +668,6 @@ class PgServer:
                 raise
 
 
-NO_ROLES: dict[str, Any] = {"roles": {}, "databases": {}, "grants": [], "rewind_grants": False}
-"""The facts of a server that has none of a cluster's roles and databases yet (what a new one will get)."""
-
-
-def role_changes(
-    config: PgConfig, password_of: Callable[[str], Secret], facts: Mapping[str, Any], target: str
-) -> tuple[list[Change], list[str]]:
-    """What converges a primary's roles, databases and grants from ``facts`` (facts_sql's answer):
-    the changes to report and the SQL statements making them (each string runs on its own).
-
-    Passwords go as SCRAM verifiers (adr/0023); the statements hold verifiers, the changes nothing secret.
-    Shared by the servers on hosts and on Kubernetes, which only differ in how they run psql.
-    """
-    roles: Mapping[str, Mapping[str, Any]] = facts["roles"]
-    changes: list[Change] = []
-    statements: list[str] = []
-
-    repl = config.replication_user
-    found = roles.get(repl)
-    password = password_of(repl).reveal()
-    if found is None or not found["replication"] or not found["login"] or not facts["rewind_grants"] \
-            or not scram_matches(password, found["verifier"]):  # fmt: skip
-        verb = "create" if found is None else "update"
-        changes.append(Change(ChangeAction.CREATE if found is None else ChangeAction.UPDATE, target,
-                              f"{verb} replication role {repl}"))  # fmt: skip
-        statements.append(replication_role_sql(repl, scram_verifier(password), exists=found is not None))
-
-    for user in config.users:
-        found = roles.get(user.name)
-        password = password_of(user.name).reveal()
-        if found is None:
-            changes.append(Change(ChangeAction.CREATE, target, f"create role {user.name}"))
-        elif not found["login"] or not scram_matches(password, found["verifier"]):
-            changes.append(Change(ChangeAction.UPDATE, target, f"update role {user.name} (login, password)"))
-        else:
-            continue
-        statements.append(login_role_sql(user.name, scram_verifier(password), exists=found is not None))
-
-    databases: Mapping[str, str] = facts["databases"]
-    for database in all_databases(config):
-        owner = config.owner_of(database)
-        if database not in databases:
-            changes.append(Change(ChangeAction.CREATE, target, f"create database {database} owned by {owner}"))
-            statements.append(f"CREATE DATABASE {sql_ident(database)} OWNER {sql_ident(owner)};")
-        elif databases[database] != owner:
-            changes.append(Change(ChangeAction.UPDATE, target, f"owner of database {database} -> {owner}"))
-            statements.append(f"ALTER DATABASE {sql_ident(database)} OWNER TO {sql_ident(owner)};")
-
-    grants = set(facts["grants"])
-    for user in config.users:
-        for database in user.databases:
-            # An owner's rights pass to the next owner: a former owner needs the grant after.
-            granted = f"{user.name}/{database}" in grants and databases.get(database) != user.name
-            if not granted and config.owner_of(database) != user.name:
-                changes.append(Change(ChangeAction.UPDATE, target, f"grant {user.name} all on database {database}"))
-                statements.append(f"GRANT ALL ON DATABASE {sql_ident(database)} TO {sql_ident(user.name)};")
-    return changes, statements
-
-
-def all_databases(config: PgConfig) -> list[str]:
-    """The cluster's databases, then those only its users name, in order, once each."""
-    names = list(config.databases)
-    for user in config.users:
-        names += [d for d in user.databases if d not in names]
-    return names
-
-
-def state_from_status(found: Any, *, fenced: bool = False) -> ReplicationState:
-    """A server's state from its answer to STATUS_SQL (on a host or in a Pod)."""
-    standbys = tuple(
-        StandbyInfo(s["name"], s["state"], s["sync_state"], _int(s["lag"])) for s in found["standbys"]
-    )
-    role = ReplicationRole.REPLICA if found["recovery"] else ReplicationRole.PRIMARY
-    lag = _int(found["lag"])
-    return ReplicationState(
-        role=role,
-        upstream=found["upstream"],
-        # Before anything is streamed, the receive position lags the replay position.
-        replay_lag_bytes=None if lag is None else max(lag, 0),
-        sync_standbys=sync_names(found["sync_names"]) if role is ReplicationRole.PRIMARY else (),
-        standbys=standbys,
-        lsn=found["lsn"],
-        timeline=found["timeline"],
-        fenced=fenced,
-        slots=tuple(found.get("slots") or ()),
-    )
-
-
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -786,14 +684,6 @@ def clean_environment(layout: PgLayout, extra: Mapping[str, str] | None = None) 
     """
     names = {"PATH": SEARCH_PATH, "LANG": "C.UTF-8", "PGPASSFILE": layout.passfile, **(extra or {})}
     return ("env", "-i", *(f"{name}={value}" for name, value in names.items()))
-
-
-def slot_for(name: str) -> str:
-    return f"harmony_{name}"
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(float(value))
 
 
 def _last_lines(result: CommandResult) -> str:

@@ -35,7 +35,7 @@ from harmony_py.outcome import Change
 from harmony_py.topology import TopologyReport, close_topology
 from topologies.postgres import cluster as postgres_cluster
 
-from ._markers import NotDocker, NotK8sClient, NotPostgreSQL
+from ._markers import _NotDocker, _NotK8sClient, _NotPostgreSQL
 
 T_co = TypeVar("T_co", covariant=True)
 R = TypeVar("R")
@@ -104,14 +104,14 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def plan_postgres(self: ReplicatedTopology[PostgreSQLServer], config: PgConfig) -> list[Change]: ...
     @overload
-    async def plan_postgres(self: ReplicatedTopology[object], config: NotPostgreSQL) -> list[Change]: ...
+    async def plan_postgres(self: ReplicatedTopology[object], config: _NotPostgreSQL) -> list[Change]: ...
     async def plan_postgres(self: ReplicatedTopology[Any], config: Any) -> list[Change]:
         return await postgres_cluster.plan(self._pg_members(), config)
 
     @overload
     async def deploy_postgres(self: ReplicatedTopology[PostgreSQLServer], config: PgConfig) -> list[Change]: ...
     @overload
-    async def deploy_postgres(self: ReplicatedTopology[object], config: NotPostgreSQL) -> list[Change]: ...
+    async def deploy_postgres(self: ReplicatedTopology[object], config: _NotPostgreSQL) -> list[Change]: ...
     async def deploy_postgres(self: ReplicatedTopology[Any], config: Any) -> list[Change]:
         return await postgres_cluster.deploy(self._pg_members(), config)
 
@@ -121,7 +121,7 @@ class ReplicatedTopology(Generic[T_co]):
     ) -> PgEndpoint: ...
     @overload
     async def postgres_endpoint(
-        self: ReplicatedTopology[object], config: NotPostgreSQL, database: str
+        self: ReplicatedTopology[object], config: _NotPostgreSQL, database: str
     ) -> PgEndpoint: ...
     async def postgres_endpoint(self: ReplicatedTopology[Any], config: Any, database: str) -> PgEndpoint:
         return await postgres_cluster.endpoint(self._pg_members(), config, database)
@@ -129,7 +129,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def postgres_status(self: ReplicatedTopology[PostgreSQLServer], config: PgConfig) -> ClusterStatus: ...
     @overload
-    async def postgres_status(self: ReplicatedTopology[object], config: NotPostgreSQL) -> ClusterStatus: ...
+    async def postgres_status(self: ReplicatedTopology[object], config: _NotPostgreSQL) -> ClusterStatus: ...
     async def postgres_status(self: ReplicatedTopology[Any], config: Any) -> ClusterStatus:
         return await postgres_cluster.status(self._pg_members(), config)
 
@@ -139,7 +139,7 @@ class ReplicatedTopology(Generic[T_co]):
     ) -> list[Change]: ...
     @overload
     async def switchover_postgres(
-        self: ReplicatedTopology[object], config: NotPostgreSQL, to: str | None = None
+        self: ReplicatedTopology[object], config: _NotPostgreSQL, to: str | None = None
     ) -> list[Change]: ...
     async def switchover_postgres(self: ReplicatedTopology[Any], config: Any, to: str | None = None) -> list[Change]:
         return await postgres_cluster.switchover(self._pg_members(), config, to)
@@ -150,7 +150,7 @@ class ReplicatedTopology(Generic[T_co]):
     ) -> list[Change]: ...
     @overload
     async def failover_postgres(
-        self: ReplicatedTopology[object], config: NotPostgreSQL, to: str | None = None
+        self: ReplicatedTopology[object], config: _NotPostgreSQL, to: str | None = None
     ) -> list[Change]: ...
     async def failover_postgres(self: ReplicatedTopology[Any], config: Any, to: str | None = None) -> list[Change]:
         return await postgres_cluster.failover(self._pg_members(), config, to)
@@ -160,7 +160,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def image_id(self: ReplicatedTopology[Docker], reference: str) -> str | None: ...
     @overload
-    async def image_id(self: ReplicatedTopology[object], reference: NotDocker) -> str | None: ...
+    async def image_id(self: ReplicatedTopology[object], reference: _NotDocker) -> str | None: ...
     async def image_id(self: ReplicatedTopology[Any], reference: Any) -> str | None:
         # Present only when every member has it, so a plan shows what some member lacks.
         ids: list[str | None] = await _on_all(self, lambda member: member.image_id(reference))
@@ -169,7 +169,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def ensure_image(self: ReplicatedTopology[Docker], reference: str) -> str: ...
     @overload
-    async def ensure_image(self: ReplicatedTopology[object], reference: NotDocker) -> str: ...
+    async def ensure_image(self: ReplicatedTopology[object], reference: _NotDocker) -> str: ...
     async def ensure_image(self: ReplicatedTopology[Any], reference: Any) -> str:
         ids: list[str] = await _on_all(self, lambda member: member.ensure_image(reference))
         return ids[0]
@@ -177,7 +177,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def run_container(self: ReplicatedTopology[Docker], spec: ContainerSpec) -> ContainerInfo: ...
     @overload
-    async def run_container(self: ReplicatedTopology[object], spec: NotDocker) -> ContainerInfo: ...
+    async def run_container(self: ReplicatedTopology[object], spec: _NotDocker) -> ContainerInfo: ...
     async def run_container(self: ReplicatedTopology[Any], spec: Any) -> ContainerInfo:
         infos: list[ContainerInfo] = await _on_all(self, lambda member: member.run_container(spec))
         return infos[0]
@@ -185,7 +185,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def start_container(self: ReplicatedTopology[Docker], name: str) -> ContainerInfo: ...
     @overload
-    async def start_container(self: ReplicatedTopology[object], name: NotDocker) -> ContainerInfo: ...
+    async def start_container(self: ReplicatedTopology[object], name: _NotDocker) -> ContainerInfo: ...
     async def start_container(self: ReplicatedTopology[Any], name: Any) -> ContainerInfo:
         infos: list[ContainerInfo] = await _on_all(self, lambda member: member.start_container(name))
         return infos[0]
@@ -193,7 +193,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def inspect_container(self: ReplicatedTopology[Docker], name: str) -> ContainerInfo | None: ...
     @overload
-    async def inspect_container(self: ReplicatedTopology[object], name: NotDocker) -> ContainerInfo | None: ...
+    async def inspect_container(self: ReplicatedTopology[object], name: _NotDocker) -> ContainerInfo | None: ...
     async def inspect_container(self: ReplicatedTopology[Any], name: Any) -> ContainerInfo | None:
         info: ContainerInfo | None = await self.leader.inspect_container(name)
         return info
@@ -202,7 +202,7 @@ class ReplicatedTopology(Generic[T_co]):
     async def stop_container(self: ReplicatedTopology[Docker], name: str, *, timeout_s: float = 10.0) -> None: ...
     @overload
     async def stop_container(
-        self: ReplicatedTopology[object], name: NotDocker, *, timeout_s: float = 10.0
+        self: ReplicatedTopology[object], name: _NotDocker, *, timeout_s: float = 10.0
     ) -> None: ...
     async def stop_container(self: ReplicatedTopology[Any], name: Any, *, timeout_s: float = 10.0) -> None:
         await _on_all(self, lambda member: member.stop_container(name, timeout_s=timeout_s))
@@ -210,7 +210,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def remove_container(self: ReplicatedTopology[Docker], name: str) -> None: ...
     @overload
-    async def remove_container(self: ReplicatedTopology[object], name: NotDocker) -> None: ...
+    async def remove_container(self: ReplicatedTopology[object], name: _NotDocker) -> None: ...
     async def remove_container(self: ReplicatedTopology[Any], name: Any) -> None:
         await _on_all(self, lambda member: member.remove_container(name))
 
@@ -219,7 +219,7 @@ class ReplicatedTopology(Generic[T_co]):
         self: ReplicatedTopology[Docker], labels: Mapping[str, str]
     ) -> list[ContainerInfo]: ...
     @overload
-    async def list_containers(self: ReplicatedTopology[object], labels: NotDocker) -> list[ContainerInfo]: ...
+    async def list_containers(self: ReplicatedTopology[object], labels: _NotDocker) -> list[ContainerInfo]: ...
     async def list_containers(self: ReplicatedTopology[Any], labels: Any) -> list[ContainerInfo]:
         infos: list[ContainerInfo] = await self.leader.list_containers(labels)
         return infos
@@ -228,7 +228,7 @@ class ReplicatedTopology(Generic[T_co]):
     async def wait_healthy(self: ReplicatedTopology[Docker], name: str, *, timeout_s: float) -> ContainerInfo: ...
     @overload
     async def wait_healthy(
-        self: ReplicatedTopology[object], name: NotDocker, *, timeout_s: float
+        self: ReplicatedTopology[object], name: _NotDocker, *, timeout_s: float
     ) -> ContainerInfo: ...
     async def wait_healthy(self: ReplicatedTopology[Any], name: Any, *, timeout_s: float) -> ContainerInfo:
         infos: list[ContainerInfo] = await _on_all(
@@ -250,7 +250,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def k8s_apply(
         self: ReplicatedTopology[object],
-        manifest: NotK8sClient,
+        manifest: _NotK8sClient,
         *,
         field_manager: str,
         dry_run: bool = False,
@@ -278,7 +278,7 @@ class ReplicatedTopology(Generic[T_co]):
     ) -> dict[str, Any] | None: ...
     @overload
     async def k8s_get(
-        self: ReplicatedTopology[object], api_version: NotK8sClient, kind: str, name: str, namespace: str | None = None
+        self: ReplicatedTopology[object], api_version: _NotK8sClient, kind: str, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None: ...
     async def k8s_get(
         self: ReplicatedTopology[Any], api_version: Any, kind: str, name: str, namespace: str | None = None
@@ -297,7 +297,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def k8s_list(
         self: ReplicatedTopology[object],
-        api_version: NotK8sClient,
+        api_version: _NotK8sClient,
         kind: str,
         namespace: str | None = None,
         label_selector: str | None = None,
@@ -318,7 +318,7 @@ class ReplicatedTopology(Generic[T_co]):
     ) -> bool: ...
     @overload
     async def k8s_delete(
-        self: ReplicatedTopology[object], api_version: NotK8sClient, kind: str, name: str, namespace: str | None = None
+        self: ReplicatedTopology[object], api_version: _NotK8sClient, kind: str, name: str, namespace: str | None = None
     ) -> bool: ...
     async def k8s_delete(
         self: ReplicatedTopology[Any], api_version: Any, kind: str, name: str, namespace: str | None = None
@@ -341,7 +341,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     def k8s_watch(
         self: ReplicatedTopology[object],
-        api_version: NotK8sClient,
+        api_version: _NotK8sClient,
         kind: str,
         namespace: str | None = None,
         label_selector: str | None = None,
@@ -377,7 +377,7 @@ class ReplicatedTopology(Generic[T_co]):
     @overload
     async def k8s_wait(
         self: ReplicatedTopology[object],
-        api_version: NotK8sClient,
+        api_version: _NotK8sClient,
         kind: str,
         name: str,
         namespace: str | None,

@@ -6,20 +6,13 @@ unless the caller opted in to accepting new keys (OpenSSH's
 Transient failures (refused, reset, dropped during the handshake) are retried
 with exponential backoff, but every attempt together stays inside
 ``connect_timeout_s``: an unreachable host fails within it, never hangs.
-
-A connection also carries a host's unix sockets to private local ones
-(:func:`forward_unix_socket`), e.g. a Docker engine's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import shutil
-import tempfile
 import time
-import weakref
 from dataclasses import dataclass
 
 import anyio
@@ -212,55 +205,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-# -- unix socket forwarding -------------------------------------------------
-
-FORWARD_SOCKET_NAME = "forward.sock"
-
-
-@dataclass
-class UnixSocketForward:
-    """A local unix socket whose connections the SSH connection carries to a socket on the host.
-
-    The local socket lives in a directory of its own created 0700, so only
-    this user can connect to it: reaching the remote socket through it needs
-    the same rights as the SSH login itself. Nothing listens on the network.
-    """
-
-    conn: asyncssh.SSHClientConnection
-    listener: asyncssh.SSHListener
-    directory: str
-    remote_path: str
-
-    @property
-    def local_path(self) -> str:
-        return os.path.join(self.directory, FORWARD_SOCKET_NAME)
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.local_path}"
-
-    def close(self) -> None:
-        """Stop listening and remove the private directory; safe to repeat."""
-        # The listener may belong to an event loop that has ended (one run per
-        # loop); its server is then already unusable, and only the files remain.
-        with contextlib.suppress(RuntimeError):
-            self.listener.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-async def forward_unix_socket(conn: asyncssh.SSHClientConnection, remote_path: str) -> UnixSocketForward:
-    """Listen on a fresh private local socket and forward each connection to ``remote_path`` on the host."""
-    directory = tempfile.mkdtemp(prefix="harmony-ssh-")  # created 0700
-    try:
-        local_path = os.path.join(directory, FORWARD_SOCKET_NAME)
-        listener = await conn.forward_local_path(local_path, remote_path)
-        os.chmod(local_path, 0o600)
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
-    forward = UnixSocketForward(conn, listener, directory, remote_path)
-    # Also removed when the program ends without closing it.
-    weakref.finalize(forward, shutil.rmtree, directory, True)
-    return forward
