@@ -29,14 +29,14 @@ assert_type(Maestro(explicit), Maestro[LinuxHostTopology])
 assert_type(Maestro(TopologyGroup([LocalhostTopology()])), Maestro[LocalhostTopology])
 
 
-class NeedsPostgres(Score[PostgreSQL]):
+class NeedsPostgreSQL(Score[PostgreSQL]):
     def interpret(self):  # type: ignore[no-untyped-def]
         raise NotImplementedError
 
 
 # An SSH host is a PostgreSQL server: one host and a group take PostgreSQL scores.
-Maestro(host).add(NeedsPostgres())
-Maestro(group).add(NeedsPostgres())
+Maestro(host).add(NeedsPostgreSQL())
+Maestro(group).add(NeedsPostgreSQL())
 
 
 class NeedsK8s(Score[K8sClient]):

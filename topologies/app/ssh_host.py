@@ -2,7 +2,7 @@
 
 ``LinuxHostTopology`` gets the application runtime from
 :class:`SshHostApplications` (one of its bases), and PostgreSQL from
-``PostgresOnRemoteHost``: together an ``ApplicationPlatform``, so an
+``RemoteHostPostgreSQLMixin``: together an ``ApplicationPlatform``, so an
 ``ApplicationScore`` applies to one host unchanged (adr/0065).
 
 - The application is the contract's image as replicated containers behind
@@ -40,7 +40,7 @@ from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.errors import ScoreValueError
 from topologies.gap_hooks import inherited_gaps
 from topologies.postgres.host import is_loopback
-from topologies.postgres.server import PgServer
+from topologies.postgres.server import HostPostgreSQLServer
 
 from .containers import ReplicatedContainers
 from .runtime import HostApplications, includes_runtime
@@ -77,8 +77,8 @@ class SshHostApplications(HostApplications):
         host: str = getattr(super(), "postgres_host")(self.postgres_config(config))
         return host
 
-    def postgres_server(self, config: PgConfig) -> PgServer:
-        server: PgServer = getattr(super(), "postgres_server")(self.postgres_config(config))
+    def postgres_server(self, config: PgConfig) -> HostPostgreSQLServer:
+        server: HostPostgreSQLServer = getattr(super(), "postgres_server")(self.postgres_config(config))
         return server
 
     def _app_address(self) -> str:

@@ -34,7 +34,7 @@ from harmony_py.topology import TopologyReport
 from topologies.app.ssh_host import SshHostApplications
 from topologies.balancer.nginx import NginxLoadBalancer
 from topologies.docker.over_ssh import DockerOverSsh
-from topologies.postgres.host import PostgresOnRemoteHost
+from topologies.postgres.host import RemoteHostPostgreSQLMixin
 
 from .os_facts import parse_os_release
 from .ssh import files as ssh_files
@@ -56,7 +56,7 @@ concurrent exec channels fail under MaxSessions 10, 1 + 8 never do)."""
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, PostgresOnRemoteHost):
+class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, RemoteHostPostgreSQLMixin):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused

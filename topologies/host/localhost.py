@@ -19,7 +19,7 @@ from harmony_py.topology import TopologyReport
 from topologies.app.localhost import LocalhostApplications
 from topologies.balancer.nginx import NginxLoadBalancer
 from topologies.docker.engine import DockerOnHost
-from topologies.postgres.host import PostgresCommands
+from topologies.postgres.host import HostPostgreSQLMixin
 
 from . import local_files
 from .clean_env import local_environment
@@ -28,7 +28,7 @@ from .stopping import CommandTimeoutError, stop_local_group
 
 
 @dataclass(frozen=True)
-class LocalhostTopology(LocalhostApplications, DockerOnHost, NginxLoadBalancer, PostgresCommands):
+class LocalhostTopology(LocalhostApplications, DockerOnHost, NginxLoadBalancer, HostPostgreSQLMixin):
     """This machine, as the user running harmony_py.
 
     Provides ``CommandRunner``, ``LoadBalancer`` and ``PostgreSQLServer``, and

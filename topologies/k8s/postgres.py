@@ -61,7 +61,7 @@ EXEC_TIMEOUT_S = 60.0
 DEFAULT_READY_TIMEOUT_S = 300.0
 
 
-class K8sPostgresError(HarmonyError):
+class K8sPostgreSQLError(HarmonyError):
     """A PostgreSQL server on Kubernetes could not be brought to the desired state."""
 
 
@@ -71,9 +71,9 @@ class K8sPostgreSQLMixin:
     def postgres_secret_store(self) -> SecretStore:
         return SecretStore()
 
-    def k8s_postgres(self, config: PgConfig) -> K8sPgServer:
+    def k8s_postgres(self, config: PgConfig) -> K8sPostgreSQLServer:
         timeout = float(getattr(self, "postgres_ready_timeout_s", DEFAULT_READY_TIMEOUT_S))
-        return K8sPgServer(cast(K8sPodClient, self), config, self.postgres_secret_store(), timeout)
+        return K8sPostgreSQLServer(cast(K8sPodClient, self), config, self.postgres_secret_store(), timeout)
 
     async def plan_postgres(self, config: PgConfig) -> list[Change]:
         # A plan stores no secret: what apply would generate is only drafted.
@@ -120,7 +120,7 @@ class K8sPostgreSQLMixin:
         await self.k8s_postgres(config).probe_write(timeout_s)
 
 
-class K8sPgServer:
+class K8sPostgreSQLServer:
     """The server of cluster ``config`` in the namespace ``client`` is configured for."""
 
     def __init__(self, client: K8sPodClient, config: PgConfig, store: SecretStore, ready_timeout_s: float) -> None:
@@ -146,7 +146,7 @@ class K8sPgServer:
 
     async def endpoint(self, database: str) -> PgEndpoint:
         if await self.client.k8s_get("v1", "Service", self.config.name) is None:
-            raise K8sPostgresError(f"PostgreSQL {self.config.name} has no Service here; deploy it first")
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name} has no Service here; deploy it first")
         owner = self.config.owner_of(database)
         return PgEndpoint(await self.host(), self.config.port, database, owner, self.password_of(owner))
 
@@ -184,7 +184,7 @@ class K8sPgServer:
             return list(await interpret.plan(self.client))
         outcome = await interpret.apply(self.client)
         if outcome.status is InterpretStatus.FAILURE:
-            raise K8sPostgresError(f"PostgreSQL {self.config.name}: {outcome.message}")
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: {outcome.message}")
         return list(outcome.changes)
 
     # -- converging ----------------------------------------------------------
@@ -251,7 +251,7 @@ class K8sPgServer:
             await self.set_standbys(standbys, tuple(slot_for(name) for name in standbys))
             return
         if state.role is not ReplicationRole.REPLICA:
-            raise K8sPostgresError(f"PostgreSQL {self.config.name} is {state.role.value}, not a replica to promote")
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name} is {state.role.value}, not a replica to promote")
         # The standby set first, so the first commit as a primary already waits for it (adr/0022).
         await self.sql(_sync_standbys_sql(standbys), what="setting the synchronous standbys")
         await self.sql(["SELECT pg_promote(true, 60)"], what="promoting")
@@ -272,7 +272,7 @@ class K8sPgServer:
         result = await self.exec(["sh", "-c", stop_script()], what="stopping")
         lsn = result.strip()
         if not lsn:
-            raise K8sPostgresError(f"PostgreSQL {self.config.name}: stopped, but its checkpoint location is unknown")
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: stopped, but its checkpoint location is unknown")
         return lsn
 
     async def fence(self) -> None:
@@ -304,17 +304,17 @@ class K8sPgServer:
         try:
             result = await self.client.k8s_exec(pod_name(self.config), argv, container=CONTAINER, timeout_s=timeout_s)
         except K8sError as exc:
-            with contextlib.suppress(K8sError, K8sPostgresError):
+            with contextlib.suppress(K8sError, K8sPostgreSQLError):
                 await self.sql(
                     [f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{probe}'"],
                     what="ending the unacknowledged commit",
                 )
-            raise K8sPostgresError(
+            raise K8sPostgreSQLError(
                 f"PostgreSQL {self.config.name}: a commit was not acknowledged within {timeout_s:g} s: {exc}"
             ) from exc
         if not result.ok:
             text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
-            raise K8sPostgresError(f"PostgreSQL {self.config.name}: a commit failed: {' | '.join(text[-3:])}")
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: a commit failed: {' | '.join(text[-3:])}")
 
     # -- observing -------------------------------------------------------------
 
@@ -336,7 +336,7 @@ class K8sPgServer:
         if not result.ok:
             text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
             # psql echoes a failing statement, which may hold a role's verifier.
-            raise K8sPostgresError(f"PostgreSQL {self.config.name}: {what} failed: {mask_verifiers(' | '.join(text[-3:]))}")
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: {what} failed: {mask_verifiers(' | '.join(text[-3:]))}")
         return result.stdout
 
     async def sql(self, statements: Sequence[str], *, what: str) -> str:

@@ -1,6 +1,6 @@
 """PostgreSQLServer for any host topology, written over the CommandRunner methods.
 
-A host topology gets the capability by adding :class:`PostgresCommands` to its
+A host topology gets the capability by adding :class:`HostPostgreSQLMixin` to its
 bases. The mixin uses only ``run``, ``stat``, ``read_file``, ``write_file``,
 ``set_mode`` and ``make_directory``, so it works the same over a local
 subprocess and over SSH.
@@ -10,7 +10,7 @@ Where a cluster lives on the host comes from :meth:`postgres_layout`
 that runs several clusters of one name on one machine (tests, the example)
 overrides it. The address replicas and clients reach the server at is
 :meth:`postgres_host`: on this machine the first specific listen address, on
-a host reached over the network (:class:`PostgresOnRemoteHost`) the address
+a host reached over the network (:class:`RemoteHostPostgreSQLMixin`) the address
 harmony_py reaches the host at (adr/0025).
 """
 
@@ -24,11 +24,11 @@ from capabilities.postgresql import PgConfig, PgEndpoint, ReplicationSource, Rep
 from harmony_py.outcome import Change
 from topologies.secret_store import SecretStore
 
-from .server import PgServer
-from .text import PgLayout, reachable_host
+from .server import HostPostgreSQLServer
+from .text import PostgreSQLLayout, reachable_host
 
 
-class PostgresCommands:
+class HostPostgreSQLMixin:
     """Mixin: PostgreSQL 15+ run with ``pg_ctl`` as the ``postgres`` user (no systemd)."""
 
     postgres_root: ClassVar[str] = "/var/lib/postgresql"
@@ -37,14 +37,14 @@ class PostgresCommands:
         """The address replicas and clients reach this server at."""
         return reachable_host(config)
 
-    def postgres_layout(self, config: PgConfig) -> PgLayout:
-        return PgLayout.under(self.postgres_root, config, host=self.postgres_host(config))
+    def postgres_layout(self, config: PgConfig) -> PostgreSQLLayout:
+        return PostgreSQLLayout.under(self.postgres_root, config, host=self.postgres_host(config))
 
     def postgres_secret_store(self) -> SecretStore:
         return SecretStore()
 
-    def postgres_server(self, config: PgConfig) -> PgServer:
-        return PgServer(cast(CommandRunner, self), config, self.postgres_layout(config), self.postgres_secret_store())
+    def postgres_server(self, config: PgConfig) -> HostPostgreSQLServer:
+        return HostPostgreSQLServer(cast(CommandRunner, self), config, self.postgres_layout(config), self.postgres_secret_store())
 
     async def plan_postgres(self, config: PgConfig) -> list[Change]:
         # A plan stores no secret: what apply would generate is only drafted.
@@ -100,7 +100,7 @@ class _ReachedAt(Protocol):
     def host(self) -> str: ...
 
 
-class PostgresOnRemoteHost(PostgresCommands):
+class RemoteHostPostgreSQLMixin(HostPostgreSQLMixin):
     """Mixin for a host reached over the network at ``self.host`` (an SSH host).
 
     Its server is advertised to replicas and clients at that address, unless

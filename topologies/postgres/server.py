@@ -1,7 +1,7 @@
 """One PostgreSQL server on a host, driven through the CommandRunner methods only.
 
 Every program runs as the ``postgres`` user (``runuser`` when connected as
-root), with an explicit timeout; every path comes from :class:`PgLayout`.
+root), with an explicit timeout; every path comes from :class:`PostgreSQLLayout`.
 ``converge(apply=False)`` is the plan and ``converge(apply=True)`` the deploy:
 one walk over the same observations, so a plan lists exactly what a deploy
 would do.
@@ -35,7 +35,7 @@ from .text import (
     REPLICATION_CONF,
     STATUS_SQL,
     WRITE_PROBE_SQL,
-    PgLayout,
+    PostgreSQLLayout,
     replication_conninfo,
     facts_sql,
     status_and_facts_sql,
@@ -62,14 +62,14 @@ STREAM_TIMEOUT_S = 30.0
 _USER_OF: weakref.WeakKeyDictionary[CommandRunner, str] = weakref.WeakKeyDictionary()
 
 
-class PostgresError(HarmonyError):
+class HostPostgreSQLError(HarmonyError):
     """A PostgreSQL server could not be brought to the desired state."""
 
 
-class PgServer:
+class HostPostgreSQLServer:
     """The server of cluster ``config`` on the host ``runner`` reaches."""
 
-    def __init__(self, runner: CommandRunner, config: PgConfig, layout: PgLayout, store: SecretStore) -> None:
+    def __init__(self, runner: CommandRunner, config: PgConfig, layout: PostgreSQLLayout, store: SecretStore) -> None:
         self.runner = runner
         self.config = config
         self.layout = layout
@@ -89,7 +89,7 @@ class PgServer:
     def endpoint(self, database: str) -> PgEndpoint:
         owner = self.config.owner_of(database)
         if owner == "postgres":
-            raise PostgresError(
+            raise HostPostgreSQLError(
                 f"no user of database {database!r} in cluster {self.config.name}: "
                 "list it in a PgUser's databases to get an endpoint (the superuser has no password)"
             )
@@ -119,7 +119,7 @@ class PgServer:
             return await self.runner.run([*prefix, *clean, *argv], stdin=stdin, timeout_s=timeout_s)
         except TimeoutError:
             program = posixpath.basename(argv[0])
-            raise PostgresError(
+            raise HostPostgreSQLError(
                 f"{self.config.name} at {self.where}: {program} did not finish within {timeout_s:g} s"
             ) from None
 
@@ -146,7 +146,7 @@ class PgServer:
     ) -> CommandResult:
         result = await self.as_postgres(argv, stdin=stdin, timeout_s=timeout_s)
         if not result.ok:
-            raise PostgresError(f"{self.config.name} at {self.where}: {what} failed: {_last_lines(result)}")
+            raise HostPostgreSQLError(f"{self.config.name} at {self.where}: {what} failed: {_last_lines(result)}")
         return result
 
     async def sql(self, text: str, *, what: str = "SQL", database: str = "postgres") -> str:
@@ -179,7 +179,7 @@ class PgServer:
         if self._root and paths:
             result = await self.runner.run(["chown", "postgres:postgres", "--", *paths], timeout_s=QUICK_S)
             if not result.ok:
-                raise PostgresError(f"cannot give {', '.join(paths)} to the postgres user: {_last_lines(result)}")
+                raise HostPostgreSQLError(f"cannot give {', '.join(paths)} to the postgres user: {_last_lines(result)}")
 
     # -- observing ----------------------------------------------------------
 
@@ -211,7 +211,7 @@ class PgServer:
             # Asking the server first costs one program when it runs (the
             # common case, and the one on the switchover's critical path).
             found = await self.sql_json(STATUS_SQL, what="reading replication status")
-        except PostgresError:
+        except HostPostgreSQLError:
             # Not running, or a postmaster killed a moment ago that still has a
             # PID file and maybe a process entry: either way it serves nobody.
             if not await self.running() or not await self.accepting():
@@ -226,7 +226,7 @@ class PgServer:
             found = await self.sql_json(
                 status_and_facts_sql(self.config.replication_user), what="reading replication status"
             )
-        except PostgresError:
+        except HostPostgreSQLError:
             return None
         return state_from_status(found["status"], fenced=await self.fenced()), found["facts"]
 
@@ -237,17 +237,17 @@ class PgServer:
         if found is None:
             return
         if found.kind is not FileKind.DIRECTORY:
-            raise PostgresError(f"{data} is a {found.kind.value}, not a data directory; move it away first")
+            raise HostPostgreSQLError(f"{data} is a {found.kind.value}, not a data directory; move it away first")
         owner = await self.runner.run(["stat", "-c", "%U", data], timeout_s=QUICK_S)
         if owner.ok and owner.stdout_text.strip() != "postgres":
-            raise PostgresError(
+            raise HostPostgreSQLError(
                 f"data directory {data} is owned by {owner.stdout_text.strip()}, not postgres: "
                 "harmony_py will not take over or re-initialise it"
             )
         if not await self.has_data():
             listing = await self.runner.run(["ls", "-A", data], timeout_s=QUICK_S)
             if listing.ok and listing.stdout_text.strip():
-                raise PostgresError(
+                raise HostPostgreSQLError(
                     f"{data} holds files but no PostgreSQL cluster (no PG_VERSION): "
                     "harmony_py will not initialise over them"
                 )
@@ -278,7 +278,7 @@ class PgServer:
         running = answering is not None or (not fresh and await self.running())
         if not running:
             if not fresh and await self.fenced():
-                raise PostgresError(
+                raise HostPostgreSQLError(
                     f"{target} is fenced after a failover and must not start as a primary: it rejoins as a "
                     "replica when its replicated cluster is deployed again"
                 )
@@ -311,7 +311,7 @@ class PgServer:
         for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", f"postgresql-{self.config.version}"]):
             result = await self.runner.run(argv, env=env, timeout_s=COPY_S)
             if not result.ok:
-                raise PostgresError(f"installing postgresql-{self.config.version} failed: {_last_lines(result)}")
+                raise HostPostgreSQLError(f"installing postgresql-{self.config.version} failed: {_last_lines(result)}")
 
     async def ensure_base(self) -> None:
         # The version directory above the cluster must be traversable by
@@ -391,7 +391,7 @@ class PgServer:
         if not result.ok:
             log = await self.runner.read_file(self.layout.log_file) or b""
             reason = _server_complaint(log[offset:].decode(errors="replace")) or _last_lines(result)
-            raise PostgresError(
+            raise HostPostgreSQLError(
                 f"PostgreSQL {self.config.name} did not start on port {self.layout.port}: {reason}"
             )
 
@@ -419,7 +419,7 @@ class PgServer:
             key, _, value = line.partition(":")
             if key.strip() == "Latest checkpoint location":
                 return value.strip()
-        raise PostgresError(f"{self.config.name} at {self.where}: pg_controldata shows no checkpoint location")
+        raise HostPostgreSQLError(f"{self.config.name} at {self.where}: pg_controldata shows no checkpoint location")
 
     # -- roles and databases --------------------------------------------------
 
@@ -450,7 +450,7 @@ class PgServer:
                 stdin="\n".join(statements).encode(),
             )  # fmt: skip
             if not result.ok:
-                raise PostgresError(
+                raise HostPostgreSQLError(
                     f"{target}: creating roles and databases failed: {mask_verifiers(_last_lines(result))}"
                 )
         return changes
@@ -534,7 +534,7 @@ class PgServer:
             while True:
                 try:
                     state = await self.state()
-                except PostgresError:
+                except HostPostgreSQLError:
                     state = ReplicationState(ReplicationRole.STOPPED)  # not answering yet
                 if state.role is ReplicationRole.REPLICA and state.upstream == upstream:
                     return
@@ -543,7 +543,7 @@ class PgServer:
         log = await self.runner.read_file(self.layout.log_file) or b""
         complaint = _server_complaint(log[log_from:].decode(errors="replace"))
         reason = complaint or f"nothing in {self.layout.log_file} says why"
-        raise PostgresError(
+        raise HostPostgreSQLError(
             f"{self.config.name} at {self.where} does not stream from its primary at {upstream} "
             f"{STREAM_TIMEOUT_S:g} s after being told to: {reason}"
         )
@@ -579,7 +579,7 @@ class PgServer:
                     "; its WAL since the last common checkpoint is gone, so it cannot be rewound: harmony_py "
                     f"will not re-initialise it; move {self.layout.data_dir} away to clone it afresh"
                 )
-            raise PostgresError(
+            raise HostPostgreSQLError(
                 f"{self.config.name} at {self.where}: rewinding to the primary at {source.host}:{source.port} "
                 f"with pg_rewind failed: {_last_lines(result)}{hint}"
             )
@@ -592,7 +592,7 @@ class PgServer:
             timeout_s=QUICK_S,
         )
         if ready.exit_status in (2, 3):
-            raise PostgresError(
+            raise HostPostgreSQLError(
                 f"{self.config.name} at {self.where} cannot reach its primary at {source.host}:{source.port} "
                 f"({ready.stdout_text.strip() or 'no response'}); nothing was changed on this server. "
                 "A replica on another host needs the primary to listen on an address it can reach "
@@ -609,7 +609,7 @@ class PgServer:
             await self.set_standbys(standbys, tuple(slot_for(name) for name in standbys))
             return
         if state.role is not ReplicationRole.REPLICA:
-            raise PostgresError(f"{self.config.name} at {self.where} is {state.role.value}, not a replica to promote")
+            raise HostPostgreSQLError(f"{self.config.name} at {self.where} is {state.role.value}, not a replica to promote")
         # The standby set is loaded before promotion, so the first commit as a
         # primary already waits for the standbys (adr/0022).
         await self.write_owned(f"{self.layout.data_dir}/{REPLICATION_CONF}", primary_replication_conf(standbys))
@@ -643,11 +643,11 @@ class PgServer:
                 f"WHERE application_name = {sql_literal(PROBE_APPLICATION)}",
                 what="ending the unacknowledged commit",
             )
-            raise PostgresError(
+            raise HostPostgreSQLError(
                 f"{self.config.name} at {self.where}: a commit was not acknowledged within {timeout_s:g} s"
             )
         if not result.ok:
-            raise PostgresError(f"{self.config.name} at {self.where}: a commit failed: {_last_lines(result)}")
+            raise HostPostgreSQLError(f"{self.config.name} at {self.where}: a commit failed: {_last_lines(result)}")
 
     async def fence(self) -> None:
         """Stop now, and make sure a restart comes up read-only (adr/0022)."""
@@ -662,7 +662,7 @@ class PgServer:
         await self._chown(*owned)
         try:
             await self.stop("immediate")
-        except PostgresError:
+        except HostPostgreSQLError:
             # pg_ctl fails on a postmaster that is already dead but not yet reaped.
             if await self.accepting():
                 raise
@@ -671,7 +671,7 @@ class PgServer:
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def clean_environment(layout: PgLayout, extra: Mapping[str, str] | None = None) -> tuple[str, ...]:
+def clean_environment(layout: PostgreSQLLayout, extra: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The ``env -i`` prefix giving a PostgreSQL program exactly the variables it needs.
 
     Whatever runs the program (``runuser`` keeps the caller's variables, ``sudo``

@@ -47,7 +47,7 @@ def sql_ident(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class PgLayout:
+class PostgreSQLLayout:
     """Where one cluster lives on a host, and where others reach it.
 
     Everything of the cluster is under ``base_dir``: ``data`` (PGDATA), ``run``
@@ -62,7 +62,7 @@ class PgLayout:
     bin_dir: str
 
     @classmethod
-    def under(cls, root: str, config: PgConfig, *, port: int | None = None, host: str | None = None) -> PgLayout:
+    def under(cls, root: str, config: PgConfig, *, port: int | None = None, host: str | None = None) -> PostgreSQLLayout:
         return cls(
             base_dir=f"{root.rstrip('/')}/{config.version}/{config.name}",
             port=config.port if port is None else port,
@@ -101,7 +101,7 @@ def reachable_host(config: PgConfig) -> str:
     return "127.0.0.1"
 
 
-def postgresql_conf(config: PgConfig, layout: PgLayout) -> str:
+def postgresql_conf(config: PgConfig, layout: PostgreSQLLayout) -> str:
     """The whole postgresql.conf: the same on every member except port and paths."""
     lines = [
         f"# Managed by harmony_py for cluster {config.name}: edits are reverted.",
