@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from harmony_py.outcome import Change
-from harmony_py.secret import Secret
+from harmony_py.values import Change, Secret
 
 
 MANAGED_SETTINGS = frozenset(

@@ -11,7 +11,10 @@ module it names:
 - no module takes a private name (``_name``, or anything of a ``_module``) from
   another subpackage: siblings share through named public modules;
 - nothing in ``topologies`` or ``capabilities`` is imported by ``harmony_py``,
-  and ``capabilities`` never imports ``topologies``.
+  and ``capabilities`` never imports ``topologies``;
+- ``capabilities`` takes from ``harmony_py`` only the leaf modules
+  ``harmony_py.values`` and ``harmony_py.errors``, which import nothing else
+  of the project (so the Protocols never pull in the engine's modules).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TECHNOLOGIES = ("postgres", "docker", "balancer", "app", "replicated", "k8s")
 ASSEMBLERS = ("topologies.host", "topologies.k8s.anywhere")
+LEAVES = ("harmony_py.values", "harmony_py.errors")
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,18 @@ def test_no_module_takes_a_private_name_from_another_subpackage() -> None:
 @pytest.mark.parametrize("package", ["harmony_py", "capabilities"])
 def test_inner_layers_never_import_topologies(package: str) -> None:
     assert [str(imported) for imported in project_imports(package) if imported.module.startswith("topologies")] == []
+
+
+def test_capabilities_take_only_the_leaf_modules_of_harmony_py() -> None:
+    taken = {imported.module for imported in project_imports("capabilities") if imported.module.startswith("harmony_py")}
+    assert taken and taken <= set(LEAVES), sorted(taken - set(LEAVES))
+
+
+@pytest.mark.parametrize("leaf", LEAVES)
+def test_the_leaf_modules_import_nothing_of_the_project(leaf: str) -> None:
+    path = ROOT.joinpath(*leaf.split(".")).with_suffix(".py")
+    project = [str(i) for i in imports_of(path) if i.module.split(".")[0] in ("harmony_py", "capabilities", "topologies")]
+    assert project == []
 
 
 def test_the_rules_see_a_reach_into_a_sibling() -> None:

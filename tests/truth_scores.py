@@ -17,7 +17,7 @@ import anyio
 
 from capabilities import CommandRunner
 from harmony_py import Outcome
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import Interpret, Score
 from harmony_py.scores import FileScore
 from harmony_py.scores.files import FileInterpret

@@ -1,11 +1,12 @@
 """The scores that ship with harmony_py."""
 
+from harmony_py.errors import ManifestError, UpdateFailedError, UpdateRolledBackError
+
 from .application import ApplicationScore, ApplicationServiceScore, PostgreSQLDatabase
 from .command import CommandScore
 from .container import ContainerScore
 from .files import DirectoryScore, FileScore
 from .k8s import K8sDeploymentScore, K8sResourceScore, NamespaceScore
-from .k8s_manifests import ManifestError
 from .package import PackageScore
 from .postgresql import (
     PostgreSQLFailoverScore,
@@ -13,7 +14,7 @@ from .postgresql import (
     PostgreSQLStatusScore,
     PostgreSQLSwitchoverScore,
 )
-from .replicated_service import ReplicatedServiceScore, UpdateFailedError, UpdatePolicy, UpdateRolledBackError
+from .replicated_service import ReplicatedServiceScore, UpdatePolicy
 
 __all__ = [
     "ApplicationScore",

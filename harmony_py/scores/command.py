@@ -10,9 +10,8 @@ from types import MappingProxyType
 
 from capabilities.command_runner import CommandRunner
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
-from harmony_py.secret import MASK, Secret
+from harmony_py.values import MASK, Change, ChangeAction, Secret
 
 from .validate import absolute_path
 

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from capabilities.command_runner import CommandRunner, FileKind, FileStat
 from harmony_py.diff import MAX_DIFF_BYTES, NoDiff, bounded_diff
 from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
-from harmony_py.secret import Secret
+from harmony_py.values import Change, ChangeAction, Secret
 
 from .validate import absolute_path, octal, permission_mode
 

@@ -9,8 +9,8 @@ from typing import Literal
 
 from capabilities.command_runner import CommandRunner
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
+from harmony_py.values import Change, ChangeAction
 
 PackageState = Literal["present", "absent"]
 

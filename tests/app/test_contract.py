@@ -7,7 +7,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from capabilities.application import ApplicationPlatform, AppSpec, ContractVersionError
+from capabilities.application import AppSpec, ApplicationPlatform
+from capabilities.errors import ContractVersionError
 from harmony_py import Maestro, MissingCapabilityError, ScoreState, ScoreValueError, Secret
 from harmony_py.outputs import Ref
 from harmony_py.scores import ApplicationScore, PostgreSQLDatabase

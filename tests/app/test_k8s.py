@@ -20,13 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capabilities.application import AppSpec, ContractVersionError
+from capabilities.application import AppSpec
+from capabilities.errors import ContractVersionError
 from harmony_py import Maestro, ScoreState, Secret
 from harmony_py.scores import ApplicationScore, ApplicationServiceScore, PostgreSQLDatabase
 from tests.k8s.harness import EmulatorThread
 from tests.k8s.real_postgres import RealPostgreSQL, pods_postgres, real_postgres  # noqa: F401  (fixtures)
-from topologies.k8s.applications import DIGEST_KEY, SECRET_DIGEST_ANNOTATION, secret_digest
 from topologies import K8sAnywhereTopology
+from topologies.k8s.applications import DIGEST_KEY, SECRET_DIGEST_ANNOTATION, secret_digest
 
 DATABASE_URL = "postgresql://shop:pa%3Ass@shop.default.svc:5432/shop"
 API_KEY = "k8s-api-key-value"

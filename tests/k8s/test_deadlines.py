@@ -25,7 +25,7 @@ import anyio
 import kmock
 import pytest
 
-from capabilities.k8s import K8sApiError
+from capabilities.errors import K8sApiError
 from harmony_py import Maestro, ScoreState
 from harmony_py.errors import TopologyNotReadyError
 from harmony_py.scores import K8sResourceScore

@@ -24,13 +24,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capabilities.k8s import K8sApiError, K8sNotReadyError
+from capabilities.errors import K8sApiError, K8sNotReadyError
 from capabilities.postgresql import PgConfig, PgUser, PostgreSQL, PostgreSQLCluster, ReplicationRole
 from harmony_py.capability_check import capability_gaps
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction, Secret
 from topologies import FailoverTopology, K8sAnywhereTopology
 from topologies.k8s.postgres_manifests import Declared, declared_from, manifests
-from harmony_py.secret import Secret
 from topologies.postgres.text import facts_sql, scram_matches
 from topologies.secret_store import SecretStore
 

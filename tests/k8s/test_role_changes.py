@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from capabilities.postgresql import PgConfig, PgUser
-from harmony_py.secret import Secret
+from harmony_py.values import Secret
 from topologies.postgres.roles import NO_ROLES, role_changes
 from topologies.postgres.text import scram_verifier
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harmony_py import Maestro, MissingCapabilityError, ScoreState
-from harmony_py.outcome import ChangeAction
+from harmony_py.values import ChangeAction
 from harmony_py.scores import K8sDeploymentScore, K8sResourceScore, NamespaceScore
 from topologies import K8sAnywhereTopology, LocalhostTopology
 

@@ -27,7 +27,8 @@ from harmony_py import Maestro, ScoreState
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore
 from topologies import FailoverTopology, LocalInstance, MultisiteTopology, postgres_cluster, postgres_server
-from topologies.postgres.server import PROBE_APPLICATION, HostPostgreSQLError
+from topologies.errors import HostPostgreSQLError
+from topologies.postgres.server import PROBE_APPLICATION
 
 from .conftest import PG_BIN, free_port_pair, instance
 

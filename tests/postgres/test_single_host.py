@@ -18,7 +18,7 @@ from harmony_py import Maestro, ScoreState, Secret
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLScore
 from topologies import LocalInstance
-from topologies.postgres.server import HostPostgreSQLError
+from topologies.errors import HostPostgreSQLError
 
 from .conftest import free_port_pair, instance
 

@@ -15,7 +15,7 @@ from harmony_py import Maestro, ScoreState, Secret, TopologyNotReadyError
 from harmony_py.capability_check import capability_gaps
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
 from topologies import LinuxHostTopology
-from topologies.host.ssh.connection import HostKeyError
+from topologies.errors import HostKeyError
 
 from .conftest import HostFactory
 from .sshd import SshServer, UserKey

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from capabilities.application import AppSpec
 from capabilities.docker import Mount
 from capabilities.load_balancer import DockerWithLoadBalancer
-from harmony_py.outcome import Change
 from harmony_py.scores.replicated_service import SERVICE_LABEL, ReplicatedServiceScore, UpdatePolicy
+from harmony_py.values import Change
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ import anyio.to_thread
 
 from capabilities.application import AppSpec
 from capabilities.command_runner import CommandRunner
-from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
-from harmony_py.secret import Secret
+from harmony_py.errors import ScoreValueError
+from harmony_py.values import Change, ChangeAction, Secret
+from topologies.errors import ApplicationStartError
 from topologies.log_tail import TAIL_LINES, last_lines
 
 RUNSV = "runsv"
@@ -43,10 +43,6 @@ PROBE_TIMEOUT_S = 2.0
 """How long one health probe may take: a plan probes each process once."""
 LOG_TAIL_BYTES = 8192
 """How much of the end of a program's log is read to show its last lines (the log itself grows unbounded)."""
-
-
-class ApplicationStartError(HarmonyError):
-    """The application's process did not come up healthy."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from capabilities.application import ApplicationRuntime, AppSpec, check_contract
-from harmony_py.outcome import Change
+from harmony_py.values import Change
 from topologies.gap_hooks import asks_for
 
 CONTRACTS = range(1, 2)

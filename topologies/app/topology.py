@@ -18,8 +18,8 @@ from typing_extensions import get_protocol_members
 from capabilities.application import ApplicationPlatform, ApplicationRuntime, AppSpec
 from capabilities.postgresql import PgConfig, PgEndpoint, PostgreSQL
 from harmony_py.capability_check import capability_gaps, capability_name
-from harmony_py.outcome import Change
 from harmony_py.topology import TopologyReport, close_topology
+from harmony_py.values import Change
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from typing import Any, cast
 import anyio
 
 from capabilities.command_runner import CommandResult, CommandRunner
-from capabilities.load_balancer import BalancedService, Backend, Frontend, LoadBalancerError
+from capabilities.errors import LoadBalancerError
+from capabilities.load_balancer import Backend, BalancedService, Frontend
 
 NGINX = "/usr/sbin/nginx"
 _HEADER = "# harmony-balancer: "

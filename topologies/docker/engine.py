@@ -23,16 +23,11 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from capabilities.docker import (
-    ContainerError,
-    ContainerInfo,
-    ContainerSpec,
-    Docker,
-    ImageNotFoundError,
-)
+from capabilities.docker import ContainerInfo, ContainerSpec, Docker
+from capabilities.errors import ContainerError, ImageNotFoundError
 from harmony_py.errors import TopologyNotReadyError
-from harmony_py.secret import Secret
 from harmony_py.topology import TopologyReport
+from harmony_py.values import Secret
 from topologies.gap_hooks import asks_for, inherited_gaps
 from topologies.log_tail import TAIL_LINES, last_lines
 

@@ -27,17 +27,13 @@ import anyio.to_thread
 import asyncssh
 
 from capabilities.command_runner import CommandRunner, FileKind
-from harmony_py.errors import TopologyNotReadyError
+from topologies.errors import DockerUnavailableError
 from topologies.gap_hooks import inherited_gaps
 
 from .engine import DockerEngine, close_client, includes_docker, probe_engine
 
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
 _PROBE_TIMEOUT_S = 5.0
-
-
-class DockerUnavailableError(TopologyNotReadyError):
-    """The host's Docker engine cannot be reached through the SSH connection."""
 
 
 class _EngineLink:

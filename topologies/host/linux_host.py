@@ -29,8 +29,8 @@ import asyncssh
 
 from capabilities.command_runner import CommandResult, FileStat
 from harmony_py.errors import ScoreValueError
-from harmony_py.secret import Secret
 from harmony_py.topology import TopologyReport
+from harmony_py.values import Secret
 from topologies.app.ssh_host import SshHostApplications
 from topologies.balancer.nginx import NginxLoadBalancer
 from topologies.docker.over_ssh import DockerOverSsh

@@ -20,7 +20,7 @@ from typing import BinaryIO
 import anyio.from_thread
 
 from capabilities.command_runner import FileKind
-from harmony_py.errors import HarmonyError
+from topologies.errors import LocalFileError
 
 TEMPORARY_SUFFIX = ".harmony-tmp"
 _PRIVATE = 0o600
@@ -30,10 +30,6 @@ _DIRECTORY_STEP = _WALK_ONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO that slipped in after the check returns at once instead of waiting for a writer.
 _READ_REGULAR = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-
-class LocalFileError(HarmonyError):
-    """A local file operation refused or failed; the message names the path."""
 
 
 def resolve(path: str) -> str | None:

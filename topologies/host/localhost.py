@@ -15,6 +15,7 @@ import anyio.from_thread
 import anyio.to_thread
 
 from capabilities.command_runner import CommandResult, FileKind, FileStat
+from capabilities.errors import CommandTimeoutError
 from harmony_py.topology import TopologyReport
 from topologies.app.localhost import LocalhostApplications
 from topologies.balancer.nginx import NginxLoadBalancer
@@ -24,7 +25,7 @@ from topologies.postgres.host import HostPostgreSQLMixin
 from . import local_files
 from .clean_env import local_environment
 from .os_facts import current_user, os_facts
-from .stopping import CommandTimeoutError, stop_local_group
+from .stopping import stop_local_group
 
 
 @dataclass(frozen=True)

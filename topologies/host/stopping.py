@@ -16,14 +16,8 @@ import signal
 import anyio
 import anyio.abc
 
-from harmony_py.errors import HarmonyError
-
 KILL_GRACE_S = 2.0
 """After SIGTERM, this long to exit before SIGKILL."""
-
-
-class CommandTimeoutError(HarmonyError, TimeoutError):
-    """A command ran past its ``timeout_s`` and was stopped; the message names the host, program and limit."""
 
 
 async def stop_local_group(process: anyio.abc.Process) -> None:

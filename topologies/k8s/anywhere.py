@@ -25,17 +25,8 @@ import anyio
 import anyio.from_thread
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from capabilities.k8s import (
-    ExecResult,
-    K8sApiError,
-    K8sConflictError,
-    K8sError,
-    K8sNotReadyError,
-    K8sUnknownKindError,
-    Manifest,
-    WatchEvent,
-    describe_object,
-)
+from capabilities.errors import K8sApiError, K8sConflictError, K8sError, K8sNotReadyError, K8sUnknownKindError
+from capabilities.k8s import ExecResult, Manifest, WatchEvent, describe_object
 from harmony_py.errors import TopologyNotReadyError
 from harmony_py.topology import TopologyReport
 

@@ -31,11 +31,11 @@ from typing import Any
 
 from capabilities.application import AppSpec, check_contract
 from capabilities.k8s import ROLLOUT, K8sClient
-from harmony_py.errors import HarmonyError
-from harmony_py.outcome import Change, ChangeAction, InterpretStatus
+from harmony_py.outcome import InterpretStatus
 from harmony_py.scores.k8s import K8sResourceInterpret
 from harmony_py.scores.k8s_manifests import parse_manifests
-from harmony_py.secret import Secret
+from harmony_py.values import Change, ChangeAction, Secret
+from topologies.errors import K8sApplicationError
 from topologies.secret_store import SecretStore
 
 from .readiness import Readiness, judge
@@ -47,10 +47,6 @@ CONTRACTS = range(1, 2)
 SECRET_DIGEST_ANNOTATION = "harmony.dev/secret-digest"
 DIGEST_KEY = "k8s/application-secret-digest"
 """The secret store's key of the HMAC key the digests are made with (one per project)."""
-
-
-class K8sApplicationError(HarmonyError):
-    """An application could not be converged on the cluster."""
 
 
 class K8sApplications:

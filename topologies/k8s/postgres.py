@@ -26,7 +26,8 @@ from typing import Any, cast
 
 import anyio
 
-from capabilities.k8s import ROLLOUT, K8sError, K8sPodClient
+from capabilities.errors import K8sError
+from capabilities.k8s import ROLLOUT, K8sPodClient
 from capabilities.postgresql import (
     PgConfig,
     PgEndpoint,
@@ -34,9 +35,9 @@ from capabilities.postgresql import (
     ReplicationSource,
     ReplicationState,
 )
-from harmony_py.errors import HarmonyError
-from harmony_py.outcome import Change, ChangeAction, InterpretStatus
-from harmony_py.secret import Secret
+from harmony_py.outcome import InterpretStatus
+from harmony_py.values import Change, ChangeAction, Secret
+from topologies.errors import K8sPostgreSQLError
 from topologies.postgres.roles import NO_ROLES, password_of, role_changes, slot_for, state_from_status
 from topologies.postgres.text import STATUS_SQL, WRITE_PROBE_SQL, facts_sql, mask_verifiers, slots_sql
 from topologies.secret_store import SecretStore
@@ -59,10 +60,6 @@ from .postgres_manifests import (
 FIELD_MANAGER = "harmony-postgres"
 EXEC_TIMEOUT_S = 60.0
 DEFAULT_READY_TIMEOUT_S = 300.0
-
-
-class K8sPostgreSQLError(HarmonyError):
-    """A PostgreSQL server on Kubernetes could not be brought to the desired state."""
 
 
 class K8sPostgreSQLMixin:

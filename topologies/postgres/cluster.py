@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from capabilities.errors import PostgreSQLError
 from capabilities.postgresql import (
     ClusterStatus,
     MemberStatus,
@@ -35,10 +36,9 @@ from capabilities.postgresql import (
     ReplicationState,
 )
 from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 
 from .roles import slot_for
-from .server import HostPostgreSQLError
 
 R = TypeVar("R")
 
@@ -104,7 +104,7 @@ def running_primary(found: ClusterStatus) -> str | None:
     primaries = found.primaries
     if len(primaries) > 1:
         names = ", ".join(f"{p.label} ({p.address})" for p in primaries)
-        raise HostPostgreSQLError(
+        raise PostgreSQLError(
             f"more than one primary is running ({names}): harmony_py will not pick one; "
             "fence all but one with a failover to the one whose data you keep"
         )
@@ -137,7 +137,7 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
     found = await status(members, config)
     unreachable = [m for m in found.members if m.state.role is ReplicationRole.UNREACHABLE]
     if unreachable:
-        raise HostPostgreSQLError(
+        raise PostgreSQLError(
             "cannot deploy while members are unreachable: "
             + "; ".join(f"{_target(m)}: {m.state.problem}" for m in unreachable)
         )
@@ -155,7 +155,7 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
         found = await status(members, config)
         primary_label = running_primary(found)
         if primary_label is None:
-            raise HostPostgreSQLError(
+            raise PostgreSQLError(
                 "no member is a running primary (" + found.summary() + "): promote one with a failover"
             )
     if primary_label is None:
@@ -285,11 +285,11 @@ async def switchover(members: Sequence[Member], config: PgConfig, to: str | None
     if primary_label == target.label:
         return []
     if primary_label is None:
-        raise HostPostgreSQLError(f"no primary is running ({found.summary()}): a switchover needs one; use a failover")
+        raise PostgreSQLError(f"no primary is running ({found.summary()}): a switchover needs one; use a failover")
     primary = _by_label(members, primary_label)
     old, new = found.member(primary_label), found.member(target.label)
     if new.state.role is not ReplicationRole.REPLICA or new.state.upstream != old.address:
-        raise HostPostgreSQLError(
+        raise PostgreSQLError(
             f"{_target(new)} is not streaming from the primary {_target(old)} ({found.summary()}): "
             "deploy the cluster first"
         )
@@ -347,7 +347,7 @@ async def failover(members: Sequence[Member], config: PgConfig, to: str | None) 
     ):
         return []
     if new.state.role not in (ReplicationRole.REPLICA, ReplicationRole.PRIMARY):
-        raise HostPostgreSQLError(f"{_target(new)} is {new.state.role.value}: only a running replica can be promoted")
+        raise PostgreSQLError(f"{_target(new)} is {new.state.role.value}: only a running replica can be promoted")
     changes: list[Change] = []
 
     async def fence(member: MemberStatus) -> Change:
@@ -413,13 +413,13 @@ async def _verify_primary(
             await anyio.sleep(delay)
             delay = min(delay * 2, 0.5)
     if unkept:
-        raise HostPostgreSQLError(f"{what}: " + "; ".join(unkept))
+        raise PostgreSQLError(f"{what}: " + "; ".join(unkept))
     if write:
         try:
             await primary.server.probe_write_postgres(config, COMMIT_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - any reason is the same broken promise, named
             standbys = ", ".join(f.label for f in followers) or "none"
-            raise HostPostgreSQLError(
+            raise PostgreSQLError(
                 f"{what}: {primary.label} does not take writes "
                 f"(synchronous standbys: {standbys}): {_short(exc)}"
             ) from exc
@@ -466,9 +466,9 @@ def _failing_as(what: str) -> Iterator[None]:
     try:
         yield
     except HarmonyError as exc:
-        raise HostPostgreSQLError(f"{what}: {exc}") from exc
+        raise PostgreSQLError(f"{what}: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - one readable line naming the member, the cause chained
-        raise HostPostgreSQLError(f"{what}: {_short(exc)}") from exc
+        raise PostgreSQLError(f"{what}: {_short(exc)}") from exc
 
 
 def _received(state: ReplicationState) -> int | None:

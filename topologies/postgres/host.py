@@ -21,7 +21,7 @@ from typing import ClassVar, Protocol, cast
 
 from capabilities.command_runner import CommandRunner
 from capabilities.postgresql import PgConfig, PgEndpoint, ReplicationSource, ReplicationState
-from harmony_py.outcome import Change
+from harmony_py.values import Change
 from topologies.secret_store import SecretStore
 
 from .server import HostPostgreSQLServer

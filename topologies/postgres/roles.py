@@ -15,8 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from capabilities.postgresql import PgConfig, ReplicationRole, ReplicationState, StandbyInfo
-from harmony_py.outcome import Change, ChangeAction
-from harmony_py.secret import Secret
+from harmony_py.values import Change, ChangeAction, Secret
 from topologies.secret_store import SecretStore
 
 from .text import login_role_sql, replication_role_sql, scram_matches, scram_verifier, sql_ident, sync_names

@@ -25,9 +25,8 @@ from capabilities.postgresql import (
     ReplicationSource,
     ReplicationState,
 )
-from harmony_py.errors import HarmonyError
-from harmony_py.outcome import Change, ChangeAction
-from harmony_py.secret import Secret
+from harmony_py.values import Change, ChangeAction, Secret
+from topologies.errors import HostPostgreSQLError
 from topologies.secret_store import SecretStore
 
 from .roles import all_databases, password_of, role_changes, slot_for, state_from_status
@@ -60,10 +59,6 @@ STREAM_TIMEOUT_S = 30.0
 
 # Who each host runs our programs as, learnt once per host (``id -un``).
 _USER_OF: weakref.WeakKeyDictionary[CommandRunner, str] = weakref.WeakKeyDictionary()
-
-
-class HostPostgreSQLError(HarmonyError):
-    """A PostgreSQL server could not be brought to the desired state."""
 
 
 class HostPostgreSQLServer:

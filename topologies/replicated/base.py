@@ -31,8 +31,8 @@ from capabilities.postgresql import (
 )
 from harmony_py.capability_check import capability_gaps, member_gaps
 from harmony_py.errors import MemberError, one_error
-from harmony_py.outcome import Change
 from harmony_py.topology import TopologyReport, close_topology
+from harmony_py.values import Change
 from topologies.postgres import cluster as postgres_cluster
 
 from ._markers import _NotDocker, _NotK8sClient, _NotPostgreSQL

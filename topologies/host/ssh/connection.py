@@ -19,31 +19,12 @@ import anyio
 import asyncssh
 
 from harmony_py.errors import TopologyNotReadyError
-from harmony_py.secret import Secret
+from harmony_py.values import Secret
+from topologies.errors import AuthenticationError, HostKeyError
 
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 2.0
 KEEPALIVE_INTERVAL_S = 15.0
-
-
-class HostKeyError(TopologyNotReadyError):
-    """The host's key is unknown or different from the one on record."""
-
-
-class AuthenticationError(TopologyNotReadyError):
-    """The host refused every credential offered."""
-
-
-class ConnectionLostError(TopologyNotReadyError):
-    """The connection to a host dropped while a command or file operation was under way."""
-
-    def __init__(self, host: str, doing: str, detail: str = "") -> None:
-        self.host = host
-        cause = f" ({detail})" if detail else ""
-        super().__init__(
-            f"{host}: SSH connection lost while {doing}{cause}; whether it finished on the host is unknown. "
-            "Check that the host is up and reachable, then re-run to converge (a new connection is opened)."
-        )
 
 
 def is_connection_loss(exc: BaseException) -> bool:

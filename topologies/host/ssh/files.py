@@ -20,18 +20,14 @@ import anyio
 import asyncssh
 
 from capabilities.command_runner import CommandResult, FileKind, FileStat
-from harmony_py.errors import HarmonyError
+from topologies.errors import ConnectionLostError, RemoteFileError
 
-from .connection import ConnectionLostError, is_connection_loss
+from .connection import is_connection_loss
 
 TEMPORARY_SUFFIX = ".harmony-tmp"
 _TOKEN_BYTES = 6
 # The temporary file starts private: nobody else can open it before its final mode is set.
 _PRIVATE = 0o600
-
-
-class RemoteFileError(HarmonyError):
-    """A file operation on a remote host failed."""
 
 
 @contextlib.contextmanager

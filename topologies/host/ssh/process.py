@@ -17,10 +17,12 @@ import anyio
 import asyncssh
 
 from capabilities.command_runner import CommandResult
+from capabilities.errors import CommandTimeoutError
+from topologies.errors import ConnectionLostError
 
-from ..stopping import KILL_GRACE_S, CommandTimeoutError
+from ..stopping import KILL_GRACE_S
 from .command_line import PGID_MARKER, stop_line
-from .connection import ConnectionLostError, is_connection_loss
+from .connection import is_connection_loss
 
 CHANNEL_CLOSE_TIMEOUT_S = KILL_GRACE_S + 3.0
 """How long to wait for sshd to confirm a channel closed (its slot is free only then)."""
