@@ -11,7 +11,7 @@ from .application import (
     ApplicationRuntime,
     AppSpec,
 )
-from .command_runner import CommandResult, CommandRunner, FileKind, FileStat
+from .command_runner import CommandResult, CommandRunner, CommandRunnerService, FileKind, FileStat
 from .docker import (
     ContainerInfo,
     ContainerSpec,
@@ -92,6 +92,7 @@ __all__ = [
     "StandbyInfo",
     "CommandResult",
     "CommandRunner",
+    "CommandRunnerService",
     "ContainerInfo",
     "ContainerSpec",
     "Docker",

@@ -38,7 +38,7 @@ class CarelessFileScore(FileScore):
 class CarelessFileInterpret(FileInterpret):
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
         # The bug under test: the content is written with a fixed mode, whatever the score says.
-        await topology.write_file(self.score.path, self.score.desired_bytes(), mode=0o644)
+        await topology.command_runner().write_file(self.score.path, self.score.desired_bytes(), mode=0o644)
 
 
 @dataclass(frozen=True)

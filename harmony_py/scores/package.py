@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunner, CommandRunnerService
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.values import Change, ChangeAction
@@ -69,7 +69,7 @@ class PackageInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
-        installed = await installed_packages(topology, self.score.names)
+        installed = await installed_packages(topology.command_runner(), self.score.names)
         if self.score.state == "present":
             return [
                 Change(ChangeAction.CREATE, f"package {name}", f"install package {name}")
@@ -83,14 +83,15 @@ class PackageInterpret(ConvergingInterpret[CommandRunner]):
         ]
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         names = [change.target.removeprefix("package ") for change in changes]
         if self.score.state == "present":
             if self.score.update_cache:
-                await _apt(topology, ("apt-get", *_APT_LOCK_WAIT, "-q", "update"), self.score.timeout_s)
+                await _apt(runner, ("apt-get", *_APT_LOCK_WAIT, "-q", "update"), self.score.timeout_s)
             argv = ("apt-get", *_APT_LOCK_WAIT, "-q", "-y", "--no-install-recommends", "install", *names)
         else:
             argv = ("apt-get", *_APT_LOCK_WAIT, "-q", "-y", "remove", *names)
-        await _apt(topology, argv, self.score.timeout_s)
+        await _apt(runner, argv, self.score.timeout_s)
         remaining = await self.plan(topology)
         if remaining:
             raise HarmonyError(
@@ -98,9 +99,9 @@ class PackageInterpret(ConvergingInterpret[CommandRunner]):
             )
 
 
-async def installed_packages(topology: CommandRunner, names: Sequence[str]) -> Mapping[str, bool]:
+async def installed_packages(runner: CommandRunnerService, names: Sequence[str]) -> Mapping[str, bool]:
     """Whether each package is installed, by dpkg's status ("ii"); unknown packages are not."""
-    result = await topology.run(("dpkg-query", "-W", "-f", _QUERY_FORMAT, "--", *names))
+    result = await runner.run(("dpkg-query", "-W", "-f", _QUERY_FORMAT, "--", *names))
     # dpkg-query exits 1 when some name is unknown to it, and still lists the others.
     if result.exit_status not in (0, 1):
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
@@ -115,7 +116,7 @@ def _base(name: str) -> str:
     return name.partition(":")[0]
 
 
-async def _apt(topology: CommandRunner, argv: tuple[str, ...], timeout_s: float | None) -> None:
-    result = await topology.run(argv, env=_APT_ENV, timeout_s=timeout_s)
+async def _apt(runner: CommandRunnerService, argv: tuple[str, ...], timeout_s: float | None) -> None:
+    result = await runner.run(argv, env=_APT_ENV, timeout_s=timeout_s)
     if not result.ok:
         raise CommandFailedError(argv, result.exit_status, result.stderr_text)

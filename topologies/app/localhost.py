@@ -20,7 +20,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunnerService
 from capabilities.load_balancer import DockerWithLoadBalancer
 from harmony_py.errors import ScoreValueError
 from topologies.docker.engine import engine_url, probe_engine
@@ -56,6 +56,10 @@ class LocalhostApplications(HostApplications):
         if parent is not None:
             parent()
 
+    def command_runner(self) -> CommandRunnerService:
+        """The host's command runner; the topology this mixin is part of provides it."""
+        raise NotImplementedError
+
     def _apps(self) -> SupervisedProcesses | ReplicatedContainers:
         if self.app_runtime == "docker":
             return ReplicatedContainers(
@@ -65,7 +69,7 @@ class LocalhostApplications(HostApplications):
                 self.app_host_paths,
                 self.app_start_timeout_s,
             )
-        return SupervisedProcesses(cast(CommandRunner, self), self.apps_root, self.app_address, self.app_start_timeout_s)
+        return SupervisedProcesses(self.command_runner(), self.apps_root, self.app_address, self.app_start_timeout_s)
 
     def capability_gaps(self, capability: type) -> list[str]:
         """The host's own answer, plus: the Docker runtime needs an engine that answers (asked once, at the check)."""

@@ -29,7 +29,7 @@ import anyio
 import anyio.to_thread
 
 from capabilities.application import AppSpec
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunnerService
 from harmony_py.errors import ScoreValueError
 from harmony_py.values import Change, ChangeAction, Secret
 from topologies.errors import ApplicationStartError
@@ -49,7 +49,7 @@ LOG_TAIL_BYTES = 8192
 class SupervisedProcesses:
     """The applications of one host, under ``root``, answering on ``address``."""
 
-    host: CommandRunner
+    runner: CommandRunnerService
     root: str
     address: str
     start_timeout_s: float = 30.0
@@ -81,7 +81,7 @@ class SupervisedProcesses:
     async def plan(self, spec: AppSpec) -> list[Change]:
         directory = self.directory(spec)
         script = self.run_script(spec)
-        current = await self.host.read_file(f"{directory}/run")
+        current = await self.runner.read_file(f"{directory}/run")
         where = f"{self.address}:{spec.port}"
         if current is None:
             note = f" (1 process; {spec.replicas} replicas run on the other platforms)" if spec.replicas > 1 else ""
@@ -109,11 +109,11 @@ class SupervisedProcesses:
         if not changes:
             return []
         directory = self.directory(spec)
-        await self.host.make_directory(self.root, mode=0o755)
-        await self.host.make_directory(directory, mode=0o700)
-        await self.host.make_directory(f"{directory}/env", mode=0o700)
+        await self.runner.make_directory(self.root, mode=0o755)
+        await self.runner.make_directory(directory, mode=0o700)
+        await self.runner.make_directory(f"{directory}/env", mode=0o700)
         await self._write_environment(directory, self.environment(spec))
-        await self.host.write_file(f"{directory}/run", self.run_script(spec).encode(), mode=0o700)
+        await self.runner.write_file(f"{directory}/run", self.run_script(spec).encode(), mode=0o700)
         if await self._status(directory) is None:
             await self._start_supervisor(directory)
             await self._wait_healthy(spec)
@@ -121,7 +121,7 @@ class SupervisedProcesses:
             # A program that keeps crashing never reports "run" for long: sv's complaint is kept
             # for the error, and the health wait decides (its error carries the log's tail).
             wait_s = max(1, min(10, math.ceil(self.start_timeout_s)))
-            restarted = await self.host.run([SV, "-w", str(wait_s), "restart", directory])
+            restarted = await self.runner.run([SV, "-w", str(wait_s), "restart", directory])
             await self._wait_healthy(spec, "" if restarted.ok else restarted.stdout_text.strip())
         return changes
 
@@ -131,26 +131,26 @@ class SupervisedProcesses:
     async def remove(self, spec: AppSpec) -> None:
         """Stop the program and its supervisor, and remove the service directory."""
         directory = self.directory(spec)
-        await self.host.run([SV, "-w", "10", "force-stop", directory])
-        await self.host.run([SV, "exit", directory])
-        await self.host.run(["rm", "-rf", "--", directory])
+        await self.runner.run([SV, "-w", "10", "force-stop", directory])
+        await self.runner.run([SV, "exit", directory])
+        await self.runner.run(["rm", "-rf", "--", directory])
 
     async def _changed_variables(self, directory: str, wanted: Mapping[str, str | Secret]) -> list[str]:
-        listing = await self.host.run(["ls", "-1", "--", f"{directory}/env"])
+        listing = await self.runner.run(["ls", "-1", "--", f"{directory}/env"])
         present = set(listing.stdout.decode().split()) if listing.ok else set()
         changed = sorted(present - set(wanted))
         for key, value in wanted.items():
-            content = await self.host.read_file(f"{directory}/env/{key}")
+            content = await self.runner.read_file(f"{directory}/env/{key}")
             if content != _env_file(key, value):
                 changed.append(key)
         return sorted(changed)
 
     async def _write_environment(self, directory: str, wanted: Mapping[str, str | Secret]) -> None:
-        listing = await self.host.run(["ls", "-1", "--", f"{directory}/env"])
+        listing = await self.runner.run(["ls", "-1", "--", f"{directory}/env"])
         for stale in set(listing.stdout.decode().split()) - set(wanted):
-            await self.host.run(["rm", "-f", "--", f"{directory}/env/{stale}"])
+            await self.runner.run(["rm", "-f", "--", f"{directory}/env/{stale}"])
         for key, value in wanted.items():
-            await self.host.write_file(f"{directory}/env/{key}", _env_file(key, value), mode=0o600)
+            await self.runner.write_file(f"{directory}/env/{key}", _env_file(key, value), mode=0o600)
 
     async def _running(self, directory: str) -> bool:
         status = await self._status(directory)
@@ -158,7 +158,7 @@ class SupervisedProcesses:
 
     async def _status(self, directory: str) -> str | None:
         """What ``sv status`` says of the program (``run: ...``, ``down: ...``), or ``None`` without a supervisor."""
-        status = await self.host.run([SV, "status", directory])
+        status = await self.runner.run([SV, "status", directory])
         text = status.stdout_text.strip()
         if not status.ok or not text or text.startswith(("fail:", "warning:")):
             return None
@@ -186,7 +186,7 @@ class SupervisedProcesses:
 
     async def _log_tail(self, spec: AppSpec, *, lines: int = TAIL_LINES) -> str:
         """The last ``lines`` non-empty lines of the program's log, each cut short, secrets masked."""
-        tail = await self.host.run(["tail", "-c", str(LOG_TAIL_BYTES), "--", f"{self.directory(spec)}/app.log"])
+        tail = await self.runner.run(["tail", "-c", str(LOG_TAIL_BYTES), "--", f"{self.directory(spec)}/app.log"])
         secrets = [value for value in spec.env.values() if isinstance(value, Secret)]
         text = tail.stdout_text if tail.ok else ""
         return "\n".join(last_lines(text, secrets, lines=lines, cut=len(tail.stdout) >= LOG_TAIL_BYTES))
@@ -194,7 +194,7 @@ class SupervisedProcesses:
     async def _start_supervisor(self, directory: str) -> None:
         # setsid -f: runsv outlives this apply, in a session of its own; its
         # output goes nowhere, so run() does not wait for a pipe to close.
-        started = await self.host.run(
+        started = await self.runner.run(
             ["sh", "-c", f'exec setsid -f {RUNSV} "$1" </dev/null >/dev/null 2>&1', "sh", directory]
         )
         if started.exit_status != 0:

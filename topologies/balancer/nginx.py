@@ -1,7 +1,8 @@
 """LoadBalancer on a host, with an nginx instance of harmony_py's own.
 
-Everything goes through the CommandRunner methods, so any host topology
-(this machine, or one over SSH) gets a balancer by adding the mixin.
+Everything goes through the host's command runner (``command_runner()``), so
+any host topology (this machine, or one over SSH) gets a balancer by adding
+the mixin.
 
 The instance lives under ``balancer_root`` with its own master process, pid
 file and logs, beside (never instead of) a distribution nginx. Each service
@@ -22,11 +23,11 @@ import json
 import shlex
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import Any
 
 import anyio
 
-from capabilities.command_runner import CommandResult, CommandRunner
+from capabilities.command_runner import CommandResult, CommandRunnerService
 from capabilities.errors import LoadBalancerError
 from capabilities.load_balancer import Backend, BalancedService, Frontend
 
@@ -38,15 +39,19 @@ _START_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True, kw_only=True)
 class NginxLoadBalancer:
-    """Mixin for a CommandRunner host: provides ``LoadBalancer`` with nginx.
+    """Mixin for a host topology with a command runner: provides ``LoadBalancer`` with nginx.
 
     nginx is installed with apt when missing, the first time a service is balanced.
     """
 
     balancer_root: str = "/var/lib/harmony/nginx"
 
+    def command_runner(self) -> CommandRunnerService:
+        """The host's command runner; the topology this mixin is part of provides it."""
+        raise NotImplementedError
+
     def _nginx_instance(self) -> NginxInstance:
-        return NginxInstance(cast(CommandRunner, self), self.balancer_root)
+        return NginxInstance(self.command_runner(), self.balancer_root)
 
     async def balanced_service(self, service: str) -> BalancedService | None:
         return await self._nginx_instance().balanced_service(service)
@@ -64,7 +69,7 @@ class NginxLoadBalancer:
 class NginxInstance:
     """One harmony_py nginx instance on a host, driven through ``host``."""
 
-    host: CommandRunner
+    runner: CommandRunnerService
     root: str
 
     @property
@@ -86,13 +91,13 @@ class NginxInstance:
         return await self._recorded(service)
 
     async def _recorded(self, service: str) -> BalancedService | None:
-        content = await self.host.read_file(self.service_conf(service))
+        content = await self.runner.read_file(self.service_conf(service))
         if content is None:
             return None
         return _parse_header(content.decode("utf-8", "replace"))
 
     async def _services(self) -> list[str]:
-        content = await self.host.read_file(self.main_conf)
+        content = await self.runner.read_file(self.main_conf)
         if content is None:
             return []
         first = content.decode("utf-8", "replace").partition("\n")[0]
@@ -102,14 +107,14 @@ class NginxInstance:
         return services
 
     async def master_pid(self) -> int | None:
-        content = await self.host.read_file(self.pid_file)
+        content = await self.runner.read_file(self.pid_file)
         if not content or not content.strip().isdigit():
             return None
         pid = int(content.strip())
-        return pid if await self.host.stat(f"/proc/{pid}") is not None else None
+        return pid if await self.runner.stat(f"/proc/{pid}") is not None else None
 
     async def _workers(self, master: int) -> set[int]:
-        result = await self.host.run(["cat", f"/proc/{master}/task/{master}/children"])
+        result = await self.runner.run(["cat", f"/proc/{master}/task/{master}/children"])
         return {int(word) for word in result.stdout_text.split() if word.isdigit()}
 
     # -- change ----------------------------------------------------------
@@ -131,17 +136,17 @@ class NginxInstance:
         self, services: list[str], changed: dict[str, str | None], drain_timeout_s: float
     ) -> None:
         await self._ensure_installed()
-        await self.host.make_directory(f"{self.root}/services", mode=0o755)
-        await self.host.make_directory(f"{self.root}/tmp", mode=0o755)
+        await self.runner.make_directory(f"{self.root}/services", mode=0o755)
+        await self.runner.make_directory(f"{self.root}/tmp", mode=0o755)
         # Candidates first, checked together with everything else that stays.
         for service, text in changed.items():
             if text is not None:
-                await self.host.write_file(self._candidate(service), text.encode(), mode=0o644)
+                await self.runner.write_file(self._candidate(service), text.encode(), mode=0o644)
         includes = [
             self._candidate(name) if changed.get(name) is not None else self.service_conf(name) for name in services
         ]
         candidate_main = f"{self.main_conf}.candidate"
-        await self.host.write_file(
+        await self.runner.write_file(
             candidate_main, render_main(self.root, services, includes, drain_timeout_s).encode(), mode=0o644
         )
         check = await self._nginx("-t", "-q", config=candidate_main)
@@ -149,12 +154,12 @@ class NginxInstance:
             raise LoadBalancerError(
                 f"nginx refused the new configuration, the running one is unchanged: {_last_line(check)}"
             )
-        previous = {name: await self.host.read_file(self.service_conf(name)) for name in changed}
-        previous_main = await self.host.read_file(self.main_conf)
+        previous = {name: await self.runner.read_file(self.service_conf(name)) for name in changed}
+        previous_main = await self.runner.read_file(self.main_conf)
         for service, text in changed.items():
             if text is not None:
-                await self.host.write_file(self.service_conf(service), text.encode(), mode=0o644)
-        await self.host.write_file(
+                await self.runner.write_file(self.service_conf(service), text.encode(), mode=0o644)
+        await self.runner.write_file(
             self.main_conf,
             render_main(self.root, services, [self.service_conf(name) for name in services], drain_timeout_s).encode(),
             mode=0o644,
@@ -166,7 +171,7 @@ class NginxInstance:
             raise
         for service, text in changed.items():
             if text is None:
-                await self.host.run(["rm", "-f", self.service_conf(service)])
+                await self.runner.run(["rm", "-f", self.service_conf(service)])
 
     def _candidate(self, service: str) -> str:
         return f"{self.service_conf(service)}.candidate"
@@ -174,11 +179,11 @@ class NginxInstance:
     async def _restore(self, previous: dict[str, bytes | None], previous_main: bytes | None) -> None:
         for service, content in previous.items():
             if content is None:
-                await self.host.run(["rm", "-f", self.service_conf(service)])
+                await self.runner.run(["rm", "-f", self.service_conf(service)])
             else:
-                await self.host.write_file(self.service_conf(service), content, mode=0o644)
+                await self.runner.write_file(self.service_conf(service), content, mode=0o644)
         if previous_main is not None:
-            await self.host.write_file(self.main_conf, previous_main, mode=0o644)
+            await self.runner.write_file(self.main_conf, previous_main, mode=0o644)
 
     async def _reload_or_start(self, drain_timeout_s: float) -> None:
         master = await self.master_pid()
@@ -226,27 +231,27 @@ class NginxInstance:
                 await anyio.sleep(_POLL_S)
 
     async def _error_log(self) -> bytes:
-        return await self.host.read_file(f"{self.root}/error.log") or b""
+        return await self.runner.read_file(f"{self.root}/error.log") or b""
 
     async def _error_tail(self) -> str:
         lines = _lines(await self._error_log())
         return lines[-1] if lines else "nothing in its error log"
 
     async def _nginx(self, *arguments: str, config: str | None = None) -> CommandResult:
-        return await self.host.run(
+        return await self.runner.run(
             [NGINX, "-p", f"{self.root}/", "-e", f"{self.root}/error.log", "-c", config or self.main_conf, *arguments],
             timeout_s=60,
         )
 
     async def _ensure_installed(self) -> None:
-        if await self.host.stat(NGINX) is not None:
+        if await self.runner.stat(NGINX) is not None:
             return
-        install = await self.host.run(
+        install = await self.runner.run(
             ["apt-get", "install", "-y", "-q", "--no-install-recommends", "nginx"],
             env={"DEBIAN_FRONTEND": "noninteractive"},
             timeout_s=600,
         )
-        if not install.ok or await self.host.stat(NGINX) is None:
+        if not install.ok or await self.runner.stat(NGINX) is None:
             raise LoadBalancerError(f"nginx is missing and apt-get could not install it: {_last_line(install)}")
 
 

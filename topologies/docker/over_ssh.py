@@ -20,13 +20,13 @@ import shutil
 import tempfile
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import anyio.to_thread
 import asyncssh
 
-from capabilities.command_runner import CommandRunner, FileKind
+from capabilities.command_runner import CommandRunnerService, FileKind
 from topologies.errors import DockerUnavailableError
 from topologies.gap_hooks import inherited_gaps
 
@@ -74,7 +74,7 @@ class DockerOverSsh(DockerEngine):
     default). Missing images are an error unless ``docker_pull_missing``.
 
     The class using it provides ``ssh_connection()`` (the host's open
-    connection) and the ``CommandRunner`` methods.
+    connection) and ``command_runner()``.
     """
 
     docker_socket: str = DEFAULT_DOCKER_SOCKET
@@ -82,6 +82,10 @@ class DockerOverSsh(DockerEngine):
     _docker_link: _EngineLink = field(default_factory=_EngineLink, init=False, repr=False, compare=False)
 
     async def ssh_connection(self) -> asyncssh.SSHClientConnection:
+        raise NotImplementedError
+
+    def command_runner(self) -> CommandRunnerService:
+        """The host's command runner; the topology this mixin is part of provides it."""
         raise NotImplementedError
 
     def _docker_url(self) -> str | None:
@@ -139,7 +143,7 @@ class DockerOverSsh(DockerEngine):
     async def _ask_engine(self) -> dict[str, Any]:
         host = getattr(self, "name", "the host")
         path = self._remote_socket()
-        found = await cast(CommandRunner, self).stat(path)
+        found = await self.command_runner().stat(path)
         if found is None:
             raise DockerUnavailableError(
                 f"no Docker engine on {host}: {path} does not exist (docker_socket names the engine's socket there)"

@@ -7,8 +7,9 @@ otherwise change what a server or command does (libpq prefers ``PGPASSWORD``
 to a password file; a locale changes the text harmony_py parses) without the
 score saying so. See adr/0015-command-runners-clean-environment-and-cancellation.md.
 
-Both runners use the same names: :class:`~topologies.host.localhost.LocalhostTopology`
-takes their values from the running process, the SSH runner from the login
+Both runners use the same names: :class:`~topologies.host.local_runner.LocalCommandRunner`
+takes their values from the running process, the SSH runner
+(:class:`~topologies.host.ssh.runner.SshCommandRunner`) from the login
 (or ``sudo``'s) environment on the host, so that the host's own ``PATH`` still
 finds its programs.
 """

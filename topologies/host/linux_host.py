@@ -1,15 +1,13 @@
-"""A Linux machine reached over SSH: provides ``CommandRunner`` through asyncssh, and ``PostgreSQLServer``.
+"""A Linux machine reached over SSH, assembled from the technology subpackages.
 
-It also provides ``LoadBalancer`` (nginx, driven through the CommandRunner
-methods) and ``Docker`` when the host's engine answers through the SSH
-connection (its socket forwarded, see docker_over_ssh.py), and with both,
+It provides ``CommandRunner`` through its :class:`SshCommandRunner` (one
+connection per host for the whole run, files over one SFTP session on it,
+commands in a bounded number of exec channels: see ssh/runner.py), and
+``PostgreSQLServer`` and ``LoadBalancer`` (nginx) driven through that runner.
+It provides ``Docker`` when the host's engine answers through the SSH
+connection (its socket forwarded, see docker/over_ssh.py), and with both,
 ``ApplicationPlatform``: applications as replicated containers behind nginx,
-their PostgreSQL on the host (see application_ssh.py).
-
-One connection per host, opened on first use and kept for the whole run.
-Files are observed and written through one SFTP session on it; commands run
-in exec channels, at most ``max_sessions - 2`` at a time so that together
-with the SFTP session they stay within the server's ``MaxSessions``.
+their PostgreSQL on the host (see app/ssh_host.py).
 
 Import this module (or ``topologies.LinuxHostTopology``) only where SSH is
 wanted: it imports asyncssh, which ``import topologies`` does not.
@@ -17,17 +15,10 @@ wanted: it imports asyncssh, which ``import topologies`` does not.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
 
-import anyio
 import asyncssh
 
-from capabilities.command_runner import CommandResult, FileStat
 from harmony_py.errors import ScoreValueError
 from harmony_py.topology import TopologyReport
 from harmony_py.values import Secret
@@ -36,27 +27,19 @@ from topologies.balancer.nginx import NginxLoadBalancer
 from topologies.docker.over_ssh import DockerOverSsh
 from topologies.postgres.host import RemoteHostPostgreSQLMixin
 
+from .base import HostTopology
 from .os_facts import parse_os_release
-from .ssh import files as ssh_files
-from .ssh.command_line import command_line, env_header, plain_line
-from .ssh.connection import ConnectOptions, connect, known_hosts_problem
-from .ssh.process import GroupStopper, run_wrapped
+from .ssh.connection import ConnectOptions, known_hosts_problem
+from .ssh.runner import RESERVED_SESSIONS, SshCommandRunner, SshSettings
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 DEFAULT_MAX_SESSIONS = 10
 """OpenSSH's default ``MaxSessions``: concurrent channels one connection may open."""
 DEFAULT_SFTP_SERVER = "/usr/lib/openssh/sftp-server"
-PATH_ERRORS = "surrogateescape"
-"""How SFTP paths are encoded: as UTF-8, with os.fsdecode's surrogates turned back into their bytes."""
-RESERVED_SESSIONS = 3
-"""Channels not used for commands: the SFTP session; the one that stops cancelled
-commands (see ssh_process.GroupStopper); and one because sshd frees a session's
-slot a moment after the client sees its channel closed (measured: 1 SFTP + 9
-concurrent exec channels fail under MaxSessions 10, 1 + 8 never do)."""
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, RemoteHostPostgreSQLMixin):
+class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxLoadBalancer, RemoteHostPostgreSQLMixin):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused
@@ -82,7 +65,7 @@ class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, R
     max_sessions: int = DEFAULT_MAX_SESSIONS
     sftp_server: str = DEFAULT_SFTP_SERVER
     label: str | None = None
-    _link: _HostLink = field(init=False, repr=False, compare=False, hash=False)
+    _runner: SshCommandRunner = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if not self.host or any(c.isspace() for c in self.host):
@@ -108,7 +91,11 @@ class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, R
             raise ScoreValueError(f"LinuxHostTopology.known_hosts: {problem}")
         if self.client_keys is not None and not isinstance(self.client_keys, tuple):
             object.__setattr__(self, "client_keys", tuple(self.client_keys))
-        object.__setattr__(self, "_link", _HostLink(self))
+        settings = SshSettings(
+            self.name, self.connect_options(), sudo=self.sudo, command_timeout_s=self.command_timeout_s,
+            max_sessions=self.max_sessions, sftp_server=self.sftp_server,
+        )  # fmt: skip
+        object.__setattr__(self, "_runner", SshCommandRunner(settings))
 
     @property
     def name(self) -> str:
@@ -131,186 +118,24 @@ class LinuxHostTopology(SshHostApplications, DockerOverSsh, NginxLoadBalancer, R
             connect_timeout_s=self.connect_timeout_s,
         )
 
+    def command_runner(self) -> SshCommandRunner:
+        return self._runner
+
     async def ensure_ready(self) -> TopologyReport:
         """Connect (verifying the host key), open the SFTP session, and report the OS."""
-        session = await self._link.session()
-        os_release = await ssh_files.read_file(session.sftp, "/etc/os-release")
+        conn = await self._runner.connection()
+        os_release = await self._runner.read_file("/etc/os-release")
         facts = parse_os_release(os_release.decode("utf-8", "replace")) if os_release else {"os": "unknown"}
-        facts["user"] = "root" if self.sudo else str(session.conn.get_extra_info("username", ""))
+        facts["user"] = "root" if self.sudo else str(conn.get_extra_info("username", ""))
         facts["host"] = self.host
         facts.update(await self.probe_docker())
         return TopologyReport(self.name, facts)
 
     async def ssh_connection(self) -> asyncssh.SSHClientConnection:
         """The host's connection, opened on first use; adapters tunnel through it."""
-        return (await self._link.session()).conn
+        return await self._runner.connection()
 
     async def aclose(self) -> None:
         """Close the connection; the next use opens a new one."""
         await self.close_docker()
-        await self._link.close()
-
-    # -- CommandRunner -------------------------------------------------------
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: bytes | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout_s: float | None = None,
-    ) -> CommandResult:
-        """Run ``argv`` on the host under the wrapper of ssh_command.py: clean environment plus ``env``.
-
-        ``env`` travels on stdin, never on the command line. On cancellation or
-        timeout the command's process group is stopped on the host before this
-        returns; a dropped connection raises ConnectionLostError.
-        """
-        args = tuple(argv)
-        timeout = timeout_s if timeout_s is not None else self.command_timeout_s
-        line = command_line(args, sudo=self.sudo, timeout_s=timeout)
-        header = env_header(env)
-        session = await self._link.session()
-        async with session.channels:
-            return await run_wrapped(
-                session.conn, session.stopper, host=self.name, args=args, line=line,
-                stdin=header + (stdin or b""), timeout_s=timeout,
-            )  # fmt: skip
-
-    async def stat(self, path: str) -> FileStat | None:
-        session = await self._link.session()
-        with ssh_files.remote_errors(self.name, "stat", path):
-            return await ssh_files.stat(session.sftp, path)
-
-    async def read_file(self, path: str) -> bytes | None:
-        session = await self._link.session()
-        with ssh_files.remote_errors(self.name, "read", path):
-            return await ssh_files.read_file(session.sftp, path)
-
-    async def write_file(
-        self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True
-    ) -> None:
-        session = await self._link.session()
-        with ssh_files.remote_errors(self.name, "write", path):
-            if not follow_parent_symlinks:
-                await ssh_files.write_within(session.sftp, self.name, path, content, mode)
-                return
-            await ssh_files.write_file(session.sftp, path, content, mode)
-
-    async def set_mode(self, path: str, mode: int) -> None:
-        session = await self._link.session()
-        with ssh_files.remote_errors(self.name, "set the mode of", path):
-            await ssh_files.set_mode(session.sftp, path, mode)
-
-    async def make_directory(self, path: str, *, mode: int) -> None:
-        session = await self._link.session()
-        with ssh_files.remote_errors(self.name, "create directory", path):
-            await ssh_files.make_directory(session.sftp, path, mode)
-
-    async def resolve(self, path: str) -> str | None:
-        # The SFTP session runs as root under sudo=True, so it resolves what root sees.
-        session = await self._link.session()
-        with ssh_files.remote_errors(self.name, "resolve", path):
-            return await ssh_files.resolve(session.sftp, path)
-
-    async def digest(self, path: str) -> str | None:
-        # Hashed on the host (sha256sum): a large file never crosses the connection.
-        return ssh_files.parse_digest(self.name, path, await self.run(ssh_files.digest_command(path)))
-
-
-@dataclass
-class _Session:
-    """One open connection with its SFTP session and its channel budget."""
-
-    conn: asyncssh.SSHClientConnection
-    sftp: asyncssh.SFTPClient
-    channels: anyio.Semaphore
-    stopper: GroupStopper
-    loop: asyncio.AbstractEventLoop
-
-    @property
-    def usable(self) -> bool:
-        return not self.conn.is_closed() and self.loop is asyncio.get_running_loop()
-
-
-class _HostLink:
-    """The mutable part of a host: its live session, opened once and shared by all callers."""
-
-    def __init__(self, host: LinuxHostTopology) -> None:
-        self._host = host
-        self._session: _Session | None = None
-        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-
-    async def session(self) -> _Session:
-        current = self._session
-        if current is not None and current.usable:
-            return current
-        lock = self._lock()
-        async with lock:
-            current = self._session
-            if current is not None and current.usable:
-                return current
-            self._session = await self._open()
-            return self._session
-
-    def _lock(self) -> asyncio.Lock:
-        # An asyncio lock belongs to one loop; each run (loop) gets its own, old ones are dropped.
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            self._locks = {loop: (lock := asyncio.Lock())}
-        return lock
-
-    async def _open(self) -> _Session:
-        host = self._host
-        conn = await connect(host.connect_options())
-        try:
-            sftp = await self._start_sftp(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return _Session(
-            conn, sftp, anyio.Semaphore(host.max_sessions - RESERVED_SESSIONS), GroupStopper(conn, sudo=host.sudo),
-            asyncio.get_running_loop(),
-        )  # fmt: skip
-
-    async def _start_sftp(self, conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
-        # surrogateescape: a path str holding bytes that are not UTF-8 (os.fsdecode's) goes out as those bytes.
-        if not self._host.sudo:
-            return await conn.start_sftp_client(path_errors=PATH_ERRORS)
-        # As root: the host's sftp-server under sudo, spoken to over an exec channel.
-        from asyncssh.sftp import start_sftp_client
-
-        line = plain_line([self._host.sftp_server], sudo=True)
-        # bytes: see ssh_command (asyncssh's annotation says str; its exec request takes either).
-        writer, reader, _ = await conn.open_session(cast(str, line), encoding=None)
-        return await start_sftp_client(conn, asyncio.get_running_loop(), "strict", reader, writer, "utf-8", PATH_ERRORS, 3)
-
-    async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is None:
-            return
-        if session.loop is not asyncio.get_running_loop():
-            _abandon(session)
-            return
-        with anyio.CancelScope(shield=True):
-            session.sftp.exit()
-            session.conn.close()
-            with anyio.move_on_after(5):
-                await session.conn.wait_closed()
-
-
-def _abandon(session: _Session) -> None:
-    """Close a session opened under another event loop (an earlier ``asyncio.run``).
-
-    Its transport belongs to that loop: while the loop lives, the close is
-    handed to it; once it is closed nothing can drive the transport, so the
-    socket is shut down directly and the server ends the session.
-    """
-    if not session.loop.is_closed():
-        session.loop.call_soon_threadsafe(session.conn.close)
-        return
-    sock = session.conn.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+        await self._runner.aclose()

@@ -1,9 +1,9 @@
-"""PostgreSQLServer for any host topology, written over the CommandRunner methods.
+"""PostgreSQLServer for any host topology, written over the host's command runner.
 
 A host topology gets the capability by adding :class:`HostPostgreSQLMixin` to its
-bases. The mixin uses only ``run``, ``stat``, ``read_file``, ``write_file``,
-``set_mode`` and ``make_directory``, so it works the same over a local
-subprocess and over SSH.
+bases. The server it drives uses only the host's ``command_runner()`` (``run``,
+``stat``, ``read_file``, ``write_file``, ``make_directory``), so it works the
+same over a local subprocess and over SSH.
 
 Where a cluster lives on the host comes from :meth:`postgres_layout`
 (``/var/lib/postgresql/<version>/<name>``, the config's port); a topology
@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 from typing import ClassVar, Protocol, cast
 
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunnerService
 from capabilities.postgresql import PgConfig, PgEndpoint, ReplicationSource, ReplicationState
 from harmony_py.values import Change
 from topologies.secret_store import SecretStore
@@ -33,6 +33,10 @@ class HostPostgreSQLMixin:
 
     postgres_root: ClassVar[str] = "/var/lib/postgresql"
 
+    def command_runner(self) -> CommandRunnerService:
+        """The host's command runner; the topology this mixin is part of provides it."""
+        raise NotImplementedError
+
     def postgres_host(self, config: PgConfig) -> str:
         """The address replicas and clients reach this server at."""
         return reachable_host(config)
@@ -44,7 +48,7 @@ class HostPostgreSQLMixin:
         return SecretStore()
 
     def postgres_server(self, config: PgConfig) -> HostPostgreSQLServer:
-        return HostPostgreSQLServer(cast(CommandRunner, self), config, self.postgres_layout(config), self.postgres_secret_store())
+        return HostPostgreSQLServer(self.command_runner(), config, self.postgres_layout(config), self.postgres_secret_store())
 
     async def plan_postgres(self, config: PgConfig) -> list[Change]:
         # A plan stores no secret: what apply would generate is only drafted.

@@ -1,4 +1,4 @@
-"""One PostgreSQL server on a host, driven through the CommandRunner methods only.
+"""One PostgreSQL server on a host, driven through the host's CommandRunnerService only.
 
 Every program runs as the ``postgres`` user (``runuser`` when connected as
 root), with an explicit timeout; every path comes from :class:`PostgreSQLLayout`.
@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from capabilities.command_runner import CommandResult, CommandRunner, FileKind
+from capabilities.command_runner import CommandResult, CommandRunnerService, FileKind
 from capabilities.postgresql import (
     PgConfig,
     PgEndpoint,
@@ -58,13 +58,13 @@ STREAM_TIMEOUT_S = 30.0
 
 
 # Who each host runs our programs as, learnt once per host (``id -un``).
-_USER_OF: weakref.WeakKeyDictionary[CommandRunner, str] = weakref.WeakKeyDictionary()
+_USER_OF: weakref.WeakKeyDictionary[CommandRunnerService, str] = weakref.WeakKeyDictionary()
 
 
 class HostPostgreSQLServer:
     """The server of cluster ``config`` on the host ``runner`` reaches."""
 
-    def __init__(self, runner: CommandRunner, config: PgConfig, layout: PostgreSQLLayout, store: SecretStore) -> None:
+    def __init__(self, runner: CommandRunnerService, config: PgConfig, layout: PostgreSQLLayout, store: SecretStore) -> None:
         self.runner = runner
         self.config = config
         self.layout = layout

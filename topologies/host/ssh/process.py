@@ -55,7 +55,7 @@ class GroupStopper:
             batch, self._pending = sorted(self._pending), set()
             with anyio.move_on_after(STOP_TIMEOUT_S):
                 try:
-                    # bytes: see ssh_command (asyncssh's annotation says str; its exec request takes either).
+                    # bytes: see command_line (asyncssh's annotation says str; its exec request takes either).
                     await self._conn.run(cast(str, stop_line(batch, sudo=self._sudo)), check=False, encoding=None)
                 except (asyncssh.Error, OSError):
                     pass  # the link is gone: nothing more can reach the host
