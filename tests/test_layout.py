@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mypy import api
 
 ROOT = Path(__file__).resolve().parents[1]
 TECHNOLOGIES = ("postgres", "docker", "balancer", "app", "replicated", "k8s")
@@ -152,6 +153,14 @@ def test_the_leaf_modules_import_nothing_of_the_project(leaf: str) -> None:
     path = ROOT.joinpath(*leaf.split(".")).with_suffix(".py")
     project = [str(i) for i in imports_of(path) if i.module.split(".")[0] in ("harmony_py", "capabilities", "topologies")]
     assert project == []
+
+
+def test_a_name_the_topologies_package_does_not_export_is_a_type_error(tmp_path: Path) -> None:
+    """The lazy ``__getattr__`` of ``topologies`` is hidden from mypy, so a moved module's old name is refused."""
+    program = tmp_path / "old_name.py"
+    program.write_text("from topologies import LocalhostTopology, postgres_server\n")
+    stdout, _, status = api.run(["--config-file", str(ROOT / "mypy.ini"), "--no-error-summary", str(program)])
+    assert status == 1 and 'Module "topologies" has no attribute "postgres_server"' in stdout, stdout
 
 
 def test_the_rules_see_a_reach_into_a_sibling() -> None:

@@ -26,7 +26,8 @@ from capabilities.postgresql import PgConfig, PgUser, ReplicationRole
 from harmony_py import Maestro, ScoreState
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore
-from topologies import FailoverTopology, LocalInstance, MultisiteTopology, postgres_cluster, postgres_server
+from topologies import FailoverTopology, LocalInstance, MultisiteTopology
+from topologies.postgres import cluster as postgres_cluster, server as postgres_server
 from topologies.errors import HostPostgreSQLError
 from topologies.postgres.server import PROBE_APPLICATION
 
