@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote
 
-from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change
-from harmony_py.secret import Secret
+from harmony_py.errors import ScoreValueError
+from harmony_py.values import Change, Secret
 
 from .docker import port_number
+from .errors import ContractVersionError
 from .postgresql import PgEndpoint, PostgreSQL
 
 CONTRACT_VERSION = 1
@@ -35,10 +35,6 @@ CONTRACT_VERSION = 1
 
 _APP_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class ContractVersionError(HarmonyError):
-    """The platform cannot honour the version of an application's contract."""
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.secret import Secret
+from harmony_py.errors import ScoreValueError
+from harmony_py.values import Secret
 
 # Docker's own rule for container names (daemon/names: RestrictedNamePattern).
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 RestartPolicy = Literal["no", "always", "unless-stopped", "on-failure"]
 _RESTART_POLICIES: tuple[str, ...] = ("no", "always", "unless-stopped", "on-failure")
-
-
-class ContainerError(HarmonyError):
-    """The engine refused a container, or the container did not come up."""
-
-
-class ImageNotFoundError(ContainerError):
-    """The image is not in the engine's local store and may not be pulled."""
 
 
 @dataclass(frozen=True)

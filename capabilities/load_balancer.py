@@ -8,15 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from harmony_py.errors import HarmonyError, ScoreValueError
+from harmony_py.errors import ScoreValueError
 
 from .docker import Docker, port_number
 
 _SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
-
-
-class LoadBalancerError(HarmonyError):
-    """The balancer could not be configured; the configuration it had stays active."""
 
 
 @dataclass(frozen=True, order=True)

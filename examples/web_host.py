@@ -24,7 +24,7 @@ from harmony_py.scores import (
     TemplateScore,
     UserScore,
 )
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 CONFIG = """\
 # {{ name }}: written by harmony_py

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from .errors import HarmonyError
 from .score import C, Interpret, Score
-from .secret import Secret
+from .values import Secret
 
 V_co = TypeVar("V_co", covariant=True)
 W = TypeVar("W")

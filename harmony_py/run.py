@@ -27,15 +27,16 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
-from .errors import HarmonyError, describe
+from .errors import HarmonyError, OutputMissingError, describe
 from .events import EventHandler, ScoreFinished, ScoreStarted
 from .graph import Graph, Node
-from .outcome import Change, InterpretStatus, Outcome
+from .outcome import InterpretStatus, Outcome
 from .outputs import ProducingInterpret, Ref
 from .refs import substitute
 from .report import Phase, ScoreReport, ScoreState
 from .score import Interpret, Score, keep_identity
 from .triggers import ChangeRef, Changed
+from .values import Change
 
 T = TypeVar("T")
 
@@ -59,10 +60,6 @@ class _Failed:
     """A score that failed (``root`` is itself) or was skipped because ``root`` failed."""
 
     root: str
-
-
-class OutputMissingError(HarmonyError):
-    """A producing score applied but could not say what its output is."""
 
 
 class Run(Generic[T]):

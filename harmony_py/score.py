@@ -11,7 +11,8 @@ from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 from typing_extensions import Self, get_original_bases
 
 from .errors import HarmonyError, ScoreValueError
-from .outcome import Change, Outcome
+from .outcome import Outcome
+from .values import Change
 
 C = TypeVar("C", contravariant=True)
 

@@ -11,7 +11,7 @@ import pytest
 
 from capabilities.command_runner import CommandRunner
 from harmony_py import ChangeAction, Maestro, ScoreState, ScoreValueError
-from harmony_py.outcome import Change
+from harmony_py.values import Change
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.scores import FileScore
 from harmony_py.triggers import Changed, Watched, changes_seen, watch
@@ -49,8 +49,9 @@ class BellInterpret(ConvergingInterpret[CommandRunner]):
         return [Change(ChangeAction.RUN, self.score.log, f"ring: {', '.join(seen)} changed")] if seen else []
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
-        before = await topology.read_file(self.score.log) or b""
-        await topology.write_file(self.score.log, before + b"ring\n", mode=0o644)
+        runner = topology.command_runner()
+        before = await runner.read_file(self.score.log) or b""
+        await runner.write_file(self.score.log, before + b"ring\n", mode=0o644)
 
 
 def test_a_watcher_acts_in_the_run_where_the_watched_score_changed_and_not_again(tmp_path: Path) -> None:

@@ -1,5 +1,7 @@
 """The scores that ship with harmony_py."""
 
+from harmony_py.errors import ManifestError, UpdateFailedError, UpdateRolledBackError
+
 from .application import ApplicationScore, ApplicationServiceScore, PostgreSQLDatabase
 from .apt_repository import AptRepositoryScore
 from .command import CommandScore
@@ -9,7 +11,6 @@ from .downloads import DownloadScore
 from .files import DirectoryScore, FileScore
 from .git import GitCheckoutScore
 from .k8s import K8sDeploymentScore, K8sResourceScore, NamespaceScore
-from .k8s_manifests import ManifestError
 from .lines import BlockInFileScore, LineInFileScore
 from .links import LinkScore
 from .package import PackageScore
@@ -19,7 +20,7 @@ from .postgresql import (
     PostgreSQLStatusScore,
     PostgreSQLSwitchoverScore,
 )
-from .replicated_service import ReplicatedServiceScore, UpdateFailedError, UpdatePolicy, UpdateRolledBackError
+from .replicated_service import ReplicatedServiceScore, UpdatePolicy
 from .services import ServiceScore
 from .sysctl import SysctlScore
 from .templates import TemplateScore

@@ -7,9 +7,9 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunner, CommandRunnerService
 from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
 
 from .files import FileScore
@@ -120,6 +120,7 @@ class AptRepositoryInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         key, sources = self.score.files()
         # A key's diff is lines of base64: the summary says enough.
         changes = [replace(change, diff=None) for change in await key.interpret().plan(topology)]
@@ -130,10 +131,11 @@ class AptRepositoryInterpret(ConvergingInterpret[CommandRunner]):
         return changes
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         key, sources = self.score.files()
-        if await topology.stat(KEYRINGS_DIRECTORY) is None:
-            await topology.make_directory(KEYRINGS_DIRECTORY, mode=0o755)
-        previous = await topology.read_file(self.score.sources_path)
+        if await runner.stat(KEYRINGS_DIRECTORY) is None:
+            await runner.make_directory(KEYRINGS_DIRECTORY, mode=0o755)
+        previous = await runner.read_file(self.score.sources_path)
         for file in (key, sources):
             interpret = file.interpret()
             pending = await interpret.plan(topology)
@@ -141,17 +143,17 @@ class AptRepositoryInterpret(ConvergingInterpret[CommandRunner]):
                 await interpret.converge(topology, pending)
         if not self.score.update:
             return
-        problem = await self._update_lists(topology)
+        problem = await self._update_lists(runner)
         if problem is None:
             return
         # apt cannot use the repository as written: leave the sources as they were.
         if previous is None:
-            await topology.run(("rm", "-f", "--", self.score.sources_path))
+            await runner.run(("rm", "-f", "--", self.score.sources_path))
         else:
-            await topology.write_file(self.score.sources_path, previous, mode=0o644)
+            await runner.write_file(self.score.sources_path, previous, mode=0o644)
         raise HarmonyError(f"apt cannot use repository {self.score.repository} ({self.score.uri}): {problem}")
 
-    async def _update_lists(self, topology: CommandRunner) -> str | None:
+    async def _update_lists(self, runner: CommandRunnerService) -> str | None:
         """Refresh the lists of this repository only; apt's complaint, or ``None`` when it succeeded."""
         argv = (
             "apt-get", "-q", "--error-on=any",
@@ -160,7 +162,7 @@ class AptRepositoryInterpret(ConvergingInterpret[CommandRunner]):
             "-o", "APT::Get::List-Cleanup=0",
             "update",
         )  # fmt: skip
-        result = await topology.run(argv, env=_APT_ENV, timeout_s=600)
+        result = await runner.run(argv, env=_APT_ENV, timeout_s=600)
         if result.ok:
             return None
         said = [line for line in (result.stdout_text + result.stderr_text).splitlines() if line.startswith(("E:", "W:", "Err:"))]

@@ -10,9 +10,8 @@ from typing import Any
 
 from capabilities.docker import ContainerInfo, ContainerSpec, Docker
 from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
-from harmony_py.secret import Secret
+from harmony_py.values import Change, ChangeAction, Secret
 
 MANAGED_LABEL = "io.harmony.managed-by"
 MANAGED_VALUE = "harmony_py"

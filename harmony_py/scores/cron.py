@@ -6,10 +6,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunner, CommandRunnerService
 from harmony_py.diff import unified_diff
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
 
 from .host_names import optional_account_name, user_entry
@@ -143,7 +143,8 @@ class CronInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
-        current = await self._crontab(topology)
+        runner = topology.command_runner()
+        current = await self._crontab(runner)
         desired = self.score.edit(current)
         if desired == current:
             return []
@@ -161,18 +162,19 @@ class CronInterpret(ConvergingInterpret[CommandRunner]):
         return [Change(ChangeAction.UPDATE, target, f"update cron job {self.score.job} in the {whose}", diff, "entry")]
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
-        if self.score.user is not None and await user_entry(topology, self.score.user) is None:
+        runner = topology.command_runner()
+        if self.score.user is not None and await user_entry(runner, self.score.user) is None:
             raise HarmonyError(f"user {self.score.user!r} does not exist on the host; create it first (UserScore)")
-        desired = self.score.edit(await self._crontab(topology))
-        result = await topology.run(("crontab", *self._user_option(), "-"), stdin=desired.encode())
+        desired = self.score.edit(await self._crontab(runner))
+        result = await runner.run(("crontab", *self._user_option(), "-"), stdin=desired.encode())
         if not result.ok:
             raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
 
-    async def _crontab(self, topology: CommandRunner) -> str:
+    async def _crontab(self, runner: CommandRunnerService) -> str:
         """The crontab's text; empty for a user without one, or without an account yet (an earlier score may make it)."""
-        if self.score.user is not None and await user_entry(topology, self.score.user) is None:
+        if self.score.user is not None and await user_entry(runner, self.score.user) is None:
             return ""
-        result = await topology.run(("crontab", *self._user_option(), "-l"))
+        result = await runner.run(("crontab", *self._user_option(), "-l"))
         if result.exit_status == 127:
             raise HarmonyError("the host has no crontab command; install cron (Debian package 'cron')")
         if not result.ok:

@@ -13,11 +13,11 @@ from typing import Literal
 
 import anyio.to_thread
 
-from capabilities.command_runner import CommandRunner, FileKind
+from capabilities.command_runner import CommandRunner, CommandRunnerService, FileKind
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
-from harmony_py.secret import Secret
+from harmony_py.values import Secret
 
 from .validate import absolute_path, octal, permission_mode
 
@@ -100,14 +100,15 @@ class DownloadInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         path, wanted = self.score.path, self.score.sha256
-        found = await topology.stat(path)
+        found = await runner.stat(path)
         what = f"download {self.score.shown_url} (sha256 {wanted[:12]}…)"
         if found is None:
             return [Change(ChangeAction.CREATE, path, f"{what} to {path}, mode {octal(self.score.mode)}")]
         if found.kind is not FileKind.FILE:
             raise HarmonyError(f"{path} is a {found.kind.value}, not a file; harmony_py will not replace it: remove or move it first")
-        current = await sha256_on_host(topology, path)
+        current = await sha256_on_host(runner, path)
         if current != wanted:
             summary = f"replace {path} (sha256 {current[:12]}… -> {wanted[:12]}…): {what}"
             return [Change(ChangeAction.UPDATE, path, summary, attribute="content")]
@@ -117,19 +118,20 @@ class DownloadInterpret(ConvergingInterpret[CommandRunner]):
         return []
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         if all(change.attribute == "mode" for change in changes):
-            await topology.set_mode(self.score.path, self.score.mode)
+            await runner.set_mode(self.score.path, self.score.mode)
         elif self.score.fetch == "controller":
-            await self._from_controller(topology)
+            await self._from_controller(runner)
         else:
-            await self._on_host(topology)
+            await self._on_host(runner)
 
-    async def _from_controller(self, topology: CommandRunner) -> None:
+    async def _from_controller(self, runner: CommandRunnerService) -> None:
         content = await anyio.to_thread.run_sync(self._fetch_here, abandon_on_cancel=True)
         got = hashlib.sha256(content).hexdigest()
         if got != self.score.sha256:
             raise self._mismatch(got)
-        await topology.write_file(self.score.path, content, mode=self.score.mode)
+        await runner.write_file(self.score.path, content, mode=self.score.mode)
 
     def _fetch_here(self) -> bytes:
         try:
@@ -139,20 +141,20 @@ class DownloadInterpret(ConvergingInterpret[CommandRunner]):
         except (urllib.error.URLError, OSError) as exc:
             raise HarmonyError(f"could not download {self.score.shown_url} on the controller: {_reason(exc)}") from None
 
-    async def _on_host(self, topology: CommandRunner) -> None:
-        tool = await _download_tool(topology)
-        temporary = await _temporary_beside(topology, self.score.path)
+    async def _on_host(self, runner: CommandRunnerService) -> None:
+        tool = await _download_tool(runner)
+        temporary = await _temporary_beside(runner, self.score.path)
         try:
-            await self._download(topology, tool, temporary)
-            got = await sha256_on_host(topology, temporary)
+            await self._download(runner, tool, temporary)
+            got = await sha256_on_host(runner, temporary)
             if got != self.score.sha256:
                 raise self._mismatch(got)
-            await topology.set_mode(temporary, self.score.mode)
-            await _checked(topology, ("mv", "-f", "--", temporary, self.score.path))
+            await runner.set_mode(temporary, self.score.mode)
+            await _checked(runner, ("mv", "-f", "--", temporary, self.score.path))
         finally:
-            await topology.run(("rm", "-f", "--", temporary))
+            await runner.run(("rm", "-f", "--", temporary))
 
-    async def _download(self, topology: CommandRunner, tool: str, temporary: str) -> None:
+    async def _download(self, runner: CommandRunnerService, tool: str, temporary: str) -> None:
         url = self.score.real_url
         if tool.endswith("curl"):
             # curl reads its options from standard input (-K -), so the URL is on no command line.
@@ -161,7 +163,7 @@ class DownloadInterpret(ConvergingInterpret[CommandRunner]):
             stdin = f'url = "{quoted}"\n'.encode()
         else:
             argv, stdin = (tool, "-q", "-O", temporary, "-i", "-"), f"{url}\n".encode()
-        result = await topology.run(argv, stdin=stdin, timeout_s=self.score.timeout_s)
+        result = await runner.run(argv, stdin=stdin, timeout_s=self.score.timeout_s)
         if not result.ok:
             said = result.stderr_text.strip().replace(url, self.score.shown_url) or f"exit status {result.exit_status}"
             raise HarmonyError(f"could not download {self.score.shown_url} on the host with {tool}: {said}")
@@ -173,27 +175,27 @@ class DownloadInterpret(ConvergingInterpret[CommandRunner]):
         )
 
 
-async def sha256_on_host(topology: CommandRunner, path: str) -> str:
-    result = await _checked(topology, ("sha256sum", "--", path))
+async def sha256_on_host(runner: CommandRunnerService, path: str) -> str:
+    result = await _checked(runner, ("sha256sum", "--", path))
     return result.partition(" ")[0].lstrip("\\")
 
 
-async def _download_tool(topology: CommandRunner) -> str:
-    result = await topology.run(("sh", "-c", _FIND_TOOL))
+async def _download_tool(runner: CommandRunnerService) -> str:
+    result = await runner.run(("sh", "-c", _FIND_TOOL))
     tool = result.stdout_text.strip().splitlines()
     if not result.ok or not tool:
         raise HarmonyError("the host has neither curl nor wget; install one, or use DownloadScore(fetch='controller')")
     return tool[0]
 
 
-async def _temporary_beside(topology: CommandRunner, path: str) -> str:
+async def _temporary_beside(runner: CommandRunnerService, path: str) -> str:
     directory, _, base = path.rpartition("/")
     template = f"{directory or ''}/.{base}.XXXXXX.harmony-download"
-    return (await _checked(topology, ("mktemp", "--", template))).strip()
+    return (await _checked(runner, ("mktemp", "--", template))).strip()
 
 
-async def _checked(topology: CommandRunner, argv: Sequence[str]) -> str:
-    result = await topology.run(argv)
+async def _checked(runner: CommandRunnerService, argv: Sequence[str]) -> str:
+    result = await runner.run(argv)
     if not result.ok:
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
     return result.stdout_text

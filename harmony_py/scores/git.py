@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from capabilities.command_runner import CommandResult, CommandRunner, FileKind
+from capabilities.command_runner import CommandResult, CommandRunner, CommandRunnerService, FileKind
 from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
 
 from .validate import absolute_path
@@ -80,22 +80,23 @@ class GitCheckoutInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         path, ref = self.score.path, self.score.ref
-        target = await self._target(topology)
+        target = await self._target(runner)
         where = f"{ref} ({target.commit[:12]})"
-        found = await topology.stat(path)
-        if found is None or (found.kind is FileKind.DIRECTORY and await _empty(topology, path)):
+        found = await runner.stat(path)
+        if found is None or (found.kind is FileKind.DIRECTORY and await _empty(runner, path)):
             return [Change(ChangeAction.CREATE, path, f"clone {self.score.repo} at {where} into {path}")]
-        if found.kind is not FileKind.DIRECTORY or await topology.stat(f"{path}/.git") is None:
+        if found.kind is not FileKind.DIRECTORY or await runner.stat(f"{path}/.git") is None:
             raise HarmonyError(f"{path} exists and is not a git checkout; GitCheckoutScore will not replace it: move it first")
         changes: list[Change] = []
-        origin = await self._git_out(topology, "remote", "get-url", "origin", check=False)
+        origin = await self._git_out(runner, "remote", "get-url", "origin", check=False)
         if origin.strip() != self.score.repo:
             summary = f"origin of {path}: {origin.strip() or '(none)'} -> {self.score.repo}"
             changes.append(Change(ChangeAction.UPDATE, path, summary, attribute="origin"))
-        head = (await self._git_out(topology, "rev-parse", "--verify", "-q", "HEAD", check=False)).strip()
-        branch = (await self._git_out(topology, "symbolic-ref", "-q", "--short", "HEAD", check=False)).strip() or None
-        modified = await self._modified(topology)
+        head = (await self._git_out(runner, "rev-parse", "--verify", "-q", "HEAD", check=False)).strip()
+        branch = (await self._git_out(runner, "symbolic-ref", "-q", "--short", "HEAD", check=False)).strip() or None
+        modified = await self._modified(runner)
         moves = head != target.commit or branch != target.branch
         if modified and (moves or self.score.force):
             if not self.score.force:
@@ -108,32 +109,33 @@ class GitCheckoutInterpret(ConvergingInterpret[CommandRunner]):
         return changes
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         path = self.score.path
         if any(change.action is ChangeAction.CREATE for change in changes):
-            await self._git(topology, "clone", "--no-checkout", "--", self.score.repo, path, at=None)
+            await self._git(runner, "clone", "--no-checkout", "--", self.score.repo, path, at=None)
         else:
             if any(change.attribute == "origin" for change in changes):
-                if (await self._git_run(topology, "remote", "get-url", "origin")).ok:
-                    await self._git(topology, "remote", "set-url", "origin", self.score.repo)
+                if (await self._git_run(runner, "remote", "get-url", "origin")).ok:
+                    await self._git(runner, "remote", "set-url", "origin", self.score.repo)
                 else:
-                    await self._git(topology, "remote", "add", "origin", self.score.repo)
-            await self._git(topology, "fetch", "--tags", "--force", "origin", "+refs/heads/*:refs/remotes/origin/*")
-        target = await self._target(topology)
+                    await self._git(runner, "remote", "add", "origin", self.score.repo)
+            await self._git(runner, "fetch", "--tags", "--force", "origin", "+refs/heads/*:refs/remotes/origin/*")
+        target = await self._target(runner)
         force = ("--force",) if self.score.force or any(c.action is ChangeAction.CREATE for c in changes) else ()
         if target.branch is not None:
-            await self._git(topology, "checkout", *force, "-B", target.branch, target.commit)
+            await self._git(runner, "checkout", *force, "-B", target.branch, target.commit)
         else:
-            await self._git(topology, "checkout", *force, "--detach", target.commit)
-        head = (await self._git_out(topology, "rev-parse", "HEAD")).strip()
+            await self._git(runner, "checkout", *force, "--detach", target.commit)
+        head = (await self._git_out(runner, "rev-parse", "HEAD")).strip()
         if head != target.commit:
             raise HarmonyError(f"{path} is at {head[:12]} after the checkout, not {target.commit[:12]}")
 
-    async def _target(self, topology: CommandRunner) -> Target:
+    async def _target(self, runner: CommandRunnerService) -> Target:
         ref = self.score.ref
         if _COMMIT.fullmatch(ref):
             return Target(ref, None)
         patterns = (f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/tags/{ref}^{{}}")
-        listing = await self._git_out(topology, "ls-remote", "--", self.score.repo, *patterns, at=None)
+        listing = await self._git_out(runner, "ls-remote", "--", self.score.repo, *patterns, at=None)
         found = {name: commit for commit, _, name in (line.partition("\t") for line in listing.splitlines())}
         if f"refs/heads/{ref}" in found:
             return Target(found[f"refs/heads/{ref}"], ref)
@@ -142,28 +144,28 @@ class GitCheckoutInterpret(ConvergingInterpret[CommandRunner]):
             return Target(tag, None)
         raise HarmonyError(f"{self.score.repo} has no branch or tag {ref!r} (give a commit as its full 40-digit id)")
 
-    async def _modified(self, topology: CommandRunner) -> list[str]:
-        status = await self._git_out(topology, "status", "--porcelain", "--untracked-files=no")
+    async def _modified(self, runner: CommandRunnerService) -> list[str]:
+        status = await self._git_out(runner, "status", "--porcelain", "--untracked-files=no")
         return [line[3:] for line in status.splitlines() if line.strip()]
 
-    async def _git_run(self, topology: CommandRunner, *args: str, at: str | None = "") -> CommandResult:
+    async def _git_run(self, runner: CommandRunnerService, *args: str, at: str | None = "") -> CommandResult:
         # safe.directory: the checkout may belong to another user than the one running git (root over sudo).
         where = self.score.path if at == "" else at
         prefix = ("git", "-c", f"safe.directory={self.score.path}")
         argv = (*prefix, "-C", where, *args) if where is not None else (*prefix, *args)
-        return await topology.run(argv, env=_GIT_ENV, timeout_s=self.score.timeout_s)
+        return await runner.run(argv, env=_GIT_ENV, timeout_s=self.score.timeout_s)
 
-    async def _git_out(self, topology: CommandRunner, *args: str, at: str | None = "", check: bool = True) -> str:
-        result = await self._git_run(topology, *args, at=at)
+    async def _git_out(self, runner: CommandRunnerService, *args: str, at: str | None = "", check: bool = True) -> str:
+        result = await self._git_run(runner, *args, at=at)
         if check and not result.ok:
             said = result.stderr_text.strip().splitlines()
             raise HarmonyError(f"git {args[0]} failed for {self.score.path}: {said[-1] if said else f'exit status {result.exit_status}'}")
         return result.stdout_text if result.ok else ""
 
-    async def _git(self, topology: CommandRunner, *args: str, at: str | None = "") -> None:
-        await self._git_out(topology, *args, at=at)
+    async def _git(self, runner: CommandRunnerService, *args: str, at: str | None = "") -> None:
+        await self._git_out(runner, *args, at=at)
 
 
-async def _empty(topology: CommandRunner, path: str) -> bool:
-    result = await topology.run(("find", path, "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"))
+async def _empty(runner: CommandRunnerService, path: str) -> bool:
+    result = await runner.run(("find", path, "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"))
     return result.ok and not result.stdout

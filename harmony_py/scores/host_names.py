@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunnerService
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 
 # useradd's default NAME_REGEX on Debian (adduser's is stricter), at most 32 characters.
 _ACCOUNT_NAME = re.compile(r"[a-z_][a-z0-9_-]*\$?")
@@ -65,7 +65,7 @@ class Ownership:
     gid: int
 
 
-async def user_entry(host: CommandRunner, name: str) -> UserEntry | None:
+async def user_entry(host: CommandRunnerService, name: str) -> UserEntry | None:
     """The user ``name`` (or a numeric uid), or ``None`` when the host has no such user."""
     lines = await _getent(host, "passwd", name)
     if not lines:
@@ -76,19 +76,19 @@ async def user_entry(host: CommandRunner, name: str) -> UserEntry | None:
     return UserEntry(fields[0], int(fields[2]), int(fields[3]), fields[4], fields[5], fields[6])
 
 
-async def group_entry(host: CommandRunner, name: str) -> GroupEntry | None:
+async def group_entry(host: CommandRunnerService, name: str) -> GroupEntry | None:
     """The group ``name`` (or a numeric gid), or ``None`` when the host has no such group."""
     lines = await _getent(host, "group", name)
     return _group(lines[0]) if lines else None
 
 
-async def groups_of(host: CommandRunner, user: str) -> tuple[str, ...]:
+async def groups_of(host: CommandRunnerService, user: str) -> tuple[str, ...]:
     """The supplementary groups listing ``user`` as a member, sorted."""
     every = await _getent(host, "group")
     return tuple(sorted(group.name for group in map(_group, every) if user in group.members))
 
 
-async def ownership(host: CommandRunner, path: str) -> Ownership | None:
+async def ownership(host: CommandRunnerService, path: str) -> Ownership | None:
     """Who owns ``path`` itself (a symlink is not followed), or ``None`` when nothing is there."""
     result = await host.run(("stat", "-c", "%u %g", "--", path))
     if not result.ok:
@@ -99,7 +99,7 @@ async def ownership(host: CommandRunner, path: str) -> Ownership | None:
     return Ownership(int(uid), int(gid))
 
 
-async def chown(host: CommandRunner, path: str, *, uid: int | None = None, gid: int | None = None) -> None:
+async def chown(host: CommandRunnerService, path: str, *, uid: int | None = None, gid: int | None = None) -> None:
     """Set the owner and/or group of ``path`` itself by numeric id (``-h``: a symlink is not followed)."""
     if uid is None and gid is None:
         return
@@ -124,7 +124,7 @@ class WantedOwner:
         """``owner``, ``owner:group`` or ``:group``, as chown spells it."""
         return (self.owner or "") + ("" if self.group is None else f":{self.group}")
 
-    async def plan(self, host: CommandRunner, path: str, current: Ownership | None) -> list[Change]:
+    async def plan(self, host: CommandRunnerService, path: str, current: Ownership | None) -> list[Change]:
         """The ownership change of ``path``; ``current`` is ``None`` for a path the apply creates.
 
         A name the host does not know yet is not an error in a plan: an earlier
@@ -142,11 +142,11 @@ class WantedOwner:
         summary = f"owner of {path} -> {self.describe()}{note}"
         return [Change(ChangeAction.UPDATE, path, summary, attribute="owner")]
 
-    async def apply(self, host: CommandRunner, path: str) -> None:
+    async def apply(self, host: CommandRunnerService, path: str) -> None:
         uid, gid = await self._ids(host, strict=True)
         await chown(host, path, uid=uid, gid=gid)
 
-    async def _ids(self, host: CommandRunner, *, strict: bool) -> tuple[int | None, int | None]:
+    async def _ids(self, host: CommandRunnerService, *, strict: bool) -> tuple[int | None, int | None]:
         uid = gid = None
         if self.owner is not None:
             user = await user_entry(host, self.owner)
@@ -161,7 +161,7 @@ class WantedOwner:
         return uid, gid
 
 
-async def _getent(host: CommandRunner, database: str, *keys: str) -> list[str]:
+async def _getent(host: CommandRunnerService, database: str, *keys: str) -> list[str]:
     argv: Sequence[str] = ("getent", database, *keys)
     result = await host.run(argv)
     if result.exit_status == _GETENT_NOT_FOUND:

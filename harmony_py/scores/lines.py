@@ -13,10 +13,10 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from capabilities.command_runner import CommandRunner, FileKind
+from capabilities.command_runner import CommandRunner, CommandRunnerService, FileKind
 from harmony_py.diff import unified_diff
 from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
 
 from .host_names import chown, ownership
@@ -235,8 +235,9 @@ class EditInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         path = self.score.path
-        found = await topology.stat(path)
+        found = await runner.stat(path)
         if found is None:
             if not self.score.present:
                 return []
@@ -248,7 +249,7 @@ class EditInterpret(ConvergingInterpret[CommandRunner]):
             return [Change(ChangeAction.CREATE, path, summary, unified_diff(path, b"", content.encode()))]
         if found.kind is not FileKind.FILE:
             raise HarmonyError(f"{path} is a {found.kind.value}, not a regular file; {type(self.score).__name__} edits files only")
-        current = await self._text(topology)
+        current = await self._text(runner)
         changes: list[Change] = []
         desired = self.score.edit(current)
         if desired != current:
@@ -264,26 +265,27 @@ class EditInterpret(ConvergingInterpret[CommandRunner]):
         return changes
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         path = self.score.path
-        found = await topology.stat(path)
+        found = await runner.stat(path)
         if found is None:
             mode = self.score.mode if self.score.mode is not None else DEFAULT_MODE
-            await topology.write_file(path, self.score.edit("").encode(), mode=mode)
+            await runner.write_file(path, self.score.edit("").encode(), mode=mode)
             return
         mode = self.score.mode if self.score.mode is not None else found.mode
-        current = await self._text(topology)
+        current = await self._text(runner)
         desired = self.score.edit(current)
         if desired == current:
-            await topology.set_mode(path, mode)
+            await runner.set_mode(path, mode)
             return
-        owner = await ownership(topology, path)
-        await topology.write_file(path, desired.encode(), mode=mode)
+        owner = await ownership(runner, path)
+        await runner.write_file(path, desired.encode(), mode=mode)
         # The new file is the writer's; give it back to whoever owned the one it replaced.
-        if owner is not None and owner != await ownership(topology, path):
-            await chown(topology, path, uid=owner.uid, gid=owner.gid)
+        if owner is not None and owner != await ownership(runner, path):
+            await chown(runner, path, uid=owner.uid, gid=owner.gid)
 
-    async def _text(self, topology: CommandRunner) -> str:
-        content = await topology.read_file(self.score.path) or b""
+    async def _text(self, runner: CommandRunnerService) -> str:
+        content = await runner.read_file(self.score.path) or b""
         try:
             return content.decode("utf-8")
         except UnicodeDecodeError:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from capabilities.command_runner import CommandRunner, FileKind
+from capabilities.command_runner import CommandRunner, CommandRunnerService, FileKind
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
 
 from .validate import absolute_path
@@ -61,44 +61,46 @@ class LinkInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         path, target = self.score.path, self.score.target
-        found = await topology.stat(path)
+        found = await runner.stat(path)
         if found is None:
             return [Change(ChangeAction.CREATE, path, f"link {path} -> {target}")]
         if found.kind is FileKind.SYMLINK:
-            current = await read_link(topology, path)
+            current = await read_link(runner, path)
             if current == target:
                 return []
             return [Change(ChangeAction.UPDATE, path, f"link {path}: {current} -> {target}", attribute="target")]
         what = found.kind.value
-        if found.kind is FileKind.DIRECTORY and not await _is_empty_directory(topology, path):
+        if found.kind is FileKind.DIRECTORY and not await _is_empty_directory(runner, path):
             raise HarmonyError(f"{path} is a directory with files in it; LinkScore never replaces one: move it first")
         if not self.score.force:
             raise HarmonyError(f"{path} is a {what}, not a link; LinkScore replaces it only with force=True")
         return [Change(ChangeAction.UPDATE, path, f"replace {what} {path} by a link -> {target}", attribute="kind")]
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
-        found = await topology.stat(self.score.path)
+        runner = topology.command_runner()
+        found = await runner.stat(self.score.path)
         kind = "directory" if found is not None and found.kind is FileKind.DIRECTORY else "other"
         argv = ("sh", "-c", _REPLACE_SCRIPT, "sh", self.score.path, self.score.target, kind)
-        result = await topology.run(argv)
+        result = await runner.run(argv)
         if not result.ok:
             raise HarmonyError(f"could not link {self.score.path} -> {self.score.target}: {result.stderr_text.strip()}")
-        now = await read_link(topology, self.score.path)
+        now = await read_link(runner, self.score.path)
         if now != self.score.target:
             raise HarmonyError(f"{self.score.path} points to {now!r} after the change, not {self.score.target!r}")
 
 
-async def read_link(topology: CommandRunner, path: str) -> str:
+async def read_link(runner: CommandRunnerService, path: str) -> str:
     """Where the symbolic link at ``path`` points, exactly as stored."""
-    result = await topology.run(("readlink", "--", path))
+    result = await runner.run(("readlink", "--", path))
     if not result.ok:
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
     return result.stdout.decode("utf-8", errors="surrogateescape").removesuffix("\n")
 
 
-async def _is_empty_directory(topology: CommandRunner, path: str) -> bool:
-    result = await topology.run(("find", path, "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"))
+async def _is_empty_directory(runner: CommandRunnerService, path: str) -> bool:
+    result = await runner.run(("find", path, "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"))
     if not result.ok:
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
     return not result.stdout

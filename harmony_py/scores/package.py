@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunner, CommandRunnerService
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
+from harmony_py.values import Change, ChangeAction
 
 PackageState = Literal["present", "absent", "latest"]
 
@@ -122,7 +122,8 @@ class PackageInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
-        found = await package_versions(topology, self.score.names)
+        runner = topology.command_runner()
+        found = await package_versions(runner, self.score.names)
         state = self.score.state
         if state == "absent":
             return [
@@ -130,7 +131,7 @@ class PackageInterpret(ConvergingInterpret[CommandRunner]):
                 for entry in self.score.wanted
                 if _installed(found, entry)
             ]
-        candidates = await candidate_versions(topology, self.score.names) if state == "latest" else {}
+        candidates = await candidate_versions(runner, self.score.names) if state == "latest" else {}
         changes = []
         for entry in self.score.wanted:
             wanted_version = entry.version or candidates.get(entry.base)
@@ -145,15 +146,16 @@ class PackageInterpret(ConvergingInterpret[CommandRunner]):
         return changes
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         names = [change.target.removeprefix("package ") for change in changes]
         if self.score.state != "absent":
             if self.score.update_cache:
-                await _apt(topology, ("apt-get", *_APT_LOCK_WAIT, "-q", "update"), self.score.timeout_s)
+                await _apt(runner, ("apt-get", *_APT_LOCK_WAIT, "-q", "update"), self.score.timeout_s)
             install = ("install", "--allow-downgrades", *names)
             argv = ("apt-get", *_APT_LOCK_WAIT, "-q", "-y", "--no-install-recommends", *install)
         else:
             argv = ("apt-get", *_APT_LOCK_WAIT, "-q", "-y", "remove", *names)
-        await _apt(topology, argv, self.score.timeout_s)
+        await _apt(runner, argv, self.score.timeout_s)
         remaining = await self.plan(topology)
         if remaining:
             raise HarmonyError(
@@ -166,9 +168,9 @@ def _installed(found: Mapping[str, Installed], entry: Wanted) -> bool:
     return record is not None and record.installed
 
 
-async def package_versions(topology: CommandRunner, names: Sequence[str]) -> Mapping[str, Installed]:
+async def package_versions(runner: CommandRunnerService, names: Sequence[str]) -> Mapping[str, Installed]:
     """dpkg's record of each package it knows among ``names`` (unknown packages are left out)."""
-    result = await topology.run(("dpkg-query", "-W", "-f", _QUERY_FORMAT, "--", *names))
+    result = await runner.run(("dpkg-query", "-W", "-f", _QUERY_FORMAT, "--", *names))
     # dpkg-query exits 1 when some name is unknown to it, and still lists the others.
     if result.exit_status not in (0, 1):
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
@@ -180,14 +182,14 @@ async def package_versions(topology: CommandRunner, names: Sequence[str]) -> Map
     return found
 
 
-async def installed_packages(topology: CommandRunner, names: Sequence[str]) -> Mapping[str, bool]:
+async def installed_packages(runner: CommandRunnerService, names: Sequence[str]) -> Mapping[str, bool]:
     """Whether each package is installed, by dpkg's status ("ii"); unknown packages are not."""
-    return {name: record.installed for name, record in (await package_versions(topology, names)).items()}
+    return {name: record.installed for name, record in (await package_versions(runner, names)).items()}
 
 
-async def candidate_versions(topology: CommandRunner, names: Sequence[str]) -> Mapping[str, str]:
+async def candidate_versions(runner: CommandRunnerService, names: Sequence[str]) -> Mapping[str, str]:
     """The version apt would install of each package (``apt-cache policy``); packages without one are left out."""
-    result = await topology.run(("apt-cache", "policy", "--", *names), env={**_APT_ENV, "LC_ALL": "C"})
+    result = await runner.run(("apt-cache", "policy", "--", *names), env={**_APT_ENV, "LC_ALL": "C"})
     if not result.ok:
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
     candidates: dict[str, str] = {}
@@ -202,7 +204,7 @@ async def candidate_versions(topology: CommandRunner, names: Sequence[str]) -> M
     return candidates
 
 
-async def _apt(topology: CommandRunner, argv: tuple[str, ...], timeout_s: float | None) -> None:
-    result = await topology.run(argv, env=_APT_ENV, timeout_s=timeout_s)
+async def _apt(runner: CommandRunnerService, argv: tuple[str, ...], timeout_s: float | None) -> None:
+    result = await runner.run(argv, env=_APT_ENV, timeout_s=timeout_s)
     if not result.ok:
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)

@@ -27,10 +27,10 @@ from capabilities.postgresql import (
     ReplicationRole,
 )
 from harmony_py.errors import ScoreValueError
-from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
+from harmony_py.outcome import InterpretStatus, Outcome
 from harmony_py.outputs import Produces, ProducingInterpret, Ref
 from harmony_py.score import Interpret, Score
-from harmony_py.secret import Secret
+from harmony_py.values import Change, ChangeAction, Secret
 
 _IDENTIFIER_RULE = "lower-case letters, digits and '_', starting with a letter or '_', at most 63"
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from capabilities.command_runner import CommandRunner
 from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.triggers import Changed, Watched, changes_seen, watch
 from harmony_py.outputs import Ref
@@ -116,8 +116,9 @@ class ServiceInterpret(ConvergingInterpret[CommandRunner]):
         self.target = f"service {score.service}"
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         score = self.score
-        supervisor = await supervisor_of(topology, score.service, score.supervisor)
+        supervisor = await supervisor_of(runner, score.service, score.supervisor)
         changes: list[Change] = []
         redefined = False
         file = self._file(supervisor)
@@ -144,8 +145,9 @@ class ServiceInterpret(ConvergingInterpret[CommandRunner]):
         return changes
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         score = self.score
-        supervisor = await supervisor_of(topology, score.service, score.supervisor)
+        supervisor = await supervisor_of(runner, score.service, score.supervisor)
         file = self._file(supervisor)
         if file is not None:
             await self._define(topology, supervisor, file)
@@ -168,13 +170,14 @@ class ServiceInterpret(ConvergingInterpret[CommandRunner]):
         return None if definition is None else supervisor.definition_file(definition)
 
     async def _define(self, topology: CommandRunner, supervisor: Supervisor, file: FileScore) -> None:
+        runner = topology.command_runner()
         interpret = file.interpret()
         pending = await interpret.plan(topology)
         if not pending:
             return
         await supervisor.check(file)
         directory = posixpath.dirname(file.path)
-        if await topology.stat(directory) is None:
-            await topology.make_directory(directory, mode=0o755)
+        if await runner.stat(directory) is None:
+            await runner.make_directory(directory, mode=0o755)
         await interpret.converge(topology, pending)
         await supervisor.installed()

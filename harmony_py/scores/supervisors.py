@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 
 import anyio
 
-from capabilities.command_runner import CommandResult, CommandRunner, FileKind
+from capabilities.command_runner import CommandResult, CommandRunnerService, FileKind
 from harmony_py.errors import HarmonyError
 
 from .files import FileScore
@@ -85,7 +85,7 @@ class Supervisor(Protocol):
     async def restart(self) -> None: ...
 
 
-async def _checked(host: CommandRunner, argv: Sequence[str], what: str) -> CommandResult:
+async def _checked(host: CommandRunnerService, argv: Sequence[str], what: str) -> CommandResult:
     result = await host.run(argv)
     if not result.ok:
         said = (result.stdout_text + result.stderr_text).strip().splitlines()
@@ -102,7 +102,7 @@ _RUN_HEADER = "#!/bin/sh\n# harmony_py service {name}: written by ServiceScore, 
 class Runit:
     name: SupervisorName = "runit"
 
-    def __init__(self, host: CommandRunner, service: str) -> None:
+    def __init__(self, host: CommandRunnerService, service: str) -> None:
         self.host = host
         self.service = service
         self.directory = f"{RUNIT_SERVICES}/{service}"
@@ -207,7 +207,7 @@ def systemd_quote(argument: str) -> str:
 class Systemd:
     name: SupervisorName = "systemd"
 
-    def __init__(self, host: CommandRunner, service: str) -> None:
+    def __init__(self, host: CommandRunnerService, service: str) -> None:
         self.host = host
         self.service = service
         self.unit = f"{service}.service"
@@ -265,7 +265,7 @@ class Systemd:
         await _checked(self.host, ("systemctl", "restart", "--", self.unit), f"systemctl restart {self.unit}")
 
 
-async def verify_unit(host: CommandRunner, unit: str, content: bytes) -> None:
+async def verify_unit(host: CommandRunnerService, unit: str, content: bytes) -> None:
     """``systemd-analyze verify`` on the host, of ``content`` as the unit ``unit``, before it is installed anywhere."""
     directory = (await _checked(host, ("mktemp", "-d", "--tmpdir", "harmony-unit.XXXXXX"), "mktemp")).stdout_text.strip()
     try:
@@ -278,7 +278,7 @@ async def verify_unit(host: CommandRunner, unit: str, content: bytes) -> None:
         await host.run(("rm", "-rf", "--", directory))
 
 
-async def supervisor_of(host: CommandRunner, service: str, wanted: Literal["auto", "systemd", "runit"]) -> Supervisor:
+async def supervisor_of(host: CommandRunnerService, service: str, wanted: Literal["auto", "systemd", "runit"]) -> Supervisor:
     """The supervisor of ``host``: systemd when it runs as PID 1 (``/run/systemd/system`` exists), runit otherwise."""
     if wanted == "auto":
         booted = await host.stat("/run/systemd/system")

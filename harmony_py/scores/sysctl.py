@@ -6,9 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunner, CommandRunnerService
 from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
 
 from .files import FileScore
@@ -71,16 +71,18 @@ class SysctlInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         changes: list[Change] = []
         if self.score.persist:
             changes += await self.score.file.interpret().plan(topology)
-        live = await live_value(topology, self.score.key)
+        live = await live_value(runner, self.score.key)
         if live != self.score.wanted:
             summary = f"sysctl {self.score.key}: {live} -> {self.score.wanted}"
             changes.append(Change(ChangeAction.UPDATE, f"sysctl {self.score.key}", summary, attribute="live"))
         return changes
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         if self.score.persist:
             file = self.score.file.interpret()
             file_changes = await file.plan(topology)
@@ -88,17 +90,17 @@ class SysctlInterpret(ConvergingInterpret[CommandRunner]):
                 await file.converge(topology, file_changes)
         if any(change.attribute == "live" for change in changes):
             key, wanted = self.score.key, self.score.wanted
-            result = await topology.run(("sysctl", "-q", "-w", f"{key}={wanted}"))
+            result = await runner.run(("sysctl", "-q", "-w", f"{key}={wanted}"))
             if not result.ok:
                 raise HarmonyError(f"sysctl -w {key}={wanted} failed: {result.stderr_text.strip() or result.exit_status}")
-            kept = await live_value(topology, key)
+            kept = await live_value(runner, key)
             if kept != wanted:
                 raise HarmonyError(f"the kernel kept {key} = {kept} after setting {wanted}")
 
 
-async def live_value(topology: CommandRunner, key: str) -> str:
+async def live_value(runner: CommandRunnerService, key: str) -> str:
     """The live value of ``key``, as words separated by one space."""
-    result = await topology.run(("sysctl", "-n", "--", key))
+    result = await runner.run(("sysctl", "-n", "--", key))
     if not result.ok:
         said = result.stderr_text.strip() or f"exit status {result.exit_status}"
         raise HarmonyError(f"cannot read sysctl {key} on the host: {said}")

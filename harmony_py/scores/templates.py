@@ -27,10 +27,10 @@ import jinja2.sandbox
 from capabilities.command_runner import CommandRunner, FileKind
 from harmony_py.diff import unified_diff
 from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.refs import find_refs
 from harmony_py.score import ConvergingInterpret, Score
-from harmony_py.secret import MASK, Secret
+from harmony_py.values import MASK, Secret
 
 from .host_names import WantedOwner, optional_account_name, ownership
 from .validate import absolute_path, octal, permission_mode
@@ -216,22 +216,23 @@ class TemplateInterpret(ConvergingInterpret[CommandRunner]):
         self.owner = WantedOwner(score.owner, score.group)
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         path, mode = self.score.path, self.score.desired_mode
         desired = self.score.rendered().encode()
-        found = await topology.stat(path)
+        found = await runner.stat(path)
         if found is None:
             summary = f"create file {path} ({len(desired)} bytes, mode {octal(mode)})"
             changes = [Change(ChangeAction.CREATE, path, summary, unified_diff(path, b"", self.score.shown().encode()))]
-            return changes + await self.owner.plan(topology, path, None)
+            return changes + await self.owner.plan(runner, path, None)
         if found.kind is not FileKind.FILE:
             raise HarmonyError(f"{path} is a {found.kind.value}, not a file; harmony_py will not replace it: remove or move it first")
         changes = []
-        current = await topology.read_file(path) or b""
+        current = await runner.read_file(path) or b""
         if current != desired:
             changes.append(self._content_change(current, desired, others_read=bool(found.mode & _OTHERS_READ)))
         if found.mode != mode:
             changes.append(Change(ChangeAction.UPDATE, path, f"mode of {path} {octal(found.mode)} -> {octal(mode)}", attribute="mode"))
-        return changes + await self.owner.plan(topology, path, await ownership(topology, path))
+        return changes + await self.owner.plan(runner, path, await ownership(runner, path))
 
     def _content_change(self, current: bytes, desired: bytes, *, others_read: bool) -> Change:
         path = self.score.path
@@ -249,12 +250,13 @@ class TemplateInterpret(ConvergingInterpret[CommandRunner]):
         return Change(ChangeAction.UPDATE, path, summary, diff, "content")
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         path, mode = self.score.path, self.score.desired_mode
         attributes = {change.attribute for change in changes}
         if attributes & {"", "content"}:
-            await topology.write_file(path, self.score.rendered().encode(), mode=mode)
+            await runner.write_file(path, self.score.rendered().encode(), mode=mode)
         elif "mode" in attributes:
-            await topology.set_mode(path, mode)
+            await runner.set_mode(path, mode)
         if self.owner.wanted:
-            await self.owner.apply(topology, path)
+            await self.owner.apply(runner, path)
 

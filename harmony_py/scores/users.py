@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from capabilities.command_runner import CommandRunner, FileKind
+from capabilities.command_runner import CommandRunner, CommandRunnerService, FileKind
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
 
 from .host_names import GroupEntry, UserEntry, account_name, chown, group_entry, groups_of, optional_account_name, user_entry
@@ -33,8 +33,8 @@ def _flag(where: str, field: str, value: object) -> None:
         raise ScoreValueError(f"{where}.{field} must be True or False, got {value!r}")
 
 
-async def _run(topology: CommandRunner, argv: Sequence[str]) -> None:
-    result = await topology.run(argv)
+async def _run(runner: CommandRunnerService, argv: Sequence[str]) -> None:
+    result = await runner.run(argv)
     if not result.ok:
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
 
@@ -79,8 +79,9 @@ class GroupInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         name, target = self.score.groupname, f"group {self.score.groupname}"
-        found = await group_entry(topology, name)
+        found = await group_entry(runner, name)
         if not self.score.present:
             return [] if found is None else [Change(ChangeAction.DELETE, target, f"remove group {name}")]
         if found is None:
@@ -92,15 +93,16 @@ class GroupInterpret(ConvergingInterpret[CommandRunner]):
         return []
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         name, gid = self.score.groupname, self.score.gid
         (change,) = changes
         if change.action is ChangeAction.DELETE:
-            await _run(topology, ("groupdel", "--", name))
+            await _run(runner, ("groupdel", "--", name))
         elif change.action is ChangeAction.CREATE:
             options = (("--system",) if self.score.system else ()) + (("--gid", str(gid)) if gid is not None else ())
-            await _run(topology, ("groupadd", *options, "--", name))
+            await _run(runner, ("groupadd", *options, "--", name))
         else:
-            await _run(topology, ("groupmod", "--gid", str(gid), "--", name))
+            await _run(runner, ("groupmod", "--gid", str(gid), "--", name))
 
 
 # -- users -------------------------------------------------------------------------
@@ -180,8 +182,9 @@ class UserInterpret(ConvergingInterpret[CommandRunner]):
         self.target = f"user {score.username}"
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         score = self.score
-        found = await user_entry(topology, score.username)
+        found = await user_entry(runner, score.username)
         if not score.present:
             if found is None:
                 return []
@@ -192,8 +195,8 @@ class UserInterpret(ConvergingInterpret[CommandRunner]):
             if score.ssh_authorized_keys is not None:
                 changes.append(self._keys_change(ChangeAction.CREATE, score.home or "~"))
             return changes
-        changes = await self._attribute_changes(topology, found)
-        if score.authorized_keys is not None and await self._keys_differ(topology, found):
+        changes = await self._attribute_changes(runner, found)
+        if score.authorized_keys is not None and await self._keys_differ(runner, found):
             changes.append(self._keys_change(ChangeAction.UPDATE, score.home or found.home))
         return changes
 
@@ -210,7 +213,7 @@ class UserInterpret(ConvergingInterpret[CommandRunner]):
         kind = "system user" if score.system else "user"
         return f"{kind} {score.username}" + (f" ({details})" if details else "")
 
-    async def _attribute_changes(self, topology: CommandRunner, found: UserEntry) -> list[Change]:
+    async def _attribute_changes(self, runner: CommandRunnerService, found: UserEntry) -> list[Change]:
         score, changes = self.score, []
 
         def update(attribute: str, current: object, wanted: object) -> None:
@@ -220,13 +223,13 @@ class UserInterpret(ConvergingInterpret[CommandRunner]):
         if score.uid is not None and found.uid != score.uid:
             update("uid", found.uid, score.uid)
         if score.group is not None:
-            primary = await group_entry(topology, score.group)
+            primary = await group_entry(runner, score.group)
             if primary is None or primary.gid != found.gid:
-                current = await group_entry(topology, str(found.gid))
+                current = await group_entry(runner, str(found.gid))
                 note = "" if primary is not None else " (not on the host yet)"
                 update("group", _group_name(current, found.gid), f"{score.group}{note}")
         if score.groups is not None:
-            current_groups = await groups_of(topology, score.username)
+            current_groups = await groups_of(runner, score.username)
             if current_groups != tuple(score.groups):
                 update("groups", ",".join(current_groups) or "(none)", ",".join(score.groups) or "(none)")
         if score.home is not None and found.home != score.home:
@@ -240,30 +243,31 @@ class UserInterpret(ConvergingInterpret[CommandRunner]):
         summary = f"authorized SSH keys of {self.score.username}: exactly {count} key(s) in {home}/.ssh/authorized_keys"
         return Change(action, self.target, summary, attribute="ssh_authorized_keys")
 
-    async def _keys_differ(self, topology: CommandRunner, found: UserEntry) -> bool:
+    async def _keys_differ(self, runner: CommandRunnerService, found: UserEntry) -> bool:
         home = self.score.home or found.home
         directory, keys = f"{home}/.ssh", f"{home}/.ssh/authorized_keys"
-        folder, file = await topology.stat(directory), await topology.stat(keys)
+        folder, file = await runner.stat(directory), await runner.stat(keys)
         if folder is None or file is None or folder.mode != 0o700 or file.mode != 0o600:
             return True
-        if await topology.read_file(keys) != self.score.authorized_keys:
+        if await runner.read_file(keys) != self.score.authorized_keys:
             return True
-        owners = await topology.run(("stat", "-c", "%u:%g", "--", directory, keys))
+        owners = await runner.run(("stat", "-c", "%u:%g", "--", directory, keys))
         return owners.stdout_text.split() != [f"{found.uid}:{found.gid}"] * 2
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         score = self.score
         if any(change.action is ChangeAction.DELETE for change in changes):
-            await _run(topology, ("userdel", *(("--remove",) if score.remove_home else ()), "--", score.username))
+            await _run(runner, ("userdel", *(("--remove",) if score.remove_home else ()), "--", score.username))
             return
         if any(change.action is ChangeAction.CREATE and change.attribute == "" for change in changes):
-            await _run(topology, ("useradd", *self._create_options(), "--", score.username))
+            await _run(runner, ("useradd", *self._create_options(), "--", score.username))
         else:
             options = self._modify_options({change.attribute for change in changes})
             if options:
-                await _run(topology, ("usermod", *options, "--", score.username))
+                await _run(runner, ("usermod", *options, "--", score.username))
         if any(change.attribute == "ssh_authorized_keys" for change in changes):
-            await self._write_keys(topology)
+            await self._write_keys(runner)
 
     def _create_options(self) -> list[str]:
         score = self.score
@@ -295,23 +299,23 @@ class UserInterpret(ConvergingInterpret[CommandRunner]):
             options += ["--shell", score.shell]
         return options
 
-    async def _write_keys(self, topology: CommandRunner) -> None:
-        found = await user_entry(topology, self.score.username)
+    async def _write_keys(self, runner: CommandRunnerService) -> None:
+        found = await user_entry(runner, self.score.username)
         keys = self.score.authorized_keys
         if found is None or keys is None:
             raise HarmonyError(f"user {self.score.username} is missing after it was created")
-        home = await topology.stat(found.home)
+        home = await runner.stat(found.home)
         if home is None or home.kind is not FileKind.DIRECTORY:
             raise HarmonyError(f"the home of {self.score.username}, {found.home}, does not exist: the SSH keys need it")
         directory = f"{found.home}/.ssh"
-        existing = await topology.stat(directory)
+        existing = await runner.stat(directory)
         if existing is not None and existing.kind is not FileKind.DIRECTORY:
             # Written as root: a link here could send the keys anywhere on the host.
             raise HarmonyError(f"{directory} is a {existing.kind.value}, not a directory; harmony_py will not write keys through it")
-        await topology.make_directory(directory, mode=0o700)
-        await chown(topology, directory, uid=found.uid, gid=found.gid)
-        await topology.write_file(f"{directory}/authorized_keys", keys, mode=0o600)
-        await chown(topology, f"{directory}/authorized_keys", uid=found.uid, gid=found.gid)
+        await runner.make_directory(directory, mode=0o700)
+        await chown(runner, directory, uid=found.uid, gid=found.gid)
+        await runner.write_file(f"{directory}/authorized_keys", keys, mode=0o600)
+        await chown(runner, f"{directory}/authorized_keys", uid=found.uid, gid=found.gid)
 
 
 def _group_name(group: GroupEntry | None, gid: int) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from topologies import LocalhostTopology
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 from tests.ssh.sshd import make_user_key, write_known_hosts
 

@@ -81,7 +81,7 @@ def test_a_service_nobody_defined_fails_clearly(ssh_login: TopologyFactory) -> N
 
 
 def test_systemd_units_are_verified_by_systemd_analyze_before_they_are_installed() -> None:
-    host = LocalhostTopology()
+    host = LocalhostTopology().command_runner()
     systemd = Systemd(host, "hzt-web")
     good = systemd.definition_file(Definition("hzt-web", ("/bin/sh", "-c", "echo $HOME 100%"), "root", "/tmp"))
     text = good.desired_bytes().decode()
