@@ -40,8 +40,7 @@ from capabilities.postgresql import PgUser  # noqa: E402
 from harmony_py import Maestro  # noqa: E402
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore  # noqa: E402
 from tests.postgres.committer import Committer  # noqa: E402
-from topologies import FailoverTopology  # noqa: E402
-from topologies.local_instance import LocalInstance  # noqa: E402
+from topologies import FailoverTopology, LocalInstance  # noqa: E402
 
 PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
 

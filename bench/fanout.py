@@ -43,8 +43,7 @@ def harmony_file(path: Path, servers: Sequence[SshServer], key: UserKey, known_h
         f"""
 from harmony_py import Maestro, Secret
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
-from topologies.host_group import linux_hosts
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology, linux_hosts
 
 ROOT = {root!r}
 defaults = LinuxHostTopology("defaults", client_keys=({str(key.private_path)!r},), use_agent=False,

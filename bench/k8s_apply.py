@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project and 
 
 from harmony_py import Maestro, ScoreState
 from harmony_py.scores import K8sResourceScore, NamespaceScore
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies import K8sAnywhereTopology
 
 
 def manifests(namespace: str, count: int) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.k8s.harness import EmulatorThread  # noqa: E402
-from topologies.k8s_anywhere import K8sAnywhereTopology  # noqa: E402
+from topologies import K8sAnywhereTopology  # noqa: E402
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tool-0", "namespace": "default"}, "status": {"phase": "Running"}}
 

@@ -32,8 +32,7 @@ from harmony_py.scores import ReplicatedServiceScore, UpdatePolicy  # noqa: E402
 from tests.docker import conftest  # noqa: E402
 from tests.docker.load import LoadClient  # noqa: E402
 from tests.ssh.sshd import make_user_key, start_server, stop_server, write_known_hosts  # noqa: E402
-from topologies import LocalhostTopology  # noqa: E402
-from topologies.linux_host import LinuxHostTopology  # noqa: E402
+from topologies import LinuxHostTopology, LocalhostTopology  # noqa: E402
 
 SSH_HOST = "127.35.0.1"
 

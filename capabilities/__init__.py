@@ -10,40 +10,52 @@ from .application import (
     ApplicationPlatform,
     ApplicationRuntime,
     AppSpec,
-    ContractVersionError,
 )
-from .command_runner import CommandResult, CommandRunner, FileKind, FileStat
+from .command_runner import (
+    CommandResult,
+    CommandRunner,
+    CommandRunnerService,
+    FileKind,
+    FileStat,
+)
 from .docker import (
-    ContainerError,
     ContainerInfo,
     ContainerSpec,
     Docker,
     HealthCheck,
-    ImageNotFoundError,
     Mount,
     Port,
 )
-from .k8s import (
-    ExecResult,
-    ROLLOUT,
+from .errors import (
+    ApplicationError,
+    CommandTimeoutError,
+    ContainerError,
+    ContractVersionError,
+    FileAccessError,
+    ImageNotFoundError,
     K8sApiError,
-    K8sClient,
     K8sConflictError,
     K8sError,
     K8sNotReadyError,
+    K8sUnknownKindError,
+    LoadBalancerError,
+    PostgreSQLError,
+)
+from .k8s import (
+    ROLLOUT,
+    ExecResult,
+    K8sClient,
     K8sPodClient,
     K8sPods,
-    K8sUnknownKindError,
     Manifest,
     WatchEvent,
 )
 from .load_balancer import (
-    BalancedService,
     Backend,
+    BalancedService,
     DockerWithLoadBalancer,
     Frontend,
     LoadBalancer,
-    LoadBalancerError,
 )
 from .postgresql import (
     ClusterStatus,
@@ -61,6 +73,10 @@ from .postgresql import (
 )
 
 __all__ = [
+    "ApplicationError",
+    "CommandTimeoutError",
+    "FileAccessError",
+    "PostgreSQLError",
     "CONTRACT_VERSION",
     "ApplicationPlatform",
     "ApplicationRuntime",
@@ -82,6 +98,7 @@ __all__ = [
     "StandbyInfo",
     "CommandResult",
     "CommandRunner",
+    "CommandRunnerService",
     "ContainerInfo",
     "ContainerSpec",
     "Docker",

@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Protocol, runtime_checkable
 from urllib.parse import quote
 
-from harmony_py.errors import HarmonyError
-from harmony_py.outcome import Change
-from harmony_py.secret import Secret
 from harmony_py.validation import (
     Count,
     ImageReference,
@@ -37,7 +34,9 @@ from harmony_py.validation import (
     Values,
     validate,
 )
+from harmony_py.values import Change, Secret
 
+from .errors import ContractVersionError
 from .postgresql import PgEndpoint, PostgreSQL
 
 CONTRACT_VERSION = 1
@@ -46,10 +45,6 @@ CONTRACT_VERSION = 1
 APP_NAME = Matches(r"[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?", "lower-case letters, digits and '-' (a DNS label)")
 """What an application is called on a platform (``shop-web``): it names containers, Kubernetes objects and directories."""
 ENV_NAME = Matches(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name (letters, digits and '_', not starting with a digit)")
-
-
-class ContractVersionError(HarmonyError):
-    """The platform cannot honour the version of an application's contract."""
 
 
 @dataclass(frozen=True)

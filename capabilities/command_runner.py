@@ -1,4 +1,4 @@
-"""CommandRunner: run programs and manage files on a POSIX machine."""
+"""CommandRunner: run programs and manage files on a POSIX machine, through a CommandRunnerService."""
 
 from __future__ import annotations
 
@@ -71,10 +71,10 @@ class CommandResult:
 
 
 @runtime_checkable
-class CommandRunner(Protocol):
-    """A POSIX machine that runs programs and holds files.
+class CommandRunnerService(Protocol):
+    """Runs programs and manages files on one POSIX machine.
 
-    A topology implementing it promises:
+    A service implementing it promises:
 
     - ``run`` executes ``argv`` as one program with exactly those arguments:
       never through a shell unless ``argv`` itself starts one, and with every
@@ -85,7 +85,11 @@ class CommandRunner(Protocol):
     - ``stat``, ``read_file``, ``resolve`` and ``digest`` answer ``None`` for a
       missing path, not an error;
     - ``digest`` hashes a file where it is, so observing a large file never
-      brings its content over a connection or into memory.
+      brings its content over a connection or into memory;
+    - a command that runs past ``timeout_s`` is stopped, with everything it
+      started, and raises :class:`~capabilities.errors.CommandTimeoutError`;
+      a file operation refused or failed raises
+      :class:`~capabilities.errors.FileAccessError`.
     """
 
     async def run(
@@ -138,4 +142,18 @@ class CommandRunner(Protocol):
         read (a FIFO or device is an error, never a wait); ``None`` when
         nothing is at ``path``.
         """
+        ...
+
+
+@runtime_checkable
+class CommandRunner(Protocol):
+    """A POSIX machine that runs programs and holds files: ``topology.command_runner().run([...])``.
+
+    The accessor returns the machine's :class:`CommandRunnerService`; a
+    topology creates it once and returns the same object on every call, so
+    what it keeps for the run (an SSH connection) is shared by all scores.
+    """
+
+    def command_runner(self) -> CommandRunnerService:
+        """The service that runs programs and manages files on this machine."""
         ...

@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, Protocol, runtime_checkable
 
-from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.secret import Secret
+from harmony_py.errors import ScoreValueError
 from harmony_py.validation import (
     AbsolutePath,
     Count,
@@ -23,11 +22,14 @@ from harmony_py.validation import (
     Matches,
     NonEmpty,
     OneOf,
-    Port as PortNumber,
     Strings,
     Values,
     validate,
 )
+from harmony_py.validation import (
+    Port as PortNumber,
+)
+from harmony_py.values import Secret
 
 # Docker's own rule for container names (daemon/names: RestrictedNamePattern).
 _CONTAINER_NAME = Matches(
@@ -36,14 +38,6 @@ _CONTAINER_NAME = Matches(
 )
 RestartPolicy = Literal["no", "always", "unless-stopped", "on-failure"]
 _RESTART_POLICIES: tuple[str, ...] = ("no", "always", "unless-stopped", "on-failure")
-
-
-class ContainerError(HarmonyError):
-    """The engine refused a container, or the container did not come up."""
-
-
-class ImageNotFoundError(ContainerError):
-    """The image is not in the engine's local store and may not be pulled."""
 
 
 @dataclass(frozen=True)

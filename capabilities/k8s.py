@@ -11,8 +11,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
-from harmony_py.errors import HarmonyError
-
 Manifest = Mapping[str, Any]
 """One Kubernetes object as plain data: ``apiVersion``, ``kind``, ``metadata``, ..."""
 
@@ -42,44 +40,6 @@ def describe_object(kind: str, name: str, namespace: str | None) -> str:
     """``Deployment web in namespace shop``: how errors and plans name an object."""
     where = f" in namespace {namespace}" if namespace else ""
     return f"{kind} {name}{where}"
-
-
-class K8sError(HarmonyError):
-    """Base of the errors a K8sClient implementation raises on purpose."""
-
-
-class K8sApiError(K8sError):
-    """The API server refused a request, or could not be reached.
-
-    ``status`` is the HTTP status (0 when no answer came back); ``reason`` the
-    server's machine-readable reason (``Conflict``, ``Invalid``, ...).
-    """
-
-    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-
-
-class K8sConflictError(K8sApiError):
-    """Server-side apply found fields another field manager owns (HTTP 409)."""
-
-
-class K8sUnknownKindError(K8sError):
-    """The API server does not serve this ``apiVersion`` and ``kind``."""
-
-
-class K8sNotReadyError(K8sError):
-    """A wait ended without the object reaching its condition.
-
-    ``not_ready`` says, one line each, what is still not ready and why
-    (a Pod's waiting reason, a Job's failure message, replica counts).
-    """
-
-    def __init__(self, message: str, not_ready: Sequence[str] = ()) -> None:
-        self.not_ready = tuple(not_ready)
-        full = message if not self.not_ready else f"{message}: " + "; ".join(self.not_ready)
-        super().__init__(full)
 
 
 @runtime_checkable

@@ -6,16 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Protocol, runtime_checkable
 
-from harmony_py.errors import HarmonyError
 from harmony_py.validation import Count, Duration, IpAddress, Matches, Port, validate
 
 from .docker import Docker
 
 _SERVICE_NAME = Matches(r"[a-zA-Z0-9][a-zA-Z0-9_-]*", "letters, digits, '_' or '-'")
-
-
-class LoadBalancerError(HarmonyError):
-    """The balancer could not be configured; the configuration it had stays active."""
 
 
 @dataclass(frozen=True, order=True)

@@ -8,7 +8,7 @@ Three protocols, from what a score needs to what an orchestrator needs:
 - :class:`PostgreSQLServer` adds the primitives of one server that a
   replication orchestrator drives: status, follow, promote, fence, and the
   synchronous standby set. Hosts provide it; the leader/followers orchestration
-  in ``topologies/replicated.py`` is written once over it.
+  in ``topologies/replicated/base.py`` is written once over it.
 - :class:`PostgreSQLCluster` adds the operations of a replicated cluster:
   status of every member, switchover and failover. Only higher-order
   topologies provide it, and only when their members are ``PostgreSQLServer``.
@@ -21,10 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Protocol, runtime_checkable
 
-from harmony_py.outcome import Change
-from harmony_py.secret import Secret
 from harmony_py.validation import Each, Identifier, InstanceOf, validate
-
+from harmony_py.values import Change, Secret
 
 MANAGED_SETTINGS = frozenset(
     {

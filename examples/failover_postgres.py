@@ -22,8 +22,7 @@ import os
 from capabilities import PgUser
 from harmony_py import Maestro
 from harmony_py.scores import PostgreSQLScore, PostgreSQLStatusScore
-from topologies import FailoverTopology
-from topologies.local_instance import LocalInstance
+from topologies import FailoverTopology, LocalInstance
 
 ROOT = os.environ.get("HARMONY_PG_ROOT", "/var/lib/postgresql/harmony-example")
 

@@ -19,8 +19,7 @@ import os
 from capabilities import PgUser
 from harmony_py import Maestro
 from harmony_py.scores import PostgreSQLScore, PostgreSQLStatusScore
-from topologies import FailoverTopology
-from topologies.linux_host import LinuxHostTopology
+from topologies import FailoverTopology, LinuxHostTopology
 
 first, second = os.environ.get("HARMONY_PG_HOSTS", "db1 db2").split()
 

@@ -9,8 +9,7 @@ import os
 
 from harmony_py import Maestro, Secret
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore, PackageScore
-from topologies.host_group import linux_hosts
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology, linux_hosts
 
 HOSTS = os.environ.get("HARMONY_HOSTS", "localhost").split()
 

@@ -21,15 +21,18 @@ The distribution on the package index is ``harmony-infra``; the import name is
 Kubernetes library.
 """
 
-from .apply_lock import ApplyLockedError, apply_lock
+from .apply_lock import apply_lock
 from .blocking import run_apply, run_plan
 from .capability_check import capability_gaps, provides
 from .errors import (
+    ApplyLockedError,
     CommandFailedError,
     HarmonyError,
     MemberError,
     MembersFailedError,
     MissingCapabilityError,
+    NoProjectRootError,
+    OutputTypeError,
     ScoreFileError,
     ScoreValueError,
     TopologyNotReadyError,
@@ -38,13 +41,20 @@ from .errors import (
 from .events import Event, EventHandler
 from .group import TopologyGroup
 from .maestro import Maestro
-from .outcome import Change, ChangeAction, InterpretStatus, Outcome
+from .outcome import InterpretStatus, Outcome
+from .outputs import (
+    KNOWN_AFTER_APPLY,
+    Produces,
+    ProducingInterpret,
+    Ref,
+    UnresolvedRefError,
+    resolved,
+)
+from .project import set_project_root
 from .report import Phase, RunReport, ScoreReport, ScoreState
-from .outputs import KNOWN_AFTER_APPLY, OutputTypeError, Produces, ProducingInterpret, Ref, UnresolvedRefError, resolved
-from .project import NoProjectRootError, set_project_root
 from .score import CompositeScore, ConvergingInterpret, Interpret, Score
-from .secret import Secret
 from .topology import Topology, TopologyReport
+from .values import Change, ChangeAction, Secret
 
 __version__ = "0.1.0"
 """This release's version; the one place it is written (pyproject.toml reads it from here)."""

@@ -20,14 +20,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .errors import HarmonyError
+from .errors import ApplyLockedError
 from .project import ensure_state_dir
 
 LOCK_FILE_NAME = "apply.lock"
-
-
-class ApplyLockedError(HarmonyError):
-    """Another apply of the same project is running; nothing was planned or applied by this one."""
 
 
 @contextmanager

@@ -20,8 +20,8 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from types import SimpleNamespace
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from types import SimpleNamespace
 from typing import Any, Protocol, get_origin, runtime_checkable
 
 from typing_extensions import get_protocol_members

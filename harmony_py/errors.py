@@ -4,13 +4,25 @@ Each carries a message written for the person running the tool: it names the
 thing that is wrong and, where there is one, what to do about it.
 
     HarmonyError
-    ├── ScoreValueError        a score built with a value it cannot work with
-    ├── MissingCapabilityError scores whose capability the topology lacks
-    ├── TopologyNotReadyError  a topology that could not be prepared or reached
-    ├── CommandFailedError     a command that exited non-zero
-    ├── ScoreFileError         a score file that could not be loaded
-    ├── MemberError            what failed on one member of a replicated topology
-    └── MembersFailedError     several members failed at once: one line each
+    ├── ScoreValueError          a score built with a value it cannot work with
+    │   └── ManifestError          Kubernetes manifests that are not valid objects
+    ├── ScoreFileError           a score file that could not be loaded
+    ├── MissingCapabilityError   scores whose capability the topology lacks
+    ├── TopologyNotReadyError    a topology that could not be prepared or reached
+    ├── CommandFailedError       a command that exited non-zero
+    ├── OutputMissingError       a producing score that applied but gave no output
+    ├── OutputTypeError          ... or gave an output of another type than it declares
+    ├── UpdateFailedError        a rolling update that could not be completed
+    │   └── UpdateRolledBackError  ... and the previous version was put back
+    ├── MemberError              what failed on one member of a replicated topology
+    ├── MembersFailedError       several members failed at once: one line each
+    ├── NoProjectRootError       no project root to keep state in, and none given
+    ├── UnsafeStateError         project state others could read or change
+    └── ApplyLockedError         another apply of the same project is running
+
+The capabilities' errors (``capabilities/errors.py``) and the adapters'
+(``topologies/errors.py``) continue this tree. A leaf module: it imports
+nothing else of the project, so every layer can raise these.
 
 :func:`describe` turns any exception into that one readable line (a line per
 cause when several things failed concurrently); the engine, the fan-out and
@@ -55,8 +67,32 @@ class CommandFailedError(HarmonyError):
         super().__init__(f"command {shown if shown is not None else self.argv[0]!r} exited {exit_status}: {detail}")
 
 
+class ManifestError(ScoreValueError):
+    """One or more manifests are not valid Kubernetes objects; nothing was sent."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("invalid manifests:\n  " + "\n  ".join(self.problems))
+
+
 class ScoreFileError(HarmonyError):
     """A score file could not be loaded into a maestro."""
+
+
+class OutputMissingError(HarmonyError):
+    """A producing score applied but could not say what its output is."""
+
+
+class OutputTypeError(HarmonyError):
+    """A producing score's interpret gave an output that is not of the type the score declares."""
+
+
+class UpdateFailedError(HarmonyError):
+    """A rolling update could not be completed."""
+
+
+class UpdateRolledBackError(UpdateFailedError):
+    """A rolling update failed and the previous version was put back."""
 
 
 class MemberError(HarmonyError):
@@ -79,6 +115,18 @@ class MembersFailedError(HarmonyError):
     def __init__(self, errors: Sequence[MemberError]) -> None:
         self.errors = tuple(errors)
         super().__init__("\n".join(str(error) for error in self.errors))
+
+
+class NoProjectRootError(HarmonyError):
+    """harmony_py needs a place for project state and was not told where the project is."""
+
+
+class UnsafeStateError(HarmonyError):
+    """harmony_py's state is somewhere others could read or change it; nothing was read from it."""
+
+
+class ApplyLockedError(HarmonyError):
+    """Another apply of the same project is running; nothing was planned or applied by this one."""
 
 
 def one_error(errors: Sequence[MemberError]) -> HarmonyError:

@@ -4,7 +4,8 @@ Edges (ADR 0050):
 
 - the scores of one ``Maestro.add(a, b, c)`` call are a sequence: b waits for
   a, c for b; scores of separate ``add()`` calls are independent;
-- a score waits for the producer of every Ref it holds;
+- a score waits for the producer of every Ref it holds (a ChangeRef, harmony_py/triggers.py,
+  may name any score: it takes whether that score changed, not an output, ADR 0019);
 - a composite is replaced by its parts: their identities are prefixed with
   the composite's, they wait for what the composite waits for, and what waits
   for the composite waits for all of them; among themselves they are ordered
@@ -27,6 +28,7 @@ from .errors import ScoreValueError
 from .outputs import Produces, Ref, produced_type, type_name
 from .refs import find_refs
 from .score import CompositeScore, Score, given_identity, with_identity
+from .triggers import ChangeRef
 from .type_args import agrees
 
 S = TypeVar("S", bound=Score[Any])
@@ -69,8 +71,8 @@ class Graph(Generic[S]):
 
     @property
     def consumed(self) -> set[str]:
-        """Identities whose output some score takes."""
-        return {source for node in self.nodes for source in node.producers.values()}
+        """Identities whose output some score takes (a ChangeRef takes no output, only whether it changed)."""
+        return {node.producers[ref.source] for node in self.nodes for _, ref in node.inputs if not isinstance(ref, ChangeRef)}
 
 
 def build_graph(batches: Sequence[Sequence[S]]) -> Graph[S]:
@@ -157,12 +159,13 @@ def _producer_of(graph: Graph[S], node: Node[S], path: str, ref: Ref[object]) ->
             )
         if candidate in graph.by_identity:
             producer = graph.by_identity[candidate]
-            if not isinstance(producer.score, Produces):
+            if not isinstance(producer.score, Produces) and not isinstance(ref, ChangeRef):
                 raise ScoreValueError(
                     f"{node.identity}.{path} refers to {candidate}, which produces no output "
                     f"({type(producer.score).__name__} does not subclass Produces)"
                 )
-            _check_type(node, path, ref, candidate, producer.score)
+            if not isinstance(ref, ChangeRef):
+                _check_type(node, path, ref, candidate, producer.score)
             return candidate
     raise ScoreValueError(
         f"{node.identity}.{path} refers to {ref.source}, which is not among this maestro's scores; "

@@ -10,11 +10,24 @@ import anyio
 from typing_extensions import Self
 
 from .capability_check import capability_gaps, describe_gap
-from .errors import HarmonyError, MissingCapabilityError, ScoreValueError, TopologyNotReadyError, describe, prefixed
-from .events import EventHandler, RunFinished, TopologyPreparing, TopologyReady, ignore_event
+from .errors import (
+    HarmonyError,
+    MissingCapabilityError,
+    ScoreValueError,
+    TopologyNotReadyError,
+    describe,
+    prefixed,
+)
+from .events import (
+    EventHandler,
+    RunFinished,
+    TopologyPreparing,
+    TopologyReady,
+    ignore_event,
+)
 from .fanout import GroupRun
-from .group import TopologyGroup, check_parallel
 from .graph import Graph, build_graph
+from .group import TopologyGroup, check_parallel
 from .report import Phase, RunReport, ScoreReport
 from .run import Run
 from .score import Score

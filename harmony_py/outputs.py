@@ -26,11 +26,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast, final
 
-from .errors import HarmonyError
+from .errors import HarmonyError, OutputTypeError
 from .score import C, Interpret, Score
-from .secret import Secret
 from .type_args import runtime_classes, type_argument
 from .validation import Deferred
+from .values import Secret
 
 V_co = TypeVar("V_co", covariant=True)
 W = TypeVar("W")
@@ -41,10 +41,6 @@ KNOWN_AFTER_APPLY = "(known after apply)"
 
 class UnresolvedRefError(HarmonyError):
     """A Ref reached code that needs its value before the Maestro resolved it."""
-
-
-class OutputTypeError(HarmonyError):
-    """A producing score's interpret gave an output that is not of the type the score declares."""
 
 
 @final
@@ -58,6 +54,16 @@ class _Origin:
     """The producing score's class name, for errors."""
     value_type: object
     """The ``V`` of the producer's ``Produces[V]`` (``object`` when it cannot be read)."""
+
+
+
+def framework_origin(source: str, kind: str, value_type: object) -> _Origin:
+    """The origin of a Ref the framework derives from any score, not from a producer's output.
+
+    Only for the framework's own Ref kinds (``triggers.ChangeRef``: whether a score changed),
+    which the graph and the run resolve themselves; users make Refs with ``score.output()``.
+    """
+    return _Origin(source, kind, value_type)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import stat
 import sys
 from pathlib import Path
 
-from .errors import HarmonyError
+from .errors import HarmonyError, NoProjectRootError
 from .state_guard import require_no_open_ancestor, require_private_directory
 
 STATE_DIR_NAME = ".harmony"
@@ -32,10 +32,6 @@ _GITIGNORE_NAME = ".gitignore"
 _IGNORE_EVERYTHING = "*\n"  # git then ignores the directory's files, this one included
 
 _chosen_root: Path | None = None
-
-
-class NoProjectRootError(HarmonyError):
-    """harmony_py needs a place for project state and was not told where the project is."""
 
 
 def set_project_root(path: str | os.PathLike[str] | None) -> Path | None:

@@ -18,7 +18,7 @@ from typing import Any
 from .errors import ScoreValueError
 from .outputs import Ref
 from .score import keep_identity
-from .secret import Secret
+from .values import Secret
 
 _ATOMS = (str, bytes, int, float, complex, bool, type(None), Secret)
 

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .outcome import Change
+from .values import Change
 
 
 class Phase(enum.Enum):

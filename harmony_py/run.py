@@ -27,14 +27,16 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
-from .errors import HarmonyError, describe
+from .errors import HarmonyError, OutputMissingError, describe
 from .events import EventHandler, ScoreFinished, ScoreStarted
 from .graph import Graph, Node
-from .outcome import Change, InterpretStatus, Outcome
+from .outcome import InterpretStatus, Outcome
 from .outputs import ProducingInterpret, Ref, check_output
 from .refs import substitute
 from .report import Phase, ScoreReport, ScoreState
 from .score import Interpret, Score, keep_identity
+from .triggers import Changed, ChangeRef
+from .values import Change
 
 T = TypeVar("T")
 
@@ -58,10 +60,6 @@ class _Failed:
     """A score that failed (``root`` is itself) or was skipped because ``root`` failed."""
 
     root: str
-
-
-class OutputMissingError(HarmonyError):
-    """A producing score applied but could not say what its output is."""
 
 
 class Run(Generic[T]):
@@ -88,6 +86,8 @@ class Run(Generic[T]):
         self.values: dict[str, object] = {}
         """Outputs of consumed producers (a value, or UNKNOWN in a plan), and _Failed for any score that failed."""
         self.consumed = graph.consumed
+        self.changed: dict[str, bool] = {}
+        """Whether each finished score changed something (in a plan: has changes to make), for ChangeRefs."""
         self._emitted = 0
         self._exceptions: dict[int, BaseException] = {}
         """What was raised in each score that failed by an exception, by index: for tracebacks, not reports."""
@@ -120,10 +120,10 @@ class Run(Generic[T]):
         if failed is not None:
             self.values[node.identity] = _Failed(failed)
             return self._report(node, ScoreState.SKIPPED, f"not planned: the plan of {failed}, which it takes a value from, failed", (), started)
-        inputs = ((path, node.producers[ref.source]) for path, ref in node.inputs)
-        pending = [(path, producer) for path, producer in inputs if self.values[producer] is UNKNOWN]
+        pending = [(path, node.producers[ref.source]) for path, ref in node.inputs if self._unknown(node, ref)]
         if pending:
             self.values[node.identity] = UNKNOWN
+            self.changed[node.identity] = True
             unknown = tuple(path for path, _ in pending)
             waits = ", ".join(sorted({producer for _, producer in pending}))
             message = f"inputs known after apply of {waits}: {', '.join(unknown)}"
@@ -140,6 +140,7 @@ class Run(Generic[T]):
             with anyio.fail_after(self.timeout_s) as scope:
                 interpret = self._interpret(node)
                 changes = tuple(await interpret.plan(self.topology))
+                self.changed[node.identity] = bool(changes)
                 if node.identity in self.consumed:
                     self.values[node.identity] = UNKNOWN if changes else await self._output(node, interpret, Phase.PLAN)
         except Exception as exc:
@@ -175,7 +176,10 @@ class Run(Generic[T]):
                 if outcome.status is InterpretStatus.SUCCESS:
                     # The truth rule: "changed" only once an observation agrees (a NOOP observed already).
                     verifying = True
-                    outcome = verified(outcome, tuple(await interpret.verify(self.topology)))
+                    # Reacting to a change (a restart) is an event, not a state: once made it is not
+                    # asked for again, so the observation sees every watched score as settled.
+                    observer = self._interpret(node, reacted=True) if node.inputs else interpret
+                    outcome = verified(outcome, tuple(await observer.verify(self.topology)))
                     verifying = False
                 if outcome.status in (InterpretStatus.SUCCESS, InterpretStatus.NOOP) and node.identity in self.consumed:
                     self.values[node.identity] = await self._output(node, interpret, Phase.APPLY)
@@ -184,6 +188,7 @@ class Run(Generic[T]):
             text = self._reason(exc, scope)
             outcome = Outcome.failed(f"applied, but observing the result failed: {text}" if verifying else text)
         state = _STATE_OF[outcome.status]
+        self.changed[node.identity] = state is ScoreState.CHANGED
         if state in (ScoreState.FAILED, ScoreState.SKIPPED):
             self.values[node.identity] = _Failed(node.identity)
         return self._report(node, state, outcome.message, outcome.changes, started, details=outcome.details)
@@ -221,7 +226,7 @@ class Run(Generic[T]):
     async def _plan_stand_in(self, node: Node[Score[T]]) -> tuple[Change, ...]:
         """What the score's stand-in plans (its known inputs resolved, placeholders for the rest), if it has one."""
         partial = substitute(
-            node.score, lambda ref: ref if self.values[node.producers[ref.source]] is UNKNOWN else self._value_of(node, ref)
+            node.score, lambda ref: ref if self._unknown(node, ref) else self._value_of(node, ref)
         )
         stand_in = partial.with_unknown_inputs()
         if stand_in is None:
@@ -230,14 +235,24 @@ class Run(Generic[T]):
         keep_identity(partial, stand_in)
         return tuple(await stand_in.interpret().plan(self.topology))
 
-    def _interpret(self, node: Node[Score[T]]) -> Interpret[T]:
-        """The interpret of the score with every Ref replaced by its producer's value."""
+    def _interpret(self, node: Node[Score[T]], *, reacted: bool = False) -> Interpret[T]:
+        """The interpret of the score with every Ref replaced by its producer's value.
+
+        ``reacted``: every ChangeRef reads "not changed" (the score has reacted to the change already).
+        """
         score = node.score
         if node.inputs:
-            score = substitute(score, lambda ref: self._value_of(node, ref))
+            score = substitute(score, lambda ref: self._value_of(node, ref, reacted=reacted))
         return score.interpret()
 
-    def _value_of(self, node: Node[Score[T]], ref: Ref[object]) -> object:
+    def _unknown(self, node: Node[Score[T]], ref: Ref[object]) -> bool:
+        """Whether a plan cannot know the value of ``ref`` yet (a ChangeRef's value is always known once its score planned)."""
+        return not isinstance(ref, ChangeRef) and self.values[node.producers[ref.source]] is UNKNOWN
+
+    def _value_of(self, node: Node[Score[T]], ref: Ref[object], *, reacted: bool = False) -> object:
+        if isinstance(ref, ChangeRef):
+            producer = node.producers[ref.source]
+            return Changed(producer, self.changed[producer] and not reacted)
         output = self.values[node.producers[ref.source]]
         try:
             return ref.value_from(output)

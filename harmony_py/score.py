@@ -11,8 +11,9 @@ from typing import ClassVar, Generic, TypeVar
 from typing_extensions import Self
 
 from .errors import HarmonyError, ScoreValueError
-from .outcome import Change, Outcome
+from .outcome import Outcome
 from .type_args import type_argument
+from .values import Change
 
 C = TypeVar("C", contravariant=True)
 

@@ -14,14 +14,10 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import HarmonyError
+from .errors import UnsafeStateError
 
 _WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
 _ACCESSIBLE_BY_OTHERS = 0o077
-
-
-class UnsafeStateError(HarmonyError):
-    """harmony_py's state is somewhere others could read or change it; nothing was read from it."""
 
 
 def require_private_directory(path: Path) -> None:

@@ -42,11 +42,11 @@ class PasswordDigestInterpret(Interpret[CommandRunner]):
         changes = await self._changes(topology, password)
         if not changes:
             return Outcome.noop()
-        await topology.write_file(self.score.path, _digest(password), mode=0o600)
+        await topology.command_runner().write_file(self.score.path, _digest(password), mode=0o600)
         return Outcome.changed(changes)
 
     async def _changes(self, topology: CommandRunner, password: Secret) -> list[Change]:
-        if await topology.read_file(self.score.path) == _digest(password):
+        if await topology.command_runner().read_file(self.score.path) == _digest(password):
             return []
         return [Change(ChangeAction.UPDATE, self.score.path, f"update password {self.score.key}")]
 

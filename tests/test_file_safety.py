@@ -130,8 +130,8 @@ async def test_write_without_following_refuses_a_symlink_anywhere_above_the_file
     host = LocalhostTopology()
     for path in (link / "f", link / "sub" / "f"):
         with pytest.raises(HarmonyError, match=f"{link} is a symlink"):
-            await host.write_file(str(path), b"x", mode=0o644, follow_parent_symlinks=False)
-    await host.write_file(str(real / "sub" / "f"), b"x", mode=0o640, follow_parent_symlinks=False)
+            await host.command_runner().write_file(str(path), b"x", mode=0o644, follow_parent_symlinks=False)
+    await host.command_runner().write_file(str(real / "sub" / "f"), b"x", mode=0o640, follow_parent_symlinks=False)
     assert (real / "sub" / "f").read_bytes() == b"x" and stat.S_IMODE((real / "sub" / "f").stat().st_mode) == 0o640
     assert sorted(p.name for p in (real / "sub").iterdir()) == ["f"], "no temporary file is left behind"
 
@@ -151,9 +151,9 @@ def test_directory_under_a_symlinked_parent_is_refused_unless_following(linked_d
 async def test_resolve_answers_the_real_path_or_none(linked_dir: tuple[Path, Path]) -> None:
     link, real = linked_dir
     host = LocalhostTopology()
-    assert await host.resolve(str(link)) == str(real)
-    assert await host.resolve(str(real)) == str(real)
-    assert await host.resolve(str(real / "missing")) is None
+    assert await host.command_runner().resolve(str(link)) == str(real)
+    assert await host.command_runner().resolve(str(real)) == str(real)
+    assert await host.command_runner().resolve(str(real / "missing")) is None
 
 
 # -- 3. bounded plans ----------------------------------------------------------------
@@ -263,11 +263,11 @@ async def test_digest_is_the_sha256_of_the_file_and_none_when_missing(tmp_path: 
     target = tmp_path / "f"
     target.write_bytes(b"abc" * 1000)
     host = LocalhostTopology()
-    assert await host.digest(str(target)) == hashlib.sha256(b"abc" * 1000).hexdigest()
-    assert await host.digest(str(tmp_path / "missing")) is None
+    assert await host.command_runner().digest(str(target)) == hashlib.sha256(b"abc" * 1000).hexdigest()
+    assert await host.command_runner().digest(str(tmp_path / "missing")) is None
     (tmp_path / "link").symlink_to(target)
     with pytest.raises(HarmonyError, match="is a symlink"):
-        await host.digest(str(tmp_path / "link"))
+        await host.command_runner().digest(str(tmp_path / "link"))
 
 
 # -- 4. missing directories and FIFOs ---------------------------------------------------
@@ -306,7 +306,7 @@ async def test_stat_names_fifos_sockets_and_devices(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo")
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(tmp_path / "sock"))
-        kinds = [await host.stat(str(tmp_path / name)) for name in ("fifo", "sock")]
-    device = await host.stat("/dev/null")
+        kinds = [await host.command_runner().stat(str(tmp_path / name)) for name in ("fifo", "sock")]
+    device = await host.command_runner().stat("/dev/null")
     assert [k.kind if k else None for k in kinds] == [FileKind.FIFO, FileKind.SOCKET]
     assert device is not None and device.kind is FileKind.CHARACTER_DEVICE

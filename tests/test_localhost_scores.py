@@ -147,6 +147,6 @@ async def test_a_program_that_stops_reading_its_input_reports_its_exit_status() 
     from topologies import LocalhostTopology
 
     host = LocalhostTopology()
-    early = await host.run(["sh", "-c", "echo bye; exit 3"], stdin=b"x" * 10_000_000)
+    early = await host.command_runner().run(["sh", "-c", "echo bye; exit 3"], stdin=b"x" * 10_000_000)
     assert (early.exit_status, early.stdout) == (3, b"bye\n")
-    assert (await host.run(["cat"])).stdout == b""  # no input: end of file at once, never the terminal
+    assert (await host.command_runner().run(["cat"])).stdout == b""  # no input: end of file at once, never the terminal

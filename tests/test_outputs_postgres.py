@@ -16,15 +16,15 @@ import pytest
 from capabilities import CommandRunner, PgEndpoint, PgUser
 from harmony_py import Change, ChangeAction, ConvergingInterpret, Maestro, Ref, Score, ScoreState, resolved
 from harmony_py.scores import PostgreSQLScore
-from topologies.local_instance import LocalInstance
-from topologies.postgres_server import PgServer
+from topologies import LocalInstance
+from topologies.postgres.server import HostPostgreSQLServer
 from topologies.secret_store import ENV_VAR
 
 from .postgres.conftest import PG_BIN, free_port_pair, stop_everything_under
 
 
 @dataclass(frozen=True)
-class PgTableScore(Score[CommandRunner]):
+class PostgreSQLTableScore(Score[CommandRunner]):
     """A table in the database ``database`` points at, created by connecting as its owner."""
 
     database: PgEndpoint | Ref[PgEndpoint]
@@ -32,13 +32,13 @@ class PgTableScore(Score[CommandRunner]):
 
     @property
     def name(self) -> str:
-        return f"PgTableScore({self.table})"
+        return f"PostgreSQLTableScore({self.table})"
 
-    def interpret(self) -> PgTableInterpret:
-        return PgTableInterpret(resolved(self.database), self.table)
+    def interpret(self) -> PostgreSQLTableInterpret:
+        return PostgreSQLTableInterpret(resolved(self.database), self.table)
 
 
-class PgTableInterpret(ConvergingInterpret[CommandRunner]):
+class PostgreSQLTableInterpret(ConvergingInterpret[CommandRunner]):
     def __init__(self, endpoint: PgEndpoint, table: str) -> None:
         self.endpoint, self.table = endpoint, table
 
@@ -77,7 +77,7 @@ def test_the_endpoint_flows_to_its_consumer_and_the_password_stays_secret(instan
     db = PostgreSQLScore(
         "outputs_pg", port=free_port_pair(), users=[PgUser("shop", databases=("shop",))], databases=["shop"]
     ).named("db")
-    orders = PgTableScore(db.output(), "orders").named("orders")
+    orders = PostgreSQLTableScore(db.output(), "orders").named("orders")
     maestro = Maestro(instance).add(orders).add(db)  # written first, applied after: the Ref orders them
 
     plan = anyio.run(maestro.plan)
@@ -91,7 +91,7 @@ def test_the_endpoint_flows_to_its_consumer_and_the_password_stays_secret(instan
     assert [s.state for s in second.scores] == [ScoreState.UNCHANGED, ScoreState.UNCHANGED], second
     assert not anyio.run(maestro.plan).has_changes
 
-    server: PgServer = instance.postgres_server(db.config)
+    server: HostPostgreSQLServer = instance.postgres_server(db.config)
     password = server.password_of("shop").reveal()
     assert len(password) >= 16 and password not in repr((plan, first, second))
     assert os.environ[ENV_VAR] in str(server.store.path_of("postgresql/outputs_pg/shop"))

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from harmony_py import project
-from harmony_py.project import NoProjectRootError, find_project_root, set_project_root
-from harmony_py.state_guard import UnsafeStateError
+from harmony_py.errors import NoProjectRootError, UnsafeStateError
+from harmony_py.project import find_project_root, set_project_root
 from tests.state_cli import cli_env, run_cli
 from topologies.secret_store import ENV_VAR, SecretStore
 

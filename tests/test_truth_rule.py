@@ -15,7 +15,7 @@ import pytest
 
 from harmony_py import Maestro, ScoreState, Secret, TopologyGroup
 from harmony_py.cli.main import main
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.scores import FileScore
 from topologies import LocalhostTopology
 

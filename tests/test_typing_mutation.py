@@ -23,7 +23,7 @@ def test_plain_methods_instead_of_guarded_overloads_break_the_contract(
     for package in ("harmony_py", "capabilities", "topologies"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests" / "typing_cases", tmp_path / "cases")
-    replicated = tmp_path / "topologies" / "replicated.py"
+    replicated = tmp_path / "topologies" / "replicated" / "base.py"
     text = replicated.read_text()
     mutated = _OVERLOAD_STUB.sub("", text).replace("self: ReplicatedTopology[Any]", "self")
     assert mutated.count("@overload") == 0 and mutated != text

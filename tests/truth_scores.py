@@ -17,7 +17,7 @@ import anyio
 
 from capabilities import CommandRunner
 from harmony_py import Outcome
-from harmony_py.outcome import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction
 from harmony_py.score import Interpret, Score
 from harmony_py.scores import FileScore
 from harmony_py.scores.files import FileInterpret
@@ -38,7 +38,7 @@ class CarelessFileScore(FileScore):
 class CarelessFileInterpret(FileInterpret):
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
         # The bug under test: the content is written with a fixed mode, whatever the score says.
-        await topology.write_file(self.score.path, self.score.desired_bytes(), mode=0o644)
+        await topology.command_runner().write_file(self.score.path, self.score.desired_bytes(), mode=0o644)
 
 
 @dataclass(frozen=True)

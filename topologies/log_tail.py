@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
-from harmony_py.secret import MASK, Secret
+from harmony_py.values import MASK, Secret
 
 TAIL_LINES = 5
 """Lines of a log shown with a failure."""

@@ -17,15 +17,10 @@ import re
 import secrets
 from pathlib import Path
 
-from harmony_py.errors import HarmonyError
+from harmony_py.errors import HarmonyError, UnsafeStateError
 from harmony_py.project import ensure_state_dir, keep_out_of_git, state_dir
-from harmony_py.secret import Secret
-from harmony_py.state_guard import (
-    UnsafeStateError,
-    read_private_file,
-    require_no_open_ancestor,
-    require_private_directory,
-)
+from harmony_py.state_guard import read_private_file, require_no_open_ancestor, require_private_directory
+from harmony_py.values import Secret
 
 ENV_VAR = "HARMONY_SECRETS_DIR"
 SECRETS_DIR_NAME = "secrets"

@@ -27,15 +27,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
-from topologies import FailoverTopology, LocalhostTopology
-from topologies.k8s_anywhere import K8sAnywhereTopology
-from topologies.application_topology import ApplicationTopology
-from topologies.local_instance import LocalInstance
+from topologies import ApplicationTopology, FailoverTopology, K8sAnywhereTopology, LocalInstance, LocalhostTopology
 
 from . import host_paths
 
 if TYPE_CHECKING:
-    from topologies.linux_host import LinuxHostTopology
+    from topologies import LinuxHostTopology
 
 ShopPlatform: TypeAlias = "LocalhostTopology | ApplicationTopology | K8sAnywhereTopology | LinuxHostTopology"
 
@@ -67,7 +64,7 @@ def from_environment() -> ShopPlatform:
         db_hosts = os.environ.get("SHOP_SSH_DB_HOSTS", "").split()
         if not db_hosts:
             return runtime
-        from topologies.linux_host import LinuxHostTopology
+        from topologies import LinuxHostTopology
 
         if len(db_hosts) != 2:
             raise ValueError(f"SHOP_SSH_DB_HOSTS names a primary and a replica (two hosts), got {db_hosts!r}")
@@ -82,7 +79,7 @@ def from_environment() -> ShopPlatform:
 
 def linux_host(root: str) -> LinuxHostTopology:
     """The host ``SHOP_SSH_HOST`` over SSH (imported here: asyncssh is loaded only when it is wanted)."""
-    from topologies.linux_host import LinuxHostTopology
+    from topologies import LinuxHostTopology
 
     return LinuxHostTopology(
         os.environ.get("SHOP_SSH_HOST", "192.0.2.10"),
@@ -96,7 +93,7 @@ def linux_host(root: str) -> LinuxHostTopology:
 
 def database_host(where: str) -> LinuxHostTopology:
     """A database host ``address[:port]``: its servers listen on that address, accepting ``SHOP_DB_NETWORK``."""
-    from topologies.linux_host import LinuxHostTopology
+    from topologies import LinuxHostTopology
 
     address, _, port = where.partition(":")
     return LinuxHostTopology(

@@ -16,9 +16,9 @@ from harmony_py.events import (
     TopologyPreparing,
     TopologyReady,
 )
-from harmony_py.outcome import Change, ChangeAction
 from harmony_py.outputs import KNOWN_AFTER_APPLY
 from harmony_py.report import Phase, RunReport, ScoreReport, ScoreState
+from harmony_py.values import Change, ChangeAction
 
 _SYMBOL = {
     ChangeAction.CREATE: ("+", "green"),

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from harmony_py import __version__
-from harmony_py.outcome import Change
 from harmony_py.report import RunReport, ScoreReport, ScoreState
+from harmony_py.values import Change
 
 
 def change_json(change: Change) -> dict[str, Any]:

@@ -21,7 +21,13 @@ from rich.text import Text
 from harmony_py import DISTRIBUTION, __version__
 from harmony_py.apply_lock import apply_lock
 from harmony_py.errors import HarmonyError, describe, is_deliberate, prefixed
-from harmony_py.events import Event, EventHandler, ScoreFinished, TopologyFailed, ignore_event
+from harmony_py.events import (
+    Event,
+    EventHandler,
+    ScoreFinished,
+    TopologyFailed,
+    ignore_event,
+)
 from harmony_py.group import check_parallel
 from harmony_py.maestro import Maestro
 from harmony_py.report import RunReport, ScoreReport, ScoreState

@@ -35,11 +35,17 @@ from capabilities.application import (
 )
 from capabilities.postgresql import PgUser
 from harmony_py.errors import ScoreValueError
-from harmony_py.outcome import Change, Outcome
-from harmony_py.outputs import EnvValue, Produces, ProducingInterpret, env_with_placeholders, resolved_env
+from harmony_py.outcome import Outcome
+from harmony_py.outputs import (
+    EnvValue,
+    Produces,
+    ProducingInterpret,
+    env_with_placeholders,
+    resolved_env,
+)
 from harmony_py.score import CompositeScore, Interpret, Score
-from harmony_py.secret import Secret
 from harmony_py.validation import InstanceOf, Matches, Values, validate
+from harmony_py.values import Change, Secret
 
 from .postgresql import PostgreSQLScore
 

@@ -8,11 +8,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunner, CommandRunnerService
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
-from harmony_py.secret import MASK, Secret
+from harmony_py.values import MASK, Change, ChangeAction, Secret
 
 from .validate import absolute_path
 
@@ -166,31 +165,32 @@ class CommandInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
-        if await self._done(topology):
+        if await self._done(topology.command_runner()):
             return []
         shown = display(self.score.command_value)
         return [Change(ChangeAction.RUN, shown, f"run {shown}")]
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         command = self.score.command_value
-        result = await topology.run(argv_of(command), env=self.score.revealed_env(), timeout_s=self.score.timeout_s)
+        result = await runner.run(argv_of(command), env=self.score.revealed_env(), timeout_s=self.score.timeout_s)
         if not result.ok:
             # Only masked text goes into the error: it is shown, logged and put in --json.
             raise CommandFailedError(
                 _masked_argv(command), result.exit_status, masked(result.stderr_text, self.score.secrets), shown=display(command)
             )
-        if not await self._done(topology):
+        if not await self._done(runner):
             raise HarmonyError(
                 f"{display(command)} succeeded but its guard still says it is needed "
                 f"({self._guard()}); a second apply would run it again"
             )
 
-    async def _done(self, topology: CommandRunner) -> bool:
-        if self.score.creates is not None and await topology.stat(self.score.creates) is not None:
+    async def _done(self, runner: CommandRunnerService) -> bool:
+        if self.score.creates is not None and await runner.stat(self.score.creates) is not None:
             return True
         unless = self.score.unless_value
         if unless is not None:
-            check = await topology.run(argv_of(unless), env=self.score.revealed_env())
+            check = await runner.run(argv_of(unless), env=self.score.revealed_env())
             return check.ok
         return False
 

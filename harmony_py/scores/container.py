@@ -10,10 +10,9 @@ from typing import Annotated, Any
 
 from capabilities.docker import ContainerInfo, ContainerSpec, Docker
 from harmony_py.errors import HarmonyError
-from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
-from harmony_py.secret import Secret
 from harmony_py.validation import Duration, InstanceOf, validate
+from harmony_py.values import Change, ChangeAction, Secret
 
 MANAGED_LABEL = "io.harmony.managed-by"
 MANAGED_VALUE = "harmony_py"

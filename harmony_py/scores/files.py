@@ -7,12 +7,16 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from capabilities.command_runner import CommandRunner, FileKind, FileStat
+from capabilities.command_runner import (
+    CommandRunner,
+    CommandRunnerService,
+    FileKind,
+    FileStat,
+)
 from harmony_py.diff import MAX_DIFF_BYTES, NoDiff, bounded_diff
 from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
-from harmony_py.secret import Secret
+from harmony_py.values import Change, ChangeAction, Secret
 
 from .validate import absolute_path, octal, permission_mode
 
@@ -91,14 +95,15 @@ class FileInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
-        where = await locate(topology, self.score.path, self.score.follow_parent_symlinks, "FileScore", "written")
+        runner = topology.command_runner()
+        where = await locate(runner, self.score.path, self.score.follow_parent_symlinks, "FileScore", "written")
         target, mode, desired = where.target, self.score.desired_mode, self.score.desired_bytes()
-        found = await topology.stat(target)
+        found = await runner.stat(target)
         if found is None:
             return [self._creation(where, desired)]
         require_kind(target, found, FileKind.FILE)
         changes: list[Change] = []
-        content_change = await self._content_change(topology, where, found, desired)
+        content_change = await self._content_change(runner, where, found, desired)
         if content_change is not None:
             changes.append(content_change)
         if found.mode != mode:
@@ -114,15 +119,15 @@ class FileInterpret(ConvergingInterpret[CommandRunner]):
         return Change(ChangeAction.CREATE, path, summary, diff if isinstance(diff, str) else None)
 
     async def _content_change(
-        self, topology: CommandRunner, where: Location, found: FileStat, desired: bytes
+        self, runner: CommandRunnerService, where: Location, found: FileStat, desired: bytes
     ) -> Change | None:
         path = self.score.path
         if max(found.size, len(desired)) > COMPARE_BY_DIGEST_ABOVE:
-            if found.size == len(desired) and await topology.digest(where.target) == hashlib.sha256(desired).hexdigest():
+            if found.size == len(desired) and await runner.digest(where.target) == hashlib.sha256(desired).hexdigest():
                 return None
             summary = f"update content of {path}{where.shown}: content differs ({found.size} bytes -> {len(desired)} bytes)"
             return Change(ChangeAction.UPDATE, path, summary, attribute="content")
-        current = await topology.read_file(where.target) or b""
+        current = await runner.read_file(where.target) or b""
         if current == desired:
             return None
         summary = f"update content of {path}{where.shown} ({len(current)} -> {len(desired)} bytes)"
@@ -137,15 +142,16 @@ class FileInterpret(ConvergingInterpret[CommandRunner]):
         return Change(ChangeAction.UPDATE, path, summary, diff, "content")
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         # Located again: the directory may have changed since the plan (or been made by an earlier score).
-        where = await locate(topology, self.score.path, self.score.follow_parent_symlinks, "FileScore", "written")
+        where = await locate(runner, self.score.path, self.score.follow_parent_symlinks, "FileScore", "written")
         where.require_directory()
         if any(change.attribute != "mode" for change in changes):
-            await topology.write_file(
+            await runner.write_file(
                 where.target, self.score.desired_bytes(), mode=self.score.desired_mode, follow_parent_symlinks=False
             )
         else:
-            await topology.set_mode(where.target, self.score.desired_mode)
+            await runner.set_mode(where.target, self.score.desired_mode)
 
 
 @dataclass(frozen=True)
@@ -182,9 +188,10 @@ class DirectoryInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        runner = topology.command_runner()
         path, mode = self.score.path, self.score.mode
-        where = await locate(topology, path, self.score.follow_parent_symlinks, "DirectoryScore", "created")
-        found = await topology.stat(where.target)
+        where = await locate(runner, path, self.score.follow_parent_symlinks, "DirectoryScore", "created")
+        found = await runner.stat(where.target)
         if found is None:
             return [Change(ChangeAction.CREATE, path, f"create directory {path}{where.shown} (mode {octal(mode)})")]
         require_kind(where.target, found, FileKind.DIRECTORY)
@@ -193,8 +200,9 @@ class DirectoryInterpret(ConvergingInterpret[CommandRunner]):
         return []
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
-        where = await locate(topology, self.score.path, self.score.follow_parent_symlinks, "DirectoryScore", "created")
-        await topology.make_directory(where.target, mode=self.score.mode)
+        runner = topology.command_runner()
+        where = await locate(runner, self.score.path, self.score.follow_parent_symlinks, "DirectoryScore", "created")
+        await runner.make_directory(where.target, mode=self.score.mode)
 
 
 @dataclass(frozen=True)
@@ -216,14 +224,14 @@ class Location:
             raise HarmonyError(f"{self.directory} does not exist: add a DirectoryScore for it or create it first")
 
 
-async def locate(topology: CommandRunner, path: str, follow: bool, score: str, verb: str) -> Location:
+async def locate(runner: CommandRunnerService, path: str, follow: bool, score: str, verb: str) -> Location:
     """Resolve the nearest existing directory above ``path``; refuse a link on the way unless ``follow``."""
     directory = posixpath.dirname(path)
     existing = directory
-    resolved = await topology.resolve(existing)
+    resolved = await runner.resolve(existing)
     while resolved is None and existing != "/":
         existing = posixpath.dirname(existing)
-        resolved = await topology.resolve(existing)
+        resolved = await runner.resolve(existing)
     resolved = resolved or existing
     target = posixpath.join(resolved, posixpath.relpath(path, existing))
     if resolved != existing and not follow:

@@ -16,10 +16,16 @@ from typing import Annotated, Any
 
 import anyio
 
-from capabilities.k8s import ROLLOUT, K8sApiError, K8sClient, K8sError, K8sNotReadyError, K8sUnknownKindError
+from capabilities.errors import (
+    K8sApiError,
+    K8sError,
+    K8sNotReadyError,
+    K8sUnknownKindError,
+)
+from capabilities.k8s import ROLLOUT, K8sClient
 from harmony_py.diff import unified_diff
-from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
+from harmony_py.errors import HarmonyError, ManifestError, ScoreValueError
+from harmony_py.outcome import InterpretStatus, Outcome
 from harmony_py.score import Interpret, Score
 from harmony_py.validation import (
     Count,
@@ -36,14 +42,14 @@ from harmony_py.validation import (
     Values,
     validate,
 )
+from harmony_py.values import Change, ChangeAction
 
 from .k8s_manifests import (
-    ManifestError,
+    LABEL_VALUE,
     ManifestSource,
     comparable,
     field_changes,
     identify,
-    LABEL_VALUE,
     masked,
     merged,
     owned_fields,

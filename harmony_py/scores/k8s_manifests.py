@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harmony_py.errors import ScoreValueError
+from harmony_py.errors import ManifestError
 from harmony_py.validation import Matches
 
 ManifestSource = str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]]
@@ -23,14 +23,6 @@ SERVER_METADATA = frozenset(
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _HIDDEN = "(hidden)"
 _HIDDEN_CHANGED = "(hidden, changed)"
-
-
-class ManifestError(ScoreValueError):
-    """One or more manifests are not valid Kubernetes objects; nothing was sent."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("invalid manifests:\n  " + "\n  ".join(self.problems))
 
 
 def parse_manifests(source: ManifestSource) -> tuple[dict[str, Any], ...]:

@@ -7,30 +7,70 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from capabilities.command_runner import CommandRunner
+from capabilities.command_runner import CommandRunner, CommandRunnerService
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction
 from harmony_py.score import ConvergingInterpret, Score
+from harmony_py.values import Change, ChangeAction
 
-PackageState = Literal["present", "absent"]
+PackageState = Literal["present", "absent", "latest"]
 
 # Debian policy 5.6.1: lower case letters, digits, + - . ; at least two characters;
 # optionally qualified by an architecture (libc6:amd64).
 _PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.\-]+(:[a-z0-9\-]+)?")
+# Debian policy 5.6.12: [epoch:]upstream_version[-debian_revision], upstream starting with a digit.
+_VERSION = re.compile(r"([0-9]+:)?[0-9][A-Za-z0-9.+~:-]*")
 _APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 # Wait for another apt or dpkg run to finish instead of failing at once on its lock.
 _APT_LOCK_WAIT = ("-o", "DPkg::Lock::Timeout=300")
-_QUERY_FORMAT = "${Package}\t${db:Status-Abbrev}\n"
+_QUERY_FORMAT = "${Package}\t${db:Status-Abbrev}\t${Version}\n"
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One entry of ``PackageScore.packages``: ``name`` or ``name=version``."""
+
+    name: str
+    version: str | None
+
+    @property
+    def base(self) -> str:
+        return self.name.partition(":")[0]
+
+    def __str__(self) -> str:
+        return self.name if self.version is None else f"{self.name}={self.version}"
+
+
+def _wanted(entry: object) -> Wanted:
+    if not isinstance(entry, str):
+        raise ScoreValueError(f"PackageScore.packages: {entry!r} is not a package name")
+    name, equals, version = entry.partition("=")
+    if not _PACKAGE_NAME.fullmatch(name):
+        raise ScoreValueError(
+            f"PackageScore.packages: {name!r} is not a Debian package name "
+            "(lower case letters, digits, '+', '-', '.'; optionally ':arch')"
+        )
+    if equals and not _VERSION.fullmatch(version):
+        raise ScoreValueError(f"PackageScore.packages: {version!r} in {entry!r} is not a Debian version")
+    return Wanted(name, version if equals else None)
 
 
 @dataclass(frozen=True)
 class PackageScore(Score[CommandRunner]):
-    """Packages installed (``state="present"``) or removed (``"absent"``) with apt.
+    """Packages installed (``state="present"``), upgraded (``"latest"``) or removed (``"absent"``) with apt.
 
-    The plan reads dpkg's status for all the packages in one command; apply
-    runs one ``apt-get install`` or ``apt-get remove`` for those that differ,
-    then checks dpkg again. ``update_cache=True`` runs ``apt-get update`` first
-    when something is to be installed.
+    An entry ``"name=version"`` pins that exact version: apt installs,
+    upgrades or downgrades to it, and the plan names both versions. With
+    ``"latest"`` the plan compares the installed version with apt's
+    candidate (``apt-cache policy``). The plan reads dpkg's status of all the
+    packages in one command; apply runs one ``apt-get install`` or
+    ``apt-get remove`` for those that differ, then checks dpkg again.
+    ``update_cache=True`` runs ``apt-get update`` first when something is to
+    be installed (the candidate a "latest" plan names is from the lists as
+    they are).
+
+    Example::
+
+        PackageScore(["nginx", "postgresql-15=15.8-0+deb12u1"])
     """
 
     packages: Sequence[str]
@@ -42,26 +82,39 @@ class PackageScore(Score[CommandRunner]):
         packages = (self.packages,) if isinstance(self.packages, str) else self.packages
         if not isinstance(packages, Sequence) or not packages:
             raise ScoreValueError(f"PackageScore.packages must be a non-empty list of names, got {self.packages!r}")
-        for package in packages:
-            if not isinstance(package, str) or not _PACKAGE_NAME.fullmatch(package):
-                raise ScoreValueError(
-                    f"PackageScore.packages: {package!r} is not a Debian package name "
-                    "(lower case letters, digits, '+', '-', '.'; optionally ':arch')"
-                )
-        if self.state not in ("present", "absent"):
-            raise ScoreValueError(f"PackageScore.state must be 'present' or 'absent', got {self.state!r}")
-        object.__setattr__(self, "packages", tuple(dict.fromkeys(packages)))
+        wanted = [_wanted(entry) for entry in packages]
+        if self.state not in ("present", "absent", "latest"):
+            raise ScoreValueError(f"PackageScore.state must be 'present', 'absent' or 'latest', got {self.state!r}")
+        pinned = [str(entry) for entry in wanted if entry.version is not None]
+        if pinned and self.state != "present":
+            raise ScoreValueError(f"PackageScore: a version ({', '.join(pinned)}) goes with state='present' only")
+        bases = [entry.base for entry in wanted]
+        if len(set(bases)) != len(bases):
+            raise ScoreValueError(f"PackageScore.packages names a package twice: {', '.join(map(str, wanted))}")
+        object.__setattr__(self, "packages", tuple(str(entry) for entry in wanted))
+
+    @property
+    def wanted(self) -> tuple[Wanted, ...]:
+        return tuple(_wanted(entry) for entry in self.packages)
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(self.packages)
+        return tuple(entry.name for entry in self.wanted)
 
     @property
     def name(self) -> str:
-        return f"PackageScore({' '.join(self.names)} {self.state})"
+        return f"PackageScore({' '.join(self.packages)} {self.state})"
 
     def interpret(self) -> PackageInterpret:
         return PackageInterpret(self)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """dpkg's record of one package: whether it is installed ("ii"), and which version."""
+
+    installed: bool
+    version: str
 
 
 class PackageInterpret(ConvergingInterpret[CommandRunner]):
@@ -69,28 +122,40 @@ class PackageInterpret(ConvergingInterpret[CommandRunner]):
         self.score = score
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
-        installed = await installed_packages(topology, self.score.names)
-        if self.score.state == "present":
+        runner = topology.command_runner()
+        found = await package_versions(runner, self.score.names)
+        state = self.score.state
+        if state == "absent":
             return [
-                Change(ChangeAction.CREATE, f"package {name}", f"install package {name}")
-                for name in self.score.names
-                if not installed.get(_base(name), False)
+                Change(ChangeAction.DELETE, f"package {entry.name}", f"remove package {entry.name}")
+                for entry in self.score.wanted
+                if _installed(found, entry)
             ]
-        return [
-            Change(ChangeAction.DELETE, f"package {name}", f"remove package {name}")
-            for name in self.score.names
-            if installed.get(_base(name), False)
-        ]
+        candidates = await candidate_versions(runner, self.score.names) if state == "latest" else {}
+        changes = []
+        for entry in self.score.wanted:
+            wanted_version = entry.version or candidates.get(entry.base)
+            target = f"package {entry}"
+            if not _installed(found, entry):
+                shown = f"{entry.name} {wanted_version}" if wanted_version else entry.name
+                changes.append(Change(ChangeAction.CREATE, target, f"install package {shown}"))
+            elif wanted_version is not None and found[entry.base].version != wanted_version:
+                verb = "upgrade" if state == "latest" else "change"
+                summary = f"{verb} package {entry.name} {found[entry.base].version} -> {wanted_version}"
+                changes.append(Change(ChangeAction.UPDATE, target, summary, attribute="version"))
+        return changes
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        runner = topology.command_runner()
         names = [change.target.removeprefix("package ") for change in changes]
-        if self.score.state == "present":
+        if self.score.state != "absent":
             if self.score.update_cache:
-                await _apt(topology, ("apt-get", *_APT_LOCK_WAIT, "-q", "update"), self.score.timeout_s)
-            argv = ("apt-get", *_APT_LOCK_WAIT, "-q", "-y", "--no-install-recommends", "install", *names)
+                await _apt(runner, ("apt-get", *_APT_LOCK_WAIT, "-q", "update"), self.score.timeout_s)
+            install = ("install", "--allow-downgrades", *names)
+            argv = ("apt-get", *_APT_LOCK_WAIT, "-q", "-y", "--no-install-recommends", *install)
         else:
             argv = ("apt-get", *_APT_LOCK_WAIT, "-q", "-y", "remove", *names)
-        await _apt(topology, argv, self.score.timeout_s)
+        await _apt(runner, argv, self.score.timeout_s)
         remaining = await self.plan(topology)
         if remaining:
             raise HarmonyError(
@@ -98,24 +163,48 @@ class PackageInterpret(ConvergingInterpret[CommandRunner]):
             )
 
 
-async def installed_packages(topology: CommandRunner, names: Sequence[str]) -> Mapping[str, bool]:
-    """Whether each package is installed, by dpkg's status ("ii"); unknown packages are not."""
-    result = await topology.run(("dpkg-query", "-W", "-f", _QUERY_FORMAT, "--", *names))
+def _installed(found: Mapping[str, Installed], entry: Wanted) -> bool:
+    record = found.get(entry.base)
+    return record is not None and record.installed
+
+
+async def package_versions(runner: CommandRunnerService, names: Sequence[str]) -> Mapping[str, Installed]:
+    """dpkg's record of each package it knows among ``names`` (unknown packages are left out)."""
+    result = await runner.run(("dpkg-query", "-W", "-f", _QUERY_FORMAT, "--", *names))
     # dpkg-query exits 1 when some name is unknown to it, and still lists the others.
     if result.exit_status not in (0, 1):
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
-    installed: dict[str, bool] = {}
+    found: dict[str, Installed] = {}
     for line in result.stdout_text.splitlines():
-        package, _tab, status = line.partition("\t")
-        installed[package] = status.startswith("ii")
-    return installed
+        package, _tab, rest = line.partition("\t")
+        status, _tab, version = rest.partition("\t")
+        found[package] = Installed(status.startswith("ii"), version)
+    return found
 
 
-def _base(name: str) -> str:
-    return name.partition(":")[0]
+async def installed_packages(runner: CommandRunnerService, names: Sequence[str]) -> Mapping[str, bool]:
+    """Whether each package is installed, by dpkg's status ("ii"); unknown packages are not."""
+    return {name: record.installed for name, record in (await package_versions(runner, names)).items()}
 
 
-async def _apt(topology: CommandRunner, argv: tuple[str, ...], timeout_s: float | None) -> None:
-    result = await topology.run(argv, env=_APT_ENV, timeout_s=timeout_s)
+async def candidate_versions(runner: CommandRunnerService, names: Sequence[str]) -> Mapping[str, str]:
+    """The version apt would install of each package (``apt-cache policy``); packages without one are left out."""
+    result = await runner.run(("apt-cache", "policy", "--", *names), env={**_APT_ENV, "LC_ALL": "C"})
     if not result.ok:
-        raise CommandFailedError(argv, result.exit_status, result.stderr_text)
+        raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
+    candidates: dict[str, str] = {}
+    package = None
+    for line in result.stdout_text.splitlines():
+        if line and not line[0].isspace() and line.endswith(":"):
+            package = line[:-1].partition(":")[0]
+        elif package is not None and line.strip().startswith("Candidate:"):
+            version = line.split(":", 1)[1].strip()
+            if version != "(none)":
+                candidates[package] = version
+    return candidates
+
+
+async def _apt(runner: CommandRunnerService, argv: tuple[str, ...], timeout_s: float | None) -> None:
+    result = await runner.run(argv, env=_APT_ENV, timeout_s=timeout_s)
+    if not result.ok:
+        raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)

@@ -26,7 +26,7 @@ from capabilities.postgresql import (
     ReplicationRole,
 )
 from harmony_py.errors import ScoreValueError
-from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
+from harmony_py.outcome import InterpretStatus, Outcome
 from harmony_py.outputs import Produces, ProducingInterpret, Ref
 from harmony_py.score import Interpret, Score
 from harmony_py.validation import (
@@ -45,6 +45,8 @@ from harmony_py.validation import (
     Values,
     validate,
 )
+from harmony_py.values import Change, ChangeAction
+
 
 class _AsUser(Validator):
     """A user: a name (a PgUser with a generated password) or a PgUser, which checks its own values."""

@@ -23,15 +23,42 @@ from typing import Annotated, Literal
 
 import anyio
 
-from capabilities.docker import ContainerError, ContainerInfo, ContainerSpec, HealthCheck, Mount
-from capabilities.load_balancer import BalancedService, Backend, DockerWithLoadBalancer, Frontend
-from harmony_py.errors import HarmonyError, ScoreValueError
-from harmony_py.outcome import Change, ChangeAction, InterpretStatus, Outcome
+from capabilities.docker import (
+    ContainerInfo,
+    ContainerSpec,
+    HealthCheck,
+    Mount,
+)
+from capabilities.errors import ContainerError
+from capabilities.load_balancer import (
+    Backend,
+    BalancedService,
+    DockerWithLoadBalancer,
+    Frontend,
+)
+from harmony_py.errors import ScoreValueError, UpdateFailedError, UpdateRolledBackError
+from harmony_py.outcome import InterpretStatus, Outcome
 from harmony_py.outputs import EnvValue, env_with_placeholders, resolved_env
 from harmony_py.score import Interpret, Score
-from harmony_py.validation import Between, Count, Duration, InstanceOf, OneOf, PortRange, StartsWith, validate
+from harmony_py.validation import (
+    Between,
+    Count,
+    Duration,
+    InstanceOf,
+    OneOf,
+    PortRange,
+    StartsWith,
+    validate,
+)
+from harmony_py.values import Change, ChangeAction
 
-from .container import MANAGED_LABEL, MANAGED_VALUE, encode_record, labelled, spec_record
+from .container import (
+    MANAGED_LABEL,
+    MANAGED_VALUE,
+    encode_record,
+    labelled,
+    spec_record,
+)
 
 SERVICE_LABEL = "io.harmony.service"
 REVISION_LABEL = "io.harmony.revision"
@@ -39,14 +66,6 @@ PORT_LABEL = "io.harmony.port"
 KIND_LABEL = "io.harmony.kind"
 REPLICA = "replica"
 PORT_ENV = "PORT"
-
-
-class UpdateFailedError(HarmonyError):
-    """A rolling update could not be completed."""
-
-
-class UpdateRolledBackError(UpdateFailedError):
-    """A rolling update failed and the previous version was put back."""
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,7 @@ from harmony_py.scores import ApplicationScore, PostgreSQLSwitchoverScore
 from tests.docker.conftest import Engine, balancer_root, engine
 from tests.ports import port_is_free
 from tests.postgres.conftest import free_port_pair, pg_root
-from topologies import FailoverTopology
-from topologies.application_topology import ApplicationTopology
+from topologies import ApplicationTopology, FailoverTopology
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 sys.path.insert(0, str(EXAMPLES))

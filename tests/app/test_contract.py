@@ -7,13 +7,12 @@ from pathlib import Path
 import anyio
 import pytest
 
-from capabilities.application import ApplicationPlatform, AppSpec, ContractVersionError
+from capabilities.application import AppSpec, ApplicationPlatform
+from capabilities.errors import ContractVersionError
 from harmony_py import Maestro, MissingCapabilityError, ScoreState, ScoreValueError, Secret
 from harmony_py.outputs import Ref
 from harmony_py.scores import ApplicationScore, PostgreSQLDatabase
-from topologies import DockerTopology, FailoverTopology
-from topologies.application_topology import ApplicationTopology
-from topologies.local_instance import LocalInstance
+from topologies import ApplicationTopology, DockerTopology, FailoverTopology, LocalInstance
 
 
 def shop(**fields: object) -> ApplicationScore:

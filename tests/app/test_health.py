@@ -25,7 +25,7 @@ from harmony_py.scores import ApplicationScore
 from harmony_py.cli.loader import load_maestro
 from harmony_py.cli.main import main
 from topologies import LocalhostTopology
-from topologies.application_process import ApplicationStartError
+from topologies.errors import ApplicationStartError
 
 from .conftest import SHOP, Shop, free_port, stop_supervised_apps
 

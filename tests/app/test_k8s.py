@@ -20,13 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capabilities.application import AppSpec, ContractVersionError
+from capabilities.application import AppSpec
+from capabilities.errors import ContractVersionError
 from harmony_py import Maestro, ScoreState, Secret
 from harmony_py.scores import ApplicationScore, ApplicationServiceScore, PostgreSQLDatabase
 from tests.k8s.harness import EmulatorThread
-from tests.k8s.real_postgres import RealPostgres, pods_postgres, real_postgres  # noqa: F401  (fixtures)
-from topologies.application_k8s import DIGEST_KEY, SECRET_DIGEST_ANNOTATION, secret_digest
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from tests.k8s.real_postgres import RealPostgreSQL, pods_postgres, real_postgres  # noqa: F401  (fixtures)
+from topologies import K8sAnywhereTopology
+from topologies.k8s.applications import DIGEST_KEY, SECRET_DIGEST_ANNOTATION, secret_digest
 
 DATABASE_URL = "postgresql://shop:pa%3Ass@shop.default.svc:5432/shop"
 API_KEY = "k8s-api-key-value"
@@ -110,7 +111,7 @@ async def test_pods_that_stopped_being_ready_are_a_pending_wait_not_nothing_to_d
 
 
 async def test_the_whole_contract_plans_and_applies_with_the_database_on_the_cluster(
-    cluster: K8sAnywhereTopology, server: EmulatorThread, pods_postgres: RealPostgres
+    cluster: K8sAnywhereTopology, server: EmulatorThread, pods_postgres: RealPostgreSQL
 ) -> None:
     pods_postgres.behind(server, [("default", "shop-0")])  # the database's Pod answers psql: its roles are made by exec
     whole = ApplicationScore(

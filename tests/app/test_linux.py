@@ -31,7 +31,7 @@ from tests.docker.conftest import QUIET_SHELL, Engine, _stop_process
 from tests.postgres.conftest import free_port_pair
 from tests.ssh.netns_hosts import stop_postgres_under
 from tests.ssh.sshd import SshServer, make_user_key, start_server, stop_server, write_known_hosts
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 from .conftest import Shop, free_port, switch_over_then_reapply
 

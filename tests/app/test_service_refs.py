@@ -12,7 +12,7 @@ from capabilities.application import database_url
 from harmony_py import HarmonyError, Maestro, ScoreState
 from harmony_py.scores import PostgreSQLScore, ReplicatedServiceScore
 from tests.docker.conftest import Engine
-from topologies.local_instance import LocalInstance
+from topologies import LocalInstance
 
 
 def scores() -> tuple[PostgreSQLScore, ReplicatedServiceScore]:

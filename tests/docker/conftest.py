@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from topologies import DockerTopology, LocalhostTopology
-from topologies.docker_engine import close_clients
+from topologies.docker.engine import close_clients
 
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "httpd", "wget", "cat", "sleep", "test", "true", "false", "echo")

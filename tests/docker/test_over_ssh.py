@@ -21,8 +21,7 @@ import pytest
 from harmony_py import Maestro, MissingCapabilityError, RunReport, ScoreState
 from harmony_py.scores import ContainerScore, ReplicatedServiceScore, UpdatePolicy
 from tests.ssh.sshd import SshServer, free_port as sshd_free_port, UserKey, make_user_key, start_server, stop_server, write_known_hosts
-from topologies.host_group import linux_hosts
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology, linux_hosts
 
 from .conftest import IMAGE, QUIET_SHELL, Engine, _stop_process, free_port, free_range
 from .load import LoadClient, get

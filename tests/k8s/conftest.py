@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies import K8sAnywhereTopology
 
 from .harness import EmulatorThread
 from .real_postgres import pods_postgres, real_postgres  # noqa: F401  (fixtures)

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from capabilities.k8s import K8sApiError, K8sNotReadyError, K8sUnknownKindError, Manifest, WatchEvent
+from capabilities.errors import K8sApiError, K8sNotReadyError, K8sUnknownKindError
+from capabilities.k8s import Manifest, WatchEvent
 from harmony_py.topology import TopologyReport
-from topologies.k8s_readiness import Readiness, judge
+from topologies.k8s.readiness import Readiness, judge
 
 from .emulator import _deep_merge, _prune, _ready_status, fields_v1, label_selector_matches
 

@@ -27,7 +27,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 @dataclass(frozen=True)
-class RealPostgres:
+class RealPostgreSQL:
     socket_dir: Path
     bin_dir: Path
     """Holds only ``psql``: the ``PATH`` of the Pods."""
@@ -66,7 +66,7 @@ def _as_postgres(*argv: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def real_postgres() -> Iterator[RealPostgres]:
+def real_postgres() -> Iterator[RealPostgreSQL]:
     if not (PG_BIN / "pg_ctl").exists():
         pytest.fail("PostgreSQL 15 is not installed (Debian package postgresql-15)")
     root = Path(tempfile.mkdtemp(prefix="harmony-k8s-pods-pg-"))
@@ -80,7 +80,7 @@ def real_postgres() -> Iterator[RealPostgres]:
         _as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync")
         options = f"-c listen_addresses='' -c unix_socket_directories={sockets} -c port=5432 -c fsync=off"
         _as_postgres(str(PG_BIN / "pg_ctl"), "start", "-w", "-D", str(data), "-l", str(root / "log"), "-o", options)
-        yield RealPostgres(sockets, bin_dir)
+        yield RealPostgreSQL(sockets, bin_dir)
     finally:
         if (data / "postmaster.pid").exists():
             subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate", "-w"],
@@ -89,7 +89,7 @@ def real_postgres() -> Iterator[RealPostgres]:
 
 
 @pytest.fixture
-def pods_postgres(real_postgres: RealPostgres) -> RealPostgres:
+def pods_postgres(real_postgres: RealPostgreSQL) -> RealPostgreSQL:
     """The session's server, emptied of the previous test's roles and databases."""
     real_postgres.reset()
     return real_postgres

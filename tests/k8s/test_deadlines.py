@@ -25,11 +25,11 @@ import anyio
 import kmock
 import pytest
 
-from capabilities.k8s import K8sApiError
+from capabilities.errors import K8sApiError
 from harmony_py import Maestro, ScoreState
 from harmony_py.errors import TopologyNotReadyError
 from harmony_py.scores import K8sResourceScore
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies import K8sAnywhereTopology
 
 from .emulator import client_gone
 from .harness import EmulatorThread

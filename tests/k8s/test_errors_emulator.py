@@ -8,7 +8,7 @@ import kmock
 
 from harmony_py import Maestro, ScoreState
 from harmony_py.scores import K8sResourceScore
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies import K8sAnywhereTopology
 
 from .harness import EmulatorThread
 from .test_topology_emulator import inject

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from capabilities.k8s import ExecResult, K8sApiError, K8sNotReadyError
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from capabilities.errors import K8sApiError, K8sNotReadyError
+from capabilities.k8s import ExecResult
+from topologies import K8sAnywhereTopology
 
 from .harness import EmulatorThread
 

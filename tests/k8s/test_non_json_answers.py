@@ -17,11 +17,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from capabilities.k8s import K8sApiError
+from capabilities.errors import K8sApiError
 from harmony_py import Maestro, ScoreState
 from harmony_py.errors import TopologyNotReadyError
 from harmony_py.scores import K8sResourceScore
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies import K8sAnywhereTopology
 
 from .stub_servers import TOKEN, Answer, HttpStub, discovery, write_kubeconfig
 

@@ -24,19 +24,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capabilities.k8s import K8sApiError, K8sNotReadyError
+from capabilities.errors import K8sApiError, K8sNotReadyError
 from capabilities.postgresql import PgConfig, PgUser, PostgreSQL, PostgreSQLCluster, ReplicationRole
 from harmony_py.capability_check import capability_gaps
-from harmony_py.outcome import Change, ChangeAction
-from topologies.failover import FailoverTopology
-from topologies.k8s_anywhere import K8sAnywhereTopology
-from topologies.k8s_postgres_manifests import Declared, declared_from, manifests
-from harmony_py.secret import Secret
-from topologies.postgres_text import facts_sql, scram_matches
+from harmony_py.values import Change, ChangeAction, Secret
+from topologies import FailoverTopology, K8sAnywhereTopology
+from topologies.k8s.postgres_manifests import Declared, declared_from, manifests
+from topologies.postgres.text import facts_sql, scram_matches
 from topologies.secret_store import SecretStore
 
 from .harness import EmulatorThread
-from .real_postgres import RealPostgres
+from .real_postgres import RealPostgreSQL
 
 CONFIG = PgConfig(
     "orders", databases=("orders",), users=(PgUser("app", databases=("orders",)),), settings={"max_connections": "50"}
@@ -66,7 +64,7 @@ async def pair(kubeconfig: Path) -> FailoverTopology[K8sAnywhereTopology]:
 
 
 @pytest.fixture
-def kubelet(server: EmulatorThread, pods_postgres: RealPostgres) -> RealPostgres:
+def kubelet(server: EmulatorThread, pods_postgres: RealPostgreSQL) -> RealPostgreSQL:
     """Pods ``orders-0`` answering psql (a real server): a primary's converge asks it for roles and databases."""
     pods_postgres.behind(server, [(namespace, "orders-0") for namespace in ("pg-a", "pg-b", "default")])
     return pods_postgres
@@ -96,7 +94,7 @@ def test_a_pair_of_clusters_provides_replicated_postgresql() -> None:
     assert capability_gaps(pair, PostgreSQLCluster) == []
 
 
-async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres) -> None:
+async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:
     primary = pair.primary
     planned = await primary.plan_postgres(CONFIG)
     assert server.call(lambda: server.api.find("StatefulSet", "orders", "pg-a")) is None, "a plan changed something"
@@ -137,7 +135,7 @@ async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTo
     assert await primary.postgres_address(CONFIG) == "orders.pg-a.svc:5432"
 
 
-async def test_replica_is_declared_to_clone_its_primary(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres) -> None:
+async def test_replica_is_declared_to_clone_its_primary(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:
     await pair.primary.deploy_postgres(CONFIG)
     source = await pair.primary.postgres_replication_source(CONFIG, "replica")
     assert (source.host, source.slot, source.name) == ("orders.pg-a.svc", "harmony_replica", "replica")
@@ -192,7 +190,7 @@ def pod_uid(server: EmulatorThread, namespace: str) -> str | None:
     return None if pod is None else str(pod["metadata"]["uid"])
 
 
-async def test_a_stopped_server_is_started_by_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres) -> None:
+async def test_a_stopped_server_is_started_by_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:
     await pair.primary.deploy_postgres(CONFIG)
     first = pod_uid(server, "pg-a")
     assert first is not None
@@ -210,7 +208,7 @@ async def test_a_stopped_server_is_started_by_a_new_pod(pair: FailoverTopology[K
     assert await pair.primary.deploy_postgres(CONFIG) == []
 
 
-async def test_a_former_primary_rejoins_rewound_in_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres) -> None:
+async def test_a_former_primary_rejoins_rewound_in_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:
     await pair.primary.deploy_postgres(CONFIG)
     await pair.replica.deploy_postgres(CONFIG)
     before = pod_uid(server, "pg-b")
@@ -232,7 +230,7 @@ async def test_exec_into_a_pod_that_is_not_running_says_why(pair: FailoverTopolo
         await pair.primary.k8s_exec("orders-0", ["true"])
 
 
-async def test_fence_holds_the_server_down(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres) -> None:
+async def test_fence_holds_the_server_down(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:
     await pair.primary.deploy_postgres(CONFIG)
     await pair.primary.fence_postgres(CONFIG)
     statefulset = find(server, "StatefulSet", "orders", "pg-a")
@@ -307,7 +305,7 @@ def role_summaries(changes: list[Change]) -> list[str]:
 
 
 async def test_a_user_added_to_the_score_later_is_planned_created_then_noop(
-    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL
 ) -> None:
     from harmony_py import Maestro, ScoreState
     from harmony_py.cli.json_output import run_json
@@ -350,7 +348,7 @@ async def test_a_user_added_to_the_score_later_is_planned_created_then_noop(
 
 
 async def test_a_changed_password_updates_the_role(
-    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL
 ) -> None:
     config = dataclasses.replace(CONFIG, users=(PgUser("app", Secret("first-pass"), databases=("orders",)),))
     await pair.primary.deploy_postgres(config)
@@ -364,7 +362,7 @@ async def test_a_changed_password_updates_the_role(
 
 
 async def test_a_replica_is_not_asked_for_roles(
-    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL
 ) -> None:
     await pair.primary.deploy_postgres(CONFIG)
     await pair.replica.follow_postgres(CONFIG, await pair.primary.postgres_replication_source(CONFIG, "replica"))
@@ -382,7 +380,7 @@ DATABASE_NAMES = st.sampled_from(["orders", "stock", "billing"])
     databases=st.lists(DATABASE_NAMES, max_size=2, unique=True),
 )
 def test_any_roles_and_databases_converge_then_noop(
-    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgres,
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL,
     users: list[tuple[str, list[str]]], databases: list[str],
 ) -> None:  # fmt: skip
     config = PgConfig("orders", databases=tuple(databases), users=tuple(PgUser(name, databases=tuple(d)) for name, d in users))

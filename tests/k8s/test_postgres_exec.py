@@ -25,10 +25,9 @@ from pathlib import Path
 import pytest
 
 from capabilities.postgresql import PgConfig, PgUser, ReplicationRole
-from topologies.k8s_postgres_manifests import Declared, PodPaths, manifests, prepare_script, server_script, stop_script
-from topologies.postgres_text import replication_role_sql, scram_verifier
-from topologies.failover import FailoverTopology
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies.k8s.postgres_manifests import Declared, PodPaths, manifests, prepare_script, server_script, stop_script
+from topologies.postgres.text import replication_role_sql, scram_verifier
+from topologies import FailoverTopology, K8sAnywhereTopology
 
 from tests.ports import port_is_free
 

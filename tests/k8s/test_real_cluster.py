@@ -18,8 +18,7 @@ from capabilities.k8s import ROLLOUT
 from capabilities.postgresql import PgConfig, PgUser, ReplicationRole
 from harmony_py import Maestro, ScoreState
 from harmony_py.scores import K8sDeploymentScore, K8sResourceScore, NamespaceScore
-from topologies.failover import FailoverTopology
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies import FailoverTopology, K8sAnywhereTopology
 
 pytestmark = [
     pytest.mark.real_cluster,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from capabilities.postgresql import PgConfig, PgUser
-from harmony_py.secret import Secret
-from topologies.postgres_server import NO_ROLES, role_changes
-from topologies.postgres_text import scram_verifier
+from harmony_py.values import Secret
+from topologies.postgres.roles import NO_ROLES, role_changes
+from topologies.postgres.text import scram_verifier
 
 CONFIG = PgConfig("orders", users=(PgUser("app", Secret("a"), databases=("orders",)), PgUser("audit", Secret("b"), databases=("orders",))))
 PASSWORDS = {"replicator": Secret("r"), "app": Secret("a"), "audit": Secret("b")}

@@ -7,10 +7,9 @@ import json
 import pytest
 
 from harmony_py import Maestro, MissingCapabilityError, ScoreState
-from harmony_py.outcome import ChangeAction
+from harmony_py.values import ChangeAction
 from harmony_py.scores import K8sDeploymentScore, K8sResourceScore, NamespaceScore
-from topologies.k8s_anywhere import K8sAnywhereTopology
-from topologies.localhost import LocalhostTopology
+from topologies import K8sAnywhereTopology, LocalhostTopology
 
 from .harness import EmulatorThread
 

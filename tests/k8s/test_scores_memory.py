@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capabilities.k8s import K8sApiError
+from capabilities.errors import K8sApiError
 from harmony_py import Maestro, ScoreState, ScoreValueError
-from harmony_py.outcome import ChangeAction
 from harmony_py.scores import K8sDeploymentScore, K8sResourceScore, ManifestError, NamespaceScore
 from harmony_py.scores.k8s_manifests import without_dropped
+from harmony_py.values import ChangeAction
 
 from .memory_client import InMemoryK8sClient
 

@@ -10,17 +10,11 @@ import anyio
 import kmock
 import pytest
 
-from capabilities.k8s import (
-    ROLLOUT,
-    K8sApiError,
-    K8sClient,
-    K8sConflictError,
-    K8sNotReadyError,
-    K8sUnknownKindError,
-)
+from capabilities.errors import K8sApiError, K8sConflictError, K8sNotReadyError, K8sUnknownKindError
+from capabilities.k8s import ROLLOUT, K8sClient
 from harmony_py.capability_check import capability_gaps
 from harmony_py.errors import TopologyNotReadyError
-from topologies.k8s_anywhere import K8sAnywhereTopology
+from topologies import K8sAnywhereTopology
 
 from .harness import EmulatorThread
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from topologies.local_instance import LocalInstance
+from topologies import LocalInstance
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

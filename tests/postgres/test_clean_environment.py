@@ -18,8 +18,7 @@ import pytest
 from capabilities.postgresql import PgUser, ReplicationRole
 from harmony_py import Maestro, ScoreState
 from harmony_py.scores import PostgreSQLScore, PostgreSQLSwitchoverScore
-from topologies import FailoverTopology
-from topologies.local_instance import LocalInstance
+from topologies import FailoverTopology, LocalInstance
 
 from .committer import conninfo
 from .conftest import free_port_pair, instance

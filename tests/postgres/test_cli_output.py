@@ -38,7 +38,7 @@ def pair_file(pg_root: Path) -> tuple[Path, int]:
         from harmony_py import Maestro
         from harmony_py.scores import PostgreSQLScore, PostgreSQLStatusScore
         from topologies import FailoverTopology
-        from topologies.local_instance import LocalInstance
+        from topologies import LocalInstance
 
         cluster = FailoverTopology[LocalInstance](
             LocalInstance("cli-a", root="{pg_root}/cli-a"), LocalInstance("cli-b", root="{pg_root}/cli-b", port_shift=1)

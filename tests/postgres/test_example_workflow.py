@@ -20,8 +20,7 @@ import pytest
 
 from capabilities.postgresql import ReplicationRole
 from harmony_py.scores import PostgreSQLScore
-from topologies import FailoverTopology
-from topologies.local_instance import LocalInstance
+from topologies import FailoverTopology, LocalInstance
 
 from .conftest import free_port_pair
 

@@ -25,8 +25,7 @@ from harmony_py.scores import (
     PostgreSQLStatusScore,
     PostgreSQLSwitchoverScore,
 )
-from topologies import FailoverTopology
-from topologies.local_instance import LocalInstance
+from topologies import FailoverTopology, LocalInstance
 
 from .committer import committing, conninfo
 from .conftest import free_port_pair, instance

@@ -26,10 +26,10 @@ from capabilities.postgresql import PgConfig, PgUser, ReplicationRole
 from harmony_py import Maestro, ScoreState
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore
-from topologies import FailoverTopology, MultisiteTopology
-from topologies import postgres_cluster, postgres_server
-from topologies.local_instance import LocalInstance
-from topologies.postgres_server import PROBE_APPLICATION, PostgresError
+from topologies import FailoverTopology, LocalInstance, MultisiteTopology
+from topologies.postgres import cluster as postgres_cluster, server as postgres_server
+from topologies.errors import HostPostgreSQLError
+from topologies.postgres.server import PROBE_APPLICATION
 
 from .conftest import PG_BIN, free_port_pair, instance
 
@@ -85,7 +85,7 @@ def short_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_commit_no_standby_acknowledges_is_ended_after_its_timeout(pair: Pair) -> None:
     config = pair.score.config
     pair.pg_ctl_stop(pair.topology.replica)  # the synchronous standby: every commit now waits for it
-    with pytest.raises(PostgresError, match="a commit was not acknowledged within 2 s"):
+    with pytest.raises(HostPostgreSQLError, match="a commit was not acknowledged within 2 s"):
         anyio.run(pair.topology.primary.probe_write_postgres, config, 2.0)
     waiting = pair.psql(
         pair.topology.primary, f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{PROBE_APPLICATION}'"

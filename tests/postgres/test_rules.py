@@ -14,8 +14,8 @@ from harmony_py.errors import HarmonyError
 from harmony_py.scores import PostgreSQLScore, PostgreSQLSwitchoverScore
 from harmony_py.topology import TopologyReport
 from topologies import FailoverTopology, LocalhostTopology, MultisiteTopology
-from topologies.postgres_cluster import Member, parse_lsn
-from topologies.postgres_text import (
+from topologies.postgres.cluster import Member, parse_lsn
+from topologies.postgres.text import (
     conf_value,
     mask_verifiers,
     pgpass_line,
@@ -85,7 +85,8 @@ def test_a_plain_password_is_refused_where_the_user_is_written() -> None:
         PgUser("a", "plain")  # type: ignore[arg-type]
 
 
-class NoPostgres:
+
+class NoPostgreSQL:
     name = "nopg"
 
     async def ensure_ready(self) -> TopologyReport:
@@ -94,7 +95,7 @@ class NoPostgres:
 
 def test_runtime_check_names_the_missing_members() -> None:
     score = PostgreSQLScore("app")
-    topology = FailoverTopology[NoPostgres](NoPostgres(), NoPostgres())
+    topology = FailoverTopology[NoPostgreSQL](NoPostgreSQL(), NoPostgreSQL())
     with pytest.raises(MissingCapabilityError) as raised:
         Maestro(topology).add(score).check_capabilities()  # type: ignore[arg-type]
     text = str(raised.value)

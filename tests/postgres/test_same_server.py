@@ -12,8 +12,7 @@ import anyio
 
 from harmony_py import Maestro, ScoreState
 from harmony_py.scores import PostgreSQLScore, PostgreSQLSwitchoverScore
-from topologies import FailoverTopology, LocalhostTopology, MultisiteTopology
-from topologies.local_instance import LocalInstance
+from topologies import FailoverTopology, LocalInstance, LocalhostTopology, MultisiteTopology
 
 from .conftest import free_port_pair, instance
 

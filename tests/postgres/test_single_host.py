@@ -17,8 +17,8 @@ from capabilities.postgresql import PgUser, ReplicationSource
 from harmony_py import Maestro, ScoreState, Secret
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLScore
-from topologies.local_instance import LocalInstance
-from topologies.postgres_server import PostgresError
+from topologies import LocalInstance
+from topologies.errors import HostPostgreSQLError
 
 from .conftest import free_port_pair, instance
 
@@ -109,7 +109,7 @@ def test_replica_that_cannot_reach_its_primary_changes_nothing(pg_root: Path) ->
     host = instance(pg_root, "lonely", 0)
     score = PostgreSQLScore("lonely", port=free_port_pair())
     unreachable = ReplicationSource("127.0.0.1", free_port_pair(), "replicator", Secret("x"), "harmony_r", "r")
-    with pytest.raises(PostgresError, match=r"cannot reach its primary at 127\.0\.0\.1:\d+"):
+    with pytest.raises(HostPostgreSQLError, match=r"cannot reach its primary at 127\.0\.0\.1:\d+"):
         anyio.run(host.follow_postgres, score.config, unreachable)
     assert not Path(host.postgres_layout(score.config).data_dir).exists()
 

@@ -44,7 +44,7 @@ def test_postgresql_score_planned_from_another_directory_keeps_its_generated_pas
             f"""
             from harmony_py import Maestro
             from harmony_py.scores import PostgreSQLScore
-            from topologies.local_instance import LocalInstance
+            from topologies import LocalInstance
 
             maestro = Maestro(LocalInstance("elsewhere", root={str(pg_root / "elsewhere")!r})).add(
                 PostgreSQLScore("elsewhere", port={port}, users=["app"], databases=["app"])

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 from .sshd import SshServer, UserKey, make_user_key, running_servers, write_known_hosts
 

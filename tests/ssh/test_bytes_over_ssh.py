@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from harmony_py import Maestro, ScoreState
 from harmony_py.scores import FileScore
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 from .conftest import HostFactory
 from .sshd import SshServer
@@ -54,7 +54,7 @@ def test_file_names_and_contents_arrive_byte_for_byte(
     states = runner.run(apply_twice())
     assert states == (ScoreState.CHANGED, ScoreState.UNCHANGED)
     assert path.read_bytes() == content
-    assert runner.run(host.read_file(str(path))) == content
+    assert runner.run(host.command_runner().read_file(str(path))) == content
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -64,8 +64,8 @@ def test_arguments_arrive_as_exactly_those_arguments(
 ) -> None:
     runner, host = session
     # printf '%s\0' prints each argument it received, NUL-terminated: the remote argv, exactly.
-    result = runner.run(host.run(["printf", "%s\\0", *args], env={"TRICKY": args[0]}))
+    result = runner.run(host.command_runner().run(["printf", "%s\\0", *args], env={"TRICKY": args[0]}))
     assert result.ok, result.stderr_text
     assert result.stdout == b"".join(arg.encode() + b"\0" for arg in args)
-    echoed = runner.run(host.run(["sh", "-c", 'printf %s "$TRICKY"'], env={"TRICKY": args[0]}))
+    echoed = runner.run(host.command_runner().run(["sh", "-c", 'printf %s "$TRICKY"'], env={"TRICKY": args[0]}))
     assert echoed.stdout == args[0].encode()

@@ -16,8 +16,8 @@ import pytest
 from harmony_py import Maestro
 from harmony_py.cli.main import EXIT_INTERRUPTED
 from harmony_py.scores import CommandScore, FileScore
-from topologies.linux_host import LinuxHostTopology
-from topologies.ssh_files import TEMPORARY_SUFFIX
+from topologies import LinuxHostTopology
+from topologies.host.ssh.files import TEMPORARY_SUFFIX
 
 from ..processes import end_leftovers, processes_mentioning, unique_sleep
 from .conftest import HostFactory
@@ -91,7 +91,7 @@ def interrupt_cli_apply(
             f"""
             from harmony_py import Maestro, Secret
             from harmony_py.scores import CommandScore, FileScore
-            from topologies.linux_host import LinuxHostTopology
+            from topologies import LinuxHostTopology
 
             host = LinuxHostTopology(
                 {server.address!r}, port={server.port}, user="root", client_keys=({str(user_key.private_path)!r},),

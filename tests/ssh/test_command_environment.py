@@ -12,7 +12,7 @@ import pytest
 
 from harmony_py import Maestro, ScoreState, Secret
 from harmony_py.scores import CommandScore
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 from ..test_command_environment import OPERATOR_ONLY, environment_in
 from .sshd import SshServer, UserKey, start_server, stop_server, write_known_hosts

@@ -10,8 +10,8 @@ import pytest
 
 from harmony_py import Maestro, RunReport, ScoreState, Secret
 from harmony_py.scores import CommandScore, FileScore
-from topologies.linux_host import LinuxHostTopology
-from topologies.ssh_files import TEMPORARY_SUFFIX
+from topologies import LinuxHostTopology
+from topologies.host.ssh.files import TEMPORARY_SUFFIX
 
 from ..processes import end_leftovers, processes_mentioning
 from .sshd import SshServer, UserKey, drop_connections, start_server, stop_server, write_known_hosts

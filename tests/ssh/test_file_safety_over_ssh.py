@@ -17,7 +17,7 @@ import pytest
 from capabilities.command_runner import FileKind
 from harmony_py import HarmonyError, Maestro, RunReport, Score, ScoreState, Secret
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 from .conftest import HostFactory
 from .sshd import SshServer, UserKey
@@ -68,12 +68,12 @@ async def test_write_without_following_over_ssh_refuses_a_symlink_above_the_file
     try:
         for path in (link / "f", link / "sub" / "f"):
             with pytest.raises(HarmonyError, match=f"resolves to {real}"):
-                await host.write_file(str(path), b"x", mode=0o644, follow_parent_symlinks=False)
+                await host.command_runner().write_file(str(path), b"x", mode=0o644, follow_parent_symlinks=False)
         with pytest.raises(HarmonyError, match=f"{real / 'missing'} does not exist"):
-            await host.write_file(str(real / "missing" / "f"), b"x", mode=0o644, follow_parent_symlinks=False)
-        await host.write_file(str(real / "sub" / "f"), b"ok", mode=0o640, follow_parent_symlinks=False)
-        assert await host.resolve(str(link / "sub")) == str(real / "sub")
-        assert await host.resolve(str(link / "missing")) is None
+            await host.command_runner().write_file(str(real / "missing" / "f"), b"x", mode=0o644, follow_parent_symlinks=False)
+        await host.command_runner().write_file(str(real / "sub" / "f"), b"ok", mode=0o640, follow_parent_symlinks=False)
+        assert await host.command_runner().resolve(str(link / "sub")) == str(real / "sub")
+        assert await host.command_runner().resolve(str(link / "missing")) is None
     finally:
         await host.aclose()
     assert (real / "sub" / "f").read_bytes() == b"ok"
@@ -85,7 +85,7 @@ import json, resource, sys
 import anyio
 from harmony_py import Maestro
 from harmony_py.scores import FileScore
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 options, path = json.loads(sys.argv[1]), sys.argv[2]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -132,11 +132,11 @@ async def test_digest_over_ssh_is_taken_on_the_host(
     (remote_dir / "link").symlink_to(blob)
     host = make_host(ssh_servers[0])
     try:
-        assert await host.digest(str(blob)) == hashlib.sha256(content).hexdigest()
-        assert await host.digest(str(remote_dir / "missing")) is None
+        assert await host.command_runner().digest(str(blob)) == hashlib.sha256(content).hexdigest()
+        assert await host.command_runner().digest(str(remote_dir / "missing")) is None
         for other in ("fifo", "link"):
             with pytest.raises(HarmonyError, match="is not a regular file"):
-                await host.digest(str(remote_dir / other))
+                await host.command_runner().digest(str(remote_dir / other))
     finally:
         await host.aclose()
     assert not (await _report(make_host(ssh_servers[0]), FileScore(str(blob), content), apply=False)).has_changes
@@ -162,7 +162,7 @@ async def test_a_fifo_over_ssh_is_named_and_never_opened(
     os.mkfifo(fifo)
     host = make_host(ssh_servers[0])
     try:
-        found = await host.stat(str(fifo))
+        found = await host.command_runner().stat(str(fifo))
     finally:
         await host.aclose()
     assert found is not None and found.kind is FileKind.FIFO
@@ -200,10 +200,10 @@ async def test_with_sudo_resolve_and_digest_see_what_root_sees(login: Any, root_
     secret_file.chmod(0o600)
     host = login(sudo=True)
     try:
-        assert await host.resolve(str(root_only_dir / "link")) == str(root_only_dir / "real")
-        assert await host.digest(str(secret_file)) == hashlib.sha256(b"root only").hexdigest()
+        assert await host.command_runner().resolve(str(root_only_dir / "link")) == str(root_only_dir / "real")
+        assert await host.command_runner().digest(str(secret_file)) == hashlib.sha256(b"root only").hexdigest()
         with pytest.raises(HarmonyError, match="through a symlink"):
-            await host.write_file(str(root_only_dir / "link" / "f"), b"x", mode=0o600, follow_parent_symlinks=False)
+            await host.command_runner().write_file(str(root_only_dir / "link" / "f"), b"x", mode=0o600, follow_parent_symlinks=False)
     finally:
         await host.aclose()
     report = await _report(login(sudo=True), DirectoryScore(str(root_only_dir / "link" / "d")))

@@ -71,8 +71,7 @@ def _score_file(
         f"""
 from harmony_py import Maestro, Secret
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
-from topologies.host_group import linux_hosts
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology, linux_hosts
 
 defaults = LinuxHostTopology(
     "defaults", client_keys=({str(user_key.private_path)!r},), use_agent=False,

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from harmony_py import ScoreValueError, Secret, TopologyNotReadyError
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 from .conftest import UNUSED_ADDRESS
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harmony_py import ScoreValueError, TopologyGroup
-from topologies.host_group import linux_hosts, parse_host_spec
-from topologies.ssh_command import command_line, env_header
+from topologies.host.host_group import linux_hosts, parse_host_spec
+from topologies.host.ssh.command_line import command_line, env_header
 
 
 def test_importing_the_packages_does_not_import_asyncssh() -> None:

@@ -14,8 +14,8 @@ from capabilities.command_runner import CommandRunner, FileKind
 from harmony_py import Maestro, ScoreState, Secret, TopologyNotReadyError
 from harmony_py.capability_check import capability_gaps
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
-from topologies.linux_host import LinuxHostTopology
-from topologies.ssh_connection import HostKeyError
+from topologies import LinuxHostTopology
+from topologies.errors import HostKeyError
 
 from .conftest import HostFactory
 from .sshd import SshServer, UserKey
@@ -41,14 +41,14 @@ async def test_ensure_ready_reports_the_os(make_host: HostFactory, ssh_servers: 
 async def test_run_passes_stdin_env_and_exit_status(make_host: HostFactory, ssh_servers: list[SshServer]) -> None:
     host = make_host(ssh_servers[0])
     try:
-        echoed = await host.run(["sh", "-c", 'printf "%s|" "$GREETING"; cat'], stdin=b"in\x00put", env={"GREETING": "a $(b) 'c'"})
+        echoed = await host.command_runner().run(["sh", "-c", 'printf "%s|" "$GREETING"; cat'], stdin=b"in\x00put", env={"GREETING": "a $(b) 'c'"})
         assert echoed.stdout == b"a $(b) 'c'|in\x00put"
-        failing = await host.run(["sh", "-c", "echo oops >&2; exit 3"])
+        failing = await host.command_runner().run(["sh", "-c", "echo oops >&2; exit 3"])
         assert (failing.exit_status, failing.stderr) == (3, b"oops\n")
-        missing = await host.run(["no-such-program-harmony"])
+        missing = await host.command_runner().run(["no-such-program-harmony"])
         assert missing.exit_status == 127
         # No input: the remote side sees end of file at once instead of waiting forever.
-        assert (await host.run(["cat"], timeout_s=10)).stdout == b""
+        assert (await host.command_runner().run(["cat"], timeout_s=10)).stdout == b""
     finally:
         await host.aclose()
 
@@ -57,8 +57,8 @@ async def test_run_timeout_frees_the_channel(make_host: HostFactory, ssh_servers
     host = make_host(ssh_servers[0], max_sessions=4)  # a single command channel
     try:
         with pytest.raises(TimeoutError, match="timed out"):
-            await host.run(["sleep", "30"], timeout_s=0.3)
-        assert (await host.run(["true"], timeout_s=10)).ok
+            await host.command_runner().run(["sleep", "30"], timeout_s=0.3)
+        assert (await host.command_runner().run(["true"], timeout_s=10)).ok
     finally:
         await host.aclose()
 
@@ -70,12 +70,12 @@ async def test_more_concurrent_work_than_max_sessions(
     host = make_host(ssh_servers[1])
     try:
         async def command(index: int) -> bytes:
-            return (await host.run(["sh", "-c", f"sleep 0.05; echo {index}"])).stdout
+            return (await host.command_runner().run(["sh", "-c", f"sleep 0.05; echo {index}"])).stdout
 
         async def write(index: int) -> bytes | None:
             path = str(remote_dir / f"f{index}")
-            await host.write_file(path, f"{index}\n".encode(), mode=0o600)
-            return await host.read_file(path)
+            await host.command_runner().write_file(path, f"{index}\n".encode(), mode=0o600)
+            return await host.command_runner().read_file(path)
 
         outputs = await asyncio.gather(*(command(i) for i in range(24)), *(write(i) for i in range(24)))
     finally:
@@ -87,14 +87,14 @@ async def test_files_over_sftp(make_host: HostFactory, ssh_servers: list[SshServ
     host = make_host(ssh_servers[0])
     target = str(remote_dir / "a" / "b")
     try:
-        assert await host.stat(target) is None
-        assert await host.read_file(target) is None
-        await host.make_directory(target, mode=0o750)
-        found = await host.stat(target)
+        assert await host.command_runner().stat(target) is None
+        assert await host.command_runner().read_file(target) is None
+        await host.command_runner().make_directory(target, mode=0o750)
+        found = await host.command_runner().stat(target)
         assert found is not None and (found.kind, found.mode) == (FileKind.DIRECTORY, 0o750)
-        await host.write_file(f"{target}/secret", b"s3cret", mode=0o600)
-        await host.write_file(f"{target}/secret", b"replaced", mode=0o640)
-        await host.set_mode(f"{target}/secret", 0o604)
+        await host.command_runner().write_file(f"{target}/secret", b"s3cret", mode=0o600)
+        await host.command_runner().write_file(f"{target}/secret", b"replaced", mode=0o640)
+        await host.command_runner().set_mode(f"{target}/secret", 0o604)
     finally:
         await host.aclose()
     written = Path(target, "secret")
@@ -214,7 +214,7 @@ def test_linux_host_rejects_bad_settings() -> None:
 def test_close_after_the_run_that_opened_the_connection_ended(make_host: HostFactory, ssh_servers: list[SshServer]) -> None:
     # A script may run `asyncio.run(maestro.apply())` and close in a later `asyncio.run`.
     host = make_host(ssh_servers[0])
-    assert asyncio.run(host.run(["true"])).exit_status == 0
+    assert asyncio.run(host.command_runner().run(["true"])).exit_status == 0
     asyncio.run(host.aclose())
-    assert asyncio.run(host.run(["true"])).exit_status == 0  # a new connection, in the new loop
+    assert asyncio.run(host.command_runner().run(["true"])).exit_status == 0  # a new connection, in the new loop
     asyncio.run(host.aclose())

@@ -83,5 +83,5 @@ def test_package_names_are_validated() -> None:
     with pytest.raises(ScoreValueError, match="not a Debian package name"):
         PackageScore(["curl; rm -rf /"])
     with pytest.raises(ScoreValueError, match="state"):
-        PackageScore(["curl"], state="latest")  # type: ignore[arg-type]
+        PackageScore(["curl"], state="newest")  # type: ignore[arg-type]
     assert PackageScore("libc6:amd64").names == ("libc6:amd64",)

@@ -24,8 +24,7 @@ from capabilities.postgresql import PgConfig, PgEndpoint, PgUser, ReplicationRol
 from harmony_py import Maestro, ScoreState
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore
-from topologies import FailoverTopology
-from topologies.linux_host import LinuxHostTopology
+from topologies import FailoverTopology, LinuxHostTopology
 from tests.postgres.committer import Committer, committing, conninfo
 
 from .netns_hosts import ADDRESS_A, ADDRESS_B, NETWORK, NetnsHost, postmaster_pid, two_hosts
@@ -174,7 +173,7 @@ def test_failover_after_kill_9_loses_no_acknowledged_commit(cluster: Cluster) ->
     assert pid is not None
     with committing(cluster.endpoints(), table="ticks_failover") as committer:
         _wait_for_acks(committer, 50)
-        killed = cluster.run(lambda: current.run(["kill", "-9", str(pid)]))  # on its host, over SSH
+        killed = cluster.run(lambda: current.command_runner().run(["kill", "-9", str(pid)]))  # on its host, over SSH
         assert killed.ok, killed.stderr_text
         report = cluster.apply(PostgreSQLFailoverScore(cluster.score, to="primary"))
         assert report.ok, [s.message for s in report.scores]
@@ -228,7 +227,7 @@ def test_port_in_use_on_the_remote_host_is_a_clear_error(cluster: Cluster) -> No
 
     async def apply_and_check() -> RunReport:
         report = await Maestro(host).add(busy).apply()
-        assert (await host.run(["true"])).ok  # sshd, which holds the port, is untouched
+        assert (await host.command_runner().run(["true"])).ok  # sshd, which holds the port, is untouched
         return report
 
     report = cluster.run(apply_and_check)

@@ -17,7 +17,7 @@ import pytest
 from harmony_py import Maestro, ScoreState, Secret
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
 
-from topologies.linux_host import LinuxHostTopology
+from topologies import LinuxHostTopology
 
 from ..processes import end_leftovers, processes_mentioning
 from ..test_command_environment import environment_in

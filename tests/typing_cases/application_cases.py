@@ -13,9 +13,7 @@ from capabilities.application import ApplicationPlatform, ApplicationRuntime
 from harmony_py import Maestro, Secret
 from harmony_py.outputs import Ref
 from harmony_py.scores import ApplicationScore, ApplicationServiceScore, PostgreSQLDatabase, PostgreSQLScore
-from topologies import DockerTopology, FailoverTopology, K8sAnywhereTopology, LocalhostTopology
-from topologies.application_topology import ApplicationTopology
-from topologies.local_instance import LocalInstance
+from topologies import ApplicationTopology, DockerTopology, FailoverTopology, K8sAnywhereTopology, LocalInstance, LocalhostTopology
 
 shop = ApplicationScore(
     "shop",
@@ -49,7 +47,7 @@ ApplicationTopology(runtime=LocalhostTopology(), database=FailoverTopology(Docke
 ApplicationTopology(runtime=DockerTopology(), database=database)  # type: ignore[arg-type]
 
 # A Linux host over SSH runs the image behind nginx, and PostgreSQL beside it: a whole platform.
-from topologies.linux_host import LinuxHostTopology  # noqa: E402
+from topologies import LinuxHostTopology  # noqa: E402
 
 linux = LinuxHostTopology("192.0.2.10", user="root", app_host_paths=("/usr/lib",))
 Maestro(linux).add(shop)

@@ -24,8 +24,7 @@ from capabilities import (
 )
 from harmony_py import Maestro, TopologyReport
 from harmony_py.scores import ContainerScore, ReplicatedServiceScore
-from topologies import DockerTopology, FailoverTopology, LocalhostTopology, MultisiteTopology
-from topologies.linux_host import LinuxHostTopology
+from topologies import DockerTopology, FailoverTopology, LinuxHostTopology, LocalhostTopology, MultisiteTopology
 
 
 @dataclass(frozen=True)

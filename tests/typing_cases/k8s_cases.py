@@ -14,7 +14,7 @@ from typing_extensions import assert_type
 from capabilities.k8s import ROLLOUT, K8sClient, WatchEvent
 from capabilities.postgresql import ClusterStatus, PgConfig, PostgreSQL, PostgreSQLCluster, PostgreSQLServer
 from harmony_py import Maestro
-from harmony_py.outcome import Change
+from harmony_py.values import Change
 from harmony_py.scores import FileScore, PostgreSQLScore, K8sDeploymentScore, K8sResourceScore, NamespaceScore
 from topologies import FailoverTopology, K8sAnywhereTopology, LocalhostTopology, MultisiteTopology
 

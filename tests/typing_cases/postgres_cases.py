@@ -17,11 +17,10 @@ from harmony_py.scores import (
     PostgreSQLSwitchoverScore,
 )
 from harmony_py.topology import TopologyReport
-from topologies import FailoverTopology, LocalhostTopology, MultisiteTopology
-from topologies.linux_host import LinuxHostTopology
+from topologies import FailoverTopology, LinuxHostTopology, LocalhostTopology, MultisiteTopology
 
 
-class NoPostgres:
+class NoPostgreSQL:
     """A topology without PostgreSQL (as DockerTopology is)."""
 
     name = "nopg"
@@ -34,7 +33,7 @@ pg = PostgreSQLScore("app", port=5433, databases=["app"], users=["app"])
 config = PgConfig("app")
 hosts = FailoverTopology[LocalhostTopology](LocalhostTopology("a"), LocalhostTopology("b"))
 sites = MultisiteTopology(LocalhostTopology("a"), (LocalhostTopology("b"), LocalhostTopology("c")))
-without = FailoverTopology(NoPostgres(), NoPostgres())
+without = FailoverTopology(NoPostgreSQL(), NoPostgreSQL())
 
 # Hosts are PostgreSQL servers; replicated hosts are PostgreSQL clusters.
 server: PostgreSQLServer = LocalhostTopology()

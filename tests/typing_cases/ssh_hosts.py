@@ -8,9 +8,7 @@ from capabilities.postgresql import PostgreSQL
 from harmony_py import Maestro, Score, TopologyGroup
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore
 from harmony_py.scores.package import PackageScore
-from topologies import LocalhostTopology
-from topologies.host_group import HostGroup, linux_hosts
-from topologies.linux_host import LinuxHostTopology
+from topologies import HostGroup, LinuxHostTopology, LocalhostTopology, linux_hosts
 
 host = LinuxHostTopology("web1", user="ops")
 runner: CommandRunner = host  # LinuxHostTopology provides CommandRunner structurally
@@ -31,14 +29,14 @@ assert_type(Maestro(explicit), Maestro[LinuxHostTopology])
 assert_type(Maestro(TopologyGroup([LocalhostTopology()])), Maestro[LocalhostTopology])
 
 
-class NeedsPostgres(Score[PostgreSQL]):
+class NeedsPostgreSQL(Score[PostgreSQL]):
     def interpret(self):  # type: ignore[no-untyped-def]
         raise NotImplementedError
 
 
 # An SSH host is a PostgreSQL server: one host and a group take PostgreSQL scores.
-Maestro(host).add(NeedsPostgres())
-Maestro(group).add(NeedsPostgres())
+Maestro(host).add(NeedsPostgreSQL())
+Maestro(group).add(NeedsPostgreSQL())
 
 
 class NeedsK8s(Score[K8sClient]):

@@ -1,0 +1,1 @@
+"""Applications on hosts: the runtimes (supervised processes, replicated containers) and ApplicationTopology."""

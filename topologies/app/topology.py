@@ -1,0 +1,98 @@
+"""ApplicationTopology: an application runtime paired with the topology that holds its database.
+
+``ApplicationTopology(runtime=LocalhostTopology(...), database=FailoverTopology(a, b))``
+runs the application where ``runtime`` runs applications and its PostgreSQL
+on ``database``, here a primary and a streaming replica. It provides
+``ApplicationPlatform`` by delegation, so an ``ApplicationScore`` applies to
+it unchanged. The fields are typed by capability: mypy rejects a ``database``
+that is not PostgreSQL (``FailoverTopology[DockerTopology]``) and a
+``runtime`` that runs no applications, where the pair is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from typing_extensions import get_protocol_members
+
+from capabilities.application import ApplicationPlatform, ApplicationRuntime, AppSpec
+from capabilities.postgresql import PgConfig, PgEndpoint, PostgreSQL
+from harmony_py.capability_check import capability_gaps, capability_name
+from harmony_py.topology import TopologyReport, close_topology
+from harmony_py.values import Change
+
+
+@dataclass(frozen=True)
+class ApplicationTopology:
+    """Applications on ``runtime``, their PostgreSQL databases on ``database``."""
+
+    runtime: ApplicationRuntime
+    database: PostgreSQL
+
+    @property
+    def name(self) -> str:
+        return f"ApplicationTopology[{_name(self.runtime)}, {_name(self.database)}]"
+
+    async def ensure_ready(self) -> TopologyReport:
+        facts: dict[str, str] = {}
+        for label, part in (("runtime", self.runtime), ("database", self.database)):
+            ready = getattr(part, "ensure_ready", None)
+            if ready is not None:
+                report: TopologyReport = await ready()
+                facts.update({f"{label}.{key}": value for key, value in report.facts.items()})
+        return TopologyReport(self.name, facts)
+
+    async def aclose(self) -> None:
+        await close_topology(self.runtime)
+        await close_topology(self.database)
+
+    def capability_gaps(self, capability: type) -> list[str]:
+        """Each half answers for the members of the capability it provides."""
+        try:
+            members = get_protocol_members(capability)
+        except TypeError:
+            return [f"{capability!r} is not a Protocol"]
+        gaps: list[str] = []
+        for label, part, provided in (
+            ("runtime", self.runtime, ApplicationRuntime),
+            ("database", self.database, PostgreSQL),
+        ):
+            if members & get_protocol_members(provided):
+                gaps += [f"{label}: {gap}" for gap in capability_gaps(part, provided)]
+        beyond = sorted(members - get_protocol_members(ApplicationPlatform))
+        if beyond:
+            gaps.append(
+                f"{capability_name(capability)} (missing {', '.join(beyond)}: an ApplicationTopology provides "
+                "only ApplicationRuntime, from its runtime, and PostgreSQL, from its database)"
+            )
+        return gaps
+
+    # -- ApplicationRuntime: the runtime's ------------------------------------
+
+    def application_contracts(self) -> range:
+        return self.runtime.application_contracts()
+
+    async def plan_application(self, spec: AppSpec) -> list[Change]:
+        return await self.runtime.plan_application(spec)
+
+    async def deploy_application(self, spec: AppSpec) -> list[Change]:
+        return await self.runtime.deploy_application(spec)
+
+    async def application_url(self, spec: AppSpec) -> str | None:
+        return await self.runtime.application_url(spec)
+
+    # -- PostgreSQL: the database topology's ----------------------------------
+
+    async def plan_postgres(self, config: PgConfig) -> list[Change]:
+        return await self.database.plan_postgres(config)
+
+    async def deploy_postgres(self, config: PgConfig) -> list[Change]:
+        return await self.database.deploy_postgres(config)
+
+    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
+        return await self.database.postgres_endpoint(config, database)
+
+
+def _name(part: object) -> str:
+    name = getattr(part, "name", None)
+    return name if isinstance(name, str) else type(part).__name__

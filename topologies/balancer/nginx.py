@@ -1,0 +1,345 @@
+"""LoadBalancer on a host, with an nginx instance of harmony_py's own.
+
+Everything goes through the host's command runner (``command_runner()``), so
+any host topology (this machine, or one over SSH) gets a balancer by adding
+the mixin.
+
+The instance lives under ``balancer_root`` with its own master process, pid
+file and logs, beside (never instead of) a distribution nginx. Each service
+is one file, ``services/<name>.conf``, whose first line records what it
+serves as JSON; ``nginx.conf`` lists the services it includes.
+
+A change is written as candidate files, checked with ``nginx -t`` against
+the whole candidate configuration, then put in place and activated with a
+reload signal. nginx starts new workers with the new configuration and lets
+the old ones finish their requests, so no connection is dropped; when the
+new workers do not appear (the master could not apply it, e.g. a port is
+taken), the previous files are put back.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import anyio
+
+from capabilities.command_runner import CommandResult, CommandRunnerService
+from capabilities.errors import LoadBalancerError
+from capabilities.load_balancer import Backend, BalancedService, Frontend
+
+NGINX = "/usr/sbin/nginx"
+_HEADER = "# harmony-balancer: "
+_POLL_S = 0.05
+_START_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class NginxLoadBalancer:
+    """Mixin for a host topology with a command runner: provides ``LoadBalancer`` with nginx.
+
+    nginx is installed with apt when missing, the first time a service is balanced.
+    """
+
+    balancer_root: str = "/var/lib/harmony/nginx"
+
+    def command_runner(self) -> CommandRunnerService:
+        """The host's command runner; the topology this mixin is part of provides it."""
+        raise NotImplementedError
+
+    def _nginx_instance(self) -> NginxInstance:
+        return NginxInstance(self.command_runner(), self.balancer_root)
+
+    async def balanced_service(self, service: str) -> BalancedService | None:
+        return await self._nginx_instance().balanced_service(service)
+
+    async def balance(
+        self, frontend: Frontend, backends: Sequence[Backend], *, drain_timeout_s: float = 30.0
+    ) -> None:
+        await self._nginx_instance().balance(frontend, backends, drain_timeout_s=drain_timeout_s)
+
+    async def remove_balanced_service(self, service: str, *, drain_timeout_s: float = 30.0) -> None:
+        await self._nginx_instance().remove(service, drain_timeout_s=drain_timeout_s)
+
+
+@dataclass(frozen=True)
+class NginxInstance:
+    """One harmony_py nginx instance on a host, driven through ``host``."""
+
+    runner: CommandRunnerService
+    root: str
+
+    @property
+    def main_conf(self) -> str:
+        return f"{self.root}/nginx.conf"
+
+    @property
+    def pid_file(self) -> str:
+        return f"{self.root}/nginx.pid"
+
+    def service_conf(self, service: str) -> str:
+        return f"{self.root}/services/{service}.conf"
+
+    # -- observe ---------------------------------------------------------
+
+    async def balanced_service(self, service: str) -> BalancedService | None:
+        if await self.master_pid() is None:
+            return None
+        return await self._recorded(service)
+
+    async def _recorded(self, service: str) -> BalancedService | None:
+        content = await self.runner.read_file(self.service_conf(service))
+        if content is None:
+            return None
+        return _parse_header(content.decode("utf-8", "replace"))
+
+    async def _services(self) -> list[str]:
+        content = await self.runner.read_file(self.main_conf)
+        if content is None:
+            return []
+        first = content.decode("utf-8", "replace").partition("\n")[0]
+        if not first.startswith(_HEADER):
+            return []
+        services: list[str] = json.loads(first[len(_HEADER) :])
+        return services
+
+    async def master_pid(self) -> int | None:
+        content = await self.runner.read_file(self.pid_file)
+        if not content or not content.strip().isdigit():
+            return None
+        pid = int(content.strip())
+        return pid if await self.runner.stat(f"/proc/{pid}") is not None else None
+
+    async def _workers(self, master: int) -> set[int]:
+        result = await self.runner.run(["cat", f"/proc/{master}/task/{master}/children"])
+        return {int(word) for word in result.stdout_text.split() if word.isdigit()}
+
+    # -- change ----------------------------------------------------------
+
+    async def balance(self, frontend: Frontend, backends: Sequence[Backend], *, drain_timeout_s: float) -> None:
+        wanted = BalancedService(frontend, tuple(sorted(set(backends))))
+        services = await self._services()
+        if frontend.service not in services:
+            services = sorted({*services, frontend.service})
+        await self._activate(services, {frontend.service: render_service(wanted)}, drain_timeout_s)
+
+    async def remove(self, service: str, *, drain_timeout_s: float) -> None:
+        services = await self._services()
+        if service not in services:
+            return
+        await self._activate([name for name in services if name != service], {service: None}, drain_timeout_s)
+
+    async def _activate(
+        self, services: list[str], changed: dict[str, str | None], drain_timeout_s: float
+    ) -> None:
+        await self._ensure_installed()
+        await self.runner.make_directory(f"{self.root}/services", mode=0o755)
+        await self.runner.make_directory(f"{self.root}/tmp", mode=0o755)
+        # Candidates first, checked together with everything else that stays.
+        for service, text in changed.items():
+            if text is not None:
+                await self.runner.write_file(self._candidate(service), text.encode(), mode=0o644)
+        includes = [
+            self._candidate(name) if changed.get(name) is not None else self.service_conf(name) for name in services
+        ]
+        candidate_main = f"{self.main_conf}.candidate"
+        await self.runner.write_file(
+            candidate_main, render_main(self.root, services, includes, drain_timeout_s).encode(), mode=0o644
+        )
+        check = await self._nginx("-t", "-q", config=candidate_main)
+        if not check.ok:
+            raise LoadBalancerError(
+                f"nginx refused the new configuration, the running one is unchanged: {_last_line(check)}"
+            )
+        previous = {name: await self.runner.read_file(self.service_conf(name)) for name in changed}
+        previous_main = await self.runner.read_file(self.main_conf)
+        for service, text in changed.items():
+            if text is not None:
+                await self.runner.write_file(self.service_conf(service), text.encode(), mode=0o644)
+        await self.runner.write_file(
+            self.main_conf,
+            render_main(self.root, services, [self.service_conf(name) for name in services], drain_timeout_s).encode(),
+            mode=0o644,
+        )
+        try:
+            await self._reload_or_start(drain_timeout_s)
+        except LoadBalancerError:
+            await self._restore(previous, previous_main)
+            raise
+        for service, text in changed.items():
+            if text is None:
+                await self.runner.run(["rm", "-f", self.service_conf(service)])
+
+    def _candidate(self, service: str) -> str:
+        return f"{self.service_conf(service)}.candidate"
+
+    async def _restore(self, previous: dict[str, bytes | None], previous_main: bytes | None) -> None:
+        for service, content in previous.items():
+            if content is None:
+                await self.runner.run(["rm", "-f", self.service_conf(service)])
+            else:
+                await self.runner.write_file(self.service_conf(service), content, mode=0o644)
+        if previous_main is not None:
+            await self.runner.write_file(self.main_conf, previous_main, mode=0o644)
+
+    async def _reload_or_start(self, drain_timeout_s: float) -> None:
+        master = await self.master_pid()
+        if master is None:
+            started = await self._nginx()
+            if not started.ok:
+                raise LoadBalancerError(f"nginx could not start: {_last_line(started)}")
+            await self._wait_for_master()
+            return
+        old = await self._workers(master)
+        log_before = len(await self._error_log())
+        reload = await self._nginx("-s", "reload")
+        if not reload.ok:
+            raise LoadBalancerError(f"nginx could not be told to reload: {_last_line(reload)}")
+        await self._wait_for_new_workers(master, old, log_before)
+        await self._wait_drained(master, old, drain_timeout_s)
+
+    async def _wait_for_master(self) -> None:
+        with anyio.move_on_after(_START_TIMEOUT_S):
+            while await self.master_pid() is None:
+                await anyio.sleep(_POLL_S)
+            return
+        raise LoadBalancerError(f"nginx did not write {self.pid_file} after starting: {await self._error_tail()}")
+
+    async def _wait_for_new_workers(self, master: int, old: set[int], log_before: int) -> None:
+        # The master answers a reload it cannot apply by logging an [emerg] line
+        # and keeping the old workers only.
+        with anyio.move_on_after(_START_TIMEOUT_S):
+            while not (await self._workers(master) - old):
+                emergencies = [line for line in _lines((await self._error_log())[log_before:]) if "[emerg]" in line]
+                if emergencies:
+                    raise LoadBalancerError(
+                        f"nginx kept its previous configuration, the new one could not be applied: {emergencies[-1]}"
+                    )
+                await anyio.sleep(_POLL_S)
+            return
+        raise LoadBalancerError(
+            f"nginx kept its previous configuration, the new one could not be applied: {await self._error_tail()}"
+        )
+
+    async def _wait_drained(self, master: int, old: set[int], timeout_s: float) -> None:
+        # Old workers exit once their requests are answered (worker_shutdown_timeout bounds it).
+        with anyio.move_on_after(timeout_s + 1.0):
+            while await self._workers(master) & old:
+                await anyio.sleep(_POLL_S)
+
+    async def _error_log(self) -> bytes:
+        return await self.runner.read_file(f"{self.root}/error.log") or b""
+
+    async def _error_tail(self) -> str:
+        lines = _lines(await self._error_log())
+        return lines[-1] if lines else "nothing in its error log"
+
+    async def _nginx(self, *arguments: str, config: str | None = None) -> CommandResult:
+        return await self.runner.run(
+            [NGINX, "-p", f"{self.root}/", "-e", f"{self.root}/error.log", "-c", config or self.main_conf, *arguments],
+            timeout_s=60,
+        )
+
+    async def _ensure_installed(self) -> None:
+        if await self.runner.stat(NGINX) is not None:
+            return
+        install = await self.runner.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "nginx"],
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+            timeout_s=600,
+        )
+        if not install.ok or await self.runner.stat(NGINX) is None:
+            raise LoadBalancerError(f"nginx is missing and apt-get could not install it: {_last_line(install)}")
+
+
+def render_main(root: str, services: Sequence[str], includes: Sequence[str], drain_timeout_s: float) -> str:
+    """The instance's nginx.conf; its first line lists the services it serves."""
+    tmp = f"{root}/tmp"
+    lines = [
+        _HEADER + json.dumps(sorted(services)),
+        "# Written by harmony_py; changes made by hand are overwritten.",
+        f"pid {_quote(root + '/nginx.pid')};",
+        f"error_log {_quote(root + '/error.log')} warn;",
+        "worker_processes auto;",
+        f"worker_shutdown_timeout {max(1, int(drain_timeout_s))}s;",
+        "events { worker_connections 1024; }",
+        "http {",
+        "    access_log off;",
+        f"    client_body_temp_path {_quote(tmp + '/body')};",
+        f"    proxy_temp_path {_quote(tmp + '/proxy')};",
+        f"    fastcgi_temp_path {_quote(tmp + '/fastcgi')};",
+        f"    uwsgi_temp_path {_quote(tmp + '/uwsgi')};",
+        f"    scgi_temp_path {_quote(tmp + '/scgi')};",
+        *(f"    include {_quote(path)};" for path in includes),
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_service(service: BalancedService) -> str:
+    """One service: an upstream of its backends and the server clients reach."""
+    frontend = service.frontend
+    upstream = f"harmony_{frontend.service.replace('-', '_')}"
+    record = {"frontend": asdict(frontend), "backends": [asdict(backend) for backend in service.backends]}
+    lines = [_HEADER + json.dumps(record, sort_keys=True), "# Written by harmony_py; changes made by hand are overwritten."]
+    if service.backends:
+        lines.append(f"upstream {upstream} {{")
+        lines.extend(
+            f"    server {_host_port(backend.address, backend.port)} "
+            f"max_fails={frontend.max_fails} fail_timeout={frontend.fail_timeout_s}s;"
+            for backend in service.backends
+        )
+        lines.append("}")
+    lines += [
+        "server {",
+        f"    listen {_host_port(frontend.address, frontend.port)};",
+        "    location / {",
+    ]
+    if service.backends:
+        lines += [
+            f"        proxy_pass http://{upstream};",
+            # A request that fails before an answer started is retried on the next backend.
+            "        proxy_next_upstream error timeout http_502 http_503 http_504;",
+            f"        proxy_connect_timeout {max(1, round(frontend.connect_timeout_s * 1000))}ms;",
+            "        proxy_set_header Host $host;",
+            "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        ]
+    else:
+        lines.append("        return 503;")
+    lines += ["    }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def _parse_header(text: str) -> BalancedService | None:
+    first = text.partition("\n")[0]
+    if not first.startswith(_HEADER):
+        return None
+    record: dict[str, Any] = json.loads(first[len(_HEADER) :])
+    return BalancedService(
+        Frontend(**record["frontend"]), tuple(Backend(**backend) for backend in record["backends"])
+    )
+
+
+def _lines(content: bytes) -> list[str]:
+    return content.decode("utf-8", "replace").strip().splitlines()
+
+
+def _host_port(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _quote(path: str) -> str:
+    # nginx takes double-quoted strings with backslash escapes.
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _last_line(result: CommandResult) -> str:
+    """The line that says what is wrong: nginx's last [emerg] line, else the last one."""
+    lines = (result.stderr_text or result.stdout_text).strip().splitlines()
+    if not lines:
+        return f"exit status {result.exit_status} ({shlex.join(result.argv)})"
+    emergencies = [line for line in lines if "[emerg]" in line]
+    return (emergencies or lines)[-1]

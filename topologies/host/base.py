@@ -1,0 +1,35 @@
+"""HostTopology: what every host topology is, this machine or a Linux host over SSH.
+
+It declares the accessors a host provides, with the service Protocols they
+return, and no behaviour: each host builds its own services by composition
+(:class:`~topologies.host.localhost.LocalhostTopology` a
+:class:`~topologies.host.local_runner.LocalCommandRunner`,
+:class:`~topologies.host.linux_host.LinuxHostTopology` an
+:class:`~topologies.host.ssh.runner.SshCommandRunner`). Being the common base
+of the hosts, it is what mypy joins two different hosts to, so a pair of them
+keeps what both provide.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from capabilities.command_runner import CommandRunnerService
+from harmony_py.topology import TopologyReport
+
+
+class HostTopology(ABC):
+    """A machine scores run on: provides ``CommandRunner`` through :meth:`command_runner`."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """A short human name, shown in plans and errors."""
+
+    @abstractmethod
+    async def ensure_ready(self) -> TopologyReport:
+        """Reach the machine and report its facts (the OS, the user)."""
+
+    @abstractmethod
+    def command_runner(self) -> CommandRunnerService:
+        """The host's runner of programs and files, created once per topology object."""

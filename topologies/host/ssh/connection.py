@@ -1,0 +1,188 @@
+"""Opening one verified SSH connection to a host, with retries inside one deadline.
+
+Host keys are checked against a known_hosts file. An unknown key is refused
+unless the caller opted in to accepting new keys (OpenSSH's
+``StrictHostKeyChecking=accept-new``); a changed key is always refused.
+Transient failures (refused, reset, dropped during the handshake) are retried
+with exponential backoff, but every attempt together stays inside
+``connect_timeout_s``: an unreachable host fails within it, never hangs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass
+
+import anyio
+import asyncssh
+
+from harmony_py.errors import TopologyNotReadyError
+from harmony_py.values import Secret
+from topologies.errors import AuthenticationError, HostKeyError
+
+FIRST_BACKOFF_S = 0.1
+MAX_BACKOFF_S = 2.0
+KEEPALIVE_INTERVAL_S = 15.0
+
+
+def is_connection_loss(exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection itself is gone (not one request refused)."""
+    return isinstance(
+        exc,
+        (asyncssh.ConnectionLost, asyncssh.SFTPConnectionLost, asyncssh.SFTPNoConnection, ConnectionResetError, BrokenPipeError),
+    )
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    host: str
+    port: int
+    user: str | None
+    client_keys: tuple[str, ...] | None
+    password: Secret | None
+    use_agent: bool
+    known_hosts: str
+    accept_new_host_key: bool
+    connect_timeout_s: float
+
+    @property
+    def target(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        return f"{user}{self.host}:{self.port}"
+
+    @property
+    def known_hosts_path(self) -> str:
+        return os.path.expanduser(self.known_hosts)
+
+
+def known_hosts_problem(known_hosts: str) -> str | None:
+    """What makes ``known_hosts`` unusable as a file of keys (it is a directory), naming it; a missing file is fine."""
+    path = os.path.expanduser(known_hosts)
+    if os.path.isdir(path):
+        return f"known_hosts {path} is a directory; give the path of a known_hosts file (e.g. ~/.ssh/known_hosts)"
+    return None
+
+
+async def connect(options: ConnectOptions) -> asyncssh.SSHClientConnection:
+    """A connection whose host key has been verified; raises TopologyNotReadyError otherwise."""
+    # Checked before any attempt: a bad path is no reason to retry until the deadline.
+    problem = known_hosts_problem(options.known_hosts)
+    if problem is not None:
+        raise TopologyNotReadyError(f"{options.target}: {problem}")
+    deadline = time.monotonic() + options.connect_timeout_s
+    accept_new = options.accept_new_host_key and not _has_recorded_key(options)
+    backoff = FIRST_BACKOFF_S
+    last_error = "no attempt was made"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TopologyNotReadyError(
+                f"{options.target}: could not connect within {options.connect_timeout_s:g} s ({last_error})"
+            )
+        try:
+            with anyio.fail_after(remaining):
+                conn = await asyncssh.connect(**_connect_kwargs(options, accept_new, remaining))
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise _host_key_error(options, exc) from None
+        except asyncssh.PermissionDenied as exc:
+            raise AuthenticationError(
+                f"{options.target}: authentication failed ({exc.reason}); check the user and key"
+            ) from None
+        except TimeoutError:
+            last_error = "timed out"
+            continue
+        except (OSError, asyncssh.Error) as exc:
+            last_error = _describe(exc)
+            # Jitter spreads the retries of many hosts failing at once.
+            pause = min(backoff * (1 + random.random() / 2), max(0.0, deadline - time.monotonic()))
+            await anyio.sleep(pause)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            continue
+        if accept_new:
+            _record_host_key(options, conn)
+        return conn
+
+
+def _connect_kwargs(options: ConnectOptions, accept_new: bool, timeout_s: float) -> dict[str, object]:
+    kwargs: dict[str, object] = {
+        "host": options.host,
+        "port": options.port,
+        # None switches verification off: only for a host with no key on record
+        # whose new key the caller chose to accept, and that key is recorded next.
+        "known_hosts": None if accept_new else _known_hosts(options),
+        "connect_timeout": timeout_s,
+        "keepalive_interval": KEEPALIVE_INTERVAL_S,
+        # Never prompt on a terminal: a run over many hosts must not stop to ask.
+        "kbdint_auth": False,
+        # Nothing of the operator's environment goes to the host, whatever
+        # ~/.ssh/config's SendEnv or SetEnv say (Debian's sends LANG LC_*).
+        "env": {},
+        "send_env": [],
+    }
+    if options.user is not None:
+        kwargs["username"] = options.user
+    if options.client_keys is not None:
+        kwargs["client_keys"] = list(options.client_keys)
+    if not options.use_agent:
+        kwargs["agent_path"] = None
+    if options.password is not None:
+        kwargs["password"] = options.password.reveal()
+    return kwargs
+
+
+def _known_hosts(options: ConnectOptions) -> str | asyncssh.SSHKnownHosts:
+    path = options.known_hosts_path
+    # A missing file means no key is trusted: every host is then unknown,
+    # which is reported as such rather than as a file error.
+    return path if os.path.exists(path) else asyncssh.import_known_hosts("")
+
+
+def _recorded_keys(options: ConnectOptions) -> list[asyncssh.SSHKey]:
+    path = options.known_hosts_path
+    if not os.path.exists(path):
+        return []
+    known = asyncssh.read_known_hosts(path)
+    trusted, _ca, _revoked, _x509, _x509_ca, _x509_revoked, _subjects = known.match(
+        options.host, options.host, options.port
+    )
+    return list(trusted)
+
+
+def _has_recorded_key(options: ConnectOptions) -> bool:
+    return bool(_recorded_keys(options))
+
+
+def _host_key_error(options: ConnectOptions, exc: asyncssh.HostKeyNotVerifiable) -> HostKeyError:
+    if _has_recorded_key(options):
+        return HostKeyError(
+            f"{options.target}: host key CHANGED: the key the host offered does not match the one in "
+            f"{options.known_hosts_path}; refusing to connect (this can be a man-in-the-middle). "
+            "If the host was really re-installed, remove its old line from known_hosts."
+        )
+    return HostKeyError(
+        f"{options.target}: host key unknown: {options.known_hosts_path} has no key for this host; "
+        f"add it (e.g. ssh-keyscan -p {options.port} {options.host} >> {options.known_hosts}) "
+        "after checking its fingerprint, or pass accept_new_host_key=True to trust it on first use"
+    )
+
+
+def _record_host_key(options: ConnectOptions, conn: asyncssh.SSHClientConnection) -> None:
+    key = conn.get_server_host_key()
+    if key is None:
+        return
+    name = options.host if options.port == 22 else f"[{options.host}]:{options.port}"
+    line = f"{name} {key.export_public_key('openssh').decode('ascii').strip()}\n"
+    path = options.known_hosts_path
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "a", encoding="ascii") as handle:
+        handle.write(line)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncssh.DisconnectError):
+        return f"disconnected: {exc.reason}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

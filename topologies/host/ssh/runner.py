@@ -1,0 +1,230 @@
+"""CommandRunner on a Linux host over SSH: one connection, files over one SFTP session, commands in exec channels.
+
+The connection is opened on first use and kept for the whole run; every
+caller shares it. Files are observed and written through one SFTP session on
+it; commands run in exec channels under the wrapper of command_line.py, at
+most ``max_sessions - RESERVED_SESSIONS`` at a time so that together with the
+SFTP session they stay within the server's ``MaxSessions``. With ``sudo`` the
+commands and the SFTP server run as root through ``sudo -n``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import anyio
+import asyncssh
+
+from capabilities.command_runner import CommandResult, FileStat
+
+from . import files
+from .command_line import command_line, env_header, plain_line
+from .connection import ConnectOptions, connect
+from .process import GroupStopper, run_wrapped
+
+PATH_ERRORS = "surrogateescape"
+"""How SFTP paths are encoded: as UTF-8, with os.fsdecode's surrogates turned back into their bytes."""
+RESERVED_SESSIONS = 3
+"""Channels not used for commands: the SFTP session; the one that stops cancelled
+commands (see process.GroupStopper); and one because sshd frees a session's
+slot a moment after the client sees its channel closed (measured: 1 SFTP + 9
+concurrent exec channels fail under MaxSessions 10, 1 + 8 never do)."""
+
+
+@dataclass(frozen=True)
+class SshSettings:
+    """How a host is reached and used: the connection, root or not, and its channel budget."""
+
+    name: str
+    """How errors name the host."""
+    options: ConnectOptions
+    sudo: bool
+    command_timeout_s: float | None
+    """The timeout of a command that gives none."""
+    max_sessions: int
+    """The server's ``MaxSessions``: concurrent channels the connection may open."""
+    sftp_server: str
+    """The host's SFTP server program, run under ``sudo`` when ``sudo`` is set."""
+
+
+class SshCommandRunner:
+    """The CommandRunnerService of one host over SSH; holds its live session, shared by all callers."""
+
+    def __init__(self, settings: SshSettings) -> None:
+        self.settings = settings
+        self._session: _Session | None = None
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def __repr__(self) -> str:
+        return f"SshCommandRunner({self.settings.name!r})"
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        """The host's connection, opened (and its host key verified) on first use; adapters tunnel through it."""
+        return (await self._current()).conn
+
+    async def aclose(self) -> None:
+        """Close the connection; the next use opens a new one."""
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if session.loop is not asyncio.get_running_loop():
+            _abandon(session)
+            return
+        with anyio.CancelScope(shield=True):
+            session.sftp.exit()
+            session.conn.close()
+            with anyio.move_on_after(5):
+                await session.conn.wait_closed()
+
+    # -- CommandRunnerService -------------------------------------------------
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> CommandResult:
+        """Run ``argv`` on the host under the wrapper of command_line.py: clean environment plus ``env``.
+
+        ``env`` travels on stdin, never on the command line. On cancellation or
+        timeout the command's process group is stopped on the host before this
+        returns; a dropped connection raises ConnectionLostError.
+        """
+        args = tuple(argv)
+        timeout = timeout_s if timeout_s is not None else self.settings.command_timeout_s
+        line = command_line(args, sudo=self.settings.sudo, timeout_s=timeout)
+        header = env_header(env)
+        session = await self._current()
+        async with session.channels:
+            return await run_wrapped(
+                session.conn, session.stopper, host=self.name, args=args, line=line,
+                stdin=header + (stdin or b""), timeout_s=timeout,
+            )  # fmt: skip
+
+    async def stat(self, path: str) -> FileStat | None:
+        session = await self._current()
+        with files.remote_errors(self.name, "stat", path):
+            return await files.stat(session.sftp, path)
+
+    async def read_file(self, path: str) -> bytes | None:
+        session = await self._current()
+        with files.remote_errors(self.name, "read", path):
+            return await files.read_file(session.sftp, path)
+
+    async def write_file(
+        self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True
+    ) -> None:
+        session = await self._current()
+        with files.remote_errors(self.name, "write", path):
+            if not follow_parent_symlinks:
+                await files.write_within(session.sftp, self.name, path, content, mode)
+                return
+            await files.write_file(session.sftp, path, content, mode)
+
+    async def set_mode(self, path: str, mode: int) -> None:
+        session = await self._current()
+        with files.remote_errors(self.name, "set the mode of", path):
+            await files.set_mode(session.sftp, path, mode)
+
+    async def make_directory(self, path: str, *, mode: int) -> None:
+        session = await self._current()
+        with files.remote_errors(self.name, "create directory", path):
+            await files.make_directory(session.sftp, path, mode)
+
+    async def resolve(self, path: str) -> str | None:
+        # The SFTP session runs as root under sudo=True, so it resolves what root sees.
+        session = await self._current()
+        with files.remote_errors(self.name, "resolve", path):
+            return await files.resolve(session.sftp, path)
+
+    async def digest(self, path: str) -> str | None:
+        # Hashed on the host (sha256sum): a large file never crosses the connection.
+        return files.parse_digest(self.name, path, await self.run(files.digest_command(path)))
+
+    # -- the session ----------------------------------------------------------
+
+    async def _current(self) -> _Session:
+        current = self._session
+        if current is not None and current.usable:
+            return current
+        async with self._lock():
+            current = self._session
+            if current is not None and current.usable:
+                return current
+            self._session = await self._open()
+            return self._session
+
+    def _lock(self) -> asyncio.Lock:
+        # An asyncio lock belongs to one loop; each run (loop) gets its own, old ones are dropped.
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            self._locks = {loop: (lock := asyncio.Lock())}
+        return lock
+
+    async def _open(self) -> _Session:
+        settings = self.settings
+        conn = await connect(settings.options)
+        try:
+            sftp = await self._start_sftp(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return _Session(
+            conn, sftp, anyio.Semaphore(settings.max_sessions - RESERVED_SESSIONS),
+            GroupStopper(conn, sudo=settings.sudo), asyncio.get_running_loop(),
+        )  # fmt: skip
+
+    async def _start_sftp(self, conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
+        # surrogateescape: a path str holding bytes that are not UTF-8 (os.fsdecode's) goes out as those bytes.
+        if not self.settings.sudo:
+            return await conn.start_sftp_client(path_errors=PATH_ERRORS)
+        # As root: the host's sftp-server under sudo, spoken to over an exec channel.
+        from asyncssh.sftp import start_sftp_client
+
+        line = plain_line([self.settings.sftp_server], sudo=True)
+        # bytes: see command_line (asyncssh's annotation says str; its exec request takes either).
+        writer, reader, _ = await conn.open_session(cast(str, line), encoding=None)
+        return await start_sftp_client(conn, asyncio.get_running_loop(), "strict", reader, writer, "utf-8", PATH_ERRORS, 3)
+
+
+@dataclass
+class _Session:
+    """One open connection with its SFTP session and its channel budget."""
+
+    conn: asyncssh.SSHClientConnection
+    sftp: asyncssh.SFTPClient
+    channels: anyio.Semaphore
+    stopper: GroupStopper
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def usable(self) -> bool:
+        return not self.conn.is_closed() and self.loop is asyncio.get_running_loop()
+
+
+def _abandon(session: _Session) -> None:
+    """Close a session opened under another event loop (an earlier ``asyncio.run``).
+
+    Its transport belongs to that loop: while the loop lives, the close is
+    handed to it; once it is closed nothing can drive the transport, so the
+    socket is shut down directly and the server ends the session.
+    """
+    if not session.loop.is_closed():
+        session.loop.call_soon_threadsafe(session.conn.close)
+        return
+    sock = session.conn.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

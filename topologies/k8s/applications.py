@@ -1,0 +1,169 @@
+"""ApplicationRuntime on Kubernetes: a Deployment, a Service, and a Secret for the secret variables.
+
+An application ``<name>`` is, in the topology's namespace:
+
+- Secret ``<name>-env``: the secret environment variables (``DATABASE_URL``...),
+  which the pods read through ``secretKeyRef``: no secret value is written
+  into the Deployment, and plans show a Secret's keys, never its values;
+- Deployment ``<name>``: ``replicas`` pods of the image (the contract's command
+  as the container's ``args``, like Docker's CMD), ``PORT`` set, ``HOST``
+  0.0.0.0, readiness probed on the health path; its pod template carries an
+  HMAC of the secret values (adr/0060), so that a changed secret rolls the pods
+  (they read a Secret only when they start) and an unchanged one does not;
+- Service ``<name>``: the port, in front of the ready pods.
+
+Plans and applies are :class:`~harmony_py.scores.k8s.K8sResourceInterpret`'s
+(server-side dry run diff, server-side apply, NOOP the second time); an apply
+waits for the rollout. Health is the Deployment's rollout status (the pods'
+readiness probes on the health path): a plan with nothing to apply reads it
+once, and one that is not ready is a pending wait naming why (adr/0035).
+``K8sAnywhereTopology`` has this mixin among its bases.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from capabilities.application import AppSpec, check_contract
+from capabilities.k8s import ROLLOUT, K8sClient
+from harmony_py.outcome import InterpretStatus
+from harmony_py.scores.k8s import K8sResourceInterpret
+from harmony_py.scores.k8s_manifests import parse_manifests
+from harmony_py.values import Change, ChangeAction, Secret
+from topologies.errors import K8sApplicationError
+from topologies.secret_store import SecretStore
+
+from .readiness import Readiness, judge
+
+FIELD_MANAGER = "harmony-application"
+ROLLOUT_TIMEOUT_S = 300.0
+CONTRACTS = range(1, 2)
+"""Application contract versions a Kubernetes cluster honours."""
+SECRET_DIGEST_ANNOTATION = "harmony.dev/secret-digest"
+DIGEST_KEY = "k8s/application-secret-digest"
+"""The secret store's key of the HMAC key the digests are made with (one per project)."""
+
+
+class K8sApplications:
+    """Mixin for a K8sClient topology: provides ``ApplicationRuntime``."""
+
+    def application_contracts(self) -> range:
+        return CONTRACTS
+
+    async def plan_application(self: K8sClient, spec: AppSpec) -> list[Change]:
+        check_contract("a Kubernetes cluster", CONTRACTS, spec.name, spec.contract)
+        # A plan stores nothing: a key apply would generate is only drafted (then every digest differs).
+        changes = list(await _resources(spec, SecretStore().for_plan()).plan(self))
+        if not changes:
+            unready = await _unready(self, spec)
+            if unready is not None:
+                changes.append(Change(ChangeAction.RUN, spec.name, f"wait for {spec.name}: {unready}", attribute="health"))
+        return changes
+
+    async def deploy_application(self: K8sClient, spec: AppSpec) -> list[Change]:
+        check_contract("a Kubernetes cluster", CONTRACTS, spec.name, spec.contract)
+        outcome = await _resources(spec, SecretStore()).apply(self)
+        if outcome.status is InterpretStatus.FAILURE:
+            raise K8sApplicationError(f"application {spec.name}: {outcome.message}")
+        unready = None if outcome.changes else await _unready(self, spec)
+        # Also after a NOOP: an earlier apply may have left a rollout unfinished, or pods stopped being ready.
+        await self.k8s_wait("apps/v1", "Deployment", spec.name, None, condition=ROLLOUT, timeout_s=ROLLOUT_TIMEOUT_S)
+        if unready is not None:
+            return [Change(ChangeAction.RUN, spec.name, f"waited for {spec.name} to be ready ({unready} before)", attribute="health")]
+        return list(outcome.changes)
+
+    async def application_url(self: K8sClient, spec: AppSpec) -> str | None:
+        service = await self.k8s_get("v1", "Service", spec.name)
+        if service is None:
+            return None
+        namespace = service.get("metadata", {}).get("namespace", "default")
+        return f"http://{spec.name}.{namespace}.svc:{spec.port}"
+
+
+async def _unready(cluster: K8sClient, spec: AppSpec) -> str | None:
+    """Why the application's Deployment is not rolled out and ready (one GET; the kubelet's readiness
+    probes judge the pods), or ``None`` when it is, or does not exist yet."""
+    deployment = await cluster.k8s_get("apps/v1", "Deployment", spec.name)
+    if deployment is None:
+        return None
+    verdict = judge(deployment, ROLLOUT)
+    return None if verdict.readiness is Readiness.READY else verdict.message
+
+
+def _resources(spec: AppSpec, store: SecretStore) -> K8sResourceInterpret:
+    return K8sResourceInterpret(parse_manifests(manifests(spec, store)), FIELD_MANAGER)
+
+
+def secret_digest(values: Mapping[str, Secret], key: Secret) -> str:
+    """An HMAC-SHA256 of the secret variables: changes with any of them, and tells nothing about
+    them to whoever reads the Deployment without the project's key (a plain hash of a short secret
+    could be guessed offline)."""
+    canonical = json.dumps({name: value.reveal() for name, value in values.items()}, sort_keys=True, separators=(",", ":"))
+    return "hmac-sha256:" + hmac.new(key.reveal().encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def secret_name(spec: AppSpec) -> str:
+    return f"{spec.name}-env"
+
+
+def manifests(spec: AppSpec, store: SecretStore) -> list[dict[str, Any]]:
+    """The application's objects, in the order they are applied (the Secret before its readers)."""
+    labels = {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/managed-by": "harmony"}
+    selector = {"app.kubernetes.io/name": spec.name}
+    secrets = {key: value for key, value in spec.env.items() if isinstance(value, Secret)}
+    env: list[dict[str, Any]] = [{"name": "PORT", "value": str(spec.port)}, {"name": "HOST", "value": "0.0.0.0"}]
+    for key, value in sorted(spec.env.items()):
+        if isinstance(value, Secret):
+            env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(spec), "key": key}}})
+        else:
+            env.append({"name": key, "value": value})
+    container: dict[str, Any] = {
+        "name": spec.name,
+        "image": spec.image,
+        "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
+        "env": env,
+        "readinessProbe": {"httpGet": {"path": spec.health_path, "port": "http"}, "periodSeconds": 5},
+    }
+    if spec.command:
+        container["args"] = list(spec.command)
+    template_metadata: dict[str, Any] = {"labels": labels}
+    if secrets:
+        digest = secret_digest(secrets, store.get_or_create(DIGEST_KEY))
+        template_metadata["annotations"] = {SECRET_DIGEST_ANNOTATION: digest}
+    objects: list[dict[str, Any]] = []
+    if secrets:
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": secret_name(spec), "labels": labels},
+                "type": "Opaque",
+                "data": {key: base64.b64encode(value.reveal().encode()).decode() for key, value in sorted(secrets.items())},
+            }
+        )
+    objects.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": spec.name, "labels": labels},
+            "spec": {
+                "replicas": spec.replicas,
+                "selector": {"matchLabels": selector},
+                "template": {"metadata": template_metadata, "spec": {"containers": [container]}},
+            },
+        }
+    )
+    objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": spec.name, "labels": labels},
+            "spec": {"selector": selector, "ports": [{"name": "http", "port": spec.port, "targetPort": "http", "protocol": "TCP"}]},
+        }
+    )
+    return objects

@@ -1,0 +1,390 @@
+"""PostgreSQL on Kubernetes: ``PostgreSQLServer`` for any topology with K8sClient and K8sPods.
+
+One server ``config.name`` lives in the topology's namespace as the objects of
+:mod:`topologies.k8s.postgres_manifests`. Two topologies (two namespaces of one
+cluster, say) in a ``FailoverTopology`` are a primary and a streaming replica:
+the leader/followers orchestration of ``topologies/postgres/cluster.py`` drives
+them through the primitives below, as it drives hosts.
+
+What is declared (role, upstream, fenced, stopped) lives in the API objects and
+is converged with server-side apply; what only the server knows (is it in
+recovery, its WAL position, its standbys) is asked inside the Pod through the
+exec API (:class:`capabilities.k8s.K8sPods`). Passwords are generated once into
+the same secret store hosts use (``postgresql/<name>/<user>``), so every member
+of a cluster holds the same ones, and are copied into each member's Secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import json
+import secrets
+from collections.abc import Sequence
+from typing import Any, cast
+
+import anyio
+
+from capabilities.errors import K8sError
+from capabilities.k8s import ROLLOUT, K8sPodClient
+from capabilities.postgresql import (
+    PgConfig,
+    PgEndpoint,
+    ReplicationRole,
+    ReplicationSource,
+    ReplicationState,
+)
+from harmony_py.outcome import InterpretStatus
+from harmony_py.values import Change, ChangeAction, Secret
+from topologies.errors import K8sPostgreSQLError
+from topologies.postgres.roles import NO_ROLES, password_of, role_changes, slot_for, state_from_status
+from topologies.postgres.text import STATUS_SQL, WRITE_PROBE_SQL, facts_sql, mask_verifiers, slots_sql
+from topologies.secret_store import SecretStore
+
+from .postgres_manifests import (
+    CONTAINER,
+    SUPERUSER,
+    SOURCE_PASSWORD_KEY,
+    Declared,
+    declared_from,
+    fence_script,
+    manifests,
+    pod_name,
+    replication_name,
+    secret_name,
+    standby_names_setting,
+    stop_script,
+)
+
+FIELD_MANAGER = "harmony-postgres"
+EXEC_TIMEOUT_S = 60.0
+DEFAULT_READY_TIMEOUT_S = 300.0
+
+
+class K8sPostgreSQLMixin:
+    """Gives a K8sClient + K8sPods topology ``PostgreSQLServer`` (mixed into K8sAnywhereTopology)."""
+
+    def postgres_secret_store(self) -> SecretStore:
+        return SecretStore()
+
+    def k8s_postgres(self, config: PgConfig) -> K8sPostgreSQLServer:
+        timeout = float(getattr(self, "postgres_ready_timeout_s", DEFAULT_READY_TIMEOUT_S))
+        return K8sPostgreSQLServer(cast(K8sPodClient, self), config, self.postgres_secret_store(), timeout)
+
+    async def plan_postgres(self, config: PgConfig) -> list[Change]:
+        # A plan stores no secret: what apply would generate is only drafted.
+        server = self.k8s_postgres(config)
+        server.store = server.store.for_plan()
+        return await server.converge(apply=False)
+
+    async def deploy_postgres(self, config: PgConfig) -> list[Change]:
+        return await self.k8s_postgres(config).converge(apply=True)
+
+    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
+        return await self.k8s_postgres(config).endpoint(database)
+
+    async def postgres_address(self, config: PgConfig) -> str:
+        return await self.k8s_postgres(config).address()
+
+    async def postgres_replication(self, config: PgConfig) -> ReplicationState:
+        return await self.k8s_postgres(config).state()
+
+    async def postgres_replication_source(self, config: PgConfig, name: str) -> ReplicationSource:
+        return await self.k8s_postgres(config).source(name)
+
+    async def follow_postgres(self, config: PgConfig, source: ReplicationSource, *, rewind: bool = True) -> None:
+        await self.k8s_postgres(config).follow(source, rewind=rewind)
+
+    async def checkpoint_postgres(self, config: PgConfig) -> None:
+        await self.k8s_postgres(config).sql(["CHECKPOINT"], what="checkpointing")
+
+    async def promote_postgres(self, config: PgConfig, standbys: tuple[str, ...]) -> None:
+        await self.k8s_postgres(config).promote(standbys)
+
+    async def fence_postgres(self, config: PgConfig) -> None:
+        await self.k8s_postgres(config).fence()
+
+    async def stop_postgres(self, config: PgConfig) -> str:
+        return await self.k8s_postgres(config).stop()
+
+    async def set_postgres_standbys(
+        self, config: PgConfig, standbys: tuple[str, ...], slots: tuple[str, ...]
+    ) -> None:
+        await self.k8s_postgres(config).set_standbys(standbys, slots)
+
+    async def probe_write_postgres(self, config: PgConfig, timeout_s: float) -> None:
+        await self.k8s_postgres(config).probe_write(timeout_s)
+
+
+class K8sPostgreSQLServer:
+    """The server of cluster ``config`` in the namespace ``client`` is configured for."""
+
+    def __init__(self, client: K8sPodClient, config: PgConfig, store: SecretStore, ready_timeout_s: float) -> None:
+        self.client = client
+        self.config = config
+        self.store = store
+        self.ready_timeout_s = ready_timeout_s
+
+    # -- where and who -------------------------------------------------------
+
+    async def host(self) -> str:
+        return f"{self.config.name}.{await self.client.k8s_namespace()}.svc"
+
+    async def address(self) -> str:
+        return f"{await self.host()}:{self.config.port}"
+
+    def password_of(self, user: str) -> Secret:
+        return password_of(self.config, self.store, user)
+
+    def passwords(self) -> dict[str, str]:
+        users = [SUPERUSER, self.config.replication_user, *(user.name for user in self.config.users)]
+        return {user: self.password_of(user).reveal() for user in users}
+
+    async def endpoint(self, database: str) -> PgEndpoint:
+        if await self.client.k8s_get("v1", "Service", self.config.name) is None:
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name} has no Service here; deploy it first")
+        owner = self.config.owner_of(database)
+        return PgEndpoint(await self.host(), self.config.port, database, owner, self.password_of(owner))
+
+    async def source(self, name: str) -> ReplicationSource:
+        user = self.config.replication_user
+        return ReplicationSource(await self.host(), self.config.port, user, self.password_of(user), slot_for(name), name)
+
+    # -- what is declared ----------------------------------------------------
+
+    async def statefulset(self) -> dict[str, Any] | None:
+        return await self.client.k8s_get("apps/v1", "StatefulSet", self.config.name)
+
+    async def declared(self) -> tuple[Declared, str | None, bool]:
+        """The declaration in place, the source password it holds, and whether the server exists."""
+        statefulset = await self.statefulset()
+        replication = await self.client.k8s_get("v1", "ConfigMap", replication_name(self.config))
+        secret = await self.client.k8s_get("v1", "Secret", secret_name(self.config))
+        stored = ((secret or {}).get("data") or {}).get(SOURCE_PASSWORD_KEY)
+        password = base64.b64decode(stored).decode() if stored else None
+        return declared_from(replication, statefulset), password, statefulset is not None
+
+    async def apply(self, declared: Declared, source_password: str | None, *, apply: bool) -> list[Change]:
+        """Converge the objects to ``declared``; the changes (planned, or made)."""
+        # Imported here: topologies import harmony_py.scores only where they reuse a score's plan.
+        from harmony_py.scores.k8s import K8sResourceInterpret
+        from harmony_py.scores.k8s_manifests import parse_manifests
+
+        namespace = await self.client.k8s_namespace()
+        wanted = manifests(self.config, self.passwords(), declared, source_password)
+        for manifest in wanted:
+            manifest["metadata"]["namespace"] = namespace  # so that plans name where each object goes
+        objects = parse_manifests(wanted)
+        interpret = K8sResourceInterpret(objects, FIELD_MANAGER)
+        if not apply:
+            return list(await interpret.plan(self.client))
+        outcome = await interpret.apply(self.client)
+        if outcome.status is InterpretStatus.FAILURE:
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: {outcome.message}")
+        return list(outcome.changes)
+
+    # -- converging ----------------------------------------------------------
+
+    async def converge(self, *, apply: bool) -> list[Change]:
+        """This server's objects as declared; a stopped (not fenced) server is started."""
+        declared, password, exists = await self.declared()
+        start = exists and declared.stopped and not declared.fenced
+        wanted = dataclasses.replace(declared, stopped=False) if start else declared
+        changes = await self.apply(wanted, password, apply=apply)
+        if start:
+            changes.append(Change(ChangeAction.RUN, f"Pod {pod_name(self.config)}", "start PostgreSQL (restart the pod)"))
+        if apply:
+            await self.wait_ready(wanted, restarted=start and await self.restart())
+        if start and not apply:
+            return changes  # a stopped server cannot be asked: its roles are converged when it is started
+        return changes + await self.converge_roles(wanted, exists=exists, apply=apply)
+
+    async def converge_roles(self, declared: Declared, *, exists: bool, apply: bool) -> list[Change]:
+        """The roles, databases and grants of a primary, observed and made through exec (adr/0060).
+
+        The init script makes them on an empty primary's first start only; this makes
+        the ones added to the score later, and passwords changed since. A server that
+        is not there yet (or is being started) cannot be asked: its plan is what an
+        empty server needs, which is also what its apply reports.
+        """
+        if declared.role != "primary" or declared.fenced or declared.stopped:
+            return []  # a replica has its primary's roles; a server held down is not asked
+        target = f"PostgreSQL {await self.client.k8s_namespace()}/{self.config.name}"
+        planned, _ = role_changes(self.config, self.password_of, NO_ROLES, target)
+        if not exists and not apply:
+            return planned
+        facts = json.loads(await self.sql([facts_sql(self.config.replication_user)], what="reading roles and databases"))
+        changes, statements = role_changes(self.config, self.password_of, facts, target)
+        if apply and statements:
+            await self.sql_on_stdin(statements, what="creating roles and databases")
+        # A new server's roles are the init script's and this converge's together: report what was planned.
+        return changes if exists else planned
+
+    async def follow(self, source: ReplicationSource, *, rewind: bool) -> None:
+        """Stream from ``source``: an empty server is cloned, a former primary rewound (in its init container)."""
+        declared, password, exists = await self.declared()
+        target = Declared(
+            role="replica",
+            source_host=source.host,
+            source_port=source.port,
+            source_user=source.user,
+            slot=source.slot,
+            application_name=source.name,
+            rewind=declared.rewind,
+        )
+        same = exists and declared == target and password == source.password.reveal()
+        # A healthy replica of this source keeps its declaration; anything else
+        # is re-declared, and data it already holds is rewound when asked to.
+        wanted = target if same else dataclasses.replace(target, rewind=_rewind_token() if rewind and exists else "")
+        await self.apply(wanted, source.password.reveal(), apply=True)
+        # A new Pod's init container and server read the role and upstream.
+        restarted = exists and not same and await self.restart()
+        await self.wait_ready(wanted, restarted=restarted)
+
+    async def promote(self, standbys: tuple[str, ...]) -> None:
+        state = await self.state()
+        if state.role is ReplicationRole.PRIMARY:
+            await self.set_standbys(standbys, tuple(slot_for(name) for name in standbys))
+            return
+        if state.role is not ReplicationRole.REPLICA:
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name} is {state.role.value}, not a replica to promote")
+        # The standby set first, so the first commit as a primary already waits for it (adr/0022).
+        await self.sql(_sync_standbys_sql(standbys), what="setting the synchronous standbys")
+        await self.sql(["SELECT pg_promote(true, 60)"], what="promoting")
+        # Declared a primary from now on; no restart (only a new Pod reads the declaration).
+        declared, _, _ = await self.declared()
+        await self.apply(Declared(fenced=declared.fenced), None, apply=True)
+        await self.sql([slots_sql(tuple(slot_for(name) for name in standbys))], what="creating replication slots")
+
+    async def set_standbys(self, standbys: tuple[str, ...], slots: tuple[str, ...]) -> None:
+        await self.sql(
+            [*_sync_standbys_sql(standbys), slots_sql(slots)], what="setting the synchronous standbys and replication slots"
+        )
+
+    async def stop(self) -> str:
+        """Stop cleanly, keep the Pod (serving nothing) and return the last checkpoint's LSN."""
+        declared, password, _ = await self.declared()
+        await self.apply(dataclasses.replace(declared, stopped=True), password, apply=True)
+        result = await self.exec(["sh", "-c", stop_script()], what="stopping")
+        lsn = result.strip()
+        if not lsn:
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: stopped, but its checkpoint location is unknown")
+        return lsn
+
+    async def fence(self) -> None:
+        """Stop now and hold the server down; if it is ever started again, it starts as a standby."""
+        declared, password, exists = await self.declared()
+        if not exists:
+            return
+        try:
+            await self.exec(
+                ["sh", "-c", fence_script()],
+                what="stopping at once",
+            )
+        except K8sError:
+            pass  # a Pod that cannot be reached is the usual reason to fence: scaling to zero still holds it
+        await self.apply(
+            dataclasses.replace(declared, role="replica", fenced=True, rewind=_rewind_token()), password, apply=True
+        )
+
+    async def probe_write(self, timeout_s: float) -> None:
+        """Commit a transaction that writes WAL (it waits for the synchronous standbys), within ``timeout_s``.
+
+        The exec's own deadline bounds the wait (its call runs in a worker
+        thread, which a cancel scope cannot interrupt); on expiry the waiting
+        session is terminated: nothing inside PostgreSQL bounds that wait.
+        """
+        probe = "harmony_py_write_probe"
+        argv = ["env", f"PGAPPNAME={probe}", "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                "-U", SUPERUSER, "-p", str(self.config.port), "-d", "postgres", "-c", WRITE_PROBE_SQL]  # fmt: skip
+        try:
+            result = await self.client.k8s_exec(pod_name(self.config), argv, container=CONTAINER, timeout_s=timeout_s)
+        except K8sError as exc:
+            with contextlib.suppress(K8sError, K8sPostgreSQLError):
+                await self.sql(
+                    [f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{probe}'"],
+                    what="ending the unacknowledged commit",
+                )
+            raise K8sPostgreSQLError(
+                f"PostgreSQL {self.config.name}: a commit was not acknowledged within {timeout_s:g} s: {exc}"
+            ) from exc
+        if not result.ok:
+            text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: a commit failed: {' | '.join(text[-3:])}")
+
+    # -- observing -------------------------------------------------------------
+
+    async def state(self) -> ReplicationState:
+        statefulset = await self.statefulset()
+        if statefulset is None:
+            return ReplicationState(ReplicationRole.ABSENT)
+        declared = declared_from(None, statefulset)
+        if declared.fenced or declared.stopped or int(statefulset.get("spec", {}).get("replicas", 1)) == 0:
+            return ReplicationState(ReplicationRole.STOPPED, fenced=declared.fenced)
+        return state_from_status(json.loads(await self.sql([STATUS_SQL], what="reading replication status")))
+
+    # -- in the Pod --------------------------------------------------------------
+
+    async def exec(self, command: Sequence[str], *, what: str, stdin: bytes | None = None) -> str:
+        result = await self.client.k8s_exec(
+            pod_name(self.config), command, container=CONTAINER, timeout_s=EXEC_TIMEOUT_S, stdin=stdin
+        )
+        if not result.ok:
+            text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
+            # psql echoes a failing statement, which may hold a role's verifier.
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: {what} failed: {mask_verifiers(' | '.join(text[-3:]))}")
+        return result.stdout
+
+    async def sql(self, statements: Sequence[str], *, what: str) -> str:
+        """Each statement on its own (``ALTER SYSTEM`` refuses a transaction block), as the superuser."""
+        argv = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER, "-p", str(self.config.port), "-d", "postgres"]
+        for statement in statements:
+            argv += ["-c", statement]
+        return await self.exec(argv, what=what)
+
+    async def sql_on_stdin(self, statements: Sequence[str], *, what: str) -> None:
+        """Statements holding verifiers: on psql's standard input, never in the exec's argv (its URL,
+        audit logs); a final ``\\q`` ends psql, since the exec protocol cannot close its input."""
+        argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", SUPERUSER, "-p", str(self.config.port), "-d", "postgres", "-f", "-"]
+        script = "\n".join(statements) + "\n\\q\n"
+        await self.exec(argv, what=what, stdin=script.encode())
+
+    async def restart(self) -> bool:
+        """Replace the Pod (when there is one); its StatefulSet makes a new one, whose containers read
+        the declaration again. Returns once the old Pod is gone."""
+        name = pod_name(self.config)
+        old = await self.client.k8s_get("v1", "Pod", name)
+        if old is None:
+            return False
+        await self.client.k8s_delete("v1", "Pod", name)
+        uid = old.get("metadata", {}).get("uid")
+        with anyio.fail_after(self.ready_timeout_s):
+            delay = 0.05
+            while (found := await self.client.k8s_get("v1", "Pod", name)) is not None and found.get("metadata", {}).get("uid") == uid:
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        return True
+
+    async def wait_ready(self, declared: Declared, *, restarted: bool = False) -> None:
+        if declared.fenced:
+            return
+        if restarted:
+            # The StatefulSet's status may still count the old Pod as ready: wait for the new one.
+            await self.client.k8s_wait(
+                "v1", "Pod", pod_name(self.config), None, condition="Ready", timeout_s=self.ready_timeout_s
+            )
+        await self.client.k8s_wait(
+            "apps/v1", "StatefulSet", self.config.name, None, condition=ROLLOUT, timeout_s=self.ready_timeout_s
+        )
+
+
+def _sync_standbys_sql(standbys: tuple[str, ...]) -> list[str]:
+    """Make every commit wait for ``standbys`` from now on (``ALTER SYSTEM`` takes effect on reload)."""
+    return [f"ALTER SYSTEM SET synchronous_standby_names = {standby_names_setting(standbys)}", "SELECT pg_reload_conf()"]
+
+
+def _rewind_token() -> str:
+    """A new token: the next start of the Pod rewinds once, later restarts do not."""
+    return secrets.token_hex(4)
+

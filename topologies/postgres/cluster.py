@@ -1,0 +1,508 @@
+"""Leader/followers PostgreSQL orchestration, written once for every replicated topology.
+
+The members are any ``PostgreSQLServer``; which one is primary is always
+observed, never assumed from the topology's ``leader`` (after a switchover
+the topology's "replica" is the primary). The rules (adr/0022):
+
+- a primary waits on every commit for all its standbys (``FIRST n``), so an
+  acknowledged commit is on every running member and any one may be promoted;
+- switchover: stop the primary cleanly, wait until the target replayed its
+  last checkpoint, promote, and let the old primary follow (no rewind needed);
+- failover: fence every member that is not a streaming replica (stop at once,
+  ``standby.signal``, a FENCED marker), promote the target; fenced members
+  rejoin with ``pg_rewind`` on the next deploy. A member that cannot be fenced
+  still cannot acknowledge a commit: its standby set names the promoted member,
+  which no longer streams from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+
+from capabilities.errors import PostgreSQLError
+from capabilities.postgresql import (
+    ClusterStatus,
+    MemberStatus,
+    PgConfig,
+    PgEndpoint,
+    ReplicationRole,
+    ReplicationState,
+)
+from harmony_py.errors import HarmonyError, ScoreValueError
+from harmony_py.values import Change, ChangeAction
+
+from .roles import slot_for
+
+R = TypeVar("R")
+
+FENCE_TIMEOUT_S = 20.0
+CATCH_UP_TIMEOUT_S = 60.0
+STATUS_TIMEOUT_S = 30.0
+VERIFY_TIMEOUT_S = 30.0
+"""How long the followers of a new primary may take to stream from it."""
+COMMIT_TIMEOUT_S = 30.0
+"""How long a commit on a new primary may wait for its synchronous standbys."""
+
+
+@dataclass(frozen=True)
+class Member:
+    label: str
+    server: Any
+    """A PostgreSQLServer (checked statically by the overloads that call in here)."""
+
+    @property
+    def name(self) -> str:
+        """The member's ``application_name`` and slot suffix: its label as an identifier."""
+        return re.sub(r"[^a-z0-9_]+", "_", self.label.lower()).strip("_") or "member"
+
+
+def members_of(labels: Sequence[str], servers: Sequence[Any]) -> list[Member]:
+    return [Member(label, server) for label, server in zip(labels, servers)]
+
+
+# -- observing ---------------------------------------------------------------
+
+
+async def status(members: Sequence[Member], config: PgConfig) -> ClusterStatus:
+    """Every member's state; refused before anything is asked when two members are one server."""
+    addresses = await on_all(members, lambda member: member.server.postgres_address(config))
+    _refuse_shared_servers(members, addresses)
+
+    async def one(member: Member, address: str) -> MemberStatus:
+        try:
+            with anyio.fail_after(STATUS_TIMEOUT_S):
+                state: ReplicationState = await member.server.postgres_replication(config)
+        except Exception as exc:  # noqa: BLE001 - an unreachable member is a state, not a crash
+            state = ReplicationState(ReplicationRole.UNREACHABLE, problem=f"{type(exc).__name__}: {exc}")
+        return MemberStatus(member.label, address, state)
+
+    return ClusterStatus(tuple(await on_all(list(zip(members, addresses)), lambda pair: one(*pair))))
+
+
+def _refuse_shared_servers(members: Sequence[Member], addresses: Sequence[str]) -> None:
+    """Two members reached at one address are one server (same host and port, so one data directory):
+    it would be deployed twice over, then asked to replicate from itself."""
+    first_at: dict[str, Member] = {}
+    for member, address in zip(members, addresses):
+        other = first_at.setdefault(address, member)
+        if other is not member:
+            raise ScoreValueError(
+                f"members {other.label} and {member.label} are the same PostgreSQL server ({address}): "
+                "a replicated cluster needs a server per member; for two members on one machine use "
+                "LocalInstance(name, root=..., port_shift=...) so each has its own directory and port"
+            )
+
+
+def running_primary(found: ClusterStatus) -> str | None:
+    primaries = found.primaries
+    if len(primaries) > 1:
+        names = ", ".join(f"{p.label} ({p.address})" for p in primaries)
+        raise PostgreSQLError(
+            f"more than one primary is running ({names}): harmony_py will not pick one; "
+            "fence all but one with a failover to the one whose data you keep"
+        )
+    return primaries[0].label if primaries else None
+
+
+def _target(member: MemberStatus) -> str:
+    return f"{member.label} ({member.address})"
+
+
+def _by_label(members: Sequence[Member], label: str) -> Member:
+    for member in members:
+        if member.label == label:
+            return member
+    raise ScoreValueError(f"no member {label!r}; members are {', '.join(m.label for m in members)}")
+
+
+# -- deploy --------------------------------------------------------------------
+
+
+async def plan(members: Sequence[Member], config: PgConfig) -> list[Change]:
+    return await _converge(members, config, apply=False)
+
+
+async def deploy(members: Sequence[Member], config: PgConfig) -> list[Change]:
+    return await _converge(members, config, apply=True)
+
+
+async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool) -> list[Change]:
+    found = await status(members, config)
+    unreachable = [m for m in found.members if m.state.role is ReplicationRole.UNREACHABLE]
+    if unreachable:
+        raise PostgreSQLError(
+            "cannot deploy while members are unreachable: "
+            + "; ".join(f"{_target(m)}: {m.state.problem}" for m in unreachable)
+        )
+    changes: list[Change] = []
+    primary_label = running_primary(found)
+    if primary_label is None and any(m.state.role is not ReplicationRole.ABSENT for m in found.members):
+        # A cluster that was shut down: start what may start, then look again.
+        for member in found.members:
+            if member.state.role is ReplicationRole.STOPPED and not member.state.fenced:
+                changes.append(_change(ChangeAction.RUN, member, "start PostgreSQL"))
+                if apply:
+                    await _by_label(members, member.label).server.deploy_postgres(config)
+        if not apply:
+            return changes
+        found = await status(members, config)
+        primary_label = running_primary(found)
+        if primary_label is None:
+            raise PostgreSQLError(
+                "no member is a running primary (" + found.summary() + "): promote one with a failover"
+            )
+    if primary_label is None:
+        primary_label = members[0].label
+    primary = _by_label(members, primary_label)
+    primary_status = found.member(primary_label)
+    followers = [m for m in members if m.label != primary_label]
+
+    address = primary_status.address
+    follow_plans = [
+        (follower, _follow_change(found.member(follower.label), primary_label, address)) for follower in followers
+    ]
+    healthy = [follower for follower, change in follow_plans if change is None]
+
+    async def converge_primary() -> list[Change]:
+        result: list[Change] = await (
+            primary.server.deploy_postgres(config) if apply else primary.server.plan_postgres(config)
+        )
+        kept = tuple(n for n in primary_status.state.sync_standbys if n in {f.name for f in followers})
+        slots = tuple(slot_for(f.name) for f in followers)
+        # The slots exist before any follower clones; skipped when the status showed them (a program less).
+        if apply and (kept != primary_status.state.sync_standbys or set(slots) != set(primary_status.state.slots)):
+            await primary.server.set_postgres_standbys(config, kept, slots)
+        return result
+
+    async def plan_follower(follower: Member) -> list[Change]:
+        # A healthy replica: only its own files can drift.
+        planned: list[Change] = await follower.server.plan_postgres(config)
+        return [_relabel(c, found.member(follower.label)) for c in planned]
+
+    # The primary and the healthy replicas are observed at once: nothing of
+    # one depends on the other (programs are round trips over SSH).
+    primary_changes, *healthy_changes = await on_all(
+        [converge_primary, *(functools.partial(plan_follower, f) for f in healthy)], lambda call: call()
+    )
+    changes += [_relabel(change, primary_status) for change in primary_changes]
+    changes += [change for _, change in follow_plans if change is not None]
+    changes += [change for planned in healthy_changes for change in planned]
+    if apply:
+        if any(change is not None and follower_state_needs_rewind(found.member(f.label)) for f, change in follow_plans):
+            # Until a checkpoint on its timeline, a recently promoted primary's
+            # control file shows the old one, and pg_rewind would misjudge it.
+            await primary.server.checkpoint_postgres(config)
+
+        async def follow(follower: Member) -> None:
+            with _failing_as(f"{follower.label} does not follow {primary.label}"):
+                source = await primary.server.postgres_replication_source(config, follower.name)
+                await follower.server.follow_postgres(config, source)
+
+        await on_all(followers, follow)
+
+    wanted = tuple(f.name for f in followers)
+    if primary_status.state.sync_standbys != wanted:
+        changes.append(
+            _change(
+                ChangeAction.UPDATE,
+                primary_status,
+                f"synchronous standbys -> {', '.join(wanted) or 'none'} (every commit waits for all)",
+                attribute="synchronous_standby_names",
+            )
+        )
+        if apply:
+            await primary.server.set_postgres_standbys(config, wanted, tuple(slot_for(n) for n in wanted))
+    if apply and changes and followers:
+        await _verify_primary(members, config, primary, followers, f"deploying {config.name}", write=False)
+    return changes
+
+
+def follower_state_needs_rewind(member: MemberStatus) -> bool:
+    return member.state.role not in (ReplicationRole.ABSENT, ReplicationRole.REPLICA)
+
+
+def _follow_change(state: MemberStatus, primary: str, address: str) -> Change | None:
+    role = state.state.role
+    if role is ReplicationRole.ABSENT:
+        return _change(ChangeAction.CREATE, state, f"clone {primary} with pg_basebackup and stream from it")
+    if role is ReplicationRole.REPLICA and state.state.upstream == address:
+        return None
+    if role is ReplicationRole.REPLICA:
+        return _change(ChangeAction.UPDATE, state, f"stream from {primary} ({address})")
+    if state.state.fenced:
+        return _change(
+            ChangeAction.UPDATE, state,
+            f"rejoin as a replica of {primary} (pg_rewind discards its WAL that {primary} does not have)",
+        )  # fmt: skip
+    return _change(ChangeAction.UPDATE, state, f"start as a replica of {primary} (pg_rewind where needed)")
+
+
+def _relabel(change: Change, member: MemberStatus) -> Change:
+    """A member's own change, named for the member: in its target and first in its summary (what a plan shows)."""
+    return Change(
+        change.action, f"{member.label} ({change.target})", f"{member.label}: {change.summary}", change.diff,
+        change.attribute,
+    )  # fmt: skip
+
+
+def _change(action: ChangeAction, member: MemberStatus, summary: str, *, attribute: str = "") -> Change:
+    """A change to ``member``, its summary starting with the member's label (``replica: clone from primary``)."""
+    return Change(action, _target(member), f"{member.label}: {summary}", attribute=attribute)
+
+
+async def endpoint(members: Sequence[Member], config: PgConfig, database: str) -> PgEndpoint:
+    found = await status(members, config)
+    label = running_primary(found) or members[0].label
+    result: PgEndpoint = await _by_label(members, label).server.postgres_endpoint(config, database)
+    return result
+
+
+# -- switchover and failover ------------------------------------------------------
+
+
+def _choose(members: Sequence[Member], primary: str | None, to: str | None) -> Member:
+    candidates = [m for m in members if m.label != primary]
+    if to is None:
+        if len(candidates) != 1:
+            raise ScoreValueError(
+                "choose the member to promote: to= one of " + ", ".join(m.label for m in candidates)
+            )
+        return candidates[0]
+    return _by_label(members, to)
+
+
+async def switchover(members: Sequence[Member], config: PgConfig, to: str | None) -> list[Change]:
+    found = await status(members, config)
+    primary_label = running_primary(found)
+    target = _choose(members, primary_label, to)
+    if primary_label == target.label:
+        return []
+    if primary_label is None:
+        raise PostgreSQLError(f"no primary is running ({found.summary()}): a switchover needs one; use a failover")
+    primary = _by_label(members, primary_label)
+    old, new = found.member(primary_label), found.member(target.label)
+    if new.state.role is not ReplicationRole.REPLICA or new.state.upstream != old.address:
+        raise PostgreSQLError(
+            f"{_target(new)} is not streaming from the primary {_target(old)} ({found.summary()}): "
+            "deploy the cluster first"
+        )
+    last = await primary.server.stop_postgres(config)
+    try:
+        await _wait_replayed(target, config, last)
+    except Exception:
+        # Nothing was promoted: the old primary takes the writes again.
+        await primary.server.deploy_postgres(config)
+        raise
+    new_followers = [m for m in members if m.label != target.label]
+    await target.server.promote_postgres(config, tuple(m.name for m in new_followers))
+
+    async def follow(member: Member) -> None:
+        with _failing_as(f"switchover to {target.label}: {_not_following(target, member)}"):
+            source = await target.server.postgres_replication_source(config, member.name)
+            # The target replayed everything the old primary wrote, which is all any
+            # replica can have received: nothing to rewind.
+            await member.server.follow_postgres(config, source, rewind=False)
+
+    await on_all(new_followers, follow)
+    await _verify_primary(members, config, target, new_followers, f"switchover to {target.label}", write=True)
+    return [
+        _change(ChangeAction.RUN, old, f"stop writes (clean shutdown at {last})"),
+        _change(ChangeAction.RUN, new, f"promote after replaying {last}"),
+        *(_change(ChangeAction.UPDATE, found.member(m.label), f"follow {target.label}") for m in new_followers),
+    ]
+
+
+async def _wait_replayed(member: Member, config: PgConfig, lsn: str) -> None:
+    wanted = parse_lsn(lsn)
+    with anyio.fail_after(CATCH_UP_TIMEOUT_S):
+        delay = 0.01
+        while True:
+            state: ReplicationState = await member.server.postgres_replication(config)
+            if state.lsn is not None and parse_lsn(state.lsn) >= wanted:
+                return
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+async def failover(members: Sequence[Member], config: PgConfig, to: str | None) -> list[Change]:
+    found = await status(members, config)
+    primaries = found.primaries
+    # Not running_primary(): a failover is also how a split brain is resolved.
+    target = _choose(members, primaries[0].label if len(primaries) == 1 else None, to)
+    new = found.member(target.label)
+    to_fence = [
+        m for m in found.members
+        if m.label != target.label and m.state.role is not ReplicationRole.REPLICA and not m.state.fenced
+        and m.state.role is not ReplicationRole.ABSENT
+    ]  # fmt: skip
+    if new.state.role is ReplicationRole.PRIMARY and not any(
+        m.state.role is ReplicationRole.PRIMARY for m in to_fence
+    ):
+        return []
+    if new.state.role not in (ReplicationRole.REPLICA, ReplicationRole.PRIMARY):
+        raise PostgreSQLError(f"{_target(new)} is {new.state.role.value}: only a running replica can be promoted")
+    changes: list[Change] = []
+
+    async def fence(member: MemberStatus) -> Change:
+        try:
+            with anyio.fail_after(FENCE_TIMEOUT_S):
+                await _by_label(members, member.label).server.fence_postgres(config)
+        except Exception as exc:  # noqa: BLE001 - an unreachable primary is the usual reason to fail over
+            return _change(
+                ChangeAction.RUN, member,
+                f"could not fence ({_short(exc)}); it cannot acknowledge commits without {target.label}",
+            )  # fmt: skip
+        return _change(ChangeAction.RUN, member, "fence: stopped, restarts only as a replica")
+
+    changes += await on_all(to_fence, fence)
+    streaming = [
+        _by_label(members, m.label) for m in found.members
+        if m.label != target.label and m.state.role is ReplicationRole.REPLICA
+    ]  # fmt: skip
+    # Nothing arrives any more: what each replica received is final. One that
+    # received no more than the target is a prefix of its history (re-point
+    # only); one that received more needs pg_rewind.
+    received = (
+        {m.label: _received(m.state) for m in (await status(members, config)).members} if streaming else {}
+    )
+    await target.server.promote_postgres(config, tuple(m.name for m in streaming))
+    changes.append(_change(ChangeAction.RUN, new, "promote to primary"))
+    await target.server.checkpoint_postgres(config)
+
+    async def follow(member: Member) -> None:
+        with _failing_as(f"failover to {target.label}: {_not_following(target, member)}"):
+            source = await target.server.postgres_replication_source(config, member.name)
+            mine, theirs = received[member.label], received[target.label]
+            ahead = mine is None or theirs is None or mine > theirs
+            await member.server.follow_postgres(config, source, rewind=ahead)
+
+    await on_all(streaming, follow)
+    await _verify_primary(members, config, target, streaming, f"failover to {target.label}", write=True)
+    changes += [_change(ChangeAction.UPDATE, found.member(m.label), f"follow {target.label}") for m in streaming]
+    return changes
+
+
+# -- verifying what was promised ------------------------------------------------
+
+
+async def _verify_primary(
+    members: Sequence[Member], config: PgConfig, primary: Member, followers: Sequence[Member], what: str, *, write: bool
+) -> None:
+    """Fail unless ``primary`` is the only primary, every follower streams from it
+    as a synchronous standby, its standby set is exactly the followers, and
+    (``write``) a commit on it is acknowledged.
+
+    The streaming is awaited (a WAL receiver connects a moment after its server
+    starts or reloads), for at most VERIFY_TIMEOUT_S; the commit is tried only
+    once the standbys stream, since it would wait for them.
+    """
+    unkept: list[str] = []
+    with anyio.move_on_after(VERIFY_TIMEOUT_S):
+        delay = 0.02
+        while True:
+            unkept = _unkept_promises(await status(members, config), primary, followers)
+            if not unkept:
+                break
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    if unkept:
+        raise PostgreSQLError(f"{what}: " + "; ".join(unkept))
+    if write:
+        try:
+            await primary.server.probe_write_postgres(config, COMMIT_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - any reason is the same broken promise, named
+            standbys = ", ".join(f.label for f in followers) or "none"
+            raise PostgreSQLError(
+                f"{what}: {primary.label} does not take writes "
+                f"(synchronous standbys: {standbys}): {_short(exc)}"
+            ) from exc
+
+
+def _unkept_promises(found: ClusterStatus, primary: Member, followers: Sequence[Member]) -> list[str]:
+    """What differs from "``primary`` is the one primary, and each follower streams from it synchronously"."""
+    lead = found.member(primary.label)
+    if lead.state.role is not ReplicationRole.PRIMARY:
+        return [f"{_target(lead)} is {lead.state.role.value}, not the primary"]
+    unkept = [
+        f"{_target(other)} is a primary too" for other in found.primaries if other.label != primary.label
+    ]
+    wanted = {f.name for f in followers}
+    if set(lead.state.sync_standbys) != wanted:
+        names = ", ".join(lead.state.sync_standbys) or "none"
+        unkept.append(
+            f"the synchronous standbys of {primary.label} are {names}, not {', '.join(sorted(wanted)) or 'none'}"
+        )
+    standbys = {s.name: s for s in lead.state.standbys}
+    for follower in followers:
+        member = found.member(follower.label)
+        seen = standbys.get(follower.name)
+        if seen is None or seen.state != "streaming":
+            upstream = member.state.upstream or "nothing"
+            unkept.append(
+                f"{_target(member)} does not stream from {primary.label} ({member.state.role.value}, "
+                f"streaming from {upstream}): every commit on {primary.label} waits for it"
+            )
+        elif seen.sync_state not in ("sync", "quorum"):
+            unkept.append(
+                f"{_target(member)} streams from {primary.label} as an {seen.sync_state} standby, not a synchronous one"
+            )
+    return unkept
+
+
+def _not_following(primary: Member, member: Member) -> str:
+    return f"{primary.label} is the primary now, but {member.label} does not follow it"
+
+
+@contextmanager
+def _failing_as(what: str) -> Iterator[None]:
+    """Name the member and the broken promise in front of whatever error the block raises."""
+    try:
+        yield
+    except HarmonyError as exc:
+        raise PostgreSQLError(f"{what}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - one readable line naming the member, the cause chained
+        raise PostgreSQLError(f"{what}: {_short(exc)}") from exc
+
+
+def _received(state: ReplicationState) -> int | None:
+    """How far a replica's WAL reaches: replayed plus received-not-replayed."""
+    if state.role is not ReplicationRole.REPLICA or state.lsn is None:
+        return None
+    return parse_lsn(state.lsn) + (state.replay_lag_bytes or 0)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def parse_lsn(text: str) -> int:
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+async def on_all(items: Sequence[Any], call: Callable[[Any], Awaitable[R]]) -> list[R]:
+    """Run ``call`` on every item concurrently; results in order."""
+    results: dict[int, R] = {}
+
+    async def one(index: int, item: Any) -> None:
+        results[index] = await call(item)
+
+    try:
+        async with anyio.create_task_group() as group:
+            for index, item in enumerate(items):
+                group.start_soon(one, index, item)
+    except BaseExceptionGroup as group_error:
+        # One readable error for the report: the first member's.
+        first = group_error.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from group_error
+    return [results[index] for index in range(len(items))]

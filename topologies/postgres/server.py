@@ -1,0 +1,698 @@
+"""One PostgreSQL server on a host, driven through the host's CommandRunnerService only.
+
+Every program runs as the ``postgres`` user (``runuser`` when connected as
+root), with an explicit timeout; every path comes from :class:`PostgreSQLLayout`.
+``converge(apply=False)`` is the plan and ``converge(apply=True)`` the deploy:
+one walk over the same observations, so a plan lists exactly what a deploy
+would do.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from capabilities.command_runner import CommandResult, CommandRunnerService, FileKind
+from capabilities.postgresql import (
+    PgConfig,
+    PgEndpoint,
+    ReplicationRole,
+    ReplicationSource,
+    ReplicationState,
+)
+from harmony_py.values import Change, ChangeAction, Secret
+from topologies.errors import HostPostgreSQLError
+from topologies.secret_store import SecretStore
+
+from .roles import all_databases, password_of, role_changes, slot_for, state_from_status
+from .text import (
+    REPLICATION_CONF,
+    STATUS_SQL,
+    WRITE_PROBE_SQL,
+    PostgreSQLLayout,
+    replication_conninfo,
+    facts_sql,
+    status_and_facts_sql,
+    mask_verifiers,
+    pg_hba_conf,
+    pgpass_line,
+    postgresql_conf,
+    primary_replication_conf,
+    replica_replication_conf,
+    slots_sql,
+    sql_literal,
+)
+
+QUICK_S = 20.0
+PROBE_APPLICATION = "harmony_py_write_probe"
+"""The ``application_name`` of the session that checks a primary takes writes."""
+START_S = 120.0
+COPY_S = 1800.0
+STREAM_TIMEOUT_S = 30.0
+"""How long a replica that was started or re-pointed may take to stream from its primary."""
+
+
+# Who each host runs our programs as, learnt once per host (``id -un``).
+_USER_OF: weakref.WeakKeyDictionary[CommandRunnerService, str] = weakref.WeakKeyDictionary()
+
+
+class HostPostgreSQLServer:
+    """The server of cluster ``config`` on the host ``runner`` reaches."""
+
+    def __init__(self, runner: CommandRunnerService, config: PgConfig, layout: PostgreSQLLayout, store: SecretStore) -> None:
+        self.runner = runner
+        self.config = config
+        self.layout = layout
+        self.store = store
+        self._prefix: tuple[str, ...] | None = None
+        self._root = False
+
+    @property
+    def where(self) -> str:
+        return f"{self.layout.host}:{self.layout.port}"
+
+    # -- secrets ------------------------------------------------------------
+
+    def password_of(self, user: str) -> Secret:
+        return password_of(self.config, self.store, user)
+
+    def endpoint(self, database: str) -> PgEndpoint:
+        owner = self.config.owner_of(database)
+        if owner == "postgres":
+            raise HostPostgreSQLError(
+                f"no user of database {database!r} in cluster {self.config.name}: "
+                "list it in a PgUser's databases to get an endpoint (the superuser has no password)"
+            )
+        return PgEndpoint(self.layout.host, self.layout.port, database, owner, self.password_of(owner))
+
+    def source(self, name: str) -> ReplicationSource:
+        """How a replica named ``name`` reaches this server."""
+        user = self.config.replication_user
+        return ReplicationSource(
+            self.layout.host, self.layout.port, user, self.password_of(user), slot_for(name), name
+        )
+
+    # -- running programs ---------------------------------------------------
+
+    async def as_postgres(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout_s: float = QUICK_S,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run a program as postgres with :func:`clean_environment` and ``env`` only."""
+        prefix = await self._postgres_prefix()
+        clean = clean_environment(self.layout, env)
+        try:
+            return await self.runner.run([*prefix, *clean, *argv], stdin=stdin, timeout_s=timeout_s)
+        except TimeoutError:
+            program = posixpath.basename(argv[0])
+            raise HostPostgreSQLError(
+                f"{self.config.name} at {self.where}: {program} did not finish within {timeout_s:g} s"
+            ) from None
+
+    async def _postgres_prefix(self) -> tuple[str, ...]:
+        """How to run a program as postgres here (learnt once per host: every program is a round trip over SSH)."""
+        if self._prefix is None:
+            user = _USER_OF.get(self.runner)
+            if user is None:
+                who = await self.runner.run(["id", "-un"], timeout_s=QUICK_S)
+                user = who.stdout_text.strip()
+                if who.ok and user:
+                    _USER_OF[self.runner] = user
+            self._root = user == "root"
+            if user == "postgres":
+                self._prefix = ()
+            elif self._root:
+                self._prefix = ("runuser", "-u", "postgres", "--")
+            else:
+                self._prefix = ("sudo", "-n", "-u", "postgres", "--")
+        return self._prefix
+
+    async def check(
+        self, what: str, argv: Sequence[str], *, stdin: bytes | None = None, timeout_s: float = QUICK_S
+    ) -> CommandResult:
+        result = await self.as_postgres(argv, stdin=stdin, timeout_s=timeout_s)
+        if not result.ok:
+            raise HostPostgreSQLError(f"{self.config.name} at {self.where}: {what} failed: {_last_lines(result)}")
+        return result
+
+    async def sql(self, text: str, *, what: str = "SQL", database: str = "postgres") -> str:
+        argv = [
+            self.layout.binary("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+            "-h", self.layout.socket_dir, "-p", str(self.layout.port), "-U", "postgres", "-d", database, "-c", text,
+        ]  # fmt: skip
+        # In the argument, not on stdin: a psql that fails to connect exits
+        # before reading its input, and writing to it then breaks the pipe
+        # (an error of the transport, not psql's clear message). Nothing
+        # secret goes through here: role passwords go on stdin, in converge_roles.
+        result = await self.check(what, argv)
+        return result.stdout_text
+
+    async def sql_json(self, text: str, *, what: str) -> Any:
+        return json.loads(await self.sql(text, what=what))
+
+    async def write_owned(self, path: str, content: str, mode: int = 0o600) -> None:
+        """Write a file the server reads: owned by postgres, never readable by others."""
+        await self.write_all_owned([(path, content)], mode=mode)
+
+    async def write_all_owned(self, files: Sequence[tuple[str, str]], mode: int = 0o600) -> None:
+        """Write several such files, and hand them to postgres with one program."""
+        for path, content in files:
+            await self.runner.write_file(path, content.encode(), mode=mode)
+        await self._chown(*(path for path, _ in files))
+
+    async def _chown(self, *paths: str) -> None:
+        await self._postgres_prefix()  # learns whether we are root
+        if self._root and paths:
+            result = await self.runner.run(["chown", "postgres:postgres", "--", *paths], timeout_s=QUICK_S)
+            if not result.ok:
+                raise HostPostgreSQLError(f"cannot give {', '.join(paths)} to the postgres user: {_last_lines(result)}")
+
+    # -- observing ----------------------------------------------------------
+
+    async def binaries_present(self) -> bool:
+        return await self.runner.stat(self.layout.binary("pg_ctl")) is not None
+
+    async def has_data(self) -> bool:
+        return await self.runner.stat(f"{self.layout.data_dir}/PG_VERSION") is not None
+
+    async def running(self) -> bool:
+        result = await self.as_postgres([self.layout.binary("pg_ctl"), "status", "-D", self.layout.data_dir])
+        return result.exit_status == 0
+
+    async def accepting(self) -> bool:
+        """Whether the server answers on its socket (starting, running or shutting down)."""
+        ready = await self.as_postgres(
+            [self.layout.binary("pg_isready"), "-h", self.layout.socket_dir, "-p", str(self.layout.port), "-t", "3"]
+        )
+        return ready.exit_status in (0, 1)
+
+    async def fenced(self) -> bool:
+        return await self.runner.stat(self.layout.fence_file) is not None
+
+    async def state(self) -> ReplicationState:
+        if not await self.has_data():
+            return ReplicationState(ReplicationRole.ABSENT)
+        fenced = await self.fenced()
+        try:
+            # Asking the server first costs one program when it runs (the
+            # common case, and the one on the switchover's critical path).
+            found = await self.sql_json(STATUS_SQL, what="reading replication status")
+        except HostPostgreSQLError:
+            # Not running, or a postmaster killed a moment ago that still has a
+            # PID file and maybe a process entry: either way it serves nobody.
+            if not await self.running() or not await self.accepting():
+                return ReplicationState(ReplicationRole.STOPPED, fenced=fenced)
+            raise
+        return state_from_status(found, fenced=fenced)
+
+    async def answering_state(self) -> tuple[ReplicationState, dict[str, Any]] | None:
+        """The state of a server answering on this cluster's socket, and its roles and
+        databases (one program), else None."""
+        try:
+            found = await self.sql_json(
+                status_and_facts_sql(self.config.replication_user), what="reading replication status"
+            )
+        except HostPostgreSQLError:
+            return None
+        return state_from_status(found["status"], fenced=await self.fenced()), found["facts"]
+
+    async def check_data_dir(self) -> None:
+        """Refuse a data directory that is someone else's or holds something else."""
+        data = self.layout.data_dir
+        found = await self.runner.stat(data)
+        if found is None:
+            return
+        if found.kind is not FileKind.DIRECTORY:
+            raise HostPostgreSQLError(f"{data} is a {found.kind.value}, not a data directory; move it away first")
+        owner = await self.runner.run(["stat", "-c", "%U", data], timeout_s=QUICK_S)
+        if owner.ok and owner.stdout_text.strip() != "postgres":
+            raise HostPostgreSQLError(
+                f"data directory {data} is owned by {owner.stdout_text.strip()}, not postgres: "
+                "harmony_py will not take over or re-initialise it"
+            )
+        if not await self.has_data():
+            listing = await self.runner.run(["ls", "-A", data], timeout_s=QUICK_S)
+            if listing.ok and listing.stdout_text.strip():
+                raise HostPostgreSQLError(
+                    f"{data} holds files but no PostgreSQL cluster (no PG_VERSION): "
+                    "harmony_py will not initialise over them"
+                )
+
+    # -- converging one server ----------------------------------------------
+
+    async def converge(self, *, apply: bool) -> list[Change]:
+        """Binaries, cluster, files, a running server, roles and databases."""
+        changes: list[Change] = []
+        target = f"{self.config.name}@{self.where}"
+        if not await self.binaries_present():
+            changes.append(Change(ChangeAction.CREATE, target, f"install PostgreSQL {self.config.version} with apt"))
+            if apply:
+                await self.install_binaries()
+        answering = await self.answering_state()
+        current, facts = answering if answering is not None else (None, None)
+        if answering is None:
+            # A server answering on the cluster's own socket runs on its data
+            # directory, which is then postgres's: no need to look (a program).
+            await self.check_data_dir()
+        fresh = answering is None and not await self.has_data()
+        if fresh:
+            changes.append(Change(ChangeAction.CREATE, target, f"initialise cluster in {self.layout.data_dir}"))
+            if apply:
+                await self.initdb()
+        file_changes = await self.converge_files(apply=apply, fresh=fresh)
+        changes += file_changes
+        running = answering is not None or (not fresh and await self.running())
+        if not running:
+            if not fresh and await self.fenced():
+                raise HostPostgreSQLError(
+                    f"{target} is fenced after a failover and must not start as a primary: it rejoins as a "
+                    "replica when its replicated cluster is deployed again"
+                )
+            changes.append(Change(ChangeAction.RUN, target, f"start PostgreSQL on port {self.layout.port}"))
+            if apply:
+                await self.start()
+        elif file_changes and apply:
+            await self.reload_or_restart()
+        if fresh or not running:
+            in_recovery = await self.runner.stat(f"{self.layout.data_dir}/standby.signal") is not None
+        elif current is not None:
+            in_recovery = current.role is ReplicationRole.REPLICA
+        else:
+            in_recovery = (await self.state()).role is ReplicationRole.REPLICA
+        if not in_recovery:
+            if apply or running:
+                # Facts read before a reload or restart still hold: neither changes roles.
+                changes += await self.converge_roles(apply=apply, facts=facts)
+            else:
+                changes += self.roles_to_create(target)
+        return changes
+
+    async def install_binaries(self) -> None:
+        # Debian's package would create and start a "main" cluster on 5432: ask it not to.
+        await self.runner.make_directory("/etc/postgresql-common/createcluster.d", mode=0o755)
+        await self.runner.write_file(
+            "/etc/postgresql-common/createcluster.d/harmony.conf", b"create_main_cluster = false\n", mode=0o644
+        )
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", f"postgresql-{self.config.version}"]):
+            result = await self.runner.run(argv, env=env, timeout_s=COPY_S)
+            if not result.ok:
+                raise HostPostgreSQLError(f"installing postgresql-{self.config.version} failed: {_last_lines(result)}")
+
+    async def ensure_base(self) -> None:
+        # The version directory above the cluster must be traversable by
+        # postgres: made explicitly, since over SFTP missing parents would get
+        # the cluster directory's 0700.
+        parent = posixpath.dirname(self.layout.base_dir)
+        if await self.runner.stat(parent) is None:
+            await self.runner.make_directory(parent, mode=0o755)
+        for path in (self.layout.base_dir, self.layout.socket_dir):
+            if await self.runner.stat(path) is None:
+                await self.runner.make_directory(path, mode=0o700)
+                await self._chown(path)
+
+    async def initdb(self) -> None:
+        await self.ensure_base()
+        await self.check(
+            "initdb",
+            [
+                self.layout.binary("initdb"), "-D", self.layout.data_dir, "-U", "postgres", "-E", "UTF8",
+                "--locale=C", "--auth-local=peer", "--auth-host=scram-sha-256",
+            ],
+            timeout_s=START_S,
+        )  # fmt: skip
+
+    def desired_files(self, replication_conf: str | None) -> list[tuple[str, str]]:
+        data = self.layout.data_dir
+        user = self.config.replication_user
+        files = [
+            (f"{data}/postgresql.conf", postgresql_conf(self.config, self.layout)),
+            (f"{data}/pg_hba.conf", pg_hba_conf(self.config)),
+            (self.layout.passfile, pgpass_line(user, self.password_of(user).reveal())),
+        ]
+        if replication_conf is not None:
+            files.append((f"{data}/{REPLICATION_CONF}", replication_conf))
+        return files
+
+    async def converge_files(
+        self,
+        *,
+        apply: bool,
+        fresh: bool,
+        replication_conf: str | None = None,
+        also: Sequence[tuple[str, str]] = (),
+    ) -> list[Change]:
+        """Write the configuration files that differ; the role file only when missing unless given.
+
+        ``also``: files to write with them whatever they hold (handed to postgres with one program).
+        """
+        target_conf = replication_conf
+        if target_conf is None and (fresh or await self.runner.stat(f"{self.layout.data_dir}/{REPLICATION_CONF}") is None):
+            target_conf = primary_replication_conf(())
+        changes = []
+        to_write = []
+        for path, content in self.desired_files(target_conf):
+            current = None if fresh else await self.runner.read_file(path)
+            if current == content.encode():
+                continue
+            secret = path == self.layout.passfile
+            summary = f"{'write' if current is None else 'update'} {path}" + (" (secret)" if secret else "")
+            action = ChangeAction.CREATE if current is None else ChangeAction.UPDATE
+            changes.append(Change(action, f"{self.config.name}@{self.where}", summary, attribute="config"))
+            to_write.append((path, content))
+        to_write += also
+        if apply and to_write:
+            await self.write_all_owned(to_write)
+        return changes
+
+    async def start(self) -> None:
+        await self.ensure_base()
+        before = await self.runner.stat(self.layout.log_file)
+        offset = before.size if before is not None else 0
+        result = await self.as_postgres(
+            [self.layout.binary("pg_ctl"), "start", "-D", self.layout.data_dir, "-l", self.layout.log_file,
+             "-w", "-t", str(int(START_S))],
+            timeout_s=START_S + 10,
+        )  # fmt: skip
+        if not result.ok:
+            log = await self.runner.read_file(self.layout.log_file) or b""
+            reason = _server_complaint(log[offset:].decode(errors="replace")) or _last_lines(result)
+            raise HostPostgreSQLError(
+                f"PostgreSQL {self.config.name} did not start on port {self.layout.port}: {reason}"
+            )
+
+    async def stop(self, mode: str = "fast") -> None:
+        if not await self.running():
+            return
+        await self.check(
+            f"stopping ({mode})",
+            [self.layout.binary("pg_ctl"), "stop", "-D", self.layout.data_dir, "-m", mode, "-w", "-t", str(int(START_S))],
+            timeout_s=START_S + 10,
+        )  # fmt: skip
+
+    async def reload_or_restart(self) -> None:
+        await self.sql("SELECT pg_reload_conf()", what="reloading the configuration")
+        pending = await self.sql(
+            "SELECT count(*) FROM pg_settings WHERE pending_restart", what="checking for settings needing a restart"
+        )
+        if pending.strip() not in ("", "0"):
+            await self.stop("fast")
+            await self.start()
+
+    async def checkpoint_lsn(self) -> str:
+        result = await self.check("pg_controldata", [self.layout.binary("pg_controldata"), self.layout.data_dir])
+        for line in result.stdout_text.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "Latest checkpoint location":
+                return value.strip()
+        raise HostPostgreSQLError(f"{self.config.name} at {self.where}: pg_controldata shows no checkpoint location")
+
+    # -- roles and databases --------------------------------------------------
+
+    def roles_to_create(self, target: str) -> list[Change]:
+        """What a cluster that does not run yet will get (no server to ask)."""
+        changes = [Change(ChangeAction.CREATE, target, f"create replication role {self.config.replication_user}")]
+        changes += [Change(ChangeAction.CREATE, target, f"create role {u.name}") for u in self.config.users]
+        changes += [Change(ChangeAction.CREATE, target, f"create database {d}") for d in self.all_databases()]
+        return changes
+
+    def all_databases(self) -> list[str]:
+        return all_databases(self.config)
+
+    async def converge_roles(self, *, apply: bool, facts: dict[str, Any] | None = None) -> list[Change]:
+        target = f"{self.config.name}@{self.where}"
+        if facts is None:
+            facts = await self.sql_json(facts_sql(self.config.replication_user), what="reading roles and databases")
+        changes, statements = role_changes(self.config, self.password_of, facts, target)
+
+        if apply and statements:
+            # Committed without waiting for the synchronous standbys: a standby that
+            # cannot log in (a replication password to repair, say) would otherwise
+            # hold the repair itself. They get it as soon as they stream.
+            statements = ["SET synchronous_commit = local;", *statements]
+            result = await self.as_postgres(
+                [self.layout.binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.layout.socket_dir,
+                 "-p", str(self.layout.port), "-U", "postgres", "-d", "postgres", "-f", "-"],
+                stdin="\n".join(statements).encode(),
+            )  # fmt: skip
+            if not result.ok:
+                raise HostPostgreSQLError(
+                    f"{target}: creating roles and databases failed: {mask_verifiers(_last_lines(result))}"
+                )
+        return changes
+
+    # -- replication ----------------------------------------------------------
+
+    async def set_standbys(self, standbys: tuple[str, ...], slots: tuple[str, ...]) -> None:
+        path = f"{self.layout.data_dir}/{REPLICATION_CONF}"
+        wanted = primary_replication_conf(standbys)
+        if await self.runner.read_file(path) != wanted.encode():
+            await self.write_owned(path, wanted)
+            await self.sql("SELECT pg_reload_conf()", what="reloading the configuration")
+        await self.sql(slots_sql(slots), what="creating replication slots")
+
+    async def follow(self, source: ReplicationSource, *, rewind: bool = True) -> None:
+        """Clone, rewind or re-point this server so that it streams from ``source``."""
+        if not await self.binaries_present():
+            await self.install_binaries()
+        state = await self.checked_state()
+        upstream = f"{source.host}:{source.port}"
+        streaming = state.role is ReplicationRole.REPLICA and state.upstream == upstream
+        if not streaming:
+            # Before anything is written here, so that a refusal changes nothing.
+            await self._require_reachable(source)
+        await self.ensure_base()
+        passfile = pgpass_line(source.user, source.password.reveal()).encode()
+        if await self.runner.read_file(self.layout.passfile) != passfile:
+            await self.write_owned(self.layout.passfile, passfile.decode())
+        wanted = replica_replication_conf(
+            source.host, source.port, source.user, self.layout.passfile, source.name, source.slot
+        )
+        log_from = await self._log_size()
+        if streaming or (state.role is ReplicationRole.REPLICA and not rewind):
+            # Streaming, or a replica of the old primary after a switchover: its
+            # WAL is a prefix of the new primary's, so re-pointing it (a reload) is enough.
+            changed = await self.converge_files(apply=True, fresh=False, replication_conf=wanted)
+            if changed:
+                await self.reload_or_restart()
+            await self._unfence()
+            if changed or not streaming:
+                await self._await_streaming(upstream, log_from)
+            return
+        if state.role is ReplicationRole.ABSENT:
+            await self.check(
+                f"cloning the primary at {upstream} with pg_basebackup",
+                [self.layout.binary("pg_basebackup"), "-D", self.layout.data_dir,
+                 "-d", replication_conninfo(source.host, source.port, source.user, self.layout.passfile),
+                 "-X", "stream", "-S", source.slot, "-c", "fast", "--no-password"],
+                timeout_s=COPY_S,
+            )  # fmt: skip
+        elif state.role is ReplicationRole.REPLICA:
+            # A replica of a failed primary may hold WAL the new primary lacks.
+            await self.converge_files(apply=True, fresh=False, replication_conf=wanted, also=self._standby_signal())
+            await self.stop("fast")
+            await self.rewind(source)
+        else:
+            await self.stop("fast")
+            if rewind:
+                await self.rewind(source)
+            else:
+                await self._unfence()
+        await self.converge_files(apply=True, fresh=False, replication_conf=wanted, also=self._standby_signal())
+        # Every way here left the server stopped: cloned, or stopped above.
+        await self.start()
+        await self._unfence()
+        await self._await_streaming(upstream, log_from)
+
+    async def _log_size(self) -> int:
+        found = await self.runner.stat(self.layout.log_file)
+        return found.size if found is not None else 0
+
+    async def _await_streaming(self, upstream: str, log_from: int) -> None:
+        """Return once this server's WAL receiver streams from ``upstream``; else fail with the reason its log gives.
+
+        Started or reloaded is not following: a replica that cannot log in to
+        its primary runs, answers, and streams nothing, while every commit on
+        the primary waits for it.
+        """
+        with anyio.move_on_after(STREAM_TIMEOUT_S):
+            delay = 0.02
+            while True:
+                try:
+                    state = await self.state()
+                except HostPostgreSQLError:
+                    state = ReplicationState(ReplicationRole.STOPPED)  # not answering yet
+                if state.role is ReplicationRole.REPLICA and state.upstream == upstream:
+                    return
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        log = await self.runner.read_file(self.layout.log_file) or b""
+        complaint = _server_complaint(log[log_from:].decode(errors="replace"))
+        reason = complaint or f"nothing in {self.layout.log_file} says why"
+        raise HostPostgreSQLError(
+            f"{self.config.name} at {self.where} does not stream from its primary at {upstream} "
+            f"{STREAM_TIMEOUT_S:g} s after being told to: {reason}"
+        )
+
+    def _standby_signal(self) -> list[tuple[str, str]]:
+        return [(f"{self.layout.data_dir}/standby.signal", "")]
+
+    async def checked_state(self) -> ReplicationState:
+        """:meth:`state`, after :meth:`check_data_dir` unless the server answers (then the directory is ours)."""
+        found = await self.runner.stat(self.layout.data_dir)
+        if found is None:
+            return ReplicationState(ReplicationRole.ABSENT)
+        if found.kind is not FileKind.DIRECTORY:
+            await self.check_data_dir()  # raises
+        state = await self.state()
+        if state.role in (ReplicationRole.ABSENT, ReplicationRole.STOPPED):
+            await self.check_data_dir()
+        return state
+
+    async def rewind(self, source: ReplicationSource) -> None:
+        """Make a stopped former primary's data a prefix of ``source``'s history."""
+        # Crash recovery (run by pg_rewind itself after a kill) refuses standby mode.
+        await self.runner.run(["rm", "-f", f"{self.layout.data_dir}/standby.signal"], timeout_s=QUICK_S)
+        server = replication_conninfo(source.host, source.port, source.user, self.layout.passfile, dbname="postgres")
+        result = await self.as_postgres(
+            [self.layout.binary("pg_rewind"), "--target-pgdata", self.layout.data_dir, "--source-server", server],
+            timeout_s=COPY_S,
+        )
+        if not result.ok:
+            hint = ""
+            if "could not find previous WAL record" in result.stderr_text:
+                hint = (
+                    "; its WAL since the last common checkpoint is gone, so it cannot be rewound: harmony_py "
+                    f"will not re-initialise it; move {self.layout.data_dir} away to clone it afresh"
+                )
+            raise HostPostgreSQLError(
+                f"{self.config.name} at {self.where}: rewinding to the primary at {source.host}:{source.port} "
+                f"with pg_rewind failed: {_last_lines(result)}{hint}"
+            )
+        # Kept for whoever asks later what the rewind did.
+        await self.runner.write_file(f"{self.layout.base_dir}/last-rewind.log", result.stderr + result.stdout, mode=0o600)
+
+    async def _require_reachable(self, source: ReplicationSource) -> None:
+        ready = await self.as_postgres(
+            [self.layout.binary("pg_isready"), "-h", source.host, "-p", str(source.port), "-t", "5"],
+            timeout_s=QUICK_S,
+        )
+        if ready.exit_status in (2, 3):
+            raise HostPostgreSQLError(
+                f"{self.config.name} at {self.where} cannot reach its primary at {source.host}:{source.port} "
+                f"({ready.stdout_text.strip() or 'no response'}); nothing was changed on this server. "
+                "A replica on another host needs the primary to listen on an address it can reach "
+                "(listen_addresses), and its address in allowed_networks"
+            )
+
+    async def _unfence(self) -> None:
+        if await self.fenced():
+            await self.runner.run(["rm", "-f", self.layout.fence_file], timeout_s=QUICK_S)
+
+    async def promote(self, standbys: tuple[str, ...]) -> None:
+        state = await self.state()
+        if state.role is ReplicationRole.PRIMARY:
+            await self.set_standbys(standbys, tuple(slot_for(name) for name in standbys))
+            return
+        if state.role is not ReplicationRole.REPLICA:
+            raise HostPostgreSQLError(f"{self.config.name} at {self.where} is {state.role.value}, not a replica to promote")
+        # The standby set is loaded before promotion, so the first commit as a
+        # primary already waits for the standbys (adr/0022).
+        await self.write_owned(f"{self.layout.data_dir}/{REPLICATION_CONF}", primary_replication_conf(standbys))
+        await self.sql("SELECT pg_reload_conf()", what="reloading the configuration")
+        await self.check(
+            "promoting",
+            [self.layout.binary("pg_ctl"), "promote", "-D", self.layout.data_dir, "-w", "-t", str(int(START_S))],
+            timeout_s=START_S + 10,
+        )  # fmt: skip
+        await self.sql(slots_sql(tuple(slot_for(name) for name in standbys)), what="creating replication slots")
+
+    async def probe_write(self, timeout_s: float) -> None:
+        """Commit a transaction that writes WAL, as a client would, within ``timeout_s``.
+
+        The transaction is :data:`WRITE_PROBE_SQL`. No setting inside PostgreSQL
+        bounds the wait for the standbys, so the bound is ours: on expiry the
+        waiting session is terminated (its psql may outlive the command that
+        ran it, and the session would wait for ever).
+        """
+        argv = [
+            self.layout.binary("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+            "-h", self.layout.socket_dir, "-p", str(self.layout.port), "-U", "postgres", "-d", "postgres",
+            "-c", WRITE_PROBE_SQL,
+        ]  # fmt: skip
+        result: CommandResult | None = None
+        with anyio.move_on_after(timeout_s):
+            result = await self.as_postgres(argv, timeout_s=timeout_s + QUICK_S, env={"PGAPPNAME": PROBE_APPLICATION})
+        if result is None:
+            await self.sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE application_name = {sql_literal(PROBE_APPLICATION)}",
+                what="ending the unacknowledged commit",
+            )
+            raise HostPostgreSQLError(
+                f"{self.config.name} at {self.where}: a commit was not acknowledged within {timeout_s:g} s"
+            )
+        if not result.ok:
+            raise HostPostgreSQLError(f"{self.config.name} at {self.where}: a commit failed: {_last_lines(result)}")
+
+    async def fence(self) -> None:
+        """Stop now, and make sure a restart comes up read-only (adr/0022)."""
+        marker = "Fenced by harmony_py after a failover: this server must not start as a primary.\n"
+        await self.runner.write_file(self.layout.fence_file, marker.encode(), mode=0o644)
+        owned = [self.layout.fence_file]
+        if await self.has_data():
+            # Before stopping: a running server reads it only when it starts.
+            signal = f"{self.layout.data_dir}/standby.signal"
+            await self.runner.write_file(signal, b"", mode=0o600)
+            owned.append(signal)
+        await self._chown(*owned)
+        try:
+            await self.stop("immediate")
+        except HostPostgreSQLError:
+            # pg_ctl fails on a postmaster that is already dead but not yet reaped.
+            if await self.accepting():
+                raise
+
+
+SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def clean_environment(layout: PostgreSQLLayout, extra: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The ``env -i`` prefix giving a PostgreSQL program exactly the variables it needs.
+
+    Whatever runs the program (``runuser`` keeps the caller's variables, ``sudo``
+    filters them by its own rules, a transport may pass some on), libpq in every
+    client and in the server's WAL receiver reads ``PGPASSWORD``, ``PGSERVICE``,
+    ``PGSSLMODE``, ``PGOPTIONS`` and more from its environment, and the server takes
+    its message language from ``LC_*``. So the environment is built here, in the
+    command itself: a search path, a fixed locale (messages harmony_py reads stay
+    English), and ``PGPASSFILE`` naming the cluster's own password file.
+    """
+    names = {"PATH": SEARCH_PATH, "LANG": "C.UTF-8", "PGPASSFILE": layout.passfile, **(extra or {})}
+    return ("env", "-i", *(f"{name}={value}" for name, value in names.items()))
+
+
+def _last_lines(result: CommandResult) -> str:
+    text = (result.stderr_text.strip() or result.stdout_text.strip() or f"exit status {result.exit_status}")
+    return " | ".join(text.splitlines()[-3:])
+
+
+def _server_complaint(log: str) -> str | None:
+    """The line of a server log that says why it stopped."""
+    lines = [line for line in log.splitlines() if "LOG:" in line or "FATAL:" in line]
+    for line in lines:
+        if "could not bind" in line or "Address already in use" in line:
+            return line.split(":  ", 1)[-1].strip()
+    for line in reversed(lines):
+        if "FATAL:" in line:
+            return line.split("FATAL:", 1)[-1].strip()
+    return None

@@ -1,0 +1,1 @@
+"""Higher-order topologies: ReplicatedTopology and its FailoverTopology and MultisiteTopology."""
