@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TECHNOLOGIES = ("postgres", "docker", "balancer", "app", "replicated", "k8s")
 ASSEMBLERS = ("topologies.host", "topologies.k8s.anywhere")
 LEAVES = ("harmony_py.values", "harmony_py.errors")
+ON_THE_LEAVES = ("harmony_py.validation",)
+"""Modules capabilities may take besides the leaves: they import only the leaves (the field validators)."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,15 @@ def test_inner_layers_never_import_topologies(package: str) -> None:
 
 def test_capabilities_take_only_the_leaf_modules_of_harmony_py() -> None:
     taken = {imported.module for imported in project_imports("capabilities") if imported.module.startswith("harmony_py")}
-    assert taken and taken <= set(LEAVES), sorted(taken - set(LEAVES))
+    allowed = {*LEAVES, *ON_THE_LEAVES}
+    assert taken and taken <= allowed, sorted(taken - allowed)
+
+
+@pytest.mark.parametrize("module", ON_THE_LEAVES)
+def test_what_capabilities_take_besides_the_leaves_imports_only_the_leaves(module: str) -> None:
+    path = ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    project = {i.module for i in imports_of(path) if i.module.split(".")[0] in ("harmony_py", "capabilities", "topologies")}
+    assert project <= set(LEAVES), sorted(project - set(LEAVES))
 
 
 @pytest.mark.parametrize("leaf", LEAVES)
