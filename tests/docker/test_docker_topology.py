@@ -8,10 +8,12 @@ import subprocess
 import anyio
 import pytest
 
-from capabilities import ContainerError, ContainerSpec, Docker, HealthCheck, ImageNotFoundError
+from capabilities import ContainerError, ContainerSpec, Docker, DockerWithLoadBalancer, HealthCheck, ImageNotFoundError
 from harmony_py import Maestro, MissingCapabilityError, capability_gaps
+from harmony_py.capability_check import member_gaps
 from harmony_py.scores import ContainerScore
 from topologies import DockerTopology, LocalhostTopology
+from topologies.balancer.nginx import NginxBalancer
 
 from .conftest import IMAGE, Engine, free_port
 
@@ -99,3 +101,17 @@ def test_importing_harmony_py_does_not_import_the_sdk() -> None:
     code = "import harmony_py, harmony_py.scores, capabilities, topologies, sys; print('docker' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_hosts_hold_one_engine_each_and_a_balancer_on_their_runner(tmp_path: object) -> None:
+    local = LocalhostTopology(docker_host=f"{tmp_path}/e.sock", balancer_root=f"{tmp_path}/nginx")
+    assert local.docker() is local.docker()  # made once per topology object, not per call
+    assert local.docker().address.where() == f"unix://{tmp_path}/e.sock"
+    balancer = local.load_balancer()
+    assert isinstance(balancer, NginxBalancer)
+    assert balancer.runner is local.command_runner() and balancer.root == f"{tmp_path}/nginx"
+    engine = DockerTopology(f"{tmp_path}/e.sock")
+    assert engine.docker() is engine.docker() and engine.docker() is not DockerTopology(engine.base_url).docker()
+    # What the classes provide is structural; only the engine answering is a run-time condition.
+    assert member_gaps(local, DockerWithLoadBalancer) == [] and member_gaps(engine, Docker) == []
+    assert member_gaps(engine, DockerWithLoadBalancer) == ["LoadBalancer (missing load_balancer)"]
