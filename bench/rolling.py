@@ -120,7 +120,7 @@ def run_all(host: LocalhostTopology | LinuxHostTopology, address: str, runs: int
 
     async def stop_serving() -> None:
         async with Maestro(host):
-            await host.remove_balanced_service("bench", drain_timeout_s=2)
+            await host.load_balancer().remove("bench", drain_timeout_s=2)
 
     assert apply("v1") is ScoreState.CHANGED
     durations: list[float] = []

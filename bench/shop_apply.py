@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,15 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harmony_py.cli.loader import load_maestro  # noqa: E402
+from tests.ports import free_port, port_is_free  # noqa: E402
 
 ADDRESS = "127.36.2.1"
 
 
-def free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
+def free_port_pair() -> int:
+    """A free port P below the kernel's ephemeral range with P+1 free too (failover's replica listens one above)."""
+    for _ in range(100):
+        port = free_port()
+        if port_is_free(port + 1):
+            return port
+    raise RuntimeError("no two free consecutive ports below 30000")
 
 
 def timed(phase: str) -> float:
@@ -55,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="harmony-shop-bench-"))
     root.chmod(0o755)
-    db_port = free_port("127.0.0.1")
+    db_port = free_port_pair()
     os.environ.update(
         SHOP_TOPOLOGY=args.platform, SHOP_ROOT=str(root), SHOP_ADDRESS=ADDRESS, SHOP_PORT=str(free_port(ADDRESS)),
         SHOP_DB_PORT=str(db_port), HARMONY_SECRETS_DIR=str(root / "secrets"),

@@ -22,6 +22,7 @@ from .docker import (
     ContainerInfo,
     ContainerSpec,
     Docker,
+    DockerService,
     HealthCheck,
     Mount,
     Port,
@@ -56,6 +57,7 @@ from .load_balancer import (
     DockerWithLoadBalancer,
     Frontend,
     LoadBalancer,
+    LoadBalancerService,
 )
 from .postgresql import (
     ClusterStatus,
@@ -89,6 +91,7 @@ __all__ = [
     "Frontend",
     "ImageNotFoundError",
     "LoadBalancer",
+    "LoadBalancerService",
     "LoadBalancerError",
     "Port",
     "ClusterStatus",
@@ -102,6 +105,7 @@ __all__ = [
     "ContainerInfo",
     "ContainerSpec",
     "Docker",
+    "DockerService",
     "FileKind",
     "FileStat",
     "HealthCheck",

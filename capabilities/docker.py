@@ -186,14 +186,13 @@ class ContainerInfo:
         return said + (f" ({'; '.join(details)})" if details else "")
 
 
-@runtime_checkable
-class Docker(Protocol):
-    """A topology with a container engine.
+class DockerService(Protocol):
+    """A container engine running images as named, labelled containers.
 
-    A topology implementing it promises that containers it creates carry the
-    spec's labels, that ``list_containers`` finds them by those labels, that
-    images are used from the local store unless a registry is configured, and
-    that a container which fails to start is removed again, with a
+    An engine promises that containers it creates carry the spec's labels,
+    that ``list_containers`` finds them by those labels, that images are used
+    from the local store unless a registry is configured, and that a
+    container which fails to start is removed again, with a
     :class:`ContainerError` saying why.
     """
 
@@ -235,4 +234,13 @@ class Docker(Protocol):
         Raises :class:`ContainerError` when it exits, turns unhealthy or the
         time is up, with the engine's last health output in the message.
         """
+        ...
+
+
+@runtime_checkable
+class Docker(Protocol):
+    """A topology with a container engine, reached through :meth:`docker`."""
+
+    def docker(self) -> DockerService:
+        """The topology's engine (the same object for the whole run)."""
         ...

@@ -56,19 +56,18 @@ class BalancedService:
     backends: tuple[Backend, ...]
 
 
-@runtime_checkable
-class LoadBalancer(Protocol):
-    """A topology that spreads a service's requests over its healthy backends.
+class LoadBalancerService(Protocol):
+    """One address in front of the replicas of each service it serves.
 
-    A topology implementing it promises that a new configuration is validated
-    before it is activated (a bad one is never activated, and the old one
-    keeps serving), that activation drops no connection, and that
-    ``balance`` returns only once requests still in flight to backends it
-    removed have finished, so the caller may stop those backends.
+    A balancer promises that a new configuration is validated before it is
+    activated (a bad one is never activated, and the old one keeps serving),
+    that activation drops no connection, and that ``balance`` returns only
+    once requests still in flight to backends it removed have finished, so
+    the caller may stop those backends.
     """
 
-    async def balanced_service(self, service: str) -> BalancedService | None:
-        """What is served for ``service`` now, or ``None`` when nothing is."""
+    async def service(self, name: str) -> BalancedService | None:
+        """What is served for service ``name`` now, or ``None`` when nothing is."""
         ...
 
     async def balance(
@@ -77,8 +76,17 @@ class LoadBalancer(Protocol):
         """Serve ``frontend`` from exactly ``backends``; wait for removed ones to drain."""
         ...
 
-    async def remove_balanced_service(self, service: str, *, drain_timeout_s: float = 30.0) -> None:
-        """Stop serving ``service``; absent is not an error."""
+    async def remove(self, name: str, *, drain_timeout_s: float = 30.0) -> None:
+        """Stop serving service ``name``; absent is not an error."""
+        ...
+
+
+@runtime_checkable
+class LoadBalancer(Protocol):
+    """A topology that spreads a service's requests over its healthy backends, through :meth:`load_balancer`."""
+
+    def load_balancer(self) -> LoadBalancerService:
+        """The topology's balancer."""
         ...
 
 

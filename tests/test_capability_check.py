@@ -12,7 +12,7 @@ import pytest
 
 from typing_extensions import get_protocol_members
 
-from capabilities import CommandRunner, Docker, DockerWithLoadBalancer, K8sClient, Manifest, PostgreSQL
+from capabilities import CommandRunner, DockerService, DockerWithLoadBalancer, K8sClient, Manifest, PostgreSQL
 from harmony_py import Interpret, Maestro, MissingCapabilityError, Score, TopologyReport, capability_gaps
 from harmony_py.scores import ApplicationScore, FileScore
 from topologies import ApplicationTopology, FailoverTopology, LocalhostTopology, MultisiteTopology
@@ -110,30 +110,30 @@ def test_localhost_provides_command_runner() -> None:
 
 @dataclass(frozen=True)
 class DockerOnly:
-    """Docker's members and nothing of a load balancer."""
+    """Docker's accessor and nothing of a load balancer."""
 
     name: str = "docker-only"
 
     async def ensure_ready(self) -> TopologyReport:
         return TopologyReport(self.name)
 
-
-for _member in sorted(get_protocol_members(Docker)):
-    setattr(DockerOnly, _member, _async_stub)
+    def docker(self) -> DockerService:
+        raise AssertionError("never called: only the capability check looks at it")
 
 
 def test_a_combined_capability_names_the_part_that_is_missing() -> None:
     message = str(_refusal(Maestro(DockerOnly()).add(NeedsBalancedDocker())))  # type: ignore[arg-type]
     assert message == (
         "Score NeedsBalancedDocker requires capability DockerWithLoadBalancer, but topology docker-only "
-        "does not provide it: LoadBalancer (missing balance, balanced_service, remove_balanced_service)"
+        "does not provide it: LoadBalancer (missing load_balancer)"
     )
 
 
 def test_a_failover_names_the_capability_each_member_lacks() -> None:
     failover = FailoverTopology(LocalhostTopology(), LocalhostTopology())
     gaps = capability_gaps(failover, DockerWithLoadBalancer)
-    assert gaps == ["LoadBalancer (missing balance, balanced_service, remove_balanced_service)"]
+    # Neither is lifted onto a failover (adr/0062): the pair names both, not its members.
+    assert gaps == ["LoadBalancer (missing load_balancer)", "Docker (missing docker)"]
     assert capability_gaps(FailoverTopology(DockerOnly(), DockerOnly()), PostgreSQL)[0].startswith(
         "primary: PostgreSQL (missing deploy_postgres, plan_postgres, postgres_endpoint)"
     )

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-from capabilities.docker import ContainerInfo, ContainerSpec, Docker
+from capabilities.docker import ContainerInfo, ContainerSpec, Docker, DockerService
 from harmony_py.errors import HarmonyError
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.validation import Duration, InstanceOf, validate
@@ -103,11 +103,12 @@ class ContainerInterpret(ConvergingInterpret[Docker]):
 
     async def plan(self, topology: Docker) -> Sequence[Change]:
         spec = self.score.spec
-        found = await topology.inspect_container(spec.name)
+        engine = topology.docker()
+        found = await engine.inspect_container(spec.name)
         if found is None:
             return [Change(ChangeAction.CREATE, spec.name, f"create container {spec.name} from {spec.image}")]
         _require_managed(found)
-        reasons = await self._reasons_to_recreate(topology, found)
+        reasons = await self._reasons_to_recreate(engine, found)
         if reasons:
             return [Change(ChangeAction.UPDATE, spec.name, f"recreate container {spec.name}: {'; '.join(reasons)}")]
         if found.running and found.health == "starting":
@@ -116,13 +117,13 @@ class ContainerInterpret(ConvergingInterpret[Docker]):
             return [Change(ChangeAction.RUN, spec.name, f"wait for container {spec.name}: {found.trouble()}", attribute=HEALTH)]
         return []
 
-    async def _reasons_to_recreate(self, topology: Docker, found: ContainerInfo) -> list[str]:
+    async def _reasons_to_recreate(self, engine: DockerService, found: ContainerInfo) -> list[str]:
         spec = self.score.spec
         recorded = json.loads(found.labels.get(SPEC_LABEL, "{}"))
         desired = spec_record(spec)
         reasons = [_describe(key, recorded.get(key), value) for key, value in desired.items() if recorded.get(key) != value]
         if not reasons:
-            current_image = await topology.image_id(spec.image)
+            current_image = await engine.image_id(spec.image)
             if current_image is not None and current_image != found.image_id:
                 reasons.append(f"image {spec.image} now refers to {current_image[:19]}")
         if not found.running or found.health == "unhealthy":
@@ -130,20 +131,21 @@ class ContainerInterpret(ConvergingInterpret[Docker]):
         return reasons
 
     async def converge(self, topology: Docker, changes: Sequence[Change]) -> None:
+        engine = topology.docker()
         if all(change.attribute == HEALTH for change in changes):
             # Only its first health check is missing: the container is left as it is either way.
-            await topology.wait_healthy(self.score.spec.name, timeout_s=self.score.ready_timeout_s)
+            await engine.wait_healthy(self.score.spec.name, timeout_s=self.score.ready_timeout_s)
             return
         spec = labelled(self.score.spec)
         # The image is checked first, so a missing one leaves the old container running.
-        await topology.ensure_image(spec.image)
-        await topology.remove_container(spec.name)
-        await topology.run_container(spec)
+        await engine.ensure_image(spec.image)
+        await engine.remove_container(spec.name)
+        await engine.run_container(spec)
         try:
-            await topology.wait_healthy(spec.name, timeout_s=self.score.ready_timeout_s)
+            await engine.wait_healthy(spec.name, timeout_s=self.score.ready_timeout_s)
         except HarmonyError:
             # Leave nothing half-applied: the next run starts from a clean slate.
-            await topology.remove_container(spec.name)
+            await engine.remove_container(spec.name)
             raise
 
 

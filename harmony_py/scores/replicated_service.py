@@ -206,19 +206,19 @@ class ReplicatedServiceInterpret(Interpret[DockerWithLoadBalancer]):
         self.score = score
 
     async def _observe(self, topology: DockerWithLoadBalancer, revision: str) -> _Observed:
-        found = await topology.list_containers({MANAGED_LABEL: MANAGED_VALUE, SERVICE_LABEL: self.score.service})
+        found = await topology.docker().list_containers({MANAGED_LABEL: MANAGED_VALUE, SERVICE_LABEL: self.score.service})
         replicas = [info for info in found if info.labels.get(KIND_LABEL) == REPLICA and PORT_LABEL in info.labels]
         serving = [info for info in replicas if info.serving]
         return _Observed(
             current=tuple(info for info in serving if info.labels.get(REVISION_LABEL) == revision),
             outdated=tuple(info for info in serving if info.labels.get(REVISION_LABEL) != revision),
             stale=tuple(info for info in replicas if info not in serving),
-            balanced=await topology.balanced_service(self.score.service),
+            balanced=await topology.load_balancer().service(self.score.service),
         )
 
     async def plan(self, topology: DockerWithLoadBalancer) -> Sequence[Change]:
         score = self.score
-        revision = score.revision(await topology.image_id(score.image))
+        revision = score.revision(await topology.docker().image_id(score.image))
         observed = await self._observe(topology, revision)
         work = _work(observed, score.replicas)
         changes: list[Change] = []
@@ -242,7 +242,7 @@ class ReplicatedServiceInterpret(Interpret[DockerWithLoadBalancer]):
         if not changes:
             return Outcome.noop()
         # A missing image fails here, before anything running is touched.
-        revision = self.score.revision(await topology.ensure_image(self.score.image))
+        revision = self.score.revision(await topology.docker().ensure_image(self.score.image))
         run = _RollingRun(self.score, topology, revision)
         message = await run.execute(await self._observe(topology, revision))
         return Outcome(InterpretStatus.SUCCESS, message, tuple(changes))
@@ -254,7 +254,8 @@ class _RollingRun:
     def __init__(self, score: ReplicatedServiceScore, topology: DockerWithLoadBalancer, revision: str) -> None:
         self.score = score
         self.policy = score.update
-        self.topology = topology
+        self.engine = topology.docker()
+        self.balancer = topology.load_balancer()
         self.revision = revision
         self.live: list[Backend] = []
         self.started: list[ContainerInfo] = []
@@ -268,7 +269,7 @@ class _RollingRun:
     async def execute(self, observed: _Observed) -> str:
         work = _work(observed, self.score.replicas)
         self.updating = bool(work.replace)
-        all_replicas = await self.topology.list_containers({MANAGED_LABEL: MANAGED_VALUE, KIND_LABEL: REPLICA})
+        all_replicas = await self.engine.list_containers({MANAGED_LABEL: MANAGED_VALUE, KIND_LABEL: REPLICA})
         self.used_ports = {int(info.labels[PORT_LABEL]) for info in all_replicas if PORT_LABEL in info.labels}
         # First the balancer serves only replicas that are up, then the rest goes.
         self.live = [_backend(info) for info in (*observed.current, *observed.outdated)]
@@ -276,10 +277,10 @@ class _RollingRun:
         self.live = [backend for backend in self.live if backend not in {_backend(info) for info in leaving}]
         await self._balance()
         for info in work.remove:
-            await self.topology.remove_container(info.name)
+            await self.engine.remove_container(info.name)
         await self._roll(list(work.replace), work.add)
         for info in self.stopped_old:
-            await self.topology.remove_container(info.name)
+            await self.engine.remove_container(info.name)
         summary = f"{self.score.service}: {len(self.live)} replica(s) of {self.score.image} serve on {self.score.address}:{self.score.port}"
         if self.failures:
             summary += f"; {len(self.failures)} new replica(s) failed (within max_failure_ratio): {'; '.join(self.failures)}"
@@ -311,7 +312,7 @@ class _RollingRun:
         self.live = [backend for backend in self.live if backend not in gone]
         await self._balance()
         for info in old:
-            await self.topology.stop_container(info.name, timeout_s=self.score.stop_grace_s)
+            await self.engine.stop_container(info.name, timeout_s=self.score.stop_grace_s)
             self.stopped_old.append(info)
 
     async def _start_batch(self, count: int) -> tuple[list[ContainerInfo], list[str]]:
@@ -322,11 +323,11 @@ class _RollingRun:
         async def one(spec: ContainerSpec) -> None:
             spec = _with_revision(spec, self.revision)
             try:
-                await self.topology.run_container(spec)
-                healthy.append(await self.topology.wait_healthy(spec.name, timeout_s=self.policy.monitor_s))
+                await self.engine.run_container(spec)
+                healthy.append(await self.engine.wait_healthy(spec.name, timeout_s=self.policy.monitor_s))
             except ContainerError as exc:
                 failed.append(str(exc))
-                await self.topology.remove_container(spec.name)
+                await self.engine.remove_container(spec.name)
 
         async with anyio.create_task_group() as group:
             for spec in specs:
@@ -371,8 +372,8 @@ class _RollingRun:
         problems: list[str] = []
         for info in self.stopped_old:
             try:
-                await self.topology.start_container(info.name)
-                await self.topology.wait_healthy(info.name, timeout_s=self.policy.monitor_s)
+                await self.engine.start_container(info.name)
+                await self.engine.wait_healthy(info.name, timeout_s=self.policy.monitor_s)
                 self.live.append(_backend(info))
             except ContainerError as exc:
                 problems.append(str(exc))
@@ -380,16 +381,16 @@ class _RollingRun:
         self.live = [backend for backend in self.live if backend not in new]
         await self._balance()
         for info in self.started:
-            await self.topology.remove_container(info.name)
+            await self.engine.remove_container(info.name)
         self.stopped_old = []
         return problems
 
     async def _balance(self) -> None:
         frontend = self.score.frontend()
         wanted = BalancedService(frontend, tuple(sorted(set(self.live))))
-        current = await self.topology.balanced_service(self.score.service)
+        current = await self.balancer.service(self.score.service)
         if current is None or current.frontend != wanted.frontend or set(current.backends) != set(wanted.backends):
-            await self.topology.balance(frontend, wanted.backends, drain_timeout_s=self.policy.drain_timeout_s)
+            await self.balancer.balance(frontend, wanted.backends, drain_timeout_s=self.policy.drain_timeout_s)
 
 
 def _removal(info: ContainerInfo, wanted: int) -> str:

@@ -10,7 +10,7 @@ the health check (v3 has none, so its health check fails).
 
 from __future__ import annotations
 
-from tests.ports import port_is_free
+from tests.ports import free_port, port_is_free
 
 import io
 import os
@@ -174,16 +174,12 @@ def _rootfs_tar(version: str, healthy: bool) -> bytes:
     return buffer.getvalue()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+__all__ = ["free_port", "free_range"]
 
 
 def free_range(size: int) -> range:
-    """``size`` consecutive ports nothing listens on now."""
-    for start in range(23000, 60000, size):
+    """``size`` consecutive ports nothing listens on now, below the kernel's ephemeral range (32768+)."""
+    for start in range(23000, 32768 - size, size):
         candidates = range(start, start + size)
         if all(port_is_free(port) for port in candidates):
             return candidates

@@ -1,4 +1,4 @@
-"""DockerTopology and the Docker-on-localhost mixin against the suite's own engine."""
+"""DockerTopology and Docker on localhost against the suite's own engine."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import subprocess
 import anyio
 import pytest
 
-from capabilities import ContainerError, ContainerSpec, Docker, HealthCheck, ImageNotFoundError
+from capabilities import ContainerError, ContainerSpec, Docker, DockerWithLoadBalancer, HealthCheck, ImageNotFoundError
 from harmony_py import Maestro, MissingCapabilityError, capability_gaps
+from harmony_py.capability_check import member_gaps
 from harmony_py.scores import ContainerScore
 from topologies import DockerTopology, LocalhostTopology
+from topologies.balancer.nginx import NginxBalancer
 
 from .conftest import IMAGE, Engine, free_port
 
@@ -33,30 +35,32 @@ def test_engine_lifecycle(docker_topology: DockerTopology, clean_engine: Engine)
     async def main() -> None:
         report = await docker_topology.ensure_ready()
         assert report.facts["docker.version"]
-        assert await docker_topology.image_id(f"{IMAGE}:v1") is not None
-        assert await docker_topology.image_id(f"{IMAGE}:nope") is None
+        engine = docker_topology.docker()
+        assert docker_topology.docker() is engine  # one service per topology object
+        assert await engine.image_id(f"{IMAGE}:v1") is not None
+        assert await engine.image_id(f"{IMAGE}:nope") is None
         port = free_port()
-        started = await docker_topology.run_container(web("life", port))
+        started = await engine.run_container(web("life", port))
         assert started.running and started.labels["test"] == "yes"
-        healthy = await docker_topology.wait_healthy("life", timeout_s=30)
+        healthy = await engine.wait_healthy("life", timeout_s=30)
         assert healthy.health == "healthy"
-        assert [info.name for info in await docker_topology.list_containers({"test": "yes"})] == ["life"]
-        assert await docker_topology.list_containers({"test": "no"}) == []
-        await docker_topology.stop_container("life", timeout_s=5)
-        stopped = await docker_topology.inspect_container("life")
+        assert [info.name for info in await engine.list_containers({"test": "yes"})] == ["life"]
+        assert await engine.list_containers({"test": "no"}) == []
+        await engine.stop_container("life", timeout_s=5)
+        stopped = await engine.inspect_container("life")
         assert stopped is not None and not stopped.running
-        again = await docker_topology.start_container("life")
+        again = await engine.start_container("life")
         assert again.running
-        await docker_topology.remove_container("life")
-        await docker_topology.remove_container("life")  # absent is not an error
-        assert await docker_topology.inspect_container("life") is None
+        await engine.remove_container("life")
+        await engine.remove_container("life")  # absent is not an error
+        assert await engine.inspect_container("life") is None
 
     anyio.run(main)
 
 
 def test_unknown_image_is_a_clear_error(docker_topology: DockerTopology) -> None:
     with pytest.raises(ImageNotFoundError, match="not in the local image store.*pulling is off"):
-        anyio.run(docker_topology.run_container, web("ghost", 1, tag="missing"))
+        anyio.run(docker_topology.docker().run_container, web("ghost", 1, tag="missing"))
 
 
 def test_invalid_health_command_names_the_cause(docker_topology: DockerTopology, clean_engine: Engine) -> None:
@@ -69,8 +73,8 @@ def test_invalid_health_command_names_the_cause(docker_topology: DockerTopology,
     )
 
     async def main() -> None:
-        await docker_topology.run_container(spec)
-        await docker_topology.wait_healthy("sick", timeout_s=30)
+        await docker_topology.docker().run_container(spec)
+        await docker_topology.docker().wait_healthy("sick", timeout_s=30)
 
     with pytest.raises(ContainerError, match="sick is unhealthy.*no-such-program"):
         anyio.run(main)
@@ -97,3 +101,17 @@ def test_importing_harmony_py_does_not_import_the_sdk() -> None:
     code = "import harmony_py, harmony_py.scores, capabilities, topologies, sys; print('docker' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_hosts_hold_one_engine_each_and_a_balancer_on_their_runner(tmp_path: object) -> None:
+    local = LocalhostTopology(docker_host=f"{tmp_path}/e.sock", balancer_root=f"{tmp_path}/nginx")
+    assert local.docker() is local.docker()  # made once per topology object, not per call
+    assert local.docker().address.where() == f"unix://{tmp_path}/e.sock"
+    balancer = local.load_balancer()
+    assert isinstance(balancer, NginxBalancer)
+    assert balancer.runner is local.command_runner() and balancer.root == f"{tmp_path}/nginx"
+    engine = DockerTopology(f"{tmp_path}/e.sock")
+    assert engine.docker() is engine.docker() and engine.docker() is not DockerTopology(engine.base_url).docker()
+    # What the classes provide is structural; only the engine answering is a run-time condition.
+    assert member_gaps(local, DockerWithLoadBalancer) == [] and member_gaps(engine, Docker) == []
+    assert member_gaps(engine, DockerWithLoadBalancer) == ["LoadBalancer (missing load_balancer)"]

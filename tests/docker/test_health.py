@@ -112,7 +112,7 @@ def test_a_container_whose_check_has_not_passed_yet_is_waited_for_not_reported_u
     port = low_port()
     check = HealthCheck(f"test -f /tmp/ready && wget -q -O /dev/null http://127.0.0.1:{port}/health", interval_s=0.2, retries=100_000)
     score = ContainerScore(replace(web("slow", port), health=check), ready_timeout_s=1)
-    anyio.run(docker_topology.run_container, labelled(score.spec))
+    anyio.run(docker_topology.docker().run_container, labelled(score.spec))
     before = clean_engine.client.containers.get("slow").id
     wait_for(lambda: bool(clean_engine.client.api.inspect_container("slow")["State"]["Health"]["Log"]), "a first check")
 
@@ -135,7 +135,7 @@ def service(host: LocalhostTopology, clean_engine: Engine) -> Iterator[list[str]
     names: list[str] = []
     yield names
     for name in names:
-        anyio.run(lambda: host.remove_balanced_service(name, drain_timeout_s=2))
+        anyio.run(lambda: host.load_balancer().remove(name, drain_timeout_s=2))
 
 
 def test_a_replica_that_turns_unhealthy_after_a_deploy_is_a_pending_replacement_and_is_replaced(

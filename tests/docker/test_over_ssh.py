@@ -96,7 +96,8 @@ def test_container_score_through_the_forwarded_socket(ssh_hosts: SshHosts, clean
             assert states(await maestro.apply()) == [ScoreState.UNCHANGED]
             assert (await maestro.plan()).scores[0].changes == ()
             # The SDK speaks to a private local socket, never to the engine's own.
-            url = await host._engine_url()
+            url = await host.docker().address.url()
+            assert url is not None and host.docker() is host.docker()
             local = url.removeprefix("unix://")
             assert local != clean_engine.socket and stat.S_ISSOCK(os.stat(local).st_mode)
             assert stat.S_IMODE(os.stat(os.path.dirname(local)).st_mode) == 0o700
@@ -154,7 +155,7 @@ def test_rolling_update_and_rollback_behind_nginx_on_the_ssh_host(ssh_hosts: Ssh
 
         async def stop_serving() -> None:
             async with Maestro(host):
-                await host.remove_balanced_service("sshweb", drain_timeout_s=2)
+                await host.load_balancer().remove("sshweb", drain_timeout_s=2)
 
         anyio.run(stop_serving)
 

@@ -67,7 +67,7 @@ def services(host: LocalhostTopology, clean_engine: Engine) -> Iterator[list[str
     names: list[str] = []
     yield names
     for name in names:
-        anyio.run(lambda: host.remove_balanced_service(name, drain_timeout_s=2))
+        anyio.run(lambda: host.load_balancer().remove(name, drain_timeout_s=2))
 
 
 def test_update_without_downtime_then_automatic_rollback(host: LocalhostTopology, services: list[str]) -> None:
@@ -92,7 +92,7 @@ def test_update_without_downtime_then_automatic_rollback(host: LocalhostTopology
     assert load.failures == [] and set(load.answers) <= {"v2"}
     assert versions(port) == {"v2"}
     # The balancer points only at the three healthy v2 replicas, and a re-apply of v2 changes nothing.
-    served = anyio.run(host.balanced_service, "web")
+    served = anyio.run(host.load_balancer().service, "web")
     assert served is not None and len(served.backends) == 3
     assert state(apply(host, web("web", "v2", 3, port, ports))) is ScoreState.UNCHANGED
 
@@ -190,28 +190,29 @@ def test_a_configuration_nginx_cannot_apply_is_never_activated(
 ) -> None:
     services += ["first", "second"]
     good, other = free_port(), free_port()
+    balancer = host.load_balancer()
     with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
+        backend = Backend("127.0.0.1", free_port())
+        server.bind((backend.address, backend.port))
         server.listen()
-        backend = Backend("127.0.0.1", server.getsockname()[1])
-        anyio.run(lambda: host.balance(Frontend("first", good), [backend], drain_timeout_s=2))
+        anyio.run(lambda: balancer.balance(Frontend("first", good), [backend], drain_timeout_s=2))
         with socket.socket() as holder:
             holder.bind(("127.0.0.1", other))
             holder.listen()
             # nginx -t accepts it (it does not bind); the reload cannot: the port is taken.
             with pytest.raises(LoadBalancerError, match="kept its previous configuration"):
-                anyio.run(lambda: host.balance(Frontend("second", other), [backend], drain_timeout_s=2))
-        assert anyio.run(host.balanced_service, "second") is None
-        served = anyio.run(host.balanced_service, "first")
+                anyio.run(lambda: balancer.balance(Frontend("second", other), [backend], drain_timeout_s=2))
+        assert anyio.run(balancer.service, "second") is None
+        served = anyio.run(balancer.service, "first")
         assert served is not None and served.backends == (backend,)
         # A configuration nginx -t refuses (here a service file broken by hand) is not even tried.
         first_conf = Path(host.balancer_root) / "services" / "first.conf"
         kept = first_conf.read_bytes()
         first_conf.write_bytes(kept + b"this is not nginx;\n")
         with pytest.raises(LoadBalancerError, match="nginx refused the new configuration.*unknown directive"):
-            anyio.run(lambda: host.balance(Frontend("second", other), [backend], drain_timeout_s=2))
+            anyio.run(lambda: balancer.balance(Frontend("second", other), [backend], drain_timeout_s=2))
         first_conf.write_bytes(kept)
-        assert anyio.run(host.balanced_service, "second") is None
+        assert anyio.run(balancer.service, "second") is None
     services.remove("second")
 
 

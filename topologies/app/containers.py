@@ -63,11 +63,12 @@ class ReplicatedContainers:
 
     async def running(self, spec: AppSpec) -> bool:
         """The balancer serves the application from at least one replica."""
-        balanced = await self.host.balanced_service(spec.name)
+        balanced = await self.host.load_balancer().service(spec.name)
         return balanced is not None and bool(balanced.backends)
 
     async def remove(self, spec: AppSpec) -> None:
         """Stop serving the application and remove its replicas."""
-        await self.host.remove_balanced_service(spec.name, drain_timeout_s=2.0)
-        for info in await self.host.list_containers({SERVICE_LABEL: spec.name}):
-            await self.host.remove_container(info.name)
+        await self.host.load_balancer().remove(spec.name, drain_timeout_s=2.0)
+        engine = self.host.docker()
+        for info in await engine.list_containers({SERVICE_LABEL: spec.name}):
+            await engine.remove_container(info.name)

@@ -23,12 +23,10 @@ from typing import Literal, cast
 from capabilities.command_runner import CommandRunnerService
 from capabilities.load_balancer import DockerWithLoadBalancer
 from harmony_py.errors import ScoreValueError
-from topologies.docker.engine import engine_url, probe_engine
-from topologies.gap_hooks import inherited_gaps
 
 from .containers import ReplicatedContainers
 from .processes import SupervisedProcesses
-from .runtime import CONTRACTS, HostApplications, includes_runtime
+from .runtime import CONTRACTS, HostApplications
 
 AppRuntimeKind = Literal["process", "docker"]
 __all__ = ["CONTRACTS", "AppRuntimeKind", "LocalhostApplications"]
@@ -70,15 +68,6 @@ class LocalhostApplications(HostApplications):
                 self.app_start_timeout_s,
             )
         return SupervisedProcesses(self.command_runner(), self.apps_root, self.app_address, self.app_start_timeout_s)
-
-    def capability_gaps(self, capability: type) -> list[str]:
-        """The host's own answer, plus: the Docker runtime needs an engine that answers (asked once, at the check)."""
-        gaps = inherited_gaps(super(), self, capability)
-        if not gaps and self.app_runtime == "docker" and includes_runtime(capability):
-            problem = probe_engine(engine_url(getattr(self, "docker_host", None)))
-            if problem is not None:
-                gaps.append(f"applications run in containers here, but no Docker engine answers at {problem}")
-        return gaps
 
     def _platform_name(self) -> str:
         return f"{type(self).__name__} ({self.app_runtime} runtime)"

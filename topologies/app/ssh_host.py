@@ -38,12 +38,11 @@ from typing import cast
 from capabilities.load_balancer import DockerWithLoadBalancer
 from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.errors import ScoreValueError
-from topologies.gap_hooks import inherited_gaps
 from topologies.postgres.host import is_loopback
 from topologies.postgres.server import HostPostgreSQLServer
 
 from .containers import ReplicatedContainers
-from .runtime import HostApplications, includes_runtime
+from .runtime import HostApplications
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -103,15 +102,6 @@ class SshHostApplications(HostApplications):
 
     def _platform_name(self) -> str:
         return f"{getattr(self, 'name', type(self).__name__)} (containers over SSH)"
-
-    def capability_gaps(self, capability: type) -> list[str]:
-        """The host's own answer, plus: applications need the engine the last probe found (ensure_ready asks it)."""
-        gaps = inherited_gaps(super(), self, capability)
-        link = getattr(self, "_docker_link", None)
-        problem = getattr(link, "problem", None)
-        if not gaps and problem is not None and includes_runtime(capability):
-            gaps.append(f"applications run in containers here, but {problem}")
-        return gaps
 
     async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
         """The server's endpoint; at its loopback address when it listens nowhere else (adr/0066)."""

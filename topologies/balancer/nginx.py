@@ -1,8 +1,8 @@
 """LoadBalancer on a host, with an nginx instance of harmony_py's own.
 
-Everything goes through the host's command runner (``command_runner()``), so
-any host topology (this machine, or one over SSH) gets a balancer by adding
-the mixin.
+Everything goes through a host's command runner (a ``CommandRunnerService``),
+so any host topology (this machine, or one over SSH) gets a balancer by
+returning ``NginxBalancer(self.command_runner(), root)`` from ``load_balancer()``.
 
 The instance lives under ``balancer_root`` with its own master process, pid
 file and logs, beside (never instead of) a distribution nginx. Each service
@@ -32,45 +32,21 @@ from capabilities.errors import LoadBalancerError
 from capabilities.load_balancer import Backend, BalancedService, Frontend
 
 NGINX = "/usr/sbin/nginx"
+DEFAULT_ROOT = "/var/lib/harmony/nginx"
 _HEADER = "# harmony-balancer: "
 _POLL_S = 0.05
 _START_TIMEOUT_S = 10.0
 
 
-@dataclass(frozen=True, kw_only=True)
-class NginxLoadBalancer:
-    """Mixin for a host topology with a command runner: provides ``LoadBalancer`` with nginx.
+@dataclass(frozen=True)
+class NginxBalancer:
+    """``LoadBalancerService``: one harmony_py nginx instance under ``root``, driven through ``runner``.
 
     nginx is installed with apt when missing, the first time a service is balanced.
     """
 
-    balancer_root: str = "/var/lib/harmony/nginx"
-
-    def command_runner(self) -> CommandRunnerService:
-        """The host's command runner; the topology this mixin is part of provides it."""
-        raise NotImplementedError
-
-    def _nginx_instance(self) -> NginxInstance:
-        return NginxInstance(self.command_runner(), self.balancer_root)
-
-    async def balanced_service(self, service: str) -> BalancedService | None:
-        return await self._nginx_instance().balanced_service(service)
-
-    async def balance(
-        self, frontend: Frontend, backends: Sequence[Backend], *, drain_timeout_s: float = 30.0
-    ) -> None:
-        await self._nginx_instance().balance(frontend, backends, drain_timeout_s=drain_timeout_s)
-
-    async def remove_balanced_service(self, service: str, *, drain_timeout_s: float = 30.0) -> None:
-        await self._nginx_instance().remove(service, drain_timeout_s=drain_timeout_s)
-
-
-@dataclass(frozen=True)
-class NginxInstance:
-    """One harmony_py nginx instance on a host, driven through ``host``."""
-
     runner: CommandRunnerService
-    root: str
+    root: str = DEFAULT_ROOT
 
     @property
     def main_conf(self) -> str:
@@ -85,10 +61,10 @@ class NginxInstance:
 
     # -- observe ---------------------------------------------------------
 
-    async def balanced_service(self, service: str) -> BalancedService | None:
+    async def service(self, name: str) -> BalancedService | None:
         if await self.master_pid() is None:
             return None
-        return await self._recorded(service)
+        return await self._recorded(name)
 
     async def _recorded(self, service: str) -> BalancedService | None:
         content = await self.runner.read_file(self.service_conf(service))
@@ -119,18 +95,20 @@ class NginxInstance:
 
     # -- change ----------------------------------------------------------
 
-    async def balance(self, frontend: Frontend, backends: Sequence[Backend], *, drain_timeout_s: float) -> None:
+    async def balance(
+        self, frontend: Frontend, backends: Sequence[Backend], *, drain_timeout_s: float = 30.0
+    ) -> None:
         wanted = BalancedService(frontend, tuple(sorted(set(backends))))
         services = await self._services()
         if frontend.service not in services:
             services = sorted({*services, frontend.service})
         await self._activate(services, {frontend.service: render_service(wanted)}, drain_timeout_s)
 
-    async def remove(self, service: str, *, drain_timeout_s: float) -> None:
+    async def remove(self, name: str, *, drain_timeout_s: float = 30.0) -> None:
         services = await self._services()
-        if service not in services:
+        if name not in services:
             return
-        await self._activate([name for name in services if name != service], {service: None}, drain_timeout_s)
+        await self._activate([other for other in services if other != name], {name: None}, drain_timeout_s)
 
     async def _activate(
         self, services: list[str], changed: dict[str, str | None], drain_timeout_s: float

@@ -1,4 +1,4 @@
-"""Docker over the docker SDK: DockerTopology, and the engine methods hosts reuse.
+"""DockerEngine: the ``DockerService`` over the docker SDK, for every topology with an engine.
 
 The SDK is imported inside the functions that use it, so importing this
 module (and ``topologies``) stays light. The SDK blocks: every call to it
@@ -18,17 +18,15 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
 
 from capabilities.docker import ContainerInfo, ContainerSpec, Docker
 from capabilities.errors import ContainerError, ImageNotFoundError
-from harmony_py.errors import TopologyNotReadyError
-from harmony_py.topology import TopologyReport
 from harmony_py.values import Secret
-from topologies.gap_hooks import asks_for, inherited_gaps
+from topologies.gap_hooks import asks_for
 from topologies.log_tail import TAIL_LINES, last_lines
 
 _POLL_S = 0.1
@@ -96,30 +94,62 @@ def probe_engine(url: str | None) -> str | None:
     return None
 
 
-class DockerEngine:
-    """The Docker capability over an engine reached with the docker SDK.
+class EngineAddress(Protocol):
+    """Where a :class:`DockerEngine`'s SDK client connects."""
 
-    Subclasses (frozen dataclasses) say where the engine is and whether
-    missing images may be pulled.
+    def where(self) -> str:
+        """Where the engine is, for messages."""
+        ...
+
+    async def url(self) -> str | None:
+        """The URL the SDK connects to (``None``: ``DOCKER_HOST``); may first open a way to the engine."""
+        ...
+
+
+@dataclass(frozen=True)
+class SocketAddress:
+    """An engine at a fixed URL: a unix socket, ``tcp://...``, or ``None`` for ``DOCKER_HOST``."""
+
+    location: str | None
+
+    def where(self) -> str:
+        return self.location or "DOCKER_HOST"
+
+    async def url(self) -> str | None:
+        return self.location
+
+    def problem(self) -> str | None:
+        """Why no engine answers there, or ``None`` when one does. Blocking; seconds at most."""
+        return probe_engine(self.location)
+
+
+class DockerEngine:
+    """``DockerService`` over an engine the docker SDK reaches at ``address``.
+
+    Missing images are an error unless ``pull_missing`` (a registry is
+    configured). Topologies make one per topology object and return it from
+    ``docker()``.
     """
 
-    def _docker_url(self) -> str | None:
-        raise NotImplementedError
+    def __init__(self, address: EngineAddress, *, pull_missing: bool = False) -> None:
+        self.address = address
+        self.pull_missing = pull_missing
 
-    def _docker_pulls(self) -> bool:
-        return False
-
-    def _docker_where(self) -> str:
-        """Where the engine is, for messages."""
-        return self._docker_url() or "DOCKER_HOST"
-
-    async def _engine_url(self) -> str | None:
-        """The URL the SDK connects to; a subclass may first open a way to the engine."""
-        return self._docker_url()
+    def __repr__(self) -> str:
+        return f"DockerEngine({self.address.where()!r})"
 
     async def _call(self, function: Any, *args: Any) -> Any:
-        url = await self._engine_url()
+        url = await self.address.url()
         return await anyio.to_thread.run_sync(lambda: function(_client(url), *args))
+
+    async def version(self) -> dict[str, str]:
+        """The engine's version facts, for a topology report (not part of ``DockerService``)."""
+        version: dict[str, Any] = await self._call(lambda client: client.version())
+        return {
+            "docker.version": str(version.get("Version", "unknown")),
+            "docker.api_version": str(version.get("ApiVersion", "unknown")),
+            "docker.os": str(version.get("Os", "unknown")),
+        }
 
     async def image_id(self, reference: str) -> str | None:
         found: str | None = await self._call(_image_id, reference)
@@ -129,10 +159,10 @@ class DockerEngine:
         found = await self.image_id(reference)
         if found is not None:
             return found
-        if not self._docker_pulls():
+        if not self.pull_missing:
             raise ImageNotFoundError(
                 f"image {reference!r} is not in the local image store of the Docker engine "
-                f"at {self._docker_where()}, and pulling is off "
+                f"at {self.address.where()}, and pulling is off "
                 "(configure a registry and set pull_missing=True to pull it)"
             )
         pulled: str = await self._call(_pull, reference)
@@ -186,70 +216,8 @@ class DockerEngine:
             raise ContainerError(problem + (f"; its last output: {logs}" if logs else "; it printed nothing"))
 
 
-@dataclass(frozen=True)
-class DockerTopology(DockerEngine):
-    """A Docker engine reached with the docker SDK. Provides ``Docker``.
-
-    ``base_url``: ``unix:///path/docker.sock``, a socket path, ``tcp://...``,
-    or ``None`` for ``DOCKER_HOST`` (the engine's default socket without it).
-    Missing images are an error unless ``pull_missing`` (a registry is configured).
-    """
-
-    base_url: str | None = None
-    pull_missing: bool = False
-    name: str = "docker"
-
-    def _docker_url(self) -> str | None:
-        return engine_url(self.base_url)
-
-    def _docker_pulls(self) -> bool:
-        return self.pull_missing
-
-    async def ensure_ready(self) -> TopologyReport:
-        url = self._docker_url()
-        problem = await anyio.to_thread.run_sync(probe_engine, url)
-        if problem is not None:
-            raise TopologyNotReadyError(f"no Docker engine answers at {problem}")
-        version: dict[str, Any] = await self._call(lambda client: client.version())
-        return TopologyReport(
-            self.name,
-            {
-                "docker.version": str(version.get("Version", "unknown")),
-                "docker.api_version": str(version.get("ApiVersion", "unknown")),
-                "docker.os": str(version.get("Os", "unknown")),
-            },
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class DockerOnHost(DockerEngine):
-    """Mixin: a host provides ``Docker`` when an engine answers on it.
-
-    ``docker_host`` is where the engine listens (``None``: ``DOCKER_HOST`` or
-    the default socket). Whether an engine is there is known only at run
-    time, so :meth:`capability_gaps` asks it: the maestro's check, which runs
-    after ``ensure_ready``, then refuses Docker scores with the reason.
-    """
-
-    docker_host: str | None = None
-    docker_pull_missing: bool = False
-
-    def _docker_url(self) -> str | None:
-        return engine_url(self.docker_host)
-
-    def _docker_pulls(self) -> bool:
-        return self.docker_pull_missing
-
-    def capability_gaps(self, capability: type) -> list[str]:
-        gaps = inherited_gaps(super(), self, capability)
-        if not gaps and includes_docker(capability):
-            problem = probe_engine(self._docker_url())
-            if problem is not None:
-                gaps.append(f"no Docker engine answers at {problem}")
-        return gaps
-
-
-def includes_docker(capability: type) -> bool:
+def asks_for_docker(capability: type) -> bool:
+    """Whether ``capability`` needs the ``Docker`` accessor (so an engine must answer)."""
     return asks_for(capability, Docker)
 
 

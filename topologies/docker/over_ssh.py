@@ -6,9 +6,9 @@ host (OpenSSH's ``direct-streamlocal`` channel, what ``ssh -L local:remote``
 does). No engine port is opened on the network, and reaching the engine
 needs exactly the rights of the SSH login. See adr/0034.
 
-Whether the host has an engine is known only once connected: ``ensure_ready``
-asks it (:meth:`DockerOverSsh.probe_docker`), and the maestro's capability
-check, which runs right after, refuses Docker scores with the reason.
+Whether the host has an engine is known only once connected: the host's
+``ensure_ready`` asks it (:meth:`DockerOverSsh.probe`), and the maestro's
+capability check, which runs right after, refuses Docker scores with the reason.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import os
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import anyio
 import anyio.to_thread
@@ -28,27 +28,48 @@ import asyncssh
 
 from capabilities.command_runner import CommandRunnerService, FileKind
 from topologies.errors import DockerUnavailableError
-from topologies.gap_hooks import inherited_gaps
 
-from .engine import DockerEngine, close_client, includes_docker, probe_engine
+from .engine import DockerEngine, close_client, probe_engine
 
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
 _PROBE_TIMEOUT_S = 5.0
 
+Connect = Callable[[], Awaitable[asyncssh.SSHClientConnection]]
+"""The host's open SSH connection (opened on first use, again after it was lost)."""
 
-class _EngineLink:
-    """The mutable part: the open forward, and what the last probe found.
 
-    ``problem`` is why the engine did not answer the last probe; ``None``
-    when it answered, or while nobody has asked yet.
+class ForwardedSocket:
+    """An ``EngineAddress``: the engine's socket on the host, forwarded to a private local socket.
+
+    The forward is opened on first use and again when the connection it runs
+    over was replaced (a reconnect).
     """
 
-    def __init__(self) -> None:
-        self.forward: UnixSocketForward | None = None
-        self.problem: str | None = None
+    def __init__(self, host: str, socket: str, connect: Connect) -> None:
+        self.host = host
+        self.socket = socket.removeprefix("unix://")
+        self._connect = connect
+        self._forward: UnixSocketForward | None = None
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
-    def lock(self) -> asyncio.Lock:
+    def where(self) -> str:
+        return f"{self.socket} on {self.host} (through SSH)"
+
+    async def url(self) -> str:
+        conn = await self._connect()
+        async with self._lock():
+            if self._forward is not None and self._forward.conn is conn:
+                return self._forward.url
+            self.close()
+            try:
+                self._forward = await forward_unix_socket(conn, self.socket)
+            except OSError as exc:
+                raise DockerUnavailableError(
+                    f"{self.where()}: cannot listen on a local socket to forward it: {exc}"
+                ) from exc
+            return self._forward.url
+
+    def _lock(self) -> asyncio.Lock:
         # An asyncio lock belongs to one loop; each run (loop) gets its own.
         loop = asyncio.get_running_loop()
         lock = self._locks.get(loop)
@@ -57,93 +78,55 @@ class _EngineLink:
         return lock
 
     def close(self) -> None:
-        forward, self.forward = self.forward, None
+        """Stop forwarding and remove the local socket; safe to repeat."""
+        forward, self._forward = self._forward, None
         if forward is not None:
             close_client(forward.url)
             forward.close()
 
 
-@dataclass(frozen=True, kw_only=True)
-class DockerOverSsh(DockerEngine):
-    """Mixin for an SSH host: provides ``Docker`` when an engine answers on the host.
+class DockerOverSsh:
+    """An SSH host's Docker engine: the :class:`DockerEngine` service over a :class:`ForwardedSocket`.
 
-    ``docker_socket`` is the engine's socket path on the host. The SSH user
-    must be allowed to use it (root, or a member of the ``docker`` group:
-    forwarding runs as the login user, ``sudo`` does not apply), and sshd
-    must allow stream forwarding (``AllowStreamLocalForwarding``, on by
-    default). Missing images are an error unless ``docker_pull_missing``.
+    ``socket`` is the engine's socket path on the host. The SSH user must be
+    allowed to use it (root, or a member of the ``docker`` group: forwarding
+    runs as the login user, ``sudo`` does not apply), and sshd must allow
+    stream forwarding (``AllowStreamLocalForwarding``, on by default).
 
-    The class using it provides ``ssh_connection()`` (the host's open
-    connection) and ``command_runner()``.
+    :meth:`probe` asks whether the engine answers and keeps the answer in
+    :attr:`problem` (``None`` when it answered, or while nobody has asked
+    yet), which the host's ``capability_gaps`` reports.
     """
 
-    docker_socket: str = DEFAULT_DOCKER_SOCKET
-    docker_pull_missing: bool = False
-    _docker_link: _EngineLink = field(default_factory=_EngineLink, init=False, repr=False, compare=False)
+    def __init__(
+        self, host: str, socket: str, runner: CommandRunnerService, connect: Connect, *, pull_missing: bool = False
+    ) -> None:
+        self.host = host
+        self.runner = runner
+        self._connect = connect
+        self.address = ForwardedSocket(host, socket, connect)
+        self.engine = DockerEngine(self.address, pull_missing=pull_missing)
+        self.problem: str | None = None
 
-    async def ssh_connection(self) -> asyncssh.SSHClientConnection:
-        raise NotImplementedError
-
-    def command_runner(self) -> CommandRunnerService:
-        """The host's command runner; the topology this mixin is part of provides it."""
-        raise NotImplementedError
-
-    def _docker_url(self) -> str | None:
-        forward = self._docker_link.forward
-        return forward.url if forward is not None else None
-
-    def _docker_pulls(self) -> bool:
-        return self.docker_pull_missing
-
-    def _docker_where(self) -> str:
-        return f"{self._remote_socket()} on {getattr(self, 'name', 'the host')} (through SSH)"
-
-    def _remote_socket(self) -> str:
-        return self.docker_socket.removeprefix("unix://")
-
-    async def _engine_url(self) -> str:
-        return (await self._forward()).url
-
-    async def _forward(self) -> UnixSocketForward:
-        """The forward over the current connection, opened on first use and again after a reconnect."""
-        conn = await self.ssh_connection()
-        link = self._docker_link
-        async with link.lock():
-            if link.forward is not None and link.forward.conn is conn:
-                return link.forward
-            link.close()
-            try:
-                link.forward = await forward_unix_socket(conn, self._remote_socket())
-            except OSError as exc:
-                raise DockerUnavailableError(
-                    f"{self._docker_where()}: cannot listen on a local socket to forward it: {exc}"
-                ) from exc
-            return link.forward
-
-    async def probe_docker(self) -> dict[str, str]:
+    async def probe(self) -> dict[str, str]:
         """Ask the host's engine whether it answers; remember the answer for the capability check.
 
         Returns facts for the topology report (the engine's version), empty
         when there is no engine. Never raises for a missing engine: a host
         without one is still a good host for every other score.
         """
-        link = self._docker_link
         try:
-            version = await self._ask_engine()
+            facts = await self._ask_engine()
         except DockerUnavailableError as exc:
-            link.close()
-            link.problem = str(exc)
+            self.address.close()
+            self.problem = str(exc)
             return {}
-        link.problem = None
-        return {
-            "docker.version": str(version.get("Version", "unknown")),
-            "docker.api_version": str(version.get("ApiVersion", "unknown")),
-        }
+        self.problem = None
+        return facts
 
-    async def _ask_engine(self) -> dict[str, Any]:
-        host = getattr(self, "name", "the host")
-        path = self._remote_socket()
-        found = await self.command_runner().stat(path)
+    async def _ask_engine(self) -> dict[str, str]:
+        host, path = self.host, self.address.socket
+        found = await self.runner.stat(path)
         if found is None:
             raise DockerUnavailableError(
                 f"no Docker engine on {host}: {path} does not exist (docker_socket names the engine's socket there)"
@@ -152,7 +135,7 @@ class DockerOverSsh(DockerEngine):
             raise DockerUnavailableError(f"no Docker engine on {host}: {path} is a {found.kind.value}, not a socket")
         # One direct channel first: sshd's refusal names the reason, which a
         # connection through the forward (simply closed) would not.
-        conn = await self.ssh_connection()
+        conn = await self._connect()
         try:
             with anyio.fail_after(_PROBE_TIMEOUT_S):
                 _reader, writer = await conn.open_unix_connection(path)
@@ -167,26 +150,14 @@ class DockerOverSsh(DockerEngine):
                 f"the Docker engine on {host} cannot be reached: opening {path} took over {_PROBE_TIMEOUT_S:g} s"
             ) from None
         writer.close()
-        url = (await self._forward()).url
-        problem = await anyio.to_thread.run_sync(probe_engine, url)
+        problem = await anyio.to_thread.run_sync(probe_engine, await self.address.url())
         if problem is not None:
             raise DockerUnavailableError(f"no Docker engine answers at {path} on {host}: {problem}")
-        version: dict[str, Any] = await self._call(lambda client: client.version())
-        return version
+        return await self.engine.version()
 
-    async def close_docker(self) -> None:
-        """Stop forwarding and remove the local socket (the topology's ``aclose`` calls this)."""
-        self._docker_link.close()
-
-    def capability_gaps(self, capability: type) -> list[str]:
-        gaps = inherited_gaps(super(), self, capability)
-        problem = self._docker_link.problem
-        # Before the host is made ready nothing is known (a group checks its
-        # members' classes before connecting): each member's check after its
-        # ensure_ready decides.
-        if not gaps and problem is not None and includes_docker(capability):
-            gaps.append(problem)
-        return gaps
+    def close(self) -> None:
+        """Stop forwarding and remove the local socket (the host's ``aclose`` calls this)."""
+        self.address.close()
 
 
 # -- unix socket forwarding -------------------------------------------------

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -11,39 +11,38 @@ import anyio.to_thread
 from harmony_py.errors import TopologyNotReadyError
 from harmony_py.topology import TopologyReport
 
-from .engine import DockerEngine, engine_url, probe_engine
+from .engine import DockerEngine, SocketAddress, engine_url
 
 
 @dataclass(frozen=True)
-class DockerTopology(DockerEngine):
+class DockerTopology:
     """A Docker engine reached with the docker SDK. Provides ``Docker``.
 
     ``base_url``: ``unix:///path/docker.sock``, a socket path, ``tcp://...``,
     or ``None`` for ``DOCKER_HOST`` (the engine's default socket without it).
     Missing images are an error unless ``pull_missing`` (a registry is configured).
+    An engine that does not answer fails ``ensure_ready``.
     """
 
     base_url: str | None = None
     pull_missing: bool = False
     name: str = "docker"
 
-    def _docker_url(self) -> str | None:
-        return engine_url(self.base_url)
-
-    def _docker_pulls(self) -> bool:
-        return self.pull_missing
+    def docker(self) -> DockerEngine:
+        return self._engine
 
     async def ensure_ready(self) -> TopologyReport:
-        url = self._docker_url()
-        problem = await anyio.to_thread.run_sync(probe_engine, url)
+        problem = await anyio.to_thread.run_sync(self._address.problem)
         if problem is not None:
             raise TopologyNotReadyError(f"no Docker engine answers at {problem}")
-        version: dict[str, Any] = await self._call(lambda client: client.version())
-        return TopologyReport(
-            self.name,
-            {
-                "docker.version": str(version.get("Version", "unknown")),
-                "docker.api_version": str(version.get("ApiVersion", "unknown")),
-                "docker.os": str(version.get("Os", "unknown")),
-            },
-        )
+        return TopologyReport(self.name, await self.docker().version())
+
+    # Made on first use and kept: a frozen dataclass without slots has a __dict__ to keep them in.
+
+    @functools.cached_property
+    def _address(self) -> SocketAddress:
+        return SocketAddress(engine_url(self.base_url))
+
+    @functools.cached_property
+    def _engine(self) -> DockerEngine:
+        return DockerEngine(self._address, pull_missing=self.pull_missing)

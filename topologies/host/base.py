@@ -15,6 +15,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from capabilities.command_runner import CommandRunnerService
+from capabilities.docker import DockerService
+from capabilities.load_balancer import LoadBalancerService
 from harmony_py.topology import TopologyReport
 
 
@@ -33,3 +35,11 @@ class HostTopology(ABC):
     @abstractmethod
     def command_runner(self) -> CommandRunnerService:
         """The host's runner of programs and files, created once per topology object."""
+
+    @abstractmethod
+    def docker(self) -> DockerService:
+        """The host's Docker engine (usable when one answers: ``capability_gaps`` says), created once."""
+
+    @abstractmethod
+    def load_balancer(self) -> LoadBalancerService:
+        """The host's load balancer (an nginx instance of harmony_py's own)."""

@@ -15,16 +15,20 @@ wanted: it imports asyncssh, which ``import topologies`` does not.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import asyncssh
 
+from harmony_py.capability_check import member_gaps
 from harmony_py.errors import ScoreValueError
 from harmony_py.topology import TopologyReport
 from harmony_py.values import Secret
+from topologies.app.runtime import includes_runtime
 from topologies.app.ssh_host import SshHostApplications
-from topologies.balancer.nginx import NginxLoadBalancer
-from topologies.docker.over_ssh import DockerOverSsh
+from topologies.balancer.nginx import DEFAULT_ROOT, NginxBalancer
+from topologies.docker.engine import DockerEngine, asks_for_docker
+from topologies.docker.over_ssh import DEFAULT_DOCKER_SOCKET, DockerOverSsh
 from topologies.postgres.host import RemoteHostPostgreSQLMixin
 
 from .base import HostTopology
@@ -39,7 +43,7 @@ DEFAULT_SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxLoadBalancer, RemoteHostPostgreSQLMixin):
+class LinuxHostTopology(HostTopology, SshHostApplications, RemoteHostPostgreSQLMixin):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused
@@ -48,7 +52,8 @@ class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxL
     agent and ~/.ssh defaults). ``sudo=True`` runs commands and file access as
     root through ``sudo -n`` (passwordless sudo required). ``max_sessions`` is
     the server's ``MaxSessions``. ``docker_socket`` is the Docker engine's socket
-    on the host; ``balancer_root`` where the nginx balancer instance lives.
+    on the host (missing images are pulled only with ``docker_pull_missing``);
+    ``balancer_root`` where the nginx balancer instance lives.
     """
 
     host: str
@@ -65,6 +70,9 @@ class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxL
     max_sessions: int = DEFAULT_MAX_SESSIONS
     sftp_server: str = DEFAULT_SFTP_SERVER
     label: str | None = None
+    docker_socket: str = field(default=DEFAULT_DOCKER_SOCKET, kw_only=True)
+    docker_pull_missing: bool = field(default=False, kw_only=True)
+    balancer_root: str = field(default=DEFAULT_ROOT, kw_only=True)
     _runner: SshCommandRunner = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +129,37 @@ class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxL
     def command_runner(self) -> SshCommandRunner:
         return self._runner
 
+    def docker(self) -> DockerEngine:
+        return self._docker.engine
+
+    def load_balancer(self) -> NginxBalancer:
+        return NginxBalancer(self._runner, self.balancer_root)
+
+    @functools.cached_property
+    def _docker(self) -> DockerOverSsh:
+        # Made on first use and kept (the forward it opens lives as long as the connection).
+        return DockerOverSsh(
+            self.name, self.docker_socket, self._runner, self._runner.connection, pull_missing=self.docker_pull_missing
+        )
+
+    def capability_gaps(self, capability: type) -> list[str]:
+        """What the class lacks of ``capability``; then the run-time condition: Docker needs an engine that answers.
+
+        What the engine said is known from ``ensure_ready``'s probe. Before the
+        host is made ready nothing is known (a group checks its members'
+        classes before connecting): each member's check after its
+        ``ensure_ready`` decides.
+        """
+        gaps = member_gaps(self, capability)
+        problem = self._docker.problem
+        if gaps or problem is None:
+            return gaps
+        if asks_for_docker(capability):
+            return [problem]
+        if includes_runtime(capability):
+            return [f"applications run in containers here, but {problem}"]
+        return []
+
     async def ensure_ready(self) -> TopologyReport:
         """Connect (verifying the host key), open the SFTP session, and report the OS."""
         conn = await self._runner.connection()
@@ -128,7 +167,7 @@ class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxL
         facts = parse_os_release(os_release.decode("utf-8", "replace")) if os_release else {"os": "unknown"}
         facts["user"] = "root" if self.sudo else str(conn.get_extra_info("username", ""))
         facts["host"] = self.host
-        facts.update(await self.probe_docker())
+        facts.update(await self._docker.probe())
         return TopologyReport(self.name, facts)
 
     async def ssh_connection(self) -> asyncssh.SSHClientConnection:
@@ -137,5 +176,5 @@ class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxL
 
     async def aclose(self) -> None:
         """Close the connection; the next use opens a new one."""
-        await self.close_docker()
+        self._docker.close()
         await self._runner.aclose()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from harmony_py.capability_check import member_gaps
 from harmony_py.topology import TopologyReport
 from topologies.app.localhost import LocalhostApplications
-from topologies.balancer.nginx import NginxLoadBalancer
-from topologies.docker.engine import DockerOnHost
+from topologies.app.runtime import includes_runtime
+from topologies.balancer.nginx import DEFAULT_ROOT, NginxBalancer
+from topologies.docker.engine import DockerEngine, SocketAddress, asks_for_docker, engine_url
 from topologies.postgres.host import HostPostgreSQLMixin
 
 from .base import HostTopology
@@ -17,26 +19,63 @@ from .os_facts import current_user, os_facts
 
 
 @dataclass(frozen=True)
-class LocalhostTopology(HostTopology, LocalhostApplications, DockerOnHost, NginxLoadBalancer, HostPostgreSQLMixin):
+class LocalhostTopology(HostTopology, LocalhostApplications, HostPostgreSQLMixin):
     """This machine, as the user running harmony_py.
 
     Provides ``CommandRunner`` (a :class:`LocalCommandRunner`), ``LoadBalancer``
-    and ``PostgreSQLServer``, and ``Docker`` when an engine answers.
+    (an :class:`NginxBalancer` under ``balancer_root``) and ``PostgreSQLServer``,
+    and ``Docker`` (a :class:`DockerEngine` at ``docker_host``: ``None`` for
+    ``DOCKER_HOST`` or the default socket) when an engine answers there.
+    Missing images are pulled only with ``docker_pull_missing``.
     """
 
     name: str = "localhost"
+    docker_host: str | None = field(default=None, kw_only=True)
+    docker_pull_missing: bool = field(default=False, kw_only=True)
+    balancer_root: str = field(default=DEFAULT_ROOT, kw_only=True)
 
     def command_runner(self) -> LocalCommandRunner:
         return self._runner
+
+    def docker(self) -> DockerEngine:
+        return self._docker
+
+    def load_balancer(self) -> NginxBalancer:
+        return NginxBalancer(self.command_runner(), self.balancer_root)
 
     async def ensure_ready(self) -> TopologyReport:
         facts = dict(os_facts())
         facts["user"] = current_user()
         return TopologyReport(self.name, facts)
 
+    def capability_gaps(self, capability: type) -> list[str]:
+        """What the class lacks of ``capability``; then the run-time condition: Docker needs an engine that answers.
+
+        The engine is asked here (blocking, seconds at most), when a capability
+        needs it: ``Docker`` itself, or applications run in containers.
+        """
+        gaps = member_gaps(self, capability)
+        needs_engine = asks_for_docker(capability)
+        apps_in_containers = self.app_runtime == "docker" and includes_runtime(capability)
+        if gaps or not (needs_engine or apps_in_containers):
+            return gaps
+        problem = self._docker_address.problem()
+        if problem is None:
+            return []
+        if needs_engine:
+            return [f"no Docker engine answers at {problem}"]
+        return [f"applications run in containers here, but no Docker engine answers at {problem}"]
+
+    # Made on first use and kept: a frozen dataclass without slots has a __dict__ to keep them in.
+
     @functools.cached_property
     def _runner(self) -> LocalCommandRunner:
-        # Made on first use and kept: a frozen dataclass without slots has a __dict__ to keep it in.
         return LocalCommandRunner(self.name)
 
+    @functools.cached_property
+    def _docker_address(self) -> SocketAddress:
+        return SocketAddress(engine_url(self.docker_host))
 
+    @functools.cached_property
+    def _docker(self) -> DockerEngine:
+        return DockerEngine(self._docker_address, pull_missing=self.docker_pull_missing)

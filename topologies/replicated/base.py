@@ -13,13 +13,12 @@ The run-time check mirrors it: :meth:`capability_gaps` asks each sub-topology.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, TypeVar, overload
 
 import anyio
 
-from capabilities.docker import ContainerInfo, ContainerSpec, Docker
 from capabilities.k8s import K8sClient, Manifest, WatchEvent
 from capabilities.postgresql import (
     ClusterStatus,
@@ -35,7 +34,7 @@ from harmony_py.topology import TopologyReport, close_topology
 from harmony_py.values import Change
 from topologies.postgres import cluster as postgres_cluster
 
-from ._markers import _NotDocker, _NotK8sClient, _NotPostgreSQL
+from ._markers import _NotK8sClient, _NotPostgreSQL
 
 T_co = TypeVar("T_co", covariant=True)
 R = TypeVar("R")
@@ -155,87 +154,6 @@ class ReplicatedTopology(Generic[T_co]):
     ) -> list[Change]: ...
     async def failover_postgres(self: ReplicatedTopology[Any], config: Any, to: str | None = None) -> list[Change]:
         return await postgres_cluster.failover(self._pg_members(), config, to)
-
-    # -- Docker: every member runs the same containers ---------------------
-
-    @overload
-    async def image_id(self: ReplicatedTopology[Docker], reference: str) -> str | None: ...
-    @overload
-    async def image_id(self: ReplicatedTopology[object], reference: _NotDocker) -> str | None: ...
-    async def image_id(self: ReplicatedTopology[Any], reference: Any) -> str | None:
-        # Present only when every member has it, so a plan shows what some member lacks.
-        ids: list[str | None] = await _on_all(self, lambda member: member.image_id(reference))
-        return None if None in ids else ids[0]
-
-    @overload
-    async def ensure_image(self: ReplicatedTopology[Docker], reference: str) -> str: ...
-    @overload
-    async def ensure_image(self: ReplicatedTopology[object], reference: _NotDocker) -> str: ...
-    async def ensure_image(self: ReplicatedTopology[Any], reference: Any) -> str:
-        ids: list[str] = await _on_all(self, lambda member: member.ensure_image(reference))
-        return ids[0]
-
-    @overload
-    async def run_container(self: ReplicatedTopology[Docker], spec: ContainerSpec) -> ContainerInfo: ...
-    @overload
-    async def run_container(self: ReplicatedTopology[object], spec: _NotDocker) -> ContainerInfo: ...
-    async def run_container(self: ReplicatedTopology[Any], spec: Any) -> ContainerInfo:
-        infos: list[ContainerInfo] = await _on_all(self, lambda member: member.run_container(spec))
-        return infos[0]
-
-    @overload
-    async def start_container(self: ReplicatedTopology[Docker], name: str) -> ContainerInfo: ...
-    @overload
-    async def start_container(self: ReplicatedTopology[object], name: _NotDocker) -> ContainerInfo: ...
-    async def start_container(self: ReplicatedTopology[Any], name: Any) -> ContainerInfo:
-        infos: list[ContainerInfo] = await _on_all(self, lambda member: member.start_container(name))
-        return infos[0]
-
-    @overload
-    async def inspect_container(self: ReplicatedTopology[Docker], name: str) -> ContainerInfo | None: ...
-    @overload
-    async def inspect_container(self: ReplicatedTopology[object], name: _NotDocker) -> ContainerInfo | None: ...
-    async def inspect_container(self: ReplicatedTopology[Any], name: Any) -> ContainerInfo | None:
-        info: ContainerInfo | None = await self.leader.inspect_container(name)
-        return info
-
-    @overload
-    async def stop_container(self: ReplicatedTopology[Docker], name: str, *, timeout_s: float = 10.0) -> None: ...
-    @overload
-    async def stop_container(
-        self: ReplicatedTopology[object], name: _NotDocker, *, timeout_s: float = 10.0
-    ) -> None: ...
-    async def stop_container(self: ReplicatedTopology[Any], name: Any, *, timeout_s: float = 10.0) -> None:
-        await _on_all(self, lambda member: member.stop_container(name, timeout_s=timeout_s))
-
-    @overload
-    async def remove_container(self: ReplicatedTopology[Docker], name: str) -> None: ...
-    @overload
-    async def remove_container(self: ReplicatedTopology[object], name: _NotDocker) -> None: ...
-    async def remove_container(self: ReplicatedTopology[Any], name: Any) -> None:
-        await _on_all(self, lambda member: member.remove_container(name))
-
-    @overload
-    async def list_containers(
-        self: ReplicatedTopology[Docker], labels: Mapping[str, str]
-    ) -> list[ContainerInfo]: ...
-    @overload
-    async def list_containers(self: ReplicatedTopology[object], labels: _NotDocker) -> list[ContainerInfo]: ...
-    async def list_containers(self: ReplicatedTopology[Any], labels: Any) -> list[ContainerInfo]:
-        infos: list[ContainerInfo] = await self.leader.list_containers(labels)
-        return infos
-
-    @overload
-    async def wait_healthy(self: ReplicatedTopology[Docker], name: str, *, timeout_s: float) -> ContainerInfo: ...
-    @overload
-    async def wait_healthy(
-        self: ReplicatedTopology[object], name: _NotDocker, *, timeout_s: float
-    ) -> ContainerInfo: ...
-    async def wait_healthy(self: ReplicatedTopology[Any], name: Any, *, timeout_s: float) -> ContainerInfo:
-        infos: list[ContainerInfo] = await _on_all(
-            self, lambda member: member.wait_healthy(name, timeout_s=timeout_s)
-        )
-        return infos[0]
 
     # -- K8sClient: every member cluster gets the same objects -------------
 
