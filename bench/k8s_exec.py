@@ -53,7 +53,7 @@ def main() -> None:
             times = []
             for _ in range(calls):
                 started = time.perf_counter()
-                result = await topology.k8s_exec("tool-0", ["true"])
+                result = await topology.k8s_client().exec("tool-0", ["true"])
                 times.append(time.perf_counter() - started)
                 assert result.ok
             return times

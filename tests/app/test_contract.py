@@ -34,7 +34,7 @@ def test_a_platform_refuses_a_contract_version_it_cannot_honour_before_anything_
 async def test_the_runtime_refuses_it_too_when_called_directly(tmp_path: Path) -> None:
     host: ApplicationPlatform = LocalInstance("here", root=str(tmp_path / "pg"), apps_root=str(tmp_path / "apps"))
     with pytest.raises(ContractVersionError, match="contract version 3"):
-        await host.deploy_application(AppSpec("shop-web", "shop:1", ("true",), 1, 8000, "/health", contract=3))
+        await host.application_runtime().deploy(AppSpec("shop-web", "shop:1", ("true",), 1, 8000, "/health", contract=3))
 
 
 def test_parts_have_hierarchical_identities_and_the_url_is_a_secret_reference() -> None:

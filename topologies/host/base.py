@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from capabilities.application import ApplicationRuntimeService
 from capabilities.command_runner import CommandRunnerService
 from harmony_py.topology import TopologyReport
 
 
 class HostTopology(ABC):
-    """A machine scores run on: provides ``CommandRunner`` through :meth:`command_runner`."""
+    """A machine scores run on: provides ``CommandRunner`` through :meth:`command_runner` and
+    ``ApplicationRuntime`` through :meth:`application_runtime`."""
 
     @property
     @abstractmethod
@@ -33,3 +35,7 @@ class HostTopology(ABC):
     @abstractmethod
     def command_runner(self) -> CommandRunnerService:
         """The host's runner of programs and files, created once per topology object."""
+
+    @abstractmethod
+    def application_runtime(self) -> ApplicationRuntimeService:
+        """The host's runner of applications (supervised processes, or containers behind its balancer)."""

@@ -15,17 +15,21 @@ wanted: it imports asyncssh, which ``import topologies`` does not.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import asyncssh
 
+from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.errors import ScoreValueError
 from harmony_py.topology import TopologyReport
 from harmony_py.values import Secret
-from topologies.app.ssh_host import SshHostApplications
+from topologies.app.runtime import HostApplicationRuntime
+from topologies.app.ssh_host import RemoteApplications, database_config, engine_gap, loopback_endpoint
 from topologies.balancer.nginx import NginxLoadBalancer
 from topologies.docker.over_ssh import DockerOverSsh
 from topologies.postgres.host import RemoteHostPostgreSQLMixin
+from topologies.postgres.server import HostPostgreSQLServer
 
 from .base import HostTopology
 from .os_facts import parse_os_release
@@ -39,7 +43,7 @@ DEFAULT_SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxLoadBalancer, RemoteHostPostgreSQLMixin):
+class LinuxHostTopology(HostTopology, DockerOverSsh, NginxLoadBalancer, RemoteHostPostgreSQLMixin):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused
@@ -49,6 +53,13 @@ class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxL
     root through ``sudo -n`` (passwordless sudo required). ``max_sessions`` is
     the server's ``MaxSessions``. ``docker_socket`` is the Docker engine's socket
     on the host; ``balancer_root`` where the nginx balancer instance lives.
+
+    Applications (``application_runtime()``) run as replicated containers
+    behind the balancer on ``app_address`` (default: ``host``), see
+    topologies/app/ssh_host.py. ``postgres_listen`` replaces a PostgreSQL
+    score's loopback-only listen addresses on this host, ``postgres_networks``
+    is added to its allowed networks (a database host for applications
+    elsewhere, adr/0067).
     """
 
     host: str
@@ -65,6 +76,12 @@ class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxL
     max_sessions: int = DEFAULT_MAX_SESSIONS
     sftp_server: str = DEFAULT_SFTP_SERVER
     label: str | None = None
+    app_address: str | None = field(default=None, kw_only=True)
+    app_host_paths: tuple[str, ...] = field(default=(), kw_only=True)
+    app_backend_ports: range = field(default=range(20000, 21000), kw_only=True)
+    app_start_timeout_s: float = field(default=30.0, kw_only=True)
+    postgres_listen: tuple[str, ...] = field(default=(), kw_only=True)
+    postgres_networks: tuple[str, ...] = field(default=(), kw_only=True)
     _runner: SshCommandRunner = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -121,6 +138,33 @@ class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxL
     def command_runner(self) -> SshCommandRunner:
         return self._runner
 
+    def application_runtime(self) -> HostApplicationRuntime:
+        return self._applications.runtime(self.name, self.host, self)
+
+    def capability_gaps(self, capability: type) -> list[str]:
+        """The members' check, plus the run-time condition: applications need the engine the last probe found."""
+        gaps = super().capability_gaps(capability)
+        problem = engine_gap(self._docker_link.problem, capability)
+        if not gaps and problem is not None:
+            gaps.append(problem)
+        return gaps
+
+    # -- PostgreSQL as this host runs it (postgres_listen, postgres_networks) --
+
+    def postgres_config(self, config: PgConfig) -> PgConfig:
+        """``config`` as this host runs it: ``postgres_listen`` and ``postgres_networks`` applied."""
+        return database_config(config, self.postgres_listen, self.postgres_networks)
+
+    def postgres_host(self, config: PgConfig) -> str:
+        return super().postgres_host(self.postgres_config(config))
+
+    def postgres_server(self, config: PgConfig) -> HostPostgreSQLServer:
+        return super().postgres_server(self.postgres_config(config))
+
+    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
+        endpoint = await super().postgres_endpoint(config, database)
+        return loopback_endpoint(endpoint, self.postgres_config(config))
+
     async def ensure_ready(self) -> TopologyReport:
         """Connect (verifying the host key), open the SFTP session, and report the OS."""
         conn = await self._runner.connection()
@@ -134,6 +178,10 @@ class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxL
     async def ssh_connection(self) -> asyncssh.SSHClientConnection:
         """The host's connection, opened on first use; adapters tunnel through it."""
         return await self._runner.connection()
+
+    @functools.cached_property
+    def _applications(self) -> RemoteApplications:
+        return RemoteApplications(self.app_address, self.app_host_paths, self.app_backend_ports, self.app_start_timeout_s)
 
     async def aclose(self) -> None:
         """Close the connection; the next use opens a new one."""

@@ -19,8 +19,3 @@ class _NotPostgreSQL:
 @final
 class _NotDocker:
     """The sub-topology does not provide the Docker capability."""
-
-
-@final
-class _NotK8sClient:
-    """The sub-topology does not provide the K8sClient capability."""
