@@ -73,7 +73,7 @@ def test_a_topology_without_the_platform_is_refused_at_run_time_too() -> None:
         maestro.check_capabilities()
     text = str(refused.value)
     assert "requires capability ApplicationRuntime" in text
-    assert "ApplicationRuntime (missing application_contracts, application_url, deploy_application, " in text
+    assert "ApplicationRuntime (missing application_runtime)" in text
     assert "requires capability PostgreSQL" in text and "missing deploy_postgres" in text
 
     docker_pair = FailoverTopology(DockerTopology(), DockerTopology())

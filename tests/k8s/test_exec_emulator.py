@@ -1,4 +1,4 @@
-"""K8sAnywhereTopology.k8s_exec through the API's exec websocket, against the emulator's toy kubelet.
+"""K8sAnywhereTopology.k8s_client().exec through the API's exec websocket, against the emulator's toy kubelet.
 
 The official client's websocket transport, its channels and the final Status
 (exit codes) are real; the "container" is a local process the emulator starts.
