@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -12,7 +13,9 @@ from capabilities.errors import ContractVersionError
 from harmony_py import Maestro, MissingCapabilityError, ScoreState, ScoreValueError, Secret
 from harmony_py.outputs import Ref
 from harmony_py.scores import ApplicationScore, PostgreSQLDatabase
-from topologies import ApplicationTopology, DockerTopology, FailoverTopology, LocalInstance
+from topologies import ApplicationTopology, DockerTopology, FailoverTopology, LocalInstance, LocalhostTopology
+from topologies.app.containers import ReplicatedContainers
+from topologies.app.processes import SupervisedProcesses
 
 
 def shop(**fields: object) -> ApplicationScore:
@@ -94,3 +97,25 @@ def test_the_docker_runtime_without_an_engine_is_refused_before_anything_runs(tm
 def test_a_bad_runtime_setting_fails_when_the_topology_is_written(field: str, value: str) -> None:
     with pytest.raises(ScoreValueError, match=field):
         LocalInstance("here", **{field: value})  # type: ignore[arg-type]
+
+
+# -- how each host builds its runtime --------------------------------------------------
+
+
+def test_a_host_runtime_is_built_on_the_host_it_belongs_to() -> None:
+    host = LocalhostTopology()
+    processes = host.application_runtime().apps
+    assert isinstance(processes, SupervisedProcesses) and processes.runner is host.command_runner()
+    containers_host = LocalhostTopology(app_runtime="docker", app_address="127.0.0.2")
+    containers = containers_host.application_runtime().apps
+    assert isinstance(containers, ReplicatedContainers) and containers.host is containers_host
+    assert containers.address == "127.0.0.2"
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [({"app_runtime": "vm"}, "app_runtime must be 'process' or 'docker'"), ({"app_address": "here"}, "app_address must be an IP address")],
+)
+def test_localhost_refuses_bad_application_settings_when_it_is_made(settings: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ScoreValueError, match=problem):
+        LocalhostTopology(**settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import kmock
 import pytest
 
 from capabilities.errors import K8sApiError, K8sConflictError, K8sNotReadyError, K8sUnknownKindError
-from capabilities.k8s import ROLLOUT, K8sClient
+from capabilities.k8s import ROLLOUT, K8sClient, K8sPodClient
 from harmony_py.capability_check import capability_gaps
 from harmony_py.errors import TopologyNotReadyError
 from topologies import K8sAnywhereTopology
@@ -54,6 +55,17 @@ def api_error(status: int, reason: str, message: str) -> kmock.KubernetesError:
 
 def test_topology_provides_k8s_client() -> None:
     assert capability_gaps(K8sAnywhereTopology(), K8sClient) == []
+    assert capability_gaps(K8sAnywhereTopology(), K8sPodClient) == []
+
+
+async def test_one_client_per_topology_object_keeps_its_connection(topology: K8sAnywhereTopology) -> None:
+    client = topology.k8s_client()
+    assert topology.k8s_client() is client
+    assert topology.application_runtime().client is client  # the runtime is built on the same client
+    await client.get("v1", "ConfigMap", "absent")
+    # An equal topology made elsewhere is another object: its own client, its own connection.
+    twin = dataclasses.replace(topology)
+    assert twin == topology and twin.k8s_client() is not client
 
 
 async def test_ensure_ready_reports_server_and_context(topology: K8sAnywhereTopology, server: EmulatorThread) -> None:
