@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+
 from capabilities.load_balancer import DockerWithLoadBalancer
 from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.errors import ScoreValueError
