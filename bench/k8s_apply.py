@@ -116,7 +116,7 @@ def one_round(harmony: Harmony, kubectl: Kubectl | None, workdir: Path, count: i
         result["kubectl diff --server-side (no change)"] = timed(lambda: kubectl.diff(path))
         result["kubectl apply --server-side (no change)"] = timed(lambda: kubectl.apply(path))
     for namespace in (ours, theirs):
-        anyio.run(harmony.topology().k8s_delete, "v1", "Namespace", namespace)
+        anyio.run(harmony.topology().k8s_client().delete, "v1", "Namespace", namespace)
     return result
 
 

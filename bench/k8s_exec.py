@@ -1,9 +1,9 @@
-"""Benchmark: the cost of ``K8sAnywhereTopology.k8s_exec``, first call and steady state.
+"""Benchmark: the cost of ``K8sAnywhereTopology.k8s_client().exec``, first call and steady state.
 
 Not a test. Runs against the emulated API server of tests/k8s with its toy
 kubelet (each exec runs ``true`` as a local process), and also measures, in a
 fresh interpreter, what importing ``kubernetes.client.CoreV1Api`` costs (the
-path ``kubernetes.stream.stream`` needs, which k8s_exec avoids).
+path ``kubernetes.stream.stream`` needs, which the client's exec avoids).
 
     python bench/k8s_exec.py [--calls 50]
 """
@@ -53,13 +53,13 @@ def main() -> None:
             times = []
             for _ in range(calls):
                 started = time.perf_counter()
-                result = await topology.k8s_exec("tool-0", ["true"])
+                result = await topology.k8s_client().exec("tool-0", ["true"])
                 times.append(time.perf_counter() - started)
                 assert result.ok
             return times
 
         times = anyio.run(run)
-    print(f"k8s_exec: first {times[0] * 1000:.1f} ms, median {statistics.median(times[1:]) * 1000:.1f} ms over {calls - 1}")
+    print(f"exec: first {times[0] * 1000:.1f} ms, median {statistics.median(times[1:]) * 1000:.1f} ms over {calls - 1}")
     print(f"importing CoreV1Api (avoided): {core_v1_import_s():.2f} s")
 
 

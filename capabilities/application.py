@@ -100,33 +100,42 @@ def check_contract(platform: str, supported: range, application: str, version: i
 
 
 @runtime_checkable
-class ApplicationRuntime(Protocol):
-    """A topology that runs applications from their contract.
+class ApplicationRuntimeService(Protocol):
+    """How a platform runs applications, as :meth:`ApplicationRuntime.application_runtime` hands it out.
 
-    A topology implementing it promises that ``deploy_application`` converges
-    idempotently (a second call with the same spec changes nothing and
-    restarts nothing), that it returns only once ``replicas`` copies answer
-    ``health_path``, that ``plan_application`` observes without changing
-    anything, that a spec whose contract version is outside
-    :meth:`application_contracts` is refused with :class:`ContractVersionError`
-    before anything changes, and that secret values reach the program only:
-    never a :class:`Change`, a label, a log line or an error message.
+    An implementation promises that :meth:`deploy` converges idempotently (a
+    second call with the same spec changes nothing and restarts nothing), that
+    it returns only once ``replicas`` copies answer ``health_path``, that
+    :meth:`plan` observes without changing anything, that a spec whose
+    contract version is outside :meth:`contracts` is refused with
+    :class:`ContractVersionError` before anything changes, and that secret
+    values reach the program only: never a :class:`Change`, a label, a log
+    line or an error message.
     """
 
-    def application_contracts(self) -> range:
+    def contracts(self) -> range:
         """The contract versions this platform honours."""
         ...
 
-    async def plan_application(self, spec: AppSpec) -> list[Change]:
-        """The changes ``deploy_application`` would make, observed from what runs."""
+    async def plan(self, spec: AppSpec) -> list[Change]:
+        """The changes :meth:`deploy` would make, observed from what runs."""
         ...
 
-    async def deploy_application(self, spec: AppSpec) -> list[Change]:
+    async def deploy(self, spec: AppSpec) -> list[Change]:
         """Converge the application to ``spec``; return the changes made (empty: none)."""
         ...
 
-    async def application_url(self, spec: AppSpec) -> str | None:
+    async def url(self, spec: AppSpec) -> str | None:
         """Where clients reach the application (``http://host:port``), or ``None`` while it does not run."""
+        ...
+
+
+@runtime_checkable
+class ApplicationRuntime(Protocol):
+    """A topology that runs applications from their contract: ``topology.application_runtime().deploy(spec)``."""
+
+    def application_runtime(self) -> ApplicationRuntimeService:
+        """The platform's runner of applications, built on what the topology holds."""
         ...
 
 

@@ -1,11 +1,13 @@
 """K8sClient: a Kubernetes API server reached with the user's credentials.
 
-The Protocol, the plain values it exchanges (manifests, watch events, wait
-conditions) and the errors its implementations raise. No I/O here.
+The capabilities (:class:`K8sClient`, refined by :class:`K8sPodClient`), the
+services their one accessor ``k8s_client()`` returns, and the plain values
+they exchange (manifests, watch events, wait conditions, exec results). No I/O here.
 """
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ Manifest = Mapping[str, Any]
 """One Kubernetes object as plain data: ``apiVersion``, ``kind``, ``metadata``, ..."""
 
 ROLLOUT: Final = "Rollout"
-"""The ``k8s_wait`` condition "rollout complete", computed as ``kubectl rollout status`` does.
+"""The ``wait`` condition "rollout complete", computed as ``kubectl rollout status`` does.
 
 Any other condition names a ``status.conditions`` type that must become
 ``"True"`` (``"Ready"`` for a Pod, ``"Complete"`` for a Job, ``"Available"``...).
@@ -42,11 +44,24 @@ def describe_object(kind: str, name: str, namespace: str | None) -> str:
     return f"{kind} {name}{where}"
 
 
-@runtime_checkable
-class K8sClient(Protocol):
-    """A topology with a Kubernetes API.
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a Pod's container printed, and how it ended."""
 
-    A topology implementing it promises server-side apply with a named field
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@runtime_checkable
+class K8sClientService(Protocol):
+    """One cluster's Kubernetes API, as :meth:`K8sClient.k8s_client` hands it out.
+
+    An implementation promises server-side apply with a named field
     manager, reads that answer ``None`` (not an error) for absent objects,
     errors that are :class:`K8sError` subclasses naming the object, and waits
     that end with a message saying what is still not ready. Namespaced objects
@@ -54,7 +69,7 @@ class K8sClient(Protocol):
     for (``default`` unless the kubeconfig context says otherwise).
     """
 
-    async def k8s_apply(
+    async def apply(
         self,
         manifest: Manifest,
         *,
@@ -70,29 +85,29 @@ class K8sClient(Protocol):
         """
         ...
 
-    async def k8s_get(
+    async def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:
         """One object, or ``None`` when it does not exist."""
         ...
 
-    async def k8s_list(
+    async def list(
         self,
         api_version: str,
         kind: str,
         namespace: str | None = None,
         label_selector: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """Objects of a kind (all namespaces when ``namespace`` is None), filtered by label selector."""
         ...
 
-    async def k8s_delete(
+    async def delete(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> bool:
         """Delete an object; ``False`` when it was already absent."""
         ...
 
-    def k8s_watch(
+    def watch(
         self,
         api_version: str,
         kind: str,
@@ -101,14 +116,14 @@ class K8sClient(Protocol):
         *,
         name: str | None = None,
     ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]:
-        """Watch objects of a kind: ``async with client.k8s_watch(...) as events``.
+        """Watch objects of a kind: ``async with client.watch(...) as events``.
 
         The stream starts with an ADDED event per existing object, then follows
         changes until the ``async with`` block ends.
         """
         ...
 
-    async def k8s_wait(
+    async def wait(
         self,
         api_version: str,
         kind: str,
@@ -127,35 +142,22 @@ class K8sClient(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class ExecResult:
-    """What a command run in a Pod's container printed, and how it ended."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-
 @runtime_checkable
-class K8sPods(Protocol):
+class K8sPodClientService(K8sClientService, Protocol):
     """A Kubernetes API that also reaches into Pods: their namespace, and ``kubectl exec``.
 
-    Kept apart from :class:`K8sClient`: scores that only converge objects need
-    no exec, and an implementation without it (the in-memory client, a
+    Kept apart from :class:`K8sClientService`: scores that only converge objects
+    need no exec, and an implementation without it (the in-memory client, a
     read-only proxy) still provides K8sClient. Operations that must run a
     program inside a server (PostgreSQL's promotion, its replication status)
     need this one.
     """
 
-    async def k8s_namespace(self) -> str:
+    async def namespace(self) -> str:
         """The namespace objects without ``metadata.namespace`` go to."""
         ...
 
-    async def k8s_exec(
+    async def exec(
         self,
         pod: str,
         command: Sequence[str],
@@ -180,5 +182,18 @@ class K8sPods(Protocol):
 
 
 @runtime_checkable
-class K8sPodClient(K8sClient, K8sPods, Protocol):
-    """K8sClient and K8sPods together: what PostgreSQL on Kubernetes needs."""
+class K8sClient(Protocol):
+    """A topology with a Kubernetes API: ``topology.k8s_client().apply(manifest, field_manager=...)``."""
+
+    def k8s_client(self) -> K8sClientService:
+        """The cluster's API client, made once per topology object."""
+        ...
+
+
+@runtime_checkable
+class K8sPodClient(K8sClient, Protocol):
+    """A K8sClient whose client also reaches into Pods: what PostgreSQL on Kubernetes needs."""
+
+    def k8s_client(self) -> K8sPodClientService:
+        """The cluster's API client, with the namespace and exec into Pods."""
+        ...

@@ -8,12 +8,16 @@ Each member of the FailoverTopology is a namespace of the cluster kubectl uses (
 ``orders-a`` (Service ``orders.orders-a.svc``); the replica, in ``orders-b``, is cloned from it with
 pg_basebackup by an init container and streams from it. Generated passwords are kept in the project's
 secret store (.harmony/secrets) and in each namespace's Secret ``orders-credentials``.
+
+The two namespaces must exist first (``kubectl create namespace orders-a``, the same for
+``orders-b``, or a NamespaceScore applied to one K8sAnywhereTopology): Kubernetes scores apply
+to one cluster topology, not to the pair, which provides PostgreSQL only (adr/0007).
 """
 
 import os
 
 from harmony_py import Maestro
-from harmony_py.scores import NamespaceScore, PostgreSQLScore
+from harmony_py.scores import PostgreSQLScore
 from topologies import FailoverTopology, K8sAnywhereTopology
 
 context = os.environ.get("HARMONY_K8S_CONTEXT")
@@ -22,8 +26,4 @@ pair = FailoverTopology(
     K8sAnywhereTopology(context=context, namespace="orders-b"),
 )
 
-maestro = Maestro(pair).add(
-    NamespaceScore("orders-a"),
-    NamespaceScore("orders-b"),
-    PostgreSQLScore("orders", databases=("orders",), users=("app",)),
-)
+maestro = Maestro(pair).add(PostgreSQLScore("orders", databases=("orders",), users=("app",)))

@@ -87,10 +87,11 @@ def member_needs(capability: type, needs: Mapping[type, type]) -> list[type]:
 def member_gaps(obj: object, capability: type) -> list[str]:
     """What ``obj`` lacks of ``capability``: one entry per capability it is made of, named first.
 
-    ``LoadBalancer (missing load_balancer)`` for a member that is
-    absent, ``K8sClient (k8s_apply must be async def)`` for one that is not
-    ``async``, ``CommandRunner (run: parameters differ: ...)`` for one whose
-    parameters do not match. A combined capability (``DockerWithLoadBalancer``)
+    ``LoadBalancer (missing balance, balanced_service)`` for a member that is
+    absent, ``K8sClient (k8s_client() returns HalfApi, lacking K8sClientService
+    (apply must be async def))`` for a service member that is not ``async``,
+    ``CommandRunner (run: parameters differ: ...)`` for one whose parameters
+    do not match. A combined capability (``DockerWithLoadBalancer``)
     is answered per part, so the entry names the concept that is missing, not
     only methods.
     """

@@ -15,7 +15,7 @@ from typing_extensions import get_protocol_members
 from capabilities import CommandRunner, DockerService, DockerWithLoadBalancer, K8sClient, Manifest, PostgreSQL
 from harmony_py import Interpret, Maestro, MissingCapabilityError, Score, TopologyReport, capability_gaps
 from harmony_py.scores import ApplicationScore, FileScore
-from topologies import ApplicationTopology, FailoverTopology, LocalhostTopology, MultisiteTopology
+from topologies import ApplicationTopology, DockerTopology, FailoverTopology, LocalhostTopology, MultisiteTopology
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,24 @@ async def _async_stub(*args: object, **kwargs: object) -> None:
     raise AssertionError("never called: only the capability check looks at it")
 
 
+class HalfK8sApi:
+    """Has some K8sClientService members, one of them not async."""
+
+    def apply(self, manifest: Manifest, *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class HalfK8s:
-    """Has some K8sClient members, one of them not async."""
+    """Has the K8sClient accessor, but what it returns is half a client."""
 
     name: str = "half"
 
     async def ensure_ready(self) -> TopologyReport:
         return TopologyReport(self.name)
 
-    def k8s_apply(self, manifest: Manifest, *, field_manager: str, dry_run: bool = False) -> dict[str, Any]:
-        raise NotImplementedError
+    def k8s_client(self) -> HalfK8sApi:
+        return HalfK8sApi()
 
 
 def _error(maestro: Maestro[Any]) -> str:
@@ -58,27 +65,37 @@ def test_score_on_topology_without_the_capability_names_every_missing_member() -
     message = _error(maestro)
     assert message == (
         "Score NeedsK8s requires capability K8sClient, but topology localhost does not provide it: "
-        "K8sClient (missing k8s_apply, k8s_delete, k8s_get, k8s_list, k8s_wait, k8s_watch)"
+        "K8sClient (missing k8s_client)"
     )
 
 
-def test_members_that_must_be_async_are_named() -> None:
+def test_service_members_missing_or_not_async_are_named() -> None:
     gaps = capability_gaps(HalfK8s(), K8sClient)
-    assert gaps == ["K8sClient (missing k8s_delete, k8s_get, k8s_list, k8s_wait, k8s_watch; k8s_apply must be async def)"]
+    assert gaps == [
+        "K8sClient (k8s_client() returns HalfK8sApi, lacking K8sClientService (missing delete, get, list, wait, watch; "
+        "apply must be async def))"
+    ]
 
 
 def test_failover_delegates_the_check_to_each_sub_topology() -> None:
-    failover = FailoverTopology(LocalhostTopology(), LocalhostTopology())
-    message = _error(Maestro(failover).add(NeedsK8s()))  # type: ignore[arg-type]
-    assert "topology FailoverTopology[LocalhostTopology, LocalhostTopology] does not provide it" in message
-    assert "primary: K8sClient (missing k8s_apply, " in message
-    assert "replica: K8sClient (missing k8s_apply, " in message
+    failover = FailoverTopology(DockerTopology(), DockerTopology())
+    gaps = capability_gaps(failover, PostgreSQL)
+    assert any(gap.startswith("primary: PostgreSQL (missing ") for gap in gaps), gaps
+    assert any(gap.startswith("replica: PostgreSQL (missing ") for gap in gaps), gaps
 
 
 def test_multisite_names_the_site_that_lacks_it() -> None:
-    sites = MultisiteTopology(LocalhostTopology(), (LocalhostTopology(),))
-    message = _error(Maestro(sites).add(NeedsK8s()))  # type: ignore[arg-type]
-    assert "site[0]: K8sClient (missing k8s_apply, " in message
+    sites = MultisiteTopology(DockerTopology(), (DockerTopology(),))
+    gaps = capability_gaps(sites, PostgreSQL)
+    assert any(gap.startswith("site[0]: PostgreSQL (missing ") for gap in gaps), gaps
+
+
+def test_kubernetes_is_not_lifted_onto_a_pair_so_the_pair_itself_lacks_it() -> None:
+    failover = FailoverTopology(LocalhostTopology(), LocalhostTopology())
+    message = _error(Maestro(failover).add(NeedsK8s()))  # type: ignore[arg-type]
+    assert message.endswith(
+        "topology FailoverTopology[LocalhostTopology, LocalhostTopology] does not provide it: K8sClient (missing k8s_client)"
+    )
 
 
 def test_higher_order_topology_without_the_members_itself_says_so() -> None:
@@ -87,10 +104,10 @@ def test_higher_order_topology_without_the_members_itself_says_so() -> None:
 
 
 def test_isinstance_alone_would_be_fooled_by_a_failover() -> None:
-    # Why the check is ours: the methods exist on the class for every T.
-    failover = FailoverTopology(LocalhostTopology(), LocalhostTopology())
-    assert isinstance(failover, K8sClient)
-    assert capability_gaps(failover, K8sClient)
+    # Why the check is ours: a lifted capability's members exist on the class for every T.
+    failover = FailoverTopology(DockerTopology(), DockerTopology())
+    assert isinstance(failover, PostgreSQL)
+    assert capability_gaps(failover, PostgreSQL)
 
 
 def test_nothing_is_touched_when_a_capability_is_missing(tmp_path: Path) -> None:
@@ -142,7 +159,7 @@ def test_a_failover_names_the_capability_each_member_lacks() -> None:
 def test_application_topology_names_the_runtime_capability_it_lacks() -> None:
     paired = ApplicationTopology(runtime=DockerOnly(), database=LocalhostTopology())  # type: ignore[arg-type]
     message = str(_refusal(Maestro(paired).add(ApplicationScore("shop", image="shop:1"))))
-    assert "runtime: ApplicationRuntime (missing application_contracts, application_url, deploy_application, plan_application)" in message
+    assert "runtime: ApplicationRuntime (missing application_runtime)" in message
     assert "_ProtocolMeta" not in message
 
 

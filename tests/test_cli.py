@@ -173,7 +173,7 @@ def test_missing_capability_is_refused_before_anything_runs(tmp_path: Path) -> N
     result = run_cli("apply", "--yes", str(path))
     assert result.returncode == 1
     assert "Score Database requires capability K8sClient, but topology localhost does not provide it" in result.stderr
-    assert "missing k8s_apply" in result.stderr
+    assert "missing k8s_client" in result.stderr
     assert not (tmp_path / "first").exists()
 
 

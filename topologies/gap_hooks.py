@@ -1,20 +1,10 @@
-"""Helpers for the ``capability_gaps`` hooks of topology mixins.
+"""What a topology's ``capability_gaps`` asks when it adds a run-time condition.
 
-A mixin that knows of a run-time condition (an engine that must answer)
-adds its gap to what the rest of the class says: the next ``capability_gaps``
-in the MRO, or the structural check when no class further on has a hook.
+A topology whose service needs a run-time condition (an engine that must
+answer) checks it only when the capability asked for needs that service.
 """
 
 from __future__ import annotations
-
-from harmony_py.capability_check import member_gaps
-
-
-def inherited_gaps(parent: object, topology: object, capability: type) -> list[str]:
-    """The gaps the rest of the MRO reports: call as ``inherited_gaps(super(), self, capability)``."""
-    hook = getattr(parent, "capability_gaps", None)
-    gaps: list[str] = hook(capability) if hook is not None else member_gaps(topology, capability)
-    return gaps
 
 
 def asks_for(capability: type, provided: type) -> bool:

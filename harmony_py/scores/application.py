@@ -113,17 +113,18 @@ class ApplicationServiceInterpret(ProducingInterpret[ApplicationRuntime, str]):
         self.spec = spec
 
     async def plan(self, topology: ApplicationRuntime) -> Sequence[Change]:
-        return await topology.plan_application(self.spec)
+        return await topology.application_runtime().plan(self.spec)
 
     async def apply(self, topology: ApplicationRuntime) -> Outcome:
-        changes = await topology.deploy_application(self.spec)
+        runtime = topology.application_runtime()
+        changes = await runtime.deploy(self.spec)
         if not changes:
             return Outcome.noop()
-        url = await topology.application_url(self.spec)
+        url = await runtime.url(self.spec)
         return Outcome.changed(changes, f"{self.spec.name} answers on {url}")
 
     async def output(self, topology: ApplicationRuntime) -> str | None:
-        return await topology.application_url(self.spec)
+        return await topology.application_runtime().url(self.spec)
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class ApplicationContractInterpret(Interpret[ApplicationRuntime]):
 
     def _check(self, topology: ApplicationRuntime) -> None:
         platform = getattr(topology, "name", None)
-        check_contract(platform if isinstance(platform, str) else type(topology).__name__, topology.application_contracts(), self.app, self.contract)
+        check_contract(platform if isinstance(platform, str) else type(topology).__name__, topology.application_runtime().contracts(), self.app, self.contract)
 
     async def plan(self, topology: ApplicationRuntime) -> Sequence[Change]:
         self._check(topology)

@@ -22,7 +22,7 @@ from capabilities.errors import (
     K8sNotReadyError,
     K8sUnknownKindError,
 )
-from capabilities.k8s import ROLLOUT, K8sClient
+from capabilities.k8s import ROLLOUT, K8sClient, K8sClientService
 from harmony_py.diff import unified_diff
 from harmony_py.errors import HarmonyError, ManifestError, ScoreValueError
 from harmony_py.outcome import InterpretStatus, Outcome
@@ -156,22 +156,30 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         self.pruning = pruning
 
     async def plan(self, topology: K8sClient) -> Sequence[Change]:
-        changes = [p.change for p in await self.plan_objects(topology) if p.change is not None]
-        return changes + [prune.change for prune in await self.plan_prunes(topology)]
+        return await self.plan_with(topology.k8s_client())
 
     async def apply(self, topology: K8sClient) -> Outcome:
-        plans = await self.plan_objects(topology)
+        return await self.apply_with(topology.k8s_client())
+
+    async def plan_with(self, client: K8sClientService) -> list[Change]:
+        """The plan through ``client`` (what a service that holds a client, not a topology, calls)."""
+        changes = [p.change for p in await self.plan_objects(client) if p.change is not None]
+        return changes + [prune.change for prune in await self.plan_prunes(client)]
+
+    async def apply_with(self, client: K8sClientService) -> Outcome:
+        """Converge through ``client``: the objects that would change, then the prunes."""
+        plans = await self.plan_objects(client)
         pending = [p for p in plans if p.change is not None]
-        prunes = await self.plan_prunes(topology)
+        prunes = await self.plan_prunes(client)
         if not pending and not prunes:
             return Outcome.noop()
         applied: list[Change] = []
         try:
             for wave in _waves(pending):
-                await self._apply_wave(topology, wave, applied)
+                await self._apply_wave(client, wave, applied)
             # Deleted only once everything that replaces them is in place.
             for prune in prunes:
-                await topology.k8s_delete(prune.api_version, prune.kind, prune.name, prune.namespace)
+                await client.delete(prune.api_version, prune.kind, prune.name, prune.namespace)
                 applied.append(prune.change)
         except K8sError as exc:
             total = len(pending) + len(prunes)
@@ -179,7 +187,7 @@ class K8sResourceInterpret(Interpret[K8sClient]):
             return Outcome.failed(f"{exc}{done}", applied)
         return Outcome.changed(applied)
 
-    async def plan_prunes(self, topology: K8sClient) -> list[_Prune]:
+    async def plan_prunes(self, client: K8sClientService) -> list[_Prune]:
         """The objects of the applyset that the manifests no longer hold, to delete."""
         if self.pruning is None:
             return []
@@ -189,7 +197,7 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         }
         found: list[_Prune] = []
         for api_version, kind in self.pruning.kinds:
-            for live in await topology.k8s_list(api_version, kind, None, self.pruning.selector):
+            for live in await client.list(api_version, kind, None, self.pruning.selector):
                 metadata = live.get("metadata") or {}
                 name, namespace = metadata.get("name", ""), metadata.get("namespace")
                 if (api_version, kind, namespace, name) in wanted or _implicit_namespace_match(wanted, api_version, kind, name):
@@ -199,11 +207,11 @@ class K8sResourceInterpret(Interpret[K8sClient]):
                 found.append(_Prune(api_version, kind, name, namespace, Change(ChangeAction.DELETE, target, summary)))
         return found
 
-    async def plan_objects(self, topology: K8sClient) -> list[_ObjectPlan]:
+    async def plan_objects(self, client: K8sClientService) -> list[_ObjectPlan]:
         """One plan per object, in manifest order; every unknown kind reported together."""
         results: list[_ObjectPlan | BaseException | None] = [None] * len(self.objects)
         limiter = anyio.CapacityLimiter(PLAN_CONCURRENCY)
-        listed = await self._list_groups(topology, limiter)
+        listed = await self._list_groups(client, limiter)
 
         async def plan_one(index: int) -> None:
             manifest = self.objects[index]
@@ -212,13 +220,13 @@ class K8sResourceInterpret(Interpret[K8sClient]):
             async with limiter:
                 try:
                     if found is None:
-                        live = await topology.k8s_get(
+                        live = await client.get(
                             manifest["apiVersion"], manifest["kind"], manifest["metadata"]["name"],
                             manifest["metadata"].get("namespace"),
                         )  # fmt: skip
                     else:
                         live = found.get(manifest["metadata"]["name"])
-                    results[index] = await self._plan_object(topology, manifest, live)
+                    results[index] = await self._plan_object(client, manifest, live)
                 except K8sError as exc:
                     results[index] = exc
 
@@ -234,7 +242,7 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         return [r for r in results if isinstance(r, _ObjectPlan)]
 
     async def _list_groups(
-        self, topology: K8sClient, limiter: anyio.CapacityLimiter
+        self, client: K8sClientService, limiter: anyio.CapacityLimiter
     ) -> dict[tuple[str, str, str], dict[str, dict[str, Any]]]:
         """The live objects of each (apiVersion, kind, namespace) with many manifests, read with one list.
 
@@ -257,7 +265,7 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         async def list_one(group: tuple[str, str, str]) -> None:
             async with limiter:
                 try:
-                    items = await topology.k8s_list(*group)
+                    items = await client.list(*group)
                 except K8sError as exc:
                     if not _list_refused(exc):
                         failures.append(exc)  # raised once the group ends: one error, not a TaskGroup's
@@ -272,13 +280,13 @@ class K8sResourceInterpret(Interpret[K8sClient]):
             raise failures[0]
         return listed
 
-    async def _plan_object(self, topology: K8sClient, manifest: dict[str, Any], live: dict[str, Any] | None) -> _ObjectPlan:
+    async def _plan_object(self, client: K8sClientService, manifest: dict[str, Any], live: dict[str, Any] | None) -> _ObjectPlan:
         target = identify(live or manifest)
         if live is None:
             summary = f"create {target}"
             return _ObjectPlan(manifest, Change(ChangeAction.CREATE, target, summary, _creation_diff(target, manifest)))
         before = comparable(live)
-        after = await self._projected(topology, manifest, live)
+        after = await self._projected(client, manifest, live)
         if after == before:
             return _ObjectPlan(manifest, None)
         shown_before, shown_after = masked(before), masked(after, before)
@@ -287,10 +295,10 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         diff = unified_diff(target, to_yaml(shown_before).encode(), to_yaml(shown_after).encode())
         return _ObjectPlan(manifest, Change(ChangeAction.UPDATE, target, f"update {target}: {listed}", diff))
 
-    async def _projected(self, topology: K8sClient, manifest: dict[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
+    async def _projected(self, client: K8sClientService, manifest: dict[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
         """The object as it would be after apply: the server's dry run, or a local merge."""
         try:
-            result = await topology.k8s_apply(
+            result = await client.apply(
                 manifest, field_manager=self.field_manager, dry_run=True, force_conflicts=self.force_conflicts
             )
         except K8sApiError as exc:
@@ -302,14 +310,14 @@ class K8sResourceInterpret(Interpret[K8sClient]):
             return comparable(merged(without_dropped(live, owned, manifest, others), manifest))
         return comparable(result)
 
-    async def _apply_wave(self, topology: K8sClient, wave: Sequence[_ObjectPlan], applied: list[Change]) -> None:
+    async def _apply_wave(self, client: K8sClientService, wave: Sequence[_ObjectPlan], applied: list[Change]) -> None:
         limiter = anyio.CapacityLimiter(PLAN_CONCURRENCY)
         failures: list[K8sError] = []
 
         async def apply_one(plan: _ObjectPlan) -> None:
             async with limiter:
                 try:
-                    await topology.k8s_apply(
+                    await client.apply(
                         plan.manifest, field_manager=self.field_manager, force_conflicts=self.force_conflicts
                     )
                 except K8sError as exc:
@@ -487,7 +495,7 @@ class K8sDeploymentInterpret(Interpret[K8sClient]):
         score = self.score
         try:
             # Also after a NOOP: it must not hide a rollout an earlier apply left unfinished.
-            await topology.k8s_wait(
+            await topology.k8s_client().wait(
                 "apps/v1", "Deployment", score.app, score.namespace, condition=ROLLOUT, timeout_s=score.timeout_s
             )
         except K8sNotReadyError as exc:

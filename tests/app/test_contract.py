@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -12,7 +13,9 @@ from capabilities.errors import ContractVersionError
 from harmony_py import Maestro, MissingCapabilityError, ScoreState, ScoreValueError, Secret
 from harmony_py.outputs import Ref
 from harmony_py.scores import ApplicationScore, PostgreSQLDatabase
-from topologies import ApplicationTopology, DockerTopology, FailoverTopology, LocalInstance
+from topologies import ApplicationTopology, DockerTopology, FailoverTopology, LocalInstance, LocalhostTopology
+from topologies.app.containers import ReplicatedContainers
+from topologies.app.processes import SupervisedProcesses
 
 
 def shop(**fields: object) -> ApplicationScore:
@@ -34,7 +37,7 @@ def test_a_platform_refuses_a_contract_version_it_cannot_honour_before_anything_
 async def test_the_runtime_refuses_it_too_when_called_directly(tmp_path: Path) -> None:
     host: ApplicationPlatform = LocalInstance("here", root=str(tmp_path / "pg"), apps_root=str(tmp_path / "apps"))
     with pytest.raises(ContractVersionError, match="contract version 3"):
-        await host.deploy_application(AppSpec("shop-web", "shop:1", ("true",), 1, 8000, "/health", contract=3))
+        await host.application_runtime().deploy(AppSpec("shop-web", "shop:1", ("true",), 1, 8000, "/health", contract=3))
 
 
 def test_parts_have_hierarchical_identities_and_the_url_is_a_secret_reference() -> None:
@@ -73,7 +76,7 @@ def test_a_topology_without_the_platform_is_refused_at_run_time_too() -> None:
         maestro.check_capabilities()
     text = str(refused.value)
     assert "requires capability ApplicationRuntime" in text
-    assert "ApplicationRuntime (missing application_contracts, application_url, deploy_application, " in text
+    assert "ApplicationRuntime (missing application_runtime)" in text
     assert "requires capability PostgreSQL" in text and "missing deploy_postgres" in text
 
     docker_pair = FailoverTopology(DockerTopology(), DockerTopology())
@@ -94,3 +97,25 @@ def test_the_docker_runtime_without_an_engine_is_refused_before_anything_runs(tm
 def test_a_bad_runtime_setting_fails_when_the_topology_is_written(field: str, value: str) -> None:
     with pytest.raises(ScoreValueError, match=field):
         LocalInstance("here", **{field: value})  # type: ignore[arg-type]
+
+
+# -- how each host builds its runtime --------------------------------------------------
+
+
+def test_a_host_runtime_is_built_on_the_host_it_belongs_to() -> None:
+    host = LocalhostTopology()
+    processes = host.application_runtime().apps
+    assert isinstance(processes, SupervisedProcesses) and processes.runner is host.command_runner()
+    containers_host = LocalhostTopology(app_runtime="docker", app_address="127.0.0.2")
+    containers = containers_host.application_runtime().apps
+    assert isinstance(containers, ReplicatedContainers) and containers.host is containers_host
+    assert containers.address == "127.0.0.2"
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [({"app_runtime": "vm"}, "app_runtime must be 'process' or 'docker'"), ({"app_address": "here"}, "app_address must be an IP address")],
+)
+def test_localhost_refuses_bad_application_settings_when_it_is_made(settings: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ScoreValueError, match=problem):
+        LocalhostTopology(**settings)

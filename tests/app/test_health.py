@@ -50,21 +50,21 @@ def test_a_process_whose_health_path_fails_is_a_pending_restart_and_its_apply_fa
 ) -> None:
     host, site = apps
     spec = AppSpec("sick", "unused:1", ("sh", "-c", SERVE), 1, free_port(ADDRESS), "/health", {"TOKEN": Secret(TOKEN)}, source=str(site))
-    anyio.run(host.deploy_application, spec)
-    assert anyio.run(host.plan_application, spec) == []  # healthy: nothing to do
+    anyio.run(host.application_runtime().deploy, spec)
+    assert anyio.run(host.application_runtime().plan, spec) == []  # healthy: nothing to do
 
     (site / "health").unlink()  # still running, but /health answers 404 now
-    [pending] = anyio.run(host.plan_application, spec)
+    [pending] = anyio.run(host.application_runtime().plan, spec)
     assert pending.summary == "restart sick: running but /health answered 404 (last output: starting with token ********)", pending
     with pytest.raises(ApplicationStartError) as failed:
-        anyio.run(host.deploy_application, spec)
+        anyio.run(host.application_runtime().deploy, spec)
     message = str(failed.value)
     assert "did not answer /health" in message and "last: answered 404" in message
     assert "starting with token ********" in message  # the end of its log, its secret masked
     assert TOKEN not in message + pending.summary
 
     (site / "health").write_text("ok\n")
-    assert anyio.run(host.plan_application, spec) == []  # healthy again: the restart is no longer pending
+    assert anyio.run(host.application_runtime().plan, spec) == []  # healthy again: the restart is no longer pending
 
 
 LISTENS_NOWHERE = """

@@ -86,7 +86,7 @@ async def test_the_service_is_a_deployment_reading_a_secret_and_a_second_apply_c
     again = await Maestro(cluster).add(web()).apply()
     assert [r.state for r in again.scores] == [ScoreState.UNCHANGED]
     assert not (await Maestro(cluster).add(web()).plan()).has_changes
-    assert await cluster.application_url(web().spec()) == "http://shop-web.default.svc:8080"
+    assert await cluster.application_runtime().url(web().spec()) == "http://shop-web.default.svc:8080"
 
     shown = json.dumps(deployment) + repr(planned) + repr(applied)
     for value in (API_KEY, DATABASE_URL, "pa%3Ass", base64.b64encode(API_KEY.encode()).decode()):
@@ -137,7 +137,7 @@ async def test_the_whole_contract_plans_and_applies_with_the_database_on_the_clu
 
 async def test_a_contract_version_the_cluster_cannot_honour_is_refused(cluster: K8sAnywhereTopology) -> None:
     with pytest.raises(ContractVersionError, match="a Kubernetes cluster cannot honour application contract version 2"):
-        await cluster.plan_application(AppSpec("shop-web", "shop:1", (), 1, 8080, "/health", contract=2))
+        await cluster.application_runtime().plan(AppSpec("shop-web", "shop:1", (), 1, 8080, "/health", contract=2))
 
 
 ENV_NAMES = st.from_regex(r"[A-Z][A-Z0-9_]{0,8}", fullmatch=True).filter(lambda name: name not in {"PORT", "HOST"})

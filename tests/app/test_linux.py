@@ -22,7 +22,6 @@ from typing import Any
 import anyio
 import pytest
 
-from capabilities.application import AppSpec
 from capabilities.postgresql import PgConfig
 from harmony_py import Maestro, MissingCapabilityError
 from harmony_py.errors import ScoreValueError
@@ -225,4 +224,4 @@ def test_the_host_s_database_settings_apply_once_and_bad_ones_are_named() -> Non
     with pytest.raises(ScoreValueError, match="postgres_networks: '10.0.0.0/33'"):
         LinuxHostTopology("192.0.2.22", postgres_networks=("10.0.0.0/33",)).postgres_config(default)
     with pytest.raises(ScoreValueError, match="set app_address"):
-        anyio.run(LinuxHostTopology("db.example").plan_application, AppSpec("shop-web", "shop:1", (), 1, 8080, "/health"))
+        LinuxHostTopology("db.example").application_runtime()

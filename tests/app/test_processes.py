@@ -54,10 +54,10 @@ def test_any_environment_converges_then_applying_again_changes_nothing(
     wanted = spec(site, PORT, env)
 
     async def check() -> None:
-        await host.deploy_application(wanted)
-        assert await host.plan_application(wanted) == []
-        assert await host.deploy_application(wanted) == []
-        assert await host.application_url(wanted) == f"http://{ADDRESS}:{PORT}"
+        await host.application_runtime().deploy(wanted)
+        assert await host.application_runtime().plan(wanted) == []
+        assert await host.application_runtime().deploy(wanted) == []
+        assert await host.application_runtime().url(wanted) == f"http://{ADDRESS}:{PORT}"
 
     anyio.run(check)
 
@@ -71,7 +71,7 @@ def test_the_program_sees_its_variables_and_nothing_else_of_harmony(apps: tuple[
     wanted = spec(site, port, {"GREETING": "hello", "TOKEN": Secret("t0ken-value")}, name="probe-env")
     os.environ["HARMONY_PROBE_LEAK"] = "must-not-reach-the-program"
     try:
-        changes = anyio.run(host.deploy_application, wanted)
+        changes = anyio.run(host.application_runtime().deploy, wanted)
     finally:
         del os.environ["HARMONY_PROBE_LEAK"]
     assert "t0ken-value" not in repr(changes)

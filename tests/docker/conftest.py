@@ -16,7 +16,6 @@ import io
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tarfile
 import time

@@ -1,12 +1,14 @@
 """An in-memory K8sClient: the scores' unit tests run against it, in microseconds.
 
-It keeps objects in a dict and applies the same simplified server-side-apply
-rules as the emulator; it is a second implementation of the Protocol, so a
-score that only works against one of them is caught.
+:class:`InMemoryK8sApi` keeps objects in a dict and applies the same
+simplified server-side-apply rules as the emulator; it is a second
+implementation of ``K8sClientService``, so a score that only works against one
+of them is caught. :class:`InMemoryK8sClient` is the topology that hands it out.
 """
 
 from __future__ import annotations
 
+import builtins
 import copy
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -28,7 +30,21 @@ Key = tuple[str, str, str | None, str]
 
 
 class InMemoryK8sClient:
-    """Provides K8sClient. ``dry_run_supported=False`` makes dry runs fail with 405, like an old server."""
+    """A topology that provides K8sClient: its ``k8s_client()`` is :attr:`api`."""
+
+    def __init__(self, *, dry_run_supported: bool = True, ready: bool = True, api: InMemoryK8sApi | None = None) -> None:
+        self.api = api if api is not None else InMemoryK8sApi(dry_run_supported=dry_run_supported, ready=ready)
+        self.name = "in-memory-k8s"
+
+    async def ensure_ready(self) -> TopologyReport:
+        return TopologyReport(self.name, {"server_version": "in-memory"})
+
+    def k8s_client(self) -> InMemoryK8sApi:
+        return self.api
+
+
+class InMemoryK8sApi:
+    """Provides K8sClientService. ``dry_run_supported=False`` makes dry runs fail with 405, like an old server."""
 
     def __init__(self, *, dry_run_supported: bool = True, ready: bool = True) -> None:
         self.objects: dict[Key, dict[str, Any]] = {}
@@ -36,17 +52,13 @@ class InMemoryK8sClient:
         self.dry_run_supported = dry_run_supported
         self.ready = ready
         self.writes = 0
-        self.name = "in-memory-k8s"
-
-    async def ensure_ready(self) -> TopologyReport:
-        return TopologyReport(self.name, {"server_version": "in-memory"})
 
     def _key(self, api_version: str, kind: str, name: str, namespace: str | None) -> Key:
         if (api_version, kind) not in KNOWN_KINDS:
             raise K8sUnknownKindError(f"the API server does not serve kind {kind} in apiVersion {api_version}")
         return (api_version, kind, None if kind in CLUSTER_KINDS else (namespace or "default"), name)
 
-    async def k8s_apply(
+    async def apply(
         self, manifest: Manifest, *, field_manager: str, dry_run: bool = False, force_conflicts: bool = False
     ) -> dict[str, Any]:
         meta = manifest["metadata"]
@@ -77,13 +89,13 @@ class InMemoryK8sClient:
             self.applied[key] = desired
         return copy.deepcopy(result)
 
-    async def k8s_get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         found = self.objects.get(self._key(api_version, kind, name, namespace))
         return copy.deepcopy(found) if found is not None else None
 
-    async def k8s_list(
+    async def list(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         self._key(api_version, kind, "", namespace)
         return [
             copy.deepcopy(obj)
@@ -93,16 +105,16 @@ class InMemoryK8sClient:
             and label_selector_matches(label_selector or "", obj["metadata"].get("labels") or {})
         ]
 
-    async def k8s_delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+    async def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         key = self._key(api_version, kind, name, namespace)
         self.applied.pop(key, None)
         return self.objects.pop(key, None) is not None
 
     @asynccontextmanager
-    async def k8s_watch(
+    async def watch(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None, *, name: str | None = None
     ) -> AsyncIterator[AsyncIterator[WatchEvent]]:
-        objects = [o for o in await self.k8s_list(api_version, kind, namespace, label_selector) if name in (None, o["metadata"]["name"])]
+        objects = [o for o in await self.list(api_version, kind, namespace, label_selector) if name in (None, o["metadata"]["name"])]
 
         async def events() -> AsyncIterator[WatchEvent]:
             for obj in objects:
@@ -110,10 +122,10 @@ class InMemoryK8sClient:
 
         yield events()
 
-    async def k8s_wait(
+    async def wait(
         self, api_version: str, kind: str, name: str, namespace: str | None, *, condition: str, timeout_s: float
     ) -> dict[str, Any]:
-        found = await self.k8s_get(api_version, kind, name, namespace)
+        found = await self.get(api_version, kind, name, namespace)
         if found is None:
             raise K8sNotReadyError(f"{kind} {name} does not exist")
         verdict = judge(found, condition)

@@ -179,7 +179,7 @@ async def test_exec_whose_websocket_handshake_hangs_fails_within_the_request_tim
     topology = K8sAnywhereTopology(kubeconfig=str(kubeconfig), request_timeout_s=0.5, retries=2)
     try:
         with anyio.fail_after(GUARD_S), pytest.raises(K8sApiError) as caught:
-            await topology.k8s_exec("tool-0", ["true"], timeout_s=LONG_S)
+            await topology.k8s_client().exec("tool-0", ["true"], timeout_s=LONG_S)
     finally:
         server.call(lambda: setattr(server.api, "exec_handshake_hangs", False))
     # Exec is never retried: the command may not be idempotent.

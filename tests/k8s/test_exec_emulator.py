@@ -1,4 +1,4 @@
-"""K8sAnywhereTopology.k8s_exec through the API's exec websocket, against the emulator's toy kubelet.
+"""K8sAnywhereTopology.k8s_client().exec through the API's exec websocket, against the emulator's toy kubelet.
 
 The official client's websocket transport, its channels and the final Status
 (exit codes) are real; the "container" is a local process the emulator starts.
@@ -33,22 +33,22 @@ def running_pod(server: EmulatorThread) -> None:
 
 async def test_exec_returns_output_and_exit_code(topology: K8sAnywhereTopology, running_pod: None) -> None:
     script = 'echo "out $HARMONY_EXEC_TEST"; echo err >&2; exit 3'
-    assert await topology.k8s_exec("tool-0", ["sh", "-c", script], container="tool") == ExecResult(3, "out from-the-kubelet\n", "err\n")
-    ok = await topology.k8s_exec("tool-0", ["printf", "%s", "it's; $(not) a shell"])
+    assert await topology.k8s_client().exec("tool-0", ["sh", "-c", script], container="tool") == ExecResult(3, "out from-the-kubelet\n", "err\n")
+    ok = await topology.k8s_client().exec("tool-0", ["printf", "%s", "it's; $(not) a shell"])
     assert ok == ExecResult(0, "it's; $(not) a shell", "") and ok.ok
 
 
 async def test_exec_of_a_missing_program_is_an_api_error(topology: K8sAnywhereTopology, running_pod: None) -> None:
     with pytest.raises(K8sApiError, match="exec no-such-program in Pod tool-0 in namespace default.*could not run"):
-        await topology.k8s_exec("tool-0", ["no-such-program"])
+        await topology.k8s_client().exec("tool-0", ["no-such-program"])
 
 
 async def test_exec_into_a_missing_pod_says_so(topology: K8sAnywhereTopology) -> None:
     with pytest.raises(K8sNotReadyError, match="exec true in Pod gone-0 in namespace default: the pod does not exist"):
-        await topology.k8s_exec("gone-0", ["true"])
+        await topology.k8s_client().exec("gone-0", ["true"])
 
 
 async def test_exec_hands_stdin_to_the_command(topology: K8sAnywhereTopology, running_pod: None) -> None:
     # The exec protocol never closes stdin: the command stops by itself after reading what it needs.
-    result = await topology.k8s_exec("tool-0", ["head", "-c", "9"], stdin=b"it's; $(x)and more")
+    result = await topology.k8s_client().exec("tool-0", ["head", "-c", "9"], stdin=b"it's; $(x)and more")
     assert result == ExecResult(0, "it's; $(x", "")

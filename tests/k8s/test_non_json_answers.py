@@ -81,7 +81,7 @@ async def test_an_object_read_answering_plain_text_500_names_the_server_and_mask
     stub, config = stub_config(objects_answer(500, "text/plain", body))
     topology = K8sAnywhereTopology(kubeconfig=str(config), retries=0)
     with anyio.fail_after(GUARD_S), pytest.raises(K8sApiError) as caught:
-        await topology.k8s_get("v1", "ConfigMap", "settings")
+        await topology.k8s_client().get("v1", "ConfigMap", "settings")
     message = str(caught.value)
     assert message == (
         f"Kubernetes API at {stub.url}: read ConfigMap settings in namespace default answered 500 Internal Server Error "
@@ -94,7 +94,7 @@ async def test_an_object_read_answering_plain_text_500_names_the_server_and_mask
 async def test_a_json_answer_that_is_not_an_object_is_refused_by_name(stub_config: StartStub) -> None:
     stub, config = stub_config(objects_answer(200, "application/json", b'["not", "an", "object"]'))
     with anyio.fail_after(GUARD_S), pytest.raises(K8sApiError, match=r"answered 200 OK with something that is not JSON: '\[\"not\", \"an\", \"object\"\]'"):
-        await K8sAnywhereTopology(kubeconfig=str(config), retries=0).k8s_get("v1", "ConfigMap", "settings")
+        await K8sAnywhereTopology(kubeconfig=str(config), retries=0).k8s_client().get("v1", "ConfigMap", "settings")
 
 
 async def test_plan_against_an_api_answering_html_fails_each_score_with_one_line(stub_config: StartStub) -> None:
@@ -115,7 +115,7 @@ async def test_a_watch_line_that_is_not_json_ends_the_wait_with_a_clear_error(st
     stub, config = stub_config(objects_answer(200, "application/json", b"this is not an event\n"))
     topology = K8sAnywhereTopology(kubeconfig=str(config), retries=0)
     with anyio.fail_after(GUARD_S), pytest.raises(K8sApiError) as caught:
-        await topology.k8s_wait("v1", "ConfigMap", "settings", "default", condition="Ready", timeout_s=GUARD_S)
+        await topology.k8s_client().wait("v1", "ConfigMap", "settings", "default", condition="Ready", timeout_s=GUARD_S)
     assert str(caught.value) == (
         f"Kubernetes API at {stub.url}: watch ConfigMap answered 200 OK with something that is not JSON: 'this is not an event'"
     )

@@ -59,7 +59,7 @@ def member(kubeconfig: Path, namespace: str, ready_timeout_s: float = 2.0) -> K8
 async def pair(kubeconfig: Path) -> FailoverTopology[K8sAnywhereTopology]:
     primary, replica = member(kubeconfig, "pg-a"), member(kubeconfig, "pg-b")
     for namespace in ("pg-a", "pg-b"):
-        await primary.k8s_apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, field_manager="test")
+        await primary.k8s_client().apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, field_manager="test")
     return FailoverTopology(primary, replica)
 
 
@@ -227,7 +227,7 @@ async def test_exec_into_a_pod_that_is_not_running_says_why(pair: FailoverTopolo
     }  # fmt: skip
     server.call(lambda: server.api.put_object("", "v1", "pods", "pg-a", pod))
     with pytest.raises(K8sNotReadyError, match="the pod is not running.*ImagePullBackOff"):
-        await pair.primary.k8s_exec("orders-0", ["true"])
+        await pair.primary.k8s_client().exec("orders-0", ["true"])
 
 
 async def test_fence_holds_the_server_down(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:

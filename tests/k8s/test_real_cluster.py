@@ -33,7 +33,7 @@ async def cluster() -> AsyncIterator[tuple[K8sAnywhereTopology, str]]:
     try:
         yield topology, namespace
     finally:
-        await topology.k8s_delete("v1", "Namespace", namespace)
+        await topology.k8s_client().delete("v1", "Namespace", namespace)
 
 
 async def test_apply_plan_noop_on_a_real_cluster(cluster: tuple[K8sAnywhereTopology, str]) -> None:
@@ -44,7 +44,7 @@ async def test_apply_plan_noop_on_a_real_cluster(cluster: tuple[K8sAnywhereTopol
     assert [r.state for r in first.scores] == [ScoreState.CHANGED, ScoreState.CHANGED], first
     assert [r.state for r in (await Maestro(topology).add(*scores).plan()).scores] == [ScoreState.UNCHANGED] * 2
     assert [r.state for r in (await Maestro(topology).add(*scores).apply()).scores] == [ScoreState.UNCHANGED] * 2
-    assert [o["metadata"]["name"] for o in await topology.k8s_list("v1", "ConfigMap", namespace, "t=x")] == ["c"]
+    assert [o["metadata"]["name"] for o in await topology.k8s_client().list("v1", "ConfigMap", namespace, "t=x")] == ["c"]
     changed = K8sResourceScore({**config, "data": {"a": "2"}})
     [change] = (await Maestro(topology).add(changed).plan()).scores[0].changes
     assert "data.a: '1' -> '2'" in change.summary
@@ -56,7 +56,7 @@ async def test_deployment_rollout_on_a_real_cluster(cluster: tuple[K8sAnywhereTo
     score = K8sDeploymentScore("web", namespace, image, replicas=1, port=80, health_path="/", timeout_s=180)
     report = await Maestro(topology).add(NamespaceScore(namespace), score).apply()
     assert report.scores[1].state is ScoreState.CHANGED, report.scores[1].message
-    await topology.k8s_wait("apps/v1", "Deployment", "web", namespace, condition=ROLLOUT, timeout_s=10)
+    await topology.k8s_client().wait("apps/v1", "Deployment", "web", namespace, condition=ROLLOUT, timeout_s=10)
     stuck = K8sDeploymentScore("stuck", namespace, "harmony.invalid/no-such-image:0", timeout_s=20)
     failed = await Maestro(topology).add(stuck).apply()
     assert failed.scores[0].state is ScoreState.FAILED and "pod stuck-" in failed.scores[0].message
@@ -79,14 +79,14 @@ async def pg_pair(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         yield FailoverTopology(members[0], members[1])
     finally:
         for topology in members:
-            await topology.k8s_delete("v1", "Namespace", str(topology.namespace))
+            await topology.k8s_client().delete("v1", "Namespace", str(topology.namespace))
 
 
 PG = PgConfig("orders", databases=("orders",), users=(PgUser("app", databases=("orders",)),))
 
 
 async def _psql(topology: K8sAnywhereTopology, sql: str) -> str:
-    result = await topology.k8s_exec("orders-0", ["psql", "-XAtq", "-U", "postgres", "-d", "orders", "-c", sql], container="postgres")
+    result = await topology.k8s_client().exec("orders-0", ["psql", "-XAtq", "-U", "postgres", "-d", "orders", "-c", sql], container="postgres")
     assert result.ok, result.stderr
     return result.stdout.strip()
 
@@ -95,7 +95,7 @@ async def _replayed(topology: K8sAnywhereTopology, sql: str, wanted: str) -> Non
     """A synchronous commit is flushed on the replica, not necessarily replayed yet: poll."""
     with anyio.fail_after(60):
         delay = 0.05
-        while (await topology.k8s_exec("orders-0", ["psql", "-XAtq", "-U", "postgres", "-d", "orders", "-c", sql], container="postgres")).stdout.strip() != wanted:
+        while (await topology.k8s_client().exec("orders-0", ["psql", "-XAtq", "-U", "postgres", "-d", "orders", "-c", sql], container="postgres")).stdout.strip() != wanted:
             await anyio.sleep(delay)
             delay = min(delay * 2, 1.0)
 

@@ -125,7 +125,7 @@ async def test_deployment_that_does_not_roll_out_fails_with_pod_reasons(topology
 
 async def test_another_managers_fields_fail_the_apply_clearly(topology: K8sAnywhereTopology) -> None:
     manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owned"}, "data": {"k": "theirs"}}
-    await topology.k8s_apply(manifest, field_manager="kubectl")
+    await topology.k8s_client().apply(manifest, field_manager="kubectl")
     ours = {**manifest, "data": {"k": "ours"}}
     report = await Maestro(topology).add(K8sResourceScore(ours)).apply()
     assert report.scores[0].state is ScoreState.FAILED
@@ -136,7 +136,7 @@ async def test_another_managers_fields_fail_the_apply_clearly(topology: K8sAnywh
 
 async def test_k8s_score_on_a_topology_without_k8s_client_is_refused_at_run_time() -> None:
     maestro = Maestro(LocalhostTopology()).add(NamespaceScore("shop"))  # type: ignore[arg-type]
-    with pytest.raises(MissingCapabilityError, match="NamespaceScore requires capability K8sClient.*missing k8s_apply"):
+    with pytest.raises(MissingCapabilityError, match="NamespaceScore requires capability K8sClient.*missing k8s_client"):
         maestro.check_capabilities()
 
 

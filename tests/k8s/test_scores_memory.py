@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import anyio
@@ -15,7 +16,7 @@ from harmony_py.scores import K8sDeploymentScore, K8sResourceScore, ManifestErro
 from harmony_py.scores.k8s_manifests import without_dropped
 from harmony_py.values import ChangeAction
 
-from .memory_client import InMemoryK8sClient
+from .memory_client import InMemoryK8sApi, InMemoryK8sClient
 
 names = st.text(alphabet="abcdefgh0123", min_size=1, max_size=8).map(lambda s: "n" + s)
 values = st.text(alphabet="abcdefghij0123456789 -_", max_size=12)
@@ -70,7 +71,7 @@ async def test_local_plan_shows_a_dropped_field_as_removed() -> None:
     assert change.summary == "update ConfigMap default/c: data.b: removed, metadata.labels: removed"
 
 
-class CountingClient(InMemoryK8sClient):
+class CountingApi(InMemoryK8sApi):
     """Counts reads; ``may_list=False`` refuses lists as RBAC can while allowing gets."""
 
     def __init__(self, *, may_list: bool = True) -> None:
@@ -79,17 +80,17 @@ class CountingClient(InMemoryK8sClient):
         self.gets = 0
         self.lists = 0
 
-    async def k8s_get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         self.gets += 1
-        return await super().k8s_get(api_version, kind, name, namespace)
+        return await super().get(api_version, kind, name, namespace)
 
-    async def k8s_list(
+    async def list(
         self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         self.lists += 1
         if not self.may_list:
             raise K8sApiError("configmaps is forbidden: cannot list", status=403, reason="Forbidden")
-        return await super().k8s_list(api_version, kind, namespace, label_selector)
+        return await super().list(api_version, kind, namespace, label_selector)
 
 
 def many_configmaps(count: int, value: str) -> list[dict[str, Any]]:
@@ -101,10 +102,11 @@ def many_configmaps(count: int, value: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("may_list", [True, False], ids=["one list", "list forbidden: one read each"])
 async def test_many_objects_of_a_kind_are_read_with_one_list(may_list: bool) -> None:
-    client = CountingClient(may_list=may_list)
+    api = CountingApi(may_list=may_list)
+    client = InMemoryK8sClient(api=api)
     assert states(await Maestro(client).add(K8sResourceScore(many_configmaps(6, "1"))).apply()) == [ScoreState.CHANGED]
     # Two observations, each with one list (or one read per object): the apply's, then the engine's verify.
-    assert (client.gets, client.lists) == ((0, 2) if may_list else (12, 2))
+    assert (api.gets, api.lists) == ((0, 2) if may_list else (12, 2))
     changed = many_configmaps(6, "1")
     changed[2]["data"] = {"v": "2"}
     [change] = (await Maestro(client).add(K8sResourceScore(changed)).plan()).scores[0].changes
@@ -127,12 +129,12 @@ def _converges(first: list[dict[str, Any]], second: list[dict[str, Any]], *, dry
         for manifests in (first, second):
             applied = await Maestro(client).add(K8sResourceScore(manifests)).apply()
             assert states(applied)[0] in (ScoreState.CHANGED, ScoreState.UNCHANGED)
-            writes = client.writes
+            writes = client.api.writes
             assert states(await Maestro(client).add(K8sResourceScore(manifests)).plan()) == [ScoreState.UNCHANGED]
             assert states(await Maestro(client).add(K8sResourceScore(manifests)).apply()) == [ScoreState.UNCHANGED]
-            assert client.writes == writes
+            assert client.api.writes == writes
             for manifest in manifests:
-                live = await client.k8s_get("v1", "ConfigMap", manifest["metadata"]["name"], "default")
+                live = await client.k8s_client().get("v1", "ConfigMap", manifest["metadata"]["name"], "default")
                 assert live is not None and live["data"] == manifest["data"]
 
     anyio.run(run)
@@ -150,7 +152,7 @@ def test_namespace_score_is_idempotent(namespace: str, labels: dict[str, str], q
         assert states(await Maestro(client).add(score).apply()) == [ScoreState.UNCHANGED]
 
     anyio.run(run)
-    assert (client.objects.get(("v1", "ResourceQuota", namespace, f"{namespace}-quota")) is not None) == (quota is not None)
+    assert (client.api.objects.get(("v1", "ResourceQuota", namespace, f"{namespace}-quota")) is not None) == (quota is not None)
 
 
 @settings(max_examples=25, deadline=None)
@@ -180,7 +182,7 @@ async def test_a_change_made_behind_the_scores_back_is_planned_back() -> None:
     client = InMemoryK8sClient()
     manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}, "data": {"a": "1"}}
     await Maestro(client).add(K8sResourceScore(manifest)).apply()
-    client.put({**manifest, "data": {"a": "edited"}})
+    client.api.put({**manifest, "data": {"a": "edited"}})
     plan = await Maestro(client).add(K8sResourceScore(manifest)).plan()
     assert plan.scores[0].changes[0].summary == "update ConfigMap default/c: data.a: 'edited' -> '1'"
 
@@ -252,18 +254,18 @@ def _config_map(name: str, namespace: str = "default", **data: str) -> dict[str,
 
 async def test_prune_deletes_what_left_the_manifests_then_noop() -> None:
     client = InMemoryK8sClient()
-    client.put(_config_map("unrelated", a="1"))
+    client.api.put(_config_map("unrelated", a="1"))
     first = K8sResourceScore([_config_map("a", a="1"), _config_map("b", namespace="shop", b="2")], applyset="web", prune=True)
     assert states(await Maestro(client).add(first).apply()) == [ScoreState.CHANGED]
-    live = await client.k8s_get("v1", "ConfigMap", "a", "default")
+    live = await client.k8s_client().get("v1", "ConfigMap", "a", "default")
     assert live is not None and live["metadata"]["labels"] == {"harmony.dev/applyset": "web"}
 
     second = K8sResourceScore([_config_map("a", a="1")], applyset="web", prune=True)
     [change] = (await Maestro(client).add(second).plan()).scores[0].changes
     assert (change.action, change.summary) == (ChangeAction.DELETE, "delete ConfigMap shop/b (no longer in the manifests of applyset web)")
     assert states(await Maestro(client).add(second).apply()) == [ScoreState.CHANGED]
-    assert await client.k8s_get("v1", "ConfigMap", "b", "shop") is None
-    assert await client.k8s_get("v1", "ConfigMap", "unrelated", "default") is not None
+    assert await client.k8s_client().get("v1", "ConfigMap", "b", "shop") is None
+    assert await client.k8s_client().get("v1", "ConfigMap", "unrelated", "default") is not None
     assert states(await Maestro(client).add(second).plan()) == [ScoreState.UNCHANGED]
     assert states(await Maestro(client).add(second).apply()) == [ScoreState.UNCHANGED]
 
@@ -277,7 +279,7 @@ async def test_prune_finds_a_kind_removed_entirely_through_prune_kinds() -> None
     pruning = K8sResourceScore(without, applyset="web", prune=True, prune_kinds=("v1/Secret",))
     assert [c.target for c in (await Maestro(client).add(pruning).plan()).scores[0].changes] == ["Secret default/s"]
     await Maestro(client).add(pruning).apply()
-    assert await client.k8s_get("v1", "Secret", "s") is None
+    assert await client.k8s_client().get("v1", "Secret", "s") is None
 
 
 @pytest.mark.parametrize(
@@ -302,11 +304,11 @@ def test_pruning_converges_to_exactly_the_manifests(first: list[dict[str, Any]],
         for manifests in (first, second):
             score = K8sResourceScore(manifests, applyset="set", prune=True)
             assert states(await Maestro(client).add(score).apply())[0] in (ScoreState.CHANGED, ScoreState.UNCHANGED)
-            writes = client.writes
+            writes = client.api.writes
             assert states(await Maestro(client).add(score).plan()) == [ScoreState.UNCHANGED]
             assert states(await Maestro(client).add(score).apply()) == [ScoreState.UNCHANGED]
-            assert client.writes == writes
-            live = await client.k8s_list("v1", "ConfigMap", None, "harmony.dev/applyset=set")
+            assert client.api.writes == writes
+            live = await client.k8s_client().list("v1", "ConfigMap", None, "harmony.dev/applyset=set")
             assert sorted(o["metadata"]["name"] for o in live) == sorted(m["metadata"]["name"] for m in manifests)
 
     anyio.run(run)

@@ -82,3 +82,25 @@ from harmony_py.scores import ReplicatedServiceScore  # noqa: E402
 orders = PostgreSQLScore("orders", databases=["orders"])
 ReplicatedServiceScore("web", "web:1", 2, 8080, env={"DATABASE_URL": orders.output().map(database_url)})
 ReplicatedServiceScore("web", "web:1", 2, 8080, env={"DATABASE_PORT": orders.output().map(lambda e: e.port)})  # type: ignore[dict-item]
+
+
+# The runtime is one accessor returning a service; every platform's service is typed as one.
+from typing_extensions import assert_type  # noqa: E402
+
+from capabilities.application import ApplicationRuntimeService, AppSpec  # noqa: E402
+from harmony_py.values import Change  # noqa: E402
+from topologies.host.base import HostTopology  # noqa: E402
+
+
+async def runtime_calls(topology: ApplicationRuntime, host: HostTopology, spec: AppSpec) -> None:
+    service = topology.application_runtime()
+    assert_type(service, ApplicationRuntimeService)
+    assert_type(service.contracts(), range)
+    assert_type(await service.plan(spec), list[Change])
+    assert_type(await service.deploy(spec), list[Change])
+    assert_type(await service.url(spec), str | None)
+    # The flat methods are gone: the service holds them.
+    await topology.deploy_application(spec)  # type: ignore[attr-defined]
+    # Every host declares the accessor, so a localhost and an SSH host joined keep it.
+    _host_runtime: ApplicationRuntime = host
+    _joined: ApplicationRuntime = FailoverTopology(LocalhostTopology(), linux).primary

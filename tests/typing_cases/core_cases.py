@@ -85,8 +85,8 @@ async def direct_calls() -> None:
     # A direct capability call on a failover of a topology without it.
     await FailoverTopology(docker, docker).deploy_postgres(config)  # type: ignore[arg-type]
     await MultisiteTopology(docker, (docker,)).switchover_postgres(config, "site[0]")  # type: ignore[arg-type]
-    await FailoverTopology(local, local).k8s_get("v1", "Pod", "x")  # type: ignore[arg-type]
     FailoverTopology(local, local).docker()  # type: ignore[attr-defined]  # Docker is not lifted (adr/0062)
+    FailoverTopology(local, local).k8s_client()  # type: ignore[attr-defined]
 
 
 # Scores are frozen values; maestro accepts only scores.

@@ -11,7 +11,7 @@ from typing import Any
 
 from typing_extensions import assert_type
 
-from capabilities.k8s import ROLLOUT, K8sClient, WatchEvent
+from capabilities.k8s import ROLLOUT, ExecResult, K8sClient, K8sClientService, K8sPodClient, K8sPodClientService, WatchEvent
 from capabilities.postgresql import ClusterStatus, PgConfig, PostgreSQL, PostgreSQLCluster, PostgreSQLServer
 from harmony_py import Maestro
 from harmony_py.values import Change
@@ -26,8 +26,12 @@ resources = K8sResourceScore("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 
 # A cluster takes every Kubernetes score.
 Maestro(cluster).add(namespace, deployment, resources)
 
-# The topology is a K8sClient structurally, without inheriting from it.
+# The topology is a K8sClient structurally, without inheriting from it, and a K8sPodClient:
+# its one accessor hands out a client that also reaches into Pods.
 client: K8sClient = cluster
+pod_client: K8sPodClient = cluster
+service: K8sClientService = cluster.k8s_client()
+pod_service: K8sPodClientService = cluster.k8s_client()
 
 # A topology without K8sClient is refused: localhost (and any SSH host) has no Kubernetes API.
 Maestro(LocalhostTopology()).add(namespace)  # type: ignore[arg-type]
@@ -36,34 +40,40 @@ Maestro(LocalhostTopology()).add(FileScore("/tmp/x", "x"), deployment)  # type: 
 # A Kubernetes score on a cluster does not make file scores acceptable there.
 Maestro(cluster).add(FileScore("/tmp/x", "x"))  # type: ignore[arg-type]
 
-# Two clusters in failover provide K8sClient, because each member does.
+# Kubernetes is not lifted onto the replicated topologies (adr/0007): two clusters in failover
+# are a PostgreSQL cluster, not one Kubernetes API, so Kubernetes scores go to each cluster.
 pair = FailoverTopology(cluster, K8sAnywhereTopology(context="dr"))
 assert_type(pair, FailoverTopology[K8sAnywhereTopology])
-Maestro(pair).add(namespace, deployment)
-pair_client: K8sClient = pair
+Maestro(pair).add(namespace, deployment)  # type: ignore[arg-type]
+pair_client: K8sClient = pair  # type: ignore[assignment]
 
 # Two localhosts in failover do not.
 local_pair = FailoverTopology(LocalhostTopology(), LocalhostTopology())
 Maestro(local_pair).add(namespace)  # type: ignore[arg-type]
 
 
-async def calls(topology: K8sAnywhereTopology, pair: FailoverTopology[K8sAnywhereTopology]) -> None:
-    assert_type(await topology.k8s_get("v1", "ConfigMap", "c"), dict[str, Any] | None)
-    assert_type(await topology.k8s_list("v1", "Pod", "shop", "app=web"), list[dict[str, Any]])
-    assert_type(await topology.k8s_delete("v1", "Pod", "p", "shop"), bool)
+async def calls(topology: K8sClient, pods: K8sPodClient) -> None:
+    client = topology.k8s_client()
+    assert_type(await client.get("v1", "ConfigMap", "c"), dict[str, Any] | None)
+    assert_type(await client.list("v1", "Pod", "shop", "app=web"), list[dict[str, Any]])
+    assert_type(await client.delete("v1", "Pod", "p", "shop"), bool)
     assert_type(
-        await pair.k8s_wait("apps/v1", "Deployment", "web", "shop", condition=ROLLOUT, timeout_s=60), dict[str, Any]
+        await client.wait("apps/v1", "Deployment", "web", "shop", condition=ROLLOUT, timeout_s=60), dict[str, Any]
     )
-    assert_type(pair.k8s_watch("v1", "Pod", "shop"), AbstractAsyncContextManager[AsyncIterator[WatchEvent]])
-    async with topology.k8s_watch("v1", "Pod", "shop", "app=web") as events:
+    assert_type(client.watch("v1", "Pod", "shop"), AbstractAsyncContextManager[AsyncIterator[WatchEvent]])
+    async with client.watch("v1", "Pod", "shop", "app=web") as events:
         async for event in events:
             assert_type(event, WatchEvent)
     # field_manager is required: every apply names who owns the fields.
-    await topology.k8s_apply({"apiVersion": "v1"})  # type: ignore[call-arg]
+    await client.apply({"apiVersion": "v1"})  # type: ignore[call-arg]
+    # Exec into Pods belongs to the refinement: a plain K8sClient's client has none.
+    await client.exec("web-0", ["true"])  # type: ignore[attr-defined]
+    assert_type(await pods.k8s_client().exec("web-0", ["true"]), ExecResult)
+    assert_type(await pods.k8s_client().namespace(), str)
 
 
-async def failover_of_localhosts_has_no_k8s_calls(pair: FailoverTopology[LocalhostTopology]) -> None:
-    await pair.k8s_get("v1", "ConfigMap", "c")  # type: ignore[arg-type]
+async def failover_of_clusters_has_no_k8s_client(pair: FailoverTopology[K8sAnywhereTopology]) -> None:
+    pair.k8s_client()  # type: ignore[attr-defined]
 
 
 async def postgres_on_clusters(pair: FailoverTopology[K8sAnywhereTopology], config: PgConfig) -> None:

@@ -1,12 +1,12 @@
 """ApplicationRuntime for one host, whatever runs the applications on it and however it is reached.
 
-:class:`HostApplications` is the part every host topology shares: it checks
-the contract's version and hands the work to the host's runner of
-applications (:class:`HostApps`): supervised processes
-(:mod:`topologies.app.processes`) or replicated containers behind the
-host's balancer (:mod:`topologies.app.containers`). A host mixin says
-which, and what it is called (``LocalhostApplications`` on this machine,
-``SshHostApplications`` on a host over SSH).
+:class:`HostApplicationRuntime` is the service every host topology returns
+from ``application_runtime()``: it checks the contract's version and hands
+the work to the host's runner of applications (:class:`HostApps`):
+supervised processes built on the host's command runner
+(:mod:`topologies.app.processes`), or replicated containers behind the
+host's balancer (:mod:`topologies.app.containers`). The host topology says
+which, and what the platform is called in errors.
 
 Nothing here reaches the application itself: the runner checks its health
 where it runs (Docker's health status for containers, see adr/0065).
@@ -14,6 +14,7 @@ where it runs (Docker's health status for containers, see adr/0065).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from capabilities.application import ApplicationRuntime, AppSpec, check_contract
@@ -38,33 +39,34 @@ class HostApps(Protocol):
     async def remove(self, spec: AppSpec) -> None: ...
 
 
-class HostApplications:
-    """Mixin for a host topology: provides ``ApplicationRuntime`` through the runner ``_apps()`` returns."""
+@dataclass(frozen=True)
+class HostApplicationRuntime:
+    """``ApplicationRuntimeService`` of one host: the contract checked, the work done by ``apps``.
 
-    def _apps(self) -> HostApps:
-        raise NotImplementedError
+    ``platform`` names the host and how it runs applications, in a refused
+    contract's error (``localhost (process runtime)``).
+    """
 
-    def _platform_name(self) -> str:
-        return type(self).__name__
+    apps: HostApps
+    platform: str
 
-    def application_contracts(self) -> range:
+    def contracts(self) -> range:
         return CONTRACTS
 
-    async def plan_application(self, spec: AppSpec) -> list[Change]:
-        check_contract(self._platform_name(), CONTRACTS, spec.name, spec.contract)
-        return await self._apps().plan(spec)
+    async def plan(self, spec: AppSpec) -> list[Change]:
+        check_contract(self.platform, CONTRACTS, spec.name, spec.contract)
+        return await self.apps.plan(spec)
 
-    async def deploy_application(self, spec: AppSpec) -> list[Change]:
-        check_contract(self._platform_name(), CONTRACTS, spec.name, spec.contract)
-        return await self._apps().deploy(spec)
+    async def deploy(self, spec: AppSpec) -> list[Change]:
+        check_contract(self.platform, CONTRACTS, spec.name, spec.contract)
+        return await self.apps.deploy(spec)
 
-    async def application_url(self, spec: AppSpec) -> str | None:
-        apps = self._apps()
-        return apps.url(spec) if await apps.running(spec) else None
+    async def url(self, spec: AppSpec) -> str | None:
+        return self.apps.url(spec) if await self.apps.running(spec) else None
 
-    async def remove_application(self, spec: AppSpec) -> None:
+    async def remove(self, spec: AppSpec) -> None:
         """Stop the application and remove what runs it (not part of the capability; tests and tear-downs)."""
-        await self._apps().remove(spec)
+        await self.apps.remove(spec)
 
 
 def includes_runtime(capability: type) -> bool:

@@ -1,9 +1,9 @@
 """ApplicationPlatform for a Linux host over SSH: replicated containers behind nginx, PostgreSQL beside them.
 
-``LinuxHostTopology`` gets the application runtime from
-:class:`SshHostApplications` (one of its bases), and PostgreSQL from
-``RemoteHostPostgreSQLMixin``: together an ``ApplicationPlatform``, so an
-``ApplicationScore`` applies to one host unchanged (adr/0065).
+``LinuxHostTopology.application_runtime()`` returns the runtime
+:class:`RemoteApplications` builds, and the host provides PostgreSQL as
+well: together an ``ApplicationPlatform``, so an ``ApplicationScore``
+applies to one host unchanged (adr/0065).
 
 - The application is the contract's image as replicated containers behind
   the host's nginx balancer: :class:`~topologies.app.containers.ReplicatedContainers`,
@@ -33,82 +33,58 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from typing import cast
 
 from capabilities.load_balancer import DockerWithLoadBalancer
 from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.errors import ScoreValueError
 from topologies.postgres.host import is_loopback
-from topologies.postgres.server import HostPostgreSQLServer
 
 from .containers import ReplicatedContainers
-from .runtime import HostApplications
+from .runtime import HostApplicationRuntime
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class SshHostApplications(HostApplications):
-    """Mixin for an SSH host topology (``host``, Docker, a balancer, PostgreSQL): provides ``ApplicationRuntime``.
+@dataclasses.dataclass(frozen=True)
+class RemoteApplications:
+    """How an SSH host runs applications: the ``app_*`` settings of ``LinuxHostTopology``.
 
-    ``app_host_paths`` are host directories bind-mounted read-only into every
-    replica; ``app_backend_ports`` the ports replicas listen on (127.0.0.1).
+    ``address`` is where the balancer listens (``None``: the host's own
+    address); ``host_paths`` are host directories bind-mounted read-only into
+    every replica; ``backend_ports`` the ports replicas listen on (127.0.0.1).
     """
 
-    app_address: str | None = None
-    app_host_paths: tuple[str, ...] = ()
-    app_backend_ports: range = range(20000, 21000)
-    app_start_timeout_s: float = 30.0
-    postgres_listen: tuple[str, ...] = ()
-    """Where this host's PostgreSQL servers listen when a score asks for loopback only (empty: as the score says)."""
-    postgres_networks: tuple[str, ...] = ()
-    """Networks (CIDR) this host's PostgreSQL servers accept besides the score's own."""
+    address: str | None = None
+    host_paths: tuple[str, ...] = ()
+    backend_ports: range = range(20000, 21000)
+    start_timeout_s: float = 30.0
 
-    def postgres_config(self, config: PgConfig) -> PgConfig:
-        """``config`` as this host runs it: ``postgres_listen`` and ``postgres_networks`` applied."""
-        _check_network_settings(self.postgres_listen, self.postgres_networks)
-        if self.postgres_listen and _only_loopback(config.listen_addresses) is not None:
-            config = dataclasses.replace(config, listen_addresses=tuple(self.postgres_listen))
-        if self.postgres_networks:
-            networks = tuple(dict.fromkeys((*config.allowed_networks, *self.postgres_networks)))
-            config = dataclasses.replace(config, allowed_networks=networks)
-        return config
-
-    def postgres_host(self, config: PgConfig) -> str:
-        host: str = getattr(super(), "postgres_host")(self.postgres_config(config))
-        return host
-
-    def postgres_server(self, config: PgConfig) -> HostPostgreSQLServer:
-        server: HostPostgreSQLServer = getattr(super(), "postgres_server")(self.postgres_config(config))
-        return server
-
-    def _app_address(self) -> str:
-        address = self.app_address if self.app_address is not None else str(getattr(self, "host", ""))
+    def runtime(self, name: str, host_address: str, host: DockerWithLoadBalancer) -> HostApplicationRuntime:
+        """Replicated containers on ``host``'s engine behind its balancer."""
+        address = self.address if self.address is not None else host_address
         try:
             ipaddress.ip_address(address)
         except ValueError:
             raise ScoreValueError(
-                f"{getattr(self, 'name', type(self).__name__)}: applications are served on an IP address of the host, "
+                f"{name}: applications are served on an IP address of the host, "
                 f"got {address!r}; set app_address to the address the balancer should listen on"
             ) from None
-        return address
+        containers = ReplicatedContainers(host, address, self.backend_ports, tuple(self.host_paths), self.start_timeout_s)
+        return HostApplicationRuntime(containers, f"{name} (containers over SSH)")
 
-    def _apps(self) -> ReplicatedContainers:
-        return ReplicatedContainers(
-            cast(DockerWithLoadBalancer, self),
-            self._app_address(),
-            self.app_backend_ports,
-            tuple(self.app_host_paths),
-            self.app_start_timeout_s,
-        )
 
-    def _platform_name(self) -> str:
-        return f"{getattr(self, 'name', type(self).__name__)} (containers over SSH)"
+def database_config(config: PgConfig, listen: tuple[str, ...], networks: tuple[str, ...]) -> PgConfig:
+    """``config`` as a database host runs it: ``listen`` replaces loopback-only addresses, ``networks`` are added."""
+    _check_network_settings(listen, networks)
+    if listen and _only_loopback(config.listen_addresses) is not None:
+        config = dataclasses.replace(config, listen_addresses=tuple(listen))
+    if networks:
+        config = dataclasses.replace(config, allowed_networks=tuple(dict.fromkeys((*config.allowed_networks, *networks))))
+    return config
 
-    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
-        """The server's endpoint; at its loopback address when it listens nowhere else (adr/0066)."""
-        parent = getattr(super(), "postgres_endpoint")
-        endpoint: PgEndpoint = await parent(config, database)
-        loopback = _only_loopback(self.postgres_config(config).listen_addresses)
-        return dataclasses.replace(endpoint, host=loopback) if loopback is not None else endpoint
+
+def loopback_endpoint(endpoint: PgEndpoint, config: PgConfig) -> PgEndpoint:
+    """``endpoint`` at the server's loopback address when it listens nowhere else (adr/0066)."""
+    loopback = _only_loopback(config.listen_addresses)
+    return dataclasses.replace(endpoint, host=loopback) if loopback is not None else endpoint
 
 
 def _only_loopback(addresses: tuple[str, ...]) -> str | None:

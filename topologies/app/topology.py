@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from typing_extensions import get_protocol_members
 
-from capabilities.application import ApplicationPlatform, ApplicationRuntime, AppSpec
+from capabilities.application import ApplicationPlatform, ApplicationRuntime, ApplicationRuntimeService
 from capabilities.postgresql import PgConfig, PgEndpoint, PostgreSQL
 from harmony_py.capability_check import capability_gaps, capability_name
 from harmony_py.topology import TopologyReport, close_topology
@@ -69,17 +69,8 @@ class ApplicationTopology:
 
     # -- ApplicationRuntime: the runtime's ------------------------------------
 
-    def application_contracts(self) -> range:
-        return self.runtime.application_contracts()
-
-    async def plan_application(self, spec: AppSpec) -> list[Change]:
-        return await self.runtime.plan_application(spec)
-
-    async def deploy_application(self, spec: AppSpec) -> list[Change]:
-        return await self.runtime.deploy_application(spec)
-
-    async def application_url(self, spec: AppSpec) -> str | None:
-        return await self.runtime.application_url(spec)
+    def application_runtime(self) -> ApplicationRuntimeService:
+        return self.runtime.application_runtime()
 
     # -- PostgreSQL: the database topology's ----------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from capabilities.application import ApplicationRuntimeService
 from capabilities.command_runner import CommandRunnerService
 from capabilities.docker import DockerService
 from capabilities.load_balancer import LoadBalancerService
@@ -21,7 +22,8 @@ from harmony_py.topology import TopologyReport
 
 
 class HostTopology(ABC):
-    """A machine scores run on: provides ``CommandRunner`` through :meth:`command_runner`."""
+    """A machine scores run on: provides ``CommandRunner`` through :meth:`command_runner` and
+    ``ApplicationRuntime`` through :meth:`application_runtime`."""
 
     @property
     @abstractmethod
@@ -43,3 +45,7 @@ class HostTopology(ABC):
     @abstractmethod
     def load_balancer(self) -> LoadBalancerService:
         """The host's load balancer (an nginx instance of harmony_py's own)."""
+
+    @abstractmethod
+    def application_runtime(self) -> ApplicationRuntimeService:
+        """The host's runner of applications (supervised processes, or containers behind its balancer)."""

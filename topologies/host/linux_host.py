@@ -21,15 +21,17 @@ from dataclasses import dataclass, field
 import asyncssh
 
 from harmony_py.capability_check import member_gaps
+from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.errors import ScoreValueError
 from harmony_py.topology import TopologyReport
 from harmony_py.values import Secret
-from topologies.app.runtime import includes_runtime
-from topologies.app.ssh_host import SshHostApplications
+from topologies.app.runtime import HostApplicationRuntime, includes_runtime
+from topologies.app.ssh_host import RemoteApplications, database_config, loopback_endpoint
 from topologies.balancer.nginx import DEFAULT_ROOT, NginxBalancer
 from topologies.docker.engine import DockerEngine, asks_for_docker
 from topologies.docker.over_ssh import DEFAULT_DOCKER_SOCKET, DockerOverSsh
 from topologies.postgres.host import RemoteHostPostgreSQLMixin
+from topologies.postgres.server import HostPostgreSQLServer
 
 from .base import HostTopology
 from .os_facts import parse_os_release
@@ -43,7 +45,7 @@ DEFAULT_SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology(HostTopology, SshHostApplications, RemoteHostPostgreSQLMixin):
+class LinuxHostTopology(HostTopology, RemoteHostPostgreSQLMixin):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused
@@ -54,6 +56,13 @@ class LinuxHostTopology(HostTopology, SshHostApplications, RemoteHostPostgreSQLM
     the server's ``MaxSessions``. ``docker_socket`` is the Docker engine's socket
     on the host (missing images are pulled only with ``docker_pull_missing``);
     ``balancer_root`` where the nginx balancer instance lives.
+
+    Applications (``application_runtime()``) run as replicated containers
+    behind the balancer on ``app_address`` (default: ``host``), see
+    topologies/app/ssh_host.py. ``postgres_listen`` replaces a PostgreSQL
+    score's loopback-only listen addresses on this host, ``postgres_networks``
+    is added to its allowed networks (a database host for applications
+    elsewhere, adr/0067).
     """
 
     host: str
@@ -73,6 +82,12 @@ class LinuxHostTopology(HostTopology, SshHostApplications, RemoteHostPostgreSQLM
     docker_socket: str = field(default=DEFAULT_DOCKER_SOCKET, kw_only=True)
     docker_pull_missing: bool = field(default=False, kw_only=True)
     balancer_root: str = field(default=DEFAULT_ROOT, kw_only=True)
+    app_address: str | None = field(default=None, kw_only=True)
+    app_host_paths: tuple[str, ...] = field(default=(), kw_only=True)
+    app_backend_ports: range = field(default=range(20000, 21000), kw_only=True)
+    app_start_timeout_s: float = field(default=30.0, kw_only=True)
+    postgres_listen: tuple[str, ...] = field(default=(), kw_only=True)
+    postgres_networks: tuple[str, ...] = field(default=(), kw_only=True)
     _runner: SshCommandRunner = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -135,6 +150,9 @@ class LinuxHostTopology(HostTopology, SshHostApplications, RemoteHostPostgreSQLM
     def load_balancer(self) -> NginxBalancer:
         return NginxBalancer(self._runner, self.balancer_root)
 
+    def application_runtime(self) -> HostApplicationRuntime:
+        return self._applications.runtime(self.name, self.host, self)
+
     @functools.cached_property
     def _docker(self) -> DockerOverSsh:
         # Made on first use and kept (the forward it opens lives as long as the connection).
@@ -160,6 +178,22 @@ class LinuxHostTopology(HostTopology, SshHostApplications, RemoteHostPostgreSQLM
             return [f"applications run in containers here, but {problem}"]
         return []
 
+    # -- PostgreSQL as this host runs it (postgres_listen, postgres_networks) --
+
+    def postgres_config(self, config: PgConfig) -> PgConfig:
+        """``config`` as this host runs it: ``postgres_listen`` and ``postgres_networks`` applied."""
+        return database_config(config, self.postgres_listen, self.postgres_networks)
+
+    def postgres_host(self, config: PgConfig) -> str:
+        return super().postgres_host(self.postgres_config(config))
+
+    def postgres_server(self, config: PgConfig) -> HostPostgreSQLServer:
+        return super().postgres_server(self.postgres_config(config))
+
+    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
+        endpoint = await super().postgres_endpoint(config, database)
+        return loopback_endpoint(endpoint, self.postgres_config(config))
+
     async def ensure_ready(self) -> TopologyReport:
         """Connect (verifying the host key), open the SFTP session, and report the OS."""
         conn = await self._runner.connection()
@@ -173,6 +207,10 @@ class LinuxHostTopology(HostTopology, SshHostApplications, RemoteHostPostgreSQLM
     async def ssh_connection(self) -> asyncssh.SSHClientConnection:
         """The host's connection, opened on first use; adapters tunnel through it."""
         return await self._runner.connection()
+
+    @functools.cached_property
+    def _applications(self) -> RemoteApplications:
+        return RemoteApplications(self.app_address, self.app_host_paths, self.app_backend_ports, self.app_start_timeout_s)
 
     async def aclose(self) -> None:
         """Close the connection; the next use opens a new one."""

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from harmony_py.capability_check import member_gaps
 from harmony_py.topology import TopologyReport
-from topologies.app.localhost import LocalhostApplications
-from topologies.app.runtime import includes_runtime
+from topologies.app.localhost import AppRuntimeKind, LocalApplications
+from topologies.app.runtime import HostApplicationRuntime, includes_runtime
 from topologies.balancer.nginx import DEFAULT_ROOT, NginxBalancer
 from topologies.docker.engine import DockerEngine, SocketAddress, asks_for_docker, engine_url
 from topologies.postgres.host import HostPostgreSQLMixin
@@ -19,12 +19,14 @@ from .os_facts import current_user, os_facts
 
 
 @dataclass(frozen=True)
-class LocalhostTopology(HostTopology, LocalhostApplications, HostPostgreSQLMixin):
+class LocalhostTopology(HostTopology, HostPostgreSQLMixin):
     """This machine, as the user running harmony_py.
 
     Provides ``CommandRunner`` (a :class:`LocalCommandRunner`), ``LoadBalancer``
-    (an :class:`NginxBalancer` under ``balancer_root``) and ``PostgreSQLServer``,
-    and ``Docker`` (a :class:`DockerEngine` at ``docker_host``: ``None`` for
+    (an :class:`NginxBalancer` under ``balancer_root``), ``PostgreSQLServer``,
+    ``ApplicationRuntime`` (a :class:`HostApplicationRuntime`: supervised
+    processes, or with ``app_runtime="docker"`` containers behind the balancer,
+    see topologies/app/localhost.py), and ``Docker`` (a :class:`DockerEngine` at ``docker_host``: ``None`` for
     ``DOCKER_HOST`` or the default socket) when an engine answers there.
     Missing images are pulled only with ``docker_pull_missing``.
     """
@@ -33,6 +35,15 @@ class LocalhostTopology(HostTopology, LocalhostApplications, HostPostgreSQLMixin
     docker_host: str | None = field(default=None, kw_only=True)
     docker_pull_missing: bool = field(default=False, kw_only=True)
     balancer_root: str = field(default=DEFAULT_ROOT, kw_only=True)
+    app_runtime: AppRuntimeKind = field(default="process", kw_only=True)
+    app_address: str = field(default="127.0.0.1", kw_only=True)
+    apps_root: str = field(default="/var/lib/harmony/apps", kw_only=True)
+    app_host_paths: tuple[str, ...] = field(default=(), kw_only=True)
+    app_backend_ports: range = field(default=range(20000, 21000), kw_only=True)
+    app_start_timeout_s: float = field(default=30.0, kw_only=True)
+
+    def __post_init__(self) -> None:
+        self._applications  # the app_* settings are checked when the topology is made
 
     def command_runner(self) -> LocalCommandRunner:
         return self._runner
@@ -42,6 +53,9 @@ class LocalhostTopology(HostTopology, LocalhostApplications, HostPostgreSQLMixin
 
     def load_balancer(self) -> NginxBalancer:
         return NginxBalancer(self.command_runner(), self.balancer_root)
+
+    def application_runtime(self) -> HostApplicationRuntime:
+        return self._applications.runtime(self.name, self._runner, self)
 
     async def ensure_ready(self) -> TopologyReport:
         facts = dict(os_facts())
@@ -79,3 +93,10 @@ class LocalhostTopology(HostTopology, LocalhostApplications, HostPostgreSQLMixin
     @functools.cached_property
     def _docker(self) -> DockerEngine:
         return DockerEngine(self._docker_address, pull_missing=self.docker_pull_missing)
+
+    @functools.cached_property
+    def _applications(self) -> LocalApplications:
+        return LocalApplications(
+            self.app_runtime, self.app_address, self.apps_root, self.app_host_paths,
+            self.app_backend_ports, self.app_start_timeout_s,
+        )  # fmt: skip

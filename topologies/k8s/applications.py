@@ -17,7 +17,8 @@ Plans and applies are :class:`~harmony_py.scores.k8s.K8sResourceInterpret`'s
 waits for the rollout. Health is the Deployment's rollout status (the pods'
 readiness probes on the health path): a plan with nothing to apply reads it
 once, and one that is not ready is a pending wait naming why (adr/0035).
-``K8sAnywhereTopology`` has this mixin among its bases.
+``K8sAnywhereTopology.application_runtime()`` returns a
+:class:`K8sApplicationRuntime` built on its client.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from capabilities.application import AppSpec, check_contract
-from capabilities.k8s import ROLLOUT, K8sClient
+from capabilities.k8s import ROLLOUT, K8sClientService
 from harmony_py.outcome import InterpretStatus
 from harmony_py.scores.k8s import K8sResourceInterpret
 from harmony_py.scores.k8s_manifests import parse_manifests
@@ -49,50 +50,52 @@ DIGEST_KEY = "k8s/application-secret-digest"
 """The secret store's key of the HMAC key the digests are made with (one per project)."""
 
 
-class K8sApplications:
-    """Mixin for a K8sClient topology: provides ``ApplicationRuntime``."""
+class K8sApplicationRuntime:
+    """``ApplicationRuntimeService`` on one cluster, through its API client (the topology's)."""
 
-    def application_contracts(self) -> range:
+    def __init__(self, client: K8sClientService) -> None:
+        self.client = client
+
+    def contracts(self) -> range:
         return CONTRACTS
 
-    async def plan_application(self: K8sClient, spec: AppSpec) -> list[Change]:
+    async def plan(self, spec: AppSpec) -> list[Change]:
         check_contract("a Kubernetes cluster", CONTRACTS, spec.name, spec.contract)
         # A plan stores nothing: a key apply would generate is only drafted (then every digest differs).
-        changes = list(await _resources(spec, SecretStore().for_plan()).plan(self))
+        changes = list(await _resources(spec, SecretStore().for_plan()).plan_with(self.client))
         if not changes:
-            unready = await _unready(self, spec)
+            unready = await self._unready(spec)
             if unready is not None:
                 changes.append(Change(ChangeAction.RUN, spec.name, f"wait for {spec.name}: {unready}", attribute="health"))
         return changes
 
-    async def deploy_application(self: K8sClient, spec: AppSpec) -> list[Change]:
+    async def deploy(self, spec: AppSpec) -> list[Change]:
         check_contract("a Kubernetes cluster", CONTRACTS, spec.name, spec.contract)
-        outcome = await _resources(spec, SecretStore()).apply(self)
+        outcome = await _resources(spec, SecretStore()).apply_with(self.client)
         if outcome.status is InterpretStatus.FAILURE:
             raise K8sApplicationError(f"application {spec.name}: {outcome.message}")
-        unready = None if outcome.changes else await _unready(self, spec)
+        unready = None if outcome.changes else await self._unready(spec)
         # Also after a NOOP: an earlier apply may have left a rollout unfinished, or pods stopped being ready.
-        await self.k8s_wait("apps/v1", "Deployment", spec.name, None, condition=ROLLOUT, timeout_s=ROLLOUT_TIMEOUT_S)
+        await self.client.wait("apps/v1", "Deployment", spec.name, None, condition=ROLLOUT, timeout_s=ROLLOUT_TIMEOUT_S)
         if unready is not None:
             return [Change(ChangeAction.RUN, spec.name, f"waited for {spec.name} to be ready ({unready} before)", attribute="health")]
         return list(outcome.changes)
 
-    async def application_url(self: K8sClient, spec: AppSpec) -> str | None:
-        service = await self.k8s_get("v1", "Service", spec.name)
+    async def url(self, spec: AppSpec) -> str | None:
+        service = await self.client.get("v1", "Service", spec.name)
         if service is None:
             return None
         namespace = service.get("metadata", {}).get("namespace", "default")
         return f"http://{spec.name}.{namespace}.svc:{spec.port}"
 
-
-async def _unready(cluster: K8sClient, spec: AppSpec) -> str | None:
-    """Why the application's Deployment is not rolled out and ready (one GET; the kubelet's readiness
-    probes judge the pods), or ``None`` when it is, or does not exist yet."""
-    deployment = await cluster.k8s_get("apps/v1", "Deployment", spec.name)
-    if deployment is None:
-        return None
-    verdict = judge(deployment, ROLLOUT)
-    return None if verdict.readiness is Readiness.READY else verdict.message
+    async def _unready(self, spec: AppSpec) -> str | None:
+        """Why the application's Deployment is not rolled out and ready (one GET; the kubelet's readiness
+        probes judge the pods), or ``None`` when it is, or does not exist yet."""
+        deployment = await self.client.get("apps/v1", "Deployment", spec.name)
+        if deployment is None:
+            return None
+        verdict = judge(deployment, ROLLOUT)
+        return None if verdict.readiness is Readiness.READY else verdict.message
 
 
 def _resources(spec: AppSpec, store: SecretStore) -> K8sResourceInterpret:

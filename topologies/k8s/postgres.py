@@ -1,4 +1,4 @@
-"""PostgreSQL on Kubernetes: ``PostgreSQLServer`` for any topology with K8sClient and K8sPods.
+"""PostgreSQL on Kubernetes: ``PostgreSQLServer`` for any topology whose client reaches into Pods (K8sPodClient).
 
 One server ``config.name`` lives in the topology's namespace as the objects of
 :mod:`topologies.k8s.postgres_manifests`. Two topologies (two namespaces of one
@@ -9,7 +9,7 @@ them through the primitives below, as it drives hosts.
 What is declared (role, upstream, fenced, stopped) lives in the API objects and
 is converged with server-side apply; what only the server knows (is it in
 recovery, its WAL position, its standbys) is asked inside the Pod through the
-exec API (:class:`capabilities.k8s.K8sPods`). Passwords are generated once into
+exec API (:class:`capabilities.k8s.K8sPodClientService`). Passwords are generated once into
 the same secret store hosts use (``postgresql/<name>/<user>``), so every member
 of a cluster holds the same ones, and are copied into each member's Secret.
 """
@@ -22,12 +22,12 @@ import dataclasses
 import json
 import secrets
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import anyio
 
 from capabilities.errors import K8sError
-from capabilities.k8s import ROLLOUT, K8sPodClient
+from capabilities.k8s import ROLLOUT, K8sPodClientService
 from capabilities.postgresql import (
     PgConfig,
     PgEndpoint,
@@ -63,14 +63,18 @@ DEFAULT_READY_TIMEOUT_S = 300.0
 
 
 class K8sPostgreSQLMixin:
-    """Gives a K8sClient + K8sPods topology ``PostgreSQLServer`` (mixed into K8sAnywhereTopology)."""
+    """Gives a K8sPodClient topology ``PostgreSQLServer`` (mixed into K8sAnywhereTopology)."""
+
+    def k8s_client(self) -> K8sPodClientService:
+        """The cluster's client; the topology this mixin is part of provides it."""
+        raise NotImplementedError
 
     def postgres_secret_store(self) -> SecretStore:
         return SecretStore()
 
     def k8s_postgres(self, config: PgConfig) -> K8sPostgreSQLServer:
         timeout = float(getattr(self, "postgres_ready_timeout_s", DEFAULT_READY_TIMEOUT_S))
-        return K8sPostgreSQLServer(cast(K8sPodClient, self), config, self.postgres_secret_store(), timeout)
+        return K8sPostgreSQLServer(self.k8s_client(), config, self.postgres_secret_store(), timeout)
 
     async def plan_postgres(self, config: PgConfig) -> list[Change]:
         # A plan stores no secret: what apply would generate is only drafted.
@@ -120,7 +124,7 @@ class K8sPostgreSQLMixin:
 class K8sPostgreSQLServer:
     """The server of cluster ``config`` in the namespace ``client`` is configured for."""
 
-    def __init__(self, client: K8sPodClient, config: PgConfig, store: SecretStore, ready_timeout_s: float) -> None:
+    def __init__(self, client: K8sPodClientService, config: PgConfig, store: SecretStore, ready_timeout_s: float) -> None:
         self.client = client
         self.config = config
         self.store = store
@@ -129,7 +133,7 @@ class K8sPostgreSQLServer:
     # -- where and who -------------------------------------------------------
 
     async def host(self) -> str:
-        return f"{self.config.name}.{await self.client.k8s_namespace()}.svc"
+        return f"{self.config.name}.{await self.client.namespace()}.svc"
 
     async def address(self) -> str:
         return f"{await self.host()}:{self.config.port}"
@@ -142,7 +146,7 @@ class K8sPostgreSQLServer:
         return {user: self.password_of(user).reveal() for user in users}
 
     async def endpoint(self, database: str) -> PgEndpoint:
-        if await self.client.k8s_get("v1", "Service", self.config.name) is None:
+        if await self.client.get("v1", "Service", self.config.name) is None:
             raise K8sPostgreSQLError(f"PostgreSQL {self.config.name} has no Service here; deploy it first")
         owner = self.config.owner_of(database)
         return PgEndpoint(await self.host(), self.config.port, database, owner, self.password_of(owner))
@@ -154,13 +158,13 @@ class K8sPostgreSQLServer:
     # -- what is declared ----------------------------------------------------
 
     async def statefulset(self) -> dict[str, Any] | None:
-        return await self.client.k8s_get("apps/v1", "StatefulSet", self.config.name)
+        return await self.client.get("apps/v1", "StatefulSet", self.config.name)
 
     async def declared(self) -> tuple[Declared, str | None, bool]:
         """The declaration in place, the source password it holds, and whether the server exists."""
         statefulset = await self.statefulset()
-        replication = await self.client.k8s_get("v1", "ConfigMap", replication_name(self.config))
-        secret = await self.client.k8s_get("v1", "Secret", secret_name(self.config))
+        replication = await self.client.get("v1", "ConfigMap", replication_name(self.config))
+        secret = await self.client.get("v1", "Secret", secret_name(self.config))
         stored = ((secret or {}).get("data") or {}).get(SOURCE_PASSWORD_KEY)
         password = base64.b64decode(stored).decode() if stored else None
         return declared_from(replication, statefulset), password, statefulset is not None
@@ -171,15 +175,15 @@ class K8sPostgreSQLServer:
         from harmony_py.scores.k8s import K8sResourceInterpret
         from harmony_py.scores.k8s_manifests import parse_manifests
 
-        namespace = await self.client.k8s_namespace()
+        namespace = await self.client.namespace()
         wanted = manifests(self.config, self.passwords(), declared, source_password)
         for manifest in wanted:
             manifest["metadata"]["namespace"] = namespace  # so that plans name where each object goes
         objects = parse_manifests(wanted)
         interpret = K8sResourceInterpret(objects, FIELD_MANAGER)
         if not apply:
-            return list(await interpret.plan(self.client))
-        outcome = await interpret.apply(self.client)
+            return await interpret.plan_with(self.client)
+        outcome = await interpret.apply_with(self.client)
         if outcome.status is InterpretStatus.FAILURE:
             raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: {outcome.message}")
         return list(outcome.changes)
@@ -210,7 +214,7 @@ class K8sPostgreSQLServer:
         """
         if declared.role != "primary" or declared.fenced or declared.stopped:
             return []  # a replica has its primary's roles; a server held down is not asked
-        target = f"PostgreSQL {await self.client.k8s_namespace()}/{self.config.name}"
+        target = f"PostgreSQL {await self.client.namespace()}/{self.config.name}"
         planned, _ = role_changes(self.config, self.password_of, NO_ROLES, target)
         if not exists and not apply:
             return planned
@@ -299,7 +303,7 @@ class K8sPostgreSQLServer:
         argv = ["env", f"PGAPPNAME={probe}", "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                 "-U", SUPERUSER, "-p", str(self.config.port), "-d", "postgres", "-c", WRITE_PROBE_SQL]  # fmt: skip
         try:
-            result = await self.client.k8s_exec(pod_name(self.config), argv, container=CONTAINER, timeout_s=timeout_s)
+            result = await self.client.exec(pod_name(self.config), argv, container=CONTAINER, timeout_s=timeout_s)
         except K8sError as exc:
             with contextlib.suppress(K8sError, K8sPostgreSQLError):
                 await self.sql(
@@ -327,7 +331,7 @@ class K8sPostgreSQLServer:
     # -- in the Pod --------------------------------------------------------------
 
     async def exec(self, command: Sequence[str], *, what: str, stdin: bytes | None = None) -> str:
-        result = await self.client.k8s_exec(
+        result = await self.client.exec(
             pod_name(self.config), command, container=CONTAINER, timeout_s=EXEC_TIMEOUT_S, stdin=stdin
         )
         if not result.ok:
@@ -354,14 +358,14 @@ class K8sPostgreSQLServer:
         """Replace the Pod (when there is one); its StatefulSet makes a new one, whose containers read
         the declaration again. Returns once the old Pod is gone."""
         name = pod_name(self.config)
-        old = await self.client.k8s_get("v1", "Pod", name)
+        old = await self.client.get("v1", "Pod", name)
         if old is None:
             return False
-        await self.client.k8s_delete("v1", "Pod", name)
+        await self.client.delete("v1", "Pod", name)
         uid = old.get("metadata", {}).get("uid")
         with anyio.fail_after(self.ready_timeout_s):
             delay = 0.05
-            while (found := await self.client.k8s_get("v1", "Pod", name)) is not None and found.get("metadata", {}).get("uid") == uid:
+            while (found := await self.client.get("v1", "Pod", name)) is not None and found.get("metadata", {}).get("uid") == uid:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 1.0)
         return True
@@ -371,10 +375,10 @@ class K8sPostgreSQLServer:
             return
         if restarted:
             # The StatefulSet's status may still count the old Pod as ready: wait for the new one.
-            await self.client.k8s_wait(
+            await self.client.wait(
                 "v1", "Pod", pod_name(self.config), None, condition="Ready", timeout_s=self.ready_timeout_s
             )
-        await self.client.k8s_wait(
+        await self.client.wait(
             "apps/v1", "StatefulSet", self.config.name, None, condition=ROLLOUT, timeout_s=self.ready_timeout_s
         )
 

@@ -14,8 +14,3 @@ from typing import final
 @final
 class _NotPostgreSQL:
     """The sub-topology does not provide the PostgreSQL capability."""
-
-
-@final
-class _NotK8sClient:
-    """The sub-topology does not provide the K8sClient capability."""

@@ -13,13 +13,11 @@ The run-time check mirrors it: :meth:`capability_gaps` asks each sub-topology.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar, overload
 
 import anyio
 
-from capabilities.k8s import K8sClient, Manifest, WatchEvent
 from capabilities.postgresql import (
     ClusterStatus,
     PgConfig,
@@ -34,7 +32,7 @@ from harmony_py.topology import TopologyReport, close_topology
 from harmony_py.values import Change
 from topologies.postgres import cluster as postgres_cluster
 
-from ._markers import _NotK8sClient, _NotPostgreSQL
+from ._markers import _NotPostgreSQL
 
 T_co = TypeVar("T_co", covariant=True)
 R = TypeVar("R")
@@ -155,172 +153,6 @@ class ReplicatedTopology(Generic[T_co]):
     async def failover_postgres(self: ReplicatedTopology[Any], config: Any, to: str | None = None) -> list[Change]:
         return await postgres_cluster.failover(self._pg_members(), config, to)
 
-    # -- K8sClient: every member cluster gets the same objects -------------
-
-    @overload
-    async def k8s_apply(
-        self: ReplicatedTopology[K8sClient],
-        manifest: Manifest,
-        *,
-        field_manager: str,
-        dry_run: bool = False,
-        force_conflicts: bool = False,
-    ) -> dict[str, Any]: ...
-    @overload
-    async def k8s_apply(
-        self: ReplicatedTopology[object],
-        manifest: _NotK8sClient,
-        *,
-        field_manager: str,
-        dry_run: bool = False,
-        force_conflicts: bool = False,
-    ) -> dict[str, Any]: ...
-    async def k8s_apply(
-        self: ReplicatedTopology[Any],
-        manifest: Any,
-        *,
-        field_manager: str,
-        dry_run: bool = False,
-        force_conflicts: bool = False,
-    ) -> dict[str, Any]:
-        applied: list[dict[str, Any]] = await _on_all(
-            self,
-            lambda member: member.k8s_apply(
-                manifest, field_manager=field_manager, dry_run=dry_run, force_conflicts=force_conflicts
-            ),
-        )
-        return applied[0]
-
-    @overload
-    async def k8s_get(
-        self: ReplicatedTopology[K8sClient], api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> dict[str, Any] | None: ...
-    @overload
-    async def k8s_get(
-        self: ReplicatedTopology[object], api_version: _NotK8sClient, kind: str, name: str, namespace: str | None = None
-    ) -> dict[str, Any] | None: ...
-    async def k8s_get(
-        self: ReplicatedTopology[Any], api_version: Any, kind: str, name: str, namespace: str | None = None
-    ) -> dict[str, Any] | None:
-        found: dict[str, Any] | None = await self.leader.k8s_get(api_version, kind, name, namespace)
-        return found
-
-    @overload
-    async def k8s_list(
-        self: ReplicatedTopology[K8sClient],
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> list[dict[str, Any]]: ...
-    @overload
-    async def k8s_list(
-        self: ReplicatedTopology[object],
-        api_version: _NotK8sClient,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> list[dict[str, Any]]: ...
-    async def k8s_list(
-        self: ReplicatedTopology[Any],
-        api_version: Any,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = await self.leader.k8s_list(api_version, kind, namespace, label_selector)
-        return found
-
-    @overload
-    async def k8s_delete(
-        self: ReplicatedTopology[K8sClient], api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> bool: ...
-    @overload
-    async def k8s_delete(
-        self: ReplicatedTopology[object], api_version: _NotK8sClient, kind: str, name: str, namespace: str | None = None
-    ) -> bool: ...
-    async def k8s_delete(
-        self: ReplicatedTopology[Any], api_version: Any, kind: str, name: str, namespace: str | None = None
-    ) -> bool:
-        deleted: list[bool] = await _on_all(
-            self, lambda member: member.k8s_delete(api_version, kind, name, namespace)
-        )
-        return any(deleted)
-
-    @overload
-    def k8s_watch(
-        self: ReplicatedTopology[K8sClient],
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        *,
-        name: str | None = None,
-    ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]: ...
-    @overload
-    def k8s_watch(
-        self: ReplicatedTopology[object],
-        api_version: _NotK8sClient,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        *,
-        name: str | None = None,
-    ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]: ...
-    def k8s_watch(
-        self: ReplicatedTopology[Any],
-        api_version: Any,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        *,
-        name: str | None = None,
-    ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent]]:
-        # The leader's objects are the ones reads report; followers mirror them.
-        watch: AbstractAsyncContextManager[AsyncIterator[WatchEvent]] = self.leader.k8s_watch(
-            api_version, kind, namespace, label_selector, name=name
-        )
-        return watch
-
-    @overload
-    async def k8s_wait(
-        self: ReplicatedTopology[K8sClient],
-        api_version: str,
-        kind: str,
-        name: str,
-        namespace: str | None,
-        *,
-        condition: str,
-        timeout_s: float,
-    ) -> dict[str, Any]: ...
-    @overload
-    async def k8s_wait(
-        self: ReplicatedTopology[object],
-        api_version: _NotK8sClient,
-        kind: str,
-        name: str,
-        namespace: str | None,
-        *,
-        condition: str,
-        timeout_s: float,
-    ) -> dict[str, Any]: ...
-    async def k8s_wait(
-        self: ReplicatedTopology[Any],
-        api_version: Any,
-        kind: str,
-        name: str,
-        namespace: str | None,
-        *,
-        condition: str,
-        timeout_s: float,
-    ) -> dict[str, Any]:
-        reached: list[dict[str, Any]] = await _on_all(
-            self,
-            lambda member: member.k8s_wait(
-                api_version, kind, name, namespace, condition=condition, timeout_s=timeout_s
-            ),
-        )
-        return reached[0]
 
 
 async def _ensure_ready(member: Any) -> TopologyReport:
