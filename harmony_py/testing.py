@@ -23,8 +23,9 @@ What the fake knows by itself, from its state: the file primitives
 commands the host scores use to observe names and ownership: ``getent
 passwd|group [key]``, ``stat -c FORMAT -- PATH...`` (``%u``, ``%g``),
 ``readlink -- PATH``, ``sha256sum -- PATH``, ``find PATH -mindepth 1
--maxdepth 1 -print -quit``, and ``chown -h SPEC -- PATH`` (which changes the
-state). Every other command is
+-maxdepth 1 -print -quit``; and, changing the state as they would, ``chown -h
+SPEC -- PATH``, ``rm -f|-rf -- PATH...``, ``ln -sfn -- TARGET LINK`` and ``mv
+-f -- FROM TO``. Every other command is
 answered from ``answers`` (keyed by the exact argv; a list is answered in
 order, its last answer repeating) or else by ``default``; without a default,
 an unexpected command fails the test, naming it.
@@ -201,7 +202,7 @@ class FakeCommandRunner:
         files: Mapping[str, FakeEntry] | None = None,
         users: Iterable[FakeUser] = (),
         groups: Iterable[FakeGroup] = (),
-        answers: Mapping[tuple[str, ...], AnswerLike | list[AnswerLike]] | None = None,
+        answers: Mapping[tuple[str, ...], AnswerLike | Sequence[AnswerLike]] | None = None,
         default: AnswerLike | None = None,
         login: tuple[int, int] = (0, 0),
     ) -> None:
@@ -211,7 +212,8 @@ class FakeCommandRunner:
         self.login = login
         self.calls: list[Call] = []
         self._answers = {
-            tuple(argv): _Answers(list(answer) if isinstance(answer, list) else [answer]) for argv, answer in (answers or {}).items()
+            tuple(argv): _Answers([answer] if isinstance(answer, (Answer, str, int)) else list(answer))
+            for argv, answer in (answers or {}).items()
         }
         self._tree: dict[str, _Node] = {"/": _Node(FileKind.DIRECTORY, 0o755, 0, 0)}
         for path, entry in sorted((files or {}).items()):
@@ -421,6 +423,8 @@ class FakeCommandRunner:
             if node is None or node.kind is not FileKind.FILE:
                 return CommandResult(argv, 1, b"", f"sha256sum: {arguments[1]}: No such file\n".encode()), True
             return CommandResult(argv, 0, f"{hashlib.sha256(node.content).hexdigest()}  {arguments[1]}\n".encode(), b""), True
+        if program in ("rm", "ln", "mv"):
+            return self._file_command(argv)
         if program == "chown" and len(arguments) == 4 and arguments[0] == "-h" and arguments[2] == "--":
             return self._chown(argv, arguments[1], arguments[3]), False
         return None
@@ -446,6 +450,28 @@ class FakeCommandRunner:
                 return CommandResult(argv, 1, "".join(out).encode(), message.encode())
             out.append(format_.replace("%u", str(node.uid)).replace("%g", str(node.gid)) + "\n")
         return CommandResult(argv, 0, "".join(out).encode(), b"")
+
+    def _file_command(self, argv: tuple[str, ...]) -> tuple[CommandResult, bool] | None:
+        """``rm -f|-rf -- PATH...``, ``ln -sfn -- TARGET LINK``, ``mv -f|-Tf -- FROM TO``: done on the state."""
+        options, separator, paths = argv[1:2], argv[2:3], argv[3:]
+        if separator != ("--",):
+            return None
+        if argv[0] == "rm" and options in (("-f",), ("-rf",)):
+            for path in paths:
+                at = self._at(path)
+                for known in [known for known in self._tree if known == at or known.startswith(at.rstrip("/") + "/")]:
+                    del self._tree[known]
+            return CommandResult(argv, 0, b"", b""), False
+        if argv[0] == "ln" and options == ("-sfn",) and len(paths) == 2:
+            self._tree[self._at(paths[1])] = _Node(FileKind.SYMLINK, 0o777, *self.login, target=paths[0])
+            return CommandResult(argv, 0, b"", b""), False
+        if argv[0] == "mv" and options in (("-f",), ("-Tf",)) and len(paths) == 2:
+            node = self._tree.pop(self._at(paths[0]), None)
+            if node is None:
+                return CommandResult(argv, 1, b"", f"mv: cannot stat '{paths[0]}': No such file or directory\n".encode()), False
+            self._tree[self._at(paths[1])] = node
+            return CommandResult(argv, 0, b"", b""), False
+        return None
 
     def _chown(self, argv: tuple[str, ...], spec: str, path: str) -> CommandResult:
         node = self._tree.get(self._at(path))
@@ -474,7 +500,7 @@ class FakeHost:
         files: Mapping[str, FakeEntry] | None = None,
         users: Iterable[FakeUser] = (),
         groups: Iterable[FakeGroup] = (),
-        answers: Mapping[tuple[str, ...], AnswerLike | list[AnswerLike]] | None = None,
+        answers: Mapping[tuple[str, ...], AnswerLike | Sequence[AnswerLike]] | None = None,
         default: AnswerLike | None = None,
         login: tuple[int, int] = (0, 0),
     ) -> None:
