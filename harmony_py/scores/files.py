@@ -231,9 +231,11 @@ class DirectoryInterpret(ConvergingInterpret[CommandRunner]):
         runner = topology.command_runner()
         where = await locate(runner, self.score.path, self.score.follow_parent_symlinks, "DirectoryScore", "created")
         ids = await self.owner.resolve(runner)  # an unknown name fails before anything is made
-        if any(change.attribute != "owner" for change in changes):
+        attributes = {change.attribute for change in changes}
+        if attributes - {"owner"}:
             await runner.make_directory(where.target, mode=self.score.mode)
-        await self.owner.set(runner, where.target, ids, mode=self.score.mode)
+        if "owner" in attributes:  # a directory made now is planned with its owner change too
+            await self.owner.set(runner, where.target, ids, mode=self.score.mode)
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,14 @@ class Ownership:
     gid: int
 
 
+@dataclass(frozen=True)
+class OwnerIds:
+    """The ids a score's owner and group names resolved to; ``None`` leaves that one as it is."""
+
+    uid: int | None
+    gid: int | None
+
+
 async def user_entry(host: CommandRunnerService, name: str) -> UserEntry | None:
     """The user ``name`` (or a numeric uid), or ``None`` when the host has no such user."""
     lines = await _getent(host, "passwd", name)
@@ -156,18 +164,17 @@ class WantedOwner:
             shown += f":{current.gid if group is None else group.name}"
         return shown
 
-    async def resolve(self, host: CommandRunnerService) -> Ownership | None:
+    async def resolve(self, host: CommandRunnerService) -> OwnerIds | None:
         """The wanted ids, checked before anything is written: a name the host does not know is an error naming it.
 
-        ``None`` in an id of the result leaves that id as it is; the result is
-        ``None`` when nothing is wanted.
+        ``None`` when no owner or group is wanted.
         """
         if not self.wanted:
             return None
         uid, gid = await self._ids(host, strict=True)
-        return Ownership(-1 if uid is None else uid, -1 if gid is None else gid)
+        return OwnerIds(uid, gid)
 
-    async def set(self, host: CommandRunnerService, path: str, ids: Ownership | None, *, mode: int | None = None) -> None:
+    async def set(self, host: CommandRunnerService, path: str, ids: OwnerIds | None, *, mode: int | None = None) -> None:
         """``chown`` ``path`` to ``ids`` (from :meth:`resolve`).
 
         ``mode`` is set again after ``chown`` when it has setuid/setgid bits,
@@ -175,7 +182,7 @@ class WantedOwner:
         """
         if ids is None:
             return
-        await chown(host, path, uid=None if ids.uid < 0 else ids.uid, gid=None if ids.gid < 0 else ids.gid)
+        await chown(host, path, uid=ids.uid, gid=ids.gid)
         if mode is not None and mode & _SET_ID_BITS:
             await host.set_mode(path, mode)
 

@@ -193,6 +193,13 @@ def test_template_is_rendered_here_and_converged_like_a_file_with_its_owner() ->
     assert planned(host, score) == []
 
 
+def test_template_with_an_unknown_group_fails_before_it_is_written() -> None:
+    host = FakeHost(files={"/etc/shop": FakeDirectory()})
+    with pytest.raises(HarmonyError, match=r"^group 'shop' does not exist on the host"):
+        applied(host, TemplateScore("/etc/shop/app.ini", "port = 1\n", group="shop"))
+    assert host.changes() == []
+
+
 def test_template_secret_is_masked_on_both_sides_of_the_diff() -> None:
     host = FakeHost(files={"/etc/db.ini": FakeFile("port = 1\npassword = old-pw\n", mode=0o644)})
     score = TemplateScore("/etc/db.ini", "port = {{ port }}\npassword = {{ pw }}\n", {"port": 2, "pw": Secret("new-pw")}, mode=0o644)
