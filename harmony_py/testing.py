@@ -27,8 +27,9 @@ passwd|group [key]``, ``stat -c FORMAT -- PATH...`` (``%u``, ``%g``),
 SPEC -- PATH``, ``rm -f|-rf -- PATH...``, ``ln -sfn -- TARGET LINK`` and ``mv
 -f -- FROM TO``. Every other command is
 answered from ``answers`` (keyed by the exact argv; a list is answered in
-order, its last answer repeating) or else by ``default``; without a default,
-an unexpected command fails the test, naming it.
+order, its last answer repeating), which count as observations: what the host
+says when asked; or else by ``default``, which counts as a change. Without a
+default, an unexpected command fails the test, naming it.
 
 The fake never runs anything; it promises the shape of the
 :class:`~capabilities.command_runner.CommandRunnerService` Protocol (mypy and
@@ -168,8 +169,9 @@ class Call:
     observation: bool
     """True for what only looks (file reads, commands answered from the observed state)."""
     argv: tuple[str, ...] = ()
-    stdin: bytes | None = None
-    env: Mapping[str, str] | None = None
+    # Not in repr: what a command gets on stdin or in its environment may be a revealed Secret.
+    stdin: bytes | None = field(default=None, repr=False)
+    env: Mapping[str, str] | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         return self.text
@@ -215,6 +217,9 @@ class FakeCommandRunner:
             tuple(argv): _Answers([answer] if isinstance(answer, (Answer, str, int)) else list(answer))
             for argv, answer in (answers or {}).items()
         }
+        empty = [shlex.join(argv) for argv, given in self._answers.items() if not given.queue]
+        if empty:
+            raise ValueError(f"fake host: no answer in the list for {', '.join(empty)}")
         self._tree: dict[str, _Node] = {"/": _Node(FileKind.DIRECTORY, 0o755, 0, 0)}
         for path, entry in sorted((files or {}).items()):
             self._add(path, entry)
