@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import stat
 import subprocess
@@ -97,7 +98,8 @@ def owned(draw: st.DrawFn) -> Case:
 
 @st.composite
 def links(draw: st.DrawFn) -> Case:
-    name, target = draw(names), draw(one_line.filter(bool))
+    name = draw(names)
+    target = draw(one_line.filter(bool).filter(lambda target: posixpath.normpath(target) != name))  # not itself: refused
     before = draw(st.sampled_from(["nothing", "other link", "file"]))
 
     def prepare(root: Path) -> None:
