@@ -1,7 +1,8 @@
 """Properties of the everyday host scores on this machine, under a temporary directory.
 
-For generated links, line and block edits, templates (secrets included),
-downloads and git checkouts, over file states made beforehand: the plan
+For generated files and directories with an owner and group, links, line
+and block edits, templates (secrets included), downloads and git checkouts,
+over file states made beforehand: the plan
 mutates nothing, apply converges, the second apply is all NOOP, and the plan
 after it is empty. The edits themselves are pure functions: applied to their
 own result they change nothing.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import stat
 import subprocess
@@ -29,7 +31,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harmony_py import Score, ScoreState, Secret
-from harmony_py.scores import BlockInFileScore, DownloadScore, GitCheckoutScore, LineInFileScore, LinkScore, TemplateScore
+from harmony_py.scores import (
+    BlockInFileScore,
+    DirectoryScore,
+    DownloadScore,
+    FileScore,
+    GitCheckoutScore,
+    LineInFileScore,
+    LinkScore,
+    TemplateScore,
+)
 from harmony_py.scores.lines import with_block, with_line, without_block, without_line
 
 from .helpers import all_in, apply, plan
@@ -57,9 +68,38 @@ def _nothing(_: Path) -> None:
     return None
 
 
+# Accounts every Debian host has, with their ids here: owners are names, resolved on the host.
+USERS = {"root": 0, "daemon": 1, "nobody": 65534}
+GROUPS = {"root": 0, "adm": 4, "nogroup": 65534}
+
+
+@st.composite
+def owned(draw: st.DrawFn) -> Case:
+    """A file or directory with a drawn owner and/or group, over nothing, or over one owned by someone else."""
+    name, directory = draw(names), draw(st.booleans())
+    owner, group = draw(st.none() | st.sampled_from(sorted(USERS))), draw(st.none() | st.sampled_from(sorted(GROUPS)))
+    before = draw(st.none() | st.tuples(st.sampled_from(sorted(USERS.values())), st.sampled_from(sorted(GROUPS.values()))))
+    content, mode = draw(text_files), draw(st.sampled_from([0o600, 0o640, 0o644, 0o750, 0o2755]))
+
+    def prepare(root: Path) -> None:
+        if before is None:
+            return
+        path = root / name
+        path.mkdir() if directory else path.write_text("stale\n")
+        os.chown(path, *before)
+
+    def scores(root: Path) -> list[Score[Any]]:
+        if directory:
+            return [DirectoryScore(str(root / name), mode=mode, owner=owner, group=group)]
+        return [FileScore(str(root / name), content, mode=mode, owner=owner, group=group)]
+
+    return Case(prepare, scores)
+
+
 @st.composite
 def links(draw: st.DrawFn) -> Case:
-    name, target = draw(names), draw(one_line.filter(bool))
+    name = draw(names)
+    target = draw(one_line.filter(bool).filter(lambda target: posixpath.normpath(target) != name))  # not itself: refused
     before = draw(st.sampled_from(["nothing", "other link", "file"]))
 
     def prepare(root: Path) -> None:
@@ -177,7 +217,7 @@ def server() -> Iterator[WebServer]:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_plan_mutates_nothing_apply_converges_and_second_apply_is_noop(server: WebServer, data: st.DataObject) -> None:
-    kinds = st.one_of(links(), lines(), blocks(), templates(), downloads(server), checkouts())
+    kinds = st.one_of(owned(), links(), lines(), blocks(), templates(), downloads(server), checkouts())
     cases = data.draw(st.lists(kinds, min_size=1, max_size=4))
     with tempfile.TemporaryDirectory() as temporary:
         scores: list[Score[Any]] = []
@@ -201,6 +241,11 @@ def test_plan_mutates_nothing_apply_converges_and_second_apply_is_noop(server: W
                 assert all(value not in repr(applied) for value in score.secret_values() if len(value) > 3)
             elif isinstance(score, LinkScore):
                 assert os.readlink(score.path) == score.target
+            elif isinstance(score, (FileScore, DirectoryScore)):
+                found = os.lstat(score.path)
+                assert stat.S_IMODE(found.st_mode) == score.mode
+                assert score.owner is None or found.st_uid == USERS[score.owner]
+                assert score.group is None or found.st_gid == GROUPS[score.group]
 
 
 @settings(max_examples=200, deadline=None)

@@ -67,6 +67,10 @@ class ApplicationServiceScore(Score[ApplicationRuntime], Produces[str]):
 
     ``app`` is the name the platform runs it under (a DNS label such as
     ``shop-web``). ``env`` values may be references to other scores' outputs.
+
+    Example::
+
+        ApplicationServiceScore("shop-web", "registry.example.org/shop:1.4", replicas=2, env={"LOG_LEVEL": "info"})
     """
 
     app: str
@@ -134,6 +138,10 @@ class ApplicationContractScore(Score[ApplicationRuntime]):
     The first part of an :class:`ApplicationScore`: a platform that cannot
     honour the version fails it, in the plan and before anything is applied,
     and the application's other parts are skipped.
+
+    Example::
+
+        ApplicationContractScore("shop", contract=1)
     """
 
     app: str
@@ -178,6 +186,11 @@ class ApplicationScore(CompositeScore[ApplicationPlatform]):
     and ``<app>.web``. They apply in order: ``<app>.contract`` first (a platform that cannot
     honour the version refuses there, before anything changes), then the
     database, then the service once the database's endpoint is known.
+
+    Example::
+
+        ApplicationScore("shop", "registry.example.org/shop:1.4", replicas=2,
+                         database=PostgreSQLDatabase(version=16), secrets={"API_KEY": Secret("k3y")})
     """
 
     in_order: ClassVar[bool] = True

@@ -81,6 +81,10 @@ class ContainerScore(Score[Docker]):
     is waited for. An apply that cannot make it healthy fails with the
     container's last output. A container of the same name that harmony_py did
     not create is never touched.
+
+    Example::
+
+        ContainerScore(ContainerSpec("cache", "redis:7", command=("redis-server", "--save", ""), restart_policy="unless-stopped"))
     """
 
     spec: Annotated[ContainerSpec, InstanceOf(ContainerSpec)]

@@ -18,6 +18,7 @@ from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.values import Change, ChangeAction, Secret
 
+from .host_names import WantedOwner, optional_account_name, ownership
 from .validate import absolute_path, octal, permission_mode
 
 _OTHERS_READ = 0o004
@@ -45,15 +46,23 @@ class FileScore(Score[CommandRunner]):
     its SHA-256, taken where it is, and planned as ``content differs (N bytes
     -> M bytes)``; smaller text files get a unified diff.
 
+    ``owner`` and ``group`` are user and group names, resolved on the host
+    when the score is applied (a user made earlier in the same apply counts);
+    left ``None``, the file belongs to whoever writes it. The plan shows an
+    ownership change as ``owner of PATH root:root -> shop:shop``; a name the
+    host does not know fails the apply, naming it.
+
     Example::
 
-        FileScore("/etc/app/app.conf", "port = 8080\\n", mode=0o640)
+        FileScore("/etc/app/app.conf", "port = 8080\\n", mode=0o640, owner="root", group="shop")
     """
 
     path: str
     content: str | bytes | Secret
     mode: int | None = None
     follow_parent_symlinks: bool = False
+    owner: str | None = None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", absolute_path("FileScore", "path", self.path))
@@ -63,6 +72,8 @@ class FileScore(Score[CommandRunner]):
             )
         if self.mode is not None:
             permission_mode("FileScore", "mode", self.mode)
+        optional_account_name("FileScore", "owner", self.owner)
+        optional_account_name("FileScore", "group", self.group)
 
     @property
     def name(self) -> str:
@@ -93,6 +104,7 @@ class FileScore(Score[CommandRunner]):
 class FileInterpret(ConvergingInterpret[CommandRunner]):
     def __init__(self, score: FileScore) -> None:
         self.score = score
+        self.owner = WantedOwner(score.owner, score.group)
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
         runner = topology.command_runner()
@@ -100,7 +112,7 @@ class FileInterpret(ConvergingInterpret[CommandRunner]):
         target, mode, desired = where.target, self.score.desired_mode, self.score.desired_bytes()
         found = await runner.stat(target)
         if found is None:
-            return [self._creation(where, desired)]
+            return [self._creation(where, desired), *await self.owner.plan(runner, self.score.path, None)]
         require_kind(target, found, FileKind.FILE)
         changes: list[Change] = []
         content_change = await self._content_change(runner, where, found, desired)
@@ -108,6 +120,8 @@ class FileInterpret(ConvergingInterpret[CommandRunner]):
             changes.append(content_change)
         if found.mode != mode:
             changes.append(_mode_change(self.score.path, found.mode, mode))
+        if self.owner.wanted:
+            changes += await self.owner.plan(runner, self.score.path, await ownership(runner, target))
         return changes
 
     def _creation(self, where: Location, desired: bytes) -> Change:
@@ -146,12 +160,18 @@ class FileInterpret(ConvergingInterpret[CommandRunner]):
         # Located again: the directory may have changed since the plan (or been made by an earlier score).
         where = await locate(runner, self.score.path, self.score.follow_parent_symlinks, "FileScore", "written")
         where.require_directory()
-        if any(change.attribute != "mode" for change in changes):
+        ids = await self.owner.resolve(runner)  # an unknown name fails before anything is written
+        attributes = {change.attribute for change in changes}
+        written = bool(attributes - {"mode", "owner"})
+        if written:
             await runner.write_file(
                 where.target, self.score.desired_bytes(), mode=self.score.desired_mode, follow_parent_symlinks=False
             )
-        else:
+        elif "mode" in attributes:
             await runner.set_mode(where.target, self.score.desired_mode)
+        # A written file is a new one, owned by whoever wrote it: its owner is set again.
+        if written or "owner" in attributes:
+            await self.owner.set(runner, where.target, ids, mode=self.score.desired_mode)
 
 
 @dataclass(frozen=True)
@@ -160,20 +180,25 @@ class DirectoryScore(Score[CommandRunner]):
 
     Like :class:`FileScore`, it refuses to create a directory under a symbolic
     link unless ``follow_parent_symlinks=True``, and a link at ``path`` itself
-    always.
+    always. ``owner`` and ``group`` (names resolved on the host) apply to
+    ``path`` itself; missing parents it creates belong to whoever runs it.
 
     Example::
 
-        DirectoryScore("/srv/app", mode=0o750)
+        DirectoryScore("/srv/app", mode=0o750, owner="shop", group="shop")
     """
 
     path: str
     mode: int = 0o755
     follow_parent_symlinks: bool = False
+    owner: str | None = None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", absolute_path("DirectoryScore", "path", self.path))
         permission_mode("DirectoryScore", "mode", self.mode)
+        optional_account_name("DirectoryScore", "owner", self.owner)
+        optional_account_name("DirectoryScore", "group", self.group)
 
     @property
     def name(self) -> str:
@@ -186,6 +211,7 @@ class DirectoryScore(Score[CommandRunner]):
 class DirectoryInterpret(ConvergingInterpret[CommandRunner]):
     def __init__(self, score: DirectoryScore) -> None:
         self.score = score
+        self.owner = WantedOwner(score.owner, score.group)
 
     async def plan(self, topology: CommandRunner) -> Sequence[Change]:
         runner = topology.command_runner()
@@ -193,16 +219,23 @@ class DirectoryInterpret(ConvergingInterpret[CommandRunner]):
         where = await locate(runner, path, self.score.follow_parent_symlinks, "DirectoryScore", "created")
         found = await runner.stat(where.target)
         if found is None:
-            return [Change(ChangeAction.CREATE, path, f"create directory {path}{where.shown} (mode {octal(mode)})")]
+            creation = Change(ChangeAction.CREATE, path, f"create directory {path}{where.shown} (mode {octal(mode)})")
+            return [creation, *await self.owner.plan(runner, path, None)]
         require_kind(where.target, found, FileKind.DIRECTORY)
-        if found.mode != mode:
-            return [_mode_change(path, found.mode, mode)]
-        return []
+        changes = [_mode_change(path, found.mode, mode)] if found.mode != mode else []
+        if self.owner.wanted:
+            changes += await self.owner.plan(runner, path, await ownership(runner, where.target))
+        return changes
 
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
         runner = topology.command_runner()
         where = await locate(runner, self.score.path, self.score.follow_parent_symlinks, "DirectoryScore", "created")
-        await runner.make_directory(where.target, mode=self.score.mode)
+        ids = await self.owner.resolve(runner)  # an unknown name fails before anything is made
+        attributes = {change.attribute for change in changes}
+        if attributes - {"owner"}:
+            await runner.make_directory(where.target, mode=self.score.mode)
+        if "owner" in attributes:  # a directory made now is planned with its owner change too
+            await self.owner.set(runner, where.target, ids, mode=self.score.mode)
 
 
 @dataclass(frozen=True)

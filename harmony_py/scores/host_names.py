@@ -22,6 +22,7 @@ from harmony_py.values import Change, ChangeAction
 _ACCOUNT_NAME = re.compile(r"[a-z_][a-z0-9_-]*\$?")
 _MAX_ACCOUNT_NAME = 32
 _GETENT_NOT_FOUND = 2
+_SET_ID_BITS = 0o6000
 
 
 def account_name(score: str, field: str, value: object) -> str:
@@ -65,6 +66,14 @@ class Ownership:
     gid: int
 
 
+@dataclass(frozen=True)
+class OwnerIds:
+    """The ids a score's owner and group names resolved to; ``None`` leaves that one as it is."""
+
+    uid: int | None
+    gid: int | None
+
+
 async def user_entry(host: CommandRunnerService, name: str) -> UserEntry | None:
     """The user ``name`` (or a numeric uid), or ``None`` when the host has no such user."""
     lines = await _getent(host, "passwd", name)
@@ -103,7 +112,8 @@ async def chown(host: CommandRunnerService, path: str, *, uid: int | None = None
     """Set the owner and/or group of ``path`` itself by numeric id (``-h``: a symlink is not followed)."""
     if uid is None and gid is None:
         return
-    spec = f"{'' if uid is None else uid}:{'' if gid is None else gid}"
+    # GNU chown reads "UID:" as "UID and that user's login group" and refuses it for a numeric UID.
+    spec = f":{gid}" if uid is None else str(uid) if gid is None else f"{uid}:{gid}"
     result = await host.run(("chown", "-h", spec, "--", path))
     if not result.ok:
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
@@ -139,12 +149,46 @@ class WantedOwner:
             return []
         missing = [name for name, found in ((self.owner, uid), (self.group, gid)) if name is not None and found is None]
         note = f" ({', '.join(missing)} not on the host yet)" if missing else ""
-        summary = f"owner of {path} -> {self.describe()}{note}"
+        was = "" if current is None else f" {await self._current(host, current)}"
+        summary = f"owner of {path}{was} -> {self.describe()}{note}"
         return [Change(ChangeAction.UPDATE, path, summary, attribute="owner")]
 
-    async def apply(self, host: CommandRunnerService, path: str) -> None:
+    async def _current(self, host: CommandRunnerService, current: Ownership) -> str:
+        """The present owner in the shape of :meth:`describe` (names where the host has them, else ids)."""
+        shown = ""
+        if self.owner is not None:
+            user = await user_entry(host, str(current.uid))
+            shown = str(current.uid) if user is None else user.name
+        if self.group is not None:
+            group = await group_entry(host, str(current.gid))
+            shown += f":{current.gid if group is None else group.name}"
+        return shown
+
+    async def resolve(self, host: CommandRunnerService) -> OwnerIds | None:
+        """The wanted ids, checked before anything is written: a name the host does not know is an error naming it.
+
+        ``None`` when no owner or group is wanted.
+        """
+        if not self.wanted:
+            return None
         uid, gid = await self._ids(host, strict=True)
-        await chown(host, path, uid=uid, gid=gid)
+        return OwnerIds(uid, gid)
+
+    async def set(self, host: CommandRunnerService, path: str, ids: OwnerIds | None, *, mode: int | None = None) -> None:
+        """``chown`` ``path`` to ``ids`` (from :meth:`resolve`).
+
+        ``mode`` is set again after ``chown`` when it has setuid/setgid bits,
+        which ``chown`` clears.
+        """
+        if ids is None:
+            return
+        await chown(host, path, uid=ids.uid, gid=ids.gid)
+        if mode is not None and mode & _SET_ID_BITS:
+            await host.set_mode(path, mode)
+
+    async def apply(self, host: CommandRunnerService, path: str, *, mode: int | None = None) -> None:
+        """Resolve the names and set them on ``path`` (see :meth:`resolve` and :meth:`set`)."""
+        await self.set(host, path, await self.resolve(host), mode=mode)
 
     async def _ids(self, host: CommandRunnerService, *, strict: bool) -> tuple[int | None, int | None]:
         uid = gid = None

@@ -85,6 +85,11 @@ class K8sResourceScore(Score[K8sClient]):
     deleted, and plans show them as deletions. They are looked for among the
     kinds in the manifests and those in ``prune_kinds`` (``"apps/v1/Deployment"``,
     ``"v1/ConfigMap"``...): list there a kind you remove from the manifests entirely.
+
+    Example::
+
+        K8sResourceScore("apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: shop, namespace: shop}\\ndata: {mode: prod}\\n",
+                         applyset="shop", prune=True)
     """
 
     manifests: ManifestSource
@@ -378,6 +383,10 @@ class NamespaceScore(Score[K8sClient]):
     """A Namespace with these labels and, optionally, a ResourceQuota ``<name>-quota``.
 
     ``quota`` maps resource names to hard limits, e.g. ``{"pods": "20", "requests.cpu": "4"}``.
+
+    Example::
+
+        NamespaceScore("shop", labels={"team": "web"}, quota={"pods": "20", "requests.cpu": "4"})
     """
 
     namespace: Annotated[str, DnsLabel()]
@@ -423,6 +432,10 @@ class K8sDeploymentScore(Score[K8sClient]):
     ``health_path`` is probed for readiness and liveness on ``port`` (``None``:
     no probes). When the rollout does not complete within ``timeout_s`` the
     apply fails, naming each pod that is not ready and why.
+
+    Example::
+
+        K8sDeploymentScore("shop-web", "shop", "registry.example.org/shop:1.4", replicas=3, port=8080, health_path="/healthz")
     """
 
     app: Annotated[str, DnsLabel()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,9 @@ class LinkScore(Score[CommandRunner]):
             raise ScoreValueError(f"LinkScore({self.path}).target must be a non-empty path, got {self.target!r}")
         if "\0" in self.target or "\n" in self.target:
             raise ScoreValueError(f"LinkScore({self.path}).target must not contain a NUL byte or a newline")
+        if posixpath.normpath(posixpath.join(posixpath.dirname(self.path), self.target)) == self.path:
+            # A link to itself is a loop nothing can read (and mv refuses to put it over a file of that name).
+            raise ScoreValueError(f"LinkScore({self.path}).target {self.target!r} is the link itself")
         if not isinstance(self.force, bool):
             raise ScoreValueError(f"LinkScore({self.path}).force must be True or False, got {self.force!r}")
 

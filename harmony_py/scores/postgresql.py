@@ -91,6 +91,11 @@ class PostgreSQLScore(Score[PostgreSQL], Produces[PgEndpoint]):
     generated one, stored 0600 in the project's secret store and reused. On a
     replicated topology it is one primary with every other member streaming
     from it synchronously.
+
+    Example::
+
+        PostgreSQLScore("shop", databases=["orders"], users=[PgUser("app", databases=("orders",))],
+                        settings={"max_connections": "200"})
     """
 
     cluster_name: Annotated[str, Identifier()]
@@ -201,6 +206,11 @@ class PostgreSQLSwitchoverScore(_PrimaryScore):
 
     The current primary stops taking writes, ``to`` replays everything, is
     promoted, and the old primary follows it. NOOP once ``to`` is the primary.
+
+    Example::
+
+        cluster = PostgreSQLScore("shop", databases=["orders"])
+        PostgreSQLSwitchoverScore(cluster, to="replica")
     """
 
 
@@ -211,6 +221,11 @@ class PostgreSQLFailoverScore(_PrimaryScore):
     Every member that is not a streaming replica is fenced (stopped, and able
     to restart only read-only); ``to`` is promoted. Applying the cluster's
     PostgreSQLScore again rejoins fenced members as replicas with pg_rewind.
+
+    Example::
+
+        cluster = PostgreSQLScore("shop", databases=["orders"])
+        PostgreSQLFailoverScore(cluster, to="site[1]")
     """
 
 
@@ -295,7 +310,12 @@ def primary_promises_unkept(status: ClusterStatus, to: str) -> list[Change]:
 
 @dataclass(frozen=True)
 class PostgreSQLStatusScore(Score[PostgreSQLCluster]):
-    """Report which member is primary, replication state and lag. Changes nothing."""
+    """Report which member is primary, replication state and lag. Changes nothing.
+
+    Example::
+
+        PostgreSQLStatusScore(PostgreSQLScore("shop", databases=["orders"]))
+    """
 
     cluster: PostgreSQLScore
 

@@ -103,6 +103,11 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
     Each replica listens on ``127.0.0.1:$PORT`` with a port taken from
     ``backend_ports``; its health is ``health_command``, by default an HTTP
     GET of ``health_path`` with the image's ``wget``.
+
+    Example::
+
+        ReplicatedServiceScore("shop", "registry.example.org/shop:1.4", replicas=3, port=8080,
+                               health_path="/health", env={"LOG_LEVEL": "info"})
     """
 
     service: str

@@ -43,7 +43,7 @@ class ServiceScore(Score[CommandRunner]):
 
     Example::
 
-        config = TemplateScore("/etc/shop/app.ini", template, {"port": 8080})
+        config = TemplateScore("/etc/shop/app.ini", "port = {{ port }}\\n", {"port": 8080})
         ServiceScore("shop", command=["/srv/shop/bin/serve", "--config", "/etc/shop/app.ini"],
                      user="shop", restart_on=[config])
     """

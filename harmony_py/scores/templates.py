@@ -251,11 +251,11 @@ class TemplateInterpret(ConvergingInterpret[CommandRunner]):
     async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
         runner = topology.command_runner()
         path, mode = self.score.path, self.score.desired_mode
+        ids = await self.owner.resolve(runner)  # an unknown name fails before anything is written
         attributes = {change.attribute for change in changes}
         if attributes & {"", "content"}:
             await runner.write_file(path, self.score.rendered().encode(), mode=mode)
         elif "mode" in attributes:
             await runner.set_mode(path, mode)
-        if self.owner.wanted:
-            await self.owner.apply(runner, path)
+        await self.owner.set(runner, path, ids, mode=mode)
 

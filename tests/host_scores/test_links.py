@@ -60,6 +60,9 @@ def test_a_directory_with_files_is_never_replaced_an_empty_one_is_with_force(any
         (("relative/path", "x"), "LinkScore.path must be an absolute path"),
         (("/srv/link", ""), "target must be a non-empty path"),
         (("/srv/link", "a\nb"), "must not contain a NUL byte or a newline"),
+        (("/srv/link", "link"), r"LinkScore\(/srv/link\).target 'link' is the link itself"),
+        (("/srv/link", "./x/../link"), r"LinkScore\(/srv/link\).target './x/../link' is the link itself"),
+        (("/srv/link", "/srv/link"), "is the link itself"),
     ],
 )
 def test_bad_input_is_refused_when_the_score_is_made(arguments: tuple[str, str], message: str) -> None:
