@@ -10,13 +10,12 @@ the health check (v3 has none, so its health check fails).
 
 from __future__ import annotations
 
-from tests.ports import port_is_free
+from tests.ports import free_port, free_ports
 
 import io
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tarfile
 import time
@@ -174,20 +173,12 @@ def _rootfs_tar(version: str, healthy: bool) -> bytes:
     return buffer.getvalue()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def free_range(size: int) -> range:
-    """``size`` consecutive ports nothing listens on now."""
-    for start in range(23000, 60000, size):
-        candidates = range(start, start + size)
-        if all(port_is_free(port) for port in candidates):
-            return candidates
-    raise RuntimeError("no free port range")
+    """``size`` consecutive ports nothing listens on now (this xdist worker's own: see tests/ports.py)."""
+    return free_ports(size)
+
+
+__all__ = ["free_port", "free_range"]
 
 
 

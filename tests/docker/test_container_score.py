@@ -88,9 +88,9 @@ def test_unknown_image_leaves_the_running_container(docker_topology: DockerTopol
 
 def test_port_taken_is_a_clear_error(docker_topology: DockerTopology, clean_engine: Engine) -> None:
     with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
+        port = free_port()
+        holder.bind(("127.0.0.1", port))
         holder.listen()
-        port = holder.getsockname()[1]
         report = apply(docker_topology, ContainerScore(web("clash", port), ready_timeout_s=30))
     assert states(report) == [ScoreState.FAILED]
     message = report.scores[0].message

@@ -191,7 +191,7 @@ def test_a_configuration_nginx_cannot_apply_is_never_activated(
     services += ["first", "second"]
     good, other = free_port(), free_port()
     with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
+        server.bind(("127.0.0.1", free_port()))
         server.listen()
         backend = Backend("127.0.0.1", server.getsockname()[1])
         anyio.run(lambda: host.balance(Frontend("first", good), [backend], drain_timeout_s=2))
