@@ -7,7 +7,9 @@ default backend ports (20000-20999, which the runtimes pick from themselves).
 Under pytest-xdist each worker picks from a slice of its own
 (``PYTEST_XDIST_WORKER`` ``gwN`` of ``PYTEST_XDIST_WORKER_COUNT``): between the
 check that a port is free and the server binding it, another worker cannot
-pick the same port.
+pick the same port. Within a process a port is handed out once: a port chosen
+when a module is imported (``PORT = free_port()``) and bound minutes later is
+not given meanwhile to a server that another test starts for the session.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def worker_ports() -> range:
     return range(start, start + size)
 
 
+_handed_out: set[int] = set()
+"""Ports this process has handed out already (never handed out again)."""
+
+
 def free_ports(count: int, host: str = "127.0.0.1", *also_on: str) -> range:
     """``count`` consecutive ports of this worker's slice that nothing listens on now (on ``host`` and ``also_on``)."""
     ports = worker_ports()
@@ -57,7 +63,10 @@ def free_ports(count: int, host: str = "127.0.0.1", *also_on: str) -> range:
     for offset in range(len(starts)):
         start = starts[(first + offset) % len(starts)]
         candidates = range(start, start + count)
-        if all(port_is_free(port, address) for port in candidates for address in (host, *also_on)):
+        if _handed_out.isdisjoint(candidates) and all(
+            port_is_free(port, address) for port in candidates for address in (host, *also_on)
+        ):
+            _handed_out.update(candidates)
             return candidates
     raise RuntimeError(f"no {count} free ports in {ports.start}-{ports.stop - 1} on {host}")
 
