@@ -10,7 +10,7 @@ the health check (v3 has none, so its health check fails).
 
 from __future__ import annotations
 
-from tests.ports import free_port, port_is_free
+from tests.ports import free_port, free_ports
 
 import io
 import os
@@ -173,16 +173,12 @@ def _rootfs_tar(version: str, healthy: bool) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["free_port", "free_range"]
-
-
 def free_range(size: int) -> range:
-    """``size`` consecutive ports nothing listens on now, below the kernel's ephemeral range (32768+)."""
-    for start in range(23000, 32768 - size, size):
-        candidates = range(start, start + size)
-        if all(port_is_free(port) for port in candidates):
-            return candidates
-    raise RuntimeError("no free port range")
+    """``size`` consecutive ports nothing listens on now (this xdist worker's own: see tests/ports.py)."""
+    return free_ports(size)
+
+
+__all__ = ["free_port", "free_range"]
 
 
 

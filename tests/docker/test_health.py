@@ -8,7 +8,6 @@ a plan right after a successful apply is empty.
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from harmony_py import Maestro, RunReport, ScoreState, Secret
 from harmony_py.score import Score
 from harmony_py.scores import ContainerScore, UpdatePolicy
 from harmony_py.scores.container import labelled
-from tests.ports import port_is_free
+from tests.ports import free_port
 from topologies import DockerTopology, LocalhostTopology
 
 from .conftest import Engine, free_range
@@ -42,12 +41,7 @@ RESPONSE = r"127\.0\.0\.1:\d+: response:{status}"
 
 def low_port() -> int:
     """A free port below the kernel's ephemeral range, outside the replicas' backend ports."""
-    chooser = random.Random()
-    for _ in range(200):
-        port = chooser.randrange(21000, 23000)
-        if port_is_free(port):
-            return port
-    raise RuntimeError("no free port")
+    return free_port()
 
 
 def run(topology: DockerTopology | LocalhostTopology, operation: str, score: Score[Any]) -> RunReport:

@@ -7,7 +7,6 @@ suite's other servers expect no outgoing connection to land.
 from __future__ import annotations
 
 import json
-import random
 import socket
 import threading
 from collections.abc import Callable
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.ports import free_port
 
 Answer = tuple[int, str, bytes]
 """(status, content type, body)."""
@@ -39,13 +40,12 @@ def write_kubeconfig(path: Path, url: str) -> Path:
 
 
 def _bind(bind: Callable[[int], Any]) -> Any:
-    chooser = random.Random()
     for _ in range(200):
         try:
-            return bind(chooser.randrange(20000, 30000))
+            return bind(free_port())
         except OSError:
-            continue  # taken: try another
-    raise RuntimeError("no free port in 20000-30000")
+            continue  # taken since the check: try another
+    raise RuntimeError("no free port to bind")
 
 
 class SilentServer:

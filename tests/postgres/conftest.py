@@ -6,10 +6,9 @@ every server started under it is stopped at the end, also after a failure.
 
 from __future__ import annotations
 
-from tests.ports import port_is_free
+from tests.ports import free_ports
 
 import os
-import random
 import shutil
 import subprocess
 import tempfile
@@ -29,12 +28,7 @@ def free_port_pair() -> int:
     Chosen below the kernel's ephemeral range (32768-60999), where outgoing
     connections of other programs could take it between the check and the use.
     """
-    chooser = random.Random()
-    for _ in range(200):
-        port = chooser.randrange(20000, 30000)
-        if all(port_is_free(p) for p in (port, port + 1, port + 2)):
-            return port
-    raise RuntimeError("no free ports in 20000-30000")
+    return free_ports(3).start
 
 
 

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
+
+from tests.ports import free_port as free_port  # re-exported: callers pick host ports here too
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SSH_PORT = 2222
@@ -76,6 +77,7 @@ def start_server(
     directory.mkdir(parents=True, exist_ok=True)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     if port is None:
+        # A free port of this xdist worker's own (tests/ports.py): another worker's server cannot take it.
         port = SSH_PORT if netns is not None else free_port(address)
     host_key = asyncssh.generate_private_key("ssh-ed25519")
     host_key_path = directory / "host_ed25519"
@@ -122,14 +124,6 @@ def start_server(
     pid = _wait_for_pid(pid_file, directory / "sshd.log")
     public = host_key.export_public_key("openssh").decode("ascii").strip()
     return SshServer(address, port, directory, public, pid, view)
-
-
-def free_port(address: str) -> int:
-    """A port free on ``address`` now (the kernel's pick), so reruns never collide with a leftover."""
-    with socket.socket() as probe:
-        probe.bind((address, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _wait_for_pid(pid_file: Path, log: Path) -> int:

@@ -17,6 +17,7 @@ from harmony_py.scores import CommandScore, DirectoryScore, FileScore
 from topologies import LinuxHostTopology
 from topologies.errors import HostKeyError
 
+from ..ports import free_port
 from .conftest import HostFactory
 from .sshd import SshServer, UserKey
 
@@ -191,8 +192,8 @@ async def test_silent_server_fails_within_the_connect_timeout(make_host: HostFac
     async def swallow(stream: anyio.abc.SocketStream) -> None:
         await anyio.sleep(60)
 
-    listener = await anyio.create_tcp_listener(local_host=UNUSED_ADDRESS, local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    port = free_port(UNUSED_ADDRESS)
+    listener = await anyio.create_tcp_listener(local_host=UNUSED_ADDRESS, local_port=port)
     async with listener, anyio.create_task_group() as group:
         group.start_soon(listener.serve, swallow)
         with pytest.raises(TopologyNotReadyError, match="could not connect within 1 s"):
