@@ -141,7 +141,10 @@ def blocks(draw: st.DrawFn) -> Case:
 def templates(draw: st.DrawFn) -> Case:
     name = draw(names)
     values = draw(st.lists(one_line, max_size=3))
-    secret = draw(st.none() | one_line.filter(lambda value: "*" not in value))
+    # Prefixed so that finding it in a report means it leaked, not that a path or value happens to contain it.
+    secret = draw(st.none() | one_line.filter(lambda value: "*" not in value).map(lambda value: f"tok3n-{value}"))
+    if secret is not None and any(secret in value for value in values):
+        secret = None
     template = "{% for v in values %}value = {{ v }}\n{% endfor %}" + ("token = {{ token }}\n" if secret is not None else "")
     context: dict[str, object] = {"values": values}
     if secret is not None:
