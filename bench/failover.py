@@ -65,7 +65,7 @@ def apply(topology: FailoverTopology[LocalInstance], *scores: object) -> None:
 
 
 def primary_label(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore) -> str:
-    status = anyio.run(topology.postgres_status, score.config)
+    status = anyio.run(topology.postgresql().status, score.config)
     return status.primaries[0].label
 
 
@@ -78,7 +78,7 @@ def window(committer: Committer, since: float) -> float:
 
 
 def one_run(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore, kind: str) -> tuple[float, float, int]:
-    endpoints = [anyio.run(m.postgres_endpoint, score.config, "app") for m in topology.members]
+    endpoints = [anyio.run(m.postgresql().endpoint, score.config, "app") for m in topology.members]
     committer = Committer(endpoints, table=f"bench_{kind}_{int(time.time() * 1000)}")
     committer.create_table()
     committer.start()
@@ -89,7 +89,7 @@ def one_run(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore, k
         started = time.monotonic()
         if kind == "failover":
             member = topology.primary if current == "primary" else topology.replica
-            pidfile = Path(member.postgres_layout(score.config).data_dir) / "postmaster.pid"
+            pidfile = Path(member.postgresql().layout(score.config).data_dir) / "postmaster.pid"
             os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
             apply(topology, PostgreSQLFailoverScore(score, to=other))
         else:

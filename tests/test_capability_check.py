@@ -135,7 +135,7 @@ def test_a_failover_names_the_capability_each_member_lacks() -> None:
     gaps = capability_gaps(failover, DockerWithLoadBalancer)
     assert gaps == ["LoadBalancer (missing balance, balanced_service, remove_balanced_service)"]
     assert capability_gaps(FailoverTopology(DockerOnly(), DockerOnly()), PostgreSQL)[0].startswith(
-        "primary: PostgreSQL (missing deploy_postgres, plan_postgres, postgres_endpoint)"
+        "primary: PostgreSQLServer (missing postgresql)"
     )
 
 

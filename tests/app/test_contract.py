@@ -74,11 +74,11 @@ def test_a_topology_without_the_platform_is_refused_at_run_time_too() -> None:
     text = str(refused.value)
     assert "requires capability ApplicationRuntime" in text
     assert "ApplicationRuntime (missing application_contracts, application_url, deploy_application, " in text
-    assert "requires capability PostgreSQL" in text and "missing deploy_postgres" in text
+    assert "requires capability PostgreSQL" in text and "PostgreSQL (missing postgresql)" in text
 
     docker_pair = FailoverTopology(DockerTopology(), DockerTopology())
     paired = ApplicationTopology(runtime=LocalInstance("here"), database=docker_pair)  # type: ignore[arg-type]
-    with pytest.raises(MissingCapabilityError, match=r"database: primary: PostgreSQL \(missing deploy_postgres, "):
+    with pytest.raises(MissingCapabilityError, match=r"database: primary: PostgreSQLServer \(missing postgresql\)"):
         Maestro(paired).add(shop()).check_capabilities()
 
 

@@ -46,12 +46,12 @@ Maestro(LocalhostTopology()).add(pg)
 
 
 async def operations() -> None:
-    assert_type(await hosts.switchover_postgres(config, "replica"), list[Change])
-    assert_type(await sites.failover_postgres(config, "site[0]"), list[Change])
-    assert_type(await hosts.postgres_status(config), ClusterStatus)
+    assert_type(await hosts.postgresql().switchover(config, "replica"), list[Change])
+    assert_type(await sites.postgresql().failover(config, "site[0]"), list[Change])
+    assert_type(await hosts.postgresql().status(config), ClusterStatus)
     # Without PostgreSQL on the members, every operation is refused.
-    await without.switchover_postgres(config, "replica")  # type: ignore[arg-type]
-    await without.deploy_postgres(config)  # type: ignore[arg-type]
+    await without.postgresql().switchover(config, "replica")  # type: ignore[call-arg]
+    await without.postgresql().deploy(config)  # type: ignore[call-arg]
 
 
 # Scores on topologies that cannot serve them.
@@ -79,5 +79,5 @@ Maestro(LinuxHostTopology("db1")).add(PostgreSQLSwitchoverScore(pg, to="replica"
 
 
 async def ssh_operations() -> None:
-    assert_type(await ssh_pair.switchover_postgres(config, "replica"), list[Change])
-    assert_type(await ssh_pair.failover_postgres(config, "primary"), list[Change])
+    assert_type(await ssh_pair.postgresql().switchover(config, "replica"), list[Change])
+    assert_type(await ssh_pair.postgresql().failover(config, "primary"), list[Change])

@@ -1,8 +1,8 @@
 """ApplicationPlatform for a Linux host over SSH: replicated containers behind nginx, PostgreSQL beside them.
 
 ``LinuxHostTopology`` gets the application runtime from
-:class:`SshHostApplications` (one of its bases), and PostgreSQL from
-``RemoteHostPostgreSQLMixin``: together an ``ApplicationPlatform``, so an
+:class:`SshHostApplications` (one of its bases), and PostgreSQL from its
+``postgresql()`` service (``topologies.postgres.host.HostPostgreSQL``): together an ``ApplicationPlatform``, so an
 ``ApplicationScore`` applies to one host unchanged (adr/0065).
 
 - The application is the contract's image as replicated containers behind
@@ -36,11 +36,8 @@ import ipaddress
 from typing import cast
 
 from capabilities.load_balancer import DockerWithLoadBalancer
-from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.errors import ScoreValueError
 from topologies.gap_hooks import inherited_gaps
-from topologies.postgres.host import is_loopback
-from topologies.postgres.server import HostPostgreSQLServer
 
 from .containers import ReplicatedContainers
 from .runtime import HostApplications, includes_runtime
@@ -61,25 +58,7 @@ class SshHostApplications(HostApplications):
     postgres_listen: tuple[str, ...] = ()
     """Where this host's PostgreSQL servers listen when a score asks for loopback only (empty: as the score says)."""
     postgres_networks: tuple[str, ...] = ()
-    """Networks (CIDR) this host's PostgreSQL servers accept besides the score's own."""
-
-    def postgres_config(self, config: PgConfig) -> PgConfig:
-        """``config`` as this host runs it: ``postgres_listen`` and ``postgres_networks`` applied."""
-        _check_network_settings(self.postgres_listen, self.postgres_networks)
-        if self.postgres_listen and _only_loopback(config.listen_addresses) is not None:
-            config = dataclasses.replace(config, listen_addresses=tuple(self.postgres_listen))
-        if self.postgres_networks:
-            networks = tuple(dict.fromkeys((*config.allowed_networks, *self.postgres_networks)))
-            config = dataclasses.replace(config, allowed_networks=networks)
-        return config
-
-    def postgres_host(self, config: PgConfig) -> str:
-        host: str = getattr(super(), "postgres_host")(self.postgres_config(config))
-        return host
-
-    def postgres_server(self, config: PgConfig) -> HostPostgreSQLServer:
-        server: HostPostgreSQLServer = getattr(super(), "postgres_server")(self.postgres_config(config))
-        return server
+    """Networks (CIDR) this host's PostgreSQL servers accept besides the score's own (see ``HostPlacement``)."""
 
     def _app_address(self) -> str:
         address = self.app_address if self.app_address is not None else str(getattr(self, "host", ""))
@@ -112,31 +91,3 @@ class SshHostApplications(HostApplications):
         if not gaps and problem is not None and includes_runtime(capability):
             gaps.append(f"applications run in containers here, but {problem}")
         return gaps
-
-    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
-        """The server's endpoint; at its loopback address when it listens nowhere else (adr/0066)."""
-        parent = getattr(super(), "postgres_endpoint")
-        endpoint: PgEndpoint = await parent(config, database)
-        loopback = _only_loopback(self.postgres_config(config).listen_addresses)
-        return dataclasses.replace(endpoint, host=loopback) if loopback is not None else endpoint
-
-
-def _only_loopback(addresses: tuple[str, ...]) -> str | None:
-    """The first address when every one is a loopback address (``localhost`` included), else ``None``."""
-    if not addresses or not all(is_loopback(address) for address in addresses):
-        return None
-    return "127.0.0.1" if addresses[0] == "localhost" else addresses[0]
-
-
-def _check_network_settings(listen: tuple[str, ...], networks: tuple[str, ...]) -> None:
-    for address in listen:
-        if address not in ("*", "localhost"):
-            try:
-                ipaddress.ip_address(address)
-            except ValueError:
-                raise ScoreValueError(f"postgres_listen: {address!r} is not an IP address, '*' or 'localhost'") from None
-    for network in networks:
-        try:
-            ipaddress.ip_network(network)
-        except ValueError:
-            raise ScoreValueError(f"postgres_networks: {network!r} is not a network such as 10.0.0.0/24") from None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing_extensions import get_protocol_members
 
 from capabilities.application import ApplicationPlatform, ApplicationRuntime, AppSpec
-from capabilities.postgresql import PgConfig, PgEndpoint, PostgreSQL
+from capabilities.postgresql import PostgreSQL, PostgreSQLService
 from harmony_py.capability_check import capability_gaps, capability_name
 from harmony_py.topology import TopologyReport, close_topology
 from harmony_py.values import Change
@@ -83,14 +83,8 @@ class ApplicationTopology:
 
     # -- PostgreSQL: the database topology's ----------------------------------
 
-    async def plan_postgres(self, config: PgConfig) -> list[Change]:
-        return await self.database.plan_postgres(config)
-
-    async def deploy_postgres(self, config: PgConfig) -> list[Change]:
-        return await self.database.deploy_postgres(config)
-
-    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
-        return await self.database.postgres_endpoint(config, database)
+    def postgresql(self) -> PostgreSQLService:
+        return self.database.postgresql()
 
 
 def _name(part: object) -> str:

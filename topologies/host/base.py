@@ -15,11 +15,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from capabilities.command_runner import CommandRunnerService
+from capabilities.postgresql import PostgreSQLServerService
 from harmony_py.topology import TopologyReport
 
 
 class HostTopology(ABC):
-    """A machine scores run on: provides ``CommandRunner`` through :meth:`command_runner`."""
+    """A machine scores run on: provides ``CommandRunner`` through :meth:`command_runner` and
+    ``PostgreSQLServer`` through :meth:`postgresql`."""
 
     @property
     @abstractmethod
@@ -33,3 +35,7 @@ class HostTopology(ABC):
     @abstractmethod
     def command_runner(self) -> CommandRunnerService:
         """The host's runner of programs and files, created once per topology object."""
+
+    @abstractmethod
+    def postgresql(self) -> PostgreSQLServerService:
+        """The host's PostgreSQL server service, driven through :meth:`command_runner`."""

@@ -25,7 +25,7 @@ from harmony_py.values import Secret
 from topologies.app.ssh_host import SshHostApplications
 from topologies.balancer.nginx import NginxLoadBalancer
 from topologies.docker.over_ssh import DockerOverSsh
-from topologies.postgres.host import RemoteHostPostgreSQLMixin
+from topologies.postgres.host import HostPlacement, HostPostgreSQL
 
 from .base import HostTopology
 from .os_facts import parse_os_release
@@ -39,7 +39,7 @@ DEFAULT_SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxLoadBalancer, RemoteHostPostgreSQLMixin):
+class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxLoadBalancer):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused
@@ -120,6 +120,11 @@ class LinuxHostTopology(HostTopology, SshHostApplications, DockerOverSsh, NginxL
 
     def command_runner(self) -> SshCommandRunner:
         return self._runner
+
+    def postgresql(self) -> HostPostgreSQL:
+        """PostgreSQL on the host, advertised at ``host`` unless a listen address names another (adr/0025)."""
+        placement = HostPlacement(reached_at=self.host, listen=self.postgres_listen, networks=self.postgres_networks)
+        return HostPostgreSQL(self.command_runner(), placement)
 
     async def ensure_ready(self) -> TopologyReport:
         """Connect (verifying the host key), open the SFTP session, and report the OS."""

@@ -32,7 +32,7 @@ from harmony_py.topology import TopologyReport
 
 from .applications import K8sApplications
 from .calls import CallGuard, run_guarded
-from .postgres import K8sPostgreSQLMixin
+from .postgres import K8sPostgreSQL
 from .readiness import Readiness, judge, pod_problems
 
 R = TypeVar("R")
@@ -50,11 +50,12 @@ NO_CLUSTER_HELP = (
 
 
 @dataclass(frozen=True)
-class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
+class K8sAnywhereTopology(K8sApplications):
     """A Kubernetes cluster (one namespace of it, for namespaced objects).
 
     Provides ``K8sClient``, ``K8sPods`` (namespace, exec), the application
-    runtime (Deployment and Service) and, with its mixin, ``PostgreSQLServer``:
+    runtime (Deployment and Service) and ``PostgreSQLServer`` (its
+    ``postgresql()``, a :class:`~topologies.k8s.postgres.K8sPostgreSQL`):
     two of them in a ``FailoverTopology`` are a primary and a streaming replica
     (see topologies/k8s/postgres.py).
 
@@ -89,6 +90,9 @@ class K8sAnywhereTopology(K8sApplications, K8sPostgreSQLMixin):
     def name(self) -> str:
         where = self.context or "current-context"
         return f"K8sAnywhereTopology({where}{'/' + self.namespace if self.namespace else ''})"
+
+    def postgresql(self) -> K8sPostgreSQL:
+        return K8sPostgreSQL(self, ready_timeout_s=self.postgres_ready_timeout_s)
 
     async def ensure_ready(self) -> TopologyReport:
         connection = await self._connection()
