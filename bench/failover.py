@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from capabilities.postgresql import PgUser  # noqa: E402
 from harmony_py import Maestro  # noqa: E402
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore  # noqa: E402
+from tests import ports  # noqa: E402
 from tests.postgres.committer import Committer  # noqa: E402
 from topologies import FailoverTopology, LocalInstance  # noqa: E402
 
@@ -47,15 +46,7 @@ PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
 
 def free_port() -> int:
     """A port P with P and P+1 free, below the ephemeral range other programs' connections use."""
-    for port in random.Random().sample(range(20000, 30000), 200):
-        try:
-            for candidate in (port, port + 1):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-    raise SystemExit("no free ports in 20000-30000")
+    return ports.free_port(span=2)
 
 
 def apply(topology: FailoverTopology[LocalInstance], *scores: object) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import secrets as secrets_module
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from harmony_py.cli.loader import load_maestro
 from harmony_py.cli.main import main
 from harmony_py.scores import ApplicationScore, PostgreSQLSwitchoverScore
 from tests.docker.conftest import Engine, balancer_root, engine
-from tests.ports import port_is_free
+from tests import ports
 from tests.postgres.conftest import free_port_pair, pg_root
 from topologies import ApplicationTopology, FailoverTopology
 
@@ -43,13 +42,9 @@ __all__ = ["balancer_root", "engine", "pg_root"]
 
 
 def free_port(host: str = "127.0.0.1", below: int = 30000) -> int:
-    """A port free on ``host``, below the kernel's ephemeral range and above the replicas' backend ports (20000-20999)."""
-    chooser = random.Random()
-    for _ in range(200):
-        port = chooser.randrange(21000, below)
-        if port_is_free(port, host) and port_is_free(port, "127.0.0.1"):
-            return port
-    raise RuntimeError(f"no free port on {host}")
+    """A port free on ``host`` and on loopback, below the kernel's ephemeral range and above the replicas'
+    backend ports (20000-20999)."""
+    return ports.free_port(host, "127.0.0.1", within=range(21000, below))
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
 import re
 import signal
 import subprocess
@@ -29,21 +28,12 @@ from topologies.k8s.postgres_manifests import Declared, PodPaths, manifests, pre
 from topologies.postgres.text import replication_role_sql, scram_verifier
 from topologies import FailoverTopology, K8sAnywhereTopology
 
-from tests.ports import port_is_free
+from tests.ports import free_port
 
 from .harness import EmulatorThread
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-def _free_port() -> int:
-    chooser = random.Random()
-    for _ in range(200):
-        port = chooser.randrange(20000, 30000)
-        if port_is_free(port):
-            return port
-    raise RuntimeError("no free port in 20000-30000")
-
-
-PORT = _free_port()
+PORT = free_port()
 """The cluster's port: the primary also listens on 127.0.0.1:PORT, where the replica reaches it under the
 Service's name (``host=orders.pg-a.svc hostaddr=127.0.0.1``), so its upstream reads as in a cluster."""
 CONFIG = PgConfig("orders", port=PORT, databases=("orders",), users=(PgUser("app", databases=("orders",)),))

@@ -6,10 +6,9 @@ every server started under it is stopped at the end, also after a failure.
 
 from __future__ import annotations
 
-from tests.ports import port_is_free
+from tests.ports import free_port
 
 import os
-import random
 import shutil
 import subprocess
 import tempfile
@@ -24,17 +23,8 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def free_port_pair() -> int:
-    """A port P such that P, P+1 and P+2 are free on 127.0.0.1.
-
-    Chosen below the kernel's ephemeral range (32768-60999), where outgoing
-    connections of other programs could take it between the check and the use.
-    """
-    chooser = random.Random()
-    for _ in range(200):
-        port = chooser.randrange(20000, 30000)
-        if all(port_is_free(p) for p in (port, port + 1, port + 2)):
-            return port
-    raise RuntimeError("no free ports in 20000-30000")
+    """A port P such that P, P+1 and P+2 are free on 127.0.0.1 (members one above another)."""
+    return free_port(span=3)
 
 
 

@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
+
+from tests.ports import free_port as free_port  # also taken from here by tests/docker
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SSH_PORT = 2222
@@ -122,14 +123,6 @@ def start_server(
     pid = _wait_for_pid(pid_file, directory / "sshd.log")
     public = host_key.export_public_key("openssh").decode("ascii").strip()
     return SshServer(address, port, directory, public, pid, view)
-
-
-def free_port(address: str) -> int:
-    """A port free on ``address`` now (the kernel's pick), so reruns never collide with a leftover."""
-    with socket.socket() as probe:
-        probe.bind((address, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _wait_for_pid(pid_file: Path, log: Path) -> int:
