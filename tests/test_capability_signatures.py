@@ -14,7 +14,7 @@ from typing import Any, Protocol, overload, runtime_checkable
 import pytest
 from typing_extensions import get_protocol_members
 
-from capabilities import Docker, PostgreSQL, PostgreSQLServer
+from capabilities import Docker, PostgreSQL, PostgreSQLServerService
 from harmony_py import Interpret, Maestro, MissingCapabilityError, Score, TopologyReport, capability_gaps, provides
 from topologies import DockerTopology, FailoverTopology, LocalhostTopology
 
@@ -275,11 +275,22 @@ async def _async_stub(*args: object, **kwargs: object) -> None:
     raise AssertionError("never called: only the capability check looks at it")
 
 
+class _ServerService:
+    """Every method of a PostgreSQL server's service (stubs)."""
+
+
+for _member in sorted(get_protocol_members(PostgreSQLServerService)):
+    setattr(_ServerService, _member, _async_stub)
+
+
 class ServerWithDocker(Topology):
-    """Every member of a PostgreSQL server and of Docker (stubs), as one host."""
+    """A PostgreSQL server and every member of Docker (stubs), as one host."""
+
+    def postgresql(self) -> _ServerService:
+        return _ServerService()
 
 
-for _member in sorted(get_protocol_members(Docker) | get_protocol_members(PostgreSQLServer)):
+for _member in sorted(get_protocol_members(Docker)):
     setattr(ServerWithDocker, _member, _async_stub)
 
 
@@ -291,7 +302,7 @@ def _pair_of_pairs(member: object) -> Any:
 def test_a_capability_extending_postgresql_on_a_pair_of_pairs_is_refused_as_postgresql_is() -> None:
     pairs = _pair_of_pairs(LocalhostTopology())
     plain = capability_gaps(pairs, PostgreSQL)
-    assert plain and all("PostgreSQLServer (missing " in gap for gap in plain)
+    assert plain and all("PostgreSQLServer (postgresql() returns ReplicatedPostgreSQL, lacking " in gap for gap in plain)
     # Before: accepted, and the plan then failed with an AttributeError on the inner pair.
     assert capability_gaps(pairs, ExtendedPostgreSQL) == plain
     assert provides(FailoverTopology(LocalhostTopology(), LocalhostTopology()), ExtendedPostgreSQL)
@@ -303,4 +314,4 @@ def test_postgresql_combined_with_docker_on_a_pair_of_pairs_is_refused() -> None
     assert provides(FailoverTopology(server, server), PostgreSQLAndDocker)
     # Before: accepted, as each inner pair has Docker's and PostgreSQL's members.
     gaps = capability_gaps(_pair_of_pairs(server), PostgreSQLAndDocker)
-    assert gaps and all(": PostgreSQLServer (missing " in gap for gap in gaps)
+    assert gaps and all(": PostgreSQLServer (postgresql() returns ReplicatedPostgreSQL, lacking " in gap for gap in gaps)
