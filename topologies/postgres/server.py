@@ -4,7 +4,9 @@ Every program runs as the ``postgres`` user (``runuser`` when connected as
 root), with an explicit timeout; every path comes from :class:`PostgreSQLLayout`.
 ``converge(apply=False)`` is the plan and ``converge(apply=True)`` the deploy:
 one walk over the same observations, so a plan lists exactly what a deploy
-would do.
+would do. The package is installed and every file written through the code
+the host scores use (:mod:`harmony_py.hostops`: ``PackageScore``'s apt, and
+``FileScore``'s convergence with an owner), not a writer of its own.
 """
 
 from __future__ import annotations
