@@ -9,7 +9,9 @@ import pytest
 
 from capabilities.application import AppSpec, ApplicationPlatform
 from capabilities.errors import ContractVersionError
-from harmony_py import Maestro, MissingCapabilityError, ScoreState, ScoreValueError, Secret
+from capabilities.postgresql import PostgreSQL, PostgreSQLCluster, PostgreSQLServer
+from harmony_py import Maestro, MissingCapabilityError, ScoreState, ScoreValueError, Secret, provides
+from harmony_py.capability_check import capability_gaps
 from harmony_py.outputs import Ref
 from harmony_py.scores import ApplicationScore, PostgreSQLDatabase
 from topologies import ApplicationTopology, DockerTopology, FailoverTopology, LocalInstance
@@ -94,3 +96,11 @@ def test_the_docker_runtime_without_an_engine_is_refused_before_anything_runs(tm
 def test_a_bad_runtime_setting_fails_when_the_topology_is_written(field: str, value: str) -> None:
     with pytest.raises(ScoreValueError, match=field):
         LocalInstance("here", **{field: value})  # type: ignore[arg-type]
+
+
+def test_an_application_topology_is_postgresql_but_no_server_nor_cluster_at_run_time() -> None:
+    """Its postgresql() is the database's plain PostgreSQLService, as mypy sees it: a refinement is refused."""
+    pair = ApplicationTopology(runtime=LocalInstance("here"), database=FailoverTopology(LocalInstance("a"), LocalInstance("b", port_shift=1)))
+    assert provides(pair, PostgreSQL)
+    assert not provides(pair, PostgreSQLServer) and not provides(pair, PostgreSQLCluster)
+    assert "postgresql() returns PostgreSQLService, lacking PostgreSQLClusterService" in capability_gaps(pair, PostgreSQLCluster)[0]
