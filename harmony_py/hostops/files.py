@@ -30,6 +30,8 @@ class OwnedFile:
     mode: int
     owner: str | None = None
     group: str | None = None
+    follow_parent_symlinks: bool = False
+    """As ``FileScore``'s: write at the resolved path when a directory above is a link."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class _OneRunner:
 
 
 def _interpret(file: OwnedFile) -> FileInterpret:
-    return FileScore(file.path, file.content, mode=file.mode).interpret()
+    return FileScore(file.path, file.content, mode=file.mode, follow_parent_symlinks=file.follow_parent_symlinks).interpret()
 
 
 async def plan_files(runner: CommandRunnerService, files: Sequence[OwnedFile]) -> list[PlannedFile]:

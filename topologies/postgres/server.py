@@ -171,7 +171,8 @@ class HostPostgreSQLServer:
         """Files the server reads: postgres's (when we are root; else we are postgres), never readable by others."""
         await self._postgres_prefix()  # learns whether we are root
         owner = "postgres" if self._root else None
-        return [OwnedFile(path, content, mode, owner, owner) for path, content in files]
+        # The cluster's root may lie under a link (/var/lib/postgresql -> /srv/pg): written where it leads.
+        return [OwnedFile(path, content, mode, owner, owner, follow_parent_symlinks=True) for path, content in files]
 
     async def ensure_owned(self, files: Sequence[tuple[str, FileContent]], mode: int = 0o600) -> list[Change]:
         """Converge such files as ``FileScore`` does (see :mod:`harmony_py.hostops.files`); the changes made."""
