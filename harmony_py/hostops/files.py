@@ -76,8 +76,10 @@ async def converge_files(runner: CommandRunnerService, planned: Sequence[Planned
     for each in planned:
         if each.content_changes:
             await _interpret(each.file).converge(_OneRunner(runner), each.content_changes)
-        if each.owner_changes:
-            await WantedOwner(each.file.owner, each.file.group).apply(runner, each.file.path)
+        owner = WantedOwner(each.file.owner, each.file.group)
+        # A rewrite replaces the file (a new inode, the runner's user's): its owner is set again, as TemplateScore does.
+        if each.owner_changes or (owner.wanted and each.content_changes):
+            await owner.apply(runner, each.file.path)
 
 
 async def ensure_files(runner: CommandRunnerService, files: Sequence[OwnedFile]) -> list[Change]:

@@ -75,6 +75,7 @@ class MemoryHost:
 
     async def write_file(self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True) -> None:
         self.files[path] = (content, mode)
+        self.owners.pop(path, None)  # an atomic replace is a new file, the runner's user's (root)
         self.writes.append((path, mode))
 
     async def set_mode(self, path: str, mode: int) -> None:
@@ -145,3 +146,17 @@ def test_converging_the_files_writes_them_0600_and_gives_them_to_postgres_then_c
     assert anyio.run(lambda: server.converge_files(apply=True, fresh=False)) == []
     assert not host.writes and not [argv for argv in host.programs if argv[0] == "chown"]
 
+
+
+def test_a_rewritten_file_is_given_back_to_postgres(tmp_path: Path) -> None:
+    """An update replaces the file (a new inode, root's): postgres could not read its own configuration."""
+    host = MemoryHost()
+    config = PgConfig("app")
+    service = _server(host, tmp_path)
+    layout = service.layout(config)
+    host.directories |= {posixpath.dirname(layout.base_dir), layout.base_dir, layout.data_dir}
+    conf = f"{layout.data_dir}/postgresql.conf"
+    host.files[conf] = (b"# initdb's\n", 0o600)
+    host.owners[conf] = (104, 110)
+    anyio.run(lambda: service.server(config).converge_files(apply=True, fresh=False))
+    assert host.files[conf][0] != b"# initdb's\n" and host.owners[conf] == (104, 110)
