@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from capabilities.postgresql import PgUser  # noqa: E402
 from harmony_py import Maestro  # noqa: E402
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore  # noqa: E402
+from tests import ports  # noqa: E402
 from tests.postgres.committer import Committer  # noqa: E402
 from topologies import FailoverTopology, LocalInstance  # noqa: E402
 
@@ -47,15 +46,7 @@ PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
 
 def free_port() -> int:
     """A port P with P and P+1 free, below the ephemeral range other programs' connections use."""
-    for port in random.Random().sample(range(20000, 30000), 200):
-        try:
-            for candidate in (port, port + 1):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-    raise SystemExit("no free ports in 20000-30000")
+    return ports.free_ports(2).start
 
 
 def apply(topology: FailoverTopology[LocalInstance], *scores: object) -> None:
@@ -65,7 +56,7 @@ def apply(topology: FailoverTopology[LocalInstance], *scores: object) -> None:
 
 
 def primary_label(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore) -> str:
-    status = anyio.run(topology.postgres_status, score.config)
+    status = anyio.run(topology.postgresql().status, score.config)
     return status.primaries[0].label
 
 
@@ -78,7 +69,7 @@ def window(committer: Committer, since: float) -> float:
 
 
 def one_run(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore, kind: str) -> tuple[float, float, int]:
-    endpoints = [anyio.run(m.postgres_endpoint, score.config, "app") for m in topology.members]
+    endpoints = [anyio.run(m.postgresql().endpoint, score.config, "app") for m in topology.members]
     committer = Committer(endpoints, table=f"bench_{kind}_{int(time.time() * 1000)}")
     committer.create_table()
     committer.start()
@@ -89,7 +80,7 @@ def one_run(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore, k
         started = time.monotonic()
         if kind == "failover":
             member = topology.primary if current == "primary" else topology.replica
-            pidfile = Path(member.postgres_layout(score.config).data_dir) / "postmaster.pid"
+            pidfile = Path(member.postgresql().layout(score.config).data_dir) / "postmaster.pid"
             os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
             apply(topology, PostgreSQLFailoverScore(score, to=other))
         else:

@@ -1,17 +1,20 @@
 """PostgreSQL: server clusters with roles, databases and streaming replication.
 
-Three protocols, from what a score needs to what an orchestrator needs:
+Three capabilities, from what a score needs to what an orchestrator needs,
+each the one accessor ``postgresql()`` returning a richer service:
 
-- :class:`PostgreSQL` converges one cluster (plan from the live server, deploy,
-  endpoint). ``PostgreSQLScore`` needs only this, so it runs on a single host
-  and on a replicated topology alike.
-- :class:`PostgreSQLServer` adds the primitives of one server that a
-  replication orchestrator drives: status, follow, promote, fence, and the
-  synchronous standby set. Hosts provide it; the leader/followers orchestration
-  in ``topologies/replicated/base.py`` is written once over it.
-- :class:`PostgreSQLCluster` adds the operations of a replicated cluster:
-  status of every member, switchover and failover. Only higher-order
-  topologies provide it, and only when their members are ``PostgreSQLServer``.
+- :class:`PostgreSQL` gives a :class:`PostgreSQLService`, which converges one
+  cluster (plan from the live server, deploy, endpoint). ``PostgreSQLScore``
+  needs only this, so it runs on a single host and on a replicated topology alike.
+- :class:`PostgreSQLServer` gives a :class:`PostgreSQLServerService`, which adds
+  the primitives of one server that a replication orchestrator drives: state,
+  follow, promote, fence, and the synchronous standby set. Hosts provide it;
+  the leader/followers orchestration (``topologies/postgres/cluster.py``) is
+  written once over it.
+- :class:`PostgreSQLCluster` gives a :class:`PostgreSQLClusterService`, which
+  adds the operations of a replicated cluster: status of every member,
+  switchover and failover. Only higher-order topologies provide it, and only
+  when their members are ``PostgreSQLServer``.
 """
 
 from __future__ import annotations
@@ -184,48 +187,45 @@ class ClusterStatus:
         return "; ".join(parts)
 
 
-@runtime_checkable
-class PostgreSQL(Protocol):
-    """A topology that converges PostgreSQL clusters.
+class PostgreSQLService(Protocol):
+    """What converges PostgreSQL clusters: a topology's :meth:`PostgreSQL.postgresql`.
 
-    A topology implementing it promises that ``deploy_postgres`` converges a
-    cluster to ``config`` idempotently (never re-initialising a data directory
-    that holds data), that ``plan_postgres`` observes without changing
-    anything, that passwords are generated once and reused, and that no
-    password is ever returned except inside a :class:`Secret` nor appears in a
-    :class:`Change`.
+    It promises that :meth:`deploy` converges a cluster to ``config``
+    idempotently (never re-initialising a data directory that holds data),
+    that :meth:`plan` observes without changing anything, that passwords are
+    generated once and reused, and that no password is ever returned except
+    inside a :class:`Secret` nor appears in a :class:`Change`.
     """
 
-    async def plan_postgres(self, config: PgConfig) -> list[Change]:
-        """The changes ``deploy_postgres`` would make, observed from the live servers."""
+    async def plan(self, config: PgConfig) -> list[Change]:
+        """The changes :meth:`deploy` would make, observed from the live servers."""
         ...
 
-    async def deploy_postgres(self, config: PgConfig) -> list[Change]:
+    async def deploy(self, config: PgConfig) -> list[Change]:
         """Converge the cluster to ``config``; return the changes made (empty: none)."""
         ...
 
-    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
+    async def endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
         """Where the owner of ``database`` connects to the (current primary of the) cluster."""
         ...
 
 
-@runtime_checkable
-class PostgreSQLServer(PostgreSQL, Protocol):
-    """One PostgreSQL server on one host, with the primitives replication needs."""
+class PostgreSQLServerService(PostgreSQLService, Protocol):
+    """One PostgreSQL server, with the primitives a replication orchestrator drives."""
 
-    async def postgres_replication(self, config: PgConfig) -> ReplicationState:
+    async def replication(self, config: PgConfig) -> ReplicationState:
         """Whether the server is a primary or a replica, and how far behind."""
         ...
 
-    async def postgres_address(self, config: PgConfig) -> str:
-        """The host others reach this server at."""
+    async def address(self, config: PgConfig) -> str:
+        """``host:port`` others reach this server at."""
         ...
 
-    async def postgres_replication_source(self, config: PgConfig, name: str) -> ReplicationSource:
+    async def replication_source(self, config: PgConfig, name: str) -> ReplicationSource:
         """How a replica called ``name`` reaches this server (the password as a Secret)."""
         ...
 
-    async def follow_postgres(self, config: PgConfig, source: ReplicationSource, *, rewind: bool = True) -> None:
+    async def follow(self, config: PgConfig, source: ReplicationSource, *, rewind: bool = True) -> None:
         """Make the server a streaming replica of ``source``.
 
         An empty server is cloned with ``pg_basebackup``; one holding data that
@@ -235,29 +235,27 @@ class PostgreSQLServer(PostgreSQL, Protocol):
         """
         ...
 
-    async def checkpoint_postgres(self, config: PgConfig) -> None:
+    async def checkpoint(self, config: PgConfig) -> None:
         """Checkpoint now (after a promotion, so that pg_rewind sees the new timeline)."""
         ...
 
-    async def promote_postgres(self, config: PgConfig, standbys: tuple[str, ...]) -> None:
+    async def promote(self, config: PgConfig, standbys: tuple[str, ...]) -> None:
         """Promote a replica; as a primary it waits for ``standbys`` (any one) on commit."""
         ...
 
-    async def fence_postgres(self, config: PgConfig) -> None:
+    async def fence(self, config: PgConfig) -> None:
         """Stop the server at once and mark it so that it cannot start as a primary."""
         ...
 
-    async def stop_postgres(self, config: PgConfig) -> str:
+    async def stop(self, config: PgConfig) -> str:
         """Stop the server cleanly; return its last checkpoint LSN."""
         ...
 
-    async def set_postgres_standbys(
-        self, config: PgConfig, standbys: tuple[str, ...], slots: tuple[str, ...]
-    ) -> None:
+    async def set_standbys(self, config: PgConfig, standbys: tuple[str, ...], slots: tuple[str, ...]) -> None:
         """On a primary: wait for any one of ``standbys`` on commit; keep exactly ``slots``."""
         ...
 
-    async def probe_write_postgres(self, config: PgConfig, timeout_s: float) -> None:
+    async def probe_write(self, config: PgConfig, timeout_s: float) -> None:
         """On a primary: commit one transaction that writes WAL, as a client's commit does.
 
         It returns once the commit is acknowledged, so after every synchronous
@@ -267,18 +265,44 @@ class PostgreSQLServer(PostgreSQL, Protocol):
         ...
 
 
+class PostgreSQLClusterService(PostgreSQLService, Protocol):
+    """A replicated PostgreSQL cluster: one primary, streaming replicas."""
+
+    async def status(self, config: PgConfig) -> ClusterStatus:
+        """Every member's role, upstream and lag."""
+        ...
+
+    async def switchover(self, config: PgConfig, to: str | None = None) -> list[Change]:
+        """Planned: stop writes, let ``to`` replay everything, promote it, make the old primary follow it."""
+        ...
+
+    async def failover(self, config: PgConfig, to: str | None = None) -> list[Change]:
+        """Unplanned: fence the primary, promote ``to``; the old primary rejoins on the next deploy."""
+        ...
+
+
+@runtime_checkable
+class PostgreSQL(Protocol):
+    """A topology that converges PostgreSQL clusters, through its :class:`PostgreSQLService`."""
+
+    def postgresql(self) -> PostgreSQLService:
+        """The topology's PostgreSQL service (``topology.postgresql().deploy(config)``)."""
+        ...
+
+
+@runtime_checkable
+class PostgreSQLServer(PostgreSQL, Protocol):
+    """One PostgreSQL server (on one host, in one namespace), with the primitives replication needs."""
+
+    def postgresql(self) -> PostgreSQLServerService:
+        """The server's service: :class:`PostgreSQLService` plus replication primitives."""
+        ...
+
+
 @runtime_checkable
 class PostgreSQLCluster(PostgreSQL, Protocol):
     """A replicated PostgreSQL cluster: one primary, streaming replicas."""
 
-    async def postgres_status(self, config: PgConfig) -> ClusterStatus:
-        """Every member's role, upstream and lag."""
-        ...
-
-    async def switchover_postgres(self, config: PgConfig, to: str | None = None) -> list[Change]:
-        """Planned: stop writes, let ``to`` replay everything, promote it, make the old primary follow it."""
-        ...
-
-    async def failover_postgres(self, config: PgConfig, to: str | None = None) -> list[Change]:
-        """Unplanned: fence the primary, promote ``to``; the old primary rejoins on the next deploy."""
+    def postgresql(self) -> PostgreSQLClusterService:
+        """The cluster's service: :class:`PostgreSQLService` plus status, switchover and failover."""
         ...

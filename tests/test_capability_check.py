@@ -152,7 +152,7 @@ def test_a_failover_names_the_capability_each_member_lacks() -> None:
     # Neither is lifted onto a failover (adr/0062): the pair names both, not its members.
     assert gaps == ["LoadBalancer (missing load_balancer)", "Docker (missing docker)"]
     assert capability_gaps(FailoverTopology(DockerOnly(), DockerOnly()), PostgreSQL)[0].startswith(
-        "primary: PostgreSQL (missing deploy_postgres, plan_postgres, postgres_endpoint)"
+        "primary: PostgreSQLServer (missing postgresql)"
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol, overload, runtime_checkable
 import pytest
 from typing_extensions import get_protocol_members
 
-from capabilities import Docker, DockerService, PostgreSQL, PostgreSQLServer
+from capabilities import Docker, DockerService, PostgreSQL, PostgreSQLServerService
 from harmony_py import Interpret, Maestro, MissingCapabilityError, Score, TopologyReport, capability_gaps, provides
 from topologies import DockerTopology, FailoverTopology, LocalhostTopology
 
@@ -275,15 +275,22 @@ async def _async_stub(*args: object, **kwargs: object) -> None:
     raise AssertionError("never called: only the capability check looks at it")
 
 
+class _ServerService:
+    """Every method of a PostgreSQL server's service (stubs)."""
+
+
+for _member in sorted(get_protocol_members(PostgreSQLServerService)):
+    setattr(_ServerService, _member, _async_stub)
+
+
 class ServerWithDocker(Topology):
-    """Every member of a PostgreSQL server and Docker's accessor (stubs), as one host."""
+    """A PostgreSQL server and Docker's accessor (stubs), as one host."""
 
     def docker(self) -> DockerService:
         raise AssertionError("never called: only the capability check looks at it")
 
-
-for _member in sorted(get_protocol_members(PostgreSQLServer)):
-    setattr(ServerWithDocker, _member, _async_stub)
+    def postgresql(self) -> _ServerService:
+        return _ServerService()
 
 
 def _pair_of_pairs(member: object) -> Any:
@@ -294,7 +301,7 @@ def _pair_of_pairs(member: object) -> Any:
 def test_a_capability_extending_postgresql_on_a_pair_of_pairs_is_refused_as_postgresql_is() -> None:
     pairs = _pair_of_pairs(LocalhostTopology())
     plain = capability_gaps(pairs, PostgreSQL)
-    assert plain and all("PostgreSQLServer (missing " in gap for gap in plain)
+    assert plain and all("PostgreSQLServer (postgresql() returns ReplicatedPostgreSQL, lacking " in gap for gap in plain)
     # Before: accepted, and the plan then failed with an AttributeError on the inner pair.
     assert capability_gaps(pairs, ExtendedPostgreSQL) == plain
     assert provides(FailoverTopology(LocalhostTopology(), LocalhostTopology()), ExtendedPostgreSQL)

@@ -91,7 +91,7 @@ def test_the_endpoint_flows_to_its_consumer_and_the_password_stays_secret(instan
     assert [s.state for s in second.scores] == [ScoreState.UNCHANGED, ScoreState.UNCHANGED], second
     assert not anyio.run(maestro.plan).has_changes
 
-    server: HostPostgreSQLServer = instance.postgres_server(db.config)
+    server: HostPostgreSQLServer = instance.postgresql().server(db.config)
     password = server.password_of("shop").reveal()
     assert len(password) >= 16 and password not in repr((plan, first, second))
     assert os.environ[ENV_VAR] in str(server.store.path_of("postgresql/outputs_pg/shop"))

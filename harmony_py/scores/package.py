@@ -1,4 +1,8 @@
-"""Debian/Ubuntu packages, planned from dpkg's own record of what is installed."""
+"""Debian/Ubuntu packages, planned from dpkg's own record of what is installed.
+
+apt and dpkg are driven by :mod:`harmony_py.hostops.packages`, which the
+adapters that install what they run (PostgreSQL on hosts) use too.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from capabilities.command_runner import CommandRunner, CommandRunnerService
-from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
+from capabilities.command_runner import CommandRunner
+from harmony_py.errors import HarmonyError, ScoreValueError
+from harmony_py.hostops.packages import (
+    Installed,
+    candidate_versions,
+    install_packages,
+    installed_packages,
+    package_versions,
+    remove_packages,
+)
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.values import Change, ChangeAction
 
@@ -19,10 +31,6 @@ PackageState = Literal["present", "absent", "latest"]
 _PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.\-]+(:[a-z0-9\-]+)?")
 # Debian policy 5.6.12: [epoch:]upstream_version[-debian_revision], upstream starting with a digit.
 _VERSION = re.compile(r"([0-9]+:)?[0-9][A-Za-z0-9.+~:-]*")
-_APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
-# Wait for another apt or dpkg run to finish instead of failing at once on its lock.
-_APT_LOCK_WAIT = ("-o", "DPkg::Lock::Timeout=300")
-_QUERY_FORMAT = "${Package}\t${db:Status-Abbrev}\t${Version}\n"
 
 
 @dataclass(frozen=True)
@@ -109,14 +117,6 @@ class PackageScore(Score[CommandRunner]):
         return PackageInterpret(self)
 
 
-@dataclass(frozen=True)
-class Installed:
-    """dpkg's record of one package: whether it is installed ("ii"), and which version."""
-
-    installed: bool
-    version: str
-
-
 class PackageInterpret(ConvergingInterpret[CommandRunner]):
     def __init__(self, score: PackageScore) -> None:
         self.score = score
@@ -149,13 +149,9 @@ class PackageInterpret(ConvergingInterpret[CommandRunner]):
         runner = topology.command_runner()
         names = [change.target.removeprefix("package ") for change in changes]
         if self.score.state != "absent":
-            if self.score.update_cache:
-                await _apt(runner, ("apt-get", *_APT_LOCK_WAIT, "-q", "update"), self.score.timeout_s)
-            install = ("install", "--allow-downgrades", *names)
-            argv = ("apt-get", *_APT_LOCK_WAIT, "-q", "-y", "--no-install-recommends", *install)
+            await install_packages(runner, names, update_cache=self.score.update_cache, timeout_s=self.score.timeout_s)
         else:
-            argv = ("apt-get", *_APT_LOCK_WAIT, "-q", "-y", "remove", *names)
-        await _apt(runner, argv, self.score.timeout_s)
+            await remove_packages(runner, names, timeout_s=self.score.timeout_s)
         remaining = await self.plan(topology)
         if remaining:
             raise HarmonyError(
@@ -168,43 +164,7 @@ def _installed(found: Mapping[str, Installed], entry: Wanted) -> bool:
     return record is not None and record.installed
 
 
-async def package_versions(runner: CommandRunnerService, names: Sequence[str]) -> Mapping[str, Installed]:
-    """dpkg's record of each package it knows among ``names`` (unknown packages are left out)."""
-    result = await runner.run(("dpkg-query", "-W", "-f", _QUERY_FORMAT, "--", *names))
-    # dpkg-query exits 1 when some name is unknown to it, and still lists the others.
-    if result.exit_status not in (0, 1):
-        raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
-    found: dict[str, Installed] = {}
-    for line in result.stdout_text.splitlines():
-        package, _tab, rest = line.partition("\t")
-        status, _tab, version = rest.partition("\t")
-        found[package] = Installed(status.startswith("ii"), version)
-    return found
-
-
-async def installed_packages(runner: CommandRunnerService, names: Sequence[str]) -> Mapping[str, bool]:
-    """Whether each package is installed, by dpkg's status ("ii"); unknown packages are not."""
-    return {name: record.installed for name, record in (await package_versions(runner, names)).items()}
-
-
-async def candidate_versions(runner: CommandRunnerService, names: Sequence[str]) -> Mapping[str, str]:
-    """The version apt would install of each package (``apt-cache policy``); packages without one are left out."""
-    result = await runner.run(("apt-cache", "policy", "--", *names), env={**_APT_ENV, "LC_ALL": "C"})
-    if not result.ok:
-        raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
-    candidates: dict[str, str] = {}
-    package = None
-    for line in result.stdout_text.splitlines():
-        if line and not line[0].isspace() and line.endswith(":"):
-            package = line[:-1].partition(":")[0]
-        elif package is not None and line.strip().startswith("Candidate:"):
-            version = line.split(":", 1)[1].strip()
-            if version != "(none)":
-                candidates[package] = version
-    return candidates
-
-
-async def _apt(runner: CommandRunnerService, argv: tuple[str, ...], timeout_s: float | None) -> None:
-    result = await runner.run(argv, env=_APT_ENV, timeout_s=timeout_s)
-    if not result.ok:
-        raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)
+__all__ = [
+    "Installed", "PackageInterpret", "PackageScore", "PackageState", "Wanted",
+    "candidate_versions", "installed_packages", "package_versions",
+]  # fmt: skip

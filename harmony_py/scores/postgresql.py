@@ -166,16 +166,16 @@ class PostgreSQLInterpret(ProducingInterpret[PostgreSQL, PgEndpoint]):
         self.endpoint_database = endpoint_database
 
     async def plan(self, topology: PostgreSQL) -> Sequence[Change]:
-        return await topology.plan_postgres(self.config)
+        return await topology.postgresql().plan(self.config)
 
     async def apply(self, topology: PostgreSQL) -> Outcome:
-        changes = await topology.deploy_postgres(self.config)
+        changes = await topology.postgresql().deploy(self.config)
         return Outcome.changed(changes) if changes else Outcome.noop()
 
     async def output(self, topology: PostgreSQL) -> PgEndpoint | None:
         if self.endpoint_database is None:
             return None
-        return await topology.postgres_endpoint(self.config, self.endpoint_database)
+        return await topology.postgresql().endpoint(self.config, self.endpoint_database)
 
 
 # -- the primary of a replicated cluster -------------------------------------------
@@ -234,7 +234,7 @@ class PrimaryInterpret(Interpret[PostgreSQLCluster]):
         self.config, self.to, self.mode = config, to, mode
 
     async def plan(self, topology: PostgreSQLCluster) -> Sequence[Change]:
-        status = await topology.postgres_status(self.config)
+        status = await topology.postgresql().status(self.config)
         try:
             member = status.member(self.to)
         except KeyError:
@@ -264,9 +264,9 @@ class PrimaryInterpret(Interpret[PostgreSQLCluster]):
                 )
             return Outcome.noop(f"{self.to} is already the primary")
         if self.mode == "failover":
-            changes = await topology.failover_postgres(self.config, self.to)
+            changes = await topology.postgresql().failover(self.config, self.to)
         else:
-            changes = await topology.switchover_postgres(self.config, self.to)
+            changes = await topology.postgresql().switchover(self.config, self.to)
         return Outcome.changed(changes, f"{self.mode} to {self.to} done") if changes else Outcome.noop()
 
     async def verify(self, topology: PostgreSQLCluster) -> Sequence[Change]:
@@ -274,7 +274,7 @@ class PrimaryInterpret(Interpret[PostgreSQLCluster]):
         primary, every replica streams from it, and each of its synchronous standbys streams
         as one (so a commit is acknowledged). The switchover and failover themselves wait for
         this and also commit a transaction before they report success."""
-        return primary_promises_unkept(await topology.postgres_status(self.config), self.to)
+        return primary_promises_unkept(await topology.postgresql().status(self.config), self.to)
 
 
 def primary_promises_unkept(status: ClusterStatus, to: str) -> list[Change]:
@@ -335,7 +335,7 @@ class StatusInterpret(Interpret[PostgreSQLCluster]):
         return []
 
     async def apply(self, topology: PostgreSQLCluster) -> Outcome:
-        status: ClusterStatus = await topology.postgres_status(self.config)
+        status: ClusterStatus = await topology.postgresql().status(self.config)
         # A line per member for human output, "primary (host:port): primary, standbys [...]"; the message has them all.
         lines = (ClusterStatus((m,)).summary().partition(": ") for m in status.members)
         details = {member: state for member, _, state in lines}

@@ -10,7 +10,9 @@ import pytest
 
 from capabilities.application import AppSpec, ApplicationPlatform
 from capabilities.errors import ContractVersionError
-from harmony_py import Maestro, MissingCapabilityError, ScoreState, ScoreValueError, Secret
+from capabilities.postgresql import PostgreSQL, PostgreSQLCluster, PostgreSQLServer
+from harmony_py import Maestro, MissingCapabilityError, ScoreState, ScoreValueError, Secret, provides
+from harmony_py.capability_check import capability_gaps
 from harmony_py.outputs import Ref
 from harmony_py.scores import ApplicationScore, PostgreSQLDatabase
 from topologies import ApplicationTopology, DockerTopology, FailoverTopology, LocalInstance, LocalhostTopology
@@ -77,11 +79,11 @@ def test_a_topology_without_the_platform_is_refused_at_run_time_too() -> None:
     text = str(refused.value)
     assert "requires capability ApplicationRuntime" in text
     assert "ApplicationRuntime (missing application_runtime)" in text
-    assert "requires capability PostgreSQL" in text and "missing deploy_postgres" in text
+    assert "requires capability PostgreSQL" in text and "PostgreSQL (missing postgresql)" in text
 
     docker_pair = FailoverTopology(DockerTopology(), DockerTopology())
     paired = ApplicationTopology(runtime=LocalInstance("here"), database=docker_pair)  # type: ignore[arg-type]
-    with pytest.raises(MissingCapabilityError, match=r"database: primary: PostgreSQL \(missing deploy_postgres, "):
+    with pytest.raises(MissingCapabilityError, match=r"database: primary: PostgreSQLServer \(missing postgresql\)"):
         Maestro(paired).add(shop()).check_capabilities()
 
 
@@ -119,3 +121,9 @@ def test_a_host_runtime_is_built_on_the_host_it_belongs_to() -> None:
 def test_localhost_refuses_bad_application_settings_when_it_is_made(settings: dict[str, Any], problem: str) -> None:
     with pytest.raises(ScoreValueError, match=problem):
         LocalhostTopology(**settings)
+def test_an_application_topology_is_postgresql_but_no_server_nor_cluster_at_run_time() -> None:
+    """Its postgresql() is the database's plain PostgreSQLService, as mypy sees it: a refinement is refused."""
+    pair = ApplicationTopology(runtime=LocalInstance("here"), database=FailoverTopology(LocalInstance("a"), LocalInstance("b", port_shift=1)))
+    assert provides(pair, PostgreSQL)
+    assert not provides(pair, PostgreSQLServer) and not provides(pair, PostgreSQLCluster)
+    assert "postgresql() returns PostgreSQLService, lacking PostgreSQLClusterService" in capability_gaps(pair, PostgreSQLCluster)[0]

@@ -208,20 +208,20 @@ def test_the_host_s_database_settings_apply_once_and_bad_ones_are_named() -> Non
     """postgres_listen replaces loopback-only listening, postgres_networks adds to the score's; applied twice, the same."""
     host = LinuxHostTopology("192.0.2.20", postgres_listen=("192.0.2.20",), postgres_networks=("192.0.2.0/24",))
     default = PgConfig("shop")
-    networked = host.postgres_config(default)
+    networked = host.postgresql().placement.config(default)
     assert networked.listen_addresses == ("192.0.2.20",)
     assert networked.allowed_networks == ("127.0.0.1/32", "192.0.2.0/24")
-    assert host.postgres_config(networked) == networked
-    assert host.postgres_host(default) == "192.0.2.20"
+    assert host.postgresql().placement.config(networked) == networked
+    assert host.postgresql().layout(default).host == "192.0.2.20"
     # A score that names where it listens keeps it.
     explicit = PgConfig("shop", listen_addresses=("*",))
-    assert host.postgres_config(explicit).listen_addresses == ("*",)
+    assert host.postgresql().placement.config(explicit).listen_addresses == ("*",)
     # Without settings, a host runs every config as written.
-    assert LinuxHostTopology("192.0.2.21").postgres_config(default) == default
+    assert LinuxHostTopology("192.0.2.21").postgresql().placement.config(default) == default
 
     with pytest.raises(ScoreValueError, match="postgres_listen: 'db one'"):
-        LinuxHostTopology("192.0.2.22", postgres_listen=("db one",)).postgres_config(default)
+        LinuxHostTopology("192.0.2.22", postgres_listen=("db one",)).postgresql().placement.config(default)
     with pytest.raises(ScoreValueError, match="postgres_networks: '10.0.0.0/33'"):
-        LinuxHostTopology("192.0.2.22", postgres_networks=("10.0.0.0/33",)).postgres_config(default)
+        LinuxHostTopology("192.0.2.22", postgres_networks=("10.0.0.0/33",)).postgresql().placement.config(default)
     with pytest.raises(ScoreValueError, match="set app_address"):
         LinuxHostTopology("db.example").application_runtime()

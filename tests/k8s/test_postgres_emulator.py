@@ -96,9 +96,9 @@ def test_a_pair_of_clusters_provides_replicated_postgresql() -> None:
 
 async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:
     primary = pair.primary
-    planned = await primary.plan_postgres(CONFIG)
+    planned = await primary.postgresql().plan(CONFIG)
     assert server.call(lambda: server.api.find("StatefulSet", "orders", "pg-a")) is None, "a plan changed something"
-    changes = await primary.deploy_postgres(CONFIG)
+    changes = await primary.postgresql().deploy(CONFIG)
     assert sorted(c.target for c in changes) == sorted(c.target for c in planned)
     assert {c.target for c in changes} == {
         "Secret pg-a/orders-credentials", "ConfigMap pg-a/orders-init", "ConfigMap pg-a/orders-replication",
@@ -125,21 +125,21 @@ async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTo
     assert "host replication replicator" in init and "ROLE" not in init  # roles: the converge's, through exec
 
     version = statefulset["metadata"]["resourceVersion"]
-    assert await primary.deploy_postgres(CONFIG) == []
-    assert await primary.plan_postgres(CONFIG) == []
+    assert await primary.postgresql().deploy(CONFIG) == []
+    assert await primary.postgresql().plan(CONFIG) == []
     assert find(server, "StatefulSet", "orders", "pg-a")["metadata"]["resourceVersion"] == version
 
-    endpoint = await primary.postgres_endpoint(CONFIG, "orders")
+    endpoint = await primary.postgresql().endpoint(CONFIG, "orders")
     assert (endpoint.host, endpoint.port, endpoint.user) == ("orders.pg-a.svc", 5432, "app")
     assert endpoint.password.reveal() == passwords()[2] and passwords()[2] not in repr(endpoint)
-    assert await primary.postgres_address(CONFIG) == "orders.pg-a.svc:5432"
+    assert await primary.postgresql().address(CONFIG) == "orders.pg-a.svc:5432"
 
 
 async def test_replica_is_declared_to_clone_its_primary(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:
-    await pair.primary.deploy_postgres(CONFIG)
-    source = await pair.primary.postgres_replication_source(CONFIG, "replica")
+    await pair.primary.postgresql().deploy(CONFIG)
+    source = await pair.primary.postgresql().replication_source(CONFIG, "replica")
     assert (source.host, source.slot, source.name) == ("orders.pg-a.svc", "harmony_replica", "replica")
-    await pair.replica.follow_postgres(CONFIG, source)
+    await pair.replica.postgresql().follow(CONFIG, source)
     declared = find(server, "ConfigMap", "orders-replication", "pg-b")["data"]
     assert declared == {
         "role": "replica", "source_host": "orders.pg-a.svc", "source_port": "5432", "source_user": "replicator",
@@ -152,8 +152,8 @@ async def test_replica_is_declared_to_clone_its_primary(pair: FailoverTopology[K
     assert templates[0] == templates[1]
 
     versions = {ns: find(server, "StatefulSet", "orders", ns)["metadata"]["resourceVersion"] for ns in ("pg-a", "pg-b")}
-    await pair.replica.follow_postgres(CONFIG, source)
-    assert await pair.replica.plan_postgres(CONFIG) == []
+    await pair.replica.postgresql().follow(CONFIG, source)
+    assert await pair.replica.postgresql().plan(CONFIG) == []
     assert find(server, "ConfigMap", "orders-replication", "pg-b")["data"] == declared
     assert {ns: find(server, "StatefulSet", "orders", ns)["metadata"]["resourceVersion"] for ns in ("pg-a", "pg-b")} == versions
 
@@ -161,7 +161,7 @@ async def test_replica_is_declared_to_clone_its_primary(pair: FailoverTopology[K
 async def test_failover_plan_shows_the_primary_and_the_clone(
     pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, secrets_dir: Path
 ) -> None:
-    changes = await pair.plan_postgres(CONFIG)
+    changes = await pair.postgresql().plan(CONFIG)
     assert not secrets_dir.exists()  # a plan stores no secret: the passwords apply would generate are drafts
     summaries = [f"{c.target}: {c.summary}" for c in changes]
     assert any(s.startswith("primary (StatefulSet pg-a/orders): primary: create") for s in summaries), summaries
@@ -176,10 +176,10 @@ async def test_failover_deploy_stops_clearly_where_a_running_pod_is_needed(
     # The primary's objects are applied (and its Pod made); creating the
     # replica's slot needs psql in that Pod, which the emulator does not run.
     with pytest.raises(K8sApiError, match="exec psql in Pod orders-0 in namespace pg-a: the command could not run: this emulator runs no containers"):
-        await pair.deploy_postgres(CONFIG)
+        await pair.postgresql().deploy(CONFIG)
     find(server, "StatefulSet", "orders", "pg-a")
     assert server.call(lambda: server.api.find("StatefulSet", "orders", "pg-b")) is None
-    status = await pair.postgres_status(CONFIG)
+    status = await pair.postgresql().status(CONFIG)
     assert status.member("primary").state.role is ReplicationRole.UNREACHABLE
     assert "runs no containers" in (status.member("primary").state.problem or "")
     assert status.member("replica").state.role is ReplicationRole.ABSENT
@@ -191,28 +191,28 @@ def pod_uid(server: EmulatorThread, namespace: str) -> str | None:
 
 
 async def test_a_stopped_server_is_started_by_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:
-    await pair.primary.deploy_postgres(CONFIG)
+    await pair.primary.postgresql().deploy(CONFIG)
     first = pod_uid(server, "pg-a")
     assert first is not None
-    # What stop_postgres declares (its clean stop runs in the Pod: real_cluster tier).
-    postgres = pair.primary.k8s_postgres(CONFIG)
+    # What postgresql().stop declares (its clean stop runs in the Pod: real_cluster tier).
+    postgres = pair.primary.postgresql().server(CONFIG)
     declared, password, _ = await postgres.declared()
     await postgres.apply(dataclasses.replace(declared, stopped=True), password, apply=True)
-    assert (await pair.primary.postgres_replication(CONFIG)).role is ReplicationRole.STOPPED
-    planned = await pair.primary.plan_postgres(CONFIG)
+    assert (await pair.primary.postgresql().replication(CONFIG)).role is ReplicationRole.STOPPED
+    planned = await pair.primary.postgresql().plan(CONFIG)
     assert ("Pod orders-0", "start PostgreSQL (restart the pod)") in [(c.target, c.summary) for c in planned]
-    changes = await pair.primary.deploy_postgres(CONFIG)
+    changes = await pair.primary.postgresql().deploy(CONFIG)
     assert [c.summary for c in changes if c.action is ChangeAction.RUN] == ["start PostgreSQL (restart the pod)"]
     assert pod_uid(server, "pg-a") not in (None, first)
     assert "annotations" not in find(server, "StatefulSet", "orders", "pg-a")["metadata"]
-    assert await pair.primary.deploy_postgres(CONFIG) == []
+    assert await pair.primary.postgresql().deploy(CONFIG) == []
 
 
 async def test_a_former_primary_rejoins_rewound_in_a_new_pod(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:
-    await pair.primary.deploy_postgres(CONFIG)
-    await pair.replica.deploy_postgres(CONFIG)
+    await pair.primary.postgresql().deploy(CONFIG)
+    await pair.replica.postgresql().deploy(CONFIG)
     before = pod_uid(server, "pg-b")
-    await pair.replica.follow_postgres(CONFIG, await pair.primary.postgres_replication_source(CONFIG, "replica"))
+    await pair.replica.postgresql().follow(CONFIG, await pair.primary.postgresql().replication_source(CONFIG, "replica"))
     declared = find(server, "ConfigMap", "orders-replication", "pg-b")["data"]
     assert declared["role"] == "replica" and len(declared["rewind"]) == 8  # a token: rewind once
     assert pod_uid(server, "pg-b") not in (None, before)
@@ -231,8 +231,8 @@ async def test_exec_into_a_pod_that_is_not_running_says_why(pair: FailoverTopolo
 
 
 async def test_fence_holds_the_server_down(pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL) -> None:
-    await pair.primary.deploy_postgres(CONFIG)
-    await pair.primary.fence_postgres(CONFIG)
+    await pair.primary.postgresql().deploy(CONFIG)
+    await pair.primary.postgresql().fence(CONFIG)
     statefulset = find(server, "StatefulSet", "orders", "pg-a")
     assert statefulset["spec"]["replicas"] == 0
     with anyio.fail_after(5):  # the toy controller removes the Pod of a StatefulSet scaled to zero
@@ -241,9 +241,9 @@ async def test_fence_holds_the_server_down(pair: FailoverTopology[K8sAnywhereTop
     assert statefulset["metadata"]["annotations"]["harmony.dev/postgres-fenced"] == "true"
     # If anything starts it again, it starts as a standby.
     assert find(server, "ConfigMap", "orders-replication", "pg-a")["data"]["role"] == "replica"
-    state = await pair.primary.postgres_replication(CONFIG)
+    state = await pair.primary.postgresql().replication(CONFIG)
     assert (state.role, state.fenced) == (ReplicationRole.STOPPED, True)
-    assert await pair.primary.deploy_postgres(CONFIG) == []
+    assert await pair.primary.postgresql().deploy(CONFIG) == []
     assert find(server, "StatefulSet", "orders", "pg-a")["spec"]["replicas"] == 0
 
 
@@ -251,7 +251,7 @@ async def test_a_server_whose_pod_never_becomes_ready_fails_clearly(kubeconfig: 
     server.call(lambda: setattr(server.api, "auto_ready", False))
     topology = member(kubeconfig, "default", ready_timeout_s=0.5)
     with pytest.raises(K8sNotReadyError, match=r"StatefulSet orders in namespace default not Rollout after 0.5 s.*no pods were created"):
-        await topology.deploy_postgres(CONFIG)
+        await topology.postgresql().deploy(CONFIG)
 
 
 @pytest.mark.parametrize("shell", ["sh", "bash"])
@@ -351,23 +351,23 @@ async def test_a_changed_password_updates_the_role(
     pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL
 ) -> None:
     config = dataclasses.replace(CONFIG, users=(PgUser("app", Secret("first-pass"), databases=("orders",)),))
-    await pair.primary.deploy_postgres(config)
+    await pair.primary.postgresql().deploy(config)
     changed = dataclasses.replace(CONFIG, users=(PgUser("app", Secret("second-pass"), databases=("orders",)),))
-    planned = await pair.primary.plan_postgres(changed)
+    planned = await pair.primary.postgresql().plan(changed)
     assert role_summaries(planned) == ["update role app (login, password)"]
-    assert role_summaries(await pair.primary.deploy_postgres(changed)) == ["update role app (login, password)"]
+    assert role_summaries(await pair.primary.postgresql().deploy(changed)) == ["update role app (login, password)"]
     verifier = json.loads(kubelet.psql(facts_sql("replicator")))["roles"]["app"]["verifier"]
     assert scram_matches("second-pass", verifier) and not scram_matches("first-pass", verifier)
-    assert await pair.primary.deploy_postgres(changed) == []
+    assert await pair.primary.postgresql().deploy(changed) == []
 
 
 async def test_a_replica_is_not_asked_for_roles(
     pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, kubelet: RealPostgreSQL
 ) -> None:
-    await pair.primary.deploy_postgres(CONFIG)
-    await pair.replica.follow_postgres(CONFIG, await pair.primary.postgres_replication_source(CONFIG, "replica"))
+    await pair.primary.postgresql().deploy(CONFIG)
+    await pair.replica.postgresql().follow(CONFIG, await pair.primary.postgresql().replication_source(CONFIG, "replica"))
     server.call(lambda: server.api.exec_env.pop(("pg-b", "orders-0")))  # nothing answers psql in its Pod
-    assert await pair.replica.plan_postgres(CONFIG) == []
+    assert await pair.replica.postgresql().plan(CONFIG) == []
 
 
 USER_NAMES = st.sampled_from(["app", "reports", "audit"])
@@ -386,9 +386,9 @@ def test_any_roles_and_databases_converge_then_noop(
     config = PgConfig("orders", databases=tuple(databases), users=tuple(PgUser(name, databases=tuple(d)) for name, d in users))
 
     async def check() -> None:
-        await pair.primary.deploy_postgres(config)
-        assert await pair.primary.plan_postgres(config) == []
-        assert await pair.primary.deploy_postgres(config) == []
+        await pair.primary.postgresql().deploy(config)
+        assert await pair.primary.postgresql().plan(config) == []
+        assert await pair.primary.postgresql().deploy(config) == []
 
     anyio.run(check)
     facts = json.loads(kubelet.psql(facts_sql("replicator")))

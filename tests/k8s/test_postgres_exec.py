@@ -226,13 +226,13 @@ def _poll(check: Callable[[], bool], timeout_s: float = 60.0) -> None:
 
 async def test_exec_primitives_on_real_servers(pair: FailoverTopology[K8sAnywhereTopology], servers: dict[str, Path], server: EmulatorThread) -> None:
     # Deploy: the primary's objects, its slot and standby set through exec; the replica's objects.
-    changes = await pair.deploy_postgres(CONFIG)
+    changes = await pair.postgresql().deploy(CONFIG)
     summaries = [f"{c.target}: {c.summary}" for c in changes]
     assert any("clone primary with pg_basebackup" in s for s in summaries), summaries
     assert psql(servers["primary"], "SHOW synchronous_standby_names") == 'FIRST 1 ("replica")'
     assert psql(servers["primary"], "SELECT slot_name FROM pg_replication_slots") == "harmony_replica"
 
-    status = await pair.postgres_status(CONFIG)
+    status = await pair.postgresql().status(CONFIG)
     primary, replica = status.member("primary").state, status.member("replica").state
     assert (primary.role, primary.sync_standbys, primary.timeline) == (ReplicationRole.PRIMARY, ("replica",), 1)
     assert [(s.name, s.sync_state) for s in primary.standbys] == [("replica", "sync")]
@@ -240,20 +240,20 @@ async def test_exec_primitives_on_real_servers(pair: FailoverTopology[K8sAnywher
     assert primary.lsn is not None and replica.lsn is not None
 
     # Nothing left to do: a second deploy and a plan are empty (exec'd status, declared objects).
-    assert await pair.deploy_postgres(CONFIG) == []
-    assert await pair.plan_postgres(CONFIG) == []
+    assert await pair.postgresql().deploy(CONFIG) == []
+    assert await pair.postgresql().plan(CONFIG) == []
 
-    await pair.primary.checkpoint_postgres(CONFIG)
+    await pair.primary.postgresql().checkpoint(CONFIG)
     # A commit waits for the replica, which streams it (also the probe a switchover's check commits).
-    await pair.primary.probe_write_postgres(CONFIG, 60.0)
+    await pair.primary.postgresql().probe_write(CONFIG, 60.0)
     psql(servers["primary"], "CREATE TABLE t AS SELECT 1 AS v")
     assert psql(servers["replica"], "SELECT v FROM t") == "1"
 
     # Promotion: the standby set first (ALTER SYSTEM on a standby), then pg_promote; declared a primary.
-    await pair.replica.promote_postgres(CONFIG, ())
-    assert (await pair.replica.postgres_replication(CONFIG)).role is ReplicationRole.PRIMARY
+    await pair.replica.postgresql().promote(CONFIG, ())
+    assert (await pair.replica.postgresql().replication(CONFIG)).role is ReplicationRole.PRIMARY
     # The control file shows the new timeline after a checkpoint (why the orchestration asks for one).
-    await pair.replica.checkpoint_postgres(CONFIG)
-    assert (await pair.replica.postgres_replication(CONFIG)).timeline == 2
+    await pair.replica.postgresql().checkpoint(CONFIG)
+    assert (await pair.replica.postgresql().replication(CONFIG)).timeline == 2
     declared = server.call(lambda: server.api.find("ConfigMap", "orders-replication", "pg-b"))
     assert declared is not None and declared["data"] == {"role": "primary"}

@@ -102,29 +102,29 @@ async def _replayed(topology: K8sAnywhereTopology, sql: str, wanted: str) -> Non
 
 async def test_postgres_primary_and_streaming_replica_on_a_real_cluster(pg_pair: FailoverTopology[K8sAnywhereTopology]) -> None:
     # exec, the replica's pg_basebackup clone, synchronous streaming, NOOP on re-apply.
-    await pg_pair.deploy_postgres(PG)
-    status = await pg_pair.postgres_status(PG)
+    await pg_pair.postgresql().deploy(PG)
+    status = await pg_pair.postgresql().status(PG)
     assert status.member("primary").state.role is ReplicationRole.PRIMARY, status.summary()
     replica = status.member("replica").state
     assert replica.role is ReplicationRole.REPLICA and replica.upstream == status.member("primary").address
     assert status.member("primary").state.sync_standbys == ("replica",)
     await _psql(pg_pair.primary, "CREATE TABLE t (v int); INSERT INTO t VALUES (1)")
     await _replayed(pg_pair.replica, "SELECT v FROM t", "1")
-    assert await pg_pair.plan_postgres(PG) == []
-    assert await pg_pair.deploy_postgres(PG) == []
+    assert await pg_pair.postgresql().plan(PG) == []
+    assert await pg_pair.postgresql().deploy(PG) == []
 
 
 async def test_postgres_switchover_and_failover_on_a_real_cluster(pg_pair: FailoverTopology[K8sAnywhereTopology]) -> None:
     # stop (clean, Pod kept), promote through exec, re-point by Pod restart; fence, rewind on rejoin.
-    await pg_pair.deploy_postgres(PG)
+    await pg_pair.postgresql().deploy(PG)
     await _psql(pg_pair.primary, "CREATE TABLE t (v int); INSERT INTO t VALUES (1)")
-    await pg_pair.switchover_postgres(PG)
-    status = await pg_pair.postgres_status(PG)
+    await pg_pair.postgresql().switchover(PG)
+    status = await pg_pair.postgresql().status(PG)
     assert status.member("replica").state.role is ReplicationRole.PRIMARY, status.summary()
     assert status.member("primary").state.role is ReplicationRole.REPLICA, status.summary()
-    await pg_pair.failover_postgres(PG, to="primary")
-    assert (await pg_pair.postgres_status(PG)).member("replica").state.fenced
-    await pg_pair.deploy_postgres(PG)
-    status = await pg_pair.postgres_status(PG)
+    await pg_pair.postgresql().failover(PG, to="primary")
+    assert (await pg_pair.postgresql().status(PG)).member("replica").state.fenced
+    await pg_pair.postgresql().deploy(PG)
+    status = await pg_pair.postgresql().status(PG)
     assert status.member("replica").state.role is ReplicationRole.REPLICA, status.summary()
     await _replayed(pg_pair.replica, "SELECT v FROM t", "1")

@@ -61,7 +61,7 @@ def test_first_deploy_with_pg_variables_in_the_shell_streams_synchronously(
         _in_operator_shell(shell)
         report = anyio.run(Maestro(topology).add(score).apply)
         assert report.ok, [s.message for s in report.scores]
-        status = anyio.run(topology.postgres_status, score.config)
+        status = anyio.run(topology.postgresql().status, score.config)
     primary = status.member("primary").state
     assert [(s.name, s.state, s.sync_state) for s in primary.standbys] == [("replica", "streaming", "sync")]
 
@@ -71,7 +71,7 @@ def test_servers_never_see_the_operators_pg_variables(
 ) -> None:
     topology, score = pair
     for member in topology.members:
-        data = Path(member.postgres_layout(score.config).data_dir)
+        data = Path(member.postgresql().layout(score.config).data_dir)
         postmaster = int((data / "postmaster.pid").read_text().split()[0])
         environ = Path(f"/proc/{postmaster}/environ").read_bytes().decode(errors="replace").split("\0")
         found = dict(entry.split("=", 1) for entry in environ if "=" in entry)
@@ -87,12 +87,12 @@ def test_switchover_with_pgpassword_in_the_shell_verifies_streaming(
         _in_operator_shell(shell)
         report = anyio.run(Maestro(topology).add(PostgreSQLSwitchoverScore(score, to="replica")).apply)
         assert [r.state for r in report.scores] == [ScoreState.CHANGED], [s.message for s in report.scores]
-        status = anyio.run(topology.postgres_status, score.config)
+        status = anyio.run(topology.postgresql().status, score.config)
     new_primary = status.member("replica").state
     assert new_primary.role is ReplicationRole.PRIMARY
     assert [(s.name, s.state, s.sync_state) for s in new_primary.standbys] == [("primary", "streaming", "sync")]
     # A client's commit is acknowledged: the old primary streams from the new one.
-    endpoints = [anyio.run(member.postgres_endpoint, score.config, "app") for member in topology.members]
+    endpoints = [anyio.run(member.postgresql().endpoint, score.config, "app") for member in topology.members]
     with psycopg.connect(conninfo(endpoints), autocommit=True) as connection:
         connection.execute("CREATE TABLE after_switchover (id int)")
         connection.execute("INSERT INTO after_switchover VALUES (1)")

@@ -64,12 +64,12 @@ def test_failover_file_after_kill_9_never_starts_the_killed_primary(example_env:
     # Nothing started the killed server, not even for a moment.
     assert "starting PostgreSQL" not in killed_log.read_bytes()[log_before:].decode(errors="replace")
 
-    status = anyio.run(cluster.postgres_status, config)
+    status = anyio.run(cluster.postgresql().status, config)
     assert status.member("replica").state.role is ReplicationRole.PRIMARY
     assert status.member("primary").state.role is ReplicationRole.STOPPED and status.member("primary").state.fenced
 
     # The deploy file rejoins the killed member as a replica of the new primary.
     rejoined = run_example(example_env, "failover_postgres.py")
     assert rejoined.returncode == 0, rejoined.stdout + rejoined.stderr
-    status = anyio.run(cluster.postgres_status, config)
+    status = anyio.run(cluster.postgresql().status, config)
     assert status.member("primary").state.upstream == status.member("replica").address

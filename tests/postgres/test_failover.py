@@ -38,7 +38,7 @@ class Cluster:
 
     def endpoints(self) -> list[PgEndpoint]:
         return [
-            anyio.run(member.postgres_endpoint, self.score.config, "app")
+            anyio.run(member.postgresql().endpoint, self.score.config, "app")
             for member in self.topology.members
         ]
 
@@ -70,7 +70,7 @@ def assert_converged(cluster: Cluster) -> None:
 
 
 def roles(cluster: Cluster) -> dict[str, ReplicationRole]:
-    status = anyio.run(cluster.topology.postgres_status, cluster.score.config)
+    status = anyio.run(cluster.topology.postgresql().status, cluster.score.config)
     return {m.label: m.state.role for m in status.members}
 
 
@@ -79,7 +79,7 @@ def test_deploy_streams_synchronously_and_is_idempotent(cluster: Cluster) -> Non
     assert first.ok, [s.message for s in first.scores]
     assert [r.state for r in first.scores] == [ScoreState.CHANGED]
     assert_converged(cluster)
-    status = anyio.run(cluster.topology.postgres_status, cluster.score.config)
+    status = anyio.run(cluster.topology.postgresql().status, cluster.score.config)
     primary = status.member("primary").state
     assert primary.role is ReplicationRole.PRIMARY
     assert primary.sync_standbys == ("replica",)
@@ -130,7 +130,7 @@ def test_switchover_loses_no_acknowledged_commit(cluster: Cluster) -> None:
 
 def test_failover_after_kill_9_loses_no_acknowledged_commit(cluster: Cluster) -> None:
     current = cluster.topology.replica  # the primary since the switchover
-    pidfile = Path(current.postgres_layout(cluster.score.config).data_dir) / "postmaster.pid"
+    pidfile = Path(current.postgresql().layout(cluster.score.config).data_dir) / "postmaster.pid"
     with committing(cluster.endpoints(), table="ticks_failover") as committer:
         committer.wait_for_acks(50)
         os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
@@ -138,7 +138,7 @@ def test_failover_after_kill_9_loses_no_acknowledged_commit(cluster: Cluster) ->
         assert report.ok, [s.message for s in report.scores]
         committer.wait_for_acks(50)  # writes resume on the promoted member
     assert committer.missing_from(cluster.endpoints()) == []
-    status = anyio.run(cluster.topology.postgres_status, cluster.score.config)
+    status = anyio.run(cluster.topology.postgresql().status, cluster.score.config)
     killed = status.member("replica").state
     assert killed.role is ReplicationRole.STOPPED and killed.fenced
     # A fenced member is never started as a primary behind our back.

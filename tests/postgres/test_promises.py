@@ -47,18 +47,18 @@ class Pair:
         return psql(member, self.score.config, sql)
 
     def pg_ctl_stop(self, member: LocalInstance) -> None:
-        data = member.postgres_layout(self.score.config).data_dir
+        data = member.postgresql().layout(self.score.config).data_dir
         subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D", data, "-m", "fast", "-w"],
                        capture_output=True, check=True, timeout=120)  # fmt: skip
 
     def standbys_of(self, label: str) -> list[tuple[str, str, str]]:
-        status = anyio.run(self.topology.postgres_status, self.score.config)
+        status = anyio.run(self.topology.postgresql().status, self.score.config)
         return [(s.name, s.state, s.sync_state) for s in status.member(label).state.standbys]
 
 
 def psql(member: LocalInstance, config: PgConfig, sql: str) -> str:
     """Run ``sql`` as the superuser on ``member``'s server, through its socket."""
-    layout = member.postgres_layout(config)
+    layout = member.postgresql().layout(config)
     return subprocess.run(
         ["runuser", "-u", "postgres", "--", str(PG_BIN / "psql"), "-X", "-A", "-t", "-h", layout.socket_dir,
          "-p", str(layout.port), "-d", "postgres", "-c", sql],
@@ -86,14 +86,14 @@ def test_a_commit_no_standby_acknowledges_is_ended_after_its_timeout(pair: Pair)
     config = pair.score.config
     pair.pg_ctl_stop(pair.topology.replica)  # the synchronous standby: every commit now waits for it
     with pytest.raises(HostPostgreSQLError, match="a commit was not acknowledged within 2 s"):
-        anyio.run(pair.topology.primary.probe_write_postgres, config, 2.0)
+        anyio.run(pair.topology.primary.postgresql().probe_write, config, 2.0)
     waiting = pair.psql(
         pair.topology.primary, f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{PROBE_APPLICATION}'"
     )
     assert waiting == "0"
     # Deploying again starts the standby; the commit is then acknowledged at once.
     assert pair.apply(pair.score).ok
-    anyio.run(pair.topology.primary.probe_write_postgres, config, 60.0)
+    anyio.run(pair.topology.primary.postgresql().probe_write, config, 60.0)
 
 
 def test_switchover_with_pgpassword_in_shell_verifies_streaming(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,7 +124,7 @@ def test_switchover_whose_old_primary_cannot_log_in_fails_naming_it(pair: Pair, 
     assert pair.standbys_of("primary") == [("replica", "streaming", "sync")]
     settled = pair.apply(PostgreSQLSwitchoverScore(pair.score, to="primary"))
     assert [r.state for r in settled.scores] == [ScoreState.UNCHANGED]
-    status = anyio.run(pair.topology.postgres_status, pair.score.config)
+    status = anyio.run(pair.topology.postgresql().status, pair.score.config)
     assert status.member("replica").state.role is ReplicationRole.REPLICA
 
 
@@ -137,7 +137,7 @@ def test_failover_whose_other_replica_cannot_log_in_fails_naming_it(pg_root: Pat
     config = score.config
     # Changed on the primary (and so on every replica), while the replicas stay logged in.
     psql(sites.primary, config, "ALTER ROLE replicator PASSWORD 'not-the-stored-one'")
-    pidfile = Path(sites.primary.postgres_layout(config).data_dir) / "postmaster.pid"
+    pidfile = Path(sites.primary.postgresql().layout(config).data_dir) / "postmaster.pid"
     os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
 
     report = anyio.run(Maestro(sites).add(PostgreSQLFailoverScore(score, to="site[0]")).apply)
@@ -149,7 +149,7 @@ def test_failover_whose_other_replica_cannot_log_in_fails_naming_it(pg_root: Pat
     # The cluster's score repairs the role, and site[1] and the fenced former primary follow site[0].
     repaired = anyio.run(Maestro(sites).add(score).apply)
     assert repaired.ok, [r.message for r in repaired.scores]
-    status = anyio.run(sites.postgres_status, config)
+    status = anyio.run(sites.postgresql().status, config)
     assert {(s.name, s.state, s.sync_state) for s in status.member("site[0]").state.standbys} == {
         ("primary", "streaming", "sync"), ("site_1", "streaming", "sync"),
     }  # fmt: skip

@@ -46,7 +46,7 @@ def test_conf_and_pgpass_quoting() -> None:
     assert conf_value("it's") == "'it''s'"
     assert pgpass_line("u", "a:b\\c") == "*:*:*:u:a\\:b\\\\c\n"
     assert parse_lsn("1/10") == (1 << 32) + 16
-    assert Member("site[0]", None).name == "site_0"
+    assert Member("site[0]", LocalhostTopology().postgresql()).name == "site_0"
 
 
 def test_secret_store_generates_once_and_keeps_files_private(tmp_path: Path) -> None:
@@ -100,10 +100,10 @@ def test_runtime_check_names_the_missing_members() -> None:
         Maestro(topology).add(score).check_capabilities()  # type: ignore[arg-type]
     text = str(raised.value)
     assert "requires capability PostgreSQL" in text
-    assert "primary: PostgreSQL (missing deploy_postgres, " in text
-    assert "replica: PostgreSQLServer (missing checkpoint_postgres, fence_postgres, follow_postgres, " in text
+    assert "primary: PostgreSQLServer (missing postgresql)" in text
+    assert "replica: PostgreSQLServer (missing postgresql)" in text
     # A single host is a PostgreSQL server but not a replicated cluster.
-    with pytest.raises(MissingCapabilityError, match=r"PostgreSQLCluster \(missing failover_postgres, postgres_status, switchover_postgres\)"):
+    with pytest.raises(MissingCapabilityError, match=r"PostgreSQLCluster \(postgresql\(\) returns HostPostgreSQL, lacking PostgreSQLClusterService \(missing failover, status, switchover\)\)"):
         Maestro(LocalhostTopology()).add(PostgreSQLSwitchoverScore(score, to="replica")).check_capabilities()  # type: ignore[arg-type]
     # Hosts of PostgreSQL servers, replicated, pass.
     Maestro(MultisiteTopology(LocalhostTopology("a"), (LocalhostTopology("b"),))).add(

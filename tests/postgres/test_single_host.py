@@ -84,7 +84,7 @@ def test_any_score_applies_once_then_is_noop(
     assert [r.state for r in second.scores] == [ScoreState.UNCHANGED], [c.summary for c in second.scores[0].changes]
     assert not plan(solo, score).has_changes
     for user in pg_users:
-        password = anyio.run(solo.postgres_endpoint, score.config, "app").password if user is pg_users[0] else user.password
+        password = anyio.run(solo.postgresql().endpoint, score.config, "app").password if user is pg_users[0] else user.password
         if password is not None:
             assert password.reveal() not in repr(first) + repr(second)
 
@@ -92,7 +92,7 @@ def test_any_score_applies_once_then_is_noop(
 def test_data_directory_owned_by_someone_else_is_left_alone(pg_root: Path) -> None:
     host = instance(pg_root, "foreign", 0)
     score = PostgreSQLScore("theirs", port=free_port_pair())
-    data = Path(host.postgres_layout(score.config).data_dir)
+    data = Path(host.postgresql().layout(score.config).data_dir)
     data.mkdir(parents=True)
     (data / "precious").write_text("keep me")
     nobody = pwd.getpwnam("nobody")
@@ -110,8 +110,8 @@ def test_replica_that_cannot_reach_its_primary_changes_nothing(pg_root: Path) ->
     score = PostgreSQLScore("lonely", port=free_port_pair())
     unreachable = ReplicationSource("127.0.0.1", free_port_pair(), "replicator", Secret("x"), "harmony_r", "r")
     with pytest.raises(HostPostgreSQLError, match=r"cannot reach its primary at 127\.0\.0\.1:\d+"):
-        anyio.run(host.follow_postgres, score.config, unreachable)
-    assert not Path(host.postgres_layout(score.config).data_dir).exists()
+        anyio.run(host.postgresql().follow, score.config, unreachable)
+    assert not Path(host.postgresql().layout(score.config).data_dir).exists()
 
 
 def test_a_plan_stores_no_secret(

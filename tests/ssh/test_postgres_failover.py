@@ -64,12 +64,12 @@ class Cluster:
 
     def endpoints(self) -> list[PgEndpoint]:
         async def each() -> list[PgEndpoint]:
-            return [await member.postgres_endpoint(self.config, "app") for member in self.topology.members]
+            return [await member.postgresql().endpoint(self.config, "app") for member in self.topology.members]
 
         return self.run(each)
 
     def roles(self) -> dict[str, ReplicationRole]:
-        status = self.run(lambda: self.topology.postgres_status(self.config))
+        status = self.run(lambda: self.topology.postgresql().status(self.config))
         return {m.label: m.state.role for m in status.members}
 
     def assert_converged(self) -> None:
@@ -120,7 +120,7 @@ def test_deploy_streams_synchronously_between_two_hosts(cluster: Cluster) -> Non
     assert [r.state for r in first.scores] == [ScoreState.CHANGED]
     cluster.assert_converged()
 
-    status = cluster.run(lambda: cluster.topology.postgres_status(cluster.config))
+    status = cluster.run(lambda: cluster.topology.postgresql().status(cluster.config))
     primary, replica = status.member("primary"), status.member("replica")
     # Each server is advertised at its host's own address, and the replica streams from the primary's.
     assert (primary.address, replica.address) == (f"{ADDRESS_A}:5432", f"{ADDRESS_B}:5432")
@@ -179,7 +179,7 @@ def test_failover_after_kill_9_loses_no_acknowledged_commit(cluster: Cluster) ->
         assert report.ok, [s.message for s in report.scores]
         _wait_for_acks(committer, 50)  # writes resume on the promoted member
     assert committer.missing_from(cluster.endpoints()) == []
-    status = cluster.run(lambda: cluster.topology.postgres_status(cluster.config))
+    status = cluster.run(lambda: cluster.topology.postgresql().status(cluster.config))
     old = status.member("replica").state
     assert old.role is ReplicationRole.STOPPED and old.fenced
     assert cluster.roles()["primary"] is ReplicationRole.PRIMARY

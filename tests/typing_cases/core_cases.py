@@ -81,10 +81,10 @@ not_capability: PostgreSQL = FailoverTopology(docker, docker)  # type: ignore[as
 
 
 async def direct_calls() -> None:
-    assert_type(await FailoverTopology(local, local).deploy_postgres(config), list[Change])
+    assert_type(await FailoverTopology(local, local).postgresql().deploy(config), list[Change])
     # A direct capability call on a failover of a topology without it.
-    await FailoverTopology(docker, docker).deploy_postgres(config)  # type: ignore[arg-type]
-    await MultisiteTopology(docker, (docker,)).switchover_postgres(config, "site[0]")  # type: ignore[arg-type]
+    await FailoverTopology(docker, docker).postgresql().deploy(config)  # type: ignore[call-arg]
+    await MultisiteTopology(docker, (docker,)).postgresql().switchover(config, "site[0]")  # type: ignore[call-arg]
     FailoverTopology(local, local).docker()  # type: ignore[attr-defined]  # Docker is not lifted (adr/0062)
     FailoverTopology(local, local).k8s_client()  # type: ignore[attr-defined]
 

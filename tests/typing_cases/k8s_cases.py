@@ -79,9 +79,9 @@ async def failover_of_clusters_has_no_k8s_client(pair: FailoverTopology[K8sAnywh
 async def postgres_on_clusters(pair: FailoverTopology[K8sAnywhereTopology], config: PgConfig) -> None:
     # Each cluster (namespace) is a PostgreSQLServer, so a pair of them is replicated PostgreSQL.
     _server: PostgreSQLServer = K8sAnywhereTopology(namespace="pg-a")
-    assert_type(await pair.deploy_postgres(config), list[Change])
-    assert_type(await pair.postgres_status(config), ClusterStatus)
-    await pair.switchover_postgres(config)
+    assert_type(await pair.postgresql().deploy(config), list[Change])
+    assert_type(await pair.postgresql().status(config), ClusterStatus)
+    await pair.postgresql().switchover(config)
     _database: PostgreSQL = pair
     _cluster: PostgreSQLCluster = pair
     Maestro(pair).add(PostgreSQLScore("orders", databases=("orders",), users=("app",)))

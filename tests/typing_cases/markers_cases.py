@@ -1,10 +1,10 @@
 """No caller can name a capability marker, so none can unlock a fallback overload (issue 12).
 
-A lifted capability method of a higher-order topology has a fallback overload
+A lifted capability accessor of a higher-order topology has a fallback overload
 taking a marker type; a call reaches it only when the members lack the
 capability, and fails because no caller has a marker. While the markers were
 public (``from topologies import NotPostgreSQL``), a user could pass one, and
-``FailoverTopology(docker, docker).deploy_postgres(NotPostgreSQL())`` type-checked.
+``FailoverTopology(docker, docker).postgresql(NotPostgreSQL())`` type-checked.
 
 The package's lazy ``__getattr__`` must be hidden from the checkers too (under
 ``if not TYPE_CHECKING``): seen by them it types every unknown name as Any,

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing_extensions import assert_type
 
-from capabilities import ClusterStatus, PgConfig, PostgreSQL, PostgreSQLCluster, PostgreSQLServer
+from capabilities import (
+    ClusterStatus,
+    PgConfig,
+    PostgreSQL,
+    PostgreSQLCluster,
+    PostgreSQLClusterService,
+    PostgreSQLServer,
+    PostgreSQLServerService,
+)
 from harmony_py import Change, Maestro
 from harmony_py.scores import (
     PostgreSQLFailoverScore,
@@ -18,6 +26,12 @@ from harmony_py.scores import (
 )
 from harmony_py.topology import TopologyReport
 from topologies import FailoverTopology, LinuxHostTopology, LocalhostTopology, MultisiteTopology
+from topologies.host.base import HostTopology
+from topologies.postgres.cluster import ReplicatedPostgreSQL
+from topologies.postgres.host import HostPostgreSQL
+
+MYPY = False
+"""True for mypy only: mypy reads the name as always true, pyright's config defines it false."""
 
 
 class NoPostgreSQL:
@@ -46,12 +60,12 @@ Maestro(LocalhostTopology()).add(pg)
 
 
 async def operations() -> None:
-    assert_type(await hosts.switchover_postgres(config, "replica"), list[Change])
-    assert_type(await sites.failover_postgres(config, "site[0]"), list[Change])
-    assert_type(await hosts.postgres_status(config), ClusterStatus)
+    assert_type(await hosts.postgresql().switchover(config, "replica"), list[Change])
+    assert_type(await sites.postgresql().failover(config, "site[0]"), list[Change])
+    assert_type(await hosts.postgresql().status(config), ClusterStatus)
     # Without PostgreSQL on the members, every operation is refused.
-    await without.switchover_postgres(config, "replica")  # type: ignore[arg-type]
-    await without.deploy_postgres(config)  # type: ignore[arg-type]
+    await without.postgresql().switchover(config, "replica")  # type: ignore[call-arg]
+    await without.postgresql().deploy(config)  # type: ignore[call-arg]
 
 
 # Scores on topologies that cannot serve them.
@@ -79,5 +93,23 @@ Maestro(LinuxHostTopology("db1")).add(PostgreSQLSwitchoverScore(pg, to="replica"
 
 
 async def ssh_operations() -> None:
-    assert_type(await ssh_pair.switchover_postgres(config, "replica"), list[Change])
-    assert_type(await ssh_pair.failover_postgres(config, "primary"), list[Change])
+    assert_type(await ssh_pair.postgresql().switchover(config, "replica"), list[Change])
+    assert_type(await ssh_pair.postgresql().failover(config, "primary"), list[Change])
+
+
+# One accessor per capability: a host's is its server service, a pair's the cluster service over them.
+assert_type(LocalhostTopology().postgresql(), HostPostgreSQL)
+assert_type(hosts.postgresql(), ReplicatedPostgreSQL)
+server_service: PostgreSQLServerService = LocalhostTopology().postgresql()
+cluster_service: PostgreSQLClusterService = hosts.postgresql()
+# The cluster service is no server service: that is why a pair of pairs is refused.
+not_server_service: PostgreSQLServerService = hosts.postgresql()  # type: ignore[assignment]
+# A host's service has no switchover, and a pair of topologies without PostgreSQL no service at all.
+LocalhostTopology().postgresql().switchover  # type: ignore[attr-defined]
+without.postgresql()  # type: ignore[call-arg]
+
+# A localhost and an SSH host join to HostTopology, which declares postgresql(): the pair is PostgreSQL.
+mixed_hosts = FailoverTopology(LocalhostTopology("a"), LinuxHostTopology("db2"))
+if MYPY:  # pyright keeps the union of the two host classes, which provide it as well
+    assert_type(mixed_hosts, FailoverTopology[HostTopology])
+Maestro(mixed_hosts).add(pg, PostgreSQLSwitchoverScore(pg, to="replica"))

@@ -35,9 +35,7 @@ import dataclasses
 import ipaddress
 
 from capabilities.load_balancer import DockerWithLoadBalancer
-from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.errors import ScoreValueError
-from topologies.postgres.host import is_loopback
 
 from .containers import ReplicatedContainers
 from .runtime import HostApplicationRuntime
@@ -69,40 +67,3 @@ class RemoteApplications:
             ) from None
         containers = ReplicatedContainers(host, address, self.backend_ports, tuple(self.host_paths), self.start_timeout_s)
         return HostApplicationRuntime(containers, f"{name} (containers over SSH)")
-
-
-def database_config(config: PgConfig, listen: tuple[str, ...], networks: tuple[str, ...]) -> PgConfig:
-    """``config`` as a database host runs it: ``listen`` replaces loopback-only addresses, ``networks`` are added."""
-    _check_network_settings(listen, networks)
-    if listen and _only_loopback(config.listen_addresses) is not None:
-        config = dataclasses.replace(config, listen_addresses=tuple(listen))
-    if networks:
-        config = dataclasses.replace(config, allowed_networks=tuple(dict.fromkeys((*config.allowed_networks, *networks))))
-    return config
-
-
-def loopback_endpoint(endpoint: PgEndpoint, config: PgConfig) -> PgEndpoint:
-    """``endpoint`` at the server's loopback address when it listens nowhere else (adr/0066)."""
-    loopback = _only_loopback(config.listen_addresses)
-    return dataclasses.replace(endpoint, host=loopback) if loopback is not None else endpoint
-
-
-def _only_loopback(addresses: tuple[str, ...]) -> str | None:
-    """The first address when every one is a loopback address (``localhost`` included), else ``None``."""
-    if not addresses or not all(is_loopback(address) for address in addresses):
-        return None
-    return "127.0.0.1" if addresses[0] == "localhost" else addresses[0]
-
-
-def _check_network_settings(listen: tuple[str, ...], networks: tuple[str, ...]) -> None:
-    for address in listen:
-        if address not in ("*", "localhost"):
-            try:
-                ipaddress.ip_address(address)
-            except ValueError:
-                raise ScoreValueError(f"postgres_listen: {address!r} is not an IP address, '*' or 'localhost'") from None
-    for network in networks:
-        try:
-            ipaddress.ip_network(network)
-        except ValueError:
-            raise ScoreValueError(f"postgres_networks: {network!r} is not a network such as 10.0.0.0/24") from None

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from typing_extensions import get_protocol_members
 
-from capabilities.application import ApplicationPlatform, ApplicationRuntime, ApplicationRuntimeService
-from capabilities.postgresql import PgConfig, PgEndpoint, PostgreSQL
-from harmony_py.capability_check import capability_gaps, capability_name
+from capabilities.application import ApplicationPlatform, ApplicationRuntime, ApplicationRuntimeService, AppSpec
+from capabilities.postgresql import PgConfig, PgEndpoint, PostgreSQL, PostgreSQLService
+from harmony_py.capability_check import capability_gaps, capability_name, member_gaps
 from harmony_py.topology import TopologyReport, close_topology
 from harmony_py.values import Change
 
@@ -53,12 +53,23 @@ class ApplicationTopology:
         except TypeError:
             return [f"{capability!r} is not a Protocol"]
         gaps: list[str] = []
-        for label, part, provided in (
+        halves: tuple[tuple[str, object, type], ...] = (
             ("runtime", self.runtime, ApplicationRuntime),
             ("database", self.database, PostgreSQL),
-        ):
-            if members & get_protocol_members(provided):
-                gaps += [f"{label}: {gap}" for gap in capability_gaps(part, provided)]
+        )
+        for label, part, provided in halves:
+            if not members & get_protocol_members(provided):
+                continue
+            if provided is PostgreSQL:
+                # A refinement (PostgreSQLServer, a user's extension) is asked as itself: of this
+                # topology's own accessor first (it returns a PostgreSQLService), then of the database.
+                asked = _postgresql_part(capability)
+                own = member_gaps(self, asked)
+                if own:
+                    gaps += own
+                    continue
+                provided = asked
+            gaps += [f"{label}: {gap}" for gap in capability_gaps(part, provided)]
         beyond = sorted(members - get_protocol_members(ApplicationPlatform))
         if beyond:
             gaps.append(
@@ -74,14 +85,16 @@ class ApplicationTopology:
 
     # -- PostgreSQL: the database topology's ----------------------------------
 
-    async def plan_postgres(self, config: PgConfig) -> list[Change]:
-        return await self.database.plan_postgres(config)
+    def postgresql(self) -> PostgreSQLService:
+        return self.database.postgresql()
 
-    async def deploy_postgres(self, config: PgConfig) -> list[Change]:
-        return await self.database.deploy_postgres(config)
 
-    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
-        return await self.database.postgres_endpoint(config, database)
+def _postgresql_part(capability: type) -> type:
+    """The most derived PostgreSQL capability ``capability`` is made of (``PostgreSQL`` within ``ApplicationPlatform``)."""
+    for part in capability.__mro__:
+        if getattr(part, "_is_protocol", False) and issubclass(part, PostgreSQL) and not issubclass(part, ApplicationRuntime):
+            return part
+    return PostgreSQL
 
 
 def _name(part: object) -> str:

@@ -18,12 +18,13 @@ from capabilities.application import ApplicationRuntimeService
 from capabilities.command_runner import CommandRunnerService
 from capabilities.docker import DockerService
 from capabilities.load_balancer import LoadBalancerService
+from capabilities.postgresql import PostgreSQLServerService
 from harmony_py.topology import TopologyReport
 
 
 class HostTopology(ABC):
     """A machine scores run on: provides ``CommandRunner`` through :meth:`command_runner` and
-    ``ApplicationRuntime`` through :meth:`application_runtime`."""
+    ``ApplicationRuntime`` through :meth:`application_runtime` and ``PostgreSQLServer`` through :meth:`postgresql`."""
 
     @property
     @abstractmethod
@@ -49,3 +50,7 @@ class HostTopology(ABC):
     @abstractmethod
     def application_runtime(self) -> ApplicationRuntimeService:
         """The host's runner of applications (supervised processes, or containers behind its balancer)."""
+
+    @abstractmethod
+    def postgresql(self) -> PostgreSQLServerService:
+        """The host's PostgreSQL server service, driven through :meth:`command_runner`."""

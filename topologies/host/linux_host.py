@@ -26,12 +26,11 @@ from harmony_py.errors import ScoreValueError
 from harmony_py.topology import TopologyReport
 from harmony_py.values import Secret
 from topologies.app.runtime import HostApplicationRuntime, includes_runtime
-from topologies.app.ssh_host import RemoteApplications, database_config, loopback_endpoint
+from topologies.app.ssh_host import RemoteApplications
 from topologies.balancer.nginx import DEFAULT_ROOT, NginxBalancer
 from topologies.docker.engine import DockerEngine, asks_for_docker
 from topologies.docker.over_ssh import DEFAULT_DOCKER_SOCKET, DockerOverSsh
-from topologies.postgres.host import RemoteHostPostgreSQLMixin
-from topologies.postgres.server import HostPostgreSQLServer
+from topologies.postgres.host import HostPlacement, HostPostgreSQL
 
 from .base import HostTopology
 from .os_facts import parse_os_release
@@ -45,7 +44,7 @@ DEFAULT_SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 
 @dataclass(frozen=True)
-class LinuxHostTopology(HostTopology, RemoteHostPostgreSQLMixin):
+class LinuxHostTopology(HostTopology):
     """A Linux host over SSH.
 
     Host keys are verified against ``known_hosts``; an unknown key is refused
@@ -178,21 +177,10 @@ class LinuxHostTopology(HostTopology, RemoteHostPostgreSQLMixin):
             return [f"applications run in containers here, but {problem}"]
         return []
 
-    # -- PostgreSQL as this host runs it (postgres_listen, postgres_networks) --
-
-    def postgres_config(self, config: PgConfig) -> PgConfig:
-        """``config`` as this host runs it: ``postgres_listen`` and ``postgres_networks`` applied."""
-        return database_config(config, self.postgres_listen, self.postgres_networks)
-
-    def postgres_host(self, config: PgConfig) -> str:
-        return super().postgres_host(self.postgres_config(config))
-
-    def postgres_server(self, config: PgConfig) -> HostPostgreSQLServer:
-        return super().postgres_server(self.postgres_config(config))
-
-    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
-        endpoint = await super().postgres_endpoint(config, database)
-        return loopback_endpoint(endpoint, self.postgres_config(config))
+    def postgresql(self) -> HostPostgreSQL:
+        """PostgreSQL on the host, advertised at ``host`` unless a listen address names another (adr/0025)."""
+        placement = HostPlacement(reached_at=self.host, listen=self.postgres_listen, networks=self.postgres_networks)
+        return HostPostgreSQL(self.command_runner(), placement)
 
     async def ensure_ready(self) -> TopologyReport:
         """Connect (verifying the host key), open the SFTP session, and report the OS."""

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from capabilities.postgresql import PgConfig
-from topologies.postgres.text import PostgreSQLLayout
+from topologies.postgres.host import HostPlacement
 
 from .localhost import LocalhostTopology
 
@@ -23,5 +22,5 @@ class LocalInstance(LocalhostTopology):
     root: str = "/var/lib/postgresql"
     port_shift: int = 0
 
-    def postgres_layout(self, config: PgConfig) -> PostgreSQLLayout:
-        return PostgreSQLLayout.under(self.root, config, port=config.port + self.port_shift, host=self.postgres_host(config))
+    def postgresql_placement(self) -> HostPlacement:
+        return HostPlacement(root=self.root, port_shift=self.port_shift)

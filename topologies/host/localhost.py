@@ -11,7 +11,7 @@ from topologies.app.localhost import AppRuntimeKind, LocalApplications
 from topologies.app.runtime import HostApplicationRuntime, includes_runtime
 from topologies.balancer.nginx import DEFAULT_ROOT, NginxBalancer
 from topologies.docker.engine import DockerEngine, SocketAddress, asks_for_docker, engine_url
-from topologies.postgres.host import HostPostgreSQLMixin
+from topologies.postgres.host import HostPlacement, HostPostgreSQL
 
 from .base import HostTopology
 from .local_runner import LocalCommandRunner
@@ -19,16 +19,18 @@ from .os_facts import current_user, os_facts
 
 
 @dataclass(frozen=True)
-class LocalhostTopology(HostTopology, HostPostgreSQLMixin):
+class LocalhostTopology(HostTopology):
     """This machine, as the user running harmony_py.
 
     Provides ``CommandRunner`` (a :class:`LocalCommandRunner`), ``LoadBalancer``
-    (an :class:`NginxBalancer` under ``balancer_root``), ``PostgreSQLServer``,
-    ``ApplicationRuntime`` (a :class:`HostApplicationRuntime`: supervised
-    processes, or with ``app_runtime="docker"`` containers behind the balancer,
-    see topologies/app/localhost.py), and ``Docker`` (a :class:`DockerEngine` at ``docker_host``: ``None`` for
-    ``DOCKER_HOST`` or the default socket) when an engine answers there.
-    Missing images are pulled only with ``docker_pull_missing``.
+    (an :class:`NginxBalancer` under ``balancer_root``), ``PostgreSQLServer``
+    (a :class:`HostPostgreSQL` over the runner), ``ApplicationRuntime`` (a
+    :class:`HostApplicationRuntime`: supervised processes, or with
+    ``app_runtime="docker"`` containers behind the balancer, see
+    topologies/app/localhost.py), and ``Docker`` (a :class:`DockerEngine` at
+    ``docker_host``: ``None`` for ``DOCKER_HOST`` or the default socket) when
+    an engine answers there. Missing images are pulled only with
+    ``docker_pull_missing``.
     """
 
     name: str = "localhost"
@@ -56,6 +58,12 @@ class LocalhostTopology(HostTopology, HostPostgreSQLMixin):
 
     def application_runtime(self) -> HostApplicationRuntime:
         return self._applications.runtime(self.name, self._runner, self)
+    def postgresql(self) -> HostPostgreSQL:
+        return HostPostgreSQL(self.command_runner(), self.postgresql_placement())
+
+    def postgresql_placement(self) -> HostPlacement:
+        """Where this machine's PostgreSQL clusters live (the default: ``/var/lib/postgresql``)."""
+        return HostPlacement()
 
     async def ensure_ready(self) -> TopologyReport:
         facts = dict(os_facts())

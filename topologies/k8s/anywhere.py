@@ -18,16 +18,17 @@ from harmony_py.topology import TopologyReport
 from .applications import K8sApplicationRuntime
 from .client import K8sApiClient
 from .connection import K8sSettings
-from .postgres import K8sPostgreSQLMixin
+from .postgres import K8sPostgreSQL
 
 
 @dataclass(frozen=True)
-class K8sAnywhereTopology(K8sPostgreSQLMixin):
+class K8sAnywhereTopology:
     """A Kubernetes cluster (one namespace of it, for namespaced objects).
 
     Provides ``K8sPodClient`` (and so ``K8sClient``) through :meth:`k8s_client`,
     ``ApplicationRuntime`` (a Deployment and a Service) through
-    :meth:`application_runtime`, and ``PostgreSQLServer``: two of them in a
+    :meth:`application_runtime`, and ``PostgreSQLServer`` through :meth:`postgresql`
+    (a :class:`~topologies.k8s.postgres.K8sPostgreSQL`): two of them in a
     ``FailoverTopology`` are a primary and a streaming replica (see
     topologies/k8s/postgres.py).
 
@@ -60,6 +61,9 @@ class K8sAnywhereTopology(K8sPostgreSQLMixin):
     def name(self) -> str:
         where = self.context or "current-context"
         return f"K8sAnywhereTopology({where}{'/' + self.namespace if self.namespace else ''})"
+
+    def postgresql(self) -> K8sPostgreSQL:
+        return K8sPostgreSQL(self._client, ready_timeout_s=self.postgres_ready_timeout_s)
 
     async def ensure_ready(self) -> TopologyReport:
         return TopologyReport(self.name, await self._client.facts())

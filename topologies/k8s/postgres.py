@@ -1,4 +1,4 @@
-"""PostgreSQL on Kubernetes: ``PostgreSQLServer`` for any topology whose client reaches into Pods (K8sPodClient).
+"""PostgreSQL on Kubernetes: a ``PostgreSQLServerService`` over a client that reaches into Pods (``K8sPodClientService``).
 
 One server ``config.name`` lives in the topology's namespace as the objects of
 :mod:`topologies.k8s.postgres_manifests`. Two topologies (two namespaces of one
@@ -62,63 +62,66 @@ EXEC_TIMEOUT_S = 60.0
 DEFAULT_READY_TIMEOUT_S = 300.0
 
 
-class K8sPostgreSQLMixin:
-    """Gives a K8sPodClient topology ``PostgreSQLServer`` (mixed into K8sAnywhereTopology)."""
+class K8sPostgreSQL:
+    """A Kubernetes namespace's :class:`~capabilities.postgresql.PostgreSQLServerService`.
 
-    def k8s_client(self) -> K8sPodClientService:
-        """The cluster's client; the topology this mixin is part of provides it."""
-        raise NotImplementedError
+    Built by ``K8sAnywhereTopology.postgresql()`` on the topology's client (the
+    API and the exec API of its namespace). ``store`` keeps generated
+    passwords; None means the project's store, found when a server is used.
+    """
 
-    def postgres_secret_store(self) -> SecretStore:
-        return SecretStore()
+    def __init__(
+        self, client: K8sPodClientService, store: SecretStore | None = None, ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.ready_timeout_s = ready_timeout_s
 
-    def k8s_postgres(self, config: PgConfig) -> K8sPostgreSQLServer:
-        timeout = float(getattr(self, "postgres_ready_timeout_s", DEFAULT_READY_TIMEOUT_S))
-        return K8sPostgreSQLServer(self.k8s_client(), config, self.postgres_secret_store(), timeout)
+    def server(self, config: PgConfig) -> K8sPostgreSQLServer:
+        store = self.store if self.store is not None else SecretStore()
+        return K8sPostgreSQLServer(self.client, config, store, self.ready_timeout_s)
 
-    async def plan_postgres(self, config: PgConfig) -> list[Change]:
+    async def plan(self, config: PgConfig) -> list[Change]:
         # A plan stores no secret: what apply would generate is only drafted.
-        server = self.k8s_postgres(config)
+        server = self.server(config)
         server.store = server.store.for_plan()
         return await server.converge(apply=False)
 
-    async def deploy_postgres(self, config: PgConfig) -> list[Change]:
-        return await self.k8s_postgres(config).converge(apply=True)
+    async def deploy(self, config: PgConfig) -> list[Change]:
+        return await self.server(config).converge(apply=True)
 
-    async def postgres_endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
-        return await self.k8s_postgres(config).endpoint(database)
+    async def endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
+        return await self.server(config).endpoint(database)
 
-    async def postgres_address(self, config: PgConfig) -> str:
-        return await self.k8s_postgres(config).address()
+    async def address(self, config: PgConfig) -> str:
+        return await self.server(config).address()
 
-    async def postgres_replication(self, config: PgConfig) -> ReplicationState:
-        return await self.k8s_postgres(config).state()
+    async def replication(self, config: PgConfig) -> ReplicationState:
+        return await self.server(config).state()
 
-    async def postgres_replication_source(self, config: PgConfig, name: str) -> ReplicationSource:
-        return await self.k8s_postgres(config).source(name)
+    async def replication_source(self, config: PgConfig, name: str) -> ReplicationSource:
+        return await self.server(config).source(name)
 
-    async def follow_postgres(self, config: PgConfig, source: ReplicationSource, *, rewind: bool = True) -> None:
-        await self.k8s_postgres(config).follow(source, rewind=rewind)
+    async def follow(self, config: PgConfig, source: ReplicationSource, *, rewind: bool = True) -> None:
+        await self.server(config).follow(source, rewind=rewind)
 
-    async def checkpoint_postgres(self, config: PgConfig) -> None:
-        await self.k8s_postgres(config).sql(["CHECKPOINT"], what="checkpointing")
+    async def checkpoint(self, config: PgConfig) -> None:
+        await self.server(config).sql(["CHECKPOINT"], what="checkpointing")
 
-    async def promote_postgres(self, config: PgConfig, standbys: tuple[str, ...]) -> None:
-        await self.k8s_postgres(config).promote(standbys)
+    async def promote(self, config: PgConfig, standbys: tuple[str, ...]) -> None:
+        await self.server(config).promote(standbys)
 
-    async def fence_postgres(self, config: PgConfig) -> None:
-        await self.k8s_postgres(config).fence()
+    async def fence(self, config: PgConfig) -> None:
+        await self.server(config).fence()
 
-    async def stop_postgres(self, config: PgConfig) -> str:
-        return await self.k8s_postgres(config).stop()
+    async def stop(self, config: PgConfig) -> str:
+        return await self.server(config).stop()
 
-    async def set_postgres_standbys(
-        self, config: PgConfig, standbys: tuple[str, ...], slots: tuple[str, ...]
-    ) -> None:
-        await self.k8s_postgres(config).set_standbys(standbys, slots)
+    async def set_standbys(self, config: PgConfig, standbys: tuple[str, ...], slots: tuple[str, ...]) -> None:
+        await self.server(config).set_standbys(standbys, slots)
 
-    async def probe_write_postgres(self, config: PgConfig, timeout_s: float) -> None:
-        await self.k8s_postgres(config).probe_write(timeout_s)
+    async def probe_write(self, config: PgConfig, timeout_s: float) -> None:
+        await self.server(config).probe_write(timeout_s)
 
 
 class K8sPostgreSQLServer:

@@ -1,6 +1,6 @@
 """Leader/followers PostgreSQL orchestration, written once for every replicated topology.
 
-The members are any ``PostgreSQLServer``; which one is primary is always
+The members are any ``PostgreSQLServer``'s service (:class:`ReplicatedPostgreSQL`); which one is primary is always
 observed, never assumed from the topology's ``leader`` (after a switchover
 the topology's "replica" is the primary). The rules (adr/0022):
 
@@ -32,6 +32,7 @@ from capabilities.postgresql import (
     MemberStatus,
     PgConfig,
     PgEndpoint,
+    PostgreSQLServerService,
     ReplicationRole,
     ReplicationState,
 )
@@ -54,8 +55,7 @@ COMMIT_TIMEOUT_S = 30.0
 @dataclass(frozen=True)
 class Member:
     label: str
-    server: Any
-    """A PostgreSQLServer (checked statically by the overloads that call in here)."""
+    server: PostgreSQLServerService
 
     @property
     def name(self) -> str:
@@ -63,8 +63,33 @@ class Member:
         return re.sub(r"[^a-z0-9_]+", "_", self.label.lower()).strip("_") or "member"
 
 
-def members_of(labels: Sequence[str], servers: Sequence[Any]) -> list[Member]:
-    return [Member(label, server) for label, server in zip(labels, servers)]
+class ReplicatedPostgreSQL:
+    """A replicated topology's :class:`~capabilities.postgresql.PostgreSQLClusterService`,
+    built over its members' ``PostgreSQLServerService`` (one per member, labelled).
+
+    It is not a server itself: a pair of pairs is refused (statically and at run time).
+    """
+
+    def __init__(self, labels: Sequence[str], servers: Sequence[PostgreSQLServerService]) -> None:
+        self.members = [Member(label, server) for label, server in zip(labels, servers)]
+
+    async def plan(self, config: PgConfig) -> list[Change]:
+        return await _converge(self.members, config, apply=False)
+
+    async def deploy(self, config: PgConfig) -> list[Change]:
+        return await _converge(self.members, config, apply=True)
+
+    async def endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
+        return await endpoint(self.members, config, database)
+
+    async def status(self, config: PgConfig) -> ClusterStatus:
+        return await status(self.members, config)
+
+    async def switchover(self, config: PgConfig, to: str | None = None) -> list[Change]:
+        return await switchover(self.members, config, to)
+
+    async def failover(self, config: PgConfig, to: str | None = None) -> list[Change]:
+        return await failover(self.members, config, to)
 
 
 # -- observing ---------------------------------------------------------------
@@ -72,13 +97,13 @@ def members_of(labels: Sequence[str], servers: Sequence[Any]) -> list[Member]:
 
 async def status(members: Sequence[Member], config: PgConfig) -> ClusterStatus:
     """Every member's state; refused before anything is asked when two members are one server."""
-    addresses = await on_all(members, lambda member: member.server.postgres_address(config))
+    addresses = await on_all(members, lambda member: member.server.address(config))
     _refuse_shared_servers(members, addresses)
 
     async def one(member: Member, address: str) -> MemberStatus:
         try:
             with anyio.fail_after(STATUS_TIMEOUT_S):
-                state: ReplicationState = await member.server.postgres_replication(config)
+                state: ReplicationState = await member.server.replication(config)
         except Exception as exc:  # noqa: BLE001 - an unreachable member is a state, not a crash
             state = ReplicationState(ReplicationRole.UNREACHABLE, problem=f"{type(exc).__name__}: {exc}")
         return MemberStatus(member.label, address, state)
@@ -125,14 +150,6 @@ def _by_label(members: Sequence[Member], label: str) -> Member:
 # -- deploy --------------------------------------------------------------------
 
 
-async def plan(members: Sequence[Member], config: PgConfig) -> list[Change]:
-    return await _converge(members, config, apply=False)
-
-
-async def deploy(members: Sequence[Member], config: PgConfig) -> list[Change]:
-    return await _converge(members, config, apply=True)
-
-
 async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool) -> list[Change]:
     found = await status(members, config)
     unreachable = [m for m in found.members if m.state.role is ReplicationRole.UNREACHABLE]
@@ -149,7 +166,7 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
             if member.state.role is ReplicationRole.STOPPED and not member.state.fenced:
                 changes.append(_change(ChangeAction.RUN, member, "start PostgreSQL"))
                 if apply:
-                    await _by_label(members, member.label).server.deploy_postgres(config)
+                    await _by_label(members, member.label).server.deploy(config)
         if not apply:
             return changes
         found = await status(members, config)
@@ -172,18 +189,18 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
 
     async def converge_primary() -> list[Change]:
         result: list[Change] = await (
-            primary.server.deploy_postgres(config) if apply else primary.server.plan_postgres(config)
+            primary.server.deploy(config) if apply else primary.server.plan(config)
         )
         kept = tuple(n for n in primary_status.state.sync_standbys if n in {f.name for f in followers})
         slots = tuple(slot_for(f.name) for f in followers)
         # The slots exist before any follower clones; skipped when the status showed them (a program less).
         if apply and (kept != primary_status.state.sync_standbys or set(slots) != set(primary_status.state.slots)):
-            await primary.server.set_postgres_standbys(config, kept, slots)
+            await primary.server.set_standbys(config, kept, slots)
         return result
 
     async def plan_follower(follower: Member) -> list[Change]:
         # A healthy replica: only its own files can drift.
-        planned: list[Change] = await follower.server.plan_postgres(config)
+        planned: list[Change] = await follower.server.plan(config)
         return [_relabel(c, found.member(follower.label)) for c in planned]
 
     # The primary and the healthy replicas are observed at once: nothing of
@@ -198,12 +215,12 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
         if any(change is not None and follower_state_needs_rewind(found.member(f.label)) for f, change in follow_plans):
             # Until a checkpoint on its timeline, a recently promoted primary's
             # control file shows the old one, and pg_rewind would misjudge it.
-            await primary.server.checkpoint_postgres(config)
+            await primary.server.checkpoint(config)
 
         async def follow(follower: Member) -> None:
             with _failing_as(f"{follower.label} does not follow {primary.label}"):
-                source = await primary.server.postgres_replication_source(config, follower.name)
-                await follower.server.follow_postgres(config, source)
+                source = await primary.server.replication_source(config, follower.name)
+                await follower.server.follow(config, source)
 
         await on_all(followers, follow)
 
@@ -218,7 +235,7 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
             )
         )
         if apply:
-            await primary.server.set_postgres_standbys(config, wanted, tuple(slot_for(n) for n in wanted))
+            await primary.server.set_standbys(config, wanted, tuple(slot_for(n) for n in wanted))
     if apply and changes and followers:
         await _verify_primary(members, config, primary, followers, f"deploying {config.name}", write=False)
     return changes
@@ -260,7 +277,7 @@ def _change(action: ChangeAction, member: MemberStatus, summary: str, *, attribu
 async def endpoint(members: Sequence[Member], config: PgConfig, database: str) -> PgEndpoint:
     found = await status(members, config)
     label = running_primary(found) or members[0].label
-    result: PgEndpoint = await _by_label(members, label).server.postgres_endpoint(config, database)
+    result: PgEndpoint = await _by_label(members, label).server.endpoint(config, database)
     return result
 
 
@@ -293,22 +310,22 @@ async def switchover(members: Sequence[Member], config: PgConfig, to: str | None
             f"{_target(new)} is not streaming from the primary {_target(old)} ({found.summary()}): "
             "deploy the cluster first"
         )
-    last = await primary.server.stop_postgres(config)
+    last = await primary.server.stop(config)
     try:
         await _wait_replayed(target, config, last)
     except Exception:
         # Nothing was promoted: the old primary takes the writes again.
-        await primary.server.deploy_postgres(config)
+        await primary.server.deploy(config)
         raise
     new_followers = [m for m in members if m.label != target.label]
-    await target.server.promote_postgres(config, tuple(m.name for m in new_followers))
+    await target.server.promote(config, tuple(m.name for m in new_followers))
 
     async def follow(member: Member) -> None:
         with _failing_as(f"switchover to {target.label}: {_not_following(target, member)}"):
-            source = await target.server.postgres_replication_source(config, member.name)
+            source = await target.server.replication_source(config, member.name)
             # The target replayed everything the old primary wrote, which is all any
             # replica can have received: nothing to rewind.
-            await member.server.follow_postgres(config, source, rewind=False)
+            await member.server.follow(config, source, rewind=False)
 
     await on_all(new_followers, follow)
     await _verify_primary(members, config, target, new_followers, f"switchover to {target.label}", write=True)
@@ -324,7 +341,7 @@ async def _wait_replayed(member: Member, config: PgConfig, lsn: str) -> None:
     with anyio.fail_after(CATCH_UP_TIMEOUT_S):
         delay = 0.01
         while True:
-            state: ReplicationState = await member.server.postgres_replication(config)
+            state: ReplicationState = await member.server.replication(config)
             if state.lsn is not None and parse_lsn(state.lsn) >= wanted:
                 return
             await anyio.sleep(delay)
@@ -353,7 +370,7 @@ async def failover(members: Sequence[Member], config: PgConfig, to: str | None) 
     async def fence(member: MemberStatus) -> Change:
         try:
             with anyio.fail_after(FENCE_TIMEOUT_S):
-                await _by_label(members, member.label).server.fence_postgres(config)
+                await _by_label(members, member.label).server.fence(config)
         except Exception as exc:  # noqa: BLE001 - an unreachable primary is the usual reason to fail over
             return _change(
                 ChangeAction.RUN, member,
@@ -372,16 +389,16 @@ async def failover(members: Sequence[Member], config: PgConfig, to: str | None) 
     received = (
         {m.label: _received(m.state) for m in (await status(members, config)).members} if streaming else {}
     )
-    await target.server.promote_postgres(config, tuple(m.name for m in streaming))
+    await target.server.promote(config, tuple(m.name for m in streaming))
     changes.append(_change(ChangeAction.RUN, new, "promote to primary"))
-    await target.server.checkpoint_postgres(config)
+    await target.server.checkpoint(config)
 
     async def follow(member: Member) -> None:
         with _failing_as(f"failover to {target.label}: {_not_following(target, member)}"):
-            source = await target.server.postgres_replication_source(config, member.name)
+            source = await target.server.replication_source(config, member.name)
             mine, theirs = received[member.label], received[target.label]
             ahead = mine is None or theirs is None or mine > theirs
-            await member.server.follow_postgres(config, source, rewind=ahead)
+            await member.server.follow(config, source, rewind=ahead)
 
     await on_all(streaming, follow)
     await _verify_primary(members, config, target, streaming, f"failover to {target.label}", write=True)
@@ -416,7 +433,7 @@ async def _verify_primary(
         raise PostgreSQLError(f"{what}: " + "; ".join(unkept))
     if write:
         try:
-            await primary.server.probe_write_postgres(config, COMMIT_TIMEOUT_S)
+            await primary.server.probe_write(config, COMMIT_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - any reason is the same broken promise, named
             standbys = ", ".join(f.label for f in followers) or "none"
             raise PostgreSQLError(

@@ -4,7 +4,9 @@ Every program runs as the ``postgres`` user (``runuser`` when connected as
 root), with an explicit timeout; every path comes from :class:`PostgreSQLLayout`.
 ``converge(apply=False)`` is the plan and ``converge(apply=True)`` the deploy:
 one walk over the same observations, so a plan lists exactly what a deploy
-would do.
+would do. The package is installed and every file written through the code
+the host scores use (:mod:`harmony_py.hostops`: ``PackageScore``'s apt, and
+``FileScore``'s convergence with an owner), not a writer of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from capabilities.postgresql import (
     ReplicationSource,
     ReplicationState,
 )
+from harmony_py.errors import CommandFailedError
+from harmony_py.hostops.files import OwnedFile, converge_files, ensure_files, plan_files
+from harmony_py.hostops.packages import install_packages
 from harmony_py.values import Change, ChangeAction, Secret
 from topologies.errors import HostPostgreSQLError
 from topologies.secret_store import SecretStore
@@ -49,6 +54,9 @@ from .text import (
 )
 
 QUICK_S = 20.0
+CREATECLUSTER_DIR = "/etc/postgresql-common/createcluster.d"
+FileContent = str | Secret
+"""A file's content: a :class:`Secret` when it holds a password (its plan then shows no diff)."""
 PROBE_APPLICATION = "harmony_py_write_probe"
 """The ``application_name`` of the session that checks a primary takes writes."""
 START_S = 120.0
@@ -159,15 +167,16 @@ class HostPostgreSQLServer:
     async def sql_json(self, text: str, *, what: str) -> Any:
         return json.loads(await self.sql(text, what=what))
 
-    async def write_owned(self, path: str, content: str, mode: int = 0o600) -> None:
-        """Write a file the server reads: owned by postgres, never readable by others."""
-        await self.write_all_owned([(path, content)], mode=mode)
+    async def owned(self, files: Sequence[tuple[str, FileContent]], mode: int = 0o600) -> list[OwnedFile]:
+        """Files the server reads: postgres's (when we are root; else we are postgres), never readable by others."""
+        await self._postgres_prefix()  # learns whether we are root
+        owner = "postgres" if self._root else None
+        # The cluster's root may lie under a link (/var/lib/postgresql -> /srv/pg): written where it leads.
+        return [OwnedFile(path, content, mode, owner, owner, follow_parent_symlinks=True) for path, content in files]
 
-    async def write_all_owned(self, files: Sequence[tuple[str, str]], mode: int = 0o600) -> None:
-        """Write several such files, and hand them to postgres with one program."""
-        for path, content in files:
-            await self.runner.write_file(path, content.encode(), mode=mode)
-        await self._chown(*(path for path, _ in files))
+    async def ensure_owned(self, files: Sequence[tuple[str, FileContent]], mode: int = 0o600) -> list[Change]:
+        """Converge such files as ``FileScore`` does (see :mod:`harmony_py.hostops.files`); the changes made."""
+        return await ensure_files(self.runner, await self.owned(files, mode))
 
     async def _chown(self, *paths: str) -> None:
         await self._postgres_prefix()  # learns whether we are root
@@ -297,16 +306,17 @@ class HostPostgreSQLServer:
         return changes
 
     async def install_binaries(self) -> None:
+        """Install the version's Debian package with the code ``PackageScore`` uses (:mod:`harmony_py.hostops.packages`)."""
         # Debian's package would create and start a "main" cluster on 5432: ask it not to.
-        await self.runner.make_directory("/etc/postgresql-common/createcluster.d", mode=0o755)
-        await self.runner.write_file(
-            "/etc/postgresql-common/createcluster.d/harmony.conf", b"create_main_cluster = false\n", mode=0o644
-        )
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", f"postgresql-{self.config.version}"]):
-            result = await self.runner.run(argv, env=env, timeout_s=COPY_S)
-            if not result.ok:
-                raise HostPostgreSQLError(f"installing postgresql-{self.config.version} failed: {_last_lines(result)}")
+        await self.runner.make_directory(CREATECLUSTER_DIR, mode=0o755)
+        await ensure_files(self.runner, [OwnedFile(f"{CREATECLUSTER_DIR}/harmony.conf", "create_main_cluster = false\n", 0o644)])
+        package = f"postgresql-{self.config.version}"
+        try:
+            await install_packages(self.runner, [package], update_cache=True, timeout_s=COPY_S)
+        except CommandFailedError as failed:
+            raise HostPostgreSQLError(f"installing {package} failed: {failed}") from None
+        if not await self.binaries_present():
+            raise HostPostgreSQLError(f"{package} is installed but {self.layout.binary('pg_ctl')} is not there")
 
     async def ensure_base(self) -> None:
         # The version directory above the cluster must be traversable by
@@ -331,13 +341,13 @@ class HostPostgreSQLServer:
             timeout_s=START_S,
         )  # fmt: skip
 
-    def desired_files(self, replication_conf: str | None) -> list[tuple[str, str]]:
+    def desired_files(self, replication_conf: str | None) -> list[tuple[str, FileContent]]:
         data = self.layout.data_dir
         user = self.config.replication_user
-        files = [
+        files: list[tuple[str, FileContent]] = [
             (f"{data}/postgresql.conf", postgresql_conf(self.config, self.layout)),
             (f"{data}/pg_hba.conf", pg_hba_conf(self.config)),
-            (self.layout.passfile, pgpass_line(user, self.password_of(user).reveal())),
+            (self.layout.passfile, Secret(pgpass_line(user, self.password_of(user).reveal()))),
         ]
         if replication_conf is not None:
             files.append((f"{data}/{REPLICATION_CONF}", replication_conf))
@@ -349,30 +359,21 @@ class HostPostgreSQLServer:
         apply: bool,
         fresh: bool,
         replication_conf: str | None = None,
-        also: Sequence[tuple[str, str]] = (),
+        also: Sequence[tuple[str, FileContent]] = (),
     ) -> list[Change]:
-        """Write the configuration files that differ; the role file only when missing unless given.
+        """The configuration files that differ, converged when ``apply`` as ``FileScore`` converges a file
+        (content, mode 0600, owner postgres); the role file only when missing unless given.
 
-        ``also``: files to write with them whatever they hold (handed to postgres with one program).
+        ``also``: files converged with them and not reported (the markers of a replica).
         """
         target_conf = replication_conf
         if target_conf is None and (fresh or await self.runner.stat(f"{self.layout.data_dir}/{REPLICATION_CONF}") is None):
             target_conf = primary_replication_conf(())
-        changes = []
-        to_write = []
-        for path, content in self.desired_files(target_conf):
-            current = None if fresh else await self.runner.read_file(path)
-            if current == content.encode():
-                continue
-            secret = path == self.layout.passfile
-            summary = f"{'write' if current is None else 'update'} {path}" + (" (secret)" if secret else "")
-            action = ChangeAction.CREATE if current is None else ChangeAction.UPDATE
-            changes.append(Change(action, f"{self.config.name}@{self.where}", summary, attribute="config"))
-            to_write.append((path, content))
-        to_write += also
-        if apply and to_write:
-            await self.write_all_owned(to_write)
-        return changes
+        reported = await plan_files(self.runner, await self.owned(self.desired_files(target_conf)))
+        unreported = await plan_files(self.runner, await self.owned(also))
+        if apply:
+            await converge_files(self.runner, [*reported, *unreported])
+        return [change for each in reported for change in each.changes]
 
     async def start(self) -> None:
         await self.ensure_base()
@@ -454,9 +455,7 @@ class HostPostgreSQLServer:
 
     async def set_standbys(self, standbys: tuple[str, ...], slots: tuple[str, ...]) -> None:
         path = f"{self.layout.data_dir}/{REPLICATION_CONF}"
-        wanted = primary_replication_conf(standbys)
-        if await self.runner.read_file(path) != wanted.encode():
-            await self.write_owned(path, wanted)
+        if await self.ensure_owned([(path, primary_replication_conf(standbys))]):
             await self.sql("SELECT pg_reload_conf()", what="reloading the configuration")
         await self.sql(slots_sql(slots), what="creating replication slots")
 
@@ -471,9 +470,7 @@ class HostPostgreSQLServer:
             # Before anything is written here, so that a refusal changes nothing.
             await self._require_reachable(source)
         await self.ensure_base()
-        passfile = pgpass_line(source.user, source.password.reveal()).encode()
-        if await self.runner.read_file(self.layout.passfile) != passfile:
-            await self.write_owned(self.layout.passfile, passfile.decode())
+        await self.ensure_owned([(self.layout.passfile, Secret(pgpass_line(source.user, source.password.reveal())))])
         wanted = replica_replication_conf(
             source.host, source.port, source.user, self.layout.passfile, source.name, source.slot
         )
@@ -543,7 +540,7 @@ class HostPostgreSQLServer:
             f"{STREAM_TIMEOUT_S:g} s after being told to: {reason}"
         )
 
-    def _standby_signal(self) -> list[tuple[str, str]]:
+    def _standby_signal(self) -> list[tuple[str, FileContent]]:
         return [(f"{self.layout.data_dir}/standby.signal", "")]
 
     async def checked_state(self) -> ReplicationState:
@@ -607,7 +604,7 @@ class HostPostgreSQLServer:
             raise HostPostgreSQLError(f"{self.config.name} at {self.where} is {state.role.value}, not a replica to promote")
         # The standby set is loaded before promotion, so the first commit as a
         # primary already waits for the standbys (adr/0022).
-        await self.write_owned(f"{self.layout.data_dir}/{REPLICATION_CONF}", primary_replication_conf(standbys))
+        await self.ensure_owned([(f"{self.layout.data_dir}/{REPLICATION_CONF}", primary_replication_conf(standbys))])
         await self.sql("SELECT pg_reload_conf()", what="reloading the configuration")
         await self.check(
             "promoting",
@@ -647,14 +644,10 @@ class HostPostgreSQLServer:
     async def fence(self) -> None:
         """Stop now, and make sure a restart comes up read-only (adr/0022)."""
         marker = "Fenced by harmony_py after a failover: this server must not start as a primary.\n"
-        await self.runner.write_file(self.layout.fence_file, marker.encode(), mode=0o644)
-        owned = [self.layout.fence_file]
+        await self.ensure_owned([(self.layout.fence_file, marker)], mode=0o644)
         if await self.has_data():
             # Before stopping: a running server reads it only when it starts.
-            signal = f"{self.layout.data_dir}/standby.signal"
-            await self.runner.write_file(signal, b"", mode=0o600)
-            owned.append(signal)
-        await self._chown(*owned)
+            await self.ensure_owned(self._standby_signal())
         try:
             await self.stop("immediate")
         except HostPostgreSQLError:

@@ -1,7 +1,7 @@
 """The base of higher-order topologies: one leader and its followers.
 
-A capability method here exists for every ``ReplicatedTopology[T]``, but each
-is two overloads: one whose ``self`` is ``ReplicatedTopology[<Capability>]``,
+A capability accessor here exists for every ``ReplicatedTopology[T]``, but
+each is two overloads: one whose ``self`` is ``ReplicatedTopology[<Capability>]``,
 and a fallback taking a marker no caller has. mypy therefore accepts the call,
 and the structural match against the capability Protocol, only when ``T``
 provides the capability (see adr/0002). ``T_co`` must stay covariant and the
@@ -18,19 +18,11 @@ from typing import Any, Generic, TypeVar, overload
 
 import anyio
 
-from capabilities.postgresql import (
-    ClusterStatus,
-    PgConfig,
-    PgEndpoint,
-    PostgreSQL,
-    PostgreSQLCluster,
-    PostgreSQLServer,
-)
+from capabilities.postgresql import PostgreSQL, PostgreSQLCluster, PostgreSQLServer
 from harmony_py.capability_check import capability_gaps, member_gaps, member_needs
 from harmony_py.errors import MemberError, one_error
 from harmony_py.topology import TopologyReport, close_topology
-from harmony_py.values import Change
-from topologies.postgres import cluster as postgres_cluster
+from topologies.postgres.cluster import ReplicatedPostgreSQL
 
 from ._markers import _NotPostgreSQL
 
@@ -94,64 +86,15 @@ class ReplicatedTopology(Generic[T_co]):
         ]
         return list(dict.fromkeys(gaps))  # a part named by two needs is said once
 
-    # -- PostgreSQL: one primary, streaming replicas (orchestration in postgres_cluster) --
-
-    def _pg_members(self: ReplicatedTopology[Any]) -> list[postgres_cluster.Member]:
-        return postgres_cluster.members_of(self.member_labels(), self.members)
+    # -- PostgreSQL: one primary, streaming replicas (orchestration in topologies/postgres/cluster.py) --
 
     @overload
-    async def plan_postgres(self: ReplicatedTopology[PostgreSQLServer], config: PgConfig) -> list[Change]: ...
+    def postgresql(self: ReplicatedTopology[PostgreSQLServer]) -> ReplicatedPostgreSQL: ...
     @overload
-    async def plan_postgres(self: ReplicatedTopology[object], config: _NotPostgreSQL) -> list[Change]: ...
-    async def plan_postgres(self: ReplicatedTopology[Any], config: Any) -> list[Change]:
-        return await postgres_cluster.plan(self._pg_members(), config)
-
-    @overload
-    async def deploy_postgres(self: ReplicatedTopology[PostgreSQLServer], config: PgConfig) -> list[Change]: ...
-    @overload
-    async def deploy_postgres(self: ReplicatedTopology[object], config: _NotPostgreSQL) -> list[Change]: ...
-    async def deploy_postgres(self: ReplicatedTopology[Any], config: Any) -> list[Change]:
-        return await postgres_cluster.deploy(self._pg_members(), config)
-
-    @overload
-    async def postgres_endpoint(
-        self: ReplicatedTopology[PostgreSQLServer], config: PgConfig, database: str
-    ) -> PgEndpoint: ...
-    @overload
-    async def postgres_endpoint(
-        self: ReplicatedTopology[object], config: _NotPostgreSQL, database: str
-    ) -> PgEndpoint: ...
-    async def postgres_endpoint(self: ReplicatedTopology[Any], config: Any, database: str) -> PgEndpoint:
-        return await postgres_cluster.endpoint(self._pg_members(), config, database)
-
-    @overload
-    async def postgres_status(self: ReplicatedTopology[PostgreSQLServer], config: PgConfig) -> ClusterStatus: ...
-    @overload
-    async def postgres_status(self: ReplicatedTopology[object], config: _NotPostgreSQL) -> ClusterStatus: ...
-    async def postgres_status(self: ReplicatedTopology[Any], config: Any) -> ClusterStatus:
-        return await postgres_cluster.status(self._pg_members(), config)
-
-    @overload
-    async def switchover_postgres(
-        self: ReplicatedTopology[PostgreSQLServer], config: PgConfig, to: str | None = None
-    ) -> list[Change]: ...
-    @overload
-    async def switchover_postgres(
-        self: ReplicatedTopology[object], config: _NotPostgreSQL, to: str | None = None
-    ) -> list[Change]: ...
-    async def switchover_postgres(self: ReplicatedTopology[Any], config: Any, to: str | None = None) -> list[Change]:
-        return await postgres_cluster.switchover(self._pg_members(), config, to)
-
-    @overload
-    async def failover_postgres(
-        self: ReplicatedTopology[PostgreSQLServer], config: PgConfig, to: str | None = None
-    ) -> list[Change]: ...
-    @overload
-    async def failover_postgres(
-        self: ReplicatedTopology[object], config: _NotPostgreSQL, to: str | None = None
-    ) -> list[Change]: ...
-    async def failover_postgres(self: ReplicatedTopology[Any], config: Any, to: str | None = None) -> list[Change]:
-        return await postgres_cluster.failover(self._pg_members(), config, to)
+    def postgresql(self: ReplicatedTopology[object], members_not_postgresql_servers: _NotPostgreSQL) -> ReplicatedPostgreSQL: ...
+    def postgresql(self: ReplicatedTopology[Any], members_not_postgresql_servers: Any = None) -> ReplicatedPostgreSQL:
+        """The cluster of the members' PostgreSQL servers (``PostgreSQLCluster``), when they are servers."""
+        return ReplicatedPostgreSQL(self.member_labels(), [member.postgresql() for member in self.members])
 
 
 
