@@ -80,14 +80,14 @@ def test_service_members_missing_or_not_async_are_named() -> None:
 def test_failover_delegates_the_check_to_each_sub_topology() -> None:
     failover = FailoverTopology(DockerTopology(), DockerTopology())
     gaps = capability_gaps(failover, PostgreSQL)
-    assert any(gap.startswith("primary: PostgreSQL (missing ") for gap in gaps), gaps
-    assert any(gap.startswith("replica: PostgreSQL (missing ") for gap in gaps), gaps
+    assert any(gap.startswith("primary: PostgreSQLServer (missing postgresql") for gap in gaps), gaps
+    assert any(gap.startswith("replica: PostgreSQLServer (missing postgresql") for gap in gaps), gaps
 
 
 def test_multisite_names_the_site_that_lacks_it() -> None:
     sites = MultisiteTopology(DockerTopology(), (DockerTopology(),))
     gaps = capability_gaps(sites, PostgreSQL)
-    assert any(gap.startswith("site[0]: PostgreSQL (missing ") for gap in gaps), gaps
+    assert any(gap.startswith("site[0]: PostgreSQLServer (missing postgresql") for gap in gaps), gaps
 
 
 def test_kubernetes_is_not_lifted_onto_a_pair_so_the_pair_itself_lacks_it() -> None:
