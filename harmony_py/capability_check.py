@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import SimpleNamespace
-from typing import Any, Protocol, get_origin, runtime_checkable
+from typing import Any, Protocol, Union, get_args, get_origin, runtime_checkable
 
 from typing_extensions import get_protocol_members
 
@@ -42,11 +43,29 @@ class DelegatesCapabilities(Protocol):
 
 
 def capability_name(capability: object) -> str:
+    """How a capability reads in messages: ``PostgreSQL``, or ``Docker | K8sClient`` for a union."""
+    if _is_union(capability):
+        return " | ".join(capability_name(option) for option in get_args(capability))
     return getattr(capability, "__name__", repr(capability))
 
 
+def _is_union(annotation: object) -> bool:
+    return get_origin(annotation) in (Union, types.UnionType)
+
+
 def capability_gaps(topology: object, capability: object) -> list[str]:
-    """Each reason ``topology`` cannot provide ``capability``; empty when it can."""
+    """Each reason ``topology`` cannot provide ``capability``; empty when it can.
+
+    A union (``Score[Docker | K8sClient]``) is provided when one of its
+    capabilities is; otherwise every option's reasons are given.
+    """
+    if _is_union(capability):
+        options = get_args(capability)
+        answers = [capability_gaps(topology, option) for option in options]
+        if any(not gaps for gaps in answers):
+            return []
+        # Each option's gaps already name the option (``K8sClient (missing k8s_client)``).
+        return [f"none of {capability_name(capability)}: " + "; ".join(", ".join(gaps) for gaps in answers)]
     if not isinstance(capability, type):
         return [f"{capability!r} is not a capability class"]
     hook = inspect.getattr_static(topology, "capability_gaps", None)

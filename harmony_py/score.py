@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, ForwardRef, Generic, TypeVar
 
 from typing_extensions import Self
 
@@ -190,9 +191,25 @@ def _declared_capability(cls: type) -> object:
     # Read through generic subclasses: in ``IntSetting(Setting[int])`` with
     # ``Setting(Score[CommandRunner], Produces[V])`` the capability is CommandRunner, not int.
     declared = type_argument(cls, Score)
+    if isinstance(declared, (str, ForwardRef)):
+        return _resolved_name(cls, declared)
     if declared is not None and not isinstance(declared, TypeVar):
         return declared
     raise TypeError(
         f"{cls.__name__} does not declare the capability it needs; "
         f"subclass Score[SomeCapability]"
     )
+
+
+def _resolved_name(cls: type, declared: str | ForwardRef) -> object:
+    """``Score["CommandRunner"]``: the name looked up where the score class is defined, as mypy reads it."""
+    text = declared if isinstance(declared, str) else declared.__forward_arg__
+    module = sys.modules.get(cls.__module__)
+    try:
+        # The text is the score author's own annotation, evaluated as typing.get_type_hints does.
+        return eval(text, dict(vars(module)) if module is not None else {})  # noqa: S307
+    except Exception as exc:
+        raise TypeError(
+            f"{cls.__name__} declares Score[{text!r}], but {text!r} cannot be found in module {cls.__module__} "
+            f"at run time ({type(exc).__name__}: {exc}); import the capability outside `if TYPE_CHECKING:`"
+        ) from None

@@ -182,3 +182,55 @@ def _refusal(maestro: Maestro[Any]) -> MissingCapabilityError:
 
 def _members(capability: type) -> str:
     return ", ".join(sorted(get_protocol_members(capability)))
+
+
+# -- how a score's capability is read: generic subclasses, unions, names in strings --
+
+
+@dataclass(frozen=True)
+class EitherEngine(Score[K8sClient | CommandRunner]):
+    """Runs on a cluster or on a host: a union is provided when one of its capabilities is."""
+
+    def interpret(self) -> Interpret[K8sClient | CommandRunner]:
+        raise AssertionError("must never be interpreted")
+
+
+@dataclass(frozen=True)
+class NamedInAString(Score["CommandRunner"]):
+    def interpret(self) -> Interpret[CommandRunner]:
+        raise AssertionError("must never be interpreted")
+
+
+@dataclass(frozen=True)
+class NamedNowhere(Score["NoSuchCapability"]):  # type: ignore[name-defined]
+    def interpret(self) -> Interpret[Any]:
+        raise AssertionError("must never be interpreted")
+
+
+@dataclass(frozen=True)
+class Bare:
+    name: str = "bare"
+
+    async def ensure_ready(self) -> TopologyReport:
+        return TopologyReport(self.name)
+
+
+def test_a_union_of_capabilities_is_provided_when_one_of_them_is() -> None:
+    assert capability_gaps(LocalhostTopology(), EitherEngine.required_capability()) == []
+    assert capability_gaps(HalfK8s(), K8sClient) != []
+
+
+def test_a_union_nothing_provides_names_each_option_and_its_gap() -> None:
+    message = _error(Maestro(Bare()).add(EitherEngine()))  # type: ignore[arg-type]
+    assert "requires capability K8sClient | CommandRunner" in message
+    assert "none of K8sClient | CommandRunner: K8sClient (missing k8s_client); CommandRunner (missing command_runner)" in message
+
+
+def test_a_capability_written_as_a_string_is_read_where_the_score_is_defined() -> None:
+    assert NamedInAString.required_capability() is CommandRunner
+    assert capability_gaps(LocalhostTopology(), NamedInAString.required_capability()) == []
+
+
+def test_a_string_that_names_no_capability_at_run_time_is_refused_naming_it() -> None:
+    with pytest.raises(TypeError, match=r"NamedNowhere declares Score\['NoSuchCapability'\], but 'NoSuchCapability' cannot be found in module tests.test_capability_check"):
+        NamedNowhere.required_capability()
