@@ -30,6 +30,8 @@ import anyio
 from capabilities.command_runner import CommandResult, CommandRunnerService
 from capabilities.errors import LoadBalancerError
 from capabilities.load_balancer import Backend, BalancedService, Frontend
+from harmony_py.errors import CommandFailedError
+from harmony_py.hostops.packages import install_packages
 
 NGINX = "/usr/sbin/nginx"
 DEFAULT_ROOT = "/var/lib/harmony/nginx"
@@ -224,13 +226,13 @@ class NginxBalancer:
     async def _ensure_installed(self) -> None:
         if await self.runner.stat(NGINX) is not None:
             return
-        install = await self.runner.run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "nginx"],
-            env={"DEBIAN_FRONTEND": "noninteractive"},
-            timeout_s=600,
-        )
-        if not install.ok or await self.runner.stat(NGINX) is None:
-            raise LoadBalancerError(f"nginx is missing and apt-get could not install it: {_last_line(install)}")
+        # The apt run PackageScore and PostgreSQL's install use (harmony_py.hostops.packages).
+        try:
+            await install_packages(self.runner, ["nginx"], timeout_s=600)
+        except CommandFailedError as failed:
+            raise LoadBalancerError(f"nginx is missing and apt-get could not install it: {failed}") from None
+        if await self.runner.stat(NGINX) is None:
+            raise LoadBalancerError(f"apt-get installed nginx, but {NGINX} is not there")
 
 
 def render_main(root: str, services: Sequence[str], includes: Sequence[str], drain_timeout_s: float) -> str:
