@@ -9,14 +9,17 @@ from __future__ import annotations
 import posixpath
 import stat
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 
 from capabilities.command_runner import CommandResult, FileKind, FileStat
-from capabilities.postgresql import PgConfig
+from capabilities.postgresql import PgConfig, PgUser
 from harmony_py.hostops.packages import install_packages
+from harmony_py.values import Change, ChangeAction
 from topologies.postgres.host import HostPlacement, HostPostgreSQL
+from topologies.postgres.steps import deploy_steps, plan_steps
 from topologies.secret_store import SecretStore
 
 ROOT = "/srv/pg"
@@ -119,7 +122,7 @@ def test_the_configuration_files_are_planned_as_file_score_plans_them_and_the_pa
     layout = service.layout(config)
     host.directories |= {posixpath.dirname(layout.base_dir), layout.base_dir, layout.data_dir}
     server = service.server(config)
-    planned = anyio.run(lambda: server.converge_files(apply=False, fresh=False))
+    planned = anyio.run(lambda: server.plan_configuration(fresh=False)).changes
     summaries = [change.summary for change in planned]
     password = server.password_of(config.replication_user).reveal()
     assert not host.writes  # a plan writes nothing
@@ -136,14 +139,14 @@ def test_converging_the_files_writes_them_0600_and_gives_them_to_postgres_then_c
     layout = service.layout(config)
     host.directories |= {posixpath.dirname(layout.base_dir), layout.base_dir, layout.data_dir}
     server = service.server(config)
-    made = anyio.run(lambda: server.converge_files(apply=True, fresh=False))
+    made = anyio.run(lambda: server.ensure_configuration())
     assert made and {mode for _, mode in host.writes} == {0o600}
     chowned = {argv[-1] for argv in host.programs if argv[0] == "chown"}
     assert {layout.passfile, f"{layout.data_dir}/postgresql.conf", f"{layout.data_dir}/pg_hba.conf"} <= chowned
     # The second time content, mode and owner match: nothing is written nor given.
     host.writes.clear()
     host.programs.clear()
-    assert anyio.run(lambda: server.converge_files(apply=True, fresh=False)) == []
+    assert anyio.run(lambda: server.ensure_configuration()) == []
     assert not host.writes and not [argv for argv in host.programs if argv[0] == "chown"]
 
 
@@ -158,5 +161,64 @@ def test_a_rewritten_file_is_given_back_to_postgres(tmp_path: Path) -> None:
     conf = f"{layout.data_dir}/postgresql.conf"
     host.files[conf] = (b"# initdb's\n", 0o600)
     host.owners[conf] = (104, 110)
-    anyio.run(lambda: service.server(config).converge_files(apply=True, fresh=False))
+    anyio.run(lambda: service.server(config).ensure_configuration())
     assert host.files[conf][0] != b"# initdb's\n" and host.owners[conf] == (104, 110)
+
+
+@dataclass
+class RecordingStep:
+    """A step that plans one change until it has converged, and records what the runner asked."""
+
+    name: str
+    log: list[str]
+    done: bool = False
+
+    async def plan(self, predicted: list[str]) -> list[Change]:
+        self.log.append(f"plan {self.name} after {predicted}")
+        predicted.append(self.name)
+        return [] if self.done else [Change(ChangeAction.CREATE, self.name, f"make {self.name}")]
+
+    async def converge(self, changes: Sequence[Change]) -> None:
+        self.log.append(f"converge {[c.summary for c in changes]}")
+        self.done = True
+
+
+def test_a_plan_of_steps_converges_nothing_and_passes_on_what_each_step_will_have_done() -> None:
+    log: list[str] = []
+    steps = [RecordingStep("a", log), RecordingStep("b", log, done=True), RecordingStep("c", log)]
+    planned = anyio.run(plan_steps, steps, [])
+    assert [change.summary for change in planned] == ["make a", "make c"]
+    assert log == ["plan a after []", "plan b after ['a']", "plan c after ['a', 'b']"]
+
+
+def test_a_deploy_of_steps_converges_each_before_the_next_is_planned_and_skips_one_with_nothing_to_do() -> None:
+    log: list[str] = []
+    steps = [RecordingStep("a", log), RecordingStep("b", log, done=True), RecordingStep("c", log)]
+    made = anyio.run(deploy_steps, steps, [])
+    assert [change.summary for change in made] == ["make a", "make c"]
+    assert log == [
+        "plan a after []", "converge ['make a']", "plan b after ['a']", "plan c after ['a', 'b']", "converge ['make c']",
+    ]  # fmt: skip
+    # Deployed again, every step observes its result: nothing to do.
+    assert anyio.run(deploy_steps, steps, []) == []
+
+
+def test_the_plan_of_a_fresh_host_lists_every_step_as_the_walk_did_and_changes_nothing(tmp_path: Path) -> None:
+    """Install, initdb, files, start and roles are planned though the earlier steps made nothing yet."""
+    host = MemoryHost()
+    config = PgConfig("app", users=(PgUser("web", databases=("shop",)),))
+    server = _server(host, tmp_path).server(config)
+    server.store = server.store.for_plan()
+    summaries = [change.summary for change in anyio.run(server.plan)]
+    data = server.layout.data_dir
+    assert summaries[:2] == ["install PostgreSQL 15 with apt", f"initialise cluster in {data}"]
+    assert [summary.split(" (")[0] for summary in summaries[2:4]] == [
+        f"create file {data}/postgresql.conf", f"owner of {data}/postgresql.conf -> postgres:postgres",
+    ]  # fmt: skip
+    assert summaries[-4:] == [
+        f"start PostgreSQL on port {server.layout.port}",
+        f"create replication role {config.replication_user}",
+        "create role web",
+        "create database shop",
+    ]
+    assert not host.writes and not [argv for argv in host.programs if argv[0] in ("apt-get", "chown")]

@@ -105,10 +105,10 @@ class HostPostgreSQL:
         # A plan stores no secret: what apply would generate is only drafted.
         server = self.server(config)
         server.store = server.store.for_plan()
-        return await server.converge(apply=False)
+        return await server.plan()
 
     async def deploy(self, config: PgConfig) -> list[Change]:
-        return await self.server(config).converge(apply=True)
+        return await self.server(config).deploy()
 
     async def endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
         """The server's endpoint; at its loopback address when a network host's server listens nowhere else."""

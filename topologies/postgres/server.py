@@ -2,11 +2,13 @@
 
 Every program runs as the ``postgres`` user (``runuser`` when connected as
 root), with an explicit timeout; every path comes from :class:`PostgreSQLLayout`.
-``converge(apply=False)`` is the plan and ``converge(apply=True)`` the deploy:
-one walk over the same observations, so a plan lists exactly what a deploy
-would do. The package is installed and every file written through the code
-the host scores use (:mod:`harmony_py.hostops`: ``PackageScore``'s apt, and
-``FileScore``'s convergence with an owner), not a writer of its own.
+:meth:`~HostPostgreSQLServer.plan` and :meth:`~HostPostgreSQLServer.deploy`
+run the same ordered steps (:mod:`.server_steps`, by the runner in
+:mod:`.steps`): each step plans from what it observes and converges what it
+planned, so a plan lists exactly what a deploy would do. The package is
+installed and every file written through the code the host scores use
+(:mod:`harmony_py.hostops`: ``PackageScore``'s apt, and ``FileScore``'s
+convergence with an owner), not a writer of its own.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import posixpath
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -28,13 +31,15 @@ from capabilities.postgresql import (
     ReplicationState,
 )
 from harmony_py.errors import CommandFailedError
-from harmony_py.hostops.files import OwnedFile, converge_files, ensure_files, plan_files
+from harmony_py.hostops.files import OwnedFile, PlannedFile, converge_files, ensure_files, plan_files
 from harmony_py.hostops.packages import install_packages
 from harmony_py.values import Change, ChangeAction, Secret
 from topologies.errors import HostPostgreSQLError
 from topologies.secret_store import SecretStore
 
 from .roles import all_databases, password_of, role_changes, slot_for, state_from_status
+from .server_steps import ServerForecast, server_steps
+from .steps import Step, deploy_steps, plan_steps
 from .text import (
     REPLICATION_CONF,
     STATUS_SQL,
@@ -63,6 +68,14 @@ START_S = 120.0
 COPY_S = 1800.0
 STREAM_TIMEOUT_S = 30.0
 """How long a replica that was started or re-pointed may take to stream from its primary."""
+
+
+@dataclass(frozen=True)
+class ConfigurationPlan:
+    """The configuration files as planned (each with what differs), and the changes a plan reports."""
+
+    files: list[PlannedFile]
+    changes: list[Change]
 
 
 # Who each host runs our programs as, learnt once per host (``id -un``).
@@ -160,7 +173,7 @@ class HostPostgreSQLServer:
         # In the argument, not on stdin: a psql that fails to connect exits
         # before reading its input, and writing to it then breaks the pipe
         # (an error of the transport, not psql's clear message). Nothing
-        # secret goes through here: role passwords go on stdin, in converge_roles.
+        # secret goes through here: role passwords go on stdin, in create_roles.
         result = await self.check(what, argv)
         return result.stdout_text
 
@@ -258,52 +271,22 @@ class HostPostgreSQLServer:
 
     # -- converging one server ----------------------------------------------
 
-    async def converge(self, *, apply: bool) -> list[Change]:
-        """Binaries, cluster, files, a running server, roles and databases."""
-        changes: list[Change] = []
-        target = f"{self.config.name}@{self.where}"
-        if not await self.binaries_present():
-            changes.append(Change(ChangeAction.CREATE, target, f"install PostgreSQL {self.config.version} with apt"))
-            if apply:
-                await self.install_binaries()
-        answering = await self.answering_state()
-        current, facts = answering if answering is not None else (None, None)
-        if answering is None:
-            # A server answering on the cluster's own socket runs on its data
-            # directory, which is then postgres's: no need to look (a program).
-            await self.check_data_dir()
-        fresh = answering is None and not await self.has_data()
-        if fresh:
-            changes.append(Change(ChangeAction.CREATE, target, f"initialise cluster in {self.layout.data_dir}"))
-            if apply:
-                await self.initdb()
-        file_changes = await self.converge_files(apply=apply, fresh=fresh)
-        changes += file_changes
-        running = answering is not None or (not fresh and await self.running())
-        if not running:
-            if not fresh and await self.fenced():
-                raise HostPostgreSQLError(
-                    f"{target} is fenced after a failover and must not start as a primary: it rejoins as a "
-                    "replica when its replicated cluster is deployed again"
-                )
-            changes.append(Change(ChangeAction.RUN, target, f"start PostgreSQL on port {self.layout.port}"))
-            if apply:
-                await self.start()
-        elif file_changes and apply:
-            await self.reload_or_restart()
-        if fresh or not running:
-            in_recovery = await self.runner.stat(f"{self.layout.data_dir}/standby.signal") is not None
-        elif current is not None:
-            in_recovery = current.role is ReplicationRole.REPLICA
-        else:
-            in_recovery = (await self.state()).role is ReplicationRole.REPLICA
-        if not in_recovery:
-            if apply or running:
-                # Facts read before a reload or restart still hold: neither changes roles.
-                changes += await self.converge_roles(apply=apply, facts=facts)
-            else:
-                changes += self.roles_to_create(target)
-        return changes
+    def steps(self) -> list[Step[ServerForecast]]:
+        """Binaries, cluster, files, a running server, roles and databases (:mod:`.server_steps`)."""
+        return server_steps(self)
+
+    async def plan(self) -> list[Change]:
+        """What :meth:`deploy` would do, observed (nothing is changed)."""
+        return await plan_steps(self.steps(), ServerForecast(self.target))
+
+    async def deploy(self) -> list[Change]:
+        """Converge each step in turn; the changes made."""
+        return await deploy_steps(self.steps(), ServerForecast(self.target))
+
+    @property
+    def target(self) -> str:
+        """What this server's changes name."""
+        return f"{self.config.name}@{self.where}"
 
     async def install_binaries(self) -> None:
         """Install the version's Debian package with the code ``PackageScore`` uses (:mod:`harmony_py.hostops.packages`)."""
@@ -353,16 +336,15 @@ class HostPostgreSQLServer:
             files.append((f"{data}/{REPLICATION_CONF}", replication_conf))
         return files
 
-    async def converge_files(
+    async def plan_configuration(
         self,
         *,
-        apply: bool,
         fresh: bool,
         replication_conf: str | None = None,
         also: Sequence[tuple[str, FileContent]] = (),
-    ) -> list[Change]:
-        """The configuration files that differ, converged when ``apply`` as ``FileScore`` converges a file
-        (content, mode 0600, owner postgres); the role file only when missing unless given.
+    ) -> ConfigurationPlan:
+        """The configuration files that differ from what ``FileScore`` would converge (content, mode 0600,
+        owner postgres); the role file only when missing unless given.
 
         ``also``: files converged with them and not reported (the markers of a replica).
         """
@@ -371,9 +353,15 @@ class HostPostgreSQLServer:
             target_conf = primary_replication_conf(())
         reported = await plan_files(self.runner, await self.owned(self.desired_files(target_conf)))
         unreported = await plan_files(self.runner, await self.owned(also))
-        if apply:
-            await converge_files(self.runner, [*reported, *unreported])
-        return [change for each in reported for change in each.changes]
+        return ConfigurationPlan([*reported, *unreported], [change for each in reported for change in each.changes])
+
+    async def ensure_configuration(
+        self, *, replication_conf: str | None = None, also: Sequence[tuple[str, FileContent]] = ()
+    ) -> list[Change]:
+        """Plan and converge the configuration files of an existing cluster at once; the changes made."""
+        configuration = await self.plan_configuration(fresh=False, replication_conf=replication_conf, also=also)
+        await converge_files(self.runner, configuration.files)
+        return configuration.changes
 
     async def start(self) -> None:
         await self.ensure_base()
@@ -429,27 +417,31 @@ class HostPostgreSQLServer:
     def all_databases(self) -> list[str]:
         return all_databases(self.config)
 
-    async def converge_roles(self, *, apply: bool, facts: dict[str, Any] | None = None) -> list[Change]:
-        target = f"{self.config.name}@{self.where}"
-        if facts is None:
-            facts = await self.sql_json(facts_sql(self.config.replication_user), what="reading roles and databases")
-        changes, statements = role_changes(self.config, self.password_of, facts, target)
+    async def role_facts(self) -> dict[str, Any]:
+        found: dict[str, Any] = await self.sql_json(
+            facts_sql(self.config.replication_user), what="reading roles and databases"
+        )
+        return found
 
-        if apply and statements:
-            # Committed without waiting for the synchronous standbys: a standby that
-            # cannot log in (a replication password to repair, say) would otherwise
-            # hold the repair itself. They get it as soon as they stream.
-            statements = ["SET synchronous_commit = local;", *statements]
-            result = await self.as_postgres(
-                [self.layout.binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.layout.socket_dir,
-                 "-p", str(self.layout.port), "-U", "postgres", "-d", "postgres", "-f", "-"],
-                stdin="\n".join(statements).encode(),
-            )  # fmt: skip
-            if not result.ok:
-                raise HostPostgreSQLError(
-                    f"{target}: creating roles and databases failed: {mask_verifiers(_last_lines(result))}"
-                )
-        return changes
+    def role_plan(self, facts: dict[str, Any], target: str) -> tuple[list[Change], list[str]]:
+        """The changes converging roles and databases from ``facts``, and the statements making them."""
+        return role_changes(self.config, self.password_of, facts, target)
+
+    async def create_roles(self, statements: Sequence[str]) -> None:
+        """Run the statements of :meth:`role_plan` in one psql."""
+        # Committed without waiting for the synchronous standbys: a standby that
+        # cannot log in (a replication password to repair, say) would otherwise
+        # hold the repair itself. They get it as soon as they stream.
+        script = ["SET synchronous_commit = local;", *statements]
+        result = await self.as_postgres(
+            [self.layout.binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.layout.socket_dir,
+             "-p", str(self.layout.port), "-U", "postgres", "-d", "postgres", "-f", "-"],
+            stdin="\n".join(script).encode(),
+        )  # fmt: skip
+        if not result.ok:
+            raise HostPostgreSQLError(
+                f"{self.target}: creating roles and databases failed: {mask_verifiers(_last_lines(result))}"
+            )
 
     # -- replication ----------------------------------------------------------
 
@@ -478,7 +470,7 @@ class HostPostgreSQLServer:
         if streaming or (state.role is ReplicationRole.REPLICA and not rewind):
             # Streaming, or a replica of the old primary after a switchover: its
             # WAL is a prefix of the new primary's, so re-pointing it (a reload) is enough.
-            changed = await self.converge_files(apply=True, fresh=False, replication_conf=wanted)
+            changed = await self.ensure_configuration(replication_conf=wanted)
             if changed:
                 await self.reload_or_restart()
             await self._unfence()
@@ -495,7 +487,7 @@ class HostPostgreSQLServer:
             )  # fmt: skip
         elif state.role is ReplicationRole.REPLICA:
             # A replica of a failed primary may hold WAL the new primary lacks.
-            await self.converge_files(apply=True, fresh=False, replication_conf=wanted, also=self._standby_signal())
+            await self.ensure_configuration(replication_conf=wanted, also=self._standby_signal())
             await self.stop("fast")
             await self.rewind(source)
         else:
@@ -504,7 +496,7 @@ class HostPostgreSQLServer:
                 await self.rewind(source)
             else:
                 await self._unfence()
-        await self.converge_files(apply=True, fresh=False, replication_conf=wanted, also=self._standby_signal())
+        await self.ensure_configuration(replication_conf=wanted, also=self._standby_signal())
         # Every way here left the server stopped: cloned, or stopped above.
         await self.start()
         await self._unfence()
