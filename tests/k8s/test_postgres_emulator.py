@@ -197,7 +197,7 @@ async def test_a_stopped_server_is_started_by_a_new_pod(pair: FailoverTopology[K
     # What postgresql().stop declares (its clean stop runs in the Pod: real_cluster tier).
     postgres = pair.primary.postgresql().server(CONFIG)
     declared, password, _ = await postgres.declared()
-    await postgres.apply(dataclasses.replace(declared, stopped=True), password, apply=True)
+    await postgres.apply_objects(dataclasses.replace(declared, stopped=True), password)
     assert (await pair.primary.postgresql().replication(CONFIG)).role is ReplicationRole.STOPPED
     planned = await pair.primary.postgresql().plan(CONFIG)
     assert ("Pod orders-0", "start PostgreSQL (restart the pod)") in [(c.target, c.summary) for c in planned]

@@ -22,7 +22,7 @@ import dataclasses
 import json
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -36,10 +36,11 @@ from capabilities.postgresql import (
     ReplicationState,
 )
 from harmony_py.outcome import InterpretStatus
-from harmony_py.values import Change, ChangeAction, Secret
+from harmony_py.values import Change, Secret
 from topologies.errors import K8sPostgreSQLError
-from topologies.postgres.roles import NO_ROLES, password_of, role_changes, slot_for, state_from_status
-from topologies.postgres.text import STATUS_SQL, WRITE_PROBE_SQL, facts_sql, mask_verifiers, slots_sql
+from topologies.postgres.roles import password_of, slot_for, state_from_status
+from topologies.postgres.steps import deploy_steps, plan_steps
+from topologies.postgres.text import STATUS_SQL, WRITE_PROBE_SQL, mask_verifiers, slots_sql
 from topologies.secret_store import SecretStore
 
 from .postgres_manifests import (
@@ -56,6 +57,10 @@ from .postgres_manifests import (
     standby_names_setting,
     stop_script,
 )
+from .postgres_steps import K8sServerForecast, k8s_server_steps
+
+if TYPE_CHECKING:
+    from harmony_py.scores.k8s import K8sResourceInterpret
 
 FIELD_MANAGER = "harmony-postgres"
 EXEC_TIMEOUT_S = 60.0
@@ -82,13 +87,13 @@ class K8sPostgreSQL:
         return K8sPostgreSQLServer(self.client, config, store, self.ready_timeout_s)
 
     async def plan(self, config: PgConfig) -> list[Change]:
-        # A plan stores no secret: what apply would generate is only drafted.
+        # A plan stores no secret: what a deploy would generate is only drafted.
         server = self.server(config)
         server.store = server.store.for_plan()
-        return await server.converge(apply=False)
+        return await server.plan()
 
     async def deploy(self, config: PgConfig) -> list[Change]:
-        return await self.server(config).converge(apply=True)
+        return await self.server(config).deploy()
 
     async def endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
         return await self.server(config).endpoint(database)
@@ -172,8 +177,18 @@ class K8sPostgreSQLServer:
         password = base64.b64decode(stored).decode() if stored else None
         return declared_from(replication, statefulset), password, statefulset is not None
 
-    async def apply(self, declared: Declared, source_password: str | None, *, apply: bool) -> list[Change]:
-        """Converge the objects to ``declared``; the changes (planned, or made)."""
+    async def plan_objects(self, declared: Declared, source_password: str | None) -> list[Change]:
+        """The changes converging the objects to ``declared`` would make (nothing is applied)."""
+        return await (await self._objects(declared, source_password)).plan_with(self.client)
+
+    async def apply_objects(self, declared: Declared, source_password: str | None) -> list[Change]:
+        """Converge the objects to ``declared``; the changes made."""
+        outcome = await (await self._objects(declared, source_password)).apply_with(self.client)
+        if outcome.status is InterpretStatus.FAILURE:
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: {outcome.message}")
+        return list(outcome.changes)
+
+    async def _objects(self, declared: Declared, source_password: str | None) -> K8sResourceInterpret:
         # Imported here: topologies import harmony_py.scores only where they reuse a score's plan.
         from harmony_py.scores.k8s import K8sResourceInterpret
         from harmony_py.scores.k8s_manifests import parse_manifests
@@ -182,51 +197,17 @@ class K8sPostgreSQLServer:
         wanted = manifests(self.config, self.passwords(), declared, source_password)
         for manifest in wanted:
             manifest["metadata"]["namespace"] = namespace  # so that plans name where each object goes
-        objects = parse_manifests(wanted)
-        interpret = K8sResourceInterpret(objects, FIELD_MANAGER)
-        if not apply:
-            return await interpret.plan_with(self.client)
-        outcome = await interpret.apply_with(self.client)
-        if outcome.status is InterpretStatus.FAILURE:
-            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: {outcome.message}")
-        return list(outcome.changes)
+        return K8sResourceInterpret(parse_manifests(wanted), FIELD_MANAGER)
 
     # -- converging ----------------------------------------------------------
 
-    async def converge(self, *, apply: bool) -> list[Change]:
-        """This server's objects as declared; a stopped (not fenced) server is started."""
-        declared, password, exists = await self.declared()
-        start = exists and declared.stopped and not declared.fenced
-        wanted = dataclasses.replace(declared, stopped=False) if start else declared
-        changes = await self.apply(wanted, password, apply=apply)
-        if start:
-            changes.append(Change(ChangeAction.RUN, f"Pod {pod_name(self.config)}", "start PostgreSQL (restart the pod)"))
-        if apply:
-            await self.wait_ready(wanted, restarted=start and await self.restart())
-        if start and not apply:
-            return changes  # a stopped server cannot be asked: its roles are converged when it is started
-        return changes + await self.converge_roles(wanted, exists=exists, apply=apply)
+    async def plan(self) -> list[Change]:
+        """What a deploy would change: the objects, a stopped server's start, then the roles (nothing converged)."""
+        return await plan_steps(k8s_server_steps(self), K8sServerForecast())
 
-    async def converge_roles(self, declared: Declared, *, exists: bool, apply: bool) -> list[Change]:
-        """The roles, databases and grants of a primary, observed and made through exec (adr/0060).
-
-        The init script makes them on an empty primary's first start only; this makes
-        the ones added to the score later, and passwords changed since. A server that
-        is not there yet (or is being started) cannot be asked: its plan is what an
-        empty server needs, which is also what its apply reports.
-        """
-        if declared.role != "primary" or declared.fenced or declared.stopped:
-            return []  # a replica has its primary's roles; a server held down is not asked
-        target = f"PostgreSQL {await self.client.namespace()}/{self.config.name}"
-        planned, _ = role_changes(self.config, self.password_of, NO_ROLES, target)
-        if not exists and not apply:
-            return planned
-        facts = json.loads(await self.sql([facts_sql(self.config.replication_user)], what="reading roles and databases"))
-        changes, statements = role_changes(self.config, self.password_of, facts, target)
-        if apply and statements:
-            await self.sql_on_stdin(statements, what="creating roles and databases")
-        # A new server's roles are the init script's and this converge's together: report what was planned.
-        return changes if exists else planned
+    async def deploy(self) -> list[Change]:
+        """This server's objects as declared (a stopped, not fenced, server is started), then its roles."""
+        return await deploy_steps(k8s_server_steps(self), K8sServerForecast())
 
     async def follow(self, source: ReplicationSource, *, rewind: bool) -> None:
         """Stream from ``source``: an empty server is cloned, a former primary rewound (in its init container)."""
@@ -244,7 +225,7 @@ class K8sPostgreSQLServer:
         # A healthy replica of this source keeps its declaration; anything else
         # is re-declared, and data it already holds is rewound when asked to.
         wanted = target if same else dataclasses.replace(target, rewind=_rewind_token() if rewind and exists else "")
-        await self.apply(wanted, source.password.reveal(), apply=True)
+        await self.apply_objects(wanted, source.password.reveal())
         # A new Pod's init container and server read the role and upstream.
         restarted = exists and not same and await self.restart()
         await self.wait_ready(wanted, restarted=restarted)
@@ -261,7 +242,7 @@ class K8sPostgreSQLServer:
         await self.sql(["SELECT pg_promote(true, 60)"], what="promoting")
         # Declared a primary from now on; no restart (only a new Pod reads the declaration).
         declared, _, _ = await self.declared()
-        await self.apply(Declared(fenced=declared.fenced), None, apply=True)
+        await self.apply_objects(Declared(fenced=declared.fenced), None)
         await self.sql([slots_sql(tuple(slot_for(name) for name in standbys))], what="creating replication slots")
 
     async def set_standbys(self, standbys: tuple[str, ...], slots: tuple[str, ...]) -> None:
@@ -272,7 +253,7 @@ class K8sPostgreSQLServer:
     async def stop(self) -> str:
         """Stop cleanly, keep the Pod (serving nothing) and return the last checkpoint's LSN."""
         declared, password, _ = await self.declared()
-        await self.apply(dataclasses.replace(declared, stopped=True), password, apply=True)
+        await self.apply_objects(dataclasses.replace(declared, stopped=True), password)
         result = await self.exec(["sh", "-c", stop_script()], what="stopping")
         lsn = result.strip()
         if not lsn:
@@ -291,8 +272,8 @@ class K8sPostgreSQLServer:
             )
         except K8sError:
             pass  # a Pod that cannot be reached is the usual reason to fence: scaling to zero still holds it
-        await self.apply(
-            dataclasses.replace(declared, role="replica", fenced=True, rewind=_rewind_token()), password, apply=True
+        await self.apply_objects(
+            dataclasses.replace(declared, role="replica", fenced=True, rewind=_rewind_token()), password
         )
 
     async def probe_write(self, timeout_s: float) -> None:
