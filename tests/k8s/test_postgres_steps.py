@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 
+from capabilities.errors import K8sNotReadyError
 from capabilities.k8s import ExecResult, Manifest
 from capabilities.postgresql import PgConfig, PgUser
 from topologies.k8s.postgres import K8sPostgreSQLServer
@@ -83,3 +85,26 @@ def test_a_deploy_of_the_k8s_server_steps_converges_the_objects_before_the_roles
     pods.log.clear()
     again = anyio.run(server.deploy)
     assert "apply StatefulSet" not in pods.log and {c.target for c in again} == {"PostgreSQL pg/orders"}
+
+
+def _objects_changes(planned: Sequence[Any]) -> list[tuple[str, str]]:
+    # The logged Pods answer every roles query as an empty server: only the objects step is looked at.
+    return [(change.target, change.summary) for change in planned if not change.target.startswith("PostgreSQL ")]
+
+
+def test_a_server_whose_pod_stopped_being_ready_is_a_pending_wait_and_its_deploy_waits(tmp_path: Path) -> None:
+    pods = LoggedPods()
+    server = _server(pods, tmp_path)
+    anyio.run(server.deploy)
+    statefulset = anyio.run(pods.get, "apps/v1", "StatefulSet", "orders")
+    assert statefulset is not None and _objects_changes(anyio.run(server.plan)) == []
+    pods.put({**statefulset, "status": {**statefulset["status"], "readyReplicas": 0}})
+    assert _objects_changes(anyio.run(server.plan)) == [
+        ("StatefulSet orders", "wait until PostgreSQL is ready (0 of 1 pods ready)")
+    ]
+    # The deploy waits for the rollout (here it never comes: the wait fails, naming it) ...
+    with pytest.raises(K8sNotReadyError, match="StatefulSet orders not Rollout after 1 s: 0 of 1 pods ready"):
+        anyio.run(server.deploy)
+    # ... and once the Pod is ready again there is nothing to wait for.
+    pods.put(statefulset)
+    assert _objects_changes(anyio.run(server.plan)) == []

@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from capabilities.k8s import ROLLOUT
 from harmony_py.values import Change, ChangeAction
 from topologies.postgres.roles import NO_ROLES, role_changes
 from topologies.postgres.steps import Step
 from topologies.postgres.text import facts_sql
 
 from .postgres_manifests import Declared, declared_from, pod_name
+from .readiness import Readiness, judge
 
 if TYPE_CHECKING:
     from .postgres import K8sPostgreSQLServer
@@ -59,8 +61,21 @@ class ObjectsStep:
         changes = await self.server.plan_objects(predicted.wanted, self._password)
         if start:
             changes.append(Change(ChangeAction.RUN, f"Pod {pod_name(self.server.config)}", "start PostgreSQL (restart the pod)"))
+        elif exists and not changes and not declared.stopped and not declared.fenced:
+            # Health is observed state: a server whose objects are as declared but whose
+            # rollout is not ready is a pending wait, not nothing to do.
+            waiting = await self._not_ready()
+            if waiting is not None:
+                changes.append(Change(ChangeAction.RUN, f"StatefulSet {self.server.config.name}", f"wait until PostgreSQL is ready ({waiting})"))
         self._wanted, self._start = predicted.wanted, start
         return changes
+
+    async def _not_ready(self) -> str | None:
+        statefulset = await self.server.statefulset()
+        if statefulset is None:
+            return None
+        verdict = judge(statefulset, ROLLOUT)
+        return None if verdict.readiness is Readiness.READY else verdict.message
 
     async def converge(self, changes: Sequence[Change]) -> None:
         await self.server.apply_objects(self._wanted, self._password)
