@@ -21,7 +21,7 @@ import functools
 import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
@@ -40,6 +40,7 @@ from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.values import Change, ChangeAction
 
 from .roles import slot_for
+from .steps import Step, deploy_steps, plan_steps
 
 R = TypeVar("R")
 
@@ -74,10 +75,10 @@ class ReplicatedPostgreSQL:
         self.members = [Member(label, server) for label, server in zip(labels, servers)]
 
     async def plan(self, config: PgConfig) -> list[Change]:
-        return await _converge(self.members, config, apply=False)
+        return await plan_cluster(self.members, config)
 
     async def deploy(self, config: PgConfig) -> list[Change]:
-        return await _converge(self.members, config, apply=True)
+        return await deploy_cluster(self.members, config)
 
     async def endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
         return await endpoint(self.members, config, database)
@@ -150,69 +151,133 @@ def _by_label(members: Sequence[Member], label: str) -> Member:
 # -- deploy --------------------------------------------------------------------
 
 
-async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool) -> list[Change]:
-    found = await status(members, config)
-    unreachable = [m for m in found.members if m.state.role is ReplicationRole.UNREACHABLE]
-    if unreachable:
-        raise PostgreSQLError(
-            "cannot deploy while members are unreachable: "
-            + "; ".join(f"{_target(m)}: {m.state.problem}" for m in unreachable)
-        )
-    changes: list[Change] = []
-    primary_label = running_primary(found)
-    if primary_label is None and any(m.state.role is not ReplicationRole.ABSENT for m in found.members):
-        # A cluster that was shut down: start what may start, then look again.
-        for member in found.members:
-            if member.state.role is ReplicationRole.STOPPED and not member.state.fenced:
-                changes.append(_change(ChangeAction.RUN, member, "start PostgreSQL"))
-                if apply:
-                    await _by_label(members, member.label).server.deploy(config)
-        if not apply:
-            return changes
-        found = await status(members, config)
-        primary_label = running_primary(found)
-        if primary_label is None:
+@dataclass
+class ClusterForecast:
+    """What the earlier steps of one cluster walk observed, or will have done by the time a later step converges."""
+
+    found: ClusterStatus | None = None
+    """Every member's state when the walk began (``None``: members were started since; look again)."""
+    starting: bool = False
+    """A plan starts a shut-down cluster: what follows cannot be seen until it runs."""
+    primary: Member | None = None
+    primary_status: MemberStatus | None = None
+    followers: list[Member] = field(default_factory=list)
+
+
+def cluster_steps(members: Sequence[Member], config: PgConfig) -> list[Step[ClusterForecast]]:
+    """Start a shut-down cluster, converge the primary and its followers, then its synchronous standbys."""
+    return [StartStep(members, config), MembersStep(members, config), StandbysStep(members, config)]
+
+
+@dataclass
+class StartStep:
+    """A cluster that was shut down: start what may start (fenced members rejoin later, as replicas)."""
+
+    members: Sequence[Member]
+    config: PgConfig
+    to_start: list[Member] = field(default_factory=list)
+    predicted: ClusterForecast | None = None
+
+    async def plan(self, predicted: ClusterForecast) -> list[Change]:
+        found = await status(self.members, self.config)
+        unreachable = [m for m in found.members if m.state.role is ReplicationRole.UNREACHABLE]
+        if unreachable:
+            raise PostgreSQLError(
+                "cannot deploy while members are unreachable: "
+                + "; ".join(f"{_target(m)}: {m.state.problem}" for m in unreachable)
+            )
+        predicted.found, self.predicted, self.to_start = found, predicted, []
+        if running_primary(found) is not None or not _shut_down(found):
+            return []
+        stopped = [
+            m for m in found.members if m.state.role is ReplicationRole.STOPPED and not m.state.fenced
+        ]  # fmt: skip
+        self.to_start = [_by_label(self.members, m.label) for m in stopped]
+        # Nothing may start: the next step looks again and names the missing primary.
+        predicted.starting = bool(stopped)
+        return [_change(ChangeAction.RUN, member, "start PostgreSQL") for member in stopped]
+
+    async def converge(self, changes: Sequence[Change]) -> None:
+        for member in self.to_start:
+            await member.server.deploy(self.config)
+        if self.predicted is not None:
+            # Started: the next step observes the members as they now run.
+            self.predicted.starting, self.predicted.found = False, None
+
+
+@dataclass
+class MembersStep:
+    """The primary's own server, then every follower cloning, following or rejoining it."""
+
+    members: Sequence[Member]
+    config: PgConfig
+    primary_changes: list[Change] = field(default_factory=list)
+    rewind: bool = False
+    kept: tuple[str, ...] = ()
+    predicted: ClusterForecast | None = None
+
+    async def plan(self, predicted: ClusterForecast) -> list[Change]:
+        self.predicted = predicted
+        if predicted.starting:
+            return []
+        found = predicted.found
+        if found is None:
+            found = predicted.found = await status(self.members, self.config)
+        if running_primary(found) is None and _shut_down(found):
+            # Nothing could start as a primary (every stopped member is fenced), or nothing did.
             raise PostgreSQLError(
                 "no member is a running primary (" + found.summary() + "): promote one with a failover"
             )
-    if primary_label is None:
-        primary_label = members[0].label
-    primary = _by_label(members, primary_label)
-    primary_status = found.member(primary_label)
-    followers = [m for m in members if m.label != primary_label]
-
-    address = primary_status.address
-    follow_plans = [
-        (follower, _follow_change(found.member(follower.label), primary_label, address)) for follower in followers
-    ]
-    healthy = [follower for follower, change in follow_plans if change is None]
-
-    async def converge_primary() -> list[Change]:
-        result: list[Change] = await (
-            primary.server.deploy(config) if apply else primary.server.plan(config)
+        members, config = self.members, self.config
+        primary_label = running_primary(found) or members[0].label
+        primary = predicted.primary = _by_label(members, primary_label)
+        primary_status = predicted.primary_status = found.member(primary_label)
+        followers = predicted.followers = [m for m in members if m.label != primary_label]
+        address = primary_status.address
+        follow_plans = [
+            (follower, _follow_change(found.member(follower.label), primary_label, address)) for follower in followers
+        ]
+        healthy = [follower for follower, change in follow_plans if change is None]
+        self.rewind = any(
+            change is not None and follower_state_needs_rewind(found.member(f.label)) for f, change in follow_plans
         )
-        kept = tuple(n for n in primary_status.state.sync_standbys if n in {f.name for f in followers})
+        self.kept = tuple(n for n in primary_status.state.sync_standbys if n in {f.name for f in followers})
+
+        async def plan_primary() -> list[Change]:
+            planned: list[Change] = await primary.server.plan(config)
+            return planned
+
+        async def plan_follower(follower: Member) -> list[Change]:
+            # A healthy replica: only its own files can drift.
+            planned: list[Change] = await follower.server.plan(config)
+            return [_relabel(c, found.member(follower.label)) for c in planned]
+
+        # The primary and the healthy replicas are observed at once: nothing of
+        # one depends on the other (programs are round trips over SSH).
+        primary_changes, *healthy_changes = await on_all(
+            [plan_primary, *(functools.partial(plan_follower, f) for f in healthy)], lambda call: call()
+        )
+        self.primary_changes = primary_changes
+        changes = [_relabel(change, primary_status) for change in primary_changes]
+        changes += [change for _, change in follow_plans if change is not None]
+        changes += [change for planned in healthy_changes for change in planned]
+        return changes
+
+    async def converge(self, changes: Sequence[Change]) -> None:
+        predicted = self.predicted
+        # Set by this step's plan, which always comes first.
+        assert predicted is not None and predicted.primary is not None and predicted.primary_status is not None
+        primary: Member = predicted.primary
+        primary_status: MemberStatus = predicted.primary_status
+        followers = predicted.followers
+        config = self.config
+        if self.primary_changes:
+            await primary.server.deploy(config)
         slots = tuple(slot_for(f.name) for f in followers)
         # The slots exist before any follower clones; skipped when the status showed them (a program less).
-        if apply and (kept != primary_status.state.sync_standbys or set(slots) != set(primary_status.state.slots)):
-            await primary.server.set_standbys(config, kept, slots)
-        return result
-
-    async def plan_follower(follower: Member) -> list[Change]:
-        # A healthy replica: only its own files can drift.
-        planned: list[Change] = await follower.server.plan(config)
-        return [_relabel(c, found.member(follower.label)) for c in planned]
-
-    # The primary and the healthy replicas are observed at once: nothing of
-    # one depends on the other (programs are round trips over SSH).
-    primary_changes, *healthy_changes = await on_all(
-        [converge_primary, *(functools.partial(plan_follower, f) for f in healthy)], lambda call: call()
-    )
-    changes += [_relabel(change, primary_status) for change in primary_changes]
-    changes += [change for _, change in follow_plans if change is not None]
-    changes += [change for planned in healthy_changes for change in planned]
-    if apply:
-        if any(change is not None and follower_state_needs_rewind(found.member(f.label)) for f, change in follow_plans):
+        if self.kept != primary_status.state.sync_standbys or set(slots) != set(primary_status.state.slots):
+            await primary.server.set_standbys(config, self.kept, slots)
+        if self.rewind:
             # Until a checkpoint on its timeline, a recently promoted primary's
             # control file shows the old one, and pg_rewind would misjudge it.
             await primary.server.checkpoint(config)
@@ -224,20 +289,55 @@ async def _converge(members: Sequence[Member], config: PgConfig, *, apply: bool)
 
         await on_all(followers, follow)
 
-    wanted = tuple(f.name for f in followers)
-    if primary_status.state.sync_standbys != wanted:
-        changes.append(
+
+def _shut_down(found: ClusterStatus) -> bool:
+    """Some member exists: without a running primary, the cluster was shut down (not yet created)."""
+    return any(m.state.role is not ReplicationRole.ABSENT for m in found.members)
+
+
+@dataclass
+class StandbysStep:
+    """Every commit on the primary waits for all its followers (``FIRST n``)."""
+
+    members: Sequence[Member]
+    config: PgConfig
+    wanted: tuple[str, ...] = ()
+    primary: Member | None = None
+
+    async def plan(self, predicted: ClusterForecast) -> list[Change]:
+        if predicted.starting or predicted.primary is None or predicted.primary_status is None:
+            return []
+        self.primary = predicted.primary
+        self.wanted = tuple(f.name for f in predicted.followers)
+        if predicted.primary_status.state.sync_standbys == self.wanted:
+            return []
+        return [
             _change(
                 ChangeAction.UPDATE,
-                primary_status,
-                f"synchronous standbys -> {', '.join(wanted) or 'none'} (every commit waits for all)",
+                predicted.primary_status,
+                f"synchronous standbys -> {', '.join(self.wanted) or 'none'} (every commit waits for all)",
                 attribute="synchronous_standby_names",
             )
+        ]
+
+    async def converge(self, changes: Sequence[Change]) -> None:
+        assert self.primary is not None
+        await self.primary.server.set_standbys(self.config, self.wanted, tuple(slot_for(n) for n in self.wanted))
+
+
+async def plan_cluster(members: Sequence[Member], config: PgConfig) -> list[Change]:
+    """What a deploy would do (nothing converged)."""
+    return await plan_steps(cluster_steps(members, config), ClusterForecast())
+
+
+async def deploy_cluster(members: Sequence[Member], config: PgConfig) -> list[Change]:
+    """Converge the steps in order, then verify what a changed cluster promises."""
+    predicted = ClusterForecast()
+    changes = await deploy_steps(cluster_steps(members, config), predicted)
+    if changes and predicted.followers and predicted.primary is not None:
+        await _verify_primary(
+            members, config, predicted.primary, predicted.followers, f"deploying {config.name}", write=False
         )
-        if apply:
-            await primary.server.set_standbys(config, wanted, tuple(slot_for(n) for n in wanted))
-    if apply and changes and followers:
-        await _verify_primary(members, config, primary, followers, f"deploying {config.name}", write=False)
     return changes
 
 
