@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import types
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import SimpleNamespace
-from typing import Any, Protocol, Union, get_args, get_origin, runtime_checkable
+from typing import Any, Protocol, get_args, get_origin, runtime_checkable
 
 from typing_extensions import get_protocol_members
+
+from .type_args import is_union
 
 _Parameter = inspect.Parameter
 _POSITIONAL = (_Parameter.POSITIONAL_ONLY, _Parameter.POSITIONAL_OR_KEYWORD)
@@ -44,13 +45,9 @@ class DelegatesCapabilities(Protocol):
 
 def capability_name(capability: object) -> str:
     """How a capability reads in messages: ``PostgreSQL``, or ``Docker | K8sClient`` for a union."""
-    if _is_union(capability):
+    if is_union(capability):
         return " | ".join(capability_name(option) for option in get_args(capability))
     return getattr(capability, "__name__", repr(capability))
-
-
-def _is_union(annotation: object) -> bool:
-    return get_origin(annotation) in (Union, types.UnionType)
 
 
 def capability_gaps(topology: object, capability: object) -> list[str]:
@@ -59,7 +56,7 @@ def capability_gaps(topology: object, capability: object) -> list[str]:
     A union (``Score[Docker | K8sClient]``) is provided when one of its
     capabilities is; otherwise every option's reasons are given.
     """
-    if _is_union(capability):
+    if is_union(capability):
         options = get_args(capability)
         answers = [capability_gaps(topology, option) for option in options]
         if any(not gaps for gaps in answers):

@@ -76,9 +76,9 @@ def agrees(produced: object, wanted: object) -> bool:
     """
     if produced == wanted or _undecidable(produced) or _undecidable(wanted) or wanted is object:
         return True
-    if _is_union(produced):
+    if is_union(produced):
         return all(agrees(part, wanted) for part in get_args(produced))
-    if _is_union(wanted):
+    if is_union(wanted):
         return any(agrees(produced, part) for part in get_args(wanted))
     produced_origin, wanted_origin = get_origin(produced) or produced, get_origin(wanted) or wanted
     if not (isinstance(produced_origin, type) and isinstance(wanted_origin, type)):
@@ -97,6 +97,7 @@ def _undecidable(annotation: object) -> bool:
     return annotation is Any or isinstance(annotation, (TypeVar, str))
 
 
-def _is_union(annotation: object) -> bool:
+def is_union(annotation: object) -> bool:
+    """Whether ``annotation`` is ``A | B`` (or ``Union[A, B]``)."""
     origin = get_origin(annotation)
     return origin is Union or origin is types.UnionType
