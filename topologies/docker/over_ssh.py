@@ -13,7 +13,6 @@ capability check, which runs right after, refuses Docker scores with the reason.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -28,6 +27,7 @@ import asyncssh
 
 from capabilities.command_runner import CommandRunnerService, FileKind
 from topologies.errors import DockerUnavailableError
+from topologies.loop_lock import LoopLock
 
 from .engine import DockerEngine, close_client, probe_engine
 
@@ -50,7 +50,7 @@ class ForwardedSocket:
         self.socket = socket.removeprefix("unix://")
         self._connect = connect
         self._forward: UnixSocketForward | None = None
-        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._lock = LoopLock()
 
     def where(self) -> str:
         return f"{self.socket} on {self.host} (through SSH)"
@@ -68,14 +68,6 @@ class ForwardedSocket:
                     f"{self.where()}: cannot listen on a local socket to forward it: {exc}"
                 ) from exc
             return self._forward.url
-
-    def _lock(self) -> asyncio.Lock:
-        # An asyncio lock belongs to one loop; each run (loop) gets its own.
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            self._locks = {loop: (lock := asyncio.Lock())}
-        return lock
 
     def close(self) -> None:
         """Stop forwarding and remove the local socket; safe to repeat."""

@@ -21,6 +21,7 @@ import anyio
 import asyncssh
 
 from capabilities.command_runner import CommandResult, FileStat
+from topologies.loop_lock import LoopLock
 
 from . import files
 from .command_line import command_line, env_header, plain_line
@@ -58,7 +59,7 @@ class SshCommandRunner:
     def __init__(self, settings: SshSettings) -> None:
         self.settings = settings
         self._session: _Session | None = None
-        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._lock = LoopLock()
 
     def __repr__(self) -> str:
         return f"SshCommandRunner({self.settings.name!r})"
@@ -164,14 +165,6 @@ class SshCommandRunner:
                 return current
             self._session = await self._open()
             return self._session
-
-    def _lock(self) -> asyncio.Lock:
-        # An asyncio lock belongs to one loop; each run (loop) gets its own, old ones are dropped.
-        loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            self._locks = {loop: (lock := asyncio.Lock())}
-        return lock
 
     async def _open(self) -> _Session:
         settings = self.settings
