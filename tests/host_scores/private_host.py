@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ssh.netns_hosts import ip, link_namespace
 from tests.ssh.sshd import SshServer, UserKey, start_server, stop_server
 
 # A /30 of the ssh area's 10.231.0.0/24 that no other test uses (test_netns .36/30, netns_hosts .192/28).
@@ -63,10 +64,6 @@ class PrivateHost:
         """Run a command inside the host (its namespaces), from the test process."""
         command = ["nsenter", "-t", str(self.server.pid), "-m", "-n", "--", *argv]
         return subprocess.run(command, check=check, capture_output=True, text=True)
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
 def _prepare(root: Path) -> None:
@@ -108,15 +105,9 @@ def private_host(directory: Path, user_key: UserKey) -> Iterator[PrivateHost]:
     root = directory / "root"
     root.mkdir(parents=True)
     server = None
-    _ip("netns", "add", netns)
+    ip("netns", "add", netns)
     try:
-        _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
-        _ip("link", "set", inside, "netns", netns)
-        _ip("addr", "add", f"{OUTSIDE}/{PREFIX}", "dev", outside)
-        _ip("link", "set", outside, "up")
-        _ip("-n", netns, "addr", "add", f"{INSIDE}/{PREFIX}", "dev", inside)
-        _ip("-n", netns, "link", "set", inside, "up")
-        _ip("-n", netns, "link", "set", "lo", "up")
+        link_namespace(netns, outside, inside, OUTSIDE, INSIDE, PREFIX)
         _prepare(root)
         # mount_point: start_server puts sshd in a mount namespace of its own; the binds go into it.
         (directory / "mount").mkdir()

@@ -48,8 +48,20 @@ class NetnsHost:
         return self.server.view
 
 
-def _ip(*args: str) -> None:
+def ip(*args: str) -> None:
+    """One ``ip`` command; raises when it fails."""
     subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def link_namespace(netns: str, outside: str, inside: str, outside_address: str, inside_address: str, prefix: int) -> None:
+    """Give the existing namespace ``netns`` a veth pair to this one: ``outside`` here, ``inside`` there, both up (and its lo)."""
+    ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+    ip("link", "set", inside, "netns", netns)
+    ip("addr", "add", f"{outside_address}/{prefix}", "dev", outside)
+    ip("link", "set", outside, "up")
+    ip("-n", netns, "addr", "add", f"{inside_address}/{prefix}", "dev", inside)
+    ip("-n", netns, "link", "set", inside, "up")
+    ip("-n", netns, "link", "set", "lo", "up")
 
 
 @contextlib.contextmanager
@@ -60,21 +72,15 @@ def two_hosts(directory: Path, user_key: UserKey, *, mount_point: Path) -> Itera
     try:
         for side, outside, inside in (("a", OUTSIDE_A, ADDRESS_A), ("b", OUTSIDE_B, ADDRESS_B)):
             netns = names[side]
-            _ip("netns", "add", netns)
-            _ip("link", "add", f"{netns}o", "type", "veth", "peer", "name", f"{netns}i")
-            _ip("link", "set", f"{netns}i", "netns", netns)
-            _ip("addr", "add", f"{outside}/{PREFIX}", "dev", f"{netns}o")
-            _ip("link", "set", f"{netns}o", "up")
-            _ip("-n", netns, "addr", "add", f"{inside}/{PREFIX}", "dev", f"{netns}i")
-            _ip("-n", netns, "link", "set", f"{netns}i", "up")
-            _ip("-n", netns, "link", "set", "lo", "up")
+            ip("netns", "add", netns)
+            link_namespace(netns, f"{netns}o", f"{netns}i", outside, inside, PREFIX)
         # The wire between the two hosts, and a route on each to the other's address.
-        _ip("-n", names["a"], "link", "add", f"{tag}ab", "type", "veth", "peer", "name", f"{tag}ba", "netns", names["b"])
+        ip("-n", names["a"], "link", "add", f"{tag}ab", "type", "veth", "peer", "name", f"{tag}ba", "netns", names["b"])
         for side, own, other, peer in (("a", LINK_A, ADDRESS_B, LINK_B), ("b", LINK_B, ADDRESS_A, LINK_A)):
             device = f"{tag}{side}{'b' if side == 'a' else 'a'}"
-            _ip("-n", names[side], "addr", "add", f"{own}/{PREFIX}", "dev", device)
-            _ip("-n", names[side], "link", "set", device, "up")
-            _ip("-n", names[side], "route", "add", f"{other}/32", "via", peer)
+            ip("-n", names[side], "addr", "add", f"{own}/{PREFIX}", "dev", device)
+            ip("-n", names[side], "link", "set", device, "up")
+            ip("-n", names[side], "route", "add", f"{other}/32", "via", peer)
         for side, address in (("a", ADDRESS_A), ("b", ADDRESS_B)):
             server = start_server(
                 address, directory / f"pg-host-{side}", user_key, netns=names[side], mount_point=mount_point

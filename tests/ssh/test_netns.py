@@ -14,30 +14,21 @@ from harmony_py import Maestro, ScoreState
 from harmony_py.scores import CommandScore, FileScore
 
 from .conftest import HostFactory
+from .netns_hosts import ip, link_namespace
 from .sshd import SshServer, UserKey, start_server, stop_server, write_known_hosts
 
 # A /30 inside 10.231.0.0/24: the most specific route, so other tests' namespaces cannot take it.
 OUTSIDE, INSIDE, PREFIX = "10.231.0.37", "10.231.0.38", 30
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def namespaced_server(ssh_root: Path, user_key: UserKey) -> Iterator[SshServer]:
     tag = f"hs{os.getpid() % 100000}"
     netns, outside, inside = f"{tag}ns", f"{tag}o", f"{tag}i"
-    _ip("netns", "add", netns)
+    ip("netns", "add", netns)
     server = None
     try:
-        _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
-        _ip("link", "set", inside, "netns", netns)
-        _ip("addr", "add", f"{OUTSIDE}/{PREFIX}", "dev", outside)
-        _ip("link", "set", outside, "up")
-        _ip("-n", netns, "addr", "add", f"{INSIDE}/{PREFIX}", "dev", inside)
-        _ip("-n", netns, "link", "set", inside, "up")
-        _ip("-n", netns, "link", "set", "lo", "up")
+        link_namespace(netns, outside, inside, OUTSIDE, INSIDE, PREFIX)
         server = start_server(INSIDE, ssh_root / "netns-host", user_key, netns=netns)
         yield server
     finally:
