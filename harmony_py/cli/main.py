@@ -1,4 +1,4 @@
-"""``harmony {plan,apply,check} FILE`` (also ``python -m harmony_py ...``)."""
+"""``harmony {plan,apply,check,graph} FILE`` (also ``python -m harmony_py ...``)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ from harmony_py.group import check_parallel
 from harmony_py.maestro import Maestro
 from harmony_py.report import RunReport, ScoreReport, ScoreState
 
+from .graph_model import build_picture
+from .graph_text import FORMATS, render
 from .human_output import HumanRenderer
 from .json_output import document
 from .loader import load_maestro
@@ -165,6 +167,9 @@ def build_parser(prog: str = CONSOLE_SCRIPT) -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="stop after the plan")
     parallel_option(apply)
     command("check", "Type-check the score file with mypy --strict.")
+    graph = command("graph", "Print the scores' dependency graph (DOT or mermaid); contacts nothing without --plan.")
+    graph.add_argument("--format", choices=FORMATS, default="dot", help="Graphviz DOT (default) or a mermaid flowchart")
+    graph.add_argument("--plan", action="store_true", help="plan first, and colour each score by the change it would make")
     return parser
 
 
@@ -246,6 +251,8 @@ async def _run(session: Session) -> int:
         maestro.parallel = session.args.parallel
     with _project_lock_for(session):
         try:
+            if session.args.command == "graph":
+                return await _graph(session, maestro)
             return await _plan_then_apply(session, maestro)
         finally:
             await _close(maestro)
@@ -263,6 +270,19 @@ async def _close(maestro: Maestro[Any]) -> None:
     """Close the topologies' connections, also when the run was cancelled (shielded, bounded)."""
     with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT_S):
         await maestro.aclose()
+
+
+async def _graph(session: Session, maestro: Maestro[Any]) -> int:
+    """Print the graph; with ``--plan``, coloured by a plan (which fails the command when it fails)."""
+    plan = await maestro.plan() if session.args.plan else None
+    title = f"{session.args.file} on {maestro.topology.name if not maestro.is_group else 'a group of hosts'}"
+    sys.stdout.write(render(build_picture(maestro, title, plan), session.args.format))
+    if plan is None or plan.ok:
+        return EXIT_OK
+    if plan.failed_hosts:
+        return session.fail(_hosts_failed(plan.failed_hosts, len(plan.hosts)))
+    lines = failed_scores(plan)
+    return session.fail("the plan failed: " + lines[0] if len(lines) == 1 else "\n".join(["the plan failed:", *lines]))
 
 
 async def _plan_then_apply(session: Session, maestro: Maestro[Any]) -> int:
