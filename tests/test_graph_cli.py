@@ -8,6 +8,8 @@ share, and through Graphviz itself (``dot -Tjson`` parses the DOT we print,
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import html
 import json
 import os
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +271,57 @@ def test_graph_dot_keeps_names_that_look_like_syntax_as_text(tmp_path: Path) -> 
     svg = subprocess.run([DOT, "-Tsvg"], input=result.stdout, capture_output=True, text=True, timeout=60, check=True)
     # What Graphviz draws is the name as written: a backslash and an n, not a line break.
     assert f"/{html.escape(HOSTILE_NAME)})</text>" in svg.stdout
+
+
+MERMAID_CHECK = ROOT / "tests" / "mermaid"
+"""package.json and package-lock.json pinning mermaid (and jsdom, the browser it expects), and parse.mjs."""
+MermaidParser = Callable[[Sequence[Path]], list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def mermaid_parser() -> MermaidParser:
+    """mermaid's own parser, installed once per lock file from the npm registry into a cache outside the checkout."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail("checking mermaid output needs node and npm (Debian nodejs, in scripts/apt-packages.txt)")
+    files = ("package.json", "package-lock.json", "parse.mjs")
+    digest = hashlib.sha256(b"".join((MERMAID_CHECK / name).read_bytes() for name in files)).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "harmony_py-tests" / f"mermaid-{digest}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / f"{cache.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cache / "installed").exists():
+            for name in files:
+                shutil.copyfile(MERMAID_CHECK / name, cache / name)
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=cache, capture_output=True, check=True, timeout=540)
+            (cache / "installed").touch()
+
+    def parse(paths: Sequence[Path]) -> list[dict[str, Any]]:
+        done = subprocess.run(
+            [node, str(cache / "parse.mjs"), *map(str, paths)], capture_output=True, text=True, timeout=120, check=True
+        )
+        return [json.loads(line) for line in done.stdout.splitlines()]
+
+    return parse
+
+
+def test_graph_mermaid_output_is_accepted_by_mermaids_own_parser(tmp_path: Path, mermaid_parser: MermaidParser) -> None:
+    outputs = {
+        "shop": run_cli("graph", "--format", "mermaid", str(SHOP), env={"SHOP_TOPOLOGY": "failover"}),
+        "hostile": run_cli("graph", "--format", "mermaid", str(hostile_score_file(tmp_path))),
+        "plan": run_cli("graph", "--plan", "--format", "mermaid", str(planned_score_file(tmp_path, failing=True))),
+    }
+    paths = []
+    for label, result in outputs.items():
+        assert result.stdout, (label, result.stderr)
+        paths.append(tmp_path / f"{label}.mmd")
+        paths[-1].write_text(result.stdout)
+    # The parser's sensitivity: the hostile names, unescaped, are refused.
+    paths.append(tmp_path / "unescaped.mmd")
+    paths[-1].write_text(outputs["hostile"].stdout.replace("#quot;", '"'))
+    parsed = mermaid_parser(paths)
+    assert [(entry["ok"], entry.get("type")) for entry in parsed[:-1]] == [(True, "flowchart-v2")] * 3, parsed
+    assert parsed[-1]["ok"] is False
 
 
 # -- --plan ----------------------------------------------------------------------
