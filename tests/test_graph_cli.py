@@ -391,7 +391,7 @@ def planned_score_file(tmp_path: Path, *, failing: bool) -> Path:
 def fills(dot_text: str) -> dict[str, str]:
     """Each score node's first label line (its identity) -> its fill colour, as Graphviz read them."""
     nodes = graphviz_nodes(graphviz_json(dot_text)).values()
-    return {node["label"].split("\\n")[0]: node.get("fillcolor", "") for node in nodes if not node["name"].startswith("legend_")}
+    return {node["label"].split("\\n")[0]: node.get("fillcolor", "") for node in nodes if node["name"] != "legend"}
 
 
 @needs_graphviz
@@ -406,8 +406,9 @@ def test_graph_plan_colours_each_score_by_its_planned_change_and_draws_a_legend(
         "same": FILL[PlannedChange.NOOP],
         "stale": FILL[PlannedChange.DELETE],
     }
-    legend = {name: node["fillcolor"] for name, node in graphviz_nodes(graphviz_json(result.stdout)).items() if name.startswith("legend_")}
-    assert legend == {f"legend_{change.value}": FILL[change] for change in PlannedChange}
+    legend = graphviz_nodes(graphviz_json(result.stdout))["legend"]["label"]
+    colours = re.findall(r'<TD BGCOLOR="(#[0-9a-f]{6})"[^>]*>(\w+)</TD>', legend)
+    assert sorted(colours) == sorted((FILL[change], change.value) for change in PlannedChange)
     # A plan changes nothing.
     assert not (tmp_path / "site").exists() and (tmp_path / "old").read_text() == "old\n" and (tmp_path / "stale").exists()
 

@@ -123,15 +123,16 @@ def _dot_edge_style(edge: PictureEdge) -> str:
 
 
 def _dot_legend() -> list[str]:
-    lines = ["  subgraph cluster_legend {", f"    label={_dot_string(LEGEND_TITLE)};"]
-    keys = [f"legend_{change.value}" for change in LEGEND_ORDER]
-    for key, change in zip(keys, LEGEND_ORDER):
-        style = "rounded,dashed,filled" if change is PlannedChange.SKIPPED else "rounded,filled"
-        lines.append(f'    {key} [label="{change.value}", style="{style}", fillcolor="{FILL[change]}"];')
-    # Invisible edges keep the legend one column, in the order of precedence.
-    lines.append(f"    {' -> '.join(keys)} [style=invis];")
-    lines.append("  }")
-    return lines
+    """One node holding a table of the colours: it stays compact however the graph is ranked."""
+    rows = "".join(
+        f'<TR><TD BGCOLOR="{FILL[change]}"{_DOT_CELL_STYLE.get(change, "")}>{change.value}</TD></TR>'
+        for change in LEGEND_ORDER
+    )
+    table = f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2"><TR><TD BORDER="0">{LEGEND_TITLE}</TD></TR>{rows}</TABLE>'
+    return [f"  legend [shape=plain, label=<{table}>];"]
+
+
+_DOT_CELL_STYLE = {PlannedChange.SKIPPED: ' STYLE="dashed"'}
 
 
 def _dot_string(text: str) -> str:
