@@ -3,11 +3,11 @@
 Both printers draw the same things: a box per score (identity, name, where it
 runs, and with a plan its change as a colour and a note), a cluster per
 composite, an arrow from each score to those waiting for it (solid and
-labelled for an output taken, dotted for a reaction to changes, dashed for
-the order written), and with a plan a legend of the colours. The output is a
+labelled for an output taken, dotted and labelled for a reaction to changes,
+dashed for the order written), and with a plan a legend of the colours. The output is a
 function of the picture only, so the same score file prints the same bytes.
 
-Identifiers are generated (``n0``, ``c0``, ``legend_create``), never taken
+Identifiers are generated (``n0``, ``c0``, ``legend``), never taken
 from user text; user text (identities, names, topology names) appears only
 inside quoted labels, escaped for each language.
 """
@@ -40,13 +40,13 @@ LEGEND_ORDER = (
 FORMATS = ("dot", "mermaid")
 
 
-def render(picture: Picture, format: str) -> str:
-    """``picture`` in ``format`` (one of :data:`FORMATS`), ending with a newline."""
-    if format == "dot":
+def render(picture: Picture, form: str) -> str:
+    """``picture`` in the format ``form`` (one of :data:`FORMATS`), ending with a newline."""
+    if form == "dot":
         return to_dot(picture)
-    if format == "mermaid":
+    if form == "mermaid":
         return to_mermaid(picture)
-    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {form!r}")
 
 
 def node_lines(node: PictureNode) -> list[str]:
