@@ -293,7 +293,9 @@ def mermaid_parser() -> MermaidParser:
         if not (cache / "installed").exists():
             for name in files:
                 shutil.copyfile(MERMAID_CHECK / name, cache / name)
-            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=cache, capture_output=True, check=True, timeout=540)
+            done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=cache, capture_output=True, text=True, timeout=540)
+            if done.returncode:
+                pytest.fail(f"npm ci of mermaid's parser (tests/mermaid) failed: {done.stderr[-2000:]}")
             (cache / "installed").touch()
 
     def parse(paths: Sequence[Path]) -> list[dict[str, Any]]:
