@@ -1,4 +1,4 @@
-"""``harmony {plan,apply,check} FILE`` (also ``python -m harmony_py ...``)."""
+"""``harmony {plan,apply,check,render} FILE`` (also ``python -m harmony_py ...``)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from harmony_py.events import (
 )
 from harmony_py.group import check_parallel
 from harmony_py.maestro import Maestro
+from harmony_py.render import FORMATS
 from harmony_py.report import RunReport, ScoreReport, ScoreState
 
 from .human_output import HumanRenderer
@@ -165,6 +166,10 @@ def build_parser(prog: str = CONSOLE_SCRIPT) -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="stop after the plan")
     parallel_option(apply)
     command("check", "Type-check the score file with mypy --strict.")
+    render = command("render", "Write what apply would create as files (compose or Kubernetes YAML); contact nothing.")
+    render.add_argument("--out", required=True, metavar="DIR", help="the directory to write the files to")
+    render.add_argument("--format", choices=FORMATS, default="compose", help="compose (default) or kubernetes")
+    render.add_argument("--partial", action="store_true", help="write what can be rendered even if some scores cannot")
     return parser
 
 
@@ -179,6 +184,10 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
             from .check import run_check
 
             return run_check(args.file, session.console, session.errors)
+        if args.command == "render":
+            from .render_command import run_render
+
+            return run_render(args.file, args.out, args.format, args.partial, session.console, session.errors)
         return anyio.run(_run_until_signalled, session)
     except _Interrupted as stopped:
         return _report_interrupted(session, stopped.signum)

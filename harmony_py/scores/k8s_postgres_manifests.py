@@ -68,6 +68,11 @@ def secret_name(config: PgConfig) -> str:
     return f"{config.name}-credentials"
 
 
+def secret_keys(config: PgConfig) -> list[str]:
+    """The users whose passwords the server's Secret holds: the superuser, the replication user, the users."""
+    return [SUPERUSER, config.replication_user, *(user.name for user in config.users)]
+
+
 def replication_name(config: PgConfig) -> str:
     return f"{config.name}-replication"
 

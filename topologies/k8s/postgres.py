@@ -46,6 +46,7 @@ from harmony_py.scores.k8s_postgres_manifests import (
     manifests,
     pod_name,
     replication_name,
+    secret_keys,
     secret_name,
     stop_script,
 )
@@ -149,8 +150,7 @@ class K8sPostgreSQLServer:
         return password_of(self.config, self.store, user)
 
     def passwords(self) -> dict[str, str]:
-        users = [SUPERUSER, self.config.replication_user, *(user.name for user in self.config.users)]
-        return {user: self.password_of(user).reveal() for user in users}
+        return {user: self.password_of(user).reveal() for user in secret_keys(self.config)}
 
     async def endpoint(self, database: str) -> PgEndpoint:
         if await self.client.get("v1", "Service", self.config.name) is None:
