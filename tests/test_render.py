@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from capabilities.docker import ContainerSpec, HealthCheck, Mount, Port
 from capabilities.postgresql import PgUser
 from harmony_py import Secret
 from harmony_py.errors import HarmonyError
@@ -27,6 +28,7 @@ from harmony_py.graph import build_graph
 from harmony_py.render import FORMATS, RenderFormat, render
 from harmony_py.scores import (
     ApplicationScore,
+    ContainerScore,
     FileScore,
     K8sResourceScore,
     NamespaceScore,
@@ -247,3 +249,24 @@ def test_render_is_listed_in_the_command_line_help() -> None:
     assert done.returncode == 0
     assert "--format {compose,kubernetes}" in done.stdout and "--partial" in done.stdout
     assert json.dumps(FORMATS) == '["compose", "kubernetes"]'
+
+
+def test_a_container_renders_as_a_compose_service_with_its_ports_mounts_and_health_check() -> None:
+    spec = ContainerSpec(
+        "cache",
+        "registry.example.org/cache:7",
+        command=("cache-server", "--port", "6379"),
+        env={"MODE": "lru$1", "TOKEN": Secret("cache-token-value")},
+        ports=(Port(6379, 16379),),
+        mounts=(Mount("/srv/cache", "/data", read_only=False),),
+        restart_policy="unless-stopped",
+        health=HealthCheck("cache-cli ping", interval_s=2.0, start_period_s=1.5),
+    )
+    rendering = render(build_graph([(ContainerScore(spec),)]), "compose")
+    service = yaml.safe_load(rendering.files["compose.yaml"])["services"]["cache"]
+    assert service["ports"] == ["127.0.0.1:16379:6379/tcp"] and service["volumes"] == ["/srv/cache:/data"]
+    assert service["restart"] == "unless-stopped"
+    assert service["environment"] == {"MODE": "lru$$1", "TOKEN": "${CACHE_TOKEN:?set CACHE_TOKEN (see compose.env.example)}"}
+    assert service["healthcheck"] == {
+        "test": ["CMD-SHELL", "cache-cli ping"], "interval": "2s", "timeout": "2s", "retries": 3, "start_period": "1500ms"
+    }  # fmt: skip

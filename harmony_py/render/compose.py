@@ -32,7 +32,7 @@ from harmony_py.scores.application import ApplicationContractScore, ApplicationS
 from harmony_py.scores.application_containers import replicated_service
 from harmony_py.scores.container import SPEC_LABEL, ContainerScore
 from harmony_py.scores.postgresql import PostgreSQLScore
-from harmony_py.scores.replicated_service import PORT_LABEL
+from harmony_py.scores.replicated_service import PORT_LABEL, ReplicatedServiceScore
 from harmony_py.values import Secret
 
 from .rendering import CannotRender, NotRendered, Rendering, apply_order, rendered_dependencies
@@ -112,7 +112,17 @@ def service_of(score: Score[Any]) -> tuple[str, _Service] | None:
         service.body["deploy"] = {"replicas": spec.replicas}
         return spec.name, service
     if isinstance(score, ContainerScore):
-        return score.spec.name, _container_service(score.spec, score.spec.name, publish=None)
+        service = _container_service(score.spec, score.spec.name, publish=None)
+        if score.spec.network is not None:
+            service.body["network_mode"] = score.spec.network
+        if score.spec.restart_policy != "no":
+            service.body["restart"] = score.spec.restart_policy
+        return score.spec.name, service
+    if isinstance(score, ReplicatedServiceScore):
+        raise CannotRender(
+            "its replicas listen on the host's loopback behind the host's balancer, which compose does not run "
+            "(an ApplicationScore renders as a compose service)"
+        )
     if isinstance(score, PostgreSQLScore):
         return _postgres_service(score)
     raise CannotRender(
