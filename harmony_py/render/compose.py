@@ -108,7 +108,8 @@ def service_of(score: Score[Any]) -> tuple[str, _Service] | None:
         # The container apply runs for each replica, on the port the application serves.
         container = replicated_service(spec).replica_spec(spec.port)
         service = _container_service(container, spec.name, publish=spec.port if spec.replicas == 1 else None)
-        service.body["environment"]["HOST"] = "0.0.0.0"  # reached over the project network, not the host's
+        # Reached over the project network, not the host's loopback (as on Kubernetes).
+        service.body["environment"].setdefault("HOST", "0.0.0.0")
         service.body["deploy"] = {"replicas": spec.replicas}
         return spec.name, service
     if isinstance(score, ContainerScore):

@@ -127,5 +127,6 @@ def check_no_secret_written(files: Mapping[str, bytes], nodes: Sequence[ScoreNod
             for path, content in files.items():
                 if value.encode() in content:
                     raise HarmonyError(
-                        f"render: {path} would hold a secret value of {node.identity}; nothing was written"
+                        f"render: {path} would hold a secret value of {node.identity} (also when the same text is "
+                        "a plain value there: a secret must not be guessable from the files); nothing was written"
                     )
