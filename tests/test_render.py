@@ -270,3 +270,19 @@ def test_a_container_renders_as_a_compose_service_with_its_ports_mounts_and_heal
     assert service["healthcheck"] == {
         "test": ["CMD-SHELL", "cache-cli ping"], "interval": "2s", "timeout": "2s", "retries": 3, "start_period": "1500ms"
     }  # fmt: skip
+
+
+def test_an_application_on_a_port_in_the_balancers_backend_range_renders_on_that_port() -> None:
+    rendering = render(build_graph([(shop(port=20001, database=None, replicas=1),)]), "compose")
+    web = yaml.safe_load(rendering.files["compose.yaml"])["services"]["shop-web"]
+    assert web["environment"]["PORT"] == "20001" and web["ports"] == ["20001:20001"]
+
+
+def test_two_scores_with_one_compose_service_name_are_not_merged() -> None:
+    first = ContainerScore(ContainerSpec("cache", "registry.example.org/cache:7"))
+    second = ContainerScore(ContainerSpec("cache", "registry.example.org/cache:8")).named("cache-8")
+    rendering = render(build_graph([(first,), (second,)]), "compose")
+    assert [str(left) for left in rendering.not_rendered] == [
+        "cache-8 (ContainerScore(cache)): its compose service cache is ContainerScore(cache)'s already"
+    ]
+    assert yaml.safe_load(rendering.files["compose.yaml"])["services"]["cache"]["image"] == "registry.example.org/cache:7"

@@ -73,6 +73,10 @@ def render_compose(graph: Graph[Score[Any]]) -> Rendering:
         if made is None:
             continue
         name, service = made
+        if name in services:
+            taken = next(identity for identity, other in rendered.items() if other == name)
+            left_out.append(NotRendered(node.identity, node.score.name, f"its compose service {name} is {taken}'s already"))
+            continue
         waits = rendered_dependencies(node, graph, rendered)
         if waits:
             service.body["depends_on"] = {
@@ -106,7 +110,7 @@ def service_of(score: Score[Any]) -> tuple[str, _Service] | None:
     if isinstance(score, ApplicationServiceScore):
         spec = score.spec()
         # The container apply runs for each replica, on the port the application serves.
-        container = replicated_service(spec).replica_spec(spec.port)
+        container = replicated_service(spec, backend_ports=_beside(spec.port)).replica_spec(spec.port)
         service = _container_service(container, spec.name, publish=spec.port if spec.replicas == 1 else None)
         # Reached over the project network, not the host's loopback (as on Kubernetes).
         service.body["environment"].setdefault("HOST", "0.0.0.0")
@@ -181,6 +185,12 @@ def _postgres_service(score: PostgreSQLScore) -> tuple[str, _Service]:
     service.volume = f"{name}-data"
     service.body["volumes"] = [f"{service.volume}:{POSTGRES_DATA}"]
     return name, service
+
+
+def _beside(port: int) -> range:
+    """A backend range without ``port``: compose runs each replica on the application's own port, so
+    the balancer's backend ports (which must not hold it) play no part."""
+    return range(port + 1, port + 2) if port < 65535 else range(port - 1, port)
 
 
 def _healthcheck(health: HealthCheck) -> dict[str, Any]:
