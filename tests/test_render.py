@@ -9,6 +9,7 @@ server in tests/k8s/test_render_emulator.py.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -16,9 +17,12 @@ import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from capabilities.docker import ContainerSpec, HealthCheck, Mount, Port
 from capabilities.postgresql import PgUser
@@ -26,6 +30,7 @@ from harmony_py import Secret
 from harmony_py.errors import HarmonyError
 from harmony_py.graph import build_graph
 from harmony_py.render import FORMATS, RenderFormat, render
+from harmony_py.render.rendering import apply_order, check_no_secret_written, written_forms
 from harmony_py.scores import (
     ApplicationScore,
     ContainerScore,
@@ -181,6 +186,17 @@ def test_a_render_that_would_write_a_secret_value_is_refused() -> None:
         render(build_graph([(leaky,)]), "compose")
 
 
+def test_a_secret_value_base64_or_percent_encoded_in_a_file_is_refused_too() -> None:
+    password = "p@ss:w/rd-long"
+    leaky = shop(database=None, secrets={"DATABASE_PASSWORD": Secret(password)})
+    nodes = apply_order(build_graph([(leaky,)]))
+    in_a_secret = b"data:\n  DATABASE_PASSWORD: " + base64.b64encode(password.encode()) + b"\n"
+    in_a_url = f"DATABASE_URL: postgresql://shop:{quote(password, safe='')}@shop-db:5432/shop\n".encode()
+    for content in (in_a_secret, in_a_url):
+        with pytest.raises(HarmonyError, match="would hold a secret value of shop.web"):
+            check_no_secret_written({"rendered.yaml": content}, nodes)
+
+
 @pytest.mark.parametrize("partial", [False, True])
 def test_a_score_that_cannot_be_rendered_is_listed_and_fails_unless_partial(partial: bool, tmp_path: Path) -> None:
     path = score_file(
@@ -286,3 +302,20 @@ def test_two_scores_with_one_compose_service_name_are_not_merged() -> None:
         "cache-8 (ContainerScore(cache)): its compose service cache is ContainerScore(cache)'s already"
     ]
     assert yaml.safe_load(rendering.files["compose.yaml"])["services"]["cache"]["image"] == "registry.example.org/cache:7"
+
+
+_SECRET_TEXT = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF), min_size=4, max_size=40).map(lambda text: f"S3cr3t-{text}")
+"""Values no rendered text holds by chance (the guard would refuse those: it is tested above)."""
+
+
+@settings(max_examples=25, deadline=None)
+@given(values=st.lists(_SECRET_TEXT, min_size=1, max_size=3), password=_SECRET_TEXT)
+def test_no_generated_secret_value_reaches_a_rendered_file(values: list[str], password: str) -> None:
+    secrets = {f"SECRET_{index}": Secret(value) for index, value in enumerate(values)}
+    database = PostgreSQLScore("ledger", databases=["ledger"], users=[PgUser("ledger", password=Secret(password), databases=("ledger",))])
+    for format in FORMATS:
+        # render() itself refuses files holding a value; the files are checked here again all the same.
+        rendering = render(build_graph([(shop(secrets=secrets), database)]), format)
+        for content in rendering.files.values():
+            for value in [*values, password]:
+                assert not any(form in content for form in written_forms(value))

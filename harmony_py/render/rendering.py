@@ -8,11 +8,13 @@ Nothing contacts a topology: the files come from the scores alone.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import heapq
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from harmony_py.errors import HarmonyError
 from harmony_py.graph import Graph, Node
@@ -113,6 +115,12 @@ def secrets_in(value: object) -> Iterator[Secret]:
             stack.extend(getattr(item, field.name, None) for field in dataclasses.fields(item))
 
 
+def written_forms(value: str) -> tuple[bytes, ...]:
+    """How a value can stand in a file: as is, base64 (a Kubernetes Secret's data), percent-encoded (a URI)."""
+    raw = value.encode()
+    return (raw, base64.b64encode(raw), quote(value, safe="").encode())
+
+
 def check_no_secret_written(files: Mapping[str, bytes], nodes: Sequence[ScoreNode]) -> None:
     """Refuse the whole render when a file holds a secret value of one of the scores.
 
@@ -124,8 +132,9 @@ def check_no_secret_written(files: Mapping[str, bytes], nodes: Sequence[ScoreNod
             value = secret.reveal()
             if len(value) < SHORTEST_GUARDED_SECRET:
                 continue
+            forms = written_forms(value)
             for path, content in files.items():
-                if value.encode() in content:
+                if any(form in content for form in forms):
                     raise HarmonyError(
                         f"render: {path} would hold a secret value of {node.identity} (also when the same text is "
                         "a plain value there: a secret must not be guessable from the files); nothing was written"
