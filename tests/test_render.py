@@ -114,6 +114,7 @@ def test_the_shop_renders_to_compose_with_replicas_health_checks_and_healthy_dep
     assert web["environment"]["DATABASE_URL"].startswith("${SHOP_WEB_DATABASE_URL:?")
     assert db["environment"]["POSTGRES_PASSWORD"].startswith("${SHOP_DB_PASSWORD:?")
     example = (tmp_path / "compose.env.example").read_text()
+    assert "# DATABASE_URL of shop-web: postgresql://shop:<SHOP_DB_PASSWORD, percent-encoded>@shop-db:25433/shop\n" in example
     assert [line for line in example.splitlines() if not line.startswith("#")] == [
         "SHOP_DB_PASSWORD=", "SHOP_WEB_DATABASE_URL=", "SHOP_WEB_SHOP_API_KEY="
     ]  # fmt: skip

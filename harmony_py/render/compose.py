@@ -28,14 +28,14 @@ from capabilities.docker import ContainerSpec, HealthCheck
 from harmony_py.capability_check import capability_name
 from harmony_py.graph import Graph
 from harmony_py.score import Score
-from harmony_py.scores.application import ApplicationContractScore, ApplicationServiceScore
+from harmony_py.scores.application import DATABASE_URL, ApplicationContractScore, ApplicationServiceScore
 from harmony_py.scores.application_containers import replicated_service
 from harmony_py.scores.container import SPEC_LABEL, ContainerScore
 from harmony_py.scores.postgresql import PostgreSQLScore
 from harmony_py.scores.replicated_service import PORT_LABEL, ReplicatedServiceScore
 from harmony_py.values import Secret
 
-from .rendering import CannotRender, NotRendered, Rendering, apply_order, rendered_dependencies
+from .rendering import CannotRender, NotRendered, Rendering, ScoreNode, apply_order, rendered_dependencies
 from .yaml_text import yaml_document
 
 COMPOSE_FILE = "compose.yaml"
@@ -44,7 +44,6 @@ CONTRACTS = range(1, CONTRACT_VERSION + 1)
 PLATFORM = "compose files"
 POSTGRES_DATA = "/var/lib/postgresql/data"
 _NOT_A_VARIABLE = re.compile(r"[^A-Z0-9]+")
-_HINTS = {"DATABASE_URL": ": postgresql://USER:PASSWORD@HOST:PORT/DATABASE (HOST: the database's service name)"}
 _LEFT_OUT_LABELS = (SPEC_LABEL, PORT_LABEL)
 """Labels apply uses to compare a running replica with its spec: meaningless in a file."""
 
@@ -66,7 +65,7 @@ def render_compose(graph: Graph[Score[Any]]) -> Rendering:
     left_out: list[NotRendered] = []
     for node in apply_order(graph):
         try:
-            made = service_of(node.score)
+            made = service_of(node.score, _database_urls(node, graph))
         except CannotRender as exc:
             left_out.append(NotRendered(node.identity, node.score.name, str(exc)))
             continue
@@ -99,8 +98,9 @@ def render_compose(graph: Graph[Score[Any]]) -> Rendering:
     return Rendering(files, tuple(left_out))
 
 
-def service_of(score: Score[Any]) -> tuple[str, _Service] | None:
-    """The compose service of ``score`` (``None``: nothing to run, a check)."""
+def service_of(score: Score[Any], hints: Mapping[str, str] | None = None) -> tuple[str, _Service] | None:
+    """The compose service of ``score`` (``None``: nothing to run, a check); ``hints`` say what a
+    secret variable holds, by name, in the env example."""
     if isinstance(score, ApplicationContractScore):
         try:
             check_contract(PLATFORM, CONTRACTS, score.app, score.contract)
@@ -111,7 +111,7 @@ def service_of(score: Score[Any]) -> tuple[str, _Service] | None:
         spec = score.spec()
         # The container apply runs for each replica, on the port the application serves.
         container = replicated_service(spec, backend_ports=_beside(spec.port)).replica_spec(spec.port)
-        service = _container_service(container, spec.name, publish=spec.port if spec.replicas == 1 else None)
+        service = _container_service(container, spec.name, publish=spec.port if spec.replicas == 1 else None, hints=hints)
         # Reached over the project network, not the host's loopback (as on Kubernetes).
         service.body["environment"].setdefault("HOST", "0.0.0.0")
         service.body["deploy"] = {"replicas": spec.replicas}
@@ -136,11 +136,13 @@ def service_of(score: Score[Any]) -> tuple[str, _Service] | None:
     )
 
 
-def _container_service(spec: ContainerSpec, name: str, publish: int | None) -> _Service:
+def _container_service(spec: ContainerSpec, name: str, publish: int | None, hints: Mapping[str, str] | None = None) -> _Service:
     service = _Service({"image": _escaped(spec.image)})
     if spec.command:
         service.body["command"] = [_escaped(argument) for argument in spec.command]
-    service.body["environment"] = {key: _value(service, name, key, value) for key, value in sorted(spec.env.items())}
+    service.body["environment"] = {
+        key: _value(service, name, key, value, (hints or {}).get(key)) for key, value in sorted(spec.env.items())
+    }
     if spec.health is not None:
         service.body["healthcheck"] = _healthcheck(spec.health)
     if spec.init:
@@ -168,7 +170,7 @@ def _postgres_service(score: PostgreSQLScore) -> tuple[str, _Service]:
             "the postgres image creates one user and one database (POSTGRES_USER, POSTGRES_DB); "
             f"this cluster declares {len(users)} users and {len(databases)} databases"
         )
-    name = f"{config.name.replace('_', '-')}-db"
+    name = _postgres_service_name(config.name)
     user = users[0].name if users else "postgres"
     service = _Service({"image": f"postgres:{config.version}"})
     environment = {"PGPORT": str(config.port), "POSTGRES_USER": user}
@@ -213,15 +215,44 @@ def _duration(seconds: float) -> str:
     return f"{milliseconds // 1000}s" if milliseconds % 1000 == 0 else f"{milliseconds}ms"
 
 
-def _value(service: _Service, name: str, key: str, value: str | Secret) -> str:
+def _value(service: _Service, name: str, key: str, value: str | Secret, hint: str | None) -> str:
     if isinstance(value, Secret):
-        return _reference(service, name, key, f"{key} of {name}" + _HINTS.get(key, ""))
+        return _reference(service, name, key, f"{key} of {name}: {hint}" if hint else f"{key} of {name}")
     return _escaped(value)
+
+
+def _database_urls(node: ScoreNode, graph: Graph[Score[Any]]) -> dict[str, str]:
+    """What ``DATABASE_URL`` holds here when it is taken from a PostgreSQL score's endpoint (the URI of
+    that database's service in this file), for the env example."""
+    hints: dict[str, str] = {}
+    for path, ref in node.inputs:
+        producer = graph.by_identity.get(node.producers.get(ref.source, ""))
+        variable = path.removeprefix("env[").removesuffix("]")
+        if variable != DATABASE_URL or producer is None or not isinstance(producer.score, PostgreSQLScore):
+            continue
+        config = producer.score.config
+        if len(config.users) > 1 or len(config.databases) > 1:
+            continue  # no compose form (listed by its own score)
+        database = config.databases[0] if config.databases else "postgres"
+        user = config.owner_of(database)
+        service = _postgres_service_name(config.name)
+        password = _variable(service, "PASSWORD")
+        hints[variable] = f"postgresql://{user}:<{password}, percent-encoded>@{service}:{config.port}/{database}"
+    return hints
+
+
+def _postgres_service_name(cluster: str) -> str:
+    return f"{cluster.replace('_', '-')}-db"
+
+
+def _variable(name: str, key: str) -> str:
+    """The variable holding secret ``key`` of service ``name`` (``SHOP_WEB_SHOP_API_KEY``)."""
+    return _NOT_A_VARIABLE.sub("_", f"{name}_{key}".upper()).strip("_")
 
 
 def _reference(service: _Service, name: str, key: str, what: str) -> str:
     """``${NAME_KEY:?...}``: compose takes the value from the environment at ``up``, and refuses without it."""
-    variable = _NOT_A_VARIABLE.sub("_", f"{name}_{key}".upper()).strip("_")
+    variable = _variable(name, key)
     service.variables[variable] = what
     return f"${{{variable}:?set {variable} (see {ENV_EXAMPLE})}}"
 
