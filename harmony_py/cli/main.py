@@ -30,7 +30,7 @@ from harmony_py.events import (
 )
 from harmony_py.group import check_parallel
 from harmony_py.maestro import Maestro
-from harmony_py.render import FORMATS
+from harmony_py.render import FORMATS as RENDER_FORMATS
 from harmony_py.report import RunReport, ScoreReport, ScoreState
 
 from .human_output import HumanRenderer
@@ -166,10 +166,10 @@ def build_parser(prog: str = CONSOLE_SCRIPT) -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="stop after the plan")
     parallel_option(apply)
     command("check", "Type-check the score file with mypy --strict.")
-    render = command("render", "Write what apply would create as files (compose or Kubernetes YAML); contact nothing.")
-    render.add_argument("--out", required=True, metavar="DIR", help="the directory to write the files to")
-    render.add_argument("--format", choices=FORMATS, default="compose", help="compose (default) or kubernetes")
-    render.add_argument("--partial", action="store_true", help="write what can be rendered even if some scores cannot")
+    files = command("render", "Write what apply would create as files (compose or Kubernetes YAML); contact nothing.")
+    files.add_argument("--out", required=True, metavar="DIR", help="the directory to write the files to")
+    files.add_argument("--format", choices=RENDER_FORMATS, default="compose", help="compose (default) or kubernetes")
+    files.add_argument("--partial", action="store_true", help="write what can be rendered even if some scores cannot")
     return parser
 
 
