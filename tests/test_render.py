@@ -217,6 +217,7 @@ def test_a_score_that_cannot_be_rendered_is_listed_and_fails_unless_partial(part
     assert len(listed) == 2, done.stderr
     assert listed[0].startswith(f"not rendered: FileScore({tmp_path}/motd): FileScore needs ")
     assert "which no compose service describes" in listed[1]
+    assert not (tmp_path / ".harmony").exists()  # nothing stored: no password generated, no lock taken
     if partial:
         assert done.returncode == 0, done.stderr
         assert sorted(path.name for path in out.iterdir()) == ["compose.env.example", "compose.yaml"]
