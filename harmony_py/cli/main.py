@@ -1,4 +1,4 @@
-"""``harmony {plan,apply,check,graph} FILE`` (also ``python -m harmony_py ...``)."""
+"""``harmony {plan,apply,check,graph,render} FILE`` (also ``python -m harmony_py ...``)."""
 
 from __future__ import annotations
 
@@ -30,10 +30,12 @@ from harmony_py.events import (
 )
 from harmony_py.group import check_parallel
 from harmony_py.maestro import Maestro
+from harmony_py.render import FORMATS as RENDER_FORMATS
 from harmony_py.report import RunReport, ScoreReport, ScoreState
 
 from .graph_model import build_picture
-from .graph_text import FORMATS, render
+from .graph_text import FORMATS as GRAPH_FORMATS
+from .graph_text import render as render_graph
 from .human_output import HumanRenderer
 from .json_output import document
 from .loader import load_maestro
@@ -168,8 +170,12 @@ def build_parser(prog: str = CONSOLE_SCRIPT) -> argparse.ArgumentParser:
     parallel_option(apply)
     command("check", "Type-check the score file with mypy --strict.")
     graph = command("graph", "Print the scores' dependency graph (DOT or mermaid); contacts nothing without --plan.")
-    graph.add_argument("--format", choices=FORMATS, default="dot", help="Graphviz DOT (default) or a mermaid flowchart")
+    graph.add_argument("--format", choices=GRAPH_FORMATS, default="dot", help="Graphviz DOT (default) or a mermaid flowchart")
     graph.add_argument("--plan", action="store_true", help="plan first, and colour each score by the change it would make")
+    files = command("render", "Write what apply would create as files (compose or Kubernetes YAML); contact nothing.")
+    files.add_argument("--out", required=True, metavar="DIR", help="the directory to write the files to")
+    files.add_argument("--format", choices=RENDER_FORMATS, default="compose", help="compose (default) or kubernetes")
+    files.add_argument("--partial", action="store_true", help="write what can be rendered even if some scores cannot")
     return parser
 
 
@@ -184,6 +190,10 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
             from .check import run_check
 
             return run_check(args.file, session.console, session.errors)
+        if args.command == "render":
+            from .render_command import run_render
+
+            return run_render(args.file, args.out, args.format, args.partial, session.console, session.errors)
         return anyio.run(_run_until_signalled, session)
     except _Interrupted as stopped:
         return _report_interrupted(session, stopped.signum)
@@ -276,7 +286,7 @@ async def _graph(session: Session, maestro: Maestro[Any]) -> int:
     """Print the graph; with ``--plan``, coloured by a plan (which fails the command when it fails)."""
     plan = await maestro.plan() if session.args.plan else None
     title = f"{session.args.file} on {maestro.topology.name if not maestro.is_group else 'a group of hosts'}"
-    sys.stdout.write(render(build_picture(maestro, title, plan), session.args.format))
+    sys.stdout.write(render_graph(build_picture(maestro, title, plan), session.args.format))
     if plan is None or plan.ok:
         return EXIT_OK
     if plan.failed_hosts:

@@ -64,7 +64,8 @@ _STRING_KEYS, _STRING_VALUES = Keys(NonEmpty()), Values(InstanceOf(str))
 _API_VERSION_AND_KIND = Matches(r"[^/\s]+(/[^/\s]+)?/[^/\s]+", "<apiVersion>/<Kind> such as 'apps/v1/Deployment'")
 APPLYSET_LABEL = "harmony.dev/applyset"
 PLAN_CONCURRENCY = 8
-_FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
+FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
+"""Kinds applied first, one by one, before the other objects of a score (their readers)."""
 _NO_DRY_RUN = frozenset({405, 415, 501})
 _MAX_LISTED_FIELDS = 6
 _LIST_FROM = 5
@@ -366,8 +367,8 @@ def _group_of(manifest: Mapping[str, Any]) -> tuple[str, str, str] | None:
 
 def _waves(plans: Sequence[_ObjectPlan]) -> list[list[_ObjectPlan]]:
     """Namespaces and CRDs first, one by one; then everything else concurrently."""
-    first = [[p] for p in plans if p.manifest["kind"] in _FIRST_KINDS]
-    rest = [p for p in plans if p.manifest["kind"] not in _FIRST_KINDS]
+    first = [[p] for p in plans if p.manifest["kind"] in FIRST_KINDS]
+    rest = [p for p in plans if p.manifest["kind"] not in FIRST_KINDS]
     return [*first, rest] if rest else first
 
 

@@ -27,7 +27,8 @@ from harmony_py.scores import ApplicationScore, ApplicationServiceScore, Postgre
 from tests.k8s.harness import EmulatorThread
 from tests.k8s.real_postgres import RealPostgreSQL, pods_postgres, real_postgres  # noqa: F401  (fixtures)
 from topologies import K8sAnywhereTopology
-from topologies.k8s.applications import DIGEST_KEY, SECRET_DIGEST_ANNOTATION, secret_digest
+from harmony_py.scores.k8s_application_manifests import SECRET_DIGEST_ANNOTATION
+from topologies.k8s.applications import DIGEST_KEY, secret_digest
 
 DATABASE_URL = "postgresql://shop:pa%3Ass@shop.default.svc:5432/shop"
 API_KEY = "k8s-api-key-value"

@@ -29,7 +29,7 @@ from capabilities.postgresql import PgConfig, PgUser, PostgreSQL, PostgreSQLClus
 from harmony_py.capability_check import capability_gaps
 from harmony_py.values import Change, ChangeAction, Secret
 from topologies import FailoverTopology, K8sAnywhereTopology
-from topologies.k8s.postgres_manifests import Declared, declared_from, manifests
+from harmony_py.scores.k8s_postgres_manifests import Declared, declared_from, manifests
 from topologies.postgres.text import facts_sql, scram_matches
 from topologies.secret_store import SecretStore
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from capabilities.postgresql import PgConfig, PgUser, ReplicationRole
-from topologies.k8s.postgres_manifests import Declared, PodPaths, manifests, prepare_script, server_script, stop_script
+from harmony_py.scores.k8s_postgres_manifests import Declared, PodPaths, manifests, prepare_script, server_script, stop_script
 from topologies.postgres.text import replication_role_sql, scram_verifier
 from topologies import FailoverTopology, K8sAnywhereTopology
 

@@ -4,7 +4,9 @@ An application is a :class:`~harmony_py.scores.ReplicatedServiceScore`: its
 replicas are containers of the contract's image on the host network, each on
 a backend port of its own, and the balancer serves them together on
 ``address:port``. Rolling updates, health checks and the NOOP rule are that
-score's; this module only translates the contract (adr/0056).
+score's; the contract's translation is
+:func:`harmony_py.scores.application_containers.replicated_service`, shared
+with ``render`` (adr/0056).
 
 Nothing here assumes the host is this machine: the engine and the balancer
 are reached through the host topology (a local socket, or one forwarded over
@@ -18,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from capabilities.application import AppSpec
-from capabilities.docker import Mount
 from capabilities.load_balancer import DockerWithLoadBalancer
-from harmony_py.scores.replicated_service import SERVICE_LABEL, ReplicatedServiceScore, UpdatePolicy
+from harmony_py.scores.application_containers import replicated_service
+from harmony_py.scores.replicated_service import SERVICE_LABEL, ReplicatedServiceScore
 from harmony_py.values import Change
 
 
@@ -35,20 +37,12 @@ class ReplicatedContainers:
     start_timeout_s: float = 30.0
 
     def service(self, spec: AppSpec) -> ReplicatedServiceScore:
-        return ReplicatedServiceScore(
-            spec.name,
-            spec.image,
-            spec.replicas,
-            spec.port,
-            health_path=spec.health_path,
-            command=spec.command,
-            env=dict(spec.env),
-            backend_ports=self.backend_ports,
+        return replicated_service(
+            spec,
             address=self.address,
-            health_interval_s=0.5,
-            stop_grace_s=5.0,
-            update=UpdatePolicy(monitor_s=self.start_timeout_s, drain_timeout_s=5.0),
-            mounts=tuple(Mount(path, path) for path in self.host_paths),
+            backend_ports=self.backend_ports,
+            host_paths=self.host_paths,
+            start_timeout_s=self.start_timeout_s,
         )
 
     def url(self, spec: AppSpec) -> str:

@@ -23,7 +23,6 @@ once, and one that is not ready is a pending wait naming why (adr/0035).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -34,6 +33,7 @@ from capabilities.application import AppSpec, check_contract
 from capabilities.k8s import ROLLOUT, K8sClientService
 from harmony_py.outcome import InterpretStatus
 from harmony_py.scores.k8s import K8sResourceInterpret
+from harmony_py.scores.k8s_application_manifests import SECRET_DIGEST_ANNOTATION, application_manifests
 from harmony_py.scores.k8s_manifests import parse_manifests
 from harmony_py.values import Change, ChangeAction, Secret
 from topologies.errors import K8sApplicationError
@@ -45,7 +45,6 @@ FIELD_MANAGER = "harmony-application"
 ROLLOUT_TIMEOUT_S = 300.0
 CONTRACTS = range(1, 2)
 """Application contract versions a Kubernetes cluster honours."""
-SECRET_DIGEST_ANNOTATION = "harmony.dev/secret-digest"
 DIGEST_KEY = "k8s/application-secret-digest"
 """The secret store's key of the HMAC key the digests are made with (one per project)."""
 
@@ -110,63 +109,8 @@ def secret_digest(values: Mapping[str, Secret], key: Secret) -> str:
     return "hmac-sha256:" + hmac.new(key.reveal().encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
-def secret_name(spec: AppSpec) -> str:
-    return f"{spec.name}-env"
-
-
 def manifests(spec: AppSpec, store: SecretStore) -> list[dict[str, Any]]:
-    """The application's objects, in the order they are applied (the Secret before its readers)."""
-    labels = {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/managed-by": "harmony"}
-    selector = {"app.kubernetes.io/name": spec.name}
+    """The application's objects, in the order they are applied, with the HMAC of its secrets (adr/0061)."""
     secrets = {key: value for key, value in spec.env.items() if isinstance(value, Secret)}
-    env: list[dict[str, Any]] = [{"name": "PORT", "value": str(spec.port)}, {"name": "HOST", "value": "0.0.0.0"}]
-    for key, value in sorted(spec.env.items()):
-        if isinstance(value, Secret):
-            env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(spec), "key": key}}})
-        else:
-            env.append({"name": key, "value": value})
-    container: dict[str, Any] = {
-        "name": spec.name,
-        "image": spec.image,
-        "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
-        "env": env,
-        "readinessProbe": {"httpGet": {"path": spec.health_path, "port": "http"}, "periodSeconds": 5},
-    }
-    if spec.command:
-        container["args"] = list(spec.command)
-    template_metadata: dict[str, Any] = {"labels": labels}
-    if secrets:
-        digest = secret_digest(secrets, store.get_or_create(DIGEST_KEY))
-        template_metadata["annotations"] = {SECRET_DIGEST_ANNOTATION: digest}
-    objects: list[dict[str, Any]] = []
-    if secrets:
-        objects.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": secret_name(spec), "labels": labels},
-                "type": "Opaque",
-                "data": {key: base64.b64encode(value.reveal().encode()).decode() for key, value in sorted(secrets.items())},
-            }
-        )
-    objects.append(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": spec.name, "labels": labels},
-            "spec": {
-                "replicas": spec.replicas,
-                "selector": {"matchLabels": selector},
-                "template": {"metadata": template_metadata, "spec": {"containers": [container]}},
-            },
-        }
-    )
-    objects.append(
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": spec.name, "labels": labels},
-            "spec": {"selector": selector, "ports": [{"name": "http", "port": spec.port, "targetPort": "http", "protocol": "TCP"}]},
-        }
-    )
-    return objects
+    digest = secret_digest(secrets, store.get_or_create(DIGEST_KEY)) if secrets else None
+    return application_manifests(spec, digest)

@@ -1,7 +1,7 @@
 """PostgreSQL on Kubernetes: a ``PostgreSQLServerService`` over a client that reaches into Pods (``K8sPodClientService``).
 
 One server ``config.name`` lives in the topology's namespace as the objects of
-:mod:`topologies.k8s.postgres_manifests`. Two topologies (two namespaces of one
+:mod:`harmony_py.scores.k8s_postgres_manifests`. Two topologies (two namespaces of one
 cluster, say) in a ``FailoverTopology`` are a primary and a streaming replica:
 the leader/followers orchestration of ``topologies/postgres/cluster.py`` drives
 them through the primitives below, as it drives hosts.
@@ -36,14 +36,7 @@ from capabilities.postgresql import (
     ReplicationState,
 )
 from harmony_py.outcome import InterpretStatus
-from harmony_py.values import Change, Secret
-from topologies.errors import K8sPostgreSQLError
-from topologies.postgres.roles import password_of, slot_for, state_from_status
-from topologies.postgres.steps import deploy_steps, plan_steps
-from topologies.postgres.text import STATUS_SQL, WRITE_PROBE_SQL, mask_verifiers, slots_sql
-from topologies.secret_store import SecretStore
-
-from .postgres_manifests import (
+from harmony_py.scores.k8s_postgres_manifests import (
     CONTAINER,
     SUPERUSER,
     SOURCE_PASSWORD_KEY,
@@ -53,10 +46,17 @@ from .postgres_manifests import (
     manifests,
     pod_name,
     replication_name,
+    secret_keys,
     secret_name,
-    standby_names_setting,
     stop_script,
 )
+from harmony_py.values import Change, Secret
+from topologies.errors import K8sPostgreSQLError
+from topologies.postgres.roles import password_of, slot_for, state_from_status
+from topologies.postgres.steps import deploy_steps, plan_steps
+from topologies.postgres.text import STATUS_SQL, WRITE_PROBE_SQL, mask_verifiers, slots_sql, sql_literal, sync_standby_names
+from topologies.secret_store import SecretStore
+
 from .postgres_steps import K8sServerForecast, k8s_server_steps
 
 if TYPE_CHECKING:
@@ -150,8 +150,7 @@ class K8sPostgreSQLServer:
         return password_of(self.config, self.store, user)
 
     def passwords(self) -> dict[str, str]:
-        users = [SUPERUSER, self.config.replication_user, *(user.name for user in self.config.users)]
-        return {user: self.password_of(user).reveal() for user in users}
+        return {user: self.password_of(user).reveal() for user in secret_keys(self.config)}
 
     async def endpoint(self, database: str) -> PgEndpoint:
         if await self.client.get("v1", "Service", self.config.name) is None:
@@ -376,3 +375,7 @@ def _rewind_token() -> str:
     """A new token: the next start of the Pod rewinds once, later restarts do not."""
     return secrets.token_hex(4)
 
+
+def standby_names_setting(standbys: tuple[str, ...]) -> str:
+    """``ALTER SYSTEM`` value of ``synchronous_standby_names``, as the server on a host has it in its file."""
+    return sql_literal(sync_standby_names(standbys))

@@ -21,7 +21,7 @@ from topologies.postgres.roles import NO_ROLES, role_changes
 from topologies.postgres.steps import Step
 from topologies.postgres.text import facts_sql
 
-from .postgres_manifests import Declared, declared_from, pod_name
+from harmony_py.scores.k8s_postgres_manifests import Declared, declared_from, pod_name
 from .readiness import Readiness, judge
 
 if TYPE_CHECKING:

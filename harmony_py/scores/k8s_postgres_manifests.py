@@ -1,5 +1,8 @@
 """The Kubernetes objects of one PostgreSQL server (one member of a replicated cluster).
 
+Built here, beside the scores, so that ``topologies.k8s.postgres`` (apply) and
+``harmony_py.render`` (files) send the same objects.
+
 A server ``config.name`` in a namespace is:
 
 - Secret ``<name>-credentials``: every password it needs (superuser, users, the
@@ -29,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from capabilities.postgresql import PgConfig
-from topologies.postgres.text import sql_literal, sync_standby_names
 
 SUPERUSER = "postgres"
 SOURCE_PASSWORD_KEY = "replication-source"
@@ -64,6 +66,11 @@ class Declared:
 
 def secret_name(config: PgConfig) -> str:
     return f"{config.name}-credentials"
+
+
+def secret_keys(config: PgConfig) -> list[str]:
+    """The users whose passwords the server's Secret holds: the superuser, the replication user, the users."""
+    return [SUPERUSER, config.replication_user, *(user.name for user in config.users)]
 
 
 def replication_name(config: PgConfig) -> str:
@@ -369,7 +376,3 @@ def _secret_env(variable: str, config: PgConfig, key: str, *, optional: bool = F
         ref["optional"] = True
     return {"name": variable, "valueFrom": {"secretKeyRef": ref}}
 
-
-def standby_names_setting(standbys: tuple[str, ...]) -> str:
-    """``ALTER SYSTEM`` value of ``synchronous_standby_names``, as the server on a host has it in its file."""
-    return sql_literal(sync_standby_names(standbys))
