@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from typing_extensions import assert_type
 
-from capabilities import PgConfig, PostgreSQL, PostgreSQLCluster, PostgreSQLShards, ShardMap
+from capabilities import PgConfig, PgUser, PostgreSQL, PostgreSQLCluster, PostgreSQLShards, ShardMap
 from capabilities.postgresql import PgEndpoint
 from harmony_py import Maestro, Score
 from harmony_py.outputs import Ref
@@ -41,7 +41,7 @@ class OrdersApp(Score[PostgreSQL]):
         raise NotImplementedError
 
 
-pg = PostgreSQLScore("orders", databases=["orders"], users=["app"])
+pg = PostgreSQLScore("orders", databases=["orders"], users=[PgUser("app", databases=("orders",))])
 shard_map = PostgreSQLShardMapScore(pg)
 config = PgConfig("orders")
 hosts = ShardedTopology(shards=[LocalhostTopology("a"), LocalhostTopology("b")])
