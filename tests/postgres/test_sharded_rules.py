@@ -56,7 +56,7 @@ def test_jump_hash_gives_the_published_reference_buckets() -> None:
 
 def test_a_key_routes_to_the_same_shard_in_every_process() -> None:
     # Pinned: a change here re-routes every key of every deployed shard map.
-    pinned = {"customer-1": 2, "customer-2": 0, "": 2, b"\x00\xff": 3, 0: 2, 2**64: 3, "é": 2}
+    pinned: dict[str | bytes | int, int] = {"customer-1": 2, "customer-2": 0, "": 2, b"\x00\xff": 3, 0: 2, 2**64: 3, "é": 2}
     assert {key: shard_of(key, 4) for key in pinned} == pinned
     script = "from capabilities import shard_of; print([shard_of(k, 4) for k in ['customer-1', 'customer-2', 'é']])"
     for seed in ("1", "2"):
