@@ -38,8 +38,8 @@ class PostgreSQLShardMapScore(Score[PostgreSQLShards], Produces[ShardMap]):
     Example::
 
         orders = PostgreSQLScore("orders", databases=["orders"], users=[PgUser("app", databases=("orders",))])
-        shard_map = PostgreSQLShardMapScore(orders)
-        Maestro(ShardedTopology(shards=[a, b])).add(orders, shard_map, OrdersApp(shards=shard_map.output()))
+        shard_map = PostgreSQLShardMapScore(orders)  # add both to Maestro(ShardedTopology(shards=[...]))
+        shard_map.output()  # a Ref[ShardMap], for the application's score
     """
 
     cluster: Annotated[PostgreSQLScore, InstanceOf(PostgreSQLScore)]
