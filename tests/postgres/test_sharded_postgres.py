@@ -21,10 +21,12 @@ import psycopg
 import pytest
 
 from capabilities import PgEndpoint, PgUser, ShardMap
-from harmony_py.scores import PostgreSQLScore
-from topologies import LocalInstance, ShardedTopology
+from harmony_py import Maestro, ScoreState, ScoreValueError
+from harmony_py.scores import PostgreSQLScore, PostgreSQLShardMapScore
+from tests.ports import free_ports
+from topologies import FailoverTopology, LocalInstance, ShardedTopology
 
-from .conftest import free_port_pair
+from .conftest import free_port_pair, instance
 
 ROOT = Path(__file__).parent.parent.parent
 EXAMPLE = ROOT / "examples" / "sharded_postgres.py"
@@ -153,8 +155,8 @@ def test_a_shard_added_at_the_end_is_planned_as_such_and_moves_no_row(example_en
     assert any(line.startswith("shard 2: initialise cluster") for line in planned), planned
     assert not any(line.startswith(("shard 0:", "shard 1:")) for line in planned), planned
     assert planned[-1] == (
-        "shard map orders: 2 -> 3 shards; shard 2 take(s) about 33% of the keys from now on; no data is moved: "
-        "rows already stored for those keys stay on shard 0..shard 1 (moving data is out of scope)"
+        "shard map orders: 2 -> 3 shards; shard 2 takes about 33% of the keys from now on; no data is moved: "
+        "rows already stored for those keys stay on shards 0-1 (moving data is out of scope)"
     )
     table = next(score for score in plan["scores"] if score["name"] == "OrdersTableScore")
     assert table["state"] == "pending" and table["known_after_apply"] == ["shards"], table
@@ -171,3 +173,42 @@ def test_a_shard_added_at_the_end_is_planned_as_such_and_moves_no_row(example_en
 
     assert_nothing_to_do(harmony(example_env, "apply", 3))
     assert_nothing_to_do(harmony(example_env, "plan", 3))
+
+    # A shard put before the existing ones would re-route keys between them: refused, nothing touched.
+    root = example_env["HARMONY_PG_ROOT"]
+    inserted = ShardedTopology(shards=[LocalInstance("new", root=f"{root}/new", port_shift=3), *three.shards])
+    with pytest.raises(ScoreValueError, match="shard 0 holds no cluster orders, but shard 3 after it does: .* add new shards at the end"):
+        anyio.run(inserted.postgresql().plan, orders.config)
+    assert not Path(f"{root}/new").exists()
+
+
+def test_shards_that_are_replicated_pairs_each_hold_a_cluster_and_the_map_names_their_primaries(pg_root: Path) -> None:
+    port = free_ports(4).start
+    pairs = ShardedTopology(
+        shards=[
+            FailoverTopology(instance(pg_root, f"s{index}a", 2 * index), instance(pg_root, f"s{index}b", 2 * index + 1))
+            for index in range(2)
+        ]
+    )
+    orders = PostgreSQLScore("pairs", port=port, databases=["orders"], users=[PgUser("app", databases=("orders",))])
+    shard_map = PostgreSQLShardMapScore(orders)
+    assert anyio.run(pairs.postgresql().new_shards, orders.config) == (0, 1)
+    report = anyio.run(Maestro(pairs).add(orders, shard_map).apply)
+    assert report.ok, [s.message for s in report.scores]
+    found = anyio.run(pairs.postgresql().shard_map, orders.config, "orders")
+    assert [e.port for e in found.endpoints] == [port, port + 2]  # each pair's primary
+    for endpoint in found.endpoints:
+        with connect(endpoint) as connection:
+            connection.execute("CREATE TABLE orders (customer text PRIMARY KEY)")
+    keys = [f"k{index}" for index in range(50)]
+    for key in keys:
+        with connect(found.endpoint_for(key)) as connection:
+            connection.execute("INSERT INTO orders VALUES (%s)", (key,))
+    for index, pair in enumerate(pairs.shards):
+        # Read on the replica: a synchronous standby has every acknowledged row of its shard, and only those.
+        replica = anyio.run(pair.replica.postgresql().endpoint, orders.config, "orders")
+        with connect(replica) as connection:
+            rows = {str(row[0]) for row in connection.execute("SELECT customer FROM orders").fetchall()}
+        assert rows == {key for key in keys if found.shard_for(key) == index}
+    again = anyio.run(Maestro(pairs).add(orders, shard_map).plan)
+    assert [s.state for s in again.scores] == [ScoreState.UNCHANGED, ScoreState.UNCHANGED]

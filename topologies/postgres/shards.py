@@ -93,19 +93,24 @@ class ShardedPostgreSQL:
         after = len(held)
         if before in (0, after):
             return []
-        added = ", ".join(self.labels[index] for index in range(before, after))
         share = round(100 * (after - before) / after)
-        kept = self.labels[0] if before == 1 else f"{self.labels[0]}..{self.labels[before - 1]}"
+        added = _shards(before, after - 1)
+        verb = "takes" if after - before == 1 else "take"
         return [
             Change(
                 ChangeAction.UPDATE,
                 f"shard map {config.name}",
-                f"shard map {config.name}: {before} -> {after} shards; {added} take(s) about {share}% of the "
+                f"shard map {config.name}: {before} -> {after} shards; {added} {verb} about {share}% of the "
                 f"keys from now on; no data is moved: rows already stored for those keys stay on "
-                f"{kept} (moving data is out of scope)",
+                f"{_shards(0, before - 1)} (moving data is out of scope)",
                 attribute="shards",
             )
         ]
+
+
+def _shards(first: int, last: int) -> str:
+    """``shard 2`` or ``shards 0-1``: shards by index, as the plan names them."""
+    return f"shard {first}" if first == last else f"shards {first}-{last}"
 
 
 async def holds_cluster(shard: PostgreSQLService, config: PgConfig) -> bool:
