@@ -117,6 +117,13 @@ def test_a_sharded_topology_names_the_shard_that_lacks_postgresql() -> None:
     assert capability_gaps(ShardedTopology(shards=[DockerTopology()]), PostgreSQL) == ["shard 0: PostgreSQL (missing postgresql)"]
 
 
+def test_a_shard_that_is_a_pair_names_the_shard_and_its_member_that_lack_it() -> None:
+    sharded = ShardedTopology[Any](
+        shards=[FailoverTopology(LocalhostTopology("a"), LocalhostTopology("b")), FailoverTopology(DockerTopology(), LocalhostTopology("c"))]
+    )
+    assert capability_gaps(sharded, PostgreSQL) == ["shard 1: primary: PostgreSQLServer (missing postgresql)"]
+
+
 def test_shards_may_be_hosts_or_replicated_pairs_but_the_whole_is_no_replicated_cluster() -> None:
     pairs = ShardedTopology(
         shards=[FailoverTopology(LocalhostTopology("a"), LocalhostTopology("b")), FailoverTopology(LocalhostTopology("c"), LocalhostTopology("d"))]

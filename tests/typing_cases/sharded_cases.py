@@ -18,7 +18,7 @@ from harmony_py.outputs import Ref
 from harmony_py.score import Interpret
 from harmony_py.scores import PostgreSQLScore, PostgreSQLShardMapScore, PostgreSQLSwitchoverScore
 from harmony_py.topology import TopologyReport
-from topologies import FailoverTopology, LocalhostTopology, ShardedTopology
+from topologies import FailoverTopology, LinuxHostTopology, LocalhostTopology, ShardedTopology
 from topologies.postgres.shards import ShardedPostgreSQL
 
 
@@ -65,6 +65,11 @@ assert_type(shard_map.output(), Ref[ShardMap])
 # Mixed kinds: the parameter says what each shard is, and PostgreSQL is all a shard must be.
 mixed = ShardedTopology[PostgreSQL](shards=[LocalhostTopology("a"), FailoverTopology(LocalhostTopology("b"), LocalhostTopology("c"))])
 Maestro(mixed).add(pg, shard_map)
+# SSH hosts are PostgreSQL servers too; a localhost with an SSH host joins to HostTopology, which is one.
+ssh = ShardedTopology(shards=[LinuxHostTopology("db1"), LinuxHostTopology("db2")])
+Maestro(ssh).add(pg, shard_map, OrdersApp(shard_map.output()))
+local_and_ssh = ShardedTopology(shards=[LocalhostTopology("a"), LinuxHostTopology("db2")])
+Maestro(local_and_ssh).add(pg, shard_map)
 
 
 async def operations() -> None:
@@ -83,6 +88,9 @@ Maestro(without).add(pg)  # type: ignore[arg-type]
 Maestro(without).add(shard_map)  # type: ignore[arg-type]
 without.postgresql()  # type: ignore[call-arg]
 not_shards: PostgreSQLShards = without  # type: ignore[assignment]
+# Pairs of members without PostgreSQL are no PostgreSQL shards either.
+pairs_without = ShardedTopology(shards=[FailoverTopology(NoPostgreSQL(), NoPostgreSQL())])
+Maestro(pairs_without).add(pg)  # type: ignore[arg-type]
 # A shard map needs shards: a single host and a replicated pair have none.
 Maestro(LocalhostTopology()).add(shard_map)  # type: ignore[arg-type]
 Maestro(FailoverTopology(LocalhostTopology("a"), LocalhostTopology("b"))).add(shard_map)  # type: ignore[arg-type]
