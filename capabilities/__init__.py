@@ -78,6 +78,7 @@ from .postgresql import (
     ReplicationState,
     StandbyInfo,
 )
+from .sharding import KEY_TO_SHARD, PostgreSQLShards, PostgreSQLShardsService, ShardKey, ShardMap, shard_of
 
 __all__ = [
     "ApplicationError",
@@ -108,6 +109,12 @@ __all__ = [
     "PostgreSQLServerService",
     "PostgreSQLService",
     "StandbyInfo",
+    "KEY_TO_SHARD",
+    "PostgreSQLShards",
+    "PostgreSQLShardsService",
+    "ShardKey",
+    "ShardMap",
+    "shard_of",
     "CommandResult",
     "CommandRunner",
     "CommandRunnerService",

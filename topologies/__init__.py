@@ -13,6 +13,7 @@ from .host.localhost import LocalhostTopology
 from .k8s.anywhere import K8sAnywhereTopology  # imports the kubernetes client lazily, on first use
 from .replicated.failover import FailoverTopology
 from .replicated.multisite import MultisiteTopology
+from .replicated.sharded import ShardedTopology
 
 if TYPE_CHECKING:
     from .host.host_group import HostGroup, linux_hosts
@@ -49,5 +50,6 @@ __all__ = [
     "LinuxHostTopology",
     "LocalhostTopology",
     "MultisiteTopology",
+    "ShardedTopology",
     "linux_hosts",
 ]

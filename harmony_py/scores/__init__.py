@@ -20,6 +20,7 @@ from .postgresql import (
     PostgreSQLStatusScore,
     PostgreSQLSwitchoverScore,
 )
+from .postgresql_shards import PostgreSQLShardMapScore
 from .replicated_service import ReplicatedServiceScore, UpdatePolicy
 from .services import ServiceScore
 from .sysctl import SysctlScore
@@ -49,6 +50,7 @@ __all__ = [
     "PackageScore",
     "PostgreSQLFailoverScore",
     "PostgreSQLScore",
+    "PostgreSQLShardMapScore",
     "PostgreSQLStatusScore",
     "PostgreSQLSwitchoverScore",
     "ReplicatedServiceScore",

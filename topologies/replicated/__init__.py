@@ -1,1 +1,1 @@
-"""Higher-order topologies: ReplicatedTopology and its FailoverTopology and MultisiteTopology."""
+"""Higher-order topologies: ReplicatedTopology and its FailoverTopology and MultisiteTopology; ShardedTopology."""
