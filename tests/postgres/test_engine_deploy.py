@@ -6,6 +6,7 @@ is taken down at the end (tests/postgres/engine_hosts.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -13,11 +14,14 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import psycopg
 import pytest
 
 from capabilities.application import database_url
+from capabilities.postgresql import PgEndpoint, ReplicationRole
 from harmony_py import ScoreState
+from harmony_py.values import Secret
 from topologies.postgres.patroni.etcd import ETCDCTL, endpoints
 
 from .engine_hosts import EngineCluster, engine_cluster
@@ -102,3 +106,20 @@ def _uid(user: str) -> int:
     import pwd
 
     return pwd.getpwnam(user).pw_uid
+
+
+def test_status_reads_each_member_of_the_engine(cluster: EngineCluster) -> None:
+    status = anyio.run(cluster.service.status, cluster.score.config)
+    roles = {m.label: m.state.role for m in status.members}
+    assert roles == {"primary": ReplicationRole.PRIMARY, "replica": ReplicationRole.REPLICA}
+    primary = status.member("primary").state
+    assert [(s.name, s.state, s.sync_state) for s in primary.standbys] == [("replica", "streaming", "sync")]
+
+
+def test_database_url_of_a_cluster_lists_every_member_and_of_one_server_is_unchanged() -> None:
+    one = PgEndpoint("10.0.0.5", 5433, "app", "app", Secret("p@ss"))
+    assert database_url(one).reveal() == "postgresql://app:p%40ss@10.0.0.5:5433/app"
+    many = dataclasses.replace(one, members=(("10.0.0.5", 5433), ("::1", 5434)))
+    assert database_url(many).reveal() == (
+        "postgresql://app:p%40ss@10.0.0.5:5433,[::1]:5434/app?target_session_attrs=read-write"
+    )

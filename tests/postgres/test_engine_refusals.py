@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 from pathlib import Path
 
 import anyio
 import pytest
 
 from capabilities.postgresql import PgUser
+from capabilities.postgresql import PostgreSQL
 from harmony_py import Maestro, ScoreState
+from harmony_py.capability_check import capability_gaps
 from harmony_py.errors import MemberError
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLScore
@@ -78,3 +81,18 @@ def test_unreachable_witness_is_refused_naming_it(pg_root: Path) -> None:
     with pytest.raises(MemberError, match=r"^witness: 127\.0\.0\.1:\d+: could not connect"):
         anyio.run(Maestro(topology).add(_score("haewitness", engine_port())).plan)
     assert not root.exists() and not _services_of("haewitness")
+
+
+class _NoCommands:
+    """A topology that runs no commands (as a Kubernetes cluster does not)."""
+
+    name = "nocommands"
+
+
+def test_a_witness_without_commands_is_named_by_the_capability_check(pg_root: Path) -> None:
+    a, b = (LocalInstance(label, root=str(pg_root / "engine-gap" / label), port_shift=shift) for shift, label in enumerate("ab"))
+    topology: Any = FailoverTopology(a, b, witness=_NoCommands())
+    gaps = capability_gaps(topology, PostgreSQL)
+    assert gaps and all(gap.startswith("witness: ") for gap in gaps), gaps
+    assert "command_runner" in gaps[0]
+    assert capability_gaps(FailoverTopology(a, b, witness=a), PostgreSQL) == []
