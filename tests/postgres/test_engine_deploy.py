@@ -44,7 +44,7 @@ def test_plan_of_a_new_cluster_names_each_part_and_the_witness_sharing_a_machine
     assert any("initialise the cluster and lead it" in s for s in summaries), summaries
     assert any("clone primary and stream from it synchronously" in s for s in summaries), summaries
     assert any("enable etcd authentication" in s for s in summaries), summaries
-    assert any("no automatic failover when that machine dies" in s for s in summaries), summaries
+    assert any("witness shares this machine with primary, replica: no automatic failover when this machine dies" in s for s in summaries), summaries
     assert not list(Path(cluster.root).rglob("patroni.yml")), "a plan wrote a file"
 
 

@@ -185,8 +185,8 @@ class EtcdStep:
         if changes and shared:
             witness = self.engine.witness
             changes.append(Change(ChangeAction.RUN, witness.target,
-                                  f"witness shares {witness.machine} with {shared}: no automatic failover when that "
-                                  "machine dies (for local development only)"))  # fmt: skip
+                                  f"witness shares {witness.machine} with {shared}: no automatic failover when "
+                                  f"{witness.machine} dies (for local development only)"))  # fmt: skip
         return changes
 
     async def converge(self, changes: Sequence[Change]) -> None:
