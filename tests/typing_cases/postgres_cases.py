@@ -27,7 +27,6 @@ from harmony_py.scores import (
 from harmony_py.topology import TopologyReport
 from topologies import FailoverTopology, LinuxHostTopology, LocalhostTopology, MultisiteTopology
 from topologies.host.base import HostTopology
-from topologies.postgres.cluster import ReplicatedPostgreSQL
 from topologies.postgres.host import HostPostgreSQL
 
 MYPY = False
@@ -78,6 +77,16 @@ nested = FailoverTopology[FailoverTopology[LocalhostTopology]](hosts, hosts)
 Maestro(nested).add(pg)  # type: ignore[arg-type]
 not_server: PostgreSQLServer = hosts  # type: ignore[assignment]
 
+# A witness changes how PostgreSQL runs (under the HA engine), not what the topology provides.
+witnessed = FailoverTopology(LocalhostTopology("a"), LocalhostTopology("b"), witness=LocalhostTopology("w"))
+assert_type(witnessed, FailoverTopology[LocalhostTopology])
+witnessed_cluster: PostgreSQLCluster = witnessed
+Maestro(witnessed).add(pg, PostgreSQLStatusScore(pg))
+witnessed_sites = MultisiteTopology(LocalhostTopology("a"), (LocalhostTopology("b"),), witness=LocalhostTopology("w"))
+Maestro(witnessed_sites).add(pg)
+without_witnessed = FailoverTopology(NoPostgreSQL(), NoPostgreSQL(), witness=NoPostgreSQL())
+Maestro(without_witnessed).add(pg)  # type: ignore[arg-type]
+
 # Two SSH hosts: a primary and a replica, switched over and failed over like local ones.
 ssh_server: PostgreSQLServer = LinuxHostTopology("db1")
 ssh_pair = FailoverTopology[LinuxHostTopology](LinuxHostTopology("db1"), LinuxHostTopology("db2"))
@@ -99,7 +108,7 @@ async def ssh_operations() -> None:
 
 # One accessor per capability: a host's is its server service, a pair's the cluster service over them.
 assert_type(LocalhostTopology().postgresql(), HostPostgreSQL)
-assert_type(hosts.postgresql(), ReplicatedPostgreSQL)
+assert_type(hosts.postgresql(), PostgreSQLClusterService)
 server_service: PostgreSQLServerService = LocalhostTopology().postgresql()
 cluster_service: PostgreSQLClusterService = hosts.postgresql()
 # The cluster service is no server service: that is why a pair of pairs is refused.
