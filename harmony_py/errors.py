@@ -18,7 +18,8 @@ thing that is wrong and, where there is one, what to do about it.
     ├── MembersFailedError       several members failed at once: one line each
     ├── NoProjectRootError       no project root to keep state in, and none given
     ├── UnsafeStateError         project state others could read or change
-    └── ApplyLockedError         another apply of the same project is running
+    ├── ApplyLockedError         another apply of the same project is running
+    └── CannotRenderError        a score with no form in the format ``render`` writes
 
 The capabilities' errors (``capabilities/errors.py``) and the adapters'
 (``topologies/errors.py``) continue this tree. A leaf module: it imports
@@ -127,6 +128,10 @@ class UnsafeStateError(HarmonyError):
 
 class ApplyLockedError(HarmonyError):
     """Another apply of the same project is running; nothing was planned or applied by this one."""
+
+
+class CannotRenderError(HarmonyError):
+    """A score has no form in the format ``render`` writes; the message says why."""
 
 
 def one_error(errors: Sequence[MemberError]) -> HarmonyError:

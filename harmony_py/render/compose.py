@@ -26,16 +26,27 @@ from typing import Any
 from capabilities.application import CONTRACT_VERSION, check_contract
 from capabilities.docker import ContainerSpec, HealthCheck
 from harmony_py.capability_check import capability_name
+from harmony_py.errors import CannotRenderError
 from harmony_py.graph import Graph
 from harmony_py.score import Score
-from harmony_py.scores.application import DATABASE_URL, ApplicationContractScore, ApplicationServiceScore
+from harmony_py.scores.application import (
+    DATABASE_URL,
+    ApplicationContractScore,
+    ApplicationServiceScore,
+)
 from harmony_py.scores.application_containers import replicated_service
 from harmony_py.scores.container import SPEC_LABEL, ContainerScore
 from harmony_py.scores.postgresql import PostgreSQLScore
 from harmony_py.scores.replicated_service import PORT_LABEL, ReplicatedServiceScore
 from harmony_py.values import Secret
 
-from .rendering import CannotRender, NotRendered, Rendering, ScoreNode, apply_order, rendered_dependencies
+from .rendering import (
+    NotRendered,
+    Rendering,
+    ScoreNode,
+    apply_order,
+    rendered_dependencies,
+)
 from .yaml_text import yaml_document
 
 COMPOSE_FILE = "compose.yaml"
@@ -66,7 +77,7 @@ def render_compose(graph: Graph[Score[Any]]) -> Rendering:
     for node in apply_order(graph):
         try:
             made = service_of(node.score, _database_urls(node, graph))
-        except CannotRender as exc:
+        except CannotRenderError as exc:
             left_out.append(NotRendered(node.identity, node.score.name, str(exc)))
             continue
         if made is None:
@@ -105,7 +116,7 @@ def service_of(score: Score[Any], hints: Mapping[str, str] | None = None) -> tup
         try:
             check_contract(PLATFORM, CONTRACTS, score.app, score.contract)
         except Exception as exc:
-            raise CannotRender(str(exc)) from exc
+            raise CannotRenderError(str(exc)) from exc
         return None
     if isinstance(score, ApplicationServiceScore):
         spec = score.spec()
@@ -124,13 +135,13 @@ def service_of(score: Score[Any], hints: Mapping[str, str] | None = None) -> tup
             service.body["restart"] = score.spec.restart_policy
         return score.spec.name, service
     if isinstance(score, ReplicatedServiceScore):
-        raise CannotRender(
+        raise CannotRenderError(
             "its replicas listen on the host's loopback behind the host's balancer, which compose does not run "
             "(an ApplicationScore renders as a compose service)"
         )
     if isinstance(score, PostgreSQLScore):
         return _postgres_service(score)
-    raise CannotRender(
+    raise CannotRenderError(
         f"{type(score).__name__} needs {capability_name(score.required_capability())}, "
         "which no compose service describes"
     )
@@ -166,7 +177,7 @@ def _postgres_service(score: PostgreSQLScore) -> tuple[str, _Service]:
     config = score.config
     users, databases = config.users, config.databases
     if len(users) > 1 or len(databases) > 1:
-        raise CannotRender(
+        raise CannotRenderError(
             "the postgres image creates one user and one database (POSTGRES_USER, POSTGRES_DB); "
             f"this cluster declares {len(users)} users and {len(databases)} databases"
         )

@@ -22,15 +22,24 @@ from typing import Any
 
 from capabilities.application import CONTRACT_VERSION, check_contract
 from harmony_py.capability_check import capability_name
+from harmony_py.errors import CannotRenderError
 from harmony_py.graph import Graph
 from harmony_py.score import Score
-from harmony_py.scores.application import ApplicationContractScore, ApplicationServiceScore
-from harmony_py.scores.k8s import FIRST_KINDS, K8sDeploymentScore, K8sResourceScore, NamespaceScore
+from harmony_py.scores.application import (
+    ApplicationContractScore,
+    ApplicationServiceScore,
+)
+from harmony_py.scores.k8s import (
+    FIRST_KINDS,
+    K8sDeploymentScore,
+    K8sResourceScore,
+    NamespaceScore,
+)
 from harmony_py.scores.k8s_application_manifests import application_manifests
 from harmony_py.scores.k8s_postgres_manifests import Declared, manifests, secret_keys
 from harmony_py.scores.postgresql import PostgreSQLScore
 
-from .rendering import CannotRender, NotRendered, Rendering, ScoreNode, apply_order
+from .rendering import NotRendered, Rendering, ScoreNode, apply_order
 from .yaml_text import yaml_document
 
 CONTRACTS = range(1, CONTRACT_VERSION + 1)
@@ -46,7 +55,7 @@ def render_kubernetes(graph: Graph[Score[Any]]) -> Rendering:
     for node in apply_order(graph):
         try:
             objects = objects_of(node.score)
-        except CannotRender as exc:
+        except CannotRenderError as exc:
             left_out.append(NotRendered(node.identity, node.score.name, str(exc)))
             continue
         for obj in sorted(objects, key=lambda obj: obj["kind"] not in FIRST_KINDS):
@@ -61,7 +70,7 @@ def objects_of(score: Score[Any]) -> list[dict[str, Any]]:
         try:
             check_contract(PLATFORM, CONTRACTS, score.app, score.contract)
         except Exception as exc:
-            raise CannotRender(str(exc)) from exc
+            raise CannotRenderError(str(exc)) from exc
         return []  # a check, nothing to create
     if isinstance(score, ApplicationServiceScore):
         return application_manifests(score.spec(), None)
@@ -73,7 +82,7 @@ def objects_of(score: Score[Any]) -> list[dict[str, Any]]:
         return [copy.deepcopy(obj) for obj in score.objects]
     if isinstance(score, (NamespaceScore, K8sDeploymentScore)):
         return score.manifests()
-    raise CannotRender(
+    raise CannotRenderError(
         f"{type(score).__name__} needs {capability_name(score.required_capability())}, "
         "which no Kubernetes object describes"
     )

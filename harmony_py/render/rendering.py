@@ -27,10 +27,6 @@ SHORTEST_GUARDED_SECRET = 4
 """Secret values this long or longer are looked for in the files (shorter ones match too much text by chance)."""
 
 
-class CannotRender(HarmonyError):
-    """A score has no form in the chosen format; the message says why."""
-
-
 @dataclass(frozen=True)
 class NotRendered:
     """A score left out of the files, and why."""
