@@ -27,7 +27,7 @@ from .packet_logging import skip_packet_logging_when_off
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 2.0
 KEEPALIVE_INTERVAL_S = 15.0
-CIPHER_PREFERENCE = (
+CIPHER_PREFERENCE: tuple[str, ...] = (
     "aes256-gcm@openssh.com",
     "aes128-gcm@openssh.com",
     "chacha20-poly1305@openssh.com",
@@ -35,7 +35,7 @@ CIPHER_PREFERENCE = (
     "aes192-ctr",
     "aes128-ctr",
 )
-"""Ciphers offered, best first: AES-GCM ahead of asyncssh's default ChaCha20-Poly1305 (adr/0088).
+"""Ciphers offered, best first: AES-GCM ahead of asyncssh's default ChaCha20-Poly1305 (adr/0089).
 
 asyncssh seals a ChaCha20-Poly1305 packet with a new cipher context and a separate
 Poly1305 pass (measured here: 56 us per 112-byte packet); AES-GCM is one AEAD call

@@ -5,7 +5,7 @@ name, a byte count) for every packet sent and received, and only then does its
 logger see that packet logging is off: about 2 us per packet here, on both
 sides of every observation. :func:`skip_packet_logging_when_off` puts the level
 check first; with ``asyncssh.set_debug_level(3)`` (and its logger at DEBUG)
-packets are logged exactly as before. See adr/0088.
+packets are logged exactly as before. See adr/0089.
 """
 
 from __future__ import annotations
@@ -31,5 +31,5 @@ def skip_packet_logging_when_off() -> None:
             original(self, msg, pkttype, pktid, packet, note)
 
     log_packet_when_on._harmony_guarded = True  # type: ignore[attr-defined]  # a marker on our own function
-    # Private asyncssh API (2.x): there is no public switch for this work (adr/0088).
+    # Private asyncssh API (2.x): there is no public switch for this work (adr/0089).
     SSHPacketLogger._log_packet = log_packet_when_on  # type: ignore[method-assign]
