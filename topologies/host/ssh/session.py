@@ -144,10 +144,13 @@ class CommandSession:
         except BaseException:
             session.close()
             raise
-        if not output.startswith(READY) or parse_status(rest) != 0:
+        # What a login shell's rc files print comes first; the ready line is the reader's own.
+        ready = output.rfind(READY)
+        pid = output[ready + len(READY) :].strip()
+        if ready < 0 or not pid.isdigit() or parse_status(rest) != 0:
             session.close()
-            raise ReaderUnavailable(f"the reader answered {output[:80]!r} instead of its ready line")
-        session.reader_pid = int(output[len(READY) :].strip() or b"0")
+            raise ReaderUnavailable(f"the reader answered {output[-80:]!r} instead of its ready line")
+        session.reader_pid = int(pid)
         return session
 
     async def _ending(self) -> str:
