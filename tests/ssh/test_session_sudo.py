@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -93,9 +92,9 @@ async def as_root_and_parents(host: LinuxHostTopology) -> Seen:
     try:
         uid = await runner.run(["id", "-u"])
         # The grandparent is read by the command itself: a sudo in between is gone once it returns.
-        parents = await runner.run(["sh", "-c", 'echo "$PPID"; cut -d " " -f 4 "/proc/$PPID/stat"'])
-        parent, grandparent = (int(pid) for pid in parents.stdout.split())
-        return Seen(uid, is_reader(parent), os.stat(f"/proc/{parent}").st_uid, is_reader(grandparent))
+        script = 'echo "$PPID"; stat -c %u "/proc/$PPID"; cut -d " " -f 4 "/proc/$PPID/stat"'
+        parent, owner, grandparent = (int(word) for word in (await runner.run(["sh", "-c", script])).stdout.split())
+        return Seen(uid, is_reader(parent), owner, is_reader(grandparent))
     finally:
         await runner.aclose()
 

@@ -31,7 +31,7 @@ from topologies.errors import ConnectionLostError
 
 from .connection import is_connection_loss
 from .process import CHANNEL_CLOSE_TIMEOUT_S, GroupStopper
-from .session_frame import READY, command_frame, hello_frame, new_token, parse_group, parse_status, reader_line
+from .session_frame import PROBE, READY, command_frame, hello_frame, new_token, parse_group, parse_status, reader_line
 
 READ_CHUNK = 256 * 1024
 """Bytes asked of the channel per read: large outputs stream in big pieces."""
@@ -147,7 +147,7 @@ class CommandSession:
         # What a login shell's rc files print comes first; the ready line is the reader's own.
         ready = output.rfind(READY)
         pid = output[ready + len(READY) :].strip()
-        if ready < 0 or not pid.isdigit() or parse_status(rest) != 0:
+        if ready < 0 or not pid.isdigit() or parse_status(rest) != 0 or not output[:ready].endswith(PROBE):
             session.close()
             raise ReaderUnavailable(f"the reader answered {output[-80:]!r} instead of its ready line")
         session.reader_pid = int(pid)

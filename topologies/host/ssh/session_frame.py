@@ -64,9 +64,13 @@ def command_frame(line: bytes, stdin: bytes, token: bytes) -> bytes:
     )
 
 
+PROBE = b"\0\n'\\\x7f\xff harmony"
+"""Bytes the hello frame sends through ``printf %b`` and expects back: NUL, newline, quote, backslash, high bytes."""
+
+
 def hello_frame(token: bytes) -> bytes:
-    """A frame that prints :data:`READY` and the reader's pid: the reader runs and frames work."""
-    return command_frame(b"printf '" + READY + b"%s\\n' \"$$\"", b"", token)
+    """A frame that echoes :data:`PROBE`, then prints :data:`READY` and the reader's pid: frames work on this host."""
+    return command_frame(b"{ cat; printf '" + READY + b"%s\\n' \"$$\"; }", PROBE, token)
 
 
 def parse_status(rest: bytes) -> int | None:
