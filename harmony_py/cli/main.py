@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import anyio.abc
@@ -200,11 +200,17 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
 
 def _log_adapters_at_debug() -> None:
     """``--debug``: the adapters' DEBUG lines on stderr (e.g. why an SSH host runs commands without a session)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
     adapters = logging.getLogger("topologies")
-    adapters.addHandler(handler)
     adapters.setLevel(logging.DEBUG)
+    if any(isinstance(handler, _DebugLines) for handler in adapters.handlers):
+        return  # main() ran before in this process (tests, an embedding program)
+    handler = _DebugLines(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    adapters.addHandler(handler)
+
+
+class _DebugLines(logging.StreamHandler[TextIO]):
+    """The handler ``--debug`` adds, recognisable so that it is added once per process."""
 
 
 def _report_interrupted(session: Session, signum: signal.Signals) -> int:

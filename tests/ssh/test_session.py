@@ -12,7 +12,10 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from .sshd import SshServer, UserKey, start_server, stop_server, write_known_hos
 
 ALL_BYTES = bytes(range(256)) * 4
 FALLBACK_ADDRESS = "127.33.0.12"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def runner_of(host: LinuxHostTopology) -> SshCommandRunner:
@@ -234,3 +238,34 @@ def test_host_that_cannot_run_the_reader_falls_back_to_exec_channels_with_the_re
     assert not is_reader(parent)
     assert "every command runs in an exec channel" in caplog.text
     assert "sh -s is not allowed on this host" in caplog.text
+
+
+def test_cli_debug_names_why_a_host_runs_commands_without_a_session(
+    refusing_server: SshServer, user_key: UserKey, tmp_path: Path
+) -> None:
+    known_hosts = write_known_hosts(tmp_path / "known_hosts", [refusing_server])
+    marker = tmp_path / "ran"
+    score_file = tmp_path / "fallback.py"
+    score_file.write_text(
+        textwrap.dedent(
+            f"""
+            from harmony_py import Maestro
+            from harmony_py.scores import CommandScore
+            from topologies import LinuxHostTopology
+
+            host = LinuxHostTopology(
+                {refusing_server.address!r}, port={refusing_server.port}, user="root",
+                client_keys=({str(user_key.private_path)!r},), use_agent=False, known_hosts={str(known_hosts)!r},
+            )
+            maestro = Maestro(host).add(CommandScore(["touch", {str(marker)!r}], creates={str(marker)!r}))
+            """
+        )
+    )
+    argv = [sys.executable, "-m", "harmony_py", "apply", "--yes", "--debug", str(score_file)]
+    done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert marker.exists()
+    assert "debug: topologies.host.ssh.session_pool:" in done.stderr
+    assert "sh -s is not allowed on this host" in done.stderr
+    quiet = subprocess.run(argv[:-2] + [str(score_file)], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert "debug:" not in quiet.stderr, "without --debug the reason is not printed"
