@@ -19,8 +19,7 @@ group and the way a cancelled or late command is stopped are the same:
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
-from typing import cast
+from typing import Any, cast
 
 import anyio
 import asyncssh
