@@ -89,6 +89,7 @@ def test_large_stdout_and_stderr_written_together_stream_through_the_session(
     async def run() -> tuple[CommandResult, CommandResult]:
         runner = runner_of(make_host(ssh_servers[0]))
         try:
+            assert is_reader(await reader_of_command(runner)), "the commands run in a session"
             return await runner.run(["sh", "-c", script]), await runner.run(["echo", "after"])
         finally:
             await runner.aclose()
@@ -109,6 +110,7 @@ def test_cancelled_command_group_is_stopped_on_the_host_and_the_session_runs_the
         runner = runner_of(make_host(ssh_servers[0]))
         try:
             reader = await reader_of_command(runner)
+            assert is_reader(reader), "the command runs in a session"
             async with anyio.create_task_group() as group:
                 # A child in the background and one in the foreground: the whole group must go.
                 group.start_soon(runner.run, ["sh", "-c", f"sleep {nap} & sleep {nap}; wait"])
@@ -136,6 +138,7 @@ def test_timed_out_command_is_stopped_and_the_session_survives(
         runner = runner_of(make_host(ssh_servers[0]))
         try:
             reader = await reader_of_command(runner)
+            assert is_reader(reader), "the command runs in a session"
             with pytest.raises(CommandTimeoutError, match="timed out after 0.5 s and was stopped"):
                 await runner.run(["sh", "-c", f"sleep {nap}"], timeout_s=0.5)
             return reader, await reader_of_command(runner)
