@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import shlex
 import signal
 import sys
@@ -11,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import anyio.abc
@@ -138,7 +139,7 @@ def build_parser(prog: str = CONSOLE_SCRIPT) -> argparse.ArgumentParser:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("file", help="a Python file that defines `maestro = Maestro(topology).add(...)`")
-        sub.add_argument("--debug", action="store_true", help="show tracebacks")
+        sub.add_argument("--debug", action="store_true", help="show tracebacks and the adapters' debug lines")
         return sub
 
     def positive(text: str) -> int:
@@ -184,6 +185,8 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     args.json = getattr(args, "json", False)
     args.parallel = getattr(args, "parallel", None)
+    if getattr(args, "debug", False):
+        _log_adapters_at_debug()
     session = Session(args, Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True))
     try:
         if args.command == "check":
@@ -208,6 +211,21 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
         return session.fail(f"internal error: {describe(exc)} (run with --debug for the traceback)")
     finally:
         session.print_tracebacks()
+
+
+def _log_adapters_at_debug() -> None:
+    """``--debug``: the adapters' DEBUG lines on stderr (e.g. why an SSH host runs commands without a session)."""
+    adapters = logging.getLogger("topologies")
+    adapters.setLevel(logging.DEBUG)
+    if any(isinstance(handler, _DebugLines) for handler in adapters.handlers):
+        return  # main() ran before in this process (tests, an embedding program)
+    handler = _DebugLines(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    adapters.addHandler(handler)
+
+
+class _DebugLines(logging.StreamHandler[TextIO]):
+    """The handler ``--debug`` adds, recognisable so that it is added once per process."""
 
 
 def _report_interrupted(session: Session, signum: signal.Signals) -> int:

@@ -22,9 +22,24 @@ from harmony_py.errors import TopologyNotReadyError
 from harmony_py.values import Secret
 from topologies.errors import AuthenticationError, HostKeyError
 
+from .packet_logging import skip_packet_logging_when_off
+
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 2.0
 KEEPALIVE_INTERVAL_S = 15.0
+CIPHER_PREFERENCE: tuple[str, ...] = (
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+)
+"""Ciphers offered, best first: AES-GCM ahead of asyncssh's default ChaCha20-Poly1305 (adr/0089).
+
+asyncssh seals a ChaCha20-Poly1305 packet with a new cipher context and a separate
+Poly1305 pass (measured here: 56 us per 112-byte packet); AES-GCM is one AEAD call
+(7-8 us). A host that offers no GCM cipher still gets the usual ones."""
 
 
 def is_connection_loss(exc: BaseException) -> bool:
@@ -71,6 +86,7 @@ async def connect(options: ConnectOptions) -> asyncssh.SSHClientConnection:
     problem = known_hosts_problem(options.known_hosts)
     if problem is not None:
         raise TopologyNotReadyError(f"{options.target}: {problem}")
+    skip_packet_logging_when_off()
     deadline = time.monotonic() + options.connect_timeout_s
     accept_new = options.accept_new_host_key and not _has_recorded_key(options)
     backoff = FIRST_BACKOFF_S
@@ -120,6 +136,7 @@ def _connect_kwargs(options: ConnectOptions, accept_new: bool, timeout_s: float)
         # ~/.ssh/config's SendEnv or SetEnv say (Debian's sends LANG LC_*).
         "env": {},
         "send_env": [],
+        "encryption_algs": list(CIPHER_PREFERENCE),
     }
     if options.user is not None:
         kwargs["username"] = options.user

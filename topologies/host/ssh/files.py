@@ -120,7 +120,15 @@ async def _fsync(handle: asyncssh.SFTPClientFile) -> None:
 
 
 async def make_directory(sftp: asyncssh.SFTPClient, path: str, mode: int) -> None:
-    await sftp.makedirs(path, attrs=asyncssh.SFTPAttrs(permissions=mode), exist_ok=True)
+    attrs = asyncssh.SFTPAttrs(permissions=mode)
+    try:
+        # One request when the parent exists (the usual case); asyncssh's makedirs
+        # costs a mkdir and a stat for every component from the root down.
+        await sftp.mkdir(path, attrs)
+    except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPNoSuchPath, asyncssh.SFTPFailure, asyncssh.SFTPFileAlreadyExists):
+        # A missing parent, or something already there: makedirs creates the parents,
+        # accepts an existing directory and names anything else that is in the way.
+        await sftp.makedirs(path, attrs=attrs, exist_ok=True)
     # makedirs leaves an existing directory's mode alone and the umask trims a new one.
     await sftp.chmod(path, mode)
 

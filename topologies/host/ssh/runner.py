@@ -1,11 +1,12 @@
-"""CommandRunner on a Linux host over SSH: one connection, files over one SFTP session, commands in exec channels.
+"""CommandRunner on a Linux host over SSH: one connection, files over one SFTP session, commands in long-lived sessions.
 
 The connection is opened on first use and kept for the whole run; every
 caller shares it. Files are observed and written through one SFTP session on
-it; commands run in exec channels under the wrapper of command_line.py, at
-most ``max_sessions - RESERVED_SESSIONS`` at a time so that together with the
-SFTP session they stay within the server's ``MaxSessions``. With ``sudo`` the
-commands and the SFTP server run as root through ``sudo -n``.
+it; commands run under the wrapper of command_line.py in a few long-lived
+``sh`` sessions (session_pool.py; exec channels on a host that cannot run
+one), at most ``max_sessions - RESERVED_SESSIONS`` at a time so that together
+with the SFTP session they stay within the server's ``MaxSessions``. With
+``sudo`` the commands and the SFTP server run as root through ``sudo -n``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from topologies.loop_lock import LoopLock
 from . import files
 from .command_line import command_line, env_header, plain_line
 from .connection import ConnectOptions, connect
-from .process import GroupStopper, run_wrapped
+from .process import GroupStopper
+from .session_pool import SessionPool
 
 PATH_ERRORS = "surrogateescape"
 """How SFTP paths are encoded: as UTF-8, with os.fsdecode's surrogates turned back into their bytes."""
@@ -81,6 +83,7 @@ class SshCommandRunner:
             _abandon(session)
             return
         with anyio.CancelScope(shield=True):
+            await session.commands.aclose()
             session.sftp.exit()
             session.conn.close()
             with anyio.move_on_after(5):
@@ -104,14 +107,11 @@ class SshCommandRunner:
         """
         args = tuple(argv)
         timeout = timeout_s if timeout_s is not None else self.settings.command_timeout_s
-        line = command_line(args, sudo=self.settings.sudo, timeout_s=timeout)
-        header = env_header(env)
+        # Checked before any channel is used: a bad argument or variable is the caller's error.
+        command_line(args, sudo=self.settings.sudo, timeout_s=timeout)
+        env_header(env)
         session = await self._current()
-        async with session.channels:
-            return await run_wrapped(
-                session.conn, session.stopper, host=self.name, args=args, line=line,
-                stdin=header + (stdin or b""), timeout_s=timeout,
-            )  # fmt: skip
+        return await session.commands.run(args, stdin=stdin or b"", env=env, timeout_s=timeout)
 
     async def stat(self, path: str) -> FileStat | None:
         session = await self._current()
@@ -174,10 +174,12 @@ class SshCommandRunner:
         except BaseException:
             conn.close()
             raise
-        return _Session(
-            conn, sftp, anyio.Semaphore(settings.max_sessions - RESERVED_SESSIONS),
-            GroupStopper(conn, sudo=settings.sudo), asyncio.get_running_loop(),
-        )  # fmt: skip
+        stopper = GroupStopper(conn, sudo=settings.sudo)
+        channels = anyio.Semaphore(settings.max_sessions - RESERVED_SESSIONS)
+        commands = SessionPool(
+            conn, stopper, channels, host=self.name, sudo=settings.sudo, open_timeout_s=settings.options.connect_timeout_s
+        )
+        return _Session(conn, sftp, commands, asyncio.get_running_loop())
 
     async def _start_sftp(self, conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
         # surrogateescape: a path str holding bytes that are not UTF-8 (os.fsdecode's) goes out as those bytes.
@@ -198,8 +200,7 @@ class _Session:
 
     conn: asyncssh.SSHClientConnection
     sftp: asyncssh.SFTPClient
-    channels: anyio.Semaphore
-    stopper: GroupStopper
+    commands: SessionPool
     loop: asyncio.AbstractEventLoop
 
     @property
