@@ -69,7 +69,7 @@ def tree(roots: Iterable[int]) -> list[int]:
     return found
 
 
-def _cmdline(pid: int) -> list[str]:
+def cmdline(pid: int) -> list[str]:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             return [part.decode(errors="replace") for part in handle.read().split(b"\0") if part]
@@ -91,7 +91,7 @@ def host_processes(directory: Path) -> list[int]:
     for pid in _all_pids():
         if pid == os.getpid():
             continue
-        words = _cmdline(pid)
+        words = cmdline(pid)
         with contextlib.suppress(OSError):
             words.append(os.readlink(f"/proc/{pid}/cwd"))
         if any(_names(root, word) for word in words):
@@ -99,7 +99,7 @@ def host_processes(directory: Path) -> list[int]:
     supervisors = set()
     for pid in own:
         above = parent(pid)
-        if above is not None and _cmdline(above)[:1] == ["runsv"]:
+        if above is not None and cmdline(above)[:1] == ["runsv"]:
             supervisors.add(above)
     return tree(own | supervisors)
 
