@@ -250,7 +250,10 @@ class FilesStep:
 
     async def plan(self, predicted: EngineForecast) -> list[Change]:
         self.planned = [await plan_files(m.runner, [self._file(m)]) for m in self.engine.databases]
-        return [c for files in self.planned for each in files for c in each.changes]
+        return [
+            Change(c.action, m.target, f"{m.label}: {c.summary}", c.diff, c.attribute)
+            for m, files in zip(self.engine.databases, self.planned) for each in files for c in each.changes
+        ]  # fmt: skip
 
     def _file(self, member: Participant) -> OwnedFile:
         engine = self.engine
