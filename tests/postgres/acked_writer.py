@@ -174,3 +174,59 @@ def writing(conninfo: str, password: str, *, table: str = "ledger", tag: str = "
         yield writer
     finally:
         writer.stop()
+
+
+def _report_from_inside(conninfo: str, tag: str, first_n: int) -> None:
+    """Run a writer and a write probe in this process, reporting on stdout until standard input closes.
+
+    For a client on a host the test process cannot reach (a partitioned namespace host):
+    ``ip netns exec NS python -m tests.postgres.acked_writer CONNINFO TAG FIRST_N``, the
+    password on the first line of standard input. Lines: ``ack N AT SERVER`` for each
+    acknowledged commit, ``writable AT 0|1`` for each probe (does a new session get a
+    read-write server?), ``unreplicated N`` for a commit whose synchronous wait was cancelled.
+    ``AT`` is ``time.monotonic()``, which is one clock for every process on the machine.
+    """
+    import sys
+
+    password = sys.stdin.readline().rstrip("\n")
+    writer = AckedWriter(conninfo, password, tag=tag, first_n=first_n)
+    writer.start()
+    closed = threading.Event()
+
+    def until_stdin_closes() -> None:
+        sys.stdin.read()
+        closed.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
+    reported = 0
+    reported_unreplicated = 0
+    while not closed.is_set():
+        writable = _writable(conninfo, password)
+        print(f"writable {time.monotonic()} {int(writable)}", flush=True)
+        acks = list(writer.acks)
+        for ack in acks[reported:]:
+            print(f"ack {ack.n} {ack.at} {ack.server}", flush=True)
+        reported = len(acks)
+        for n in writer.unreplicated[reported_unreplicated:]:
+            print(f"unreplicated {n}", flush=True)
+        reported_unreplicated = len(writer.unreplicated)
+        closed.wait(0.2)
+    writer.stop()
+    for ack in list(writer.acks)[reported:]:
+        print(f"ack {ack.n} {ack.at} {ack.server}", flush=True)
+
+
+def _writable(conninfo: str, password: str) -> bool:
+    """Whether a new session reaches a server that takes writes (not in recovery), within the connect timeout."""
+    try:
+        with psycopg.connect(conninfo, password=password, autocommit=True) as connection:
+            row = connection.execute("SELECT NOT pg_is_in_recovery()").fetchone()
+            return bool(row and row[0])
+    except psycopg.Error:
+        return False
+
+
+if __name__ == "__main__":
+    import sys
+
+    _report_from_inside(sys.argv[1], sys.argv[2], int(sys.argv[3]))
