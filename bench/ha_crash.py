@@ -75,6 +75,8 @@ class CrashRun:
         return (
             f"kill {self.crashed} -> first acknowledged commit on the other member {took}; "
             f"acknowledged {self.acked}, lost {self.lost}, rejoined in {self.rejoin_s:.1f} s, load1 {self.load1:.1f}"
+            + (f", in flight on the crashed member {self.acked_by_crashed_after_kill}" if self.acked_by_crashed_after_kill else "")
+            + (f", sync-wait cancelled {self.unreplicated}" if self.unreplicated else "")
         )
 
 
