@@ -1,20 +1,31 @@
-"""Write-unavailability of a switchover and of a kill -9 failover, with a committing client.
+"""Write-unavailability of PostgreSQL failovers, with a committing client.
 
-Not a test: run it by hand and record the figures in BENCHMARKS.md.
+Not a test: run it by hand (as root) and record the figures in BENCHMARKS.md.
 
-    python bench/failover.py --runs 5
+    python bench/failover.py --runs 5                 # manual: switchover and operator failover
+    python bench/failover.py --automatic --runs 10    # automatic: host crash, harmony_py vs pg_auto_failover
 
-Two PostgreSQL 15 servers on this machine (two directories, two ports) form
-a FailoverTopology with synchronous replication. A client commits a numbered
-row every 3 ms through libpq's multi-host list (target_session_attrs=read-write).
-For each run the window is the longest gap between two consecutive
-acknowledged commits around the operation: from the last commit acknowledged
-by the old primary to the first one acknowledged by the new primary. After
-each run every acknowledged row is looked up on the new primary; the number
-missing must be 0. The failover run kills the primary's postmaster with
-SIGKILL and then applies PostgreSQLFailoverScore at once (detection time,
-which depends on a monitor's TTL, is not part of the figure); the fenced
-member is rejoined (pg_rewind) before the next run.
+Manual mode: two PostgreSQL 15 servers on this machine (two directories, two
+ports) form a FailoverTopology with synchronous replication and no witness. A
+client commits a numbered row every 3 ms through libpq's multi-host list
+(target_session_attrs=read-write). For each run the window is the longest gap
+between two consecutive acknowledged commits around the operation: from the
+last commit acknowledged by the old primary to the first one acknowledged by
+the new primary. After each run every acknowledged row is looked up on the new
+primary; the number missing must be 0. The failover run kills the primary's
+postmaster with SIGKILL and then applies PostgreSQLFailoverScore at once
+(detection time, which depends on a monitor's TTL, is not part of the figure);
+the fenced member is rejoined (pg_rewind) before the next run.
+
+Automatic mode (bench/ha_crash.py): a host crash of the primary member — SIGKILL
+of its engine, postmaster, backends and etcd member together — with no operator
+action, timed from the kill to the first commit acknowledged by the other member,
+acknowledged commits lost counted in every run. harmony_py's side is
+``FailoverTopology(LocalInstance, LocalInstance, witness=LocalInstance)`` with
+PostgreSQLScore (bench/ha_harmony.py); the peer engine, pg_auto_failover 2.0 with
+its fastest safe settings, is measured in the same run (bench/paf_peer.py; the
+benchmark installs Debian's postgresql-15-auto-failover when it is missing) and
+the ratio harmony_py / peer is printed.
 """
 
 from __future__ import annotations
@@ -37,6 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from capabilities.postgresql import PgUser  # noqa: E402
 from harmony_py import Maestro  # noqa: E402
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore  # noqa: E402
+from bench import ha_crash  # noqa: E402
+from bench.ha_harmony import HarmonyCluster  # noqa: E402
+from bench.paf_peer import SETTINGS_SUMMARY, PafPeer  # noqa: E402
 from tests import ports  # noqa: E402
 from tests.postgres.committer import Committer  # noqa: E402
 from topologies import FailoverTopology, LocalInstance  # noqa: E402
@@ -95,10 +109,7 @@ def one_run(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore, k
     return window(committer, started), operation_s, lost
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+def manual(runs: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="harmony-bench-pg-"))
     root.chmod(0o755)
     os.environ["HARMONY_SECRETS_DIR"] = str(root / "secrets")
@@ -110,7 +121,7 @@ def main() -> None:
     try:
         apply(topology, score)
         results: dict[str, list[tuple[float, float, int]]] = {"switchover": [], "failover": []}
-        for run in range(args.runs):
+        for run in range(runs):
             for kind in ("switchover", "failover"):
                 outcome = one_run(topology, score, kind)
                 results[kind].append(outcome)
@@ -127,6 +138,65 @@ def main() -> None:
             subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "stop", "-D", str(pidfile.parent), "-m", "immediate"],
                            capture_output=True, check=False)  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
+
+
+def engine_port() -> int:
+    """A PostgreSQL port P for three members (P, P+1, P+2) whose engine ports (REST API P+2000, etcd P+3000 and
+    P+4000, each moved by the member's shift) are free too."""
+    for _ in range(100):
+        first = ports.free_ports(3).start
+        others = [first + offset + shift for offset in (2000, 3000, 4000) for shift in range(3)]
+        if all(port < 32768 and ports.port_is_free(port) for port in others):
+            return first
+    raise SystemExit("no free ports for three members and their engines")
+
+
+def automatic(runs: int, engines: list[str]) -> None:
+    root = Path(tempfile.mkdtemp(prefix="harmony-bench-ha-"))
+    root.chmod(0o755)
+    os.environ["HARMONY_SECRETS_DIR"] = str(root / "secrets")
+    print(f"host crash of the primary member, {runs} runs per engine, load1 {os.getloadavg()[0]:.1f}", flush=True)
+    medians: dict[str, float | None] = {}
+    lines: list[str] = []
+    try:
+        if "harmony" in engines:
+            harmony = HarmonyCluster(root / "harmony", engine_port())
+            try:
+                harmony.deploy()
+                results = ha_crash.crash_runs(harmony, runs)
+            finally:
+                harmony.destroy()
+            medians["harmony"] = ha_crash.median_s(results)
+            lines.append(ha_crash.summary(harmony.name, results))
+        if "peer" in engines:
+            peer = PafPeer(root / "paf", ports.free_ports(3).start)
+            try:
+                peer.create()
+                print(f"{peer.name} settings: {SETTINGS_SUMMARY}", flush=True)
+                results = ha_crash.crash_runs(peer, runs)
+            finally:
+                peer.stop_all()
+            medians["peer"] = ha_crash.median_s(results)
+            lines.append(ha_crash.summary(peer.name, results))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    for line in lines:
+        print(line)
+    ours, theirs = medians.get("harmony"), medians.get("peer")
+    if ours is not None and theirs is not None:
+        print(f"ratio harmony_py / pg_auto_failover (median kill -> first acknowledged commit): {ours / theirs:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=None, help="runs per kind (default 5 manual, 10 automatic)")
+    parser.add_argument("--automatic", action="store_true", help="host crash, no operator action, against the peer engine")
+    parser.add_argument("--engines", default="harmony,peer", help="automatic mode: which of harmony,peer to measure")
+    args = parser.parse_args()
+    if args.automatic:
+        automatic(args.runs or 10, args.engines.split(","))
+    else:
+        manual(args.runs or 5)
 
 
 if __name__ == "__main__":

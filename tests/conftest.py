@@ -13,7 +13,9 @@ the same time on two workers:
   10.231.0.81/30) starts from a copy of this machine's /etc, into which the
   sudo tests add and remove their fixed login (a copy taken mid-``useradd``
   holds its lock files, and the host's own ``useradd`` then fails);
-- the two files that run mypy in-process on the checkout's ``.mypy_cache``.
+- the two files that run mypy in-process on the checkout's ``.mypy_cache``;
+- ``tests/ssh/test_engine_*``: the three namespace hosts of ``tests/ssh/netns_trio.py``
+  on the fixed bridge address 10.231.0.161/27.
 
 Everything else a test listens on or creates is unique to its worker: ports
 come from the worker's slice (tests/ports.py), directories from pytest's
@@ -41,6 +43,7 @@ SHARED_UNITS = {
     "tests/ssh/test_file_safety_over_ssh.py": "this machine's /etc",
     "tests/test_mypy_strict.py": ".mypy_cache",
     "tests/test_typing_contracts.py": ".mypy_cache",
+    "tests/ssh/test_engine_": "10.231.0.160/27",
 }
 """Path prefix (from the project root) -> the unit of work of every test under it."""
 

@@ -53,11 +53,19 @@ def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
-def link_namespace(netns: str, outside: str, inside: str, outside_address: str, inside_address: str, prefix: int) -> None:
-    """Give the existing namespace ``netns`` a veth pair to this one: ``outside`` here, ``inside`` there, both up (and its lo)."""
+def link_namespace(
+    netns: str, outside: str, inside: str, outside_address: str | None, inside_address: str, prefix: int, *, bridge: str | None = None
+) -> None:
+    """Give the existing namespace ``netns`` a veth pair to this one: ``outside`` here, ``inside`` there, both up (and its lo).
+
+    With ``bridge``, ``outside`` is a port of that bridge (which holds this side's address) and gets none itself.
+    """
     ip("link", "add", outside, "type", "veth", "peer", "name", inside)
     ip("link", "set", inside, "netns", netns)
-    ip("addr", "add", f"{outside_address}/{prefix}", "dev", outside)
+    if bridge is not None:
+        ip("link", "set", outside, "master", bridge)
+    if outside_address is not None:
+        ip("addr", "add", f"{outside_address}/{prefix}", "dev", outside)
     ip("link", "set", outside, "up")
     ip("-n", netns, "addr", "add", f"{inside_address}/{prefix}", "dev", inside)
     ip("-n", netns, "link", "set", inside, "up")

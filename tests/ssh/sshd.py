@@ -66,13 +66,15 @@ def start_server(
     netns: str | None = None,
     extra_config: Sequence[str] = (),
     mount_point: Path | None = None,
+    more_private: Sequence[Path] = (),
 ) -> SshServer:
     """Start one sshd on ``address``; return once it listens (its pid file exists).
 
     With ``mount_point``, the server runs in its own mount namespace where
     ``mount_point`` shows a directory private to this host (``SshServer.view``):
     hosts that share this machine's file system then still each have their own
-    files under it, as separate machines would.
+    files under it, as separate machines would. Each of ``more_private`` is made
+    private the same way, from ``private_view(directory, path)``.
     """
     directory.mkdir(parents=True, exist_ok=True)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
@@ -113,9 +115,13 @@ def start_server(
     view = None
     if mount_point is not None:
         view = directory / "view"
-        view.mkdir(exist_ok=True)
-        bind = 'src=$1 dst=$2; shift 2; mount --bind "$src" "$dst" && exec "$@"'
-        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind, "sh", str(view), str(mount_point), *command]
+        binds = [(view, mount_point), *((private_view(directory, path), path) for path in more_private)]
+        for source, target in binds:
+            source.mkdir(exist_ok=True)
+            target.mkdir(parents=True, exist_ok=True)  # a bind needs its target to exist
+        bind = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@"'
+        pairs = [str(part) for pair in binds for part in pair]
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind, "sh", *pairs, "--", *command]
     if netns is not None:
         command = ["ip", "netns", "exec", netns, *command]
     # The parent exits 0 even when the address is taken; the pid file appears
@@ -124,6 +130,11 @@ def start_server(
     pid = _wait_for_pid(pid_file, directory / "sshd.log")
     public = host_key.export_public_key("openssh").decode("ascii").strip()
     return SshServer(address, port, directory, public, pid, view)
+
+
+def private_view(directory: Path, path: Path) -> Path:
+    """Where a server started in ``directory`` keeps its private copy of ``path`` (see ``more_private``)."""
+    return directory / ("view" + str(path).replace("/", "-"))
 
 
 def _wait_for_pid(pid_file: Path, log: Path) -> int:

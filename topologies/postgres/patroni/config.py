@@ -92,8 +92,10 @@ def dynamic_settings(timings: Timings) -> dict[str, Any]:
 
 
 def hba_rules(config: PgConfig) -> list[str]:
-    """The manual path's rules (the superuser by peer only; scram for everyone else, never trust)."""
-    return [line for line in pg_hba_conf(config).splitlines() if line and not line.startswith("#")]
+    """The manual path's rules (the superuser by peer only; scram for everyone else, never trust), and
+    Patroni's own replication connections to its server over the socket (``use_unix_socket_repl``)."""
+    manual = [line for line in pg_hba_conf(config).splitlines() if line and not line.startswith("#")]
+    return [*manual, f"local replication {config.replication_user} scram-sha-256"]
 
 
 def patroni_config(member: Participant, everyone: Sequence[Participant], secrets: Credentials, timings: Timings) -> dict[str, Any]:
@@ -128,6 +130,9 @@ def patroni_config(member: Participant, everyone: Sequence[Participant], secrets
             "bin_dir": pg.bin_dir,
             "pgpass": f"{member.patroni_dir}/pgpass",
             "use_unix_socket": True,
+            # Patroni asks its own server for its timeline over a replication connection (to decide on
+            # pg_rewind after a partition): by default to 127.0.0.1, which allowed_networks need not cover.
+            "use_unix_socket_repl": True,
             "authentication": {
                 "superuser": {"username": "postgres"},
                 "replication": {"username": config.replication_user, "password": secrets.replication.reveal()},
