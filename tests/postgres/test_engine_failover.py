@@ -66,5 +66,7 @@ def test_postmaster_crash_restarts_in_place_and_loses_nothing(cluster: EngineClu
         os.kill(postmaster, signal.SIGKILL)
         committer.wait_for_acks(50, timeout_s=CRASH_TIMEOUT_S)
     assert committer.missing_from(cluster.endpoints()) == []
-    assert cluster.leader() == leader.name
+    # Commits resume a moment before Patroni reports its restarted server as running again.
+    cluster.wait(f"{leader.name} leading again",
+                 lambda view: view.leader is not None and view.leader.name == leader.name)  # fmt: skip
     _healthy(cluster)
