@@ -144,6 +144,8 @@ class ReplicationState:
     """The physical replication slots the server keeps (empty where not known)."""
     problem: str | None = None
     """Why an UNREACHABLE member could not be asked."""
+    pending_restart: bool = False
+    """A changed setting takes effect only after a restart of this server."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ class ClusterStatus:
     """Every member of a replicated cluster, in member order."""
 
     members: tuple[MemberStatus, ...]
+    notes: tuple[str, ...] = ()
+    """What holds for the cluster as a whole, as its HA engine sees it (e.g. "no synchronous standby")."""
 
     @property
     def primaries(self) -> tuple[MemberStatus, ...]:
@@ -181,10 +185,16 @@ class ClusterStatus:
                 text += f", standbys [{streaming}]"
             elif state.role is ReplicationRole.REPLICA:
                 text += f" of {state.upstream or 'nothing (not streaming)'}, replay lag {state.replay_lag_bytes}B"
+            if state.timeline is not None and state.role in (ReplicationRole.PRIMARY, ReplicationRole.REPLICA):
+                text += f", timeline {state.timeline}"
+            if state.pending_restart:
+                text += ", pending restart"
             if state.fenced:
                 text += ", fenced"
+            if state.problem:
+                text += f" ({state.problem})"
             parts.append(text)
-        return "; ".join(parts)
+        return "; ".join([*parts, *self.notes])
 
 
 class PostgreSQLService(Protocol):
