@@ -84,8 +84,8 @@ async def plan_switchover(members: Sequence[RestMember], to: str) -> list[Change
 def _require_switchover_possible(
     found: ClusterStatus, view: EngineView, leader: RestMember | None, target: RestMember
 ) -> None:
-    if view.dcs is None:
-        raise PostgreSQLError(f"a switchover needs the DCS, which does not answer: {view.dcs_problem}")
+    if view.dcs is None or not view.quorum:
+        raise PostgreSQLError(f"a switchover needs the DCS (etcd) with a quorum: {found.summary()}")
     if leader is None:
         raise PostgreSQLError(
             f"no member holds the leader key ({found.summary()}): a switchover needs a leader; "
@@ -152,10 +152,10 @@ async def plan_failover(members: Sequence[RestMember], to: str) -> list[Change]:
 
 
 def _require_failover_possible(found: ClusterStatus, view: EngineView, target: RestMember) -> None:
-    if view.dcs is None:
+    if view.dcs is None or not view.quorum:
         raise PostgreSQLError(
             f"no failover to {target.label}: the DCS (etcd) has no quorum or does not answer "
-            f"({view.dcs_problem}); Patroni promotes nobody without it, and promoting underneath it would let "
+            f"({found.summary()}); Patroni promotes nobody without it, and promoting underneath it would let "
             "the lost primary come back as a second one. Bring back the witness or the failed host so that "
             "a majority of the etcd members run (adr/0085)"
         )
@@ -221,7 +221,7 @@ async def verify_leader(members: Sequence[RestMember], lead: RestMember, what: s
     with anyio.move_on_after(VERIFY_TIMEOUT_S):
         delay = 0.2
         while True:
-            view = await observe(members)
+            view = await observe(members, etcd=False)
             unkept = leader_promises_unkept(cluster_status(members, view), view, lead, reachable_only=reachable_only)
             if not unkept:
                 break

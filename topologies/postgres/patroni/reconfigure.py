@@ -30,7 +30,7 @@ async def _decreases_order_sensitive(members: Sequence[RestMember], wanted: Sett
     names = [n for n in wanted if n in ORDER_SENSITIVE]
     if not names:
         return False
-    view = await observe(members)
+    view = await observe(members, etcd=False)
     leader = leader_of(members, view)
     if leader is None:
         return False
@@ -49,7 +49,7 @@ async def plan_reconfigure(members: Sequence[RestMember], settings: SettingsMap)
     """The settings to change through the engine and the restarts they (or earlier changes) need."""
     planned = await plan_settings(members, settings)
     leader_first = await _decreases_order_sensitive(members, planned.wanted)
-    view = await observe(members)
+    view = await observe(members, etcd=False)
     if planned.restart:
         order = "the leader in place, then each replica" if leader_first else (
             "each replica, then a switchover to a synchronous standby, then the old leader"
@@ -70,7 +70,7 @@ async def _await_taken(members: Sequence[RestMember], settings: SettingsMap, res
             if not unkept:
                 return
             if restart and not any("is unknown" in u or "cannot read" in u for u in unkept):
-                view = await observe(members)
+                view = await observe(members, etcd=False)
                 if len(pending(members, view)) == len(members):
                     return
             await anyio.sleep(0.5)

@@ -95,7 +95,7 @@ async def restart_member(members: Sequence[RestMember], member: RestMember) -> N
     problem = "no observation yet"
     with anyio.move_on_after(RESTART_TIMEOUT_S):
         while True:
-            view = await observe(members)
+            view = await observe(members, etcd=False)
             found = cluster_status(members, view)
             mine = found.member(member.label).state
             leader = leader_of(members, view)
@@ -116,11 +116,11 @@ async def restart_member(members: Sequence[RestMember], member: RestMember) -> N
 
 async def _await_sync_standby(members: Sequence[RestMember]) -> EngineView:
     """The view once the leader has a synchronous standby again (a restarted replica is listed anew)."""
-    view = await observe(members)
+    view = await observe(members, etcd=False)
     with anyio.move_on_after(RESTART_TIMEOUT_S):
         while not view.sync_standbys:
             await anyio.sleep(0.5)
-            view = await observe(members)
+            view = await observe(members, etcd=False)
     return view
 
 
@@ -144,7 +144,7 @@ async def rolling_restart(members: Sequence[RestMember], *, leader_first: bool) 
                 f"to ({cluster_status(members, view).summary()})"
             )
         await switchover(members, to.label)
-        view = await observe(members)
+        view = await observe(members, etcd=False)
         if leader in pending(members, view):
             await restart_member(members, leader)
     return changes

@@ -63,7 +63,7 @@ async def setting_facts(members: Sequence[RestMember], settings: SettingsMap) ->
     """The leader, the DCS's parameters and the context of every named setting (asked of the leader)."""
     view = await observe(members)
     leader = next((m for m in members if m.name == view.leader), None)
-    if leader is None or view.dcs is None:
+    if leader is None or view.dcs is None or not view.quorum:
         raise PostgreSQLError(
             "settings are changed through the engine, which has no leader now"
             + (f" ({view.dcs_problem})" if view.dcs_problem else "")
@@ -172,7 +172,7 @@ async def running_settings(member: RestMember, names: Sequence[str]) -> dict[str
 
 async def settings_unkept(members: Sequence[RestMember], settings: SettingsMap) -> list[str]:
     """Per member, each setting whose value in effect is not the wanted one (or awaits a restart)."""
-    view = await observe(members)
+    view = await observe(members, etcd=False)
     unkept: list[str] = []
     for member in members:
         own = view.own.get(member.label)

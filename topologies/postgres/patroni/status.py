@@ -10,6 +10,7 @@ answer is UNREACHABLE with the reason.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,6 +37,14 @@ class MemberSql(Protocol):
 
 
 @dataclass(frozen=True)
+class EtcdEndpoint:
+    """One etcd member's client URL, named for the host it runs on (``primary``, ``witness``)."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
 class RestMember:
     """One database member as the engine operations address it."""
 
@@ -47,6 +56,9 @@ class RestMember:
     """``host:port`` of its PostgreSQL, as clients and replicas reach it."""
     rest: PatroniRest
     server: MemberSql
+    dcs: tuple[EtcdEndpoint, ...] = ()
+    """Every etcd member this member's Patroni uses (the witness's included); empty: not probed."""
+    etcdctl: str = "etcdctl"
 
     @property
     def where(self) -> str:
@@ -62,6 +74,18 @@ class EngineView:
     dcs: dict[str, Any] | None
     """``GET /cluster`` from the first member that answered it, or None."""
     dcs_problem: str | None = None
+    etcd: dict[str, str | None] | None = None
+    """Per etcd member label: None when it serves a linearizable read (it is in a quorum), else why not;
+    None when not probed. A member's Patroni may still read stale data from an etcd member that lost its
+    quorum, so ``GET /cluster`` answering says nothing about the quorum; this does."""
+
+    @property
+    def quorum(self) -> bool:
+        """Whether the DCS can elect and renew a leader: some etcd member serves linearizable reads
+        (when not probed, whether ``GET /cluster`` answered)."""
+        if self.etcd is None:
+            return self.dcs is not None
+        return any(problem is None for problem in self.etcd.values())
 
     def dcs_member(self, name: str) -> dict[str, Any]:
         for found in (self.dcs or {}).get("members", []):
@@ -86,8 +110,9 @@ class EngineView:
         )  # fmt: skip
 
 
-async def observe(members: Sequence[RestMember]) -> EngineView:
-    """Every member's own view, concurrently, then the DCS view from the first member that gives it."""
+async def observe(members: Sequence[RestMember], *, etcd: bool = True) -> EngineView:
+    """Every member's own view, concurrently, then the DCS view from the first member that gives it,
+    and (``etcd``) each etcd member's health; loops that wait for a member skip the latter."""
     own: dict[str, dict[str, Any] | str] = {}
 
     async def ask(member: RestMember) -> None:
@@ -102,16 +127,46 @@ async def observe(members: Sequence[RestMember]) -> EngineView:
     async with anyio.create_task_group() as group:
         for member in members:
             group.start_soon(ask, member)
+    answering = [m for m in members if isinstance(own.get(m.label), dict)]
+    health = await etcd_health(answering or list(members)) if etcd else None
     problems: list[str] = []
-    for member in members:
-        if not isinstance(own.get(member.label), dict):
-            continue
+    for member in answering:
         try:
             with anyio.fail_after(STATUS_TIMEOUT_S):
-                return EngineView(own, await member.rest.cluster())
+                return EngineView(own, await member.rest.cluster(), etcd=health)
         except Exception as exc:  # noqa: BLE001 - the DCS view is asked of the next member
             problems.append(f"{member.label}: {_reason(exc)}")
-    return EngineView(own, None, "; ".join(problems) or "no member's Patroni answers")
+    return EngineView(own, None, "; ".join(problems) or "no member's Patroni answers", etcd=health)
+
+
+ETCD_TIMEOUT_S = 3
+"""How long one etcd member may take to serve a linearizable read (it waits for its quorum)."""
+
+
+async def etcd_health(members: Sequence[RestMember]) -> dict[str, str | None] | None:
+    """Each etcd member's health (``etcdctl endpoint health``: a linearizable read), asked on the first
+    database member's host that can run it; None when no member names its etcd members."""
+    for member in members:
+        if not member.dcs:
+            continue
+        argv = [
+            member.etcdctl, f"--endpoints={','.join(e.url for e in member.dcs)}", "--dial-timeout=2s",
+            f"--command-timeout={ETCD_TIMEOUT_S}s", "endpoint", "health", "-w", "json",
+        ]  # fmt: skip
+        try:
+            result = await member.rest.runner.run(argv, env={"ETCDCTL_API": "3"}, timeout_s=ETCD_TIMEOUT_S + 10)
+            found = json.loads(result.stdout_text or "null")
+        except Exception:  # noqa: BLE001 - this host cannot ask; the next one may
+            continue
+        if not isinstance(found, list):
+            continue
+        by_url = {str(e.get("endpoint")): e for e in found if isinstance(e, dict)}
+        health: dict[str, str | None] = {}
+        for endpoint in member.dcs:
+            seen = by_url.get(endpoint.url, {})
+            health[endpoint.label] = None if seen.get("health") is True else str(seen.get("error") or "no answer")
+        return health
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -185,12 +240,22 @@ def _member_state(
 
 def _notes(members: Sequence[RestMember], view: EngineView, states: tuple[MemberStatus, ...]) -> tuple[str, ...]:
     notes: list[str] = []
+    if view.etcd is not None and not view.quorum:
+        notes.append(
+            "etcd has no quorum (" + "; ".join(f"{k}: {v}" for k, v in view.etcd.items())
+            + "): the engine elects no leader, and a leader stops taking writes"
+        )
+    elif view.etcd is not None and any(view.etcd.values()):
+        healthy = sum(1 for v in view.etcd.values() if v is None)
+        lost = "; ".join(f"{k}: {v}" for k, v in view.etcd.items() if v is not None)
+        notes.append(f"etcd: {healthy} of {len(view.etcd)} members in the quorum (lost: {lost})")
     if view.dcs is None:
         notes.append(f"the DCS (etcd) view could not be read: {view.dcs_problem}")
     else:
         leader = view.leader
         label = next((m.label for m in members if m.name == leader), leader)
-        notes.append(f"leader key: {label}" if leader else "leader key: none (no member may take writes)")
+        stale = "" if view.quorum else " (a stale read: etcd has no quorum)"
+        notes.append((f"leader key: {label}" if leader else "leader key: none (no member may take writes)") + stale)
     primaries = [s for s in states if s.state.role is ReplicationRole.PRIMARY]
     if len(primaries) == 1 and len(members) > 1 and not primaries[0].state.sync_standbys:
         notes.append(
