@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol, runtime_checkable
+from typing import Annotated, Literal, Protocol, runtime_checkable
 
 from harmony_py.validation import Each, Identifier, InstanceOf, validate
 from harmony_py.values import Change, Secret
@@ -197,6 +197,10 @@ class ClusterStatus:
         return "; ".join([*parts, *self.notes])
 
 
+PrimaryChange = Literal["switchover", "failover"]
+"""How a member becomes the primary: planned (no commit lost, the old primary follows) or not."""
+
+
 class PostgreSQLService(Protocol):
     """What converges PostgreSQL clusters: a topology's :meth:`PostgreSQL.postgresql`.
 
@@ -280,6 +284,10 @@ class PostgreSQLClusterService(PostgreSQLService, Protocol):
 
     async def status(self, config: PgConfig) -> ClusterStatus:
         """Every member's role, upstream and lag."""
+        ...
+
+    async def plan_primary(self, config: PgConfig, to: str, mode: PrimaryChange) -> list[Change]:
+        """What making ``to`` the primary by ``mode`` would do, and why; empty when it already is."""
         ...
 
     async def switchover(self, config: PgConfig, to: str | None = None) -> list[Change]:
