@@ -80,12 +80,17 @@ class AppSpec:
 
 
 def database_url(endpoint: PgEndpoint) -> Secret:
-    """The libpq URI of ``endpoint`` (``postgresql://user:password@host:port/database``), kept secret."""
+    """The libpq URI of ``endpoint`` (``postgresql://user:password@host:port/database``), kept secret.
+
+    A replicated cluster's endpoint lists every member (``host1:port1,host2:port2``) with
+    ``target_session_attrs=read-write``, so the client reaches whichever member is the primary."""
     password = quote(endpoint.password.reveal(), safe="")
     # An IPv6 address (a server listening on ::1) is bracketed, or its colons would read as the port's.
-    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+    hosts = ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in endpoint.addresses)
+    # Several members: libpq tries each in turn and keeps the one that takes writes (the current primary).
+    query = "?target_session_attrs=read-write" if endpoint.members else ""
     return Secret(
-        f"postgresql://{quote(endpoint.user, safe='')}:{password}@{host}:{endpoint.port}/{quote(endpoint.database, safe='')}"
+        f"postgresql://{quote(endpoint.user, safe='')}:{password}@{hosts}/{quote(endpoint.database, safe='')}{query}"
     )
 
 

@@ -86,6 +86,14 @@ class PgEndpoint:
     database: str
     user: str
     password: Secret
+    members: tuple[tuple[str, int], ...] = ()
+    """Every ``(host, port)`` of a replicated cluster, for a client that finds the writable one itself
+    (libpq's multi-host list with ``target_session_attrs=read-write``); empty: ``host`` and ``port`` only."""
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """Where a client tries to connect, in order."""
+        return self.members or ((self.host, self.port),)
 
 
 class ReplicationRole(enum.Enum):

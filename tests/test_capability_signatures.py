@@ -301,7 +301,7 @@ def _pair_of_pairs(member: object) -> Any:
 def test_a_capability_extending_postgresql_on_a_pair_of_pairs_is_refused_as_postgresql_is() -> None:
     pairs = _pair_of_pairs(LocalhostTopology())
     plain = capability_gaps(pairs, PostgreSQL)
-    assert plain and all("PostgreSQLServer (postgresql() returns ReplicatedPostgreSQL, lacking " in gap for gap in plain)
+    assert plain and all("PostgreSQLServer (postgresql() returns PostgreSQLClusterService, lacking " in gap for gap in plain)
     # Before: accepted, and the plan then failed with an AttributeError on the inner pair.
     assert capability_gaps(pairs, ExtendedPostgreSQL) == plain
     assert provides(FailoverTopology(LocalhostTopology(), LocalhostTopology()), ExtendedPostgreSQL)

@@ -187,9 +187,10 @@ class Runit:
         # so the command returns at once. It starts ./run unless a ./down file says not to.
         script = 'exec setsid -f runsv "$1" </dev/null >/dev/null 2>&1'
         await _checked(self.host, ("sh", "-c", script, "sh", self.directory), f"starting runsv for {self.service}")
-        # runsv opens supervise/ok once it is ready to take commands; sv needs it.
+        # runsv opens supervise/ok once it is ready to take commands; sv needs it. The FIFO
+        # exists a moment before runsv opens it (sv then says "runsv not running"): ask sv.
         for _ in range(50):
-            if await self.host.stat(f"{self.directory}/supervise/ok") is not None:
+            if await self.host.stat(f"{self.directory}/supervise/ok") is not None and (await self.host.run(("sv", "status", self.directory))).ok:
                 return
             await anyio.sleep(0.1)
         raise HarmonyError(f"runsv for {self.service} did not become ready ({self.directory}/supervise/ok is missing)")

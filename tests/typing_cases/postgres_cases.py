@@ -27,7 +27,6 @@ from harmony_py.scores import (
 from harmony_py.topology import TopologyReport
 from topologies import FailoverTopology, LinuxHostTopology, LocalhostTopology, MultisiteTopology
 from topologies.host.base import HostTopology
-from topologies.postgres.cluster import ReplicatedPostgreSQL
 from topologies.postgres.host import HostPostgreSQL
 
 MYPY = False
@@ -99,7 +98,7 @@ async def ssh_operations() -> None:
 
 # One accessor per capability: a host's is its server service, a pair's the cluster service over them.
 assert_type(LocalhostTopology().postgresql(), HostPostgreSQL)
-assert_type(hosts.postgresql(), ReplicatedPostgreSQL)
+assert_type(hosts.postgresql(), PostgreSQLClusterService)
 server_service: PostgreSQLServerService = LocalhostTopology().postgresql()
 cluster_service: PostgreSQLClusterService = hosts.postgresql()
 # The cluster service is no server service: that is why a pair of pairs is refused.

@@ -13,16 +13,18 @@ The run-time check mirrors it: :meth:`capability_gaps` asks each sub-topology.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 import anyio
 
-from capabilities.postgresql import PostgreSQL, PostgreSQLCluster, PostgreSQLServer
+from capabilities.command_runner import CommandRunner
+from capabilities.postgresql import PostgreSQL, PostgreSQLCluster, PostgreSQLClusterService, PostgreSQLServer
 from harmony_py.capability_check import capability_gaps, member_gaps, member_needs
 from harmony_py.errors import MemberError, one_error
 from harmony_py.topology import TopologyReport, close_topology
 from topologies.postgres.cluster import ReplicatedPostgreSQL
+from topologies.postgres.patroni.cluster import PatroniCluster
 
 from ._markers import _NotPostgreSQL
 
@@ -52,6 +54,11 @@ class ReplicatedTopology(Generic[T_co]):
         """A label per member, leader first, used in reports and errors."""
 
     @property
+    def witnesses(self) -> tuple[T_co, ...]:
+        """The topology that runs only the HA engine's witness, when one is given (else empty)."""
+        return ()
+
+    @property
     def members(self) -> tuple[T_co, ...]:
         return (self.leader, *self.followers)
 
@@ -60,19 +67,25 @@ class ReplicatedTopology(Generic[T_co]):
         kinds = ", ".join(type(member).__name__ for member in self.members)
         return f"{type(self).__name__}[{kinds}]"
 
+    def _parts(self) -> tuple[tuple[str, ...], tuple[T_co, ...]]:
+        """The labels and topologies of the members, then of the witness."""
+        witnesses = self.witnesses
+        return (*self.member_labels(), *("witness" for _ in witnesses)), (*self.members, *witnesses)
+
     async def ensure_ready(self) -> TopologyReport:
-        reports = await _on_all(self, _ensure_ready)
+        labels, parts = self._parts()
+        reports = await _on_all(labels, parts, _ensure_ready)
         facts = {
             f"{label}.{key}": value
-            for label, report in zip(self.member_labels(), reports)
+            for label, report in zip(labels, reports)
             for key, value in report.facts.items()
         }
         return TopologyReport(self.name, facts)
 
     async def aclose(self) -> None:
-        """Close what the members keep open (SSH connections); the Maestro calls it at the end."""
-        for member in self.members:
-            await close_topology(member)
+        """Close what the members and the witness keep open (SSH connections); the Maestro calls it at the end."""
+        for part in self._parts()[1]:
+            await close_topology(part)
 
     def capability_gaps(self, capability: type) -> list[str]:
         own = member_gaps(self, capability)
@@ -84,17 +97,25 @@ class ReplicatedTopology(Generic[T_co]):
             for needed in member_needs(capability, _MEMBERS_NEED)
             for gap in capability_gaps(member, needed)
         ]
+        if capability in _MEMBERS_NEED:
+            # The witness runs only the engine's etcd member, through its commands.
+            gaps += [f"witness: {gap}" for witness in self.witnesses for gap in capability_gaps(witness, CommandRunner)]
         return list(dict.fromkeys(gaps))  # a part named by two needs is said once
 
-    # -- PostgreSQL: one primary, streaming replicas (orchestration in topologies/postgres/cluster.py) --
+    # -- PostgreSQL: one primary, streaming replicas --
+    # With a witness, under the HA engine (topologies/postgres/patroni/); without, the
+    # leader/followers orchestration an operator drives (topologies/postgres/cluster.py, adr/0081).
 
     @overload
-    def postgresql(self: ReplicatedTopology[PostgreSQLServer]) -> ReplicatedPostgreSQL: ...
+    def postgresql(self: ReplicatedTopology[PostgreSQLServer]) -> PostgreSQLClusterService: ...
     @overload
-    def postgresql(self: ReplicatedTopology[object], members_not_postgresql_servers: _NotPostgreSQL) -> ReplicatedPostgreSQL: ...
-    def postgresql(self: ReplicatedTopology[Any], members_not_postgresql_servers: Any = None) -> ReplicatedPostgreSQL:
+    def postgresql(self: ReplicatedTopology[object], members_not_postgresql_servers: _NotPostgreSQL) -> PostgreSQLClusterService: ...
+    def postgresql(self: ReplicatedTopology[Any], members_not_postgresql_servers: Any = None) -> PostgreSQLClusterService:
         """The cluster of the members' PostgreSQL servers (``PostgreSQLCluster``), when they are servers."""
-        return ReplicatedPostgreSQL(self.member_labels(), [member.postgresql() for member in self.members])
+        servers = [member.postgresql() for member in self.members]
+        if self.witnesses:
+            return PatroniCluster(self.member_labels(), servers, self.witnesses[0])
+        return ReplicatedPostgreSQL(self.member_labels(), servers)
 
 
 
@@ -103,13 +124,12 @@ async def _ensure_ready(member: Any) -> TopologyReport:
     return report
 
 
-async def _on_all(topology: ReplicatedTopology[Any], call: Callable[[Any], Awaitable[R]]) -> list[R]:
+async def _on_all(labels: Sequence[str], members: Sequence[Any], call: Callable[[Any], Awaitable[R]]) -> list[R]:
     """Run ``call`` on every member concurrently; results in member order.
 
     Every member runs to its end (one failing does not cancel the others), so
     a failure names each member that failed, by its label, one line each.
     """
-    members, labels = topology.members, topology.member_labels()
     results: list[R | None] = [None] * len(members)
     failures: dict[int, MemberError] = {}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic
 
 from .base import ReplicatedTopology, T_co
@@ -18,10 +18,15 @@ class FailoverTopology(ReplicatedTopology[T_co], Generic[T_co]):
     needed. Mixed kinds need an explicit parameter naming what each member is, e.g.
     ``FailoverTopology[PostgreSQLServer](a, b)``. The two must be distinct servers: two
     on one machine are :class:`~topologies.host.local_instance.LocalInstance` members.
+
+    ``witness``: a third ``T`` in its own failure domain that runs only the HA engine's
+    witness (an etcd member). With it, PostgreSQL runs under Patroni and fails over by
+    itself; without it, failover stays an operator's score (adr/0081).
     """
 
     primary: T_co
     replica: T_co
+    witness: T_co | None = field(default=None, kw_only=True)
 
     @property
     def leader(self) -> T_co:
@@ -33,3 +38,7 @@ class FailoverTopology(ReplicatedTopology[T_co], Generic[T_co]):
 
     def member_labels(self) -> tuple[str, ...]:
         return ("primary", "replica")
+
+    @property
+    def witnesses(self) -> tuple[T_co, ...]:
+        return () if self.witness is None else (self.witness,)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic
 
 from harmony_py.errors import ScoreValueError
@@ -12,10 +12,16 @@ from .base import ReplicatedTopology, T_co
 
 @dataclass(frozen=True)
 class MultisiteTopology(ReplicatedTopology[T_co], Generic[T_co]):
-    """A primary site and replica sites, all of the same kind."""
+    """A primary site and replica sites, all of the same kind.
+
+    ``witness``: as :class:`~topologies.replicated.failover.FailoverTopology`'s, a ``T`` running
+    only the HA engine's witness; the engine's etcd then has a member per site plus the witness,
+    which must make an odd count.
+    """
 
     primary: T_co
     sites: tuple[T_co, ...]
+    witness: T_co | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         if not self.sites:
@@ -31,3 +37,7 @@ class MultisiteTopology(ReplicatedTopology[T_co], Generic[T_co]):
 
     def member_labels(self) -> tuple[str, ...]:
         return ("primary", *(f"site[{index}]" for index in range(len(self.sites))))
+
+    @property
+    def witnesses(self) -> tuple[T_co, ...]:
+        return () if self.witness is None else (self.witness,)

@@ -1,0 +1,161 @@
+"""PatroniCluster: a replicated topology's ``PostgreSQLClusterService`` when it has a witness.
+
+It resolves the topology's members and witness into :class:`~.layout.Participant`
+values (hosts only: their ``HostPostgreSQL`` gives the runner and the placement),
+refuses what the engine cannot run (an even etcd member count, two members that are
+one server), and hands the walk to :mod:`.deploy`. Status reads each member's
+PostgreSQL with the manual path's primitives; the switchover and failover the engine
+performs are issue 13's operations (:mod:`.operations`, written apart).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from capabilities.errors import PostgreSQLError
+from capabilities.postgresql import (
+    ClusterStatus,
+    MemberStatus,
+    PgConfig,
+    PgEndpoint,
+    PostgreSQLServerService,
+    ReplicationRole,
+    ReplicationState,
+)
+from harmony_py.errors import ScoreValueError
+from harmony_py.values import Change
+from topologies.postgres.host import HostPlacement, HostPostgreSQL
+from topologies.postgres.roles import password_of
+from topologies.secret_store import SecretStore
+
+from .config import REWIND_USER, Credentials
+from .deploy import Engine, deploy_engine, plan_engine
+from .layout import MAX_PORT_SHIFT, Participant
+from .view import cluster_view
+
+STATUS_TIMEOUT_S = 30.0
+
+
+class PatroniCluster:
+    """PostgreSQL under Patroni on the members, with etcd on the members and the witness."""
+
+    def __init__(self, labels: Sequence[str], servers: Sequence[PostgreSQLServerService], witness: Any) -> None:
+        self.labels = tuple(labels)
+        self.servers = tuple(servers)
+        self.witness = witness
+
+    # -- who takes part --------------------------------------------------------
+
+    def engine(self, config: PgConfig, *, for_plan: bool = False) -> Engine:
+        hosts = [_host(label, server) for label, server in zip(self.labels, self.servers)]
+        witness = _witness_host(self.witness)
+        participants = tuple(
+            Participant(label, host.runner, host.placement, host.placement.config(config), database)
+            for label, host, database in [*((l, h, True) for l, h in zip(self.labels, hosts)), ("witness", witness, False)]
+        )
+        _refuse_bad_shapes(participants)
+        store = next((h.store for h in hosts if h.store is not None), None) or SecretStore()
+        if for_plan:
+            store = store.for_plan()
+        return Engine(participants, store, _credentials(config, store))
+
+    # -- PostgreSQLService --------------------------------------------------------
+
+    async def plan(self, config: PgConfig) -> list[Change]:
+        return await plan_engine(self.engine(config, for_plan=True))
+
+    async def deploy(self, config: PgConfig) -> list[Change]:
+        return await deploy_engine(self.engine(config))
+
+    async def endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
+        """The current leader's address first, then every member's, for libpq's ``target_session_attrs=read-write``."""
+        engine = self.engine(config)
+        view = await cluster_view(engine.databases)
+        leader = view.leader.name if view is not None and view.leader is not None else None
+        first = next((m for m in engine.databases if m.name == leader), engine.databases[0])
+        found = engine.server(first).endpoint(database)
+        members = tuple((m.host, m.pg_port) for m in engine.databases)
+        return dataclasses.replace(found, members=members)
+
+    # -- PostgreSQLClusterService ---------------------------------------------------
+
+    async def status(self, config: PgConfig) -> ClusterStatus:
+        engine = self.engine(config)
+
+        async def one(member: Participant) -> MemberStatus:
+            try:
+                with anyio.fail_after(STATUS_TIMEOUT_S):
+                    state = await engine.server(member).state()
+            except Exception as exc:  # noqa: BLE001 - an unreachable member is a state, not a crash
+                state = ReplicationState(ReplicationRole.UNREACHABLE, problem=f"{type(exc).__name__}: {exc}")
+            return MemberStatus(member.label, f"{member.host}:{member.pg_port}", state)
+
+        found: list[MemberStatus] = []
+        for member in engine.databases:
+            found.append(await one(member))
+        return ClusterStatus(tuple(found))
+
+    async def switchover(self, config: PgConfig, to: str | None = None) -> list[Change]:
+        raise PostgreSQLError("a switchover of a Patroni cluster is not available yet (issue 13's engine operations)")
+
+    async def failover(self, config: PgConfig, to: str | None = None) -> list[Change]:
+        raise PostgreSQLError("a failover of a Patroni cluster is not available yet (issue 13's engine operations)")
+
+
+def _host(label: str, server: object) -> HostPostgreSQL:
+    if not isinstance(server, HostPostgreSQL):
+        raise ScoreValueError(
+            f"{label}: automatic failover (a topology with a witness) runs on hosts (LocalInstance, "
+            f"LocalhostTopology, LinuxHostTopology), not on a {type(server).__name__}"
+        )
+    return server
+
+
+def _witness_host(witness: Any) -> HostPostgreSQL:
+    """The witness as a host: its PostgreSQL service's runner and placement, else its runner alone."""
+    accessor = getattr(witness, "postgresql", None)
+    service = accessor() if callable(accessor) else None
+    if isinstance(service, HostPostgreSQL):
+        return service
+    runner = getattr(witness, "command_runner", None)
+    if not callable(runner):
+        raise ScoreValueError(
+            f"witness: a {type(witness).__name__} cannot run the engine's etcd member (it needs CommandRunner)"
+        )
+    return HostPostgreSQL(runner(), HostPlacement())
+
+
+def _refuse_bad_shapes(participants: Sequence[Participant]) -> None:
+    if len(participants) % 2 == 0:
+        databases = len(participants) - 1
+        raise ScoreValueError(
+            f"{databases} database members and a witness make an etcd of {len(participants)} members: an even count "
+            f"survives no more failures than {len(participants) - 1} members do and can split in halves with no "
+            "majority; use an odd total (e.g. two members and a witness, or four sites and a witness)"
+        )
+    seen: dict[tuple[str, int], Participant] = {}
+    for member in participants:
+        if not 0 <= member.placement.port_shift <= MAX_PORT_SHIFT:
+            raise ScoreValueError(f"{member.label}: port_shift must be 0 to {MAX_PORT_SHIFT} with automatic failover")
+        for port in member.ports.values():
+            other = seen.setdefault((member.machine + "/" + member.host, port), member)
+            if other is not member:
+                raise ScoreValueError(
+                    f"{other.label} and {member.label} would both listen on {member.host}:{port}: two participants on "
+                    "one machine need their own port_shift (LocalInstance(name, root=..., port_shift=...))"
+                )
+
+
+def _credentials(config: PgConfig, store: SecretStore) -> Credentials:
+    key = f"postgresql/{config.name}"
+    return Credentials(
+        replication=password_of(config, store, config.replication_user),
+        rewind=password_of(config, store, REWIND_USER),
+        rest_api=store.get_or_create(f"{key}/patroni-rest-api"),
+        etcd_patroni=store.get_or_create(f"{key}/etcd-patroni"),
+        etcd_root=store.get_or_create(f"{key}/etcd-root"),
+    )

@@ -1,0 +1,147 @@
+"""Patroni's configuration file for one member, and the timings it is held to.
+
+Timings (adr/0082): ``ttl`` 20 s, ``loop_wait`` 1 s, ``retry_timeout`` 3 s, the
+documented minimums, checked here with Patroni's rule
+``loop_wait + 2 * retry_timeout <= ttl`` (older Patroni accepted anything). An
+isolated leader stops writing once it cannot renew its key within
+``retry_timeout``; nobody else can take the key before ``ttl`` has passed since
+its last renewal: the gap between the two is the split-brain margin.
+
+Synchronous replication is on (an acknowledged commit is on two members) and
+not strict: with two members the survivor of a failover keeps taking writes
+alone until the other returns (strict would hang every commit meanwhile).
+
+The file holds the REST API's and etcd's passwords and the replication
+passwords: it is written 0600 for ``postgres`` and handled as a :class:`Secret`
+(a plan shows that it changes, never its content).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from capabilities.postgresql import PgConfig
+from harmony_py.errors import ScoreValueError
+from harmony_py.values import Secret
+from topologies.postgres.text import pg_hba_conf
+
+from .layout import NAMESPACE, Participant
+
+REWIND_USER = "harmony_rewind"
+"""The role Patroni creates for pg_rewind (execute rights on the functions it needs, no more)."""
+API_USER = "patroni"
+ETCD_PATRONI_USER = "patroni"
+
+
+@dataclass(frozen=True)
+class Timings:
+    ttl: int = 20
+    loop_wait: int = 1
+    retry_timeout: int = 3
+
+    def __post_init__(self) -> None:
+        if self.ttl < 20 or self.loop_wait < 1 or self.retry_timeout < 3:
+            raise ScoreValueError(
+                f"Patroni timings ttl={self.ttl}, loop_wait={self.loop_wait}, retry_timeout={self.retry_timeout} are "
+                "below Patroni's minimums (ttl 20, loop_wait 1, retry_timeout 3)"
+            )
+        if self.loop_wait + 2 * self.retry_timeout > self.ttl:
+            raise ScoreValueError(
+                f"Patroni timings break loop_wait + 2 * retry_timeout <= ttl ({self.loop_wait} + 2 * "
+                f"{self.retry_timeout} > {self.ttl}): a leader cut off could still write after another took over"
+            )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The generated passwords one cluster's engine uses (from the secret store)."""
+
+    replication: Secret
+    rewind: Secret
+    rest_api: Secret
+    etcd_patroni: Secret
+    etcd_root: Secret
+
+
+def dynamic_settings(timings: Timings) -> dict[str, Any]:
+    """What Patroni keeps in etcd for the whole cluster (bootstrap only: later changes go through the engine)."""
+    return {
+        "ttl": timings.ttl,
+        "loop_wait": timings.loop_wait,
+        "retry_timeout": timings.retry_timeout,
+        "maximum_lag_on_failover": 1048576,
+        "synchronous_mode": True,
+        "synchronous_mode_strict": False,
+        "postgresql": {
+            "use_pg_rewind": True,
+            "use_slots": True,
+            "parameters": {
+                "wal_level": "replica",
+                "hot_standby": "on",
+                "wal_log_hints": "on",
+                "max_wal_senders": 10,
+                "max_replication_slots": 10,
+                "wal_keep_size": "256MB",
+                "password_encryption": "scram-sha-256",
+            },
+        },
+    }
+
+
+def hba_rules(config: PgConfig) -> list[str]:
+    """The manual path's rules (the superuser by peer only; scram for everyone else, never trust)."""
+    return [line for line in pg_hba_conf(config).splitlines() if line and not line.startswith("#")]
+
+
+def patroni_config(member: Participant, everyone: Sequence[Participant], secrets: Credentials, timings: Timings) -> dict[str, Any]:
+    config = member.config
+    pg = member.pg
+    listen = ",".join(config.listen_addresses)
+    return {
+        "scope": config.name,
+        "namespace": NAMESPACE,
+        "name": member.name,
+        "log": {"level": "INFO", "dir": member.patroni_log_dir, "file_num": 4, "file_size": 10_000_000},
+        "restapi": {
+            "listen": f"{member.host}:{member.rest_port}",
+            "connect_address": f"{member.host}:{member.rest_port}",
+            # Changing requests (switchover, restart, configuration) need it; GET /primary, /cluster stay open.
+            "authentication": {"username": API_USER, "password": secrets.rest_api.reveal()},
+        },
+        # etcd 3.4 serves only the v3 API: the v2 "etcd:" section would wait for ever.
+        "etcd3": {
+            "hosts": [f"{p.host}:{p.etcd_client_port}" for p in everyone],
+            "username": ETCD_PATRONI_USER,
+            "password": secrets.etcd_patroni.reveal(),
+        },
+        "bootstrap": {
+            "dcs": dynamic_settings(timings),
+            "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, {"auth-local": "peer"}, {"auth-host": "scram-sha-256"}],
+        },
+        "postgresql": {
+            "listen": f"{listen}:{member.pg_port}",
+            "connect_address": f"{member.host}:{member.pg_port}",
+            "data_dir": pg.data_dir,
+            "bin_dir": pg.bin_dir,
+            "pgpass": f"{member.patroni_dir}/pgpass",
+            "use_unix_socket": True,
+            "authentication": {
+                "superuser": {"username": "postgres"},
+                "replication": {"username": config.replication_user, "password": secrets.replication.reveal()},
+                "rewind": {"username": REWIND_USER, "password": secrets.rewind.reveal()},
+            },
+            "parameters": {"unix_socket_directories": pg.socket_dir, **dict(sorted(config.settings.items()))},
+            "pg_hba": hba_rules(config),
+            # Without it a new replica's clone waits for a spread checkpoint (94 s measured on an empty cluster).
+            "basebackup": [{"checkpoint": "fast"}],
+        },
+        "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
+    }
+
+
+def config_text(member: Participant, everyone: Sequence[Participant], secrets: Credentials, timings: Timings) -> Secret:
+    """The file's content (JSON, which is YAML), as a Secret: it holds passwords."""
+    return Secret(json.dumps(patroni_config(member, everyone, secrets, timings), indent=1) + "\n")

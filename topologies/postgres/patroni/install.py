@@ -1,0 +1,160 @@
+"""What the engine needs on a host: Debian's etcd and Patroni in a virtualenv, planned as changes.
+
+- ``etcd-server`` and ``etcd-client`` (etcd 3.4) through :mod:`harmony_py.hostops.packages`,
+  the code ``PackageScore`` uses. Their own ``etcd`` service must not start nor be
+  enabled (harmony_py runs its own members): on a host where systemd is PID 1 the unit is
+  masked before the install; elsewhere a ``policy-rc.d`` refusing every start is in place
+  for the install's length (unless the host has one already).
+- Patroni :data:`PATRONI_VERSION` from the package index into :data:`~.layout.PATRONI_HOME`,
+  a virtualenv made by the host's own ``/usr/bin/python3`` (an interpreter the
+  ``postgres`` user can run; Debian's ``patroni`` 3.0.2 can lose acknowledged commits
+  after a partition, adr/0081).
+
+A host that has all of it plans nothing. Test hosts without the package index get
+it beforehand, through this same code (``python -m topologies.postgres.patroni.install``,
+run by scripts/test.sh).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from capabilities.command_runner import CommandResult, CommandRunnerService, FileKind
+from harmony_py.errors import CommandFailedError, HarmonyError
+from harmony_py.hostops.packages import apt_get, candidate_versions, install_packages, installed_packages
+from harmony_py.values import Change, ChangeAction
+
+from .layout import PATRONI_HOME
+
+PATRONI_VERSION = "4.1.5"
+PATRONI_REQUIREMENTS = (f"patroni[etcd3,psycopg3]=={PATRONI_VERSION}", "psycopg[binary]>=3.1")
+PACKAGES = ("etcd-server", "etcd-client", "python3", "python3-venv", "curl")
+"""Debian packages of every participant (curl asks Patroni's REST API on the host itself)."""
+HOST_PYTHON = "/usr/bin/python3"
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
+DENY_STARTS = "#!/bin/sh\n# harmony_py: no service starts while the HA engine's packages install\nexit 101\n"
+INSTALL_S = 1800.0
+QUICK_S = 30.0
+
+
+class EngineInstallError(HarmonyError):
+    """The engine's packages or Patroni could not be installed on a host."""
+
+
+async def patroni_version(runner: CommandRunnerService) -> str | None:
+    """The version of Patroni installed in :data:`PATRONI_HOME`, else None."""
+    if await runner.stat(f"{PATRONI_HOME}/bin/patroni") is None:
+        return None
+    result = await runner.run([f"{PATRONI_HOME}/bin/patroni", "--version"], timeout_s=QUICK_S)
+    words = result.stdout_text.split()
+    return words[-1] if result.ok and words else None
+
+
+async def missing_packages(runner: CommandRunnerService) -> list[str]:
+    found = await installed_packages(runner, PACKAGES)
+    return [name for name in PACKAGES if not found.get(name, False)]
+
+
+async def plan_install(runner: CommandRunnerService, target: str) -> list[Change]:
+    """What :func:`install` would do on the host (observing only)."""
+    changes = []
+    missing = await missing_packages(runner)
+    if missing:
+        changes.append(Change(ChangeAction.CREATE, target, f"install {', '.join(missing)} with apt (their own services kept down)"))
+    version = await patroni_version(runner)
+    if version != PATRONI_VERSION:
+        was = f" (found {version})" if version else ""
+        changes.append(Change(ChangeAction.CREATE, target, f"install Patroni {PATRONI_VERSION} into {PATRONI_HOME}{was}"))
+    return changes
+
+
+async def install(runner: CommandRunnerService, target: str) -> None:
+    """Install what :func:`plan_install` found missing; raises :class:`EngineInstallError` naming the host and why."""
+    missing = await missing_packages(runner)
+    if missing:
+        await _install_packages(runner, target, missing)
+    if await patroni_version(runner) != PATRONI_VERSION:
+        await _install_patroni(runner, target)
+
+
+async def _install_packages(runner: CommandRunnerService, target: str, missing: Sequence[str]) -> None:
+    try:
+        await apt_get(runner, "update", timeout_s=INSTALL_S)
+    except CommandFailedError as failed:
+        raise EngineInstallError(f"{target}: apt-get update failed, so the HA engine cannot be installed: {failed}") from None
+    # Asked before anything is installed: a host that cannot get one package gets none.
+    candidates = await candidate_versions(runner, missing)
+    unknown = [name for name in missing if name not in candidates]
+    if unknown:
+        raise EngineInstallError(
+            f"{target}: the HA engine cannot be installed: apt knows no {', '.join(unknown)} "
+            "(the host needs Debian 12's main repository); nothing was installed"
+        )
+    systemd = await runner.stat("/run/systemd/system")
+    policy_written = False
+    if systemd is not None and systemd.kind is FileKind.DIRECTORY:
+        # Masked before the package exists: its postinst can neither enable nor start it.
+        await _checked(runner, ["systemctl", "mask", "etcd.service"], f"{target}: masking etcd.service")
+    elif await runner.stat(POLICY_RC_D) is None:
+        await runner.write_file(POLICY_RC_D, DENY_STARTS.encode(), mode=0o755)
+        policy_written = True
+    try:
+        await install_packages(runner, list(missing), timeout_s=INSTALL_S)
+    except CommandFailedError as failed:
+        raise EngineInstallError(f"{target}: installing {', '.join(missing)} failed: {failed}") from None
+    finally:
+        if policy_written:
+            await runner.run(["rm", "-f", "--", POLICY_RC_D], timeout_s=QUICK_S)
+
+
+async def _install_patroni(runner: CommandRunnerService, target: str) -> None:
+    await _checked(runner, ["mkdir", "-p", "-m", "0755", "--", PATRONI_HOME.rsplit("/", 1)[0]], f"{target}: making {PATRONI_HOME}")
+    if await runner.stat(f"{PATRONI_HOME}/bin/pip") is None:
+        await _checked(runner, [HOST_PYTHON, "-m", "venv", "--", PATRONI_HOME], f"{target}: making the virtualenv {PATRONI_HOME}")
+    result = await runner.run(
+        [f"{PATRONI_HOME}/bin/pip", "install", "--quiet", "--no-cache-dir", "--disable-pip-version-check", *PATRONI_REQUIREMENTS],
+        timeout_s=INSTALL_S,
+    )
+    if not result.ok:
+        raise EngineInstallError(
+            f"{target}: installing Patroni {PATRONI_VERSION} into {PATRONI_HOME} failed: {_last_line(result)}"
+        )
+    # The venv is root's: postgres must read and run it whatever root's umask was.
+    await _checked(runner, ["chmod", "-R", "go+rX", "--", PATRONI_HOME], f"{target}: opening {PATRONI_HOME} to postgres")
+    found = await patroni_version(runner)
+    if found != PATRONI_VERSION:
+        raise EngineInstallError(f"{target}: Patroni {PATRONI_VERSION} was installed but {PATRONI_HOME}/bin/patroni says {found}")
+
+
+async def _checked(runner: CommandRunnerService, argv: Sequence[str], what: str) -> CommandResult:
+    result = await runner.run(argv, timeout_s=INSTALL_S)
+    if not result.ok:
+        raise EngineInstallError(f"{what} failed: {_last_line(result)}")
+    return result
+
+
+def _last_line(result: CommandResult) -> str:
+    lines = (result.stderr_text.strip() or result.stdout_text.strip()).splitlines()
+    return lines[-1] if lines else f"exit status {result.exit_status}"
+
+
+async def prepare_this_machine() -> None:
+    """Install the engine here (test hosts without the package index get it from this machine)."""
+    from topologies.host.local_runner import LocalCommandRunner
+
+    runner = LocalCommandRunner("localhost")
+    planned = await plan_install(runner, "localhost")
+    for change in planned:
+        print(change.summary)
+    await install(runner, "localhost")
+
+
+if __name__ == "__main__":
+    try:
+        anyio.run(prepare_this_machine)
+    except HarmonyError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(1) from None
