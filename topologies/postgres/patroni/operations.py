@@ -15,6 +15,7 @@ failover is refused with what to do; it never promotes underneath the engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -23,13 +24,32 @@ from capabilities.postgresql import ClusterStatus, MemberStatus, ReplicationRole
 from harmony_py.errors import ScoreValueError
 from harmony_py.values import Change, ChangeAction
 
-from .rest import SWITCHOVER_TIMEOUT_S, PatroniRequestError
-from .status import EngineView, RestMember, cluster_status, observe
+from .config import API_USER
+from .etcd import ETCDCTL
+from .rest import SWITCHOVER_TIMEOUT_S, PatroniRequestError, PatroniRest, RestAccess
+from .status import EngineView, EtcdEndpoint, RestMember, cluster_status, observe
+
+if TYPE_CHECKING:
+    from .deploy import Engine  # deploy runs the settings step, which builds on these operations
 
 VERIFY_TIMEOUT_S = 60.0
 """How long the members may take to settle after the engine changed the leader (a rejoin may rewind)."""
 COMMIT_TIMEOUT_S = 30.0
 """How long the write probe on a new leader may wait for its synchronous standby."""
+
+
+def rest_members(engine: Engine) -> tuple[RestMember, ...]:
+    """The database members as the operations address them: REST API (credentials from the secret
+    store), PostgreSQL through the manual path's primitives, and every etcd member (the witness's too)."""
+    dcs = tuple(EtcdEndpoint(p.label, p.etcd_client_url) for p in engine.participants)
+    return tuple(
+        RestMember(
+            member.label, member.name, f"{member.host}:{member.pg_port}",
+            PatroniRest(member.runner, RestAccess(member.rest_url, API_USER, engine.credentials.rest_api), member.target),
+            engine.server(member), dcs, ETCDCTL,
+        )  # fmt: skip
+        for member in engine.databases
+    )
 
 
 async def engine_status(members: Sequence[RestMember]) -> ClusterStatus:
@@ -66,11 +86,12 @@ def _choose(members: Sequence[RestMember], leader: RestMember | None, to: str | 
 # -- switchover ----------------------------------------------------------------
 
 
-async def plan_switchover(members: Sequence[RestMember], to: str) -> list[Change]:
+async def plan_switchover(members: Sequence[RestMember], to: str | None) -> list[Change]:
     """What a switchover to ``to`` would do, or nothing when ``to`` already leads."""
     view = await observe(members)
     found = cluster_status(members, view)
-    target, leader = _by_label(members, to), leader_of(members, view)
+    leader = leader_of(members, view)
+    target = _choose(members, leader, to)
     if leader is target:
         return []
     _require_switchover_possible(found, view, leader, target)
@@ -99,11 +120,12 @@ def _require_switchover_possible(
         )
 
 
-async def switchover(members: Sequence[RestMember], to: str) -> list[Change]:
+async def switchover(members: Sequence[RestMember], to: str | None) -> list[Change]:
     """Ask the engine to hand the leader key to ``to``; return once the promises of a leader hold."""
     view = await observe(members)
     found = cluster_status(members, view)
-    target, leader = _by_label(members, to), leader_of(members, view)
+    leader = leader_of(members, view)
+    target = _choose(members, leader, to)
     if leader is target:
         return []
     _require_switchover_possible(found, view, leader, target)
@@ -124,11 +146,12 @@ async def switchover(members: Sequence[RestMember], to: str) -> list[Change]:
 # -- failover ------------------------------------------------------------------
 
 
-async def plan_failover(members: Sequence[RestMember], to: str) -> list[Change]:
+async def plan_failover(members: Sequence[RestMember], to: str | None) -> list[Change]:
     """What a failover to ``to`` would do, and why the engine did not do it alone."""
     view = await observe(members)
     found = cluster_status(members, view)
-    target, leader = _by_label(members, to), leader_of(members, view)
+    leader = leader_of(members, view)
+    target = _choose(members, leader, to)
     others = [p for p in found.primaries if p.label != target.label]
     if leader is target and not others:
         return []
@@ -166,12 +189,12 @@ def _require_failover_possible(found: ClusterStatus, view: EngineView, target: R
         )
 
 
-async def failover(members: Sequence[RestMember], to: str) -> list[Change]:
+async def failover(members: Sequence[RestMember], to: str | None) -> list[Change]:
     """Ask the engine to promote ``to`` now, whatever the leader does; verify as a switchover does."""
     changes = await plan_failover(members, to)
     if not changes:
         return []
-    target = _by_label(members, to)
+    target = _choose(members, leader_of(members, await observe(members, etcd=False)), to)
     try:
         # Asked of the target itself: the old leader's REST API may be gone with its host.
         answer = await target.rest.change(

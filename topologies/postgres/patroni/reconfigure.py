@@ -10,16 +10,21 @@ a time, then observe every member running the wanted values.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 
 from capabilities.errors import PostgreSQLError
 from harmony_py.values import Change, ChangeAction
 
-from .operations import leader_of
+from .operations import leader_of, rest_members
 from .rolling import ORDER_SENSITIVE, pending, plan_rolling_restart, rolling_restart
 from .settings import SettingsMap, apply_settings, normalized, plan_settings, running_settings, settings_unkept
 from .status import RestMember, observe
+
+if TYPE_CHECKING:
+    from .deploy import Engine, EngineForecast
 
 SETTLE_TIMEOUT_S = 60.0
 """How long the members' Patroni may take to write and reload a changed configuration."""
@@ -95,3 +100,33 @@ async def reconfigure(members: Sequence[RestMember], settings: SettingsMap) -> l
         if unkept:
             raise PostgreSQLError("after the rolling restart: " + "; ".join(unkept))
     return changes
+
+
+@dataclass
+class SettingsStep:
+    """The score's settings in the engine's configuration, restarts rolled one member at a time.
+
+    A new cluster starts with them (Patroni's bootstrap configuration): nothing to do then.
+    """
+
+    engine: Engine
+
+    @property
+    def settings(self) -> SettingsMap:
+        return self.engine.databases[0].config.settings
+
+    async def plan(self, predicted: EngineForecast) -> list[Change]:
+        if predicted.etcd_starting or predicted.new_cluster:
+            return []
+        members = rest_members(self.engine)
+        view = await observe(members, etcd=False)
+        if leader_of(members, view) is None:
+            return [Change(ChangeAction.RUN, "cluster", "settings: compared once the engine has elected a leader")]
+        return await plan_reconfigure(members, self.settings)
+
+    async def converge(self, changes: Sequence[Change]) -> None:
+        members = rest_members(self.engine)
+        with anyio.move_on_after(SETTLE_TIMEOUT_S):
+            while leader_of(members, await observe(members, etcd=False)) is None:
+                await anyio.sleep(0.5)
+        await reconfigure(members, self.settings)
