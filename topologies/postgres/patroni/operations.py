@@ -22,9 +22,9 @@ import anyio
 from capabilities.errors import PostgreSQLError
 from capabilities.postgresql import ClusterStatus, MemberStatus, ReplicationRole
 from harmony_py.errors import ScoreValueError
-from harmony_py.values import Change, ChangeAction
+from harmony_py.values import Change, ChangeAction, Secret
 
-from .config import API_USER
+from .config import API_USER, ETCD_PATRONI_USER
 from .etcd import ETCDCTL
 from .rest import SWITCHOVER_TIMEOUT_S, PatroniRequestError, PatroniRest, RestAccess
 from .status import EngineView, EtcdEndpoint, RestMember, cluster_status, observe
@@ -42,11 +42,12 @@ def rest_members(engine: Engine) -> tuple[RestMember, ...]:
     """The database members as the operations address them: REST API (credentials from the secret
     store), PostgreSQL through the manual path's primitives, and every etcd member (the witness's too)."""
     dcs = tuple(EtcdEndpoint(p.label, p.etcd_client_url) for p in engine.participants)
+    etcd_user = Secret(f"{ETCD_PATRONI_USER}:{engine.credentials.etcd_patroni.reveal()}")
     return tuple(
         RestMember(
             member.label, member.name, f"{member.host}:{member.pg_port}",
             PatroniRest(member.runner, RestAccess(member.rest_url, API_USER, engine.credentials.rest_api), member.target),
-            engine.server(member), dcs, ETCDCTL,
+            engine.server(member), dcs, ETCDCTL, etcd_user,
         )  # fmt: skip
         for member in engine.databases
     )

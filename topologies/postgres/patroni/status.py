@@ -19,6 +19,8 @@ import anyio
 
 from capabilities.postgresql import ClusterStatus, MemberStatus, ReplicationRole, ReplicationState, StandbyInfo
 
+from harmony_py.values import Secret
+
 from .rest import PatroniRest
 
 STATUS_TIMEOUT_S = 15.0
@@ -59,6 +61,8 @@ class RestMember:
     dcs: tuple[EtcdEndpoint, ...] = ()
     """Every etcd member this member's Patroni uses (the witness's included); empty: not probed."""
     etcdctl: str = "etcdctl"
+    etcd_user: Secret | None = None
+    """``name:password`` of an etcd user (with authentication on, an anonymous read counts as unhealthy)."""
 
     @property
     def where(self) -> str:
@@ -153,8 +157,15 @@ async def etcd_health(members: Sequence[RestMember]) -> dict[str, str | None] | 
             member.etcdctl, f"--endpoints={','.join(e.url for e in member.dcs)}", "--dial-timeout=2s",
             f"--command-timeout={ETCD_TIMEOUT_S}s", "endpoint", "health", "-w", "json",
         ]  # fmt: skip
+        stdin = None
+        if member.etcd_user is not None:
+            # The user reaches etcdctl's own variable from stdin, never an argument ``ps`` shows.
+            argv = ["sh", "-c", 'IFS= read -r ETCDCTL_USER && export ETCDCTL_USER && exec "$0" "$@"', *argv]
+            stdin = (member.etcd_user.reveal() + "\n").encode()
         try:
-            result = await member.rest.runner.run(argv, env={"ETCDCTL_API": "3"}, timeout_s=ETCD_TIMEOUT_S + 10)
+            result = await member.rest.runner.run(
+                argv, stdin=stdin, env={"ETCDCTL_API": "3"}, timeout_s=ETCD_TIMEOUT_S + 10
+            )
             found = json.loads(result.stdout_text or "null")
         except Exception:  # noqa: BLE001 - this host cannot ask; the next one may
             continue
