@@ -75,11 +75,9 @@ def assert_nothing_lost(cluster: EngineCluster, committer: Committer) -> None:
 
 
 def show(cluster: EngineCluster, label: str, setting: str) -> str:
-    member = cluster.participant(label)
-    with psycopg.connect(host=member.pg.socket_dir, port=member.pg_port, user="postgres", dbname="postgres") as db:
-        row = db.execute("SELECT current_setting(%s)", (setting,)).fetchone()
-    assert row is not None
-    return str(row[0])
+    """The value ``setting`` has on the member's running PostgreSQL (asked as postgres over its socket)."""
+    server = cluster.engine.server(cluster.participant(label))
+    return anyio.run(server.sql, f"SHOW {setting}").strip()
 
 
 def test_status_shows_each_member_its_role_timeline_and_the_synchronous_standby(cluster: EngineCluster) -> None:
@@ -101,7 +99,7 @@ def test_switchover_is_asked_of_the_engine_verified_and_reapplied_as_noop_with_a
         "primary: Patroni demotes it; it rejoins as a replica of replica",
         "replica: becomes the leader (Patroni switchover from primary)",
     ]
-    with committing(cluster.endpoints()) as committer:
+    with committing(cluster.endpoints(), table="ticks_switchover") as committer:
         committer.wait_for_acks(50)
         report = run(cluster, switch)
         committer.wait_for_acks(50)
@@ -153,10 +151,11 @@ def test_a_restart_requiring_setting_is_a_rolling_restart_never_all_members_at_o
     changed = dataclasses.replace(cluster.score, settings={"max_connections": "150"})
     planned = run(cluster, changed, plan=True)
     summaries = [c.summary for c in planned.changes]
-    assert any("setting max_connections: 100 -> 150" in s and "needs a restart" in s for s in summaries), summaries
+    assert any("setting max_connections: 100 (default) -> 150" in s and "needs a restart" in s for s in summaries), summaries
     assert any(s.startswith("rolling restart, one member at a time: each replica") for s in summaries), summaries
     assert "pending restart" not in " ".join(status(cluster).values())
-    with committing(cluster.endpoints()) as committer, RunningSampler(cluster, ["primary", "replica"]) as sampler:
+    sampler = RunningSampler(cluster, ["primary", "replica"])
+    with committing(cluster.endpoints(), table="ticks_rolling") as committer, sampler:
         committer.wait_for_acks(50)
         report = run(cluster, changed)
         committer.wait_for_acks(50)
@@ -222,7 +221,7 @@ def test_witness_lost_writes_go_on_no_promotion_nothing_lost_and_the_failover_sc
     leader = cluster.leader()
     other = "primary" if leader == "replica" else "replica"
     before = timeline(cluster, leader)
-    with committing(cluster.endpoints()) as committer:
+    with committing(cluster.endpoints(), table="ticks_witness") as committer:
         committer.wait_for_acks(50)
         sv("down", cluster.engine.witness.etcd_service)
         shown = status(cluster)
@@ -260,7 +259,7 @@ def test_witness_and_the_leaders_host_lost_no_promotion_the_failover_is_refused_
     leader = cluster.leader()
     survivor = "primary" if leader == "replica" else "replica"
     lost = cluster.participant(leader)
-    with committing(cluster.endpoints()) as committer:
+    with committing(cluster.endpoints(), table="ticks_quorum") as committer:
         committer.wait_for_acks(50)
         crash_host(lost)
         time.sleep(25)  # beyond ttl (20 s): with a quorum the engine would have promoted the survivor

@@ -42,6 +42,13 @@ class SettingFacts:
     """``pg_settings.context`` per known name (``postmaster`` needs a restart)."""
     current: dict[str, str]
     """The value each name has in the DCS's ``postgresql.parameters`` (absent: not set there)."""
+    running: dict[str, str]
+    """What the leader runs with now (``current_setting``): shown for a name the DCS does not set."""
+
+    def shown(self, name: str) -> str:
+        if name in self.current:
+            return self.current[name]
+        return f"{self.running[name]} (default)" if name in self.running else "(default)"
 
 
 @dataclass(frozen=True)
@@ -76,14 +83,16 @@ async def setting_facts(members: Sequence[RestMember], settings: SettingsMap) ->
     assert isinstance(parameters, dict)
     current = {str(k): _as_text(v) for k, v in parameters.items() if v is not None}
     context: dict[str, str] = {}
+    running: dict[str, str] = {}
     if settings:
         rows = await leader.server.sql(
-            "SELECT coalesce(json_object_agg(name, context), '{}') FROM pg_settings "
-            f"WHERE name = ANY({_sql_text_array(sorted(settings))})",
+            "SELECT coalesce(json_object_agg(name, json_build_array(context, current_setting(name))), '{}') "
+            f"FROM pg_settings WHERE name = ANY({_sql_text_array(sorted(settings))})",
             what="reading the settings' contexts",
         )
-        context = {str(k): str(v) for k, v in json.loads(rows.strip() or "{}").items()}
-    return leader, SettingFacts(context, current)
+        for name, (kind, value) in json.loads(rows.strip() or "{}").items():
+            context[str(name)], running[str(name)] = str(kind), str(value)
+    return leader, SettingFacts(context, current, running)
 
 
 def plan_from_facts(leader: RestMember, facts: SettingFacts, settings: SettingsMap) -> SettingsPlan:
@@ -98,7 +107,7 @@ def plan_from_facts(leader: RestMember, facts: SettingFacts, settings: SettingsM
     changes = [
         Change(
             ChangeAction.UPDATE, f"cluster (leader {leader.where})",
-            f"setting {name}: {facts.current.get(name, '(default)')} -> {value} (engine configuration"
+            f"setting {name}: {facts.shown(name)} -> {value} (engine configuration"
             + ("; needs a restart: rolling, one member at a time)" if facts.context.get(name) == "postmaster" else ")"),
             attribute=name,
         )  # fmt: skip
