@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 bash scripts/system-packages.sh
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+# The HA engine (etcd, Patroni in /opt/harmony/patroni) through the code that installs it on
+# any host, so that test hosts in network namespaces (no package index there) find it present.
+.venv/bin/python scripts/install_ha_engine.py
 # pyright runs on node; a release whose npm package is not bundled fetches it on first
 # use: do that here, not inside the typing-contract test.
 PYRIGHT_PYTHON_IGNORE_WARNINGS=1 .venv/bin/python -m pyright --version >/dev/null

@@ -77,6 +77,16 @@ nested = FailoverTopology[FailoverTopology[LocalhostTopology]](hosts, hosts)
 Maestro(nested).add(pg)  # type: ignore[arg-type]
 not_server: PostgreSQLServer = hosts  # type: ignore[assignment]
 
+# A witness changes how PostgreSQL runs (under the HA engine), not what the topology provides.
+witnessed = FailoverTopology(LocalhostTopology("a"), LocalhostTopology("b"), witness=LocalhostTopology("w"))
+assert_type(witnessed, FailoverTopology[LocalhostTopology])
+witnessed_cluster: PostgreSQLCluster = witnessed
+Maestro(witnessed).add(pg, PostgreSQLStatusScore(pg))
+witnessed_sites = MultisiteTopology(LocalhostTopology("a"), (LocalhostTopology("b"),), witness=LocalhostTopology("w"))
+Maestro(witnessed_sites).add(pg)
+without_witnessed = FailoverTopology(NoPostgreSQL(), NoPostgreSQL(), witness=NoPostgreSQL())
+Maestro(without_witnessed).add(pg)  # type: ignore[arg-type]
+
 # Two SSH hosts: a primary and a replica, switched over and failed over like local ones.
 ssh_server: PostgreSQLServer = LinuxHostTopology("db1")
 ssh_pair = FailoverTopology[LinuxHostTopology](LinuxHostTopology("db1"), LinuxHostTopology("db2"))

@@ -188,8 +188,8 @@ class EtcdStep:
         if changes and shared:
             witness = self.engine.witness
             changes.append(Change(ChangeAction.RUN, witness.target,
-                                  f"witness shares {witness.machine} with {shared}: no automatic failover when that "
-                                  "machine dies (for local development only)"))  # fmt: skip
+                                  f"witness shares {witness.machine} with {shared}: no automatic failover when "
+                                  f"{witness.machine} dies (for local development only)"))  # fmt: skip
         return changes
 
     async def converge(self, changes: Sequence[Change]) -> None:
@@ -253,7 +253,10 @@ class FilesStep:
 
     async def plan(self, predicted: EngineForecast) -> list[Change]:
         self.planned = [await plan_files(m.runner, [self._file(m)]) for m in self.engine.databases]
-        return [c for files in self.planned for each in files for c in each.changes]
+        return [
+            Change(c.action, m.target, f"{m.label}: {c.summary}", c.diff, c.attribute)
+            for m, files in zip(self.engine.databases, self.planned) for each in files for c in each.changes
+        ]  # fmt: skip
 
     def _file(self, member: Participant) -> OwnedFile:
         engine = self.engine

@@ -11,21 +11,18 @@
   after a partition, adr/0081).
 
 A host that has all of it plans nothing. Test hosts without the package index get
-it beforehand, through this same code (``python -m topologies.postgres.patroni.install``,
-run by scripts/test.sh).
+it beforehand, through this same code (scripts/install_ha_engine.py, run by scripts/test.sh).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
-import anyio
-
 from capabilities.command_runner import CommandResult, CommandRunnerService, FileKind
-from harmony_py.errors import CommandFailedError, HarmonyError
+from harmony_py.errors import CommandFailedError
 from harmony_py.hostops.packages import apt_get, candidate_versions, install_packages, installed_packages
 from harmony_py.values import Change, ChangeAction
+from topologies.errors import HostPostgreSQLError
 
 from .layout import PATRONI_HOME
 
@@ -38,10 +35,6 @@ POLICY_RC_D = "/usr/sbin/policy-rc.d"
 DENY_STARTS = "#!/bin/sh\n# harmony_py: no service starts while the HA engine's packages install\nexit 101\n"
 INSTALL_S = 1800.0
 QUICK_S = 30.0
-
-
-class EngineInstallError(HarmonyError):
-    """The engine's packages or Patroni could not be installed on a host."""
 
 
 async def patroni_version(runner: CommandRunnerService) -> str | None:
@@ -72,7 +65,7 @@ async def plan_install(runner: CommandRunnerService, target: str) -> list[Change
 
 
 async def install(runner: CommandRunnerService, target: str) -> None:
-    """Install what :func:`plan_install` found missing; raises :class:`EngineInstallError` naming the host and why."""
+    """Install what :func:`plan_install` found missing; raises :class:`~topologies.errors.HostPostgreSQLError` naming the host and why."""
     missing = await missing_packages(runner)
     if missing:
         await _install_packages(runner, target, missing)
@@ -84,12 +77,12 @@ async def _install_packages(runner: CommandRunnerService, target: str, missing: 
     try:
         await apt_get(runner, "update", timeout_s=INSTALL_S)
     except CommandFailedError as failed:
-        raise EngineInstallError(f"{target}: apt-get update failed, so the HA engine cannot be installed: {failed}") from None
+        raise HostPostgreSQLError(f"{target}: apt-get update failed, so the HA engine cannot be installed: {failed}") from None
     # Asked before anything is installed: a host that cannot get one package gets none.
     candidates = await candidate_versions(runner, missing)
     unknown = [name for name in missing if name not in candidates]
     if unknown:
-        raise EngineInstallError(
+        raise HostPostgreSQLError(
             f"{target}: the HA engine cannot be installed: apt knows no {', '.join(unknown)} "
             "(the host needs Debian 12's main repository); nothing was installed"
         )
@@ -104,7 +97,7 @@ async def _install_packages(runner: CommandRunnerService, target: str, missing: 
     try:
         await install_packages(runner, list(missing), timeout_s=INSTALL_S)
     except CommandFailedError as failed:
-        raise EngineInstallError(f"{target}: installing {', '.join(missing)} failed: {failed}") from None
+        raise HostPostgreSQLError(f"{target}: installing {', '.join(missing)} failed: {failed}") from None
     finally:
         if policy_written:
             await runner.run(["rm", "-f", "--", POLICY_RC_D], timeout_s=QUICK_S)
@@ -119,20 +112,20 @@ async def _install_patroni(runner: CommandRunnerService, target: str) -> None:
         timeout_s=INSTALL_S,
     )
     if not result.ok:
-        raise EngineInstallError(
+        raise HostPostgreSQLError(
             f"{target}: installing Patroni {PATRONI_VERSION} into {PATRONI_HOME} failed: {_last_line(result)}"
         )
     # The venv is root's: postgres must read and run it whatever root's umask was.
     await _checked(runner, ["chmod", "-R", "go+rX", "--", PATRONI_HOME], f"{target}: opening {PATRONI_HOME} to postgres")
     found = await patroni_version(runner)
     if found != PATRONI_VERSION:
-        raise EngineInstallError(f"{target}: Patroni {PATRONI_VERSION} was installed but {PATRONI_HOME}/bin/patroni says {found}")
+        raise HostPostgreSQLError(f"{target}: Patroni {PATRONI_VERSION} was installed but {PATRONI_HOME}/bin/patroni says {found}")
 
 
 async def _checked(runner: CommandRunnerService, argv: Sequence[str], what: str) -> CommandResult:
     result = await runner.run(argv, timeout_s=INSTALL_S)
     if not result.ok:
-        raise EngineInstallError(f"{what} failed: {_last_line(result)}")
+        raise HostPostgreSQLError(f"{what} failed: {_last_line(result)}")
     return result
 
 
@@ -140,21 +133,3 @@ def _last_line(result: CommandResult) -> str:
     lines = (result.stderr_text.strip() or result.stdout_text.strip()).splitlines()
     return lines[-1] if lines else f"exit status {result.exit_status}"
 
-
-async def prepare_this_machine() -> None:
-    """Install the engine here (test hosts without the package index get it from this machine)."""
-    from topologies.host.local_runner import LocalCommandRunner
-
-    runner = LocalCommandRunner("localhost")
-    planned = await plan_install(runner, "localhost")
-    for change in planned:
-        print(change.summary)
-    await install(runner, "localhost")
-
-
-if __name__ == "__main__":
-    try:
-        anyio.run(prepare_this_machine)
-    except HarmonyError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None
