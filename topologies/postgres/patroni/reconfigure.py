@@ -74,10 +74,9 @@ async def _await_taken(members: Sequence[RestMember], settings: SettingsMap, res
             unkept = await settings_unkept(members, settings)
             if not unkept:
                 return
-            if restart and not any("is unknown" in u or "cannot read" in u for u in unkept):
-                view = await observe(members, etcd=False)
-                if len(pending(members, view)) == len(members):
-                    return
+            # A restart-requiring value is taken once every member's Patroni flags "pending restart".
+            if restart and len(pending(members, await observe(members, etcd=False))) == len(members):
+                return
             await anyio.sleep(0.5)
     raise PostgreSQLError("the engine did not take the new settings: " + "; ".join(unkept))
 
