@@ -13,13 +13,14 @@ from capabilities.postgresql import PgUser
 from capabilities.postgresql import PostgreSQL
 from harmony_py import Maestro, ScoreState
 from harmony_py.capability_check import capability_gaps
-from harmony_py.errors import MemberError
+from harmony_py.errors import MemberError, ScoreValueError
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLScore
 from harmony_py.scores.supervisors import RUNIT_SERVICES
 from tests.ports import free_port
 from topologies import FailoverTopology, LinuxHostTopology, LocalInstance, MultisiteTopology
 from topologies.host.base import HostTopology
+from topologies.postgres.patroni.config import Timings
 
 from .engine_hosts import engine_cluster, engine_port
 
@@ -96,3 +97,11 @@ def test_a_witness_without_commands_is_named_by_the_capability_check(pg_root: Pa
     assert gaps and all(gap.startswith("witness: ") for gap in gaps), gaps
     assert "command_runner" in gaps[0]
     assert capability_gaps(FailoverTopology(a, b, witness=a), PostgreSQL) == []
+
+
+def test_patroni_timings_below_the_minimums_or_breaking_the_fencing_rule_are_refused() -> None:
+    assert Timings() == Timings(ttl=20, loop_wait=1, retry_timeout=3)
+    with pytest.raises(ScoreValueError, match="below Patroni's minimums"):
+        Timings(ttl=10, loop_wait=1, retry_timeout=3)
+    with pytest.raises(ScoreValueError, match=r"loop_wait \+ 2 \* retry_timeout <= ttl \(5 \+ 2 \* 10 > 20\)"):
+        Timings(ttl=20, loop_wait=5, retry_timeout=10)
