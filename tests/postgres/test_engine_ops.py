@@ -192,6 +192,27 @@ def test_pending_restart_left_by_an_interrupted_change_is_planned_and_rolled_by_
     cluster.score = changed
 
 
+def test_a_decrease_of_max_connections_restarts_the_leader_in_place_first_then_the_replica(
+    cluster: EngineCluster,
+) -> None:
+    """A standby needs at least its primary's max_connections: a decrease goes leader first (no switchover)."""
+    leader = cluster.leader()
+    changed = dataclasses.replace(cluster.score, settings={"max_connections": "90"})
+    planned = [c.summary for c in run(cluster, changed, plan=True).changes]
+    assert "rolling restart, one member at a time: the leader in place, then each replica" in planned, planned
+    with committing(cluster.endpoints(), table="ticks_decrease") as committer:
+        committer.wait_for_acks(50)
+        report = run(cluster, changed)
+        committer.wait_for_acks(50)
+    assert [s.state for s in report.scores] == [ScoreState.CHANGED], report.scores[0].message
+    assert cluster.leader() == leader
+    assert [show(cluster, label, "max_connections") for label in ("primary", "replica")] == ["90", "90"]
+    assert "pending restart" not in " ".join(status(cluster).values())
+    assert_nothing_lost(cluster, committer)
+    assert not run(cluster, changed, plan=True).has_changes
+    cluster.score = changed
+
+
 def test_an_unknown_setting_is_refused_in_the_plan_before_the_engine_stores_it(cluster: EngineCluster) -> None:
     typo = dataclasses.replace(cluster.score, settings={**cluster.score.settings, "max_conections": "10"})
     planned = run(cluster, typo, plan=True)

@@ -25,6 +25,8 @@ from capabilities.errors import PostgreSQLError
 from capabilities.postgresql import ReplicationRole
 from harmony_py.values import Change, ChangeAction
 
+from topologies.postgres.cluster import parse_lsn
+
 from .operations import leader_of, switchover
 from .rest import PatroniRequestError
 from .status import EngineView, RestMember, cluster_status, observe
@@ -114,6 +116,22 @@ async def restart_member(members: Sequence[RestMember], member: RestMember) -> N
     )
 
 
+async def _await_replayed(members: Sequence[RestMember], member: RestMember) -> None:
+    """Until ``member`` streams from the leader and has replayed the leader's WAL position of now."""
+    view = await observe(members, etcd=False)
+    found = cluster_status(members, view)
+    leader = leader_of(members, view)
+    wanted = found.member(leader.label).state.lsn if leader is not None else None
+    if wanted is None:
+        return
+    with anyio.move_on_after(RESTART_TIMEOUT_S):
+        while True:
+            mine = cluster_status(members, await observe(members, etcd=False)).member(member.label).state
+            if mine.lsn is not None and parse_lsn(mine.lsn) >= parse_lsn(wanted):
+                return
+            await anyio.sleep(0.3)
+
+
 async def _await_sync_standby(members: Sequence[RestMember]) -> EngineView:
     """The view once the leader has a synchronous standby again (a restarted replica is listed anew)."""
     view = await observe(members, etcd=False)
@@ -132,6 +150,10 @@ async def rolling_restart(members: Sequence[RestMember], *, leader_first: bool) 
     leader = leader_of(members, view)
     had_sync = bool(view.sync_standbys)
     for member in in_place:
+        if member is not leader and leader_first and leader in in_place:
+            # The restarted leader logged its new values; a replica restarted before replaying
+            # that record would start with the old ones from its control file (still pending).
+            await _await_replayed(members, member)
         await restart_member(members, member)
         if had_sync:
             # The next restart or the switchover needs a synchronous standby again.
