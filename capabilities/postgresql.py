@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol, runtime_checkable
+from typing import Annotated, Literal, Protocol, runtime_checkable
 
 from harmony_py.validation import Each, Identifier, InstanceOf, validate
 from harmony_py.values import Change, Secret
@@ -152,6 +152,8 @@ class ReplicationState:
     """The physical replication slots the server keeps (empty where not known)."""
     problem: str | None = None
     """Why an UNREACHABLE member could not be asked."""
+    pending_restart: bool = False
+    """A changed setting takes effect only after a restart of this server."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ class ClusterStatus:
     """Every member of a replicated cluster, in member order."""
 
     members: tuple[MemberStatus, ...]
+    notes: tuple[str, ...] = ()
+    """What holds for the cluster as a whole, as its HA engine sees it (e.g. "no synchronous standby")."""
 
     @property
     def primaries(self) -> tuple[MemberStatus, ...]:
@@ -189,10 +193,20 @@ class ClusterStatus:
                 text += f", standbys [{streaming}]"
             elif state.role is ReplicationRole.REPLICA:
                 text += f" of {state.upstream or 'nothing (not streaming)'}, replay lag {state.replay_lag_bytes}B"
+            if state.timeline is not None and state.role in (ReplicationRole.PRIMARY, ReplicationRole.REPLICA):
+                text += f", timeline {state.timeline}"
+            if state.pending_restart:
+                text += ", pending restart"
             if state.fenced:
                 text += ", fenced"
+            if state.problem:
+                text += f" ({state.problem})"
             parts.append(text)
-        return "; ".join(parts)
+        return "; ".join([*parts, *self.notes])
+
+
+PrimaryChange = Literal["switchover", "failover"]
+"""How a member becomes the primary: planned (no commit lost, the old primary follows) or not."""
 
 
 class PostgreSQLService(Protocol):
@@ -278,6 +292,10 @@ class PostgreSQLClusterService(PostgreSQLService, Protocol):
 
     async def status(self, config: PgConfig) -> ClusterStatus:
         """Every member's role, upstream and lag."""
+        ...
+
+    async def plan_primary(self, config: PgConfig, to: str, mode: PrimaryChange) -> list[Change]:
+        """What making ``to`` the primary by ``mode`` would do, and why; empty when it already is."""
         ...
 
     async def switchover(self, config: PgConfig, to: str | None = None) -> list[Change]:

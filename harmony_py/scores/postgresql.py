@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from capabilities.postgresql import (
     MANAGED_SETTINGS,
@@ -23,6 +23,7 @@ from capabilities.postgresql import (
     PgUser,
     PostgreSQL,
     PostgreSQLCluster,
+    PrimaryChange,
     ReplicationRole,
 )
 from harmony_py.errors import ScoreValueError
@@ -180,7 +181,7 @@ class PostgreSQLInterpret(ProducingInterpret[PostgreSQL, PgEndpoint]):
 
 # -- the primary of a replicated cluster -------------------------------------------
 
-Mode = Literal["switchover", "failover"]
+Mode = PrimaryChange
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,9 @@ class PostgreSQLSwitchoverScore(_PrimaryScore):
 
     The current primary stops taking writes, ``to`` replays everything, is
     promoted, and the old primary follows it. NOOP once ``to`` is the primary.
+    On a topology with a ``witness`` the engine (Patroni) is asked for the
+    switchover; it returns once ``to`` holds the leader key, the others stream
+    from it and a commit on it is acknowledged.
 
     Example::
 
@@ -221,6 +225,10 @@ class PostgreSQLFailoverScore(_PrimaryScore):
     Every member that is not a streaming replica is fenced (stopped, and able
     to restart only read-only); ``to`` is promoted. Applying the cluster's
     PostgreSQLScore again rejoins fenced members as replicas with pg_rewind.
+    On a topology with a ``witness`` it is for what the engine does not decide
+    by itself: Patroni is asked to promote ``to`` and fences the old primary
+    (without the leader key it restarts only as a replica); without an etcd
+    quorum it is refused, naming what to bring back (adr/0085).
 
     Example::
 
@@ -234,23 +242,7 @@ class PrimaryInterpret(Interpret[PostgreSQLCluster]):
         self.config, self.to, self.mode = config, to, mode
 
     async def plan(self, topology: PostgreSQLCluster) -> Sequence[Change]:
-        status = await topology.postgresql().status(self.config)
-        try:
-            member = status.member(self.to)
-        except KeyError:
-            labels = ", ".join(m.label for m in status.members)
-            raise ScoreValueError(f"no member {self.to!r}; members are {labels}") from None
-        others = [m for m in status.primaries if m.label != self.to]
-        if member.state.role is ReplicationRole.PRIMARY and others and self.mode == "failover":
-            where = ", ".join(f"{m.label} ({m.address})" for m in others)
-            labels = ", ".join(m.label for m in others)
-            return [Change(ChangeAction.RUN, where, f"{labels}: fence the other primary, keep {self.to}")]
-        if member.state.role is ReplicationRole.PRIMARY:
-            return []
-        if member is status.members[0] and all(m.state.role is ReplicationRole.ABSENT for m in status.members):
-            return []  # a new cluster: deploying it makes the first member the primary
-        where = f"{member.label} ({member.address})"
-        return [Change(ChangeAction.RUN, where, f"{self.to}: becomes the primary ({self.mode})")]
+        return await topology.postgresql().plan_primary(self.config, self.to, self.mode)
 
     async def apply(self, topology: PostgreSQLCluster) -> Outcome:
         if not await self.plan(topology):
@@ -339,4 +331,7 @@ class StatusInterpret(Interpret[PostgreSQLCluster]):
         # A line per member for human output, "primary (host:port): primary, standbys [...]"; the message has them all.
         lines = (ClusterStatus((m,)).summary().partition(": ") for m in status.members)
         details = {member: state for member, _, state in lines}
+        if status.notes:
+            # What the HA engine says of the whole cluster (leader key, etcd quorum, no synchronous standby).
+            details["cluster"] = "; ".join(status.notes)
         return Outcome(InterpretStatus.NOOP, status.summary(), details=details)

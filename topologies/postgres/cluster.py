@@ -33,6 +33,7 @@ from capabilities.postgresql import (
     PgConfig,
     PgEndpoint,
     PostgreSQLServerService,
+    PrimaryChange,
     ReplicationRole,
     ReplicationState,
 )
@@ -85,6 +86,9 @@ class ReplicatedPostgreSQL:
 
     async def status(self, config: PgConfig) -> ClusterStatus:
         return await status(self.members, config)
+
+    async def plan_primary(self, config: PgConfig, to: str, mode: PrimaryChange) -> list[Change]:
+        return await plan_primary(self.members, config, to, mode)
 
     async def switchover(self, config: PgConfig, to: str | None = None) -> list[Change]:
         return await switchover(self.members, config, to)
@@ -382,6 +386,26 @@ async def endpoint(members: Sequence[Member], config: PgConfig, database: str) -
 
 
 # -- switchover and failover ------------------------------------------------------
+
+
+async def plan_primary(members: Sequence[Member], config: PgConfig, to: str, mode: PrimaryChange) -> list[Change]:
+    """What making ``to`` the primary would do: nothing when it is (and, for a failover, no other primary runs)."""
+    found = await status(members, config)
+    try:
+        member = found.member(to)
+    except KeyError:
+        labels = ", ".join(m.label for m in found.members)
+        raise ScoreValueError(f"no member {to!r}; members are {labels}") from None
+    others = [m for m in found.primaries if m.label != to]
+    if member.state.role is ReplicationRole.PRIMARY and others and mode == "failover":
+        where = ", ".join(f"{m.label} ({m.address})" for m in others)
+        labels = ", ".join(m.label for m in others)
+        return [Change(ChangeAction.RUN, where, f"{labels}: fence the other primary, keep {to}")]
+    if member.state.role is ReplicationRole.PRIMARY:
+        return []
+    if member is found.members[0] and all(m.state.role is ReplicationRole.ABSENT for m in found.members):
+        return []  # a new cluster: deploying it makes the first member the primary
+    return [Change(ChangeAction.RUN, _target(member), f"{to}: becomes the primary ({mode})")]
 
 
 def _choose(members: Sequence[Member], primary: str | None, to: str | None) -> Member:

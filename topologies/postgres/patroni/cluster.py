@@ -3,9 +3,8 @@
 It resolves the topology's members and witness into :class:`~.layout.Participant`
 values (hosts only: their ``HostPostgreSQL`` gives the runner and the placement),
 refuses what the engine cannot run (an even etcd member count, two members that are
-one server), and hands the walk to :mod:`.deploy`. Status reads each member's
-PostgreSQL with the manual path's primitives; the switchover and failover the engine
-performs are issue 13's operations (:mod:`.operations`, written apart).
+one server), and hands the walk to :mod:`.deploy`. Status, switchover and
+failover are asked of the engine and verified (:mod:`.operations`, adr/0086).
 """
 
 from __future__ import annotations
@@ -14,17 +13,13 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import anyio
-
-from capabilities.errors import PostgreSQLError
 from capabilities.postgresql import (
     ClusterStatus,
     MemberStatus,
     PgConfig,
     PgEndpoint,
     PostgreSQLServerService,
-    ReplicationRole,
-    ReplicationState,
+    PrimaryChange,
 )
 from harmony_py.errors import ScoreValueError
 from harmony_py.values import Change
@@ -32,6 +27,7 @@ from topologies.postgres.host import HostPlacement, HostPostgreSQL
 from topologies.postgres.roles import password_of
 from topologies.secret_store import SecretStore
 
+from . import operations
 from .config import REWIND_USER, Credentials
 from .deploy import Engine, deploy_engine, plan_engine
 from .layout import MAX_PORT_SHIFT, Participant
@@ -84,26 +80,23 @@ class PatroniCluster:
     # -- PostgreSQLClusterService ---------------------------------------------------
 
     async def status(self, config: PgConfig) -> ClusterStatus:
-        engine = self.engine(config)
+        """Each member as Patroni and its PostgreSQL show it, with the engine's notes (leader key, etcd quorum,
+        whether a synchronous standby exists)."""
+        return await operations.engine_status(operations.rest_members(self.engine(config)))
 
-        async def one(member: Participant) -> MemberStatus:
-            try:
-                with anyio.fail_after(STATUS_TIMEOUT_S):
-                    state = await engine.server(member).state()
-            except Exception as exc:  # noqa: BLE001 - an unreachable member is a state, not a crash
-                state = ReplicationState(ReplicationRole.UNREACHABLE, problem=f"{type(exc).__name__}: {exc}")
-            return MemberStatus(member.label, f"{member.host}:{member.pg_port}", state)
-
-        found: list[MemberStatus] = []
-        for member in engine.databases:
-            found.append(await one(member))
-        return ClusterStatus(tuple(found))
+    async def plan_primary(self, config: PgConfig, to: str, mode: PrimaryChange) -> list[Change]:
+        members = operations.rest_members(self.engine(config, for_plan=True))
+        if mode == "failover":
+            return await operations.plan_failover(members, to)
+        return await operations.plan_switchover(members, to)
 
     async def switchover(self, config: PgConfig, to: str | None = None) -> list[Change]:
-        raise PostgreSQLError("a switchover of a Patroni cluster is not available yet (issue 13's engine operations)")
+        members = operations.rest_members(self.engine(config))
+        return await operations.switchover(members, to)
 
     async def failover(self, config: PgConfig, to: str | None = None) -> list[Change]:
-        raise PostgreSQLError("a failover of a Patroni cluster is not available yet (issue 13's engine operations)")
+        members = operations.rest_members(self.engine(config))
+        return await operations.failover(members, to)
 
 
 def _host(label: str, server: object) -> HostPostgreSQL:

@@ -19,7 +19,7 @@ passwords: it is written 0600 for ``postgres`` and handled as a :class:`Secret`
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +66,12 @@ class Credentials:
     etcd_root: Secret
 
 
-def dynamic_settings(timings: Timings) -> dict[str, Any]:
-    """What Patroni keeps in etcd for the whole cluster (bootstrap only: later changes go through the engine)."""
+def dynamic_settings(timings: Timings, settings: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What Patroni keeps in etcd for the whole cluster (bootstrap only: later changes go through the engine).
+
+    The score's ``settings`` are part of it, not of the member's file: Patroni ignores a local value of
+    max_connections-like settings, which must match across members; later changes are ``PATCH /config``
+    (reconfigure.py)."""
     return {
         "ttl": timings.ttl,
         "loop_wait": timings.loop_wait,
@@ -86,6 +90,7 @@ def dynamic_settings(timings: Timings) -> dict[str, Any]:
                 "max_replication_slots": 10,
                 "wal_keep_size": "256MB",
                 "password_encryption": "scram-sha-256",
+                **dict(sorted((settings or {}).items())),
             },
         },
     }
@@ -120,7 +125,7 @@ def patroni_config(member: Participant, everyone: Sequence[Participant], secrets
             "password": secrets.etcd_patroni.reveal(),
         },
         "bootstrap": {
-            "dcs": dynamic_settings(timings),
+            "dcs": dynamic_settings(timings, config.settings),
             "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, {"auth-local": "peer"}, {"auth-host": "scram-sha-256"}],
         },
         "postgresql": {
@@ -138,7 +143,7 @@ def patroni_config(member: Participant, everyone: Sequence[Participant], secrets
                 "replication": {"username": config.replication_user, "password": secrets.replication.reveal()},
                 "rewind": {"username": REWIND_USER, "password": secrets.rewind.reveal()},
             },
-            "parameters": {"unix_socket_directories": pg.socket_dir, **dict(sorted(config.settings.items()))},
+            "parameters": {"unix_socket_directories": pg.socket_dir},
             "pg_hba": hba_rules(config),
             # Without it a new replica's clone waits for a spread checkpoint (94 s measured on an empty cluster).
             "basebackup": [{"checkpoint": "fast"}],

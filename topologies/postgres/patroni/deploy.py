@@ -12,7 +12,9 @@ The steps (run by :mod:`topologies.postgres.steps`, as the manual path's are):
    running Patroni reloads it);
 6. :class:`PatroniStep`: Patroni running on every database member; a new cluster
    starts on the first member (which initialises it) before the others clone it;
-7. :class:`RolesStep`: the score's roles and databases, on the leader.
+7. :class:`~.reconfigure.SettingsStep`: the score's settings in the engine's dynamic
+   configuration (``PATCH /config``), a rolling restart where one needs it;
+8. :class:`RolesStep`: the score's roles and databases, on the leader.
 
 A deploy that changed anything returns only once the engine reports a running
 leader, every other member streaming, and a synchronous standby (observed, not assumed).
@@ -36,6 +38,7 @@ from topologies.secret_store import SecretStore
 from . import etcd, install
 from .config import Credentials, Timings, config_text
 from .layout import PATRONI_HOME, Participant
+from .reconfigure import SettingsStep
 from .supervision import Daemon, converge_daemon, daemon_state, plan_daemon
 from .view import EngineView, cluster_view
 
@@ -89,7 +92,7 @@ class EngineForecast:
 
 def engine_steps(engine: Engine) -> list[Step[EngineForecast]]:
     return [CheckStep(engine), InstallStep(engine), EtcdStep(engine), AuthStep(engine), FilesStep(engine),
-            PatroniStep(engine), RolesStep(engine)]  # fmt: skip
+            PatroniStep(engine), SettingsStep(engine), RolesStep(engine)]  # fmt: skip
 
 
 # -- 1. refusals ------------------------------------------------------------------
