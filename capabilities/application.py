@@ -84,9 +84,11 @@ def database_url(endpoint: PgEndpoint) -> Secret:
     password = quote(endpoint.password.reveal(), safe="")
     # An IPv6 address (a server listening on ::1) is bracketed, or its colons would read as the port's.
     host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
-    return Secret(
-        f"postgresql://{quote(endpoint.user, safe='')}:{password}@{host}:{endpoint.port}/{quote(endpoint.database, safe='')}"
-    )
+    url = f"postgresql://{quote(endpoint.user, safe='')}:{password}@{host}:{endpoint.port}/{quote(endpoint.database, safe='')}"
+    if endpoint.sslmode == "verify-full" and endpoint.sslrootcert is not None:
+        # The client checks the server's certificate against the cluster's own authority.
+        url += f"?sslmode=verify-full&sslrootcert={quote(endpoint.sslrootcert, safe='/')}"
+    return Secret(url)
 
 
 def check_contract(platform: str, supported: range, application: str, version: int) -> None:
