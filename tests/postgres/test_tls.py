@@ -208,6 +208,7 @@ def test_certificate_expiring_within_the_window_is_rotated_with_a_reload(cluster
     planned = plan(cluster)
     summaries = [c.summary for s in planned.scores for c in s.changes]
     assert any("server.crt" in s for s in summaries) and any("server.key" in s for s in summaries), summaries
+    assert any("TLS: re-issue the server certificate" in s and "within 30 days" in s for s in summaries), summaries
     assert "PRIVATE KEY" not in text_of(planned)
 
     rotated = apply(cluster)

@@ -96,6 +96,7 @@ class HostPostgreSQLServer:
         self._prefix: tuple[str, ...] | None = None
         self._root = False
         self.tls = tls_enabled(config)
+        self._authority: ClusterAuthority | None = None
 
     @property
     def where(self) -> str:
@@ -131,7 +132,17 @@ class HostPostgreSQLServer:
     def certificates(self) -> PgCertificates:
         """This member's certificates from the cluster's authority (issued, or re-issued, as needed)."""
         member = f"{self.layout.host}-{self.layout.port}".replace(":", "_")
-        return ClusterAuthority(self.store, self.config).certificates(member, self.tls_names())
+        if self._authority is None:
+            # Made on first use: a plan swaps in its store view after this server is made.
+            self._authority = ClusterAuthority(self.store, self.config)
+        return self._authority.certificates(member, self.tls_names())
+
+    def rotation_changes(self) -> list[Change]:
+        """Why certificates were (or, in a plan, would be) re-issued, once each: the plan says why its files change."""
+        if self._authority is None:
+            return []
+        reasons, self._authority.rotations = self._authority.rotations, []
+        return [Change(ChangeAction.UPDATE, self.target, f"TLS: re-issue the {reason}") for reason in reasons]
 
     def tls_files(self) -> list[tuple[str, FileContent]]:
         """The certificate files this member reads (keys as Secrets: a plan shows no diff of them)."""
@@ -399,7 +410,10 @@ class HostPostgreSQLServer:
             [*await self.owned(self.desired_files(target_conf)), *await self.owned(self.public_files(), mode=0o644)],
         )
         unreported = await plan_files(self.runner, await self.owned(also))
-        return ConfigurationPlan([*reported, *unreported], [change for each in reported for change in each.changes])
+        changes = [change for each in reported for change in each.changes]
+        if changes:
+            changes += self.rotation_changes()
+        return ConfigurationPlan([*reported, *unreported], changes)
 
     async def ensure_configuration(
         self, *, replication_conf: str | None = None, also: Sequence[tuple[str, FileContent]] = ()
