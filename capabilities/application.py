@@ -87,11 +87,15 @@ def database_url(endpoint: PgEndpoint) -> Secret:
     password = quote(endpoint.password.reveal(), safe="")
     # An IPv6 address (a server listening on ::1) is bracketed, or its colons would read as the port's.
     hosts = ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in endpoint.addresses)
-    # Several members: libpq tries each in turn and keeps the one that takes writes (the current primary).
-    query = "?target_session_attrs=read-write" if endpoint.members else ""
-    return Secret(
-        f"postgresql://{quote(endpoint.user, safe='')}:{password}@{hosts}/{quote(endpoint.database, safe='')}{query}"
-    )
+    query: list[str] = []
+    if endpoint.members:
+        # Several members: libpq tries each in turn and keeps the one that takes writes (the current primary).
+        query.append("target_session_attrs=read-write")
+    if endpoint.sslmode == "verify-full" and endpoint.sslrootcert is not None:
+        # The client checks the server's certificate against the cluster's own authority.
+        query.append(f"sslmode=verify-full&sslrootcert={quote(endpoint.sslrootcert, safe='/')}")
+    url = f"postgresql://{quote(endpoint.user, safe='')}:{password}@{hosts}/{quote(endpoint.database, safe='')}"
+    return Secret(url + ("?" + "&".join(query) if query else ""))
 
 
 def check_contract(platform: str, supported: range, application: str, version: int) -> None:

@@ -19,6 +19,7 @@ each the one accessor ``postgresql()`` returning a richer service:
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ MANAGED_SETTINGS = frozenset(
         "listen_addresses", "port", "unix_socket_directories", "password_encryption", "wal_level",
         "wal_log_hints", "hot_standby", "primary_conninfo", "primary_slot_name", "synchronous_standby_names",
         "include_if_exists", "include", "include_dir", "hba_file", "data_directory",
+        "ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "ssl_min_protocol_version",
     }
 )  # fmt: skip
 """Settings the replication orchestration owns; a score may not override them."""
@@ -68,6 +70,11 @@ class PgConfig:
     allowed_networks: tuple[str, ...] = ("127.0.0.1/32",)
     """Networks (CIDR) whose clients and replicas may connect with a password."""
     replication_user: str = "replicator"
+    tls: bool | None = None
+    """Clients and replicas over TLS with the cluster's own certificates; None: on whenever a
+    member listens on a non-loopback address."""
+    tls_rotate_before: datetime.timedelta | None = datetime.timedelta(days=30)
+    """A certificate expiring within this is re-issued on the next deploy (None: only once expired)."""
 
     def owner_of(self, database: str) -> str:
         """The first user listing ``database``, else the superuser."""
@@ -89,11 +96,30 @@ class PgEndpoint:
     members: tuple[tuple[str, int], ...] = ()
     """Every ``(host, port)`` of a replicated cluster, for a client that finds the writable one itself
     (libpq's multi-host list with ``target_session_attrs=read-write``); empty: ``host`` and ``port`` only."""
+    sslmode: str = "prefer"
+    """``verify-full`` when the cluster runs TLS: the client checks the server's certificate and name."""
+    ca_certificate: str | None = None
+    """The cluster's CA certificate (PEM, public) a client verifies the server with."""
+    sslrootcert: str | None = None
+    """Where that certificate is on the database's host (readable by every user there)."""
 
     @property
     def addresses(self) -> tuple[tuple[str, int], ...]:
         """Where a client tries to connect, in order."""
         return self.members or ((self.host, self.port),)
+
+
+@dataclass(frozen=True)
+class PgCertificates:
+    """What one member of a cluster needs for TLS; the keys only as :class:`Secret`."""
+
+    authority: str
+    """The cluster's CA certificate (PEM)."""
+    server_certificate: str
+    server_key: Secret
+    client_certificate: str
+    """The replication role's client certificate (its common name is the role)."""
+    client_key: Secret
 
 
 class ReplicationRole(enum.Enum):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from harmony_py.errors import HarmonyError, UnsafeStateError
@@ -60,23 +61,44 @@ class SecretStore:
 
     def get(self, key: str) -> Secret | None:
         path = self.path_of(key)
+        if self._drafts is not None and key in self._drafts:
+            return self._drafts[key]
         if not self._check_directories(path, create=False):
             return None
         text = read_private_file(path)
         return None if text is None else Secret(text.rstrip("\n"))
 
-    def get_or_create(self, key: str) -> Secret:
-        """The stored secret, or a new random one stored first (only drafted in a plan view)."""
+    def get_or_create(self, key: str, make: Callable[[], str] | None = None) -> Secret:
+        """The stored secret, or a new one stored first (only drafted in a plan view).
+
+        ``make`` makes the new value (a key and its certificate, say); by default a random password.
+        """
         found = self.get(key)
         if found is not None:
             return found
-        value = secrets.token_urlsafe(24)
+        value = make() if make is not None else secrets.token_urlsafe(24)
         if self._drafts is not None:
             return self._drafts.setdefault(key, Secret(value))
         path = self.path_of(key)
         self._check_directories(path, create=True)
         self._write_new(path, value)
         # Another process may have won the race: whatever is stored is the truth.
+        stored = self.get(key)
+        if stored is None:
+            raise UnsafeStateError(f"secret file {path} disappeared right after it was written; re-run")
+        return stored
+
+    def replace(self, key: str, value: str) -> Secret:
+        """Store ``value`` under ``key`` in place of what was there (a rotation); only drafted in a plan view."""
+        if self._drafts is not None:
+            self._drafts[key] = Secret(value)
+            return self._drafts[key]
+        path = self.path_of(key)
+        self._check_directories(path, create=True)
+        fresh = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+        self._write_new(fresh, value)
+        # A rename is atomic: a reader sees the old value or the new one, never half of either.
+        os.replace(fresh, path)
         stored = self.get(key)
         if stored is None:
             raise UnsafeStateError(f"secret file {path} disappeared right after it was written; re-run")

@@ -10,6 +10,7 @@ the primary", so applying one twice changes nothing the second time.
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -109,6 +110,11 @@ class PostgreSQLScore(Score[PostgreSQL], Produces[PgEndpoint]):
     )
     listen_addresses: Annotated[Sequence[str], Each(_ListenAddress(), of="addresses"), NonEmpty()] = ("127.0.0.1",)
     allowed_networks: Annotated[Sequence[str], Each(IpNetwork(), of="networks"), NonEmpty()] = ("127.0.0.1/32",)
+    tls: bool | None = None
+    """TLS with certificates from a private CA of the cluster (replication logs in by certificate,
+    clients with verify-full); None or False: off (adr/0095 says why it is not on by default yet)."""
+    tls_rotate_before: timedelta | None = timedelta(days=30)
+    """Re-issue a certificate on deploy when it expires within this (reloaded, no restart)."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -136,6 +142,8 @@ class PostgreSQLScore(Score[PostgreSQL], Produces[PgEndpoint]):
             users=self.pg_users,
             settings=dict(self.settings),
             allowed_networks=tuple(self.allowed_networks),
+            tls=self.tls,
+            tls_rotate_before=self.tls_rotate_before,
         )
 
     @property

@@ -109,12 +109,12 @@ def cluster(hosts: tuple[NetnsHost, NetnsHost], ssh_root: Path, user_key: UserKe
     topology = FailoverTopology[LinuxHostTopology](host(hosts[0]), host(hosts[1]))
     score = PostgreSQLScore(
         "app", databases=["app"], users=[PgUser("app", databases=("app",))],
-        listen_addresses=["*"], allowed_networks=[NETWORK], settings={"max_connections": "40"},
+        listen_addresses=["*"], allowed_networks=[NETWORK], settings={"max_connections": "40"}, tls=True,
     )  # fmt: skip
     return Cluster(topology, score, {"primary": hosts[0].view, "replica": hosts[1].view})
 
 
-def test_deploy_streams_synchronously_between_two_hosts(cluster: Cluster) -> None:
+def test_deploy_streams_synchronously_between_two_hosts(cluster: Cluster, tmp_path: Path) -> None:
     first = cluster.apply(cluster.score)
     assert first.ok, [s.message for s in first.scores]
     assert [r.state for r in first.scores] == [ScoreState.CHANGED]
@@ -138,6 +138,17 @@ def test_deploy_streams_synchronously_between_two_hosts(cluster: Cluster) -> Non
         connection.execute("INSERT INTO greetings VALUES ('hello')")
     # Synchronous commit: the row was flushed on the replica; replay follows within moments.
     assert _eventually_read(replica_ep, "SELECT word FROM greetings") == [("hello",)]
+
+    # TLS asked for: the replica can only log in with its certificate,
+    # and the endpoint verifies the server's name against the cluster's CA.
+    assert primary_ep.sslmode == "verify-full" and primary_ep.ca_certificate is not None
+    assert (cluster.views["primary"] / "15" / "app.root.crt").read_text() == primary_ep.ca_certificate
+    ca_file = tmp_path / "cluster-ca.crt"
+    ca_file.write_text(primary_ep.ca_certificate)
+    verified = psycopg.conninfo.make_conninfo(conninfo([primary_ep]), sslmode="verify-full", sslrootcert=str(ca_file))
+    with psycopg.connect(verified, autocommit=True) as connection:
+        row = connection.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+        assert row == (True,)
 
 
 def _eventually_read(endpoint: PgEndpoint, query: str) -> list[tuple[object, ...]]:

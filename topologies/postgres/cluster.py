@@ -22,7 +22,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import anyio
 
@@ -30,6 +30,7 @@ from capabilities.errors import PostgreSQLError
 from capabilities.postgresql import (
     ClusterStatus,
     MemberStatus,
+    PgCertificates,
     PgConfig,
     PgEndpoint,
     PostgreSQLServerService,
@@ -52,6 +53,13 @@ VERIFY_TIMEOUT_S = 30.0
 """How long the followers of a new primary may take to stream from it."""
 COMMIT_TIMEOUT_S = 30.0
 """How long a commit on a new primary may wait for its synchronous standbys."""
+
+
+@runtime_checkable
+class CertifiedServer(Protocol):
+    """A member server that takes its TLS certificates from its cluster's authority (hosts do)."""
+
+    async def certificates(self, config: PgConfig) -> PgCertificates | None: ...
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,19 @@ class ReplicatedPostgreSQL:
 
     async def failover(self, config: PgConfig, to: str | None = None) -> list[Change]:
         return await failover(self.members, config, to)
+
+    async def certificates(self, config: PgConfig) -> dict[str, PgCertificates]:
+        """Each member's TLS certificates (by label), all from the cluster's one authority; empty without TLS.
+
+        What an engine that places files its own way (Patroni, Kubernetes Secrets) hands to its members.
+        """
+        found: dict[str, PgCertificates] = {}
+        for member in self.members:
+            if isinstance(member.server, CertifiedServer):
+                issued = await member.server.certificates(config)
+                if issued is not None:
+                    found[member.label] = issued
+        return found
 
 
 # -- observing ---------------------------------------------------------------

@@ -22,7 +22,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from capabilities.command_runner import CommandRunnerService
-from capabilities.postgresql import PgConfig, PgEndpoint, ReplicationSource, ReplicationState
+from capabilities.postgresql import PgCertificates, PgConfig, PgEndpoint, ReplicationSource, ReplicationState
 from harmony_py.errors import ScoreValueError
 from harmony_py.values import Change
 from topologies.secret_store import SecretStore
@@ -117,6 +117,11 @@ class HostPostgreSQL:
         if self.placement.reached_at is not None and loopback is not None:
             return dataclasses.replace(endpoint, host=loopback)
         return endpoint
+
+    async def certificates(self, config: PgConfig) -> PgCertificates | None:
+        """This member's TLS certificates from its cluster's authority (issued when missing); None without TLS."""
+        server = self.server(config)
+        return server.certificates() if server.tls else None
 
     async def address(self, config: PgConfig) -> str:
         layout = self.layout(config)

@@ -13,6 +13,7 @@ convergence with an owner), not a writer of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 import weakref
@@ -24,6 +25,7 @@ import anyio
 
 from capabilities.command_runner import CommandResult, CommandRunnerService, FileKind
 from capabilities.postgresql import (
+    PgCertificates,
     PgConfig,
     PgEndpoint,
     ReplicationRole,
@@ -40,6 +42,7 @@ from topologies.secret_store import SecretStore
 from .roles import all_databases, password_of, role_changes, slot_for, state_from_status
 from .server_steps import ServerForecast, server_steps
 from .steps import Step, deploy_steps, plan_steps
+from .tls import ClusterAuthority, tls_enabled
 from .text import (
     REPLICATION_CONF,
     STATUS_SQL,
@@ -92,6 +95,8 @@ class HostPostgreSQLServer:
         self.store = store
         self._prefix: tuple[str, ...] | None = None
         self._root = False
+        self.tls = tls_enabled(config)
+        self._authority: ClusterAuthority | None = None
 
     @property
     def where(self) -> str:
@@ -109,7 +114,52 @@ class HostPostgreSQLServer:
                 f"no user of database {database!r} in cluster {self.config.name}: "
                 "list it in a PgUser's databases to get an endpoint (the superuser has no password)"
             )
-        return PgEndpoint(self.layout.host, self.layout.port, database, owner, self.password_of(owner))
+        endpoint = PgEndpoint(self.layout.host, self.layout.port, database, owner, self.password_of(owner))
+        if not self.tls:
+            return endpoint
+        return dataclasses.replace(
+            endpoint, sslmode="verify-full", ca_certificate=self.certificates().authority,
+            sslrootcert=self.layout.public_root_cert,
+        )  # fmt: skip
+
+    # -- TLS (adr/0095) -------------------------------------------------------
+
+    def tls_names(self) -> tuple[str, ...]:
+        """The addresses clients and replicas reach this server at: its server certificate's names."""
+        specific = [a for a in self.config.listen_addresses if a not in ("*", "0.0.0.0", "::")]
+        return tuple(dict.fromkeys([self.layout.host, *specific]))
+
+    def certificates(self) -> PgCertificates:
+        """This member's certificates from the cluster's authority (issued, or re-issued, as needed)."""
+        member = f"{self.layout.host}-{self.layout.port}".replace(":", "_")
+        if self._authority is None:
+            # Made on first use: a plan swaps in its store view after this server is made.
+            self._authority = ClusterAuthority(self.store, self.config)
+        return self._authority.certificates(member, self.tls_names())
+
+    def rotation_changes(self) -> list[Change]:
+        """Why certificates were (or, in a plan, would be) re-issued, once each: the plan says why its files change."""
+        if self._authority is None:
+            return []
+        reasons, self._authority.rotations = self._authority.rotations, []
+        return [Change(ChangeAction.UPDATE, self.target, f"TLS: re-issue the {reason}") for reason in reasons]
+
+    def tls_files(self) -> list[tuple[str, FileContent]]:
+        """The certificate files this member reads (keys as Secrets: a plan shows no diff of them)."""
+        if not self.tls:
+            return []
+        found = self.certificates()
+        return [
+            (self.layout.root_cert, found.authority),
+            (self.layout.server_cert, found.server_certificate),
+            (self.layout.server_key, found.server_key),
+            (self.layout.client_cert, found.client_certificate),
+            (self.layout.client_key, found.client_key),
+        ]
+
+    def public_files(self) -> list[tuple[str, FileContent]]:
+        """The CA certificate where applications on this host can read it."""
+        return [(self.layout.public_root_cert, self.certificates().authority)] if self.tls else []
 
     def source(self, name: str) -> ReplicationSource:
         """How a replica named ``name`` reaches this server."""
@@ -328,10 +378,14 @@ class HostPostgreSQLServer:
         data = self.layout.data_dir
         user = self.config.replication_user
         files: list[tuple[str, FileContent]] = [
-            (f"{data}/postgresql.conf", postgresql_conf(self.config, self.layout)),
-            (f"{data}/pg_hba.conf", pg_hba_conf(self.config)),
-            (self.layout.passfile, Secret(pgpass_line(user, self.password_of(user).reveal()))),
+            (f"{data}/postgresql.conf", postgresql_conf(self.config, self.layout, tls=self.tls)),
+            (f"{data}/pg_hba.conf", pg_hba_conf(self.config, tls=self.tls)),
         ]
+        if self.tls:
+            # The replication role logs in with its certificate: no password in any file.
+            files += self.tls_files()
+        else:
+            files.append((self.layout.passfile, Secret(pgpass_line(user, self.password_of(user).reveal()))))
         if replication_conf is not None:
             files.append((f"{data}/{REPLICATION_CONF}", replication_conf))
         return files
@@ -351,9 +405,15 @@ class HostPostgreSQLServer:
         target_conf = replication_conf
         if target_conf is None and (fresh or await self.runner.stat(f"{self.layout.data_dir}/{REPLICATION_CONF}") is None):
             target_conf = primary_replication_conf(())
-        reported = await plan_files(self.runner, await self.owned(self.desired_files(target_conf)))
+        reported = await plan_files(
+            self.runner,
+            [*await self.owned(self.desired_files(target_conf)), *await self.owned(self.public_files(), mode=0o644)],
+        )
         unreported = await plan_files(self.runner, await self.owned(also))
-        return ConfigurationPlan([*reported, *unreported], [change for each in reported for change in each.changes])
+        changes = [change for each in reported for change in each.changes]
+        if changes:
+            changes += self.rotation_changes()
+        return ConfigurationPlan([*reported, *unreported], changes)
 
     async def ensure_configuration(
         self, *, replication_conf: str | None = None, also: Sequence[tuple[str, FileContent]] = ()
@@ -462,9 +522,14 @@ class HostPostgreSQLServer:
             # Before anything is written here, so that a refusal changes nothing.
             await self._require_reachable(source)
         await self.ensure_base()
-        await self.ensure_owned([(self.layout.passfile, Secret(pgpass_line(source.user, source.password.reveal())))])
+        if self.tls:
+            # Before pg_basebackup: it logs in with the replication role's certificate.
+            await self.ensure_owned(self.tls_files())
+        else:
+            await self.ensure_owned([(self.layout.passfile, Secret(pgpass_line(source.user, source.password.reveal())))])
+        tls = self.layout if self.tls else None
         wanted = replica_replication_conf(
-            source.host, source.port, source.user, self.layout.passfile, source.name, source.slot
+            source.host, source.port, source.user, self.layout.passfile, source.name, source.slot, tls=tls
         )
         log_from = await self._log_size()
         if streaming or (state.role is ReplicationRole.REPLICA and not rewind):
@@ -481,7 +546,7 @@ class HostPostgreSQLServer:
             await self.check(
                 f"cloning the primary at {upstream} with pg_basebackup",
                 [self.layout.binary("pg_basebackup"), "-D", self.layout.data_dir,
-                 "-d", replication_conninfo(source.host, source.port, source.user, self.layout.passfile),
+                 "-d", replication_conninfo(source.host, source.port, source.user, self.layout.passfile, tls=tls),
                  "-X", "stream", "-S", source.slot, "-c", "fast", "--no-password"],
                 timeout_s=COPY_S,
             )  # fmt: skip
@@ -551,7 +616,10 @@ class HostPostgreSQLServer:
         """Make a stopped former primary's data a prefix of ``source``'s history."""
         # Crash recovery (run by pg_rewind itself after a kill) refuses standby mode.
         await self.runner.run(["rm", "-f", f"{self.layout.data_dir}/standby.signal"], timeout_s=QUICK_S)
-        server = replication_conninfo(source.host, source.port, source.user, self.layout.passfile, dbname="postgres")
+        tls = self.layout if self.tls else None
+        server = replication_conninfo(
+            source.host, source.port, source.user, self.layout.passfile, tls=tls, dbname="postgres"
+        )
         result = await self.as_postgres(
             [self.layout.binary("pg_rewind"), "--target-pgdata", self.layout.data_dir, "--source-server", server],
             timeout_s=COPY_S,

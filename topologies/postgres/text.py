@@ -90,6 +90,32 @@ class PostgreSQLLayout:
     def fence_file(self) -> str:
         return f"{self.base_dir}/FENCED"
 
+    # TLS files (adr/0095): beside PGDATA, so pg_basebackup and pg_rewind never copy one member's over another's.
+    @property
+    def server_cert(self) -> str:
+        return f"{self.base_dir}/server.crt"
+
+    @property
+    def server_key(self) -> str:
+        return f"{self.base_dir}/server.key"
+
+    @property
+    def root_cert(self) -> str:
+        return f"{self.base_dir}/root.crt"
+
+    @property
+    def client_cert(self) -> str:
+        return f"{self.base_dir}/replication.crt"
+
+    @property
+    def client_key(self) -> str:
+        return f"{self.base_dir}/replication.key"
+
+    @property
+    def public_root_cert(self) -> str:
+        """The CA certificate where every user of the host can read it (the cluster's own directory is 0700)."""
+        return f"{self.base_dir}.root.crt"
+
     def binary(self, name: str) -> str:
         return f"{self.bin_dir}/{name}"
 
@@ -101,7 +127,7 @@ def reachable_host(config: PgConfig) -> str:
     return "127.0.0.1"
 
 
-def postgresql_conf(config: PgConfig, layout: PostgreSQLLayout) -> str:
+def postgresql_conf(config: PgConfig, layout: PostgreSQLLayout, *, tls: bool = False) -> str:
     """The whole postgresql.conf: the same on every member except port and paths."""
     lines = [
         f"# Managed by harmony_py for cluster {config.name}: edits are reverted.",
@@ -117,17 +143,35 @@ def postgresql_conf(config: PgConfig, layout: PostgreSQLLayout) -> str:
         "max_wal_senders = 10",
         "max_replication_slots = 10",
     ]
+    if tls:
+        # All reloadable: a rotated certificate takes effect with pg_ctl reload.
+        lines += [
+            "ssl = on",
+            f"ssl_cert_file = {conf_value(layout.server_cert)}",
+            f"ssl_key_file = {conf_value(layout.server_key)}",
+            f"ssl_ca_file = {conf_value(layout.root_cert)}",
+            "ssl_min_protocol_version = 'TLSv1.2'",
+        ]
     lines += [f"{key} = {conf_value(value)}" for key, value in sorted(config.settings.items())]
     lines.append(f"include_if_exists = {conf_value(REPLICATION_CONF)}")
     return "\n".join(lines) + "\n"
 
 
-def pg_hba_conf(config: PgConfig) -> str:
+def pg_hba_conf(config: PgConfig, *, tls: bool = False) -> str:
+    """Who may connect how. With ``tls``: only over TLS; the replication role by its client certificate
+    (no password anywhere), every other role with its password (scram-sha-256)."""
     rows = [
         "# Managed by harmony_py: edits are reverted.",
         "local all postgres peer",
         "local all all scram-sha-256",
     ]
+    if tls:
+        for network in config.allowed_networks:
+            rows.append(f"hostssl replication {config.replication_user} {network} cert")
+            # pg_rewind connects to a database, not for replication.
+            rows.append(f"hostssl all {config.replication_user} {network} cert")
+            rows.append(f"hostssl all all {network} scram-sha-256")
+        return "\n".join(rows) + "\n"
     for network in config.allowed_networks:
         rows.append(f"host replication {config.replication_user} {network} scram-sha-256")
         rows.append(f"host all all {network} scram-sha-256")
@@ -147,8 +191,10 @@ def primary_replication_conf(standbys: Iterable[str]) -> str:
     )
 
 
-def replica_replication_conf(host: str, port: int, user: str, passfile: str, name: str, slot: str) -> str:
-    primary = replication_conninfo(host, port, user, passfile, application_name=name)
+def replica_replication_conf(
+    host: str, port: int, user: str, passfile: str, name: str, slot: str, *, tls: PostgreSQLLayout | None = None
+) -> str:
+    primary = replication_conninfo(host, port, user, passfile, tls=tls, application_name=name)
     return (
         "# Managed by harmony_py: this server is a replica.\n"
         f"primary_conninfo = {conf_value(primary)}\n"
@@ -157,14 +203,24 @@ def replica_replication_conf(host: str, port: int, user: str, passfile: str, nam
     )
 
 
-def replication_conninfo(host: str, port: int, user: str, passfile: str, **more: str) -> str:
+def replication_conninfo(
+    host: str, port: int, user: str, passfile: str, *, tls: PostgreSQLLayout | None = None, **more: str
+) -> str:
     """How a server or a program reaches another server of the cluster, relying on no default.
 
     libpq fills every key left out from the environment or a service file;
     the ones that change how a connection is made are therefore all spelled
     out: no SSL required (a cluster's servers have none unless a setting adds
     it, and then ``prefer`` uses it), no GSSAPI attempt, and a bounded wait.
+    With ``tls`` (this member's layout): TLS verifying the server's certificate
+    and name against the cluster's authority, the replication role's client
+    certificate instead of a password.
     """
+    if tls is not None:
+        return conninfo(
+            host=host, port=str(port), user=user, sslmode="verify-full", sslrootcert=tls.root_cert,
+            sslcert=tls.client_cert, sslkey=tls.client_key, gssencmode="disable", connect_timeout="10", **more,
+        )  # fmt: skip
     return conninfo(
         host=host, port=str(port), user=user, passfile=passfile,
         sslmode="prefer", gssencmode="disable", connect_timeout="10", **more,

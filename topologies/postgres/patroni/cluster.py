@@ -15,7 +15,6 @@ from typing import Any
 
 from capabilities.postgresql import (
     ClusterStatus,
-    MemberStatus,
     PgConfig,
     PgEndpoint,
     PostgreSQLServerService,
@@ -47,6 +46,11 @@ class PatroniCluster:
     # -- who takes part --------------------------------------------------------
 
     def engine(self, config: PgConfig, *, for_plan: bool = False) -> Engine:
+        if config.tls:
+            raise ScoreValueError(
+                f"PostgreSQL {config.name}: tls=True is not supported under the automatic-failover engine yet "
+                "(Patroni's configuration does not carry the cluster's certificates); leave tls unset here"
+            )
         hosts = [_host(label, server) for label, server in zip(self.labels, self.servers)]
         witness = _witness_host(self.witness)
         participants = tuple(
