@@ -268,6 +268,12 @@ def test_witness_lost_writes_go_on_no_promotion_nothing_lost_and_the_failover_sc
     again = run(cluster, fail)
     assert [s.state for s in again.scores] == [ScoreState.UNCHANGED], again.scores[0].message
     assert not run(cluster, fail, plan=True).has_changes
+    # A re-apply brings the witness back: its etcd member starts again in an etcd whose
+    # authentication is on, so the wait for a healthy etcd must ask as a user, not anonymously.
+    back = cluster.apply()
+    assert [s.state for s in back.scores] == [ScoreState.CHANGED], back.scores[0].message
+    assert "lost: witness" not in status(cluster)["cluster"]
+    assert [s.state for s in cluster.apply().scores] == [ScoreState.UNCHANGED]
 
 
 def test_witness_and_the_leaders_host_lost_no_promotion_the_failover_is_refused_then_the_engine_recovers(

@@ -199,7 +199,8 @@ class EtcdStep:
         for member, found in zip(everyone, self.planned):
             if found:
                 await converge_daemon(member.runner, etcd.etcd_daemon(member, everyone), found)
-        await etcd.wait_healthy(everyone[0], everyone)
+        # A re-apply that restarts a member of an existing etcd: its authentication is already on.
+        await etcd.wait_healthy(everyone[0], everyone, _patroni_user(self.engine))
 
 
 def _shared_machines(engine: Engine) -> str:

@@ -77,16 +77,19 @@ async def etcdctl(
     return await runner.run(argv, stdin=stdin, env={"ETCDCTL_API": "3"}, timeout_s=QUICK_S)
 
 
-async def healthy(runner: CommandRunnerService, urls: str) -> bool:
-    """Whether every member answers (with authentication on, a refused read still counts as an answer)."""
-    result = await etcdctl(runner, urls, "endpoint", "health")
-    return result.ok
+async def healthy(runner: CommandRunnerService, urls: str, user: Secret | None = None) -> bool:
+    """Whether every member answers a health read: anonymously before authentication is on, as
+    ``user`` after (etcd 3.4 then answers an anonymous one ``health: false``, "user name is empty")."""
+    if (await etcdctl(runner, urls, "endpoint", "health")).ok:
+        return True
+    return user is not None and (await etcdctl(runner, urls, "endpoint", "health", user=user)).ok
 
 
-async def wait_healthy(member: Participant, everyone: Sequence[Participant]) -> None:
+async def wait_healthy(member: Participant, everyone: Sequence[Participant], user: Secret | None = None) -> None:
+    """Until every etcd member answers; ``user`` (``name:password``) for a cluster whose authentication is on."""
     urls = endpoints(everyone)
     with anyio.move_on_after(HEALTHY_S):
-        while not await healthy(member.runner, urls):
+        while not await healthy(member.runner, urls, user):
             await anyio.sleep(0.5)
         return
     said = (await etcdctl(member.runner, urls, "endpoint", "health")).stderr_text.strip().splitlines()
