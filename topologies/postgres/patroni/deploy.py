@@ -164,11 +164,14 @@ class InstallStep:
         return changes
 
     async def converge(self, changes: Sequence[Change]) -> None:
+        # Every host first: one that cannot get the engine stops the walk before any host installs anything.
+        for member in self.engine.participants:
+            await install.check_installable(member.runner, member.target)
         # One host at a time: members on one machine share its apt lock.
         for member in self.engine.participants:
             if member.database and not await self.engine.server(member).binaries_present():
                 await self.engine.server(member).install_binaries()
-            await install.install(member.runner, member.target)
+            await install.install_checked(member.runner, member.target)
 
 
 # -- 3. etcd ----------------------------------------------------------------------
