@@ -10,7 +10,7 @@ From a clone, after the README's set-up command, as root with Debian's ``runit``
 
 The contract below does not change from one platform to another; only the
 line choosing the topology does (here ``SHOP_TOPOLOGY``: localhost, docker,
-failover, linux or k8s; see shop_app/platforms.py). The database's endpoint flows to
+failover, failover-auto, linux or k8s; see shop_app/platforms.py). The database's endpoint flows to
 the application as ``DATABASE_URL`` when the database exists; its password is
 generated once, kept 0600, and never printed. The application runs on the
 interpreter harmony_py runs with (no need to activate the virtualenv). For

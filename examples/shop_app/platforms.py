@@ -6,6 +6,10 @@
   containers behind nginx (``SHOP_DOCKER_HOST``: the engine's socket).
 - ``failover``: the shop a process here, its database a primary and a streaming
   replica (two PostgreSQL servers here, ports ``SHOP_DB_PORT`` and one above).
+- ``failover-auto``: as ``failover``, with a witness (a third LocalInstance, running only
+  etcd): the database runs under Patroni and fails over by itself when the primary's host
+  dies; the shop keeps serving through its multi-host ``DATABASE_URL``. Ports
+  ``SHOP_DB_PORT`` + 0..2, and + 2000..4002 for Patroni and etcd (README "Automatic failover").
 - ``linux``: a Linux host over SSH (``SHOP_SSH_HOST``, an IP address;
   ``SHOP_SSH_PORT``, ``SHOP_SSH_USER``, ``SHOP_SSH_KEY``, ``SHOP_SSH_KNOWN_HOSTS``):
   the shop's image as replicated containers behind nginx on that host, through
@@ -59,6 +63,14 @@ def from_environment() -> ShopPlatform:
             LocalInstance("pg-a", root=f"{root}/pg-a"), LocalInstance("pg-b", root=f"{root}/pg-b", port_shift=1)
         )
         return ApplicationTopology(runtime=here, database=database)
+    if kind == "failover-auto":
+        # The witness shares this machine: fine for trying it; the plan says a crash of the machine is not covered.
+        database = FailoverTopology[LocalhostTopology](
+            LocalInstance("pg-a", root=f"{root}/pg-a"),
+            LocalInstance("pg-b", root=f"{root}/pg-b", port_shift=1),
+            witness=LocalInstance("pg-w", root=f"{root}/pg-w", port_shift=2),
+        )
+        return ApplicationTopology(runtime=here, database=database)
     if kind == "linux":
         runtime = linux_host(root)
         db_hosts = os.environ.get("SHOP_SSH_DB_HOSTS", "").split()
@@ -74,7 +86,7 @@ def from_environment() -> ShopPlatform:
         return K8sAnywhereTopology(
             context=os.environ.get("SHOP_K8S_CONTEXT"), namespace=os.environ.get("SHOP_K8S_NAMESPACE")
         )
-    raise ValueError(f"SHOP_TOPOLOGY must be localhost, docker, failover, linux or k8s, got {kind!r}")
+    raise ValueError(f"SHOP_TOPOLOGY must be localhost, docker, failover, failover-auto, linux or k8s, got {kind!r}")
 
 
 def linux_host(root: str) -> LinuxHostTopology:

@@ -148,7 +148,7 @@ def shop(pg_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     kind: str = request.param
     root = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=pg_root))  # a test of its own, when several use one kind
     root.chmod(0o755)
-    address = f"127.36.0.{ {'localhost': 1, 'docker': 2, 'failover': 3}[kind] }"
+    address = f"127.36.0.{ {'localhost': 1, 'docker': 2, 'failover': 3, 'failover-auto': 4}[kind] }"
     shop = Shop(kind, root, address, free_port(address), secrets_module.token_urlsafe(16), capsys)
     db_port = free_port_pair()  # failover's replica listens one above
     for key, value in {

@@ -27,7 +27,7 @@ from harmony_py.scores import PostgreSQLScore
 from harmony_py.scores.supervisors import RUNIT_ENABLED, RUNIT_SERVICES
 from tests.ports import free_ports, port_is_free
 from tests.processes import end_leftovers, processes_mentioning
-from topologies import FailoverTopology, LocalInstance
+from topologies import FailoverTopology, LocalInstance, MultisiteTopology
 from topologies.postgres.patroni.cluster import PatroniCluster
 from topologies.postgres.patroni.deploy import Engine
 from topologies.postgres.patroni.layout import ETCD_CLIENT_OFFSET, ETCD_PEER_OFFSET, REST_OFFSET, Participant
@@ -51,7 +51,7 @@ def engine_port(members: int = 3) -> int:
 @dataclass
 class EngineCluster:
     root: Path
-    topology: FailoverTopology[LocalInstance]
+    topology: FailoverTopology[LocalInstance] | MultisiteTopology[LocalInstance]
     score: PostgreSQLScore
 
     @property
@@ -66,6 +66,10 @@ class EngineCluster:
 
     def participant(self, label: str) -> Participant:
         return next(p for p in self.engine.participants if p.label == label)
+
+    def participant_named(self, name: str) -> Participant:
+        """The participant Patroni and etcd call ``name`` (``site[0]`` is ``site_0``)."""
+        return next(p for p in self.engine.participants if p.name == name)
 
     def apply(self) -> RunReport:
         return anyio.run(Maestro(self.topology).add(self.score).apply)
@@ -111,6 +115,20 @@ def make_cluster(root: Path, name: str = "hae") -> EngineCluster:
     return EngineCluster(root, topology, score)
 
 
+def make_multisite(root: Path, sites: int, name: str) -> EngineCluster:
+    """A primary, ``sites`` replica sites and a witness, each its own LocalInstance (port shifts 0, 1, ...)."""
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    port = engine_port(sites + 2)
+    primary, *others, witness = (
+        LocalInstance(f"pg-{label}", root=str(root / label), port_shift=shift)
+        for shift, label in enumerate(["p", *(f"s{i}" for i in range(sites)), "w"])
+    )
+    topology = MultisiteTopology[LocalInstance](primary, tuple(others), witness=witness)
+    score = PostgreSQLScore(name, port=port, databases=["app"], users=[PgUser("app", databases=("app",))])
+    return EngineCluster(root, topology, score)
+
+
 # -- crashes -------------------------------------------------------------------------
 
 
@@ -143,7 +161,7 @@ def crash_host(member: Participant) -> None:
 
 def boot_host(member: Participant) -> None:
     """What a restarted host's runit does: a runsv for each enabled service (etcd, then Patroni)."""
-    for service in (member.etcd_service, member.patroni_service):
+    for service in (*([member.etcd_service] if member.etcd else []), member.patroni_service):
         subprocess.run(["setsid", "-f", "runsv", f"{RUNIT_SERVICES}/{service}"], check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
@@ -163,10 +181,10 @@ def take_down(cluster: EngineCluster) -> None:
         if postmaster is not None and Path(f"/proc/{postmaster}").exists():
             subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "stop", "-D", member.pg.data_dir,
                             "-m", "immediate", "-w"], capture_output=True, check=False, timeout=60)  # fmt: skip
-    for member in engine.participants:
+    for member in engine.etcd_members:
         _sv("-w", "30", "down", f"{RUNIT_SERVICES}/{member.etcd_service}")
     for member in engine.participants:
-        services = [member.etcd_service] + ([member.patroni_service] if member.database else [])
+        services = ([member.etcd_service] if member.etcd else []) + ([member.patroni_service] if member.database else [])
         for service in services:
             _sv("exit", f"{RUNIT_SERVICES}/{service}")
             for pid in pids_of_service(service):
@@ -177,8 +195,9 @@ def take_down(cluster: EngineCluster) -> None:
 
 
 @contextlib.contextmanager
-def engine_cluster(root: Path, name: str = "hae") -> Iterator[EngineCluster]:
-    cluster = make_cluster(root, name)
+def engine_cluster(root: Path, name: str = "hae", *, sites: int = 0) -> Iterator[EngineCluster]:
+    """A failover pair and a witness; with ``sites``, a multisite topology of a primary and that many sites."""
+    cluster = make_multisite(root, sites, name) if sites else make_cluster(root, name)
     try:
         yield cluster
     finally:

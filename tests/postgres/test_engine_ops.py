@@ -17,9 +17,9 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
-import psycopg
 import pytest
 
 from harmony_py import Maestro, ScoreState
@@ -27,12 +27,10 @@ from harmony_py.report import RunReport
 from harmony_py.score import Score
 from harmony_py.scores import (
     PostgreSQLFailoverScore,
-    PostgreSQLScore,
     PostgreSQLStatusScore,
     PostgreSQLSwitchoverScore,
 )
 from harmony_py.scores.supervisors import RUNIT_SERVICES
-from topologies import FailoverTopology, LocalInstance
 from topologies.postgres.patroni import operations
 from topologies.postgres.patroni.settings import apply_settings
 
@@ -48,7 +46,7 @@ def cluster(pg_root: Path) -> Iterator[EngineCluster]:
         yield made
 
 
-def run(cluster: EngineCluster, *scores: Score[FailoverTopology[LocalInstance]], plan: bool = False) -> RunReport:
+def run(cluster: EngineCluster, *scores: Score[Any], plan: bool = False) -> RunReport:
     maestro = Maestro(cluster.topology).add(*scores)
     return anyio.run(maestro.plan if plan else maestro.apply)
 

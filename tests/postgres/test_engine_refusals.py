@@ -18,7 +18,7 @@ from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLScore
 from harmony_py.scores.supervisors import RUNIT_SERVICES
 from tests.ports import free_port
-from topologies import FailoverTopology, LinuxHostTopology, LocalInstance, MultisiteTopology
+from topologies import FailoverTopology, LinuxHostTopology, LocalInstance
 from topologies.host.base import HostTopology
 from topologies.postgres.patroni.config import Timings
 
@@ -36,15 +36,6 @@ def _services_of(name: str) -> list[str]:
 
 def _score(name: str, port: int) -> PostgreSQLScore:
     return PostgreSQLScore(name, port=port, databases=["app"], users=[PgUser("app", databases=("app",))])
-
-
-def test_even_etcd_member_count_is_refused(pg_root: Path) -> None:
-    root = pg_root / "engine-even"
-    sites = tuple(LocalInstance(f"s{i}", root=str(root / f"s{i}"), port_shift=i) for i in range(3))
-    topology = MultisiteTopology[LocalInstance](sites[0], sites[1:], witness=LocalInstance("w", root=str(root / "w"), port_shift=3))
-    message = _failure(anyio.run(Maestro(topology).add(_score("haeeven", engine_port(4))).plan))
-    assert "3 database members and a witness make an etcd of 4 members" in message and "odd" in message
-    assert not root.exists() and not _services_of("haeeven")
 
 
 def test_port_in_use_on_one_member_is_refused_naming_member_and_port(pg_root: Path) -> None:

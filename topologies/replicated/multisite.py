@@ -16,7 +16,7 @@ class MultisiteTopology(ReplicatedTopology[T_co], Generic[T_co]):
 
     ``witness``: as :class:`~topologies.replicated.failover.FailoverTopology`'s, a ``T`` running
     only the HA engine's witness; the engine's etcd then has a member per site plus the witness,
-    which must make an odd count.
+    but the last site when that count would be even (adr/0097).
     """
 
     primary: T_co

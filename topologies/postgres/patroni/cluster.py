@@ -2,9 +2,10 @@
 
 It resolves the topology's members and witness into :class:`~.layout.Participant`
 values (hosts only: their ``HostPostgreSQL`` gives the runner and the placement),
-refuses what the engine cannot run (an even etcd member count, two members that are
-one server), and hands the walk to :mod:`.deploy`. Status, switchover and
-failover are asked of the engine and verified (:mod:`.operations`, adr/0086).
+keeps the etcd member count odd, refuses what the engine cannot run (two members
+that are one server, port shifts out of range), and hands the walk to :mod:`.deploy`.
+Status, switchover and failover are asked of the engine and verified
+(:mod:`.operations`, adr/0086).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class PatroniCluster:
             Participant(label, host.runner, host.placement, host.placement.config(config), database)
             for label, host, database in [*((l, h, True) for l, h in zip(self.labels, hosts)), ("witness", witness, False)]
         )
+        participants = _odd_etcd(participants)
         _refuse_bad_shapes(participants)
         store = next((h.store for h in hosts if h.store is not None), None) or SecretStore()
         if for_plan:
@@ -126,14 +128,20 @@ def _witness_host(witness: Any) -> HostPostgreSQL:
     return HostPostgreSQL(runner(), HostPlacement())
 
 
+def _odd_etcd(participants: Sequence[Participant]) -> tuple[Participant, ...]:
+    """Every participant an etcd member, but the last database member when that would make an even count.
+
+    Four etcd members survive one failure, as three do, and can split two against two with
+    no majority; the witness keeps its member (it is the third failure domain), so the last
+    database member runs Patroni against the others' etcd (adr/0097).
+    """
+    if len(participants) % 2 == 1:
+        return tuple(participants)
+    last = max(index for index, p in enumerate(participants) if p.database)
+    return tuple(dataclasses.replace(p, etcd=False) if index == last else p for index, p in enumerate(participants))
+
+
 def _refuse_bad_shapes(participants: Sequence[Participant]) -> None:
-    if len(participants) % 2 == 0:
-        databases = len(participants) - 1
-        raise ScoreValueError(
-            f"{databases} database members and a witness make an etcd of {len(participants)} members: an even count "
-            f"survives no more failures than {len(participants) - 1} members do and can split in halves with no "
-            "majority; use an odd total (e.g. two members and a witness, or four sites and a witness)"
-        )
     seen: dict[tuple[str, int], Participant] = {}
     for member in participants:
         if not 0 <= member.placement.port_shift <= MAX_PORT_SHIFT:

@@ -120,7 +120,7 @@ def patroni_config(member: Participant, everyone: Sequence[Participant], secrets
         },
         # etcd 3.4 serves only the v3 API: the v2 "etcd:" section would wait for ever.
         "etcd3": {
-            "hosts": [f"{p.host}:{p.etcd_client_port}" for p in everyone],
+            "hosts": [f"{p.host}:{p.etcd_client_port}" for p in everyone if p.etcd],
             "username": ETCD_PATRONI_USER,
             "password": secrets.etcd_patroni.reveal(),
         },

@@ -67,8 +67,13 @@ class Engine:
         return self.participants[-1]
 
     @property
+    def etcd_members(self) -> tuple[Participant, ...]:
+        """The participants that run an etcd member (an odd count, adr/0097)."""
+        return tuple(p for p in self.participants if p.etcd)
+
+    @property
     def urls(self) -> str:
-        return etcd.endpoints(self.participants)
+        return etcd.endpoints(self.etcd_members)
 
     def server(self, member: Participant) -> HostPostgreSQLServer:
         """The PostgreSQL server Patroni runs on ``member``, driven by the manual path's primitives."""
@@ -162,11 +167,14 @@ class InstallStep:
         return changes
 
     async def converge(self, changes: Sequence[Change]) -> None:
+        # Every host first: one that cannot get the engine stops the walk before any host installs anything.
+        for member in self.engine.participants:
+            await install.check_installable(member.runner, member.target)
         # One host at a time: members on one machine share its apt lock.
         for member in self.engine.participants:
             if member.database and not await self.engine.server(member).binaries_present():
                 await self.engine.server(member).install_binaries()
-            await install.install(member.runner, member.target)
+            await install.install_checked(member.runner, member.target)
 
 
 # -- 3. etcd ----------------------------------------------------------------------
@@ -178,12 +186,18 @@ class EtcdStep:
     planned: list[list[Change]] = field(default_factory=list)
 
     async def plan(self, predicted: EngineForecast) -> list[Change]:
-        everyone = self.engine.participants
+        everyone = self.engine.etcd_members
         self.planned = [
             await plan_daemon(member.runner, etcd.etcd_daemon(member, everyone), member.target) for member in everyone
         ]
         predicted.etcd_starting = any(c.attribute == "start" for found in self.planned for c in found)
         changes = [c for found in self.planned for c in found]
+        if changes:
+            changes += [
+                Change(ChangeAction.RUN, m.target, f"{m.label} runs no etcd member (Patroni there uses the others'): "
+                       f"{len(everyone)} etcd members, an odd count, survive one failure as {len(everyone) + 1} would")
+                for m in self.engine.participants if not m.etcd
+            ]  # fmt: skip
         shared = _shared_machines(self.engine)
         if changes and shared:
             witness = self.engine.witness
@@ -193,7 +207,7 @@ class EtcdStep:
         return changes
 
     async def converge(self, changes: Sequence[Change]) -> None:
-        everyone = self.engine.participants
+        everyone = self.engine.etcd_members
         for member in everyone:
             await etcd.prepare_directory(member)
         for member, found in zip(everyone, self.planned):
@@ -222,7 +236,7 @@ class AuthStep:
                         "enable etcd authentication (root; a patroni user limited to Patroni's keys)")  # fmt: skip
         if predicted.etcd_starting:
             return [change]
-        runner = engine.participants[0].runner
+        runner = engine.etcd_members[0].runner
         if not await etcd.auth_enabled(runner, engine.urls):
             return [change]
         if not await etcd.patroni_user_works(runner, engine.urls, _patroni_user(engine)):
@@ -234,10 +248,10 @@ class AuthStep:
 
     async def converge(self, changes: Sequence[Change]) -> None:
         engine = self.engine
-        if await etcd.auth_enabled(engine.participants[0].runner, engine.urls):
+        if await etcd.auth_enabled(engine.etcd_members[0].runner, engine.urls):
             return
         secrets = engine.credentials
-        await etcd.enable_auth(engine.participants[0], engine.urls, secrets.etcd_root, secrets.etcd_patroni)
+        await etcd.enable_auth(engine.etcd_members[0], engine.urls, secrets.etcd_root, secrets.etcd_patroni)
 
 
 def _patroni_user(engine: Engine) -> Secret:

@@ -66,6 +66,59 @@ async def plan_install(runner: CommandRunnerService, target: str) -> list[Change
 
 async def install(runner: CommandRunnerService, target: str) -> None:
     """Install what :func:`plan_install` found missing; raises :class:`~topologies.errors.HostPostgreSQLError` naming the host and why."""
+    await check_installable(runner, target)
+    await install_checked(runner, target)
+
+
+async def check_installable(runner: CommandRunnerService, target: str) -> None:
+    """Refuse, changing nothing installed, when what the host lacks cannot be had.
+
+    Run on every host before any host installs anything, so that one host that
+    cannot get the engine leaves all of them as they were. apt's package lists
+    are refreshed (``apt-get update``, no package changes); a Patroni to install
+    is fetched into a temporary directory, removed afterwards.
+    """
+    missing = await missing_packages(runner)
+    if missing:
+        try:
+            await apt_get(runner, "update", timeout_s=INSTALL_S)
+        except CommandFailedError as failed:
+            raise HostPostgreSQLError(f"{target}: apt-get update failed, so the HA engine cannot be installed: {failed}") from None
+        candidates = await candidate_versions(runner, missing)
+        unknown = [name for name in missing if name not in candidates]
+        if unknown:
+            raise HostPostgreSQLError(
+                f"{target}: the HA engine cannot be installed: apt knows no {', '.join(unknown)} "
+                "(the host needs Debian 12's main repository); nothing was installed"
+            )
+    # Without the host's python3 and its venv module yet, apt brings them; pip is then tried at install.
+    if await patroni_version(runner) != PATRONI_VERSION and not {"python3", "python3-venv"} & set(missing):
+        await _fetchable(runner, target)
+
+
+async def _fetchable(runner: CommandRunnerService, target: str) -> None:
+    """Patroni can be fetched from the package index the host's pip uses (tried in a throwaway virtualenv)."""
+    made = await _checked(runner, ["mktemp", "-d", "/tmp/harmony-patroni-check.XXXXXXXX"], f"{target}: making a temporary directory")
+    scratch = made.stdout_text.strip()
+    try:
+        await _checked(runner, [HOST_PYTHON, "-m", "venv", "--", f"{scratch}/venv"], f"{target}: making a virtualenv in {scratch}")
+        result = await runner.run(
+            [f"{scratch}/venv/bin/pip", "download", "--quiet", "--no-deps", "--no-cache-dir", "--disable-pip-version-check",
+             "--dest", f"{scratch}/wheels", PATRONI_REQUIREMENTS[0]],
+            timeout_s=INSTALL_S,
+        )  # fmt: skip
+        if not result.ok:
+            raise HostPostgreSQLError(
+                f"{target}: the HA engine cannot be installed: Patroni {PATRONI_VERSION} cannot be fetched from the "
+                f"package index ({_last_line(result)}); nothing was installed on any host. Give the host access to "
+                f"the index, or install Patroni into {PATRONI_HOME} beforehand (scripts/install_ha_engine.py)"
+            )
+    finally:
+        await runner.run(["rm", "-rf", "--", scratch], timeout_s=QUICK_S)
+
+
+async def install_checked(runner: CommandRunnerService, target: str) -> None:
+    """Install what is missing, once :func:`check_installable` passed on every host."""
     missing = await missing_packages(runner)
     if missing:
         await _install_packages(runner, target, missing)
@@ -74,18 +127,6 @@ async def install(runner: CommandRunnerService, target: str) -> None:
 
 
 async def _install_packages(runner: CommandRunnerService, target: str, missing: Sequence[str]) -> None:
-    try:
-        await apt_get(runner, "update", timeout_s=INSTALL_S)
-    except CommandFailedError as failed:
-        raise HostPostgreSQLError(f"{target}: apt-get update failed, so the HA engine cannot be installed: {failed}") from None
-    # Asked before anything is installed: a host that cannot get one package gets none.
-    candidates = await candidate_versions(runner, missing)
-    unknown = [name for name in missing if name not in candidates]
-    if unknown:
-        raise HostPostgreSQLError(
-            f"{target}: the HA engine cannot be installed: apt knows no {', '.join(unknown)} "
-            "(the host needs Debian 12's main repository); nothing was installed"
-        )
     systemd = await runner.stat("/run/systemd/system")
     policy_written = False
     if systemd is not None and systemd.kind is FileKind.DIRECTORY:

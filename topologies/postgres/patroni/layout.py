@@ -2,7 +2,9 @@
 
 Every participant is a host (its ``HostPostgreSQL``: a runner and a placement).
 Each database member runs an etcd member and Patroni (which runs PostgreSQL);
-the witness runs an etcd member only.
+the witness runs an etcd member only. When that would make an even etcd (three
+database members and a witness), the last database member runs Patroni without
+an etcd member of its own (adr/0097).
 
 Ports follow from the PostgreSQL port ``P`` a member uses (the config's port
 moved by the host's ``port_shift``), so that members on one machine
@@ -48,6 +50,8 @@ class Participant:
     config: PgConfig
     """The cluster's config as this host runs it (its listen addresses and networks applied)."""
     database: bool
+    etcd: bool = True
+    """Whether an etcd member runs here (every participant, but one database member when the count would be even)."""
 
     @property
     def name(self) -> str:
@@ -83,7 +87,7 @@ class Participant:
     @property
     def ports(self) -> dict[str, int]:
         """What listens on which port here (for the check that nothing else does)."""
-        found = {"etcd client": self.etcd_client_port, "etcd peer": self.etcd_peer_port}
+        found = {"etcd client": self.etcd_client_port, "etcd peer": self.etcd_peer_port} if self.etcd else {}
         if self.database:
             found |= {"PostgreSQL": self.pg_port, "Patroni REST API": self.rest_port}
         return found
