@@ -15,7 +15,8 @@ the same time on two workers:
   holds its lock files, and the host's own ``useradd`` then fails);
 - the two files that run mypy in-process on the checkout's ``.mypy_cache``;
 - ``tests/ssh/test_engine_*``: the three namespace hosts of ``tests/ssh/netns_trio.py``
-  on the fixed bridge address 10.231.0.161/27.
+  on the fixed bridge address 10.231.0.161/27;
+- the two files on ``tests/ssh/netns_hosts.py``'s two hosts (fixed addresses in 10.231.0.192/28).
 
 Everything else a test listens on or creates is unique to its worker: ports
 come from the worker's slice (tests/ports.py), directories from pytest's
@@ -44,6 +45,8 @@ SHARED_UNITS = {
     "tests/test_mypy_strict.py": ".mypy_cache",
     "tests/test_typing_contracts.py": ".mypy_cache",
     "tests/ssh/test_engine_": "10.231.0.160/27",
+    "tests/ssh/test_postgres_failover.py": "10.231.0.192/28",
+    "tests/ssh/test_ha_install_refused.py": "10.231.0.192/28",
 }
 """Path prefix (from the project root) -> the unit of work of every test under it."""
 
