@@ -14,10 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from capabilities.application import database_url
 from harmony_py import ScoreState
 
 from .committer import committing
-from .engine_hosts import EngineCluster, boot_host, crash_host, engine_cluster, postmaster_pid
+from .engine_hosts import (
+    EngineCluster,
+    boot_host,
+    crash_host,
+    engine_cluster,
+    postmaster_pid,
+)
 
 CRASH_TIMEOUT_S = 120.0
 """How long the writes may stay down (the engine's ttl is 20 s); a bound for a stuck test, not a figure."""
@@ -38,6 +45,7 @@ def _healthy(cluster: EngineCluster) -> None:
 
 def test_host_crash_of_the_primary_fails_over_by_itself_and_the_crashed_member_rejoins(cluster: EngineCluster) -> None:
     old = cluster.leader()
+    url_before = database_url(cluster.endpoint()).reveal()
     with committing(cluster.endpoints(), table="host_crash") as committer:
         committer.wait_for_acks(50)
         crash_host(cluster.participant(old))
@@ -55,6 +63,8 @@ def test_host_crash_of_the_primary_fails_over_by_itself_and_the_crashed_member_r
     _healthy(cluster)
     again = cluster.apply()
     assert [s.state for s in again.scores] == [ScoreState.UNCHANGED], again.scores
+    # The endpoint does not follow the leader: an application given it is not restarted after a failover.
+    assert database_url(cluster.endpoint()).reveal() == url_before
 
 
 def test_postmaster_crash_restarts_in_place_and_loses_nothing(cluster: EngineCluster) -> None:

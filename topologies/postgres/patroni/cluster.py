@@ -31,7 +31,6 @@ from . import operations
 from .config import REWIND_USER, Credentials
 from .deploy import Engine, deploy_engine, plan_engine
 from .layout import MAX_PORT_SHIFT, Participant
-from .view import cluster_view
 
 STATUS_TIMEOUT_S = 30.0
 
@@ -74,12 +73,13 @@ class PatroniCluster:
         return await deploy_engine(self.engine(config))
 
     async def endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
-        """The current leader's address first, then every member's, for libpq's ``target_session_attrs=read-write``."""
+        """Every member's address, in member order, for libpq's ``target_session_attrs=read-write``.
+
+        ``host`` and ``port`` name the first member whichever leads: the endpoint stays the same
+        across failovers, so an application given it is not restarted by the next apply after one.
+        """
         engine = self.engine(config)
-        view = await cluster_view(engine.databases)
-        leader = view.leader.name if view is not None and view.leader is not None else None
-        first = next((m for m in engine.databases if m.name == leader), engine.databases[0])
-        found = engine.server(first).endpoint(database)
+        found = engine.server(engine.databases[0]).endpoint(database)
         members = tuple((m.host, m.pg_port) for m in engine.databases)
         return dataclasses.replace(found, members=members)
 
