@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from harmony_py import Maestro, RunReport, Score, ScoreState, Secret
-from harmony_py.scores import DirectoryScore, FileScore, LinkScore
+from harmony_py.scores import CommandScore, DirectoryScore, FileScore, LinkScore
 from topologies import LinuxHostTopology
 from topologies.host.ssh import files
 from topologies.host.ssh.session_pool import SessionPool
@@ -46,6 +46,7 @@ def _workload(root: Path) -> list[Score[LinuxHostTopology]]:
     scores += [FileScore(str(root / "conf" / f"{n}.conf"), f"setting = {n}\n") for n in range(FILES)]
     scores.append(FileScore(str(root / "conf" / "key"), Secret("s3cret\n")))
     scores.append(LinkScore(str(root / "current"), str(root / "conf")))
+    scores.append(CommandScore(["touch", str(root / "conf" / "made")], creates=str(root / "conf" / "made")))
     return scores
 
 
