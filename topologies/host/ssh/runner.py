@@ -206,7 +206,7 @@ class SshCommandRunner:
             return None
         try:
             result = await self.run(plan_snapshot.command(pairs))
-        except Exception as exc:  # noqa: BLE001  any failure: observe live, and let that observation name it
+        except Exception as exc:  # noqa: BLE001 - any failure: observe live, and let that observation name it
             LOG.debug("%s: plan observations not batched: %s", self.name, exc)
             return None
         snapshot = plan_snapshot.parse(pairs, result)
