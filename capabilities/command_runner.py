@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -156,4 +157,23 @@ class CommandRunner(Protocol):
 
     def command_runner(self) -> CommandRunnerService:
         """The service that runs programs and manages files on this machine."""
+        ...
+
+
+@runtime_checkable
+class BatchedObservations(Protocol):
+    """A CommandRunnerService that can observe many paths in one round trip for a plan (optional).
+
+    Inside ``observing(paths)``, the ``stat``, ``resolve`` and ``digest``
+    calls of the plan running in that task (and the tasks it starts) may be
+    answered from one snapshot taken on entry; nothing else ever is: an
+    apply, or the observation after it, always observes afresh.
+    """
+
+    def observing(self, paths: Iterable[str]) -> AbstractAsyncContextManager[None]:
+        """Take the snapshot of ``paths``; answer this plan's observations of them from it."""
+        ...
+
+    def observed_digest(self, path: str) -> str | None:
+        """The SHA-256 of ``path`` from the current plan's snapshot, or ``None`` (no round trip is made)."""
         ...

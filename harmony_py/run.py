@@ -30,6 +30,7 @@ import anyio
 from .errors import HarmonyError, OutputMissingError, describe
 from .events import EventHandler, ScoreFinished, ScoreStarted
 from .graph import Graph, Node
+from .observations import batched_observations
 from .outcome import InterpretStatus, Outcome
 from .outputs import ProducingInterpret, Ref, check_output
 from .refs import substitute
@@ -98,8 +99,10 @@ class Run(Generic[T]):
     # -- plan ---------------------------------------------------------------------
 
     async def plan(self) -> None:
-        # Plans mutate nothing: a score waits only for the producers of its Refs.
-        await self._run_all(lambda node: set(node.producers.values()), self._plan_node)
+        # Plans mutate nothing: a score waits only for the producers of its Refs. What they
+        # observe is gathered first, in one round trip where the runner can (observations.py).
+        async with batched_observations(self.topology, (node.score for node in self.graph.nodes)):
+            await self._run_all(lambda node: set(node.producers.values()), self._plan_node)
 
     async def _plan_node(self, node: Node[Score[T]]) -> list[Node[Score[T]]]:
         report = await self._plan(node)

@@ -135,6 +135,10 @@ class CommandScore(Score[CommandRunner]):
         # The generated hash would cover the env mapping, which is unhashable; these fields suffice.
         return hash((self.command_value, self.creates, self.unless_value))
 
+    def observed_paths(self) -> tuple[str, ...]:
+        """The ``creates=`` path its plan stats, for a batched observation (harmony_py/observations.py)."""
+        return (self.creates,) if isinstance(self.creates, str) else ()
+
     @property
     def command_value(self) -> Command:
         return _as_command("CommandScore", "command", self.command)

@@ -15,6 +15,7 @@ from capabilities.command_runner import (
 )
 from harmony_py.diff import MAX_DIFF_BYTES, NoDiff, bounded_diff
 from harmony_py.errors import HarmonyError, ScoreValueError
+from harmony_py.observations import observed_digest
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.values import Change, ChangeAction, Secret
 
@@ -79,6 +80,10 @@ class FileScore(Score[CommandRunner]):
     def name(self) -> str:
         return f"FileScore({self.path})"
 
+    def observed_paths(self) -> tuple[str, ...]:
+        """What its plan observes, for a batched observation (harmony_py/observations.py)."""
+        return (self.path,) if isinstance(self.path, str) else ()
+
     @property
     def is_secret(self) -> bool:
         return isinstance(self.content, Secret)
@@ -136,8 +141,16 @@ class FileInterpret(ConvergingInterpret[CommandRunner]):
         self, runner: CommandRunnerService, where: Location, found: FileStat, desired: bytes
     ) -> Change | None:
         path = self.score.path
+        wanted_digest = hashlib.sha256(desired).hexdigest()
+        known = observed_digest(runner, where.target)
+        if known is not None and found.size == len(desired) and known == wanted_digest:
+            return None  # compared where the file is: nothing read back
+        if known is not None and self.score.is_secret:
+            # It differs: the plan says so without reading back what may be a secret.
+            summary = f"update content of {path}{where.shown} ({found.size} -> {len(desired)} bytes); secret, diff hidden"
+            return Change(ChangeAction.UPDATE, path, summary, attribute="content")
         if max(found.size, len(desired)) > COMPARE_BY_DIGEST_ABOVE:
-            if found.size == len(desired) and await runner.digest(where.target) == hashlib.sha256(desired).hexdigest():
+            if found.size == len(desired) and await runner.digest(where.target) == wanted_digest:
                 return None
             summary = f"update content of {path}{where.shown}: content differs ({found.size} bytes -> {len(desired)} bytes)"
             return Change(ChangeAction.UPDATE, path, summary, attribute="content")
@@ -203,6 +216,10 @@ class DirectoryScore(Score[CommandRunner]):
     @property
     def name(self) -> str:
         return f"DirectoryScore({self.path})"
+
+    def observed_paths(self) -> tuple[str, ...]:
+        """What its plan observes, for a batched observation (harmony_py/observations.py)."""
+        return (self.path,) if isinstance(self.path, str) else ()
 
     def interpret(self) -> DirectoryInterpret:
         return DirectoryInterpret(self)

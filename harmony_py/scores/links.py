@@ -56,6 +56,10 @@ class LinkScore(Score[CommandRunner]):
     def name(self) -> str:
         return f"LinkScore({self.path})"
 
+    def observed_paths(self) -> tuple[str, ...]:
+        """What its plan observes, for a batched observation (harmony_py/observations.py)."""
+        return (self.path,) if isinstance(self.path, str) else ()
+
     def interpret(self) -> LinkInterpret:
         return LinkInterpret(self)
 

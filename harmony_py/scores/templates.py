@@ -15,6 +15,7 @@ the diff shows which lines change without showing any secret.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import jinja2.sandbox
 from capabilities.command_runner import CommandRunner, FileKind
 from harmony_py.diff import unified_diff
 from harmony_py.errors import HarmonyError, ScoreValueError
+from harmony_py.observations import observed_digest
 from harmony_py.refs import find_refs
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.values import MASK, Change, ChangeAction, Secret
@@ -91,6 +93,10 @@ class TemplateScore(Score[CommandRunner]):
     @property
     def name(self) -> str:
         return f"TemplateScore({self.path})"
+
+    def observed_paths(self) -> tuple[str, ...]:
+        """What its plan observes, for a batched observation (harmony_py/observations.py)."""
+        return (self.path,) if isinstance(self.path, str) else ()
 
     @property
     def has_secrets(self) -> bool:
@@ -226,7 +232,9 @@ class TemplateInterpret(ConvergingInterpret[CommandRunner]):
         if found.kind is not FileKind.FILE:
             raise HarmonyError(f"{path} is a {found.kind.value}, not a file; harmony_py will not replace it: remove or move it first")
         changes = []
-        current = await runner.read_file(path) or b""
+        known = observed_digest(runner, path)
+        unchanged = known is not None and found.size == len(desired) and known == hashlib.sha256(desired).hexdigest()
+        current = desired if unchanged else await runner.read_file(path) or b""  # read back only to show a diff
         if current != desired:
             changes.append(self._content_change(current, desired, others_read=bool(found.mode & _OTHERS_READ)))
         if found.mode != mode:

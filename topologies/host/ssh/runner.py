@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import logging
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -24,11 +26,14 @@ import asyncssh
 from capabilities.command_runner import CommandResult, FileStat
 from topologies.loop_lock import LoopLock
 
-from . import files
+from . import files, plan_snapshot
 from .command_line import command_line, env_header, plain_line
 from .connection import ConnectOptions, connect
 from .process import GroupStopper
+from .plan_snapshot import PlanSnapshot
 from .session_pool import SessionPool
+
+LOG = logging.getLogger(__name__)
 
 PATH_ERRORS = "surrogateescape"
 """How SFTP paths are encoded: as UTF-8, with os.fsdecode's surrogates turned back into their bytes."""
@@ -37,6 +42,10 @@ RESERVED_SESSIONS = 3
 commands (see process.GroupStopper); and one because sshd frees a session's
 slot a moment after the client sees its channel closed (measured: 1 SFTP + 9
 concurrent exec channels fail under MaxSessions 10, 1 + 8 never do)."""
+_PLANNING: contextvars.ContextVar[tuple[SshCommandRunner, PlanSnapshot] | None] = contextvars.ContextVar(
+    "harmony_ssh_plan_snapshot", default=None
+)
+"""The snapshot a plan observes through, seen only by the tasks of that plan (plan_snapshot.py)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,9 @@ class SshCommandRunner:
         return await session.commands.run(args, stdin=stdin or b"", env=env, timeout_s=timeout)
 
     async def stat(self, path: str) -> FileStat | None:
+        snapshot = self._planned()
+        if snapshot is not None and path in snapshot.stats:
+            return snapshot.stats[path]
         session = await self._current()
         with files.remote_errors(self.name, "stat", path):
             return await files.stat(session.sftp, path)
@@ -145,13 +157,62 @@ class SshCommandRunner:
 
     async def resolve(self, path: str) -> str | None:
         # The SFTP session runs as root under sudo=True, so it resolves what root sees.
+        snapshot = self._planned()
+        if snapshot is not None and path in snapshot.resolved:
+            return snapshot.resolved[path]
         session = await self._current()
         with files.remote_errors(self.name, "resolve", path):
             return await files.resolve(session.sftp, path)
 
     async def digest(self, path: str) -> str | None:
         # Hashed on the host (sha256sum): a large file never crosses the connection.
+        known = self.observed_digest(path)
+        if known is not None:
+            return known
         return files.parse_digest(self.name, path, await self.run(files.digest_command(path)))
+
+    # -- observations batched for a plan (plan_snapshot.py) ----------------------
+
+    @contextlib.asynccontextmanager
+    async def observing(self, paths: Iterable[str]) -> AsyncIterator[None]:
+        """Observe ``paths`` in one round trip; inside, this task's plan is answered from that snapshot.
+
+        Only the tasks started inside see the snapshot (a context variable), so
+        an apply or a verification never does. When the batch cannot be taken
+        (too many paths, a host without GNU stat or realpath) every observation
+        is made live, as without it; the reason is logged at debug level.
+        """
+        snapshot = await self._take_snapshot(paths)
+        token = _PLANNING.set((self, snapshot)) if snapshot is not None else None
+        try:
+            yield
+        finally:
+            if token is not None:
+                _PLANNING.reset(token)
+
+    def observed_digest(self, path: str) -> str | None:
+        """The SHA-256 of ``path`` as the current plan's snapshot saw it; ``None`` when it has none (no round trip)."""
+        snapshot = self._planned()
+        return snapshot.digests.get(path) if snapshot is not None else None
+
+    def _planned(self) -> PlanSnapshot | None:
+        planning = _PLANNING.get()
+        return planning[1] if planning is not None and planning[0] is self else None
+
+    async def _take_snapshot(self, paths: Iterable[str]) -> PlanSnapshot | None:
+        pairs = plan_snapshot.queries(paths)
+        if pairs is None:
+            LOG.debug("%s: plan observations not batched (no paths, or more than %d)", self.name, plan_snapshot.MAX_PATHS)
+            return None
+        try:
+            result = await self.run(plan_snapshot.command(pairs))
+        except Exception as exc:  # noqa: BLE001 - any failure: observe live, and let that observation name it
+            LOG.debug("%s: plan observations not batched: %s", self.name, exc)
+            return None
+        snapshot = plan_snapshot.parse(pairs, result)
+        if snapshot is None:
+            LOG.debug("%s: plan observations not batched: unreadable answer (exit %d)", self.name, result.exit_status)
+        return snapshot
 
     # -- the session ----------------------------------------------------------
 

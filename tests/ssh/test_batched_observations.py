@@ -1,0 +1,138 @@
+"""A host's plan observes its files in one round trip; apply and its verification observe afresh
+(issue 14, "Observations batched"; adr/0099). Real sshd servers, see conftest.py."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from harmony_py import Maestro, RunReport, Score, ScoreState, Secret
+from harmony_py.scores import CommandScore, DirectoryScore, FileScore, LinkScore
+from topologies import LinuxHostTopology
+from topologies.host.ssh import files
+from topologies.host.ssh.session_pool import SessionPool
+
+from .conftest import HostFactory
+from .sshd import SshServer
+
+FILES = 8
+
+
+def _count(requests: Counter[str], name: str, call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        requests[name] += 1
+        return await call(*args, **kwargs)
+
+    return counted
+
+
+@pytest.fixture
+def requests(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many SFTP observations and session commands the host was sent (counted, then made as usual)."""
+    counts: Counter[str] = Counter()
+    for name in ("stat", "read_file", "resolve"):
+        monkeypatch.setattr(files, name, _count(counts, f"sftp {name}", getattr(files, name)))
+    monkeypatch.setattr(SessionPool, "run", _count(counts, "command", SessionPool.run))
+    return counts
+
+
+def _workload(root: Path) -> list[Score[LinuxHostTopology]]:
+    scores: list[Score[LinuxHostTopology]] = [DirectoryScore(str(root / "conf"), mode=0o755)]
+    scores += [FileScore(str(root / "conf" / f"{n}.conf"), f"setting = {n}\n") for n in range(FILES)]
+    scores.append(FileScore(str(root / "conf" / "key"), Secret("s3cret\n")))
+    scores.append(LinkScore(str(root / "current"), str(root / "conf")))
+    scores.append(CommandScore(["touch", str(root / "conf" / "made")], creates=str(root / "conf" / "made")))
+    return scores
+
+
+async def _plan_counted(host: LinuxHostTopology, scores: list[Score[LinuxHostTopology]], requests: Counter[str]) -> RunReport:
+    async with Maestro(host).add(*scores) as maestro:
+        await maestro.prepare()
+        requests.clear()  # only what the plan itself sends
+        return await maestro.plan()
+
+
+def _apply(host: LinuxHostTopology, scores: list[Score[LinuxHostTopology]]) -> RunReport:
+    async def go() -> RunReport:
+        async with Maestro(host).add(*scores) as maestro:
+            return await maestro.apply()
+
+    return anyio.run(go)
+
+
+def test_plan_of_many_file_scores_on_one_host_makes_one_observation_round_trip(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str]
+) -> None:
+    scores = _workload(remote_dir)
+    assert {s.state for s in _apply(make_host(ssh_servers[0]), scores).scores} == {ScoreState.CHANGED}
+    report = anyio.run(_plan_counted, make_host(ssh_servers[0]), scores, requests)
+    assert {s.state for s in report.scores} == {ScoreState.UNCHANGED}
+    # One batched command; the link's target is still read with readlink (one more command).
+    assert requests == Counter({"command": 2})
+
+
+def test_plan_from_the_snapshot_shows_a_diff_and_hides_a_secret_without_reading_it(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str]
+) -> None:
+    scores = _workload(remote_dir)
+    _apply(make_host(ssh_servers[0]), scores)
+    (remote_dir / "conf" / "0.conf").write_text("setting = changed\n")
+    (remote_dir / "conf" / "key").write_text("other\n")
+    (remote_dir / "conf" / "1.conf").chmod(0o600)
+    report = anyio.run(_plan_counted, make_host(ssh_servers[0]), scores, requests)
+    changed = {s.name: s.changes for s in report.scores if s.changes}
+    assert set(changed) == {f"FileScore({remote_dir}/conf/{name})" for name in ("0.conf", "1.conf", "key")}
+    assert "+setting = 0" in (changed[f"FileScore({remote_dir}/conf/0.conf)"][0].diff or "")
+    assert changed[f"FileScore({remote_dir}/conf/1.conf)"][0].summary == f"mode of {remote_dir}/conf/1.conf 0600 -> 0644"
+    key = changed[f"FileScore({remote_dir}/conf/key)"][0]
+    assert key.summary.endswith("(6 -> 7 bytes); secret, diff hidden") and key.diff is None
+    # Only the file whose diff is shown is read back.
+    assert requests["sftp read_file"] == 1 and requests["sftp stat"] == 0
+
+
+def test_file_changed_between_plan_and_apply_is_still_converged_and_verified(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path
+) -> None:
+    scores = _workload(remote_dir)
+    _apply(make_host(ssh_servers[0]), scores)
+    target = remote_dir / "conf" / "3.conf"
+
+    async def plan_change_apply() -> tuple[RunReport, RunReport]:
+        async with Maestro(make_host(ssh_servers[0])).add(*scores) as maestro:
+            planned = await maestro.plan()
+            target.write_text("changed after the plan\n")
+            return planned, await maestro.apply()
+
+    planned, applied = anyio.run(plan_change_apply)
+    assert {s.state for s in planned.scores} == {ScoreState.UNCHANGED}
+    states = {s.name: s.state for s in applied.scores}
+    assert states.pop(f"FileScore({target})") is ScoreState.CHANGED
+    assert set(states.values()) == {ScoreState.UNCHANGED}
+    assert target.read_text() == "setting = 3\n"
+
+
+def test_file_replaced_by_a_link_after_the_plan_is_refused_at_apply(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path
+) -> None:
+    scores = _workload(remote_dir)
+    _apply(make_host(ssh_servers[0]), scores)
+    target = remote_dir / "conf" / "5.conf"
+    elsewhere = remote_dir / "elsewhere"
+    elsewhere.write_text("not ours\n")
+
+    async def plan_swap_apply() -> RunReport:
+        async with Maestro(make_host(ssh_servers[0])).add(*scores) as maestro:
+            await maestro.plan()
+            target.unlink()
+            target.symlink_to(elsewhere)
+            return await maestro.apply()
+
+    applied = anyio.run(plan_swap_apply)
+    failed = [s for s in applied.scores if s.state is ScoreState.FAILED]
+    assert [s.name for s in failed] == [f"FileScore({target})"] and "is a symlink" in failed[0].message
+    assert elsewhere.read_text() == "not ours\n"
