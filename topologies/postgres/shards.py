@@ -13,18 +13,16 @@ from then on, and that no row is moved (moving data is out of scope).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
-
-import anyio
+from collections.abc import Sequence
+from typing import Any
 
 from capabilities.errors import PostgreSQLError
 from capabilities.postgresql import PgConfig, PgEndpoint, PostgreSQLService, ReplicationRole
 from capabilities.sharding import ShardMap
-from harmony_py.errors import MemberError, ScoreValueError, one_error
+from harmony_py.errors import ScoreValueError
 from harmony_py.values import Change, ChangeAction
+from topologies.labelled_parts import on_each
 
-R = TypeVar("R")
 
 
 class ShardedPostgreSQL:
@@ -129,26 +127,3 @@ async def holds_cluster(shard: PostgreSQLService, config: PgConfig) -> bool:
         f"cannot tell whether it holds cluster {config.name}: its PostgreSQL service "
         f"({type(shard).__name__}) observes neither a server's replication() nor a cluster's status()"
     )
-
-
-async def on_each(labels: Sequence[str], items: Sequence[Any], call: Callable[[Any], Awaitable[R]]) -> list[R]:
-    """Run ``call`` on every item concurrently; results in order.
-
-    Every item runs to its end (one failing does not cancel the others), so a
-    failure names each one that failed, by its label, one line each.
-    """
-    results: list[R | None] = [None] * len(items)
-    failures: dict[int, MemberError] = {}
-
-    async def one(index: int, item: Any) -> None:
-        try:
-            results[index] = await call(item)
-        except Exception as exc:
-            failures[index] = MemberError(labels[index], exc)
-
-    async with anyio.create_task_group() as group:
-        for index, item in enumerate(items):
-            group.start_soon(one, index, item)
-    if failures:
-        raise one_error([failures[index] for index in sorted(failures)])
-    return results  # type: ignore[return-value]  # every index was filled: none failed

@@ -13,23 +13,19 @@ The run-time check mirrors it: :meth:`capability_gaps` asks each sub-topology.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar, overload
-
-import anyio
 
 from capabilities.command_runner import CommandRunner
 from capabilities.postgresql import PostgreSQL, PostgreSQLCluster, PostgreSQLClusterService, PostgreSQLServer
 from harmony_py.capability_check import capability_gaps, member_gaps, member_needs
-from harmony_py.errors import MemberError, one_error
 from harmony_py.topology import TopologyReport, close_topology
+from topologies.labelled_parts import on_each
 from topologies.postgres.cluster import ReplicatedPostgreSQL
 from topologies.postgres.patroni.cluster import PatroniCluster
 
 from ._markers import _NotPostgreSQL
 
 T_co = TypeVar("T_co", covariant=True)
-R = TypeVar("R")
 
 # What each member must provide for the topology to provide a capability
 # (when it is not the capability itself).
@@ -74,7 +70,7 @@ class ReplicatedTopology(Generic[T_co]):
 
     async def ensure_ready(self) -> TopologyReport:
         labels, parts = self._parts()
-        reports = await _on_all(labels, parts, _ensure_ready)
+        reports = await on_each(labels, parts, _ensure_ready)
         facts = {
             f"{label}.{key}": value
             for label, report in zip(labels, reports)
@@ -122,26 +118,3 @@ class ReplicatedTopology(Generic[T_co]):
 async def _ensure_ready(member: Any) -> TopologyReport:
     report: TopologyReport = await member.ensure_ready()
     return report
-
-
-async def _on_all(labels: Sequence[str], members: Sequence[Any], call: Callable[[Any], Awaitable[R]]) -> list[R]:
-    """Run ``call`` on every member concurrently; results in member order.
-
-    Every member runs to its end (one failing does not cancel the others), so
-    a failure names each member that failed, by its label, one line each.
-    """
-    results: list[R | None] = [None] * len(members)
-    failures: dict[int, MemberError] = {}
-
-    async def one(index: int, member: Any) -> None:
-        try:
-            results[index] = await call(member)
-        except Exception as exc:
-            failures[index] = MemberError(labels[index], exc)
-
-    async with anyio.create_task_group() as group:
-        for index, member in enumerate(members):
-            group.start_soon(one, index, member)
-    if failures:
-        raise one_error([failures[index] for index in sorted(failures)])
-    return results  # type: ignore[return-value]

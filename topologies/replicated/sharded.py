@@ -22,7 +22,8 @@ from capabilities.sharding import PostgreSQLShards
 from harmony_py.capability_check import capability_gaps, member_gaps, member_needs
 from harmony_py.errors import ScoreValueError
 from harmony_py.topology import TopologyReport, close_topology
-from topologies.postgres.shards import ShardedPostgreSQL, on_each
+from topologies.labelled_parts import on_each
+from topologies.postgres.shards import ShardedPostgreSQL
 
 from ._markers import _NotPostgreSQL
 
