@@ -17,6 +17,8 @@ A score catches the capability's error (``capabilities.errors``): a
     │   └── RemoteFileError                     a file operation over SFTP
     ├── PostgreSQLError                       (capabilities.errors)
     │   ├── HostPostgreSQLError                 a server on a host, run through its commands
+    │   ├── PatroniUnreachableError             a member's Patroni REST API does not answer
+    │   ├── PatroniRequestError                 Patroni refused a request (its HTTP status kept)
     │   └── K8sPostgreSQLError                  a server in a Pod, through the exec API
     └── ApplicationError                      (capabilities.errors)
         ├── ApplicationStartError               a supervised process did not come up healthy
@@ -63,6 +65,18 @@ class RemoteFileError(FileAccessError):
 
 class HostPostgreSQLError(PostgreSQLError):
     """A PostgreSQL server on a host could not be brought to the desired state."""
+
+
+class PatroniUnreachableError(PostgreSQLError):
+    """No answer from a member's Patroni REST API (not running, or its host is unreachable)."""
+
+
+class PatroniRequestError(PostgreSQLError):
+    """Patroni answered a request with an error status; ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class K8sPostgreSQLError(PostgreSQLError):

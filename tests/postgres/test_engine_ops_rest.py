@@ -20,7 +20,8 @@ from capabilities.command_runner import CommandResult
 from harmony_py.values import Secret
 from tests.ports import free_port
 from topologies.host.local_runner import LocalCommandRunner
-from topologies.postgres.patroni.rest import PatroniRequestError, PatroniRest, PatroniUnreachableError, RestAccess
+from topologies.errors import PatroniRequestError, PatroniUnreachableError
+from topologies.postgres.patroni.rest import PatroniRest, RestAccess
 
 PASSWORD = 'pa"ss\\wo rd$(id)'
 

@@ -26,7 +26,9 @@ from harmony_py.values import Change, ChangeAction, Secret
 
 from .config import API_USER, ETCD_PATRONI_USER
 from .etcd import ETCDCTL
-from .rest import SWITCHOVER_TIMEOUT_S, PatroniRequestError, PatroniRest, RestAccess
+from topologies.errors import PatroniRequestError
+
+from .rest import SWITCHOVER_TIMEOUT_S, PatroniRest, RestAccess
 from .status import EngineView, EtcdEndpoint, RestMember, cluster_status, observe
 
 if TYPE_CHECKING:

@@ -21,26 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from capabilities.command_runner import CommandRunnerService
-from capabilities.errors import PostgreSQLError
 from harmony_py.values import Secret
+from topologies.errors import PatroniRequestError, PatroniUnreachableError
 
 REQUEST_TIMEOUT_S = 10.0
 """How long one request may take (Patroni answers GETs in milliseconds)."""
 
 SWITCHOVER_TIMEOUT_S = 60.0
 """POST /switchover waits for the new leader (Patroni polls for up to 20 s)."""
-
-
-class PatroniUnreachableError(PostgreSQLError):
-    """No answer from a member's Patroni REST API (not running, or its host is unreachable)."""
-
-
-class PatroniRequestError(PostgreSQLError):
-    """Patroni answered a request with an error status; ``status`` is the HTTP status."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from harmony_py.values import Change, ChangeAction
 from topologies.postgres.cluster import parse_lsn
 
 from .operations import leader_of, switchover
-from .rest import PatroniRequestError
+from topologies.errors import PatroniRequestError
 from .status import EngineView, RestMember, cluster_status, observe
 
 ORDER_SENSITIVE = frozenset(

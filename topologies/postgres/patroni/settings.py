@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from capabilities.errors import PostgreSQLError
 from harmony_py.values import Change, ChangeAction
 
-from .rest import PatroniRequestError
+from topologies.errors import PatroniRequestError
 from .status import RestMember, observe
 
 SettingsMap = Mapping[str, str]
