@@ -277,13 +277,14 @@ def test_witness_lost_writes_go_on_no_promotion_nothing_lost_and_the_failover_sc
 def test_witness_and_the_leaders_host_lost_no_promotion_the_failover_is_refused_then_the_engine_recovers(
     cluster: EngineCluster,
 ) -> None:
-    """With the witness still down, the leader's host crashes: 1 of 3 etcd members is left, so the engine
+    """With the witness down, the leader's host crashes: 1 of 3 etcd members is left, so the engine
     promotes nobody, and the failover score refuses (promoting underneath the engine would give up its
     fence). Once the witness is back the engine promotes the survivor by itself; the survivor runs without
     a synchronous standby until the crashed host returns and rejoins as a replica."""
     leader = cluster.leader()
     survivor = "primary" if leader == "replica" else "replica"
     lost = cluster.participant(leader)
+    sv("down", cluster.engine.witness.etcd_service)  # the witness lost (again: the test before brought it back)
     with committing(cluster.endpoints(), table="ticks_quorum") as committer:
         committer.wait_for_acks(50)
         crash_host(lost)

@@ -103,7 +103,7 @@ def test_runtime_check_names_the_missing_members() -> None:
     assert "primary: PostgreSQLServer (missing postgresql)" in text
     assert "replica: PostgreSQLServer (missing postgresql)" in text
     # A single host is a PostgreSQL server but not a replicated cluster.
-    with pytest.raises(MissingCapabilityError, match=r"PostgreSQLCluster \(postgresql\(\) returns HostPostgreSQL, lacking PostgreSQLClusterService \(missing failover, status, switchover\)\)"):
+    with pytest.raises(MissingCapabilityError, match=r"PostgreSQLCluster \(postgresql\(\) returns HostPostgreSQL, lacking PostgreSQLClusterService \(missing failover, plan_primary, status, switchover\)\)"):
         Maestro(LocalhostTopology()).add(PostgreSQLSwitchoverScore(score, to="replica")).check_capabilities()  # type: ignore[arg-type]
     # Hosts of PostgreSQL servers, replicated, pass.
     Maestro(MultisiteTopology(LocalhostTopology("a"), (LocalhostTopology("b"),))).add(
