@@ -12,7 +12,8 @@ bash scripts/system-packages.sh
 # pyright runs on node; a release whose npm package is not bundled fetches it on first
 # use: do that here, not inside the typing-contract test.
 PYRIGHT_PYTHON_IGNORE_WARNINGS=1 .venv/bin/python -m pyright --version >/dev/null
-# Two workers (CI has two cores), a test file at a time; files that share a fixed resource go
+# Three workers on two cores (the automatic-failover tests mostly wait out Patroni's 20 s
+# leader TTL, adr/0070), a test file at a time; files that share a fixed resource go
 # to one worker as one unit, the longest units first (tests/conftest.py, adr/0070).
 # `bash scripts/test.sh -n 0` runs serially.
-exec .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder "$@"
+exec .venv/bin/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder "$@"
