@@ -91,18 +91,28 @@ def _choose(members: Sequence[RestMember], leader: RestMember | None, to: str | 
 
 async def plan_switchover(members: Sequence[RestMember], to: str | None) -> list[Change]:
     """What a switchover to ``to`` would do, or nothing when ``to`` already leads."""
+    pair = await _switchover_pair(members, to)
+    if pair is None:
+        return []
+    leader, target = pair
+    return [
+        _change(ChangeAction.RUN, leader, f"Patroni demotes it; it rejoins as a replica of {target.label}"),
+        _change(ChangeAction.RUN, target, f"becomes the leader (Patroni switchover from {leader.label})"),
+    ]
+
+
+async def _switchover_pair(members: Sequence[RestMember], to: str | None) -> tuple[RestMember, RestMember] | None:
+    """The current leader and the member to hand it the key, or None when ``to`` already leads;
+    refused when the engine could not do it now."""
     view = await observe(members)
     found = cluster_status(members, view)
     leader = leader_of(members, view)
     target = _choose(members, leader, to)
     if leader is target:
-        return []
+        return None
     _require_switchover_possible(found, view, leader, target)
     assert leader is not None
-    return [
-        _change(ChangeAction.RUN, leader, f"Patroni demotes it; it rejoins as a replica of {target.label}"),
-        _change(ChangeAction.RUN, target, f"becomes the leader (Patroni switchover from {leader.label})"),
-    ]
+    return leader, target
 
 
 def _require_switchover_possible(
@@ -125,14 +135,10 @@ def _require_switchover_possible(
 
 async def switchover(members: Sequence[RestMember], to: str | None) -> list[Change]:
     """Ask the engine to hand the leader key to ``to``; return once the promises of a leader hold."""
-    view = await observe(members)
-    found = cluster_status(members, view)
-    leader = leader_of(members, view)
-    target = _choose(members, leader, to)
-    if leader is target:
+    pair = await _switchover_pair(members, to)
+    if pair is None:
         return []
-    _require_switchover_possible(found, view, leader, target)
-    assert leader is not None
+    leader, target = pair
     try:
         answer = await leader.rest.change(
             "POST", "/switchover", {"leader": leader.name, "candidate": target.name}, timeout_s=SWITCHOVER_TIMEOUT_S
