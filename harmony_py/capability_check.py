@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import SimpleNamespace
 from typing import Any, Protocol, get_args, get_origin, runtime_checkable
 
@@ -98,6 +98,26 @@ def member_needs(capability: type, needs: Mapping[type, type]) -> list[type]:
         if part in needs and needs[part] not in wanted:
             wanted.append(needs[part])
     return wanted
+
+
+def delegated_gaps(
+    owner: object, capability: type, parts: Iterable[tuple[str, object]], needs: Mapping[type, type]
+) -> list[str]:
+    """A higher-order topology's answer: its own gaps first, else each labelled part's, once each.
+
+    ``parts`` are the sub-topologies with the label messages name them by
+    (``primary``, ``shard 2``); ``needs`` is what :func:`member_needs` maps.
+    """
+    own = member_gaps(owner, capability)
+    if own:
+        return own
+    gaps = [
+        f"{label}: {gap}"
+        for label, part in parts
+        for needed in member_needs(capability, needs)
+        for gap in capability_gaps(part, needed)
+    ]
+    return list(dict.fromkeys(gaps))  # a part named by two needs is said once
 
 
 def member_gaps(obj: object, capability: type) -> list[str]:

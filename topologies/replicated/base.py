@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from capabilities.command_runner import CommandRunner
 from capabilities.postgresql import PostgreSQL, PostgreSQLCluster, PostgreSQLClusterService, PostgreSQLServer
-from harmony_py.capability_check import capability_gaps, member_gaps, member_needs
+from harmony_py.capability_check import capability_gaps, delegated_gaps
 from harmony_py.topology import TopologyReport, close_topology
 from topologies.labelled_parts import on_each
 from topologies.postgres.cluster import ReplicatedPostgreSQL
@@ -84,19 +84,11 @@ class ReplicatedTopology(Generic[T_co]):
             await close_topology(part)
 
     def capability_gaps(self, capability: type) -> list[str]:
-        own = member_gaps(self, capability)
-        if own:
-            return own
-        gaps = [
-            f"{label}: {gap}"
-            for label, member in zip(self.member_labels(), self.members)
-            for needed in member_needs(capability, _MEMBERS_NEED)
-            for gap in capability_gaps(member, needed)
-        ]
+        gaps = delegated_gaps(self, capability, zip(self.member_labels(), self.members), _MEMBERS_NEED)
         if capability in _MEMBERS_NEED:
             # The witness runs only the engine's etcd member, through its commands.
             gaps += [f"witness: {gap}" for witness in self.witnesses for gap in capability_gaps(witness, CommandRunner)]
-        return list(dict.fromkeys(gaps))  # a part named by two needs is said once
+        return list(dict.fromkeys(gaps))
 
     # -- PostgreSQL: one primary, streaming replicas --
     # With a witness, under the HA engine (topologies/postgres/patroni/); without, the

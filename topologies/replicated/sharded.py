@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from capabilities.postgresql import PostgreSQL
 from capabilities.sharding import PostgreSQLShards
-from harmony_py.capability_check import capability_gaps, member_gaps, member_needs
+from harmony_py.capability_check import delegated_gaps
 from harmony_py.errors import ScoreValueError
 from harmony_py.topology import TopologyReport, close_topology
 from topologies.labelled_parts import on_each
@@ -81,16 +81,7 @@ class ShardedTopology(Generic[T_co]):
             await close_topology(shard)
 
     def capability_gaps(self, capability: type) -> list[str]:
-        own = member_gaps(self, capability)
-        if own:
-            return own
-        gaps = [
-            f"{label}: {gap}"
-            for label, shard in zip(self.shard_labels(), self.shards)
-            for needed in member_needs(capability, _SHARDS_NEED)
-            for gap in capability_gaps(shard, needed)
-        ]
-        return list(dict.fromkeys(gaps))  # a part named by two needs is said once
+        return delegated_gaps(self, capability, zip(self.shard_labels(), self.shards), _SHARDS_NEED)
 
     # -- PostgreSQL: one cluster per shard (orchestration in topologies/postgres/shards.py) --
 
