@@ -181,6 +181,15 @@ def test_a_shard_added_at_the_end_is_planned_as_such_and_moves_no_row(example_en
         anyio.run(inserted.postgresql().plan, orders.config)
     assert not Path(f"{root}/new").exists()
 
+    # Shards swapped, or one dropped, all still "hold the cluster": the record of the last deploy refuses both.
+    first, second, third = three.shards
+    swapped = ShardedTopology(shards=[second, first, third])
+    with pytest.raises(ScoreValueError, match=r"shard 0 ran on shard-0 and is now shard-1: reordering or replacing"):
+        anyio.run(swapped.postgresql().plan, orders.config)
+    with pytest.raises(ScoreValueError, match=r"had 3 shards and now has 2: shard 2 \(shard-2\) removed"):
+        anyio.run(ShardedTopology(shards=[first, second]).postgresql().deploy, orders.config)
+    assert_nothing_to_do(harmony(example_env, "plan", 3))
+
 
 def test_shards_that_are_replicated_pairs_each_hold_a_cluster_and_the_map_names_their_primaries(pg_root: Path) -> None:
     port = free_ports(4).start

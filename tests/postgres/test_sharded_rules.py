@@ -26,6 +26,8 @@ from capabilities.sharding import jump_hash
 from harmony_py import Maestro, MissingCapabilityError, ScoreValueError, Secret, TopologyReport, capability_gaps
 from harmony_py.scores import PostgreSQLScore, PostgreSQLShardMapScore
 from topologies import DockerTopology, FailoverTopology, LocalhostTopology, ShardedTopology
+from topologies.postgres.shard_record import check_same_shards, record, recorded
+from topologies.secret_store import SecretStore
 
 ROOT = Path(__file__).resolve().parents[2]
 keys = st.one_of(st.text(max_size=40), st.binary(max_size=40), st.integers(min_value=-(2**70), max_value=2**70))
@@ -186,3 +188,32 @@ def test_a_plain_accessor_instead_of_guarded_overloads_breaks_the_sharded_contra
     )  # fmt: skip
     assert status == 1
     assert stdout.count("unused-ignore") >= 4, stdout
+
+
+# -- the record of the last deploy: shards removed or moved are refused ------------------
+
+
+def test_a_shard_moved_to_other_machines_or_removed_is_refused_but_one_member_replaced_is_not() -> None:
+    before = [("db-a", "db-b"), ("db-c",)]
+    labels = ("shard 0", "shard 1")
+    check_same_shards("orders", labels, [("db-a", "db-x"), ("db-c",)], before)  # one member of the pair replaced
+    check_same_shards("orders", (*labels, "shard 2"), [*before, ("db-d",)], before)  # a shard added at the end
+    with pytest.raises(ScoreValueError, match=r"shard 1 ran on db-c and is now db-d: reordering or replacing whole shards"):
+        check_same_shards("orders", labels, [("db-a", "db-b"), ("db-d",)], before)
+    with pytest.raises(ScoreValueError, match=r"had 2 shards and now has 1: shard 1 \(db-c\) removed"):
+        check_same_shards("orders", labels[:1], before[:1], before)
+
+
+def test_the_shard_record_is_kept_private_and_rewritten_only_when_the_shards_change(tmp_path: Path) -> None:
+    store = SecretStore(tmp_path / "secrets")
+    assert recorded(store, "orders") is None
+    record(store, "orders", [("db-a", "db-b"), ("db-c",)])
+    path = store.path_of("postgresql/orders/shards")
+    assert recorded(store, "orders") == [("db-a", "db-b"), ("db-c",)]
+    assert path.stat().st_mode & 0o777 == 0o600
+    written = path.stat().st_mtime_ns
+    record(store, "orders", [("db-a", "db-b"), ("db-c",)])
+    assert path.stat().st_mtime_ns == written
+    record(store, "orders", [("db-a", "db-b"), ("db-c",), ("db-d",)])
+    assert recorded(store, "orders") == [("db-a", "db-b"), ("db-c",), ("db-d",)]
+    assert not store.for_plan().get("postgresql/other/shards")

@@ -7,7 +7,9 @@ ties them together is the :class:`~capabilities.sharding.ShardMap`, which is
 positional (adr/0093): shard ``i`` is the ``i``-th member, and shards are
 added at the end. So the plan observes which shards already hold their
 cluster and says what adding one means: which share of the keys routes to it
-from then on, and that no row is moved (moving data is out of scope).
+from then on, and that no row is moved (moving data is out of scope). A shard
+removed, or moved to other machines at its position, is refused from the
+record of the last deploy (:mod:`.shard_record`).
 """
 
 from __future__ import annotations
@@ -22,24 +24,45 @@ from capabilities.sharding import ShardMap
 from harmony_py.errors import ScoreValueError
 from harmony_py.values import Change, ChangeAction
 from topologies.labelled_parts import on_each
+from topologies.secret_store import SecretStore
+
+from .shard_record import ShardMachines, check_same_shards, record, recorded
 
 
 
 class ShardedPostgreSQL:
     """A sharded topology's :class:`~capabilities.sharding.PostgreSQLShardsService`, over its shards' services."""
 
-    def __init__(self, labels: Sequence[str], shards: Sequence[PostgreSQLService]) -> None:
+    def __init__(
+        self,
+        labels: Sequence[str],
+        shards: Sequence[PostgreSQLService],
+        machines: Sequence[ShardMachines],
+        store: SecretStore | None = None,
+    ) -> None:
         self.labels = tuple(labels)
         self.shards = tuple(shards)
+        self.machines = tuple(machines)
+        self._store = store
+
+    @property
+    def store(self) -> SecretStore:
+        """The project's store, found when first needed (building the service needs no project)."""
+        if self._store is None:
+            self._store = SecretStore()
+        return self._store
 
     async def plan(self, config: PgConfig) -> list[Change]:
         held = await self._held(config)
+        self._same_shards(config)
         plans = await on_each(self.labels, self.shards, lambda shard: shard.plan(config))
         return [*self._labelled(plans), *self._growth(config, held)]
 
     async def deploy(self, config: PgConfig) -> list[Change]:
         held = await self._held(config)
+        self._same_shards(config)
         made = await on_each(self.labels, self.shards, lambda shard: shard.deploy(config))
+        record(self.store, config.name, self.machines)
         changes = self._labelled(made)
         return [*changes, *self._growth(config, held)] if changes else changes
 
@@ -63,6 +86,12 @@ class ShardedPostgreSQL:
             )
         endpoints = await on_each(self.labels, self.shards, lambda shard: shard.endpoint(config, database))
         return ShardMap(config.name, database, tuple(endpoints))
+
+    def _same_shards(self, config: PgConfig) -> None:
+        """Refused when a shard deployed before is gone or now runs on none of its machines."""
+        before = recorded(self.store, config.name)
+        if before is not None:
+            check_same_shards(config.name, self.labels, self.machines, before)
 
     async def _held(self, config: PgConfig) -> tuple[bool, ...]:
         """Which shards hold their cluster; refused when a new shard stands before an existing one."""

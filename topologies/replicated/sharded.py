@@ -91,7 +91,17 @@ class ShardedTopology(Generic[T_co]):
     def postgresql(self: ShardedTopology[object], shards_not_postgresql: _NotPostgreSQL) -> ShardedPostgreSQL: ...
     def postgresql(self: ShardedTopology[Any], shards_not_postgresql: Any = None) -> ShardedPostgreSQL:
         """A cluster per shard and their shard map (``PostgreSQLShards``), when the shards are PostgreSQL."""
-        return ShardedPostgreSQL(self.shard_labels(), [shard.postgresql() for shard in self.shards])
+        return ShardedPostgreSQL(
+            self.shard_labels(), [shard.postgresql() for shard in self.shards], [_machines(shard) for shard in self.shards]
+        )
+
+
+def _machines(shard: Any) -> tuple[str, ...]:
+    """The names of the machines a shard runs on: each member's for a replicated shard (not its witness)."""
+    members = getattr(shard, "members", None)
+    if isinstance(members, tuple):
+        return tuple(str(member.name) for member in members)
+    return (str(shard.name),)
 
 
 async def _ensure_ready(shard: Any) -> TopologyReport:
