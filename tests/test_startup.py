@@ -1,0 +1,121 @@
+"""Start-up stays cheap: what ``--help`` and ``import harmony_py`` load, and that lazy names still resolve.
+
+No timing here (the machine is shared): the tests name the modules that must not be loaded,
+so that a new top-level import of the event loop, rich or the Maestro fails a test instead of
+silently slowing every command down (bench/startup.py measures the time; adr/0106).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import harmony_py
+
+ROOT = Path(__file__).parent.parent
+
+NOT_FOR_HELP = (
+    "asyncio",
+    "anyio",
+    "rich.console",
+    "harmony_py.maestro",
+    "harmony_py.capability_check",
+    "harmony_py.events",
+    "capabilities",
+    "topologies",
+)
+"""What printing help must not import: each is loaded by the command that runs."""
+
+
+def modules_loaded_by(*argv: str) -> set[str]:
+    """The modules a fresh interpreter imports running ``argv``, read from ``-X importtime``'s report."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            loaded.add(line.rsplit("|", 1)[1].strip())
+    assert "harmony_py" in loaded, "the import report was not read"
+    return loaded
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("-m", "harmony_py", "--help"),
+        ("-m", "harmony_py", "plan", "--help"),
+        ("-m", "harmony_py", "graph", "--help"),
+        ("-m", "harmony_py", "--version"),
+    ],
+    ids=["help", "plan-help", "graph-help", "version"],
+)
+def test_help_loads_no_event_loop_rich_maestro_or_topologies(argv: tuple[str, ...]) -> None:
+    loaded = modules_loaded_by(*argv)
+    assert sorted(loaded & set(NOT_FOR_HELP)) == []
+
+
+def test_import_harmony_py_loads_no_event_loop_maestro_or_capabilities() -> None:
+    loaded = modules_loaded_by("-c", "import harmony_py")
+    assert sorted(loaded & {"asyncio", "anyio", "harmony_py.maestro", "capabilities", "rich"}) == []
+
+
+def test_every_public_name_of_harmony_py_resolves_to_its_defining_object() -> None:
+    for name in harmony_py.__all__:
+        value = getattr(harmony_py, name)
+        origin = harmony_py._LAZY.get(name)
+        if origin is not None:
+            assert value is getattr(importlib.import_module(origin, "harmony_py"), name), name
+
+
+def test_lazy_table_type_checking_imports_and_all_name_the_same_things() -> None:
+    tree = ast.parse((ROOT / "harmony_py" / "__init__.py").read_text())
+    seen_by_type_checkers: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom) and statement.level == 1
+                for alias in statement.names:
+                    seen_by_type_checkers[alias.name] = f".{statement.module}"
+    assert seen_by_type_checkers == harmony_py._LAZY
+    eager = {"apply_lock", "DISTRIBUTION", "__version__"}
+    assert set(harmony_py.__all__) == set(harmony_py._LAZY) | eager
+    assert len(harmony_py.__all__) == len(set(harmony_py.__all__))
+
+
+def test_apply_lock_stays_the_function_after_its_module_is_imported() -> None:
+    code = (
+        "import harmony_py.apply_lock, harmony_py, inspect; "
+        "from harmony_py import apply_lock; "
+        "print(inspect.isfunction(apply_lock), inspect.isfunction(harmony_py.apply_lock))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.split() == ["True", "True"]
+
+
+def test_an_unknown_name_is_still_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        getattr(harmony_py, "no_such_name")
+    with pytest.raises(ImportError):
+        exec("from harmony_py import no_such_name", {})
+
+
+def test_star_import_and_dir_offer_every_public_name() -> None:
+    namespace: dict[str, object] = {}
+    exec("from harmony_py import *", namespace)
+    assert set(harmony_py.__all__) <= set(namespace)
+    assert set(harmony_py.__all__) <= set(dir(harmony_py))
+
+
+def test_render_formats_and_rendering_types_stay_importable_from_harmony_py_render() -> None:
+    from harmony_py import render
+    from harmony_py.render import rendering
+
+    assert render.FORMATS == ("compose", "kubernetes")
+    assert render.Rendering is rendering.Rendering and render.NotRendered is rendering.NotRendered
