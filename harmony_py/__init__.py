@@ -21,11 +21,12 @@ The distribution on the package index is ``harmony-infra``; the import name is
 Kubernetes library.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # Eager, unlike the names below: ``apply_lock`` is also the name of its module, and importing
 # ``harmony_py.apply_lock`` (the CLI does) would otherwise leave the module where the function belongs.
 from .apply_lock import apply_lock
+from .lazy_exports import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from .blocking import run_apply, run_plan
@@ -64,8 +65,7 @@ if TYPE_CHECKING:
 
 # Each other public name is imported from its module on first use (PEP 562), so that
 # ``import harmony_py`` and ``python -m harmony_py --help`` load no event loop, Maestro or
-# capability check until a command needs them (adr/0106). tests/test_startup.py
-# checks that this table, the imports above and ``__all__`` name the same things.
+# capability check until a command needs them (adr/0106).
 _LAZY = {
     "run_apply": ".blocking",
     "run_plan": ".blocking",
@@ -112,22 +112,7 @@ _LAZY = {
 }
 
 if not TYPE_CHECKING:
-    # Hidden from type checkers, which read the imports above instead: a module
-    # __getattr__ would make them accept any name imported from this package.
-
-    def __getattr__(name: str) -> Any:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        import importlib
-
-        value = getattr(importlib.import_module(module, __name__), name)
-        globals()[name] = value  # found directly from now on
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_LAZY})
-
+    __getattr__, __dir__ = _lazy_exports(globals(), _LAZY)
 
 __version__ = "0.1.0"
 """This release's version; the one place it is written (pyproject.toml reads it from here)."""

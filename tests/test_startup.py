@@ -66,27 +66,38 @@ def test_import_harmony_py_loads_no_event_loop_maestro_or_capabilities() -> None
     assert sorted(loaded & {"asyncio", "anyio", "harmony_py.maestro", "capabilities", "rich"}) == []
 
 
-def test_every_public_name_of_harmony_py_resolves_to_its_defining_object() -> None:
-    for name in harmony_py.__all__:
-        value = getattr(harmony_py, name)
-        origin = harmony_py._LAZY.get(name)
+LAZY_PACKAGES = ("harmony_py", "harmony_py.scores", "capabilities", "topologies")
+"""The packages whose re-exports are imported on first use (harmony_py.lazy_exports)."""
+
+EAGER = {"harmony_py": {"apply_lock", "DISTRIBUTION", "__version__"}}
+"""Public names a package binds itself, outside its lazy table."""
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_every_public_name_resolves_to_the_object_its_module_defines(package: str) -> None:
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        value = getattr(module, name)
+        origin = module._LAZY.get(name)
         if origin is not None:
-            assert value is getattr(importlib.import_module(origin, "harmony_py"), name), name
+            assert value is getattr(importlib.import_module(origin, package), name), name
 
 
-def test_lazy_table_type_checking_imports_and_all_name_the_same_things() -> None:
-    tree = ast.parse((ROOT / "harmony_py" / "__init__.py").read_text())
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_lazy_table_type_checking_imports_and_all_name_the_same_things(package: str) -> None:
+    module = importlib.import_module(package)
+    assert module.__file__ is not None
+    tree = ast.parse(Path(module.__file__).read_text())
     seen_by_type_checkers: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
             for statement in node.body:
-                assert isinstance(statement, ast.ImportFrom) and statement.level == 1
+                assert isinstance(statement, ast.ImportFrom)
                 for alias in statement.names:
-                    seen_by_type_checkers[alias.name] = f".{statement.module}"
-    assert seen_by_type_checkers == harmony_py._LAZY
-    eager = {"apply_lock", "DISTRIBUTION", "__version__"}
-    assert set(harmony_py.__all__) == set(harmony_py._LAZY) | eager
-    assert len(harmony_py.__all__) == len(set(harmony_py.__all__))
+                    seen_by_type_checkers[alias.name] = "." * statement.level + (statement.module or "")
+    assert seen_by_type_checkers == module._LAZY
+    assert set(module.__all__) == set(module._LAZY) | EAGER.get(package, set())
+    assert len(module.__all__) == len(set(module.__all__))
 
 
 def test_apply_lock_stays_the_function_after_its_module_is_imported() -> None:
@@ -106,11 +117,13 @@ def test_an_unknown_name_is_still_an_attribute_error() -> None:
         exec("from harmony_py import no_such_name", {})
 
 
-def test_star_import_and_dir_offer_every_public_name() -> None:
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_star_import_and_dir_offer_every_public_name(package: str) -> None:
+    module = importlib.import_module(package)
     namespace: dict[str, object] = {}
-    exec("from harmony_py import *", namespace)
-    assert set(harmony_py.__all__) <= set(namespace)
-    assert set(harmony_py.__all__) <= set(dir(harmony_py))
+    exec(f"from {package} import *", namespace)
+    assert set(module.__all__) <= set(namespace)
+    assert set(module.__all__) <= set(dir(module))
 
 
 def test_render_formats_and_rendering_types_stay_importable_from_harmony_py_render() -> None:
