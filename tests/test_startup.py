@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,27 +33,32 @@ NOT_FOR_HELP = (
 """What printing help must not import: each is loaded by the command that runs."""
 
 
-def modules_loaded_by(*argv: str) -> set[str]:
-    """The modules a fresh interpreter imports running ``argv``, read from ``-X importtime``'s report."""
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, cwd=ROOT, check=False
+def modules_loaded_by(*argv: str, env: dict[str, str] | None = None) -> set[str]:
+    """The modules in ``sys.modules`` when ``python -m harmony_py *argv`` exits, in a fresh interpreter.
+
+    Read from ``sys.modules`` rather than ``-X importtime``, whose report leaves out what
+    ``importlib.import_module`` loads (as the packages' lazy names do).
+    """
+    code = (
+        "import atexit, runpy, sys; "
+        "atexit.register(lambda: sys.__stderr__.write('MODULES ' + ' '.join(sorted(sys.modules)) + chr(10))); "
+        f"sys.argv = ['harmony_py', *{list(argv)!r}]; "
+        "runpy.run_module('harmony_py', run_name='__main__', alter_sys=True)"
     )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    loaded = set()
-    for line in result.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            loaded.add(line.rsplit("|", 1)[1].strip())
-    assert "harmony_py" in loaded, "the import report was not read"
-    return loaded
+    reported = [line for line in result.stderr.splitlines() if line.startswith("MODULES ")]
+    assert len(reported) == 1, result.stderr[-2000:]
+    return set(reported[0].split()[1:])
 
 
 @pytest.mark.parametrize(
     "argv",
     [
-        ("-m", "harmony_py", "--help"),
-        ("-m", "harmony_py", "plan", "--help"),
-        ("-m", "harmony_py", "graph", "--help"),
-        ("-m", "harmony_py", "--version"),
+        ("--help",),
+        ("plan", "--help"),
+        ("graph", "--help"),
+        ("--version",),
     ],
     ids=["help", "plan-help", "graph-help", "version"],
 )
@@ -62,8 +68,37 @@ def test_help_loads_no_event_loop_rich_maestro_or_topologies(argv: tuple[str, ..
 
 
 def test_import_harmony_py_loads_no_event_loop_maestro_or_capabilities() -> None:
-    loaded = modules_loaded_by("-c", "import harmony_py")
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys, harmony_py; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    loaded = set(result.stdout.split())
     assert sorted(loaded & {"asyncio", "anyio", "harmony_py.maestro", "capabilities", "rich"}) == []
+
+
+NOT_FOR_A_LOCAL_FILES_PLAN = (
+    "cryptography",
+    "jinja2",
+    "http.client",
+    "harmony_py.scores.k8s",
+    "harmony_py.scores.postgresql",
+    "harmony_py.scores.templates",
+    "harmony_py.scores.replicated_service",
+    "topologies.k8s",
+    "topologies.docker.topology",
+    "topologies.replicated",
+    "topologies.postgres.patroni",
+)
+"""What planning a directory, two files and a command on localhost has no use for."""
+
+
+def test_plan_of_files_and_a_command_on_localhost_loads_no_other_scores_topologies_or_cryptography(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "HARMONY_HELLO_DIR": str(tmp_path / "hello"), "PYTHONPATH": str(ROOT)}
+    loaded = modules_loaded_by("plan", "examples/hello_localhost.py", env=env)
+    assert "harmony_py.scores.files" in loaded and "topologies.host.localhost" in loaded
+    assert sorted(m for m in loaded if m.startswith(NOT_FOR_A_LOCAL_FILES_PLAN)) == []
 
 
 LAZY_PACKAGES = ("harmony_py", "harmony_py.scores", "capabilities", "topologies")
