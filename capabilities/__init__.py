@@ -5,81 +5,160 @@ under a topology does not break the scores written against it. This package
 holds Protocols and the plain values they exchange: no I/O, no adapters.
 """
 
-from .application import (
-    CONTRACT_VERSION,
-    ApplicationPlatform,
-    ApplicationRuntime,
-    ApplicationRuntimeService,
-    AppSpec,
-)
-from .command_runner import (
-    CommandResult,
-    CommandRunner,
-    CommandRunnerService,
-    FileKind,
-    FileStat,
-)
-from .docker import (
-    ContainerInfo,
-    ContainerSpec,
-    Docker,
-    DockerService,
-    HealthCheck,
-    Mount,
-    Port,
-)
-from .errors import (
-    ApplicationError,
-    CommandTimeoutError,
-    ContainerError,
-    ContractVersionError,
-    FileAccessError,
-    ImageNotFoundError,
-    K8sApiError,
-    K8sConflictError,
-    K8sError,
-    K8sNotReadyError,
-    K8sUnknownKindError,
-    LoadBalancerError,
-    PostgreSQLError,
-)
-from .k8s import (
-    ROLLOUT,
-    ExecResult,
-    K8sClient,
-    K8sClientService,
-    K8sPodClient,
-    K8sPodClientService,
-    Manifest,
-    WatchEvent,
-)
-from .load_balancer import (
-    Backend,
-    BalancedService,
-    DockerWithLoadBalancer,
-    Frontend,
-    LoadBalancer,
-    LoadBalancerService,
-)
-from .postgresql import (
-    ClusterStatus,
-    MemberStatus,
-    PgConfig,
-    PgCertificates,
-    PgEndpoint,
-    PgUser,
-    PostgreSQL,
-    PostgreSQLCluster,
-    PostgreSQLClusterService,
-    PostgreSQLServer,
-    PostgreSQLServerService,
-    PostgreSQLService,
-    ReplicationRole,
-    ReplicationSource,
-    ReplicationState,
-    StandbyInfo,
-)
-from .sharding import KEY_TO_SHARD, PostgreSQLShards, PostgreSQLShardsService, ShardKey, ShardMap, shard_of
+from typing import TYPE_CHECKING
+
+from harmony_py.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from .application import (
+        CONTRACT_VERSION,
+        ApplicationPlatform,
+        ApplicationRuntime,
+        ApplicationRuntimeService,
+        AppSpec,
+    )
+    from .command_runner import (
+        CommandResult,
+        CommandRunner,
+        CommandRunnerService,
+        FileKind,
+        FileStat,
+    )
+    from .docker import (
+        ContainerInfo,
+        ContainerSpec,
+        Docker,
+        DockerService,
+        HealthCheck,
+        Mount,
+        Port,
+    )
+    from .errors import (
+        ApplicationError,
+        CommandTimeoutError,
+        ContainerError,
+        ContractVersionError,
+        FileAccessError,
+        ImageNotFoundError,
+        K8sApiError,
+        K8sConflictError,
+        K8sError,
+        K8sNotReadyError,
+        K8sUnknownKindError,
+        LoadBalancerError,
+        PostgreSQLError,
+    )
+    from .k8s import (
+        ROLLOUT,
+        ExecResult,
+        K8sClient,
+        K8sClientService,
+        K8sPodClient,
+        K8sPodClientService,
+        Manifest,
+        WatchEvent,
+    )
+    from .load_balancer import (
+        Backend,
+        BalancedService,
+        DockerWithLoadBalancer,
+        Frontend,
+        LoadBalancer,
+        LoadBalancerService,
+    )
+    from .postgresql import (
+        ClusterStatus,
+        MemberStatus,
+        PgConfig,
+        PgCertificates,
+        PgEndpoint,
+        PgUser,
+        PostgreSQL,
+        PostgreSQLCluster,
+        PostgreSQLClusterService,
+        PostgreSQLServer,
+        PostgreSQLServerService,
+        PostgreSQLService,
+        ReplicationRole,
+        ReplicationSource,
+        ReplicationState,
+        StandbyInfo,
+    )
+    from .sharding import KEY_TO_SHARD, PostgreSQLShards, PostgreSQLShardsService, ShardKey, ShardMap, shard_of
+
+# Each capability's module is imported when first used (adr/0106): a topology that runs
+# commands does not load the PostgreSQL, Docker or Kubernetes Protocols.
+_LAZY = {
+    "CONTRACT_VERSION": ".application",
+    "ApplicationPlatform": ".application",
+    "ApplicationRuntime": ".application",
+    "ApplicationRuntimeService": ".application",
+    "AppSpec": ".application",
+    "CommandResult": ".command_runner",
+    "CommandRunner": ".command_runner",
+    "CommandRunnerService": ".command_runner",
+    "FileKind": ".command_runner",
+    "FileStat": ".command_runner",
+    "ContainerInfo": ".docker",
+    "ContainerSpec": ".docker",
+    "Docker": ".docker",
+    "DockerService": ".docker",
+    "HealthCheck": ".docker",
+    "Mount": ".docker",
+    "Port": ".docker",
+    "ApplicationError": ".errors",
+    "CommandTimeoutError": ".errors",
+    "ContainerError": ".errors",
+    "ContractVersionError": ".errors",
+    "FileAccessError": ".errors",
+    "ImageNotFoundError": ".errors",
+    "K8sApiError": ".errors",
+    "K8sConflictError": ".errors",
+    "K8sError": ".errors",
+    "K8sNotReadyError": ".errors",
+    "K8sUnknownKindError": ".errors",
+    "LoadBalancerError": ".errors",
+    "PostgreSQLError": ".errors",
+    "ROLLOUT": ".k8s",
+    "ExecResult": ".k8s",
+    "K8sClient": ".k8s",
+    "K8sClientService": ".k8s",
+    "K8sPodClient": ".k8s",
+    "K8sPodClientService": ".k8s",
+    "Manifest": ".k8s",
+    "WatchEvent": ".k8s",
+    "Backend": ".load_balancer",
+    "BalancedService": ".load_balancer",
+    "DockerWithLoadBalancer": ".load_balancer",
+    "Frontend": ".load_balancer",
+    "LoadBalancer": ".load_balancer",
+    "LoadBalancerService": ".load_balancer",
+    "ClusterStatus": ".postgresql",
+    "MemberStatus": ".postgresql",
+    "PgConfig": ".postgresql",
+    "PgCertificates": ".postgresql",
+    "PgEndpoint": ".postgresql",
+    "PgUser": ".postgresql",
+    "PostgreSQL": ".postgresql",
+    "PostgreSQLCluster": ".postgresql",
+    "PostgreSQLClusterService": ".postgresql",
+    "PostgreSQLServer": ".postgresql",
+    "PostgreSQLServerService": ".postgresql",
+    "PostgreSQLService": ".postgresql",
+    "ReplicationRole": ".postgresql",
+    "ReplicationSource": ".postgresql",
+    "ReplicationState": ".postgresql",
+    "StandbyInfo": ".postgresql",
+    "KEY_TO_SHARD": ".sharding",
+    "PostgreSQLShards": ".sharding",
+    "PostgreSQLShardsService": ".sharding",
+    "ShardKey": ".sharding",
+    "ShardMap": ".sharding",
+    "shard_of": ".sharding",
+}
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 __all__ = [
     "ApplicationError",

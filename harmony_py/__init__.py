@@ -21,40 +21,98 @@ The distribution on the package index is ``harmony-infra``; the import name is
 Kubernetes library.
 """
 
+from typing import TYPE_CHECKING
+
+# Eager, unlike the names below: ``apply_lock`` is also the name of its module, and importing
+# ``harmony_py.apply_lock`` (the CLI does) would otherwise leave the module where the function belongs.
 from .apply_lock import apply_lock
-from .blocking import run_apply, run_plan
-from .capability_check import capability_gaps, provides
-from .errors import (
-    ApplyLockedError,
-    CommandFailedError,
-    HarmonyError,
-    MemberError,
-    MembersFailedError,
-    MissingCapabilityError,
-    NoProjectRootError,
-    OutputTypeError,
-    ScoreFileError,
-    ScoreValueError,
-    TopologyNotReadyError,
-    describe,
-)
-from .events import Event, EventHandler
-from .group import TopologyGroup
-from .maestro import Maestro
-from .outcome import InterpretStatus, Outcome
-from .outputs import (
-    KNOWN_AFTER_APPLY,
-    Produces,
-    ProducingInterpret,
-    Ref,
-    UnresolvedRefError,
-    resolved,
-)
-from .project import set_project_root
-from .report import Phase, RunReport, ScoreReport, ScoreState
-from .score import CompositeScore, ConvergingInterpret, Interpret, Score
-from .topology import Topology, TopologyReport
-from .values import Change, ChangeAction, Secret
+from .lazy_exports import lazy_exports as _lazy_exports
+
+if TYPE_CHECKING:
+    from .blocking import run_apply, run_plan
+    from .capability_check import capability_gaps, provides
+    from .errors import (
+        ApplyLockedError,
+        CommandFailedError,
+        HarmonyError,
+        MemberError,
+        MembersFailedError,
+        MissingCapabilityError,
+        NoProjectRootError,
+        OutputTypeError,
+        ScoreFileError,
+        ScoreValueError,
+        TopologyNotReadyError,
+        describe,
+    )
+    from .events import Event, EventHandler
+    from .group import TopologyGroup
+    from .maestro import Maestro
+    from .outcome import InterpretStatus, Outcome
+    from .outputs import (
+        KNOWN_AFTER_APPLY,
+        Produces,
+        ProducingInterpret,
+        Ref,
+        UnresolvedRefError,
+        resolved,
+    )
+    from .project import set_project_root
+    from .report import Phase, RunReport, ScoreReport, ScoreState
+    from .score import CompositeScore, ConvergingInterpret, Interpret, Score
+    from .topology import Topology, TopologyReport
+    from .values import Change, ChangeAction, Secret
+
+# Each other public name is imported from its module on first use (PEP 562), so that
+# ``import harmony_py`` and ``python -m harmony_py --help`` load no event loop, Maestro or
+# capability check until a command needs them (adr/0106).
+_LAZY = {
+    "run_apply": ".blocking",
+    "run_plan": ".blocking",
+    "capability_gaps": ".capability_check",
+    "provides": ".capability_check",
+    "ApplyLockedError": ".errors",
+    "CommandFailedError": ".errors",
+    "HarmonyError": ".errors",
+    "MemberError": ".errors",
+    "MembersFailedError": ".errors",
+    "MissingCapabilityError": ".errors",
+    "NoProjectRootError": ".errors",
+    "OutputTypeError": ".errors",
+    "ScoreFileError": ".errors",
+    "ScoreValueError": ".errors",
+    "TopologyNotReadyError": ".errors",
+    "describe": ".errors",
+    "Event": ".events",
+    "EventHandler": ".events",
+    "TopologyGroup": ".group",
+    "Maestro": ".maestro",
+    "InterpretStatus": ".outcome",
+    "Outcome": ".outcome",
+    "KNOWN_AFTER_APPLY": ".outputs",
+    "Produces": ".outputs",
+    "ProducingInterpret": ".outputs",
+    "Ref": ".outputs",
+    "UnresolvedRefError": ".outputs",
+    "resolved": ".outputs",
+    "set_project_root": ".project",
+    "Phase": ".report",
+    "RunReport": ".report",
+    "ScoreReport": ".report",
+    "ScoreState": ".report",
+    "CompositeScore": ".score",
+    "ConvergingInterpret": ".score",
+    "Interpret": ".score",
+    "Score": ".score",
+    "Topology": ".topology",
+    "TopologyReport": ".topology",
+    "Change": ".values",
+    "ChangeAction": ".values",
+    "Secret": ".values",
+}
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = _lazy_exports(globals(), _LAZY)
 
 __version__ = "0.1.0"
 """This release's version; the one place it is written (pyproject.toml reads it from here)."""

@@ -29,7 +29,7 @@ from mypy import api
 ROOT = Path(__file__).resolve().parents[1]
 TECHNOLOGIES = ("postgres", "docker", "balancer", "app", "replicated", "k8s")
 ASSEMBLERS = ("topologies.host", "topologies.k8s.anywhere")
-LEAVES = ("harmony_py.values", "harmony_py.errors")
+LEAVES = ("harmony_py.values", "harmony_py.errors", "harmony_py.lazy_exports")
 ON_THE_LEAVES = ("harmony_py.validation",)
 """Modules capabilities may take besides the leaves: they import only the leaves (the field validators)."""
 

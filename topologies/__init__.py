@@ -4,40 +4,41 @@ Adapters for SSH, Docker and Kubernetes import their libraries lazily, so
 importing this package stays light.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .app.topology import ApplicationTopology
-from .docker.topology import DockerTopology
-from .host.local_instance import LocalInstance
-from .host.localhost import LocalhostTopology
-from .k8s.anywhere import K8sAnywhereTopology  # imports the kubernetes client lazily, on first use
-from .replicated.failover import FailoverTopology
-from .replicated.multisite import MultisiteTopology
-from .replicated.sharded import ShardedTopology
+from harmony_py.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
+    from .app.topology import ApplicationTopology
+    from .docker.topology import DockerTopology
     from .host.host_group import HostGroup, linux_hosts
     from .host.linux_host import LinuxHostTopology
+    from .host.local_instance import LocalInstance
+    from .host.localhost import LocalhostTopology
+    from .k8s.anywhere import K8sAnywhereTopology
+    from .replicated.failover import FailoverTopology
+    from .replicated.multisite import MultisiteTopology
+    from .replicated.sharded import ShardedTopology
 
-# These import asyncssh: loaded on first use, so `import topologies` stays light.
+# Each topology's module is imported when first used (adr/0106): a file on localhost does not
+# load the Kubernetes, Docker or replicated topologies, and asyncssh (under the SSH host and
+# group) and the kubernetes client (imported by K8sAnywhereTopology on first use) stay unloaded.
 _LAZY = {
-    "LinuxHostTopology": ".host.linux_host",
+    "ApplicationTopology": ".app.topology",
+    "DockerTopology": ".docker.topology",
     "HostGroup": ".host.host_group",
     "linux_hosts": ".host.host_group",
+    "LinuxHostTopology": ".host.linux_host",
+    "LocalInstance": ".host.local_instance",
+    "LocalhostTopology": ".host.localhost",
+    "K8sAnywhereTopology": ".k8s.anywhere",
+    "FailoverTopology": ".replicated.failover",
+    "MultisiteTopology": ".replicated.multisite",
+    "ShardedTopology": ".replicated.sharded",
 }
 
-
 if not TYPE_CHECKING:
-    # Hidden from type checkers, which read the imports above instead: a module
-    # __getattr__ would make them accept any name imported from this package.
-
-    def __getattr__(name: str) -> Any:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        import importlib
-
-        return getattr(importlib.import_module(module, __name__), name)
+    __getattr__, __dir__ = lazy_exports(globals(), _LAZY)
 
 
 __all__ = [

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from .graph_formats import FORMATS
 from .graph_model import MEMBERS_SHOWN, Cluster, EdgeKind, Picture, PictureEdge, PictureNode, PlannedChange
 
 FILL: dict[PlannedChange, str] = {
@@ -37,7 +38,6 @@ LEGEND_ORDER = (
     PlannedChange.FAILED,
     PlannedChange.SKIPPED,
 )
-FORMATS = ("dot", "mermaid")
 
 
 def render(picture: Picture, form: str) -> str:

@@ -12,34 +12,26 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
-
-import anyio
-import anyio.abc
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from harmony_py import DISTRIBUTION, __version__
 from harmony_py.apply_lock import apply_lock
 from harmony_py.errors import HarmonyError, describe, is_deliberate, prefixed
-from harmony_py.events import (
-    Event,
-    EventHandler,
-    ScoreFinished,
-    TopologyFailed,
-    ignore_event,
-)
-from harmony_py.group import check_parallel
-from harmony_py.maestro import Maestro
-from harmony_py.render import FORMATS as RENDER_FORMATS
-from harmony_py.report import RunReport, ScoreReport, ScoreState
+from harmony_py.render.formats import FORMATS as RENDER_FORMATS
 
-from .graph_model import build_picture
-from .graph_text import FORMATS as GRAPH_FORMATS
-from .graph_text import render as render_graph
-from .human_output import HumanRenderer
-from .json_output import document
-from .loader import load_maestro
+from .graph_formats import FORMATS as GRAPH_FORMATS
+
+# Only what parsing the command line needs is imported above: `--help`, `--version` and usage
+# errors answer without loading the event loop, rich, the Maestro or the renderers, each of
+# which is imported by the function that uses it (adr/0106; tests/test_startup.py).
+if TYPE_CHECKING:
+    import anyio
+    import anyio.abc
+    from rich.console import Console
+
+    from harmony_py.events import Event, EventHandler
+    from harmony_py.maestro import Maestro
+    from harmony_py.report import RunReport, ScoreReport
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -79,6 +71,10 @@ class Session:
         return bool(self.args.json)
 
     def renderer(self) -> EventHandler:
+        from harmony_py.events import ScoreFinished, TopologyFailed, ignore_event
+
+        from .human_output import HumanRenderer
+
         render = ignore_event if self.json else HumanRenderer(self.console)
         if not self.args.debug:
             return render
@@ -102,6 +98,8 @@ class Session:
 
     def fail(self, message: str, *, plan: RunReport | None = None, apply: RunReport | None = None) -> int:
         if self.json:
+            from .json_output import document
+
             print(document(self.args.command, self.args.file, plan=plan, apply=apply, error=message))
         else:
             # Every line stands alone: one per member or host when several failed.
@@ -120,6 +118,8 @@ class Session:
 
     def finish(self, *, plan: RunReport | None = None, apply: RunReport | None = None, notice: str | None = None) -> None:
         if self.json:
+            from .json_output import document
+
             print(document(self.args.command, self.args.file, plan=plan, apply=apply, notice=notice))
         elif notice:
             self.console.print(notice, markup=False, highlight=False)
@@ -143,6 +143,8 @@ def build_parser(prog: str = CONSOLE_SCRIPT) -> argparse.ArgumentParser:
         return sub
 
     def positive(text: str) -> int:
+        from harmony_py.group import check_parallel
+
         try:
             return check_parallel(int(text))
         except (ValueError, HarmonyError):
@@ -187,6 +189,9 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
     args.parallel = getattr(args, "parallel", None)
     if getattr(args, "debug", False):
         _log_adapters_at_debug()
+    import anyio
+    from rich.console import Console
+
     session = Session(args, Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True))
     try:
         if args.command == "check":
@@ -231,6 +236,8 @@ class _DebugLines(logging.StreamHandler[TextIO]):
 def _report_interrupted(session: Session, signum: signal.Signals) -> int:
     message = f"interrupted ({signum.name}): {INTERRUPTED}"
     if session.json:
+        from .json_output import document
+
         print(document(session.args.command, session.args.file, error=message))
     else:
         session.errors.print(message, markup=False, highlight=False)
@@ -242,6 +249,8 @@ async def _run_until_signalled(session: Session) -> int:
 
     A second signal is not caught: it stops the process at once.
     """
+    import anyio
+
     received: list[signal.Signals] = []
     finished: list[int] = []
     failed: list[Exception] = []
@@ -263,8 +272,10 @@ async def _cancel_on_signal(
     scope: anyio.CancelScope,
     received: list[signal.Signals],
     *,
-    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    task_status: anyio.abc.TaskStatus[None],
 ) -> None:
+    import anyio
+
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         task_status.started()
         async for signum in signals:
@@ -274,6 +285,8 @@ async def _cancel_on_signal(
 
 
 async def _run(session: Session) -> int:
+    from .loader import load_maestro
+
     maestro = load_maestro(session.args.file)
     if session.args.parallel is not None:
         maestro.parallel = session.args.parallel
@@ -296,12 +309,17 @@ def _project_lock_for(session: Session) -> contextlib.AbstractContextManager[Pat
 
 async def _close(maestro: Maestro[Any]) -> None:
     """Close the topologies' connections, also when the run was cancelled (shielded, bounded)."""
+    import anyio
+
     with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT_S):
         await maestro.aclose()
 
 
 async def _graph(session: Session, maestro: Maestro[Any]) -> int:
     """Print the graph; with ``--plan``, coloured by a plan (which fails the command when it fails)."""
+    from .graph_model import build_picture
+    from .graph_text import render as render_graph
+
     plan = await maestro.plan() if session.args.plan else None
     title = f"{session.args.file} on {maestro.topology.name if not maestro.is_group else 'a group of hosts'}"
     sys.stdout.write(render_graph(build_picture(maestro, title, plan), session.args.format))
@@ -338,6 +356,8 @@ def score_title(report: ScoreReport) -> str:
 
 def failed_scores(report: RunReport) -> list[str]:
     """One line per failed score (and host that failed as a whole), naming it: ``FileScore(/x): ...``."""
+    from harmony_py.report import ScoreState
+
     group = bool(report.hosts)
     lines: list[str] = []
     for host in report.hosts:
@@ -371,6 +391,8 @@ async def _apply(session: Session, maestro: Maestro[Any], plan: RunReport, rende
                 "nothing was applied: confirmation needs a terminal; re-run with --yes to apply this plan",
                 plan=plan,
             )
+        from rich.text import Text
+
         answer = session.errors.input(Text("Apply these changes? [y/N] ", style="bold"))
         if answer.strip().lower() not in ("y", "yes"):
             session.finish(plan=plan, notice="Nothing was applied.")

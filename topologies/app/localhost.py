@@ -26,8 +26,6 @@ from capabilities.command_runner import CommandRunnerService
 from capabilities.load_balancer import DockerWithLoadBalancer
 from harmony_py.errors import ScoreValueError
 
-from .containers import ReplicatedContainers
-from .processes import SupervisedProcesses
 from .runtime import CONTRACTS, HostApplicationRuntime
 
 AppRuntimeKind = Literal["process", "docker"]
@@ -55,6 +53,11 @@ class LocalApplications:
 
     def runtime(self, name: str, runner: CommandRunnerService, host: DockerWithLoadBalancer) -> HostApplicationRuntime:
         """The runtime of host ``name``: processes through ``runner``, or containers on ``host``'s engine and balancer."""
+        # Imported here, not when LocalhostTopology is made: a plan that runs no application
+        # does not load the container scores or http.client (adr/0106).
+        from .containers import ReplicatedContainers
+        from .processes import SupervisedProcesses
+
         platform = f"{name} ({self.kind} runtime)"
         if self.kind == "docker":
             containers = ReplicatedContainers(host, self.address, self.backend_ports, self.host_paths, self.start_timeout_s)

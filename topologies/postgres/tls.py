@@ -18,15 +18,17 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING
 
 from capabilities.postgresql import PgCertificates, PgConfig
 from harmony_py.values import Secret
 from topologies.secret_store import SecretStore
+
+# cryptography is imported by the functions that make or read certificates: loading it costs
+# more than the rest of a localhost plan, and a host topology imports this module (adr/0106).
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 AUTHORITY_DAYS = 3650
 LEAF_DAYS = 365
@@ -54,6 +56,8 @@ class Issued:
 
     @property
     def x509(self) -> x509.Certificate:
+        from cryptography import x509
+
         return x509.load_pem_x509_certificate(self.certificate.encode())
 
 
@@ -62,11 +66,15 @@ def now() -> datetime.datetime:
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     # P-256: accepted by every OpenSSL PostgreSQL links against, and made in microseconds.
     return ec.generate_private_key(ec.SECP256R1())
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> Secret:
+    from cryptography.hazmat.primitives import serialization
+
     return Secret(
         key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -76,6 +84,10 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> Secret:
 
 def new_authority(cluster: str, *, days: int = AUTHORITY_DAYS) -> Issued:
     """A self-signed certificate authority for ``cluster``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
     key = _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"harmony_py {cluster} CA")])
     start = now() - _BACKDATE
@@ -111,6 +123,11 @@ def issue(
     not_after: datetime.datetime | None = None,
 ) -> Issued:
     """A certificate signed by ``authority``: a client's (``common_name`` is the role) or a server's (SANs ``names``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     key = _new_key()
     signer = serialization.load_pem_private_key(authority.key.reveal().encode(), password=None)
     assert isinstance(signer, ec.EllipticCurvePrivateKey)  # we made it
@@ -135,6 +152,8 @@ def issue(
 
 
 def _general_name(name: str) -> x509.GeneralName:
+    from cryptography import x509
+
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
@@ -143,6 +162,8 @@ def _general_name(name: str) -> x509.GeneralName:
 
 def names_of(certificate: x509.Certificate) -> tuple[str, ...]:
     """The subject alternative names of a certificate, as text."""
+    from cryptography import x509
+
     try:
         sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
