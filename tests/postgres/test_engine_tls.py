@@ -155,6 +155,17 @@ def test_pg_rewind_logs_in_to_the_leader_by_certificate_with_the_rights_it_needs
     assert found.stdout.strip() == "t|t"
 
 
+def test_the_cluster_hands_each_member_its_certificates_as_placed(cluster: EngineCluster) -> None:
+    found = anyio.run(cluster.service.certificates, cluster.score.config)
+    assert set(found) == {"primary", "replica"}
+    for label, certificates in found.items():
+        member = cluster.participant(label)
+        assert certificates.server_certificate == Path(member.patroni_dir, "server.crt").read_text()
+        assert certificates.authority == Path(member.patroni_dir, "root.crt").read_text()
+        assert member.host in Issued(certificates.server_certificate, certificates.server_key).x509.subject.rfc4514_string()
+    assert len({c.authority for c in found.values()}) == 1
+
+
 def _uid(user: str) -> int:
     import pwd
 
