@@ -16,6 +16,7 @@ from typing import Any
 
 from capabilities.postgresql import (
     ClusterStatus,
+    PgCertificates,
     PgConfig,
     PgEndpoint,
     PostgreSQLServerService,
@@ -25,6 +26,7 @@ from harmony_py.errors import ScoreValueError
 from harmony_py.values import Change
 from topologies.postgres.host import HostPlacement, HostPostgreSQL
 from topologies.postgres.roles import password_of
+from topologies.postgres.tls import tls_enabled
 from topologies.secret_store import SecretStore
 
 from . import operations
@@ -46,11 +48,6 @@ class PatroniCluster:
     # -- who takes part --------------------------------------------------------
 
     def engine(self, config: PgConfig, *, for_plan: bool = False) -> Engine:
-        if config.tls:
-            raise ScoreValueError(
-                f"PostgreSQL {config.name}: tls=True is not supported under the automatic-failover engine yet "
-                "(Patroni's configuration does not carry the cluster's certificates); leave tls unset here"
-            )
         hosts = [_host(label, server) for label, server in zip(self.labels, self.servers)]
         witness = _witness_host(self.witness)
         participants = tuple(
@@ -62,7 +59,7 @@ class PatroniCluster:
         store = next((h.store for h in hosts if h.store is not None), None) or SecretStore()
         if for_plan:
             store = store.for_plan()
-        return Engine(participants, store, _credentials(config, store))
+        return Engine(participants, store, _credentials(config, store), tls=_cluster_tls(participants))
 
     # -- PostgreSQLService --------------------------------------------------------
 
@@ -104,6 +101,14 @@ class PatroniCluster:
         members = operations.rest_members(self.engine(config))
         return await operations.failover(members, to)
 
+    async def certificates(self, config: PgConfig) -> dict[str, PgCertificates]:
+        """Each database member's TLS certificates by label, from the cluster's one authority (issued when
+        missing); empty when the cluster runs without TLS."""
+        engine = self.engine(config)
+        if not engine.tls:
+            return {}
+        return {member.label: engine.server(member).certificates() for member in engine.databases}
+
 
 def _host(label: str, server: object) -> HostPostgreSQL:
     if not isinstance(server, HostPostgreSQL):
@@ -126,6 +131,12 @@ def _witness_host(witness: Any) -> HostPostgreSQL:
             f"witness: a {type(witness).__name__} cannot run the engine's etcd member (it needs CommandRunner)"
         )
     return HostPostgreSQL(runner(), HostPlacement())
+
+
+def _cluster_tls(participants: Sequence[Participant]) -> bool:
+    """TLS for the whole cluster when any database member's configuration asks for it (``tls_enabled``):
+    replicas log in by certificate, so every member must run it or none."""
+    return any(tls_enabled(p.config) for p in participants if p.database)
 
 
 def _odd_etcd(participants: Sequence[Participant]) -> tuple[Participant, ...]:

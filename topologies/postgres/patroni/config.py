@@ -29,6 +29,7 @@ from harmony_py.values import Secret
 from topologies.postgres.text import pg_hba_conf
 
 from .layout import NAMESPACE, Participant
+from .tls import certificate_login, ident_lines, local_replication_rule, ssl_parameters
 
 REWIND_USER = "harmony_rewind"
 """The role Patroni creates for pg_rewind (execute rights on the functions it needs, no more)."""
@@ -96,18 +97,35 @@ def dynamic_settings(timings: Timings, settings: Mapping[str, str] | None = None
     }
 
 
-def hba_rules(config: PgConfig) -> list[str]:
+def hba_rules(config: PgConfig, *, tls: bool = False) -> list[str]:
     """The manual path's rules (the superuser by peer only; scram for everyone else, never trust), and
-    Patroni's own replication connections to its server over the socket (``use_unix_socket_repl``)."""
-    manual = [line for line in pg_hba_conf(config).splitlines() if line and not line.startswith("#")]
-    return [*manual, f"local replication {config.replication_user} scram-sha-256"]
+    Patroni's own replication connections to its server over the socket (``use_unix_socket_repl``):
+    with TLS, ``hostssl`` only, the replication role by certificate and locally by ``peer`` (adr/0102)."""
+    manual = [line for line in pg_hba_conf(config, tls=tls).splitlines() if line and not line.startswith("#")]
+    local = local_replication_rule(config) if tls else f"local replication {config.replication_user} scram-sha-256"
+    return [*manual, local]
 
 
-def patroni_config(member: Participant, everyone: Sequence[Participant], secrets: Credentials, timings: Timings) -> dict[str, Any]:
+def authentication(member: Participant, secrets: Credentials, *, tls: bool) -> dict[str, Any]:
+    """Who Patroni logs in as: the superuser by peer; replication and pg_rewind by password, or with TLS
+    both as the replication role by its certificate (no password in the file, as on the manual path)."""
+    if tls:
+        login = certificate_login(member.config, member.pg)
+        return {"superuser": {"username": "postgres"}, "replication": login, "rewind": dict(login)}
+    return {
+        "superuser": {"username": "postgres"},
+        "replication": {"username": member.config.replication_user, "password": secrets.replication.reveal()},
+        "rewind": {"username": REWIND_USER, "password": secrets.rewind.reveal()},
+    }
+
+
+def patroni_config(
+    member: Participant, everyone: Sequence[Participant], secrets: Credentials, timings: Timings, *, tls: bool = False
+) -> dict[str, Any]:
     config = member.config
     pg = member.pg
     listen = ",".join(config.listen_addresses)
-    return {
+    found: dict[str, Any] = {
         "scope": config.name,
         "namespace": NAMESPACE,
         "name": member.name,
@@ -138,20 +156,21 @@ def patroni_config(member: Participant, everyone: Sequence[Participant], secrets
             # Patroni asks its own server for its timeline over a replication connection (to decide on
             # pg_rewind after a partition): by default to 127.0.0.1, which allowed_networks need not cover.
             "use_unix_socket_repl": True,
-            "authentication": {
-                "superuser": {"username": "postgres"},
-                "replication": {"username": config.replication_user, "password": secrets.replication.reveal()},
-                "rewind": {"username": REWIND_USER, "password": secrets.rewind.reveal()},
-            },
-            "parameters": {"unix_socket_directories": pg.socket_dir},
-            "pg_hba": hba_rules(config),
+            "authentication": authentication(member, secrets, tls=tls),
+            "parameters": {"unix_socket_directories": pg.socket_dir, **(ssl_parameters(pg) if tls else {})},
+            "pg_hba": hba_rules(config, tls=tls),
             # Without it a new replica's clone waits for a spread checkpoint (94 s measured on an empty cluster).
             "basebackup": [{"checkpoint": "fast"}],
         },
         "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
     }
+    if tls:
+        found["postgresql"]["pg_ident"] = ident_lines(config)
+    return found
 
 
-def config_text(member: Participant, everyone: Sequence[Participant], secrets: Credentials, timings: Timings) -> Secret:
+def config_text(
+    member: Participant, everyone: Sequence[Participant], secrets: Credentials, timings: Timings, *, tls: bool = False
+) -> Secret:
     """The file's content (JSON, which is YAML), as a Secret: it holds passwords."""
-    return Secret(json.dumps(patroni_config(member, everyone, secrets, timings), indent=1) + "\n")
+    return Secret(json.dumps(patroni_config(member, everyone, secrets, timings, tls=tls), indent=1) + "\n")

@@ -35,7 +35,7 @@ from topologies.postgres.server import HostPostgreSQLServer
 from topologies.postgres.steps import Step, deploy_steps, plan_steps
 from topologies.secret_store import SecretStore
 
-from . import etcd, install
+from . import etcd, install, tls
 from .config import Credentials, Timings, config_text
 from .layout import PATRONI_HOME, Participant
 from .reconfigure import SettingsStep
@@ -57,6 +57,8 @@ class Engine:
     store: SecretStore
     credentials: Credentials
     timings: Timings = Timings()
+    tls: bool = False
+    """Whether the cluster runs TLS (decided once for all members: replication by certificate needs every one)."""
 
     @property
     def databases(self) -> tuple[Participant, ...]:
@@ -77,7 +79,9 @@ class Engine:
 
     def server(self, member: Participant) -> HostPostgreSQLServer:
         """The PostgreSQL server Patroni runs on ``member``, driven by the manual path's primitives."""
-        return HostPostgreSQLServer(member.runner, member.config, member.pg, self.store)
+        server = HostPostgreSQLServer(member.runner, member.config, member.pg, self.store)
+        server.tls = self.tls  # the cluster's decision, not this member's own reading of its addresses
+        return server
 
     def patroni_daemon(self, member: Participant) -> Daemon:
         argv = (f"{PATRONI_HOME}/bin/patroni", member.patroni_config)
@@ -258,42 +262,78 @@ def _patroni_user(engine: Engine) -> Secret:
     return Secret(f"{etcd.PATRONI_ROLE}:{engine.credentials.etcd_patroni.reveal()}")
 
 
-# -- 5. Patroni's configuration -----------------------------------------------------
+# -- 5. Patroni's configuration and the member's certificates --------------------------
+
+
+@dataclass
+class MemberFiles:
+    """One database member's files as planned: Patroni's configuration, then its certificates (with TLS)."""
+
+    member: Participant
+    server: HostPostgreSQLServer
+    config: list[PlannedFile]
+    certificates: list[PlannedFile]
+
+    @property
+    def changed(self) -> bool:
+        return any(each.changes for each in [*self.config, *self.certificates])
+
+    @property
+    def certificates_changed(self) -> bool:
+        return any(each.changes for each in self.certificates)
 
 
 @dataclass
 class FilesStep:
     engine: Engine
-    planned: list[list[PlannedFile]] = field(default_factory=list)
+    planned: list[MemberFiles] = field(default_factory=list)
 
     async def plan(self, predicted: EngineForecast) -> list[Change]:
-        self.planned = [await plan_files(m.runner, [self._file(m)]) for m in self.engine.databases]
-        return [
-            Change(c.action, m.target, f"{m.label}: {c.summary}", c.diff, c.attribute)
-            for m, files in zip(self.engine.databases, self.planned) for each in files for c in each.changes
-        ]  # fmt: skip
+        self.planned = [await self._plan(m) for m in self.engine.databases]
+        changes: list[Change] = []
+        for found in self.planned:
+            m = found.member
+            changes += [
+                Change(c.action, m.target, f"{m.label}: {c.summary}", c.diff, c.attribute)
+                for each in [*found.config, *found.certificates] for c in each.changes
+            ]  # fmt: skip
+            if found.certificates_changed:
+                # Why they change (re-issued: expiring, other names, another authority), once each.
+                changes += [Change(c.action, m.target, f"{m.label}: {c.summary}") for c in found.server.rotation_changes()]
+        return changes
 
-    def _file(self, member: Participant) -> OwnedFile:
+    async def _plan(self, member: Participant) -> MemberFiles:
         engine = self.engine
-        text = config_text(member, engine.participants, engine.credentials, engine.timings)
-        return OwnedFile(member.patroni_config, text, 0o600, "postgres", "postgres", follow_parent_symlinks=True)
+        server = engine.server(member)
+        text = config_text(member, engine.participants, engine.credentials, engine.timings, tls=engine.tls)
+        config = OwnedFile(member.patroni_config, text, 0o600, "postgres", "postgres", follow_parent_symlinks=True)
+        return MemberFiles(
+            member, server, await plan_files(member.runner, [config]),
+            await plan_files(member.runner, await tls.certificate_files(server)),
+        )  # fmt: skip
 
     async def converge(self, changes: Sequence[Change]) -> None:
-        for member, files in zip(self.engine.databases, self.planned):
-            if not any(each.changes for each in files):
+        for found in self.planned:
+            if not found.changed:
                 continue
-            await self.engine.server(member).ensure_base()
+            member = found.member
+            await found.server.ensure_base()
             for path in (member.patroni_log_dir,):
                 if await member.runner.stat(path) is None:
                     await member.runner.make_directory(path, mode=0o700)
                     await _checked(member, ["chown", "postgres:postgres", "--", path], f"giving {path} to postgres")
-            await converge_files(member.runner, files)
-            if await daemon_state(member.runner, member.patroni_service) == "running":
+            running = await daemon_state(member.runner, member.patroni_service) == "running"
+            loaded = await tls.conf_load_time(found.server) if running and found.certificates_changed else None
+            await converge_files(member.runner, [*found.config, *found.certificates])
+            if running:
                 await _reload(member)
+            if loaded is not None:
+                # New certificates are in use only once PostgreSQL rereads its files: observed, not assumed.
+                await tls.await_reloaded(found.server, loaded, member.target)
 
 
 async def _reload(member: Participant) -> None:
-    """Patroni rereads its file on SIGHUP (PostgreSQL settings then reach the server through it)."""
+    """Patroni rereads its file on SIGHUP and reloads PostgreSQL (settings, pg_hba, certificates): no restart."""
     supervisor = await supervisor_of(member.runner, member.patroni_service, "auto")
     if supervisor.name == "systemd":
         argv = ["systemctl", "kill", "--signal=HUP", "--", f"{member.patroni_service}.service"]
