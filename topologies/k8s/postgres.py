@@ -164,6 +164,7 @@ class K8sPostgreSQLServer:
         self.ready_timeout_s = ready_timeout_s
         self.tls = k8s_tls_enabled(config)
         self._authority: ClusterAuthority | None = None
+        self._certificates: PgCertificates | None = None
 
     # -- where and who -------------------------------------------------------
 
@@ -208,11 +209,13 @@ class K8sPostgreSQLServer:
         """This member's certificates from the cluster's authority (issued or re-issued as needed); None without TLS."""
         if not self.tls:
             return None
-        if self._authority is None:
-            # Made on first use: a plan swaps in its store view after this server is made.
+        if self._certificates is None:
+            # Made on first use (a plan swaps in its store view after this server is made), and
+            # once per operation: its objects, its plan and its reload hold the same certificates.
             self._authority = ClusterAuthority(self.store, self.config)
-        member = f"k8s-{await self.client.namespace()}-{self.config.name}"
-        return self._authority.certificates(member, await self.tls_names())
+            member = f"k8s-{await self.client.namespace()}-{self.config.name}"
+            self._certificates = self._authority.certificates(member, await self.tls_names())
+        return self._certificates
 
     def rotation_changes(self, target: str) -> list[Change]:
         """Why certificates were (or, in a plan, would be) re-issued, once each: the plan says why the Secret changes."""
