@@ -259,3 +259,56 @@ def test_the_tls_pod_scripts_are_valid_shell() -> None:
 
             checked = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True, check=False)
             assert checked.returncode == 0, f"sh -n: {checked.stderr}\n{script}"
+
+
+# -- an application on Kubernetes verifying such a server -------------------------------------------
+
+
+async def test_an_application_gets_the_ca_mounted_and_its_database_url_verifies_with_it(
+    pair: FailoverTopology[K8sAnywhereTopology], kubeconfig: Path, server: EmulatorThread, pods: Path, secrets_dir: Path
+) -> None:
+    from capabilities.application import AppSpec
+
+    await pair.primary.postgresql().deploy(CONFIG)
+    endpoint = await pair.primary.postgresql().endpoint(CONFIG, "orders")
+    assert endpoint.ca_certificate is not None
+    url = database_url(endpoint)
+    spec = AppSpec("shop-web", "harmony-example/shop:1", ("python3", "server.py"), 1, 8080, "/health",
+                   env={"DATABASE_URL": url, "SHOP_CURRENCY": "EUR"}, authorities={"DATABASE_URL": endpoint.ca_certificate})  # fmt: skip
+    shop = K8sAnywhereTopology(kubeconfig=str(kubeconfig), namespace="shop", request_timeout_s=2.0, retries=0, watch_idle_s=2.0)
+    await shop.k8s_client().apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}, field_manager="test")
+    runtime = shop.application_runtime()
+
+    planned = await runtime.plan(spec)
+    assert [c.target for c in planned] == ["ConfigMap shop-web-authorities", "Secret shop-web-env", "Deployment shop-web", "Service shop-web"]
+    changes = await runtime.deploy(spec)
+    assert [c.target for c in changes] == [c.target for c in planned]
+
+    # The CA (public) in a ConfigMap of the application's namespace, mounted into its Pods.
+    authorities = find(server, "ConfigMap", "shop-web-authorities", "shop")
+    assert authorities["data"] == {"DATABASE_URL.root.crt": endpoint.ca_certificate}
+    pod = find(server, "Deployment", "shop-web", "shop")["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "authorities", "configMap": {"name": "shop-web-authorities"}}]
+    assert pod["containers"][0]["volumeMounts"] == [{"name": "authorities", "mountPath": "/etc/harmony/authorities", "readOnly": True}]
+    # DATABASE_URL verifies the server with that copy, not with the path in the database's Pod.
+    secret = find(server, "Secret", "shop-web-env", "shop")
+    placed = base64.b64decode(secret["data"]["DATABASE_URL"]).decode()
+    assert placed == url.reveal().split("?")[0] + "?sslmode=verify-full&sslrootcert=/etc/harmony/authorities/DATABASE_URL.root.crt"
+
+    password = endpoint.password.reveal()
+    shown = " ".join(f"{c.target} {c.summary} {c.diff or ''}" for c in planned + changes)
+    assert password not in shown and "PRIVATE KEY" not in shown
+    assert await runtime.deploy(spec) == [] and await runtime.plan(spec) == []
+
+
+def test_an_application_without_an_authority_gets_no_configmap() -> None:
+    from capabilities.application import AppSpec
+    from harmony_py.scores.k8s_application_manifests import application_manifests
+    from harmony_py.values import Secret
+
+    url = "postgresql://app:pw@orders.pg-a.svc:5432/orders"
+    spec = AppSpec("shop-web", "harmony-example/shop:1", (), 1, 8080, "/health", env={"DATABASE_URL": Secret(url)}, authorities={"DATABASE_URL": ""})
+    objects = application_manifests(spec, None)
+    assert [o["kind"] for o in objects] == ["Secret", "Deployment", "Service"]
+    assert base64.b64decode(objects[0]["data"]["DATABASE_URL"]).decode() == url
+    assert "volumes" not in objects[1]["spec"]["template"]["spec"]
