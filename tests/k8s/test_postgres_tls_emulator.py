@@ -15,7 +15,7 @@ import base64
 import dataclasses
 import datetime
 import hashlib
-import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from capabilities.application import database_url
+from capabilities.application import AppSpec, database_url
 from capabilities.postgresql import PgConfig, PgUser
-from harmony_py.scores.k8s_postgres_manifests import tls_certificates_sha256
-from harmony_py.values import Change, ChangeAction
+from harmony_py.scores.k8s_application_manifests import application_manifests
+from harmony_py.scores.k8s_postgres_manifests import Declared, manifests, tls_certificates_sha256, tls_reload_script
+from harmony_py.values import Change, ChangeAction, Secret
 from topologies import FailoverTopology, K8sAnywhereTopology
-from topologies.postgres.tls import names_of, signed_by
+from topologies.postgres.tls import ClusterAuthority, names_of, signed_by
+from topologies.secret_store import SecretStore
 
 from .harness import EmulatorThread
 from .real_postgres import RealPostgreSQL
@@ -243,22 +245,16 @@ async def test_tls_false_keeps_the_server_without_certificates(
     assert await pair.primary.postgresql().certificates(config) is None
 
 
-def test_the_tls_pod_scripts_are_valid_shell() -> None:
-    from harmony_py.scores.k8s_postgres_manifests import Declared, manifests, tls_reload_script
-    from topologies.postgres.tls import ClusterAuthority
-    from topologies.secret_store import SecretStore
-
-    store = SecretStore(Path(os.environ["HARMONY_SECRETS_DIR"]))
-    certificates = ClusterAuthority(store, CONFIG).certificates("m", ("orders.pg-a.svc",))
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_the_tls_pod_scripts_are_valid_shell(shell: str, secrets_dir: Path) -> None:
+    certificates = ClusterAuthority(SecretStore(secrets_dir), CONFIG).certificates("m", ("orders.pg-a.svc",))
     for declared in (Declared(), Declared(role="replica", source_host="orders.pg-a.svc", source_port=5432)):
         objects = manifests(CONFIG, {"postgres": "p"}, declared, "s", certificates)
         pod = next(o for o in objects if o["kind"] == "StatefulSet")["spec"]["template"]["spec"]
         scripts = [c["command"][2] for c in (*pod["initContainers"], *pod["containers"])]
         for script in [*scripts, tls_reload_script(CONFIG, "0" * 64)]:
-            import subprocess
-
-            checked = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True, check=False)
-            assert checked.returncode == 0, f"sh -n: {checked.stderr}\n{script}"
+            checked = subprocess.run([shell, "-n"], input=script, capture_output=True, text=True, check=False)
+            assert checked.returncode == 0, f"{shell} -n: {checked.stderr}\n{script}"
 
 
 # -- an application on Kubernetes verifying such a server -------------------------------------------
@@ -267,8 +263,6 @@ def test_the_tls_pod_scripts_are_valid_shell() -> None:
 async def test_an_application_gets_the_ca_mounted_and_its_database_url_verifies_with_it(
     pair: FailoverTopology[K8sAnywhereTopology], kubeconfig: Path, server: EmulatorThread, pods: Path, secrets_dir: Path
 ) -> None:
-    from capabilities.application import AppSpec
-
     await pair.primary.postgresql().deploy(CONFIG)
     endpoint = await pair.primary.postgresql().endpoint(CONFIG, "orders")
     assert endpoint.ca_certificate is not None
@@ -282,7 +276,7 @@ async def test_an_application_gets_the_ca_mounted_and_its_database_url_verifies_
     planned = await runtime.plan(spec)
     assert [c.target for c in planned] == ["ConfigMap shop-web-authorities", "Secret shop-web-env", "Deployment shop-web", "Service shop-web"]
     changes = await runtime.deploy(spec)
-    assert [c.target for c in changes] == [c.target for c in planned]
+    assert sorted(c.target for c in changes) == sorted(c.target for c in planned)
 
     # The CA (public) in a ConfigMap of the application's namespace, mounted into its Pods.
     authorities = find(server, "ConfigMap", "shop-web-authorities", "shop")
@@ -302,13 +296,28 @@ async def test_an_application_gets_the_ca_mounted_and_its_database_url_verifies_
 
 
 def test_an_application_without_an_authority_gets_no_configmap() -> None:
-    from capabilities.application import AppSpec
-    from harmony_py.scores.k8s_application_manifests import application_manifests
-    from harmony_py.values import Secret
-
     url = "postgresql://app:pw@orders.pg-a.svc:5432/orders"
     spec = AppSpec("shop-web", "harmony-example/shop:1", (), 1, 8080, "/health", env={"DATABASE_URL": Secret(url)}, authorities={"DATABASE_URL": ""})
     objects = application_manifests(spec, None)
     assert [o["kind"] for o in objects] == ["Secret", "Deployment", "Service"]
     assert base64.b64decode(objects[0]["data"]["DATABASE_URL"]).decode() == url
     assert "volumes" not in objects[1]["spec"]["template"]["spec"]
+
+
+async def test_a_rotation_on_a_streaming_replica_updates_its_secret_and_reloads_it(
+    pair: FailoverTopology[K8sAnywhereTopology], server: EmulatorThread, pods: Path, secrets_dir: Path
+) -> None:
+    await pair.primary.postgresql().deploy(CONFIG)
+    source = await pair.primary.postgresql().replication_source(CONFIG, "replica")
+    await pair.replica.postgresql().follow(CONFIG, source)
+    before = tls_files(server, "pg-b")
+    rotating = dataclasses.replace(CONFIG, tls_rotate_before=datetime.timedelta(days=400))
+    planned = [(c.target, c.summary) for c in await pair.replica.postgresql().plan(rotating)]
+    assert ("Pod orders-0", "reload PostgreSQL to load the new certificates") in planned
+    # What the orchestration does with a healthy replica: follow the same source again.
+    await pair.replica.postgresql().follow(rotating, source)
+    after = tls_files(server, "pg-b")
+    assert after["server.crt"] != before["server.crt"] and after["root.crt"] == before["root.crt"]
+    [script] = [s for s in pods.read_text().split("set -eu\n") if s.strip()]
+    assert hashlib.sha256((after["root.crt"] + after["server.crt"] + after["replication.crt"]).encode()).hexdigest() in script
+    assert "pg_ctl reload" in script

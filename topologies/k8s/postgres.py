@@ -60,6 +60,7 @@ from harmony_py.scores.k8s_postgres_manifests import (
     stop_script,
     tls_certificates_sha256,
     tls_reload_script,
+    tls_secret_data,
     tls_secret_name,
 )
 from harmony_py.values import Change, ChangeAction, Secret
@@ -224,10 +225,14 @@ class K8sPostgreSQLServer:
         reasons, self._authority.rotations = self._authority.rotations, []
         return [Change(ChangeAction.UPDATE, target, f"TLS: re-issue the {reason}") for reason in reasons]
 
-    def tls_secret_updated(self, changes: Sequence[Change]) -> bool:
-        """Whether ``changes`` update (not create) the TLS Secret: a running server then reloads it."""
-        suffix = f"/{tls_secret_name(self.config)}"
-        return any(c.action is ChangeAction.UPDATE and c.target.startswith("Secret ") and c.target.endswith(suffix) for c in changes)
+    async def tls_secret_outdated(self) -> bool:
+        """Whether this member's TLS Secret exists and holds other certificates than it should (a rotation):
+        once it is updated, a running server reloads. A new Secret comes with a new Pod, which reads it."""
+        certificates = await self.certificates()
+        if certificates is None:
+            return False
+        found = await self.client.get("v1", "Secret", tls_secret_name(self.config))
+        return found is not None and (found.get("data") or {}) != tls_secret_data(certificates)
 
     async def reload_certificates(self) -> None:
         """Load the updated TLS Secret into the running server: once the kubelet shows it in the Pod,
@@ -308,10 +313,13 @@ class K8sPostgreSQLServer:
         # A healthy replica of this source keeps its declaration; anything else
         # is re-declared, and data it already holds is rewound when asked to.
         wanted = target if same else dataclasses.replace(target, rewind=_rewind_token() if rewind and exists else "")
+        reload = same and await self.tls_secret_outdated()  # a healthy replica whose certificates were re-issued
         await self.apply_objects(wanted, source.password.reveal())
         # A new Pod's init container and server read the role and upstream.
         restarted = exists and not same and await self.restart()
         await self.wait_ready(wanted, restarted=restarted)
+        if reload:
+            await self.reload_certificates()
 
     async def promote(self, standbys: tuple[str, ...]) -> None:
         state = await self.state()

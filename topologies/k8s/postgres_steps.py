@@ -64,7 +64,7 @@ class ObjectsStep:
         changes += self.server.rotation_changes(f"Secret {await self.server.client.namespace()}/{tls_secret_name(config)}")
         # A running server loads rotated certificates by a reload; a Pod that starts reads them anyway.
         running = exists and not declared.stopped and not declared.fenced
-        self._reload = running and self.server.tls_secret_updated(changes)
+        self._reload = running and await self.server.tls_secret_outdated()
         if self._reload:
             changes.append(Change(ChangeAction.RUN, f"Pod {pod_name(config)}", "reload PostgreSQL to load the new certificates"))
         if start:
