@@ -299,6 +299,15 @@ def prepare_script(paths: PodPaths = PodPaths(), tls: PgConfig | None = None) ->
     )
     source = _source_conninfo(paths, tls=tls is not None)
     install = tls_install_script(tls, paths) if tls is not None else ""
+    if tls is not None:
+        # The replica logs in by certificate: no password in any file (one left from before goes).
+        password = f"rm -f {passfile}\n"
+    else:
+        password = (
+            """escaped=$(printf '%s' "$SOURCE_PASSWORD" | sed 's/\\\\/\\\\\\\\/g; s/:/\\\\:/g')\n"""
+            f"printf '*:*:*:%s:%s\\n' \"$SOURCE_USER\" \"$escaped\" > {passfile}\n"
+            f"chown postgres:postgres {passfile}\n"
+        )
     return f"""set -eu
 mkdir -p {pgdata}
 chown postgres:postgres {data} {pgdata}
@@ -309,10 +318,7 @@ rm -f {shlex.quote(paths.stopped_marker)}
   exit 0
 fi
 umask 077
-escaped=$(printf '%s' "$SOURCE_PASSWORD" | sed 's/\\\\/\\\\\\\\/g; s/:/\\\\:/g')
-printf '*:*:*:%s:%s\\n' "$SOURCE_USER" "$escaped" > {passfile}
-chown postgres:postgres {passfile}
-if [ ! -s {pgdata}/PG_VERSION ]; then
+{password}if [ ! -s {pgdata}/PG_VERSION ]; then
   gosu postgres pg_basebackup -D {pgdata} -d "{source}" -X stream -S "$SOURCE_SLOT" -c fast --no-password
 elif [ -n "${{HARMONY_PG_REWIND:-}}" ] && [ "$(cat {rewound} 2>/dev/null || true)" != "$HARMONY_PG_REWIND" ]; then
   rm -f {pgdata}/standby.signal

@@ -185,6 +185,7 @@ async def test_a_tls_replica_in_another_namespace_clones_and_streams_by_certific
     clone = spec["initContainers"][0]["command"][2]
     assert f'pg_basebackup -D /var/lib/postgresql/data/pgdata -d "host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER {tls}"' in clone
     assert f'--source-server="host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER {tls} dbname=postgres"' in clone
+    assert "$SOURCE_PASSWORD" not in clone  # by certificate: the replication password is in no file
     assert f"primary_conninfo=host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER {tls} application_name=$APPLICATION_NAME" in spec["containers"][0]["command"][2]
     assert "passfile" not in spec["containers"][0]["command"][2]
     assert await pair.replica.postgresql().plan(CONFIG) == []

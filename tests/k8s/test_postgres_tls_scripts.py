@@ -188,6 +188,7 @@ def test_a_replica_clones_and_streams_over_tls_by_certificate_and_a_rotation_rel
     }  # fmt: skip
     cloned = run_script(prepare_script(replica.paths, tls=CONFIG), env_replica)
     assert cloned.returncode == 0, cloned.stderr
+    assert not Path(replica.paths.passfile).exists()  # by certificate: no password in any file
     replica.server = subprocess.Popen(["sh", "-c", server_script(CONFIG, replica.paths, tls=True)], env=env_replica, start_new_session=True)
     streaming = "SELECT r.state, s.ssl, s.client_dn FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE r.application_name = 'replica'"
     poll(lambda: local(primary, streaming) == "streaming|t|/CN=replicator")
