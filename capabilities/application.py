@@ -70,6 +70,9 @@ class AppSpec:
     source: str | None = None
     contract: Annotated[int, Count()] = CONTRACT_VERSION
     """The version of the contract the application was written for."""
+    authorities: Annotated[Mapping[str, str], Keys(ENV_NAME), Values(InstanceOf(str))] = field(default_factory=dict)
+    """CA certificates (PEM, public) by the variable whose database URL verifies the server with it:
+    the platform places each beside the application (:func:`authorities_beside`); "" means none."""
 
     def __post_init__(self) -> None:
         validate(self, prefix=f"application {self.name}:" if isinstance(self.name, str) else None)

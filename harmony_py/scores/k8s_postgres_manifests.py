@@ -14,7 +14,12 @@ A server ``config.name`` in a namespace is:
   containers at each start (so a promotion needs no restart, and a re-point is
   one Pod restart);
 - Service ``<name>`` and StatefulSet ``<name>`` (one Pod ``<name>-0``, data on a
-  PersistentVolumeClaim from a volume claim template).
+  PersistentVolumeClaim from a volume claim template);
+- with TLS (adr/0103), Secret ``<name>-tls``: the cluster's CA certificate, this
+  member's server certificate and key, and the replication role's client
+  certificate and key, mounted (mode 0600) where the init container copies them
+  beside PGDATA, owned by postgres, 0600, with the ``pg_hba.conf`` the server
+  reads (``hostssl`` only: replication by certificate, clients by password).
 
 The Pod template is the same for a primary and a replica: what differs is in
 the ConfigMap and Secret, read by each new Pod. Its init container clones an empty
@@ -26,12 +31,13 @@ leaves the Pod up, serving nothing, until it is restarted.
 from __future__ import annotations
 
 import base64
+import hashlib
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from capabilities.postgresql import PgConfig
+from capabilities.postgresql import PgCertificates, PgConfig
 
 SUPERUSER = "postgres"
 SOURCE_PASSWORD_KEY = "replication-source"
@@ -42,6 +48,10 @@ DATA = "/var/lib/postgresql/data"
 PGDATA = f"{DATA}/pgdata"
 POSTGRES_GID = 999
 """The postgres group of the official Debian-based image (the Pod's fsGroup)."""
+TLS_MOUNT = "/etc/harmony/tls"
+"""Where the TLS Secret is mounted in the Pod's containers."""
+TLS_FILES = ("root.crt", "server.crt", "server.key", "replication.crt", "replication.key")
+"""The keys of the TLS Secret, which are also the names of the files the server reads."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,22 @@ def secret_keys(config: PgConfig) -> list[str]:
     return [SUPERUSER, config.replication_user, *(user.name for user in config.users)]
 
 
+def tls_secret_name(config: PgConfig) -> str:
+    return f"{config.name}-tls"
+
+
+def tls_secret_data(certificates: PgCertificates) -> dict[str, str]:
+    """The TLS Secret's ``data`` (base64): one key per file the server and its replication client read."""
+    values = {
+        "root.crt": certificates.authority,
+        "server.crt": certificates.server_certificate,
+        "server.key": certificates.server_key.reveal(),
+        "replication.crt": certificates.client_certificate,
+        "replication.key": certificates.client_key.reveal(),
+    }
+    return {key: base64.b64encode(value.encode()).decode() for key, value in values.items()}
+
+
 def replication_name(config: PgConfig) -> str:
     return f"{config.name}-replication"
 
@@ -90,9 +116,15 @@ def labels_of(config: PgConfig) -> dict[str, str]:
 
 
 def manifests(
-    config: PgConfig, passwords: Mapping[str, str], declared: Declared, source_password: str | None
+    config: PgConfig,
+    passwords: Mapping[str, str],
+    declared: Declared,
+    source_password: str | None,
+    tls: PgCertificates | None = None,
 ) -> list[dict[str, Any]]:
-    """Secret, ConfigMaps, Service and StatefulSet, in the order they are applied."""
+    """Secret(s), ConfigMaps, Service and StatefulSet, in the order they are applied.
+
+    With ``tls`` (this member's certificates) the server runs TLS only (adr/0103)."""
     labels = labels_of(config)
     secret_data = dict(passwords)
     if declared.role == "replica" and source_password is not None:
@@ -137,12 +169,13 @@ def manifests(
                 "spec": {
                     "securityContext": {"fsGroup": POSTGRES_GID},
                     "terminationGracePeriodSeconds": 60,
-                    "initContainers": [_prepare_container(config)],
-                    "containers": [_server_container(config)],
+                    "initContainers": [_prepare_container(config, tls=tls is not None)],
+                    "containers": [_server_container(config, tls=tls is not None)],
                     # No password per user in the template (adding a user must not restart the server):
                     # the converge sets them as verifiers through exec (adr/0060).
                     "volumes": [
                         {"name": "init", "configMap": {"name": f"{config.name}-init", "optional": True}},
+                        *([_tls_volume(config)] if tls is not None else []),
                     ],
                 },
             },
@@ -154,7 +187,17 @@ def manifests(
             ],
         },
     }
-    return [secret, _init_scripts(config), replication, service, statefulset]
+    objects = [secret, _init_scripts(config), replication, service, statefulset]
+    if tls is not None:
+        tls_secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": tls_secret_name(config), "labels": labels},
+            "type": "Opaque",
+            "data": tls_secret_data(tls),
+        }
+        objects.insert(1, tls_secret)  # before the StatefulSet whose Pods mount it
+    return objects
 
 
 def declared_from(replication: Mapping[str, Any] | None, statefulset: Mapping[str, Any] | None) -> Declared:
@@ -212,10 +255,20 @@ class PodPaths:
     """Where a server's files are in its Pod (the data volume); tests run the scripts elsewhere."""
 
     data: str = DATA
+    tls_mount: str = TLS_MOUNT
+    """Where the TLS Secret is mounted (read as root by the init container and the rotation)."""
 
     @property
     def pgdata(self) -> str:
         return f"{self.data}/pgdata"
+
+    @property
+    def tls(self) -> str:
+        """The certificates as the server reads them: beside PGDATA (pg_basebackup copies none), postgres, 0600."""
+        return f"{self.data}/tls"
+
+    def tls_file(self, name: str) -> str:
+        return f"{self.tls}/{name}"
 
     @property
     def passfile(self) -> str:
@@ -231,45 +284,134 @@ class PodPaths:
         return f"{self.data}/harmony.rewound"
 
 
-def prepare_script(paths: PodPaths = PodPaths()) -> str:
+def prepare_script(paths: PodPaths = PodPaths(), tls: PgConfig | None = None) -> str:
     """Runs as root before the server, at each new Pod (where the declaration in the environment is
     fresh): owns the volume, forgets a stop of the previous Pod, makes a replica's data (clone when
     empty, rewind when declared) and sets the role with ``standby.signal``. Only here: a server
     container restarted in the same Pod keeps what the server left, so a promoted primary stays one
-    even though that Pod's environment still says replica."""
+    even though that Pod's environment still says replica.
+
+    With ``tls`` (the cluster, when it runs TLS: adr/0103) the certificates and ``pg_hba.conf`` are
+    installed from the mounted Secret first, and a replica clones and rewinds over TLS, verifying
+    its source and authenticated by the replication role's certificate (no password)."""
     data, pgdata, passfile, rewound = (
         shlex.quote(p) for p in (paths.data, paths.pgdata, paths.passfile, paths.rewound_marker)
     )
+    source = _source_conninfo(paths, tls=tls is not None)
+    install = tls_install_script(tls, paths) if tls is not None else ""
+    if tls is not None:
+        # The replica logs in by certificate: no password in any file (one left from before goes).
+        password = f"rm -f {passfile}\n"
+    else:
+        password = (
+            """escaped=$(printf '%s' "$SOURCE_PASSWORD" | sed 's/\\\\/\\\\\\\\/g; s/:/\\\\:/g')\n"""
+            f"printf '*:*:*:%s:%s\\n' \"$SOURCE_USER\" \"$escaped\" > {passfile}\n"
+            f"chown postgres:postgres {passfile}\n"
+        )
     return f"""set -eu
 mkdir -p {pgdata}
 chown postgres:postgres {data} {pgdata}
 chmod 700 {pgdata}
 rm -f {shlex.quote(paths.stopped_marker)}
-if [ "${{HARMONY_PG_ROLE:-primary}}" != replica ]; then
+{install}if [ "${{HARMONY_PG_ROLE:-primary}}" != replica ]; then
   rm -f {pgdata}/standby.signal
   exit 0
 fi
 umask 077
-escaped=$(printf '%s' "$SOURCE_PASSWORD" | sed 's/\\\\/\\\\\\\\/g; s/:/\\\\:/g')
-printf '*:*:*:%s:%s\\n' "$SOURCE_USER" "$escaped" > {passfile}
-chown postgres:postgres {passfile}
-if [ ! -s {pgdata}/PG_VERSION ]; then
-  gosu postgres env PGPASSFILE={passfile} pg_basebackup -D {pgdata} -h "$SOURCE_HOST" -p "$SOURCE_PORT" \\
-    -U "$SOURCE_USER" -X stream -S "$SOURCE_SLOT" -c fast --no-password
+{password}if [ ! -s {pgdata}/PG_VERSION ]; then
+  gosu postgres pg_basebackup -D {pgdata} -d "{source}" -X stream -S "$SOURCE_SLOT" -c fast --no-password
 elif [ -n "${{HARMONY_PG_REWIND:-}}" ] && [ "$(cat {rewound} 2>/dev/null || true)" != "$HARMONY_PG_REWIND" ]; then
   rm -f {pgdata}/standby.signal
-  gosu postgres pg_rewind --target-pgdata={pgdata} \\
-    --source-server="host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER dbname=postgres passfile={passfile}"
+  gosu postgres pg_rewind --target-pgdata={pgdata} --source-server="{source} dbname=postgres"
   printf '%s\\n' "$HARMONY_PG_REWIND" > {rewound}
 fi
 gosu postgres touch {pgdata}/standby.signal
 """
 
 
-def server_script(config: PgConfig, paths: PodPaths = PodPaths()) -> str:
+def _source_conninfo(paths: PodPaths, *, tls: bool) -> str:
+    """How the replica's programs reach its source (shell text inside double quotes: ``$SOURCE_*`` expand).
+
+    Without TLS by password (the passfile); with TLS verifying the source's certificate and name
+    against the cluster's authority, authenticated by the replication role's client certificate."""
+    where = "host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER"
+    if not tls:
+        return f"{where} passfile={paths.passfile}"
+    return (
+        f"{where} sslmode=verify-full sslrootcert={paths.tls_file('root.crt')} "
+        f"sslcert={paths.tls_file('replication.crt')} sslkey={paths.tls_file('replication.key')}"
+    )
+
+
+def pg_hba(config: PgConfig) -> str:
+    """The server's ``pg_hba.conf`` with TLS: only over TLS, the replication role by its certificate
+    (``pg_rewind`` connects to a database, hence its second row), every other role by password.
+    Local connections are the image's (trust): only processes inside the Pod reach its socket, and
+    the converge's ``psql`` runs there as root."""
+    user = config.replication_user
+    return (
+        "# Managed by harmony_py: edits are reverted.\n"
+        "local all all trust\n"
+        f"hostssl replication {user} all cert\n"
+        f"hostssl all {user} all cert\n"
+        "hostssl all all all scram-sha-256\n"
+    )
+
+
+def tls_install_script(config: PgConfig, paths: PodPaths = PodPaths()) -> str:
+    """Shell text (run as root) copying the mounted Secret's files beside PGDATA, owned by postgres,
+    0600 (PostgreSQL refuses a key others can read), and writing the ``pg_hba.conf`` the server reads."""
+    tls = shlex.quote(paths.tls)
+    copies = "\n".join(
+        f"install -o postgres -g postgres -m 600 {shlex.quote(f'{paths.tls_mount}/{name}')} {shlex.quote(paths.tls_file(name))}"
+        for name in TLS_FILES
+    )
+    hba = shlex.quote(paths.tls_file("pg_hba.conf"))
+    return f"""mkdir -p {tls}
+chown postgres:postgres {tls}
+chmod 700 {tls}
+{copies}
+printf '%s' {shlex.quote(pg_hba(config))} > {hba}
+chown postgres:postgres {hba}
+chmod 600 {hba}
+"""
+
+
+def tls_reload_script(config: PgConfig, certificates_sha256: str, paths: PodPaths = PodPaths(), wait_s: int = 150) -> str:
+    """Exec'd in the server container after the TLS Secret changed (a rotation): wait until the kubelet
+    has updated the mounted Secret (its certificates' SHA-256 is ``certificates_sha256``, see
+    :func:`tls_certificates_sha256`), install the files, and reload: PostgreSQL re-reads its
+    certificates on SIGHUP, no restart (adr/0096)."""
+    mounted = " ".join(shlex.quote(f"{paths.tls_mount}/{name}") for name in TLS_FILES if name.endswith(".crt"))
+    return f"""set -eu
+waited=0
+until [ "$(cat {mounted} | sha256sum | cut -d' ' -f1)" = {shlex.quote(certificates_sha256)} ]; do
+  if [ "$waited" -ge {wait_s} ]; then
+    echo "the mounted TLS Secret still holds other certificates after {wait_s} s" >&2
+    exit 1
+  fi
+  sleep 1
+  waited=$((waited + 1))
+done
+{tls_install_script(config, paths)}gosu postgres pg_ctl reload -D {shlex.quote(paths.pgdata)} >/dev/null
+"""
+
+
+def tls_certificates_sha256(certificates: PgCertificates) -> str:
+    """What :func:`tls_reload_script` waits to read from the mounted Secret: its certificates (public), in file order."""
+    by_name = {"root.crt": certificates.authority, "server.crt": certificates.server_certificate,
+               "replication.crt": certificates.client_certificate}  # fmt: skip
+    text = "".join(by_name[name] for name in TLS_FILES if name.endswith(".crt"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def server_script(config: PgConfig, paths: PodPaths = PodPaths(), *, tls: bool = False) -> str:
     """The server container's command. The server is a child of this shell, not PID 1: a clean stop
     (:func:`stop_script`) leaves a marker, and the Pod then stays up (not ready) so that its last
-    checkpoint can be read; Pod termination (SIGTERM) stops it fast."""
+    checkpoint can be read; Pod termination (SIGTERM) stops it fast.
+
+    With ``tls`` the server reads the certificates and ``pg_hba.conf`` the init container installed
+    (all reloadable settings: a rotation needs no restart), and a replica streams over TLS."""
     settings = {
         "port": str(config.port),
         "listen_addresses": "*",
@@ -278,13 +420,19 @@ def server_script(config: PgConfig, paths: PodPaths = PodPaths()) -> str:
         "hot_standby": "on",
         "max_wal_senders": "10",
         "max_replication_slots": "10",
-        **{key: value for key, value in sorted(config.settings.items())},
     }
+    if tls:
+        settings |= {
+            "ssl": "on",
+            "ssl_cert_file": paths.tls_file("server.crt"),
+            "ssl_key_file": paths.tls_file("server.key"),
+            "ssl_ca_file": paths.tls_file("root.crt"),
+            "ssl_min_protocol_version": "TLSv1.2",
+            "hba_file": paths.tls_file("pg_hba.conf"),
+        }
+    settings |= {key: value for key, value in sorted(config.settings.items())}
     arguments = " ".join(shlex.quote(f"-c{key}={value}") for key, value in settings.items())
-    conninfo = (
-        "host=$SOURCE_HOST port=$SOURCE_PORT user=$SOURCE_USER "
-        f"passfile={paths.passfile} application_name=$APPLICATION_NAME"
-    )
+    conninfo = f"{_source_conninfo(paths, tls=tls)} application_name=$APPLICATION_NAME"
     return f"""set -u
 set -- docker-entrypoint.sh postgres {arguments}
 if [ "${{HARMONY_PG_ROLE:-primary}}" = replica ]; then
@@ -315,20 +463,29 @@ def fence_script(paths: PodPaths = PodPaths()) -> str:
     return f"touch {shlex.quote(paths.stopped_marker)}; gosu postgres pg_ctl stop -D {shlex.quote(paths.pgdata)} -m immediate"
 
 
-def _prepare_container(config: PgConfig) -> dict[str, Any]:
+def _prepare_container(config: PgConfig, *, tls: bool = False) -> dict[str, Any]:
     return {
         "name": "prepare",
         "image": f"postgres:{config.version}",
-        "command": ["sh", "-c", prepare_script()],
+        "command": ["sh", "-c", prepare_script(tls=config if tls else None)],
         "env": [
             *_replication_env(config),
             _secret_env("SOURCE_PASSWORD", config, SOURCE_PASSWORD_KEY, optional=True),
         ],
-        "volumeMounts": [{"name": "data", "mountPath": DATA}],
+        "volumeMounts": [{"name": "data", "mountPath": DATA}, *([_TLS_VOLUME_MOUNT] if tls else [])],
     }
 
 
-def _server_container(config: PgConfig) -> dict[str, Any]:
+_TLS_VOLUME_MOUNT = {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True}
+
+
+def _tls_volume(config: PgConfig) -> dict[str, Any]:
+    # 0600: only root (the init container, the rotation's exec) reads the mounted keys; the server
+    # reads the copies the init container makes, owned by postgres.
+    return {"name": "tls", "secret": {"secretName": tls_secret_name(config), "defaultMode": 0o600}}
+
+
+def _server_container(config: PgConfig, *, tls: bool = False) -> dict[str, Any]:
     env = [
         {"name": "PGDATA", "value": PGDATA},
         {"name": "PGPORT", "value": str(config.port)},
@@ -338,7 +495,7 @@ def _server_container(config: PgConfig) -> dict[str, Any]:
     return {
         "name": CONTAINER,
         "image": f"postgres:{config.version}",
-        "command": ["sh", "-c", server_script(config)],
+        "command": ["sh", "-c", server_script(config, tls=tls)],
         "ports": [{"name": "postgres", "containerPort": config.port}],
         "env": env,
         "readinessProbe": {
@@ -350,6 +507,8 @@ def _server_container(config: PgConfig) -> dict[str, Any]:
         "volumeMounts": [
             {"name": "data", "mountPath": DATA},
             {"name": "init", "mountPath": "/docker-entrypoint-initdb.d"},
+            # A rotation re-installs the certificates from here (tls_reload_script).
+            *([_TLS_VOLUME_MOUNT] if tls else []),
         ],
     }
 

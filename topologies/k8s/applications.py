@@ -10,7 +10,10 @@ An application ``<name>`` is, in the topology's namespace:
   0.0.0.0, readiness probed on the health path; its pod template carries an
   HMAC of the secret values (adr/0060), so that a changed secret rolls the pods
   (they read a Secret only when they start) and an unchanged one does not;
-- Service ``<name>``: the port, in front of the ready pods.
+- Service ``<name>``: the port, in front of the ready pods;
+- ConfigMap ``<name>-authorities``, when a database URL verifies its server over TLS
+  (``spec.authorities``, adr/0103): the CA certificate, mounted into the pods, and the
+  URL's ``sslrootcert`` names that copy.
 
 Plans and applies are :class:`~harmony_py.scores.k8s.K8sResourceInterpret`'s
 (server-side dry run diff, server-side apply, NOOP the second time); an apply
@@ -33,7 +36,7 @@ from capabilities.application import AppSpec, check_contract
 from capabilities.k8s import ROLLOUT, K8sClientService
 from harmony_py.outcome import InterpretStatus
 from harmony_py.scores.k8s import K8sResourceInterpret
-from harmony_py.scores.k8s_application_manifests import SECRET_DIGEST_ANNOTATION, application_manifests
+from harmony_py.scores.k8s_application_manifests import SECRET_DIGEST_ANNOTATION, application_manifests, secret_values
 from harmony_py.scores.k8s_manifests import parse_manifests
 from harmony_py.values import Change, ChangeAction, Secret
 from topologies.errors import K8sApplicationError
@@ -111,6 +114,6 @@ def secret_digest(values: Mapping[str, Secret], key: Secret) -> str:
 
 def manifests(spec: AppSpec, store: SecretStore) -> list[dict[str, Any]]:
     """The application's objects, in the order they are applied, with the HMAC of its secrets (adr/0061)."""
-    secrets = {key: value for key, value in spec.env.items() if isinstance(value, Secret)}
+    secrets = secret_values(spec)
     digest = secret_digest(secrets, store.get_or_create(DIGEST_KEY)) if secrets else None
     return application_manifests(spec, digest)

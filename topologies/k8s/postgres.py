@@ -12,6 +12,13 @@ recovery, its WAL position, its standbys) is asked inside the Pod through the
 exec API (:class:`capabilities.k8s.K8sPodClientService`). Passwords are generated once into
 the same secret store hosts use (``postgresql/<name>/<user>``), so every member
 of a cluster holds the same ones, and are copied into each member's Secret.
+
+With TLS (adr/0103) each member's certificates come from the cluster's one
+authority in that store (:class:`~topologies.postgres.tls.ClusterAuthority`):
+its server certificate names the Service and the Pod as clients reach them,
+and everything goes into the member's Secret ``<name>-tls``, mounted into the
+Pod. A re-issued certificate (rotation) updates that Secret, and the server
+reloads it through exec: no restart.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import anyio
 from capabilities.errors import K8sError
 from capabilities.k8s import ROLLOUT, K8sPodClientService
 from capabilities.postgresql import (
+    PgCertificates,
     PgConfig,
     PgEndpoint,
     ReplicationRole,
@@ -40,6 +48,7 @@ from harmony_py.scores.k8s_postgres_manifests import (
     CONTAINER,
     SUPERUSER,
     SOURCE_PASSWORD_KEY,
+    TLS_MOUNT,
     Declared,
     declared_from,
     fence_script,
@@ -49,12 +58,17 @@ from harmony_py.scores.k8s_postgres_manifests import (
     secret_keys,
     secret_name,
     stop_script,
+    tls_certificates_sha256,
+    tls_reload_script,
+    tls_secret_data,
+    tls_secret_name,
 )
-from harmony_py.values import Change, Secret
+from harmony_py.values import Change, ChangeAction, Secret
 from topologies.errors import K8sPostgreSQLError
 from topologies.postgres.roles import password_of, slot_for, state_from_status
 from topologies.postgres.steps import deploy_steps, plan_steps
 from topologies.postgres.text import STATUS_SQL, WRITE_PROBE_SQL, mask_verifiers, slots_sql, sql_literal, sync_standby_names
+from topologies.postgres.tls import ClusterAuthority, tls_enabled
 from topologies.secret_store import SecretStore
 
 from .postgres_steps import K8sServerForecast, k8s_server_steps
@@ -64,6 +78,8 @@ if TYPE_CHECKING:
 
 FIELD_MANAGER = "harmony-postgres"
 EXEC_TIMEOUT_S = 60.0
+TLS_RELOAD_WAIT_S = 150
+"""How long a rotation waits for the kubelet to update the mounted Secret (it syncs about once a minute)."""
 DEFAULT_READY_TIMEOUT_S = 300.0
 
 
@@ -128,6 +144,16 @@ class K8sPostgreSQL:
     async def probe_write(self, config: PgConfig, timeout_s: float) -> None:
         await self.server(config).probe_write(timeout_s)
 
+    async def certificates(self, config: PgConfig) -> PgCertificates | None:
+        """This member's TLS certificates (issued, or re-issued, by the cluster's authority); None without TLS."""
+        return await self.server(config).certificates()
+
+
+def k8s_tls_enabled(config: PgConfig) -> bool:
+    """Whether a server on Kubernetes runs TLS: the cluster's rule for a member listening beyond loopback,
+    which a Pod always does (its server listens on ``*`` for the Service)."""
+    return tls_enabled(dataclasses.replace(config, listen_addresses=("*",)))
+
 
 class K8sPostgreSQLServer:
     """The server of cluster ``config`` in the namespace ``client`` is configured for."""
@@ -137,6 +163,9 @@ class K8sPostgreSQLServer:
         self.config = config
         self.store = store
         self.ready_timeout_s = ready_timeout_s
+        self.tls = k8s_tls_enabled(config)
+        self._authority: ClusterAuthority | None = None
+        self._certificates: PgCertificates | None = None
 
     # -- where and who -------------------------------------------------------
 
@@ -156,7 +185,67 @@ class K8sPostgreSQLServer:
         if await self.client.get("v1", "Service", self.config.name) is None:
             raise K8sPostgreSQLError(f"PostgreSQL {self.config.name} has no Service here; deploy it first")
         owner = self.config.owner_of(database)
-        return PgEndpoint(await self.host(), self.config.port, database, owner, self.password_of(owner))
+        endpoint = PgEndpoint(await self.host(), self.config.port, database, owner, self.password_of(owner))
+        certificates = await self.certificates()
+        if certificates is None:
+            return endpoint
+        # sslrootcert: where the CA is in the server's Pod; an application platform places the PEM
+        # (ca_certificate) beside the application and points its URL there.
+        return dataclasses.replace(
+            endpoint, sslmode="verify-full", ca_certificate=certificates.authority, sslrootcert=f"{TLS_MOUNT}/root.crt"
+        )
+
+    # -- TLS (adr/0103) ---------------------------------------------------------
+
+    async def tls_names(self) -> tuple[str, ...]:
+        """The names clients and replicas reach this server at: the Service's, then the Pod's stable name."""
+        name, namespace = self.config.name, await self.client.namespace()
+        pod = pod_name(self.config)
+        return (
+            f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local",
+            f"{pod}.{name}.{namespace}.svc", f"{pod}.{name}.{namespace}.svc.cluster.local",
+        )  # fmt: skip
+
+    async def certificates(self) -> PgCertificates | None:
+        """This member's certificates from the cluster's authority (issued or re-issued as needed); None without TLS."""
+        if not self.tls:
+            return None
+        if self._certificates is None:
+            # Made on first use (a plan swaps in its store view after this server is made), and
+            # once per operation: its objects, its plan and its reload hold the same certificates.
+            self._authority = ClusterAuthority(self.store, self.config)
+            member = f"k8s-{await self.client.namespace()}-{self.config.name}"
+            self._certificates = self._authority.certificates(member, await self.tls_names())
+        return self._certificates
+
+    def rotation_changes(self, target: str) -> list[Change]:
+        """Why certificates were (or, in a plan, would be) re-issued, once each: the plan says why the Secret changes."""
+        if self._authority is None:
+            return []
+        reasons, self._authority.rotations = self._authority.rotations, []
+        return [Change(ChangeAction.UPDATE, target, f"TLS: re-issue the {reason}") for reason in reasons]
+
+    async def tls_secret_outdated(self) -> bool:
+        """Whether this member's TLS Secret exists and holds other certificates than it should (a rotation):
+        once it is updated, a running server reloads. A new Secret comes with a new Pod, which reads it."""
+        certificates = await self.certificates()
+        if certificates is None:
+            return False
+        found = await self.client.get("v1", "Secret", tls_secret_name(self.config))
+        return found is not None and (found.get("data") or {}) != tls_secret_data(certificates)
+
+    async def reload_certificates(self) -> None:
+        """Load the updated TLS Secret into the running server: once the kubelet shows it in the Pod,
+        install its files and reload (PostgreSQL re-reads certificates on SIGHUP; adr/0096)."""
+        certificates = await self.certificates()
+        assert certificates is not None  # only called for a server running TLS
+        script = tls_reload_script(self.config, tls_certificates_sha256(certificates), wait_s=TLS_RELOAD_WAIT_S)
+        result = await self.client.exec(
+            pod_name(self.config), ["sh", "-c", script], container=CONTAINER, timeout_s=TLS_RELOAD_WAIT_S + EXEC_TIMEOUT_S
+        )
+        if not result.ok:
+            text = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.exit_code}").splitlines()
+            raise K8sPostgreSQLError(f"PostgreSQL {self.config.name}: reloading the rotated certificates failed: {' | '.join(text[-3:])}")
 
     async def source(self, name: str) -> ReplicationSource:
         user = self.config.replication_user
@@ -193,7 +282,7 @@ class K8sPostgreSQLServer:
         from harmony_py.scores.k8s_manifests import parse_manifests
 
         namespace = await self.client.namespace()
-        wanted = manifests(self.config, self.passwords(), declared, source_password)
+        wanted = manifests(self.config, self.passwords(), declared, source_password, await self.certificates())
         for manifest in wanted:
             manifest["metadata"]["namespace"] = namespace  # so that plans name where each object goes
         return K8sResourceInterpret(parse_manifests(wanted), FIELD_MANAGER)
@@ -224,10 +313,13 @@ class K8sPostgreSQLServer:
         # A healthy replica of this source keeps its declaration; anything else
         # is re-declared, and data it already holds is rewound when asked to.
         wanted = target if same else dataclasses.replace(target, rewind=_rewind_token() if rewind and exists else "")
+        reload = same and await self.tls_secret_outdated()  # a healthy replica whose certificates were re-issued
         await self.apply_objects(wanted, source.password.reveal())
         # A new Pod's init container and server read the role and upstream.
         restarted = exists and not same and await self.restart()
         await self.wait_ready(wanted, restarted=restarted)
+        if reload:
+            await self.reload_certificates()
 
     async def promote(self, standbys: tuple[str, ...]) -> None:
         state = await self.state()

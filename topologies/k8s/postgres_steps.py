@@ -21,7 +21,7 @@ from topologies.postgres.roles import NO_ROLES, role_changes
 from topologies.postgres.steps import Step
 from topologies.postgres.text import facts_sql
 
-from harmony_py.scores.k8s_postgres_manifests import Declared, declared_from, pod_name
+from harmony_py.scores.k8s_postgres_manifests import Declared, declared_from, pod_name, tls_secret_name
 from .readiness import Readiness, judge
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ class ObjectsStep:
     _password: str | None = None
     _wanted: Declared = field(default_factory=Declared)
     _start: bool = False
+    _reload: bool = False
 
     async def plan(self, predicted: K8sServerForecast) -> list[Change]:
         declared, self._password, exists = await self.server.declared()
@@ -59,6 +60,13 @@ class ObjectsStep:
         predicted.existed, predicted.starting = exists, start
         predicted.wanted = dataclasses.replace(declared, stopped=False) if start else declared
         changes = await self.server.plan_objects(predicted.wanted, self._password)
+        config = self.server.config
+        changes += self.server.rotation_changes(f"Secret {await self.server.client.namespace()}/{tls_secret_name(config)}")
+        # A running server loads rotated certificates by a reload; a Pod that starts reads them anyway.
+        running = exists and not declared.stopped and not declared.fenced
+        self._reload = running and await self.server.tls_secret_outdated()
+        if self._reload:
+            changes.append(Change(ChangeAction.RUN, f"Pod {pod_name(config)}", "reload PostgreSQL to load the new certificates"))
         if start:
             changes.append(Change(ChangeAction.RUN, f"Pod {pod_name(self.server.config)}", "start PostgreSQL (restart the pod)"))
         elif exists and not changes and not declared.stopped and not declared.fenced:
@@ -80,6 +88,8 @@ class ObjectsStep:
     async def converge(self, changes: Sequence[Change]) -> None:
         await self.server.apply_objects(self._wanted, self._password)
         await self.server.wait_ready(self._wanted, restarted=self._start and await self.server.restart())
+        if self._reload:
+            await self.server.reload_certificates()
 
 
 @dataclass
