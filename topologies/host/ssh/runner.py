@@ -23,7 +23,7 @@ from typing import cast
 import anyio
 import asyncssh
 
-from capabilities.command_runner import CommandResult, FileStat
+from capabilities.command_runner import CommandResult, FileStat, GuardCheck
 from topologies.loop_lock import LoopLock
 
 from . import files, plan_snapshot
@@ -81,6 +81,8 @@ class SshCommandRunner:
 
     async def connection(self) -> asyncssh.SSHClientConnection:
         """The host's connection, opened (and its host key verified) on first use; adapters tunnel through it."""
+        # An adapter may change the host through it (a tunnel): an apply's snapshot ends here.
+        self._changing()
         return (await self._current()).conn
 
     async def aclose(self) -> None:
@@ -119,6 +121,7 @@ class SshCommandRunner:
         # Checked before any channel is used: a bad argument or variable is the caller's error.
         command_line(args, sudo=self.settings.sudo, timeout_s=timeout)
         env_header(env)
+        self._changing()  # any command may change the host
         session = await self._current()
         return await session.commands.run(args, stdin=stdin or b"", env=env, timeout_s=timeout)
 
@@ -138,6 +141,7 @@ class SshCommandRunner:
     async def write_file(
         self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True
     ) -> None:
+        self._changing()
         session = await self._current()
         with files.remote_errors(self.name, "write", path):
             if not follow_parent_symlinks:
@@ -146,11 +150,13 @@ class SshCommandRunner:
             await files.write_file(session.sftp, path, content, mode)
 
     async def set_mode(self, path: str, mode: int) -> None:
+        self._changing()
         session = await self._current()
         with files.remote_errors(self.name, "set the mode of", path):
             await files.set_mode(session.sftp, path, mode)
 
     async def make_directory(self, path: str, *, mode: int) -> None:
+        self._changing()
         session = await self._current()
         with files.remote_errors(self.name, "create directory", path):
             await files.make_directory(session.sftp, path, mode)
@@ -171,18 +177,24 @@ class SshCommandRunner:
             return known
         return files.parse_digest(self.name, path, await self.run(files.digest_command(path)))
 
-    # -- observations batched for a plan (plan_snapshot.py) ----------------------
+    # -- observations batched for a plan or an apply (plan_snapshot.py) ----------
 
     @contextlib.asynccontextmanager
-    async def observing(self, paths: Iterable[str]) -> AsyncIterator[None]:
-        """Observe ``paths`` in one round trip; inside, this task's plan is answered from that snapshot.
+    async def observing(
+        self, paths: Iterable[str], guards: Iterable[GuardCheck] = (), *, until_changed: bool = False
+    ) -> AsyncIterator[None]:
+        """Observe ``paths`` and ``guards`` in one round trip; inside, this task's scores are answered from it.
 
-        Only the tasks started inside see the snapshot (a context variable), so
-        an apply or a verification never does. When the batch cannot be taken
-        (too many paths, a host without GNU stat or realpath) every observation
-        is made live, as without it; the reason is logged at debug level.
+        Only the tasks started inside see the snapshot (a context variable).
+        With ``until_changed`` (an apply) it is dropped at the first call that
+        may change the host (a write, any command, the connection handed to an
+        adapter) or at :meth:`forget_observations`. When the batch cannot be
+        taken (too many paths, a host without GNU stat or realpath) every
+        observation is made live; the reason is logged at debug level.
         """
-        snapshot = await self._take_snapshot(paths)
+        snapshot = await self._take_snapshot(paths, guards)
+        if snapshot is not None:
+            snapshot.until_changed = until_changed
         token = _PLANNING.set((self, snapshot)) if snapshot is not None else None
         try:
             yield
@@ -191,27 +203,49 @@ class SshCommandRunner:
                 _PLANNING.reset(token)
 
     def observed_digest(self, path: str) -> str | None:
-        """The SHA-256 of ``path`` as the current plan's snapshot saw it; ``None`` when it has none (no round trip)."""
+        """The SHA-256 of ``path`` as the current snapshot saw it; ``None`` when it has none (no round trip)."""
         snapshot = self._planned()
         return snapshot.digests.get(path) if snapshot is not None else None
 
+    def observed_link(self, path: str) -> str | None:
+        """The target of the link at ``path`` as the current snapshot saw it, or ``None``."""
+        snapshot = self._planned()
+        return snapshot.links.get(path) if snapshot is not None else None
+
+    def observed_exit(self, guard: GuardCheck) -> int | None:
+        """The exit status ``guard`` had in the current snapshot, or ``None``."""
+        snapshot = self._planned()
+        return snapshot.exits.get(guard.key()) if snapshot is not None else None
+
+    def forget_observations(self) -> None:
+        """Stop answering from the current apply's snapshot, in every task sharing it."""
+        planning = _PLANNING.get()
+        if planning is not None and planning[0] is self and planning[1].until_changed:
+            planning[1].valid = False
+
     def _planned(self) -> PlanSnapshot | None:
         planning = _PLANNING.get()
-        return planning[1] if planning is not None and planning[0] is self else None
+        if planning is None or planning[0] is not self or not planning[1].valid:
+            return None
+        return planning[1]
 
-    async def _take_snapshot(self, paths: Iterable[str]) -> PlanSnapshot | None:
-        pairs = plan_snapshot.queries(paths)
-        if pairs is None:
-            LOG.debug("%s: plan observations not batched (no paths, or more than %d)", self.name, plan_snapshot.MAX_PATHS)
+    def _changing(self) -> None:
+        """Called before anything that may change the host: an apply's snapshot is no longer the truth."""
+        self.forget_observations()
+
+    async def _take_snapshot(self, paths: Iterable[str], guards: Iterable[GuardCheck]) -> PlanSnapshot | None:
+        questions = plan_snapshot.batch(paths, guards, timeout_s=self.settings.command_timeout_s)
+        if questions is None:
+            LOG.debug("%s: observations not batched (nothing to ask, or more than %d)", self.name, plan_snapshot.MAX_PATHS)
             return None
         try:
-            result = await self.run(plan_snapshot.command(pairs))
+            result = await self.run(questions.command(), stdin=questions.stdin())
         except Exception as exc:  # noqa: BLE001 - any failure: observe live, and let that observation name it
-            LOG.debug("%s: plan observations not batched: %s", self.name, exc)
+            LOG.debug("%s: observations not batched: %s", self.name, exc)
             return None
-        snapshot = plan_snapshot.parse(pairs, result)
+        snapshot = plan_snapshot.parse(questions, result)
         if snapshot is None:
-            LOG.debug("%s: plan observations not batched: unreadable answer (exit %d)", self.name, result.exit_status)
+            LOG.debug("%s: observations not batched: unreadable answer (exit %d)", self.name, result.exit_status)
         return snapshot
 
     # -- the session ----------------------------------------------------------
