@@ -183,8 +183,8 @@ class GuardCheck:
 class BatchedObservations(Protocol):
     """A CommandRunnerService that can observe many paths and guards in one round trip (optional).
 
-    Inside ``observing(paths, guards)``, the ``stat``, ``resolve`` and
-    ``digest`` calls, link targets and guard exit statuses of the scores
+    Inside ``observing(paths, guards, read=...)``, the ``stat``, ``resolve``,
+    ``digest`` and ``read_file`` calls, link targets and guard exit statuses of the scores
     running in that task (and the tasks it starts) may be answered from one
     snapshot taken on entry. For a plan that holds until the plan ends. For an
     apply (``until_changed=True``) it holds only until the first call that may
@@ -193,9 +193,14 @@ class BatchedObservations(Protocol):
     """
 
     def observing(
-        self, paths: Iterable[str], guards: Iterable[GuardCheck] = (), *, until_changed: bool = False
+        self,
+        paths: Iterable[str],
+        guards: Iterable[GuardCheck] = (),
+        *,
+        read: Iterable[str] = (),
+        until_changed: bool = False,
     ) -> AbstractAsyncContextManager[None]:
-        """Take the snapshot of ``paths`` and ``guards``; answer observations of them from it (see the class)."""
+        """Take the snapshot of ``paths``, ``guards`` and the small files to ``read``; answer from it (see the class)."""
         ...
 
     def observed_digest(self, path: str) -> str | None:

@@ -1,7 +1,8 @@
 """Batched observations: the paths and guards a host's scores will look at, observed in one round trip.
 
-A score that observes files names them (``observed_paths``), one that runs a
-check command names it (``observed_guards``); before a topology's scores plan,
+A score that observes files names them (``observed_paths``; ``read_paths``
+for the small files whose content it reads), one that runs a check command
+names it (``observed_guards``); before a topology's scores plan,
 and again before they apply, the run hands all of them to a runner that can
 batch them (:class:`~capabilities.command_runner.BatchedObservations`, the SSH
 runner) and runs the scores inside its snapshot. Runners that cannot batch
@@ -38,6 +39,13 @@ class ObservesGuards(Protocol):
     def observed_guards(self) -> Sequence[GuardCheck]: ...
 
 
+@runtime_checkable
+class ReadsFiles(Protocol):
+    """A score whose plan reads the content of these absolute paths (small text files it edits)."""
+
+    def read_paths(self) -> Sequence[str]: ...
+
+
 Forget = Callable[[], None]
 """Ends an apply's snapshot (a no-op where there is none)."""
 
@@ -62,10 +70,11 @@ async def batched_observations(
     chosen = list(scores)
     paths = [path for score in chosen if isinstance(score, ObservesPaths) for path in score.observed_paths()]
     guards = [guard for score in chosen if isinstance(score, ObservesGuards) for guard in score.observed_guards()]
-    if not paths and not guards:
+    read = [path for score in chosen if isinstance(score, ReadsFiles) for path in score.read_paths()]
+    if not paths and not guards and not read:
         yield _nothing
         return
-    async with runner.observing(paths, guards, until_changed=until_changed):
+    async with runner.observing(paths, guards, read=read, until_changed=until_changed):
         yield runner.forget_observations
 
 

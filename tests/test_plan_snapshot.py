@@ -96,3 +96,17 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_snapshot_carries_the_content_of_small_files_it_is_asked_to_read(tmp_path: Path) -> None:
+    small, empty, large = tmp_path / "small", tmp_path / "empty", tmp_path / "large"
+    small.write_bytes(b"line\n\0\xff tail")
+    empty.write_bytes(b"")
+    large.write_bytes(b"x" * (plan_snapshot.MAX_CONTENT + 1))
+    questions = plan_snapshot.batch([str(small)], read=[str(small), str(empty), str(large)])
+    assert questions is not None
+    done = subprocess.run(questions.command(), capture_output=True, check=False)
+    snapshot = plan_snapshot.parse(questions, CommandResult((), done.returncode, done.stdout, done.stderr))
+    assert snapshot is not None
+    assert snapshot.contents == {str(small): b"line\n\0\xff tail", str(empty): b""}  # the large one is read live
+    assert str(large) in snapshot.digests

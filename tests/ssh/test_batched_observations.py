@@ -13,9 +13,10 @@ import anyio
 import pytest
 
 from harmony_py import Maestro, RunReport, Score, ScoreState, Secret
-from harmony_py.scores import CommandScore, DirectoryScore, FileScore, LinkScore
+from harmony_py.scores import CommandScore, DirectoryScore, FileScore, LineInFileScore, LinkScore
 from topologies import LinuxHostTopology
 from topologies.host.ssh import files
+from topologies.host.ssh.runner import SshCommandRunner
 from topologies.host.ssh.session_pool import SessionPool
 
 from .conftest import HostFactory
@@ -39,6 +40,7 @@ def requests(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     for name in ("stat", "read_file", "resolve"):
         monkeypatch.setattr(files, name, _count(counts, f"sftp {name}", getattr(files, name)))
     monkeypatch.setattr(SessionPool, "run", _count(counts, "command", SessionPool.run))
+    monkeypatch.setattr(SshCommandRunner, "_start_sftp", _count(counts, "sftp sessions", SshCommandRunner._start_sftp))
     return counts
 
 
@@ -193,6 +195,7 @@ def test_no_change_apply_on_one_host_observes_everything_in_one_round_trip(
     make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str]
 ) -> None:
     scores = [*_workload(remote_dir), *_guarded(remote_dir, remote_dir / "log")]
+    scores.append(LineInFileScore(str(remote_dir / "conf" / "hosts.allow"), "sshd: 10.0.0.0/8"))
     _apply(make_host(ssh_servers[0]), scores)
 
     async def apply_counted() -> RunReport:
@@ -203,8 +206,9 @@ def test_no_change_apply_on_one_host_observes_everything_in_one_round_trip(
 
     applied = anyio.run(apply_counted)
     assert {s.state for s in applied.scores} == {ScoreState.UNCHANGED}
-    # The apply's own fresh batch answers every score (before: a guard command or SFTP look per score).
-    assert requests == Counter({"command": 1})
+    # The apply's own fresh batch answers every score (before: a guard command or SFTP look per score),
+    # so no SFTP session is even started.
+    assert requests == Counter({"command": 1, "sftp sessions": 0})
 
 
 def test_guard_changed_between_plan_and_apply_is_observed_afresh(

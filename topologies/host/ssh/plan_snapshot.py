@@ -20,6 +20,7 @@ do" (adr/0099, adr/0108).
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 import stat as stat_module
@@ -30,11 +31,16 @@ from capabilities.command_runner import CommandResult, FileKind, FileStat, Guard
 
 from .command_line import env_header, nested_words
 
+MAX_CONTENT = 65536
+"""Files a score reads (``read_paths``) up to this size travel in the batch (hex: twice as many bytes)."""
 MAX_PATHS = 1000
 """More paths and guards than this in one plan are not batched: the command line stays far below ARG_MAX."""
 
-# Arguments come in pairs: "r DIR" (resolve a directory) or "s PATH" (lstat, and
-# hash when a regular file). One NUL-terminated answer per pair, in order:
+# Arguments come in pairs: "r DIR" (resolve a directory), "s PATH" (lstat, and
+# hash when a regular file) or "c PATH" (as "s", and the content of a small file
+# in hex after a "#" line; taken only when its SHA-256 matches the hash, so a file
+# that changed between the two reads is observed live). One NUL-terminated answer
+# per pair, in order:
 #   r: "=RESOLVED" | "-" (nothing there) | "?" (not a directory: not answered here)
 #   s: "-" | "?" | "HEXMODE SIZE" and, for a regular file, a newline and the
 #      output of dd | sha256sum with dd's status as "dd=N" (in either order).
@@ -62,6 +68,10 @@ while [ "$#" -gt 1 ]; do
     if l=$(readlink -- "$p" && printf x); then h="@${l%?x}"; fi
   elif [ -f "$p" ]; then
     h=$( { { dd if="$p" iflag=nofollow,nonblock bs=1048576 status=none; echo "dd=$?" >&3; } | sha256sum; } 3>&1 2>/dev/null )
+    if [ "$q" = c ] && [ "${m#* }" -le {max_content} ]; then
+      h="$h
+#$(dd if="$p" iflag=nofollow,nonblock bs=1048576 status=none 2>/dev/null | od -An -v -tx1 | tr -d ' \n')"
+    fi
   fi
   printf '%s\n%s\0' "$m" "$h"
 done
@@ -84,6 +94,7 @@ guard() {
   printf '%s\0' "$?"
 }
 """
+_SCRIPT = _SCRIPT.replace("{max_content}", str(MAX_CONTENT))
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -98,6 +109,7 @@ class PlanSnapshot:
     resolved: dict[str, str | None] = field(default_factory=dict)
     stats: dict[str, FileStat | None] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
+    contents: dict[str, bytes] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     exits: dict[str, int] = field(default_factory=dict)
     """Guard exit statuses by :meth:`GuardCheck.key` (no revealed variable is kept)."""
@@ -127,12 +139,15 @@ class Batch:
         return b"".join(env_header(guard.env) for guard in self.guards)
 
 
-def batch(paths: Iterable[str], guards: Iterable[GuardCheck] = (), *, timeout_s: float | None = None) -> Batch | None:
-    """The questions for ``paths`` (each one's lstat, every directory above it) and ``guards``.
+def batch(
+    paths: Iterable[str], guards: Iterable[GuardCheck] = (), *, read: Iterable[str] = (), timeout_s: float | None = None
+) -> Batch | None:
+    """The questions for ``paths`` (each one's lstat, every directory above it), ``read`` (also the content) and ``guards``.
 
     ``None`` when there is nothing to ask, or too much for one command line.
     """
-    stats = dict.fromkeys(paths)
+    contents = dict.fromkeys(read)
+    stats = {**dict.fromkeys(paths), **contents}
     unique = tuple({guard.key(): guard for guard in guards}.values())
     if (not stats and not unique) or len(stats) + len(unique) > MAX_PATHS:
         return None
@@ -144,7 +159,7 @@ def batch(paths: Iterable[str], guards: Iterable[GuardCheck] = (), *, timeout_s:
             if directory == "/":
                 break
             directory = posixpath.dirname(directory)
-    pairs = tuple(("r", d) for d in directories) + tuple(("s", p) for p in stats)
+    pairs = tuple(("r", d) for d in directories) + tuple(("c" if p in contents else "s", p) for p in stats)
     return Batch(pairs, unique, timeout_s)
 
 
@@ -186,8 +201,19 @@ def _describe(path: str, answer: str, snapshot: PlanSnapshot) -> FileStat | None
         if hashed.startswith("@"):
             snapshot.links[path] = hashed[1:]
         return found
+    hashed, _, content = hashed.partition("\n#")
     hashed_words = hashed.split()
     digests = [word for word in hashed_words if _HEX64.fullmatch(word)]
     if found.kind is FileKind.FILE and "dd=0" in hashed_words and len(digests) == 1:
         snapshot.digests[path] = digests[0]
+        read = _bytes(content)
+        if read is not None and hashlib.sha256(read).hexdigest() == digests[0]:
+            snapshot.contents[path] = read
     return found
+
+
+def _bytes(hexadecimal: str) -> bytes | None:
+    try:
+        return bytes.fromhex(hexadecimal)
+    except ValueError:
+        return None

@@ -2,9 +2,9 @@
 
 The connection is opened on first use and kept for the whole run; every
 caller shares it. Files are observed and written through one SFTP session on
-it; commands run under the wrapper of command_line.py in a few long-lived
-``sh`` sessions (session_pool.py; exec channels on a host that cannot run
-one), at most ``max_sessions - RESERVED_SESSIONS`` at a time so that together
+it, started by the first file operation a batch does not answer; commands run
+under the wrapper of command_line.py in a few long-lived ``sh`` sessions
+(session_pool.py; exec channels on a host that cannot run one), at most ``max_sessions - RESERVED_SESSIONS`` at a time so that together
 with the SFTP session they stay within the server's ``MaxSessions``. With
 ``sudo`` the commands and the SFTP server run as root through ``sudo -n``.
 """
@@ -95,7 +95,8 @@ class SshCommandRunner:
             return
         with anyio.CancelScope(shield=True):
             await session.commands.aclose()
-            session.sftp.exit()
+            if session.sftp is not None:
+                session.sftp.exit()
             session.conn.close()
             with anyio.move_on_after(5):
                 await session.conn.wait_closed()
@@ -129,46 +130,49 @@ class SshCommandRunner:
         snapshot = self._planned()
         if snapshot is not None and path in snapshot.stats:
             return snapshot.stats[path]
-        session = await self._current()
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "stat", path):
-            return await files.stat(session.sftp, path)
+            return await files.stat(sftp, path)
 
     async def read_file(self, path: str) -> bytes | None:
-        session = await self._current()
+        snapshot = self._planned()
+        if snapshot is not None and path in snapshot.contents:
+            return snapshot.contents[path]
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "read", path):
-            return await files.read_file(session.sftp, path)
+            return await files.read_file(sftp, path)
 
     async def write_file(
         self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True
     ) -> None:
         self._changing()
-        session = await self._current()
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "write", path):
             if not follow_parent_symlinks:
-                await files.write_within(session.sftp, self.name, path, content, mode)
+                await files.write_within(sftp, self.name, path, content, mode)
                 return
-            await files.write_file(session.sftp, path, content, mode)
+            await files.write_file(sftp, path, content, mode)
 
     async def set_mode(self, path: str, mode: int) -> None:
         self._changing()
-        session = await self._current()
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "set the mode of", path):
-            await files.set_mode(session.sftp, path, mode)
+            await files.set_mode(sftp, path, mode)
 
     async def make_directory(self, path: str, *, mode: int) -> None:
         self._changing()
-        session = await self._current()
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "create directory", path):
-            await files.make_directory(session.sftp, path, mode)
+            await files.make_directory(sftp, path, mode)
 
     async def resolve(self, path: str) -> str | None:
         # The SFTP session runs as root under sudo=True, so it resolves what root sees.
         snapshot = self._planned()
         if snapshot is not None and path in snapshot.resolved:
             return snapshot.resolved[path]
-        session = await self._current()
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "resolve", path):
-            return await files.resolve(session.sftp, path)
+            return await files.resolve(sftp, path)
 
     async def digest(self, path: str) -> str | None:
         # Hashed on the host (sha256sum): a large file never crosses the connection.
@@ -181,9 +185,14 @@ class SshCommandRunner:
 
     @contextlib.asynccontextmanager
     async def observing(
-        self, paths: Iterable[str], guards: Iterable[GuardCheck] = (), *, until_changed: bool = False
+        self,
+        paths: Iterable[str],
+        guards: Iterable[GuardCheck] = (),
+        *,
+        read: Iterable[str] = (),
+        until_changed: bool = False,
     ) -> AsyncIterator[None]:
-        """Observe ``paths`` and ``guards`` in one round trip; inside, this task's scores are answered from it.
+        """Observe ``paths``, ``guards`` and small files to ``read`` in one round trip; inside, this task's scores are answered from it.
 
         Only the tasks started inside see the snapshot (a context variable).
         With ``until_changed`` (an apply) it is dropped at the first call that
@@ -192,7 +201,7 @@ class SshCommandRunner:
         taken (too many paths, a host without GNU stat or realpath) every
         observation is made live; the reason is logged at debug level.
         """
-        snapshot = await self._take_snapshot(paths, guards)
+        snapshot = await self._take_snapshot(paths, guards, read)
         if snapshot is not None:
             snapshot.until_changed = until_changed
         token = _PLANNING.set((self, snapshot)) if snapshot is not None else None
@@ -233,8 +242,10 @@ class SshCommandRunner:
         """Called before anything that may change the host: an apply's snapshot is no longer the truth."""
         self.forget_observations()
 
-    async def _take_snapshot(self, paths: Iterable[str], guards: Iterable[GuardCheck]) -> PlanSnapshot | None:
-        questions = plan_snapshot.batch(paths, guards, timeout_s=self.settings.command_timeout_s)
+    async def _take_snapshot(
+        self, paths: Iterable[str], guards: Iterable[GuardCheck], read: Iterable[str]
+    ) -> PlanSnapshot | None:
+        questions = plan_snapshot.batch(paths, guards, read=read, timeout_s=self.settings.command_timeout_s)
         if questions is None:
             LOG.debug("%s: observations not batched (nothing to ask, or more than %d)", self.name, plan_snapshot.MAX_PATHS)
             return None
@@ -264,17 +275,21 @@ class SshCommandRunner:
     async def _open(self) -> _Session:
         settings = self.settings
         conn = await connect(settings.options)
-        try:
-            sftp = await self._start_sftp(conn)
-        except BaseException:
-            conn.close()
-            raise
         stopper = GroupStopper(conn, sudo=settings.sudo)
         channels = anyio.Semaphore(settings.max_sessions - RESERVED_SESSIONS)
         commands = SessionPool(
             conn, stopper, channels, host=self.name, sudo=settings.sudo, open_timeout_s=settings.options.connect_timeout_s
         )
-        return _Session(conn, sftp, commands, asyncio.get_running_loop())
+        return _Session(conn, commands, asyncio.get_running_loop())
+
+    async def _sftp(self) -> asyncssh.SFTPClient:
+        """The connection's SFTP session, started on first use: a run its batches answer never opens one (adr/0108)."""
+        session = await self._current()
+        if session.sftp is None:
+            async with self._lock():
+                if session.sftp is None:
+                    session.sftp = await self._start_sftp(session.conn)
+        return session.sftp
 
     async def _start_sftp(self, conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
         # surrogateescape: a path str holding bytes that are not UTF-8 (os.fsdecode's) goes out as those bytes.
@@ -291,12 +306,13 @@ class SshCommandRunner:
 
 @dataclass
 class _Session:
-    """One open connection with its SFTP session and its channel budget."""
+    """One open connection with its command sessions, channel budget and (once needed) SFTP session."""
 
     conn: asyncssh.SSHClientConnection
-    sftp: asyncssh.SFTPClient
     commands: SessionPool
     loop: asyncio.AbstractEventLoop
+    sftp: asyncssh.SFTPClient | None = None
+    """Started by the first file operation that needs it (``SshCommandRunner._sftp``)."""
 
     @property
     def usable(self) -> bool:
