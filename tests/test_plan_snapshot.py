@@ -103,10 +103,13 @@ def test_snapshot_carries_the_content_of_small_files_it_is_asked_to_read(tmp_pat
     small.write_bytes(b"line\n\0\xff tail")
     empty.write_bytes(b"")
     large.write_bytes(b"x" * (plan_snapshot.MAX_CONTENT + 1))
-    questions = plan_snapshot.batch([str(small)], read=[str(small), str(empty), str(large)])
+    link = tmp_path / "link"
+    link.symlink_to("small")
+    questions = plan_snapshot.batch([str(small)], read=[str(small), str(empty), str(large), str(link)])
     assert questions is not None
     done = subprocess.run(questions.command(), capture_output=True, check=False)
     snapshot = plan_snapshot.parse(questions, CommandResult((), done.returncode, done.stdout, done.stderr))
     assert snapshot is not None
-    assert snapshot.contents == {str(small): b"line\n\0\xff tail", str(empty): b""}  # the large one is read live
-    assert str(large) in snapshot.digests
+    # A link is read through, as read_file reads it; the large one is read live.
+    assert snapshot.contents == {str(small): b"line\n\0\xff tail", str(empty): b"", str(link): b"line\n\0\xff tail"}
+    assert str(large) in snapshot.digests and snapshot.links[str(link)] == "small"

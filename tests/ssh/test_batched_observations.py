@@ -200,15 +200,14 @@ def test_no_change_apply_on_one_host_observes_everything_in_one_round_trip(
 
     async def apply_counted() -> RunReport:
         async with Maestro(make_host(ssh_servers[0])).add(*scores) as maestro:
-            await maestro.prepare()
-            requests.clear()  # only what the apply itself sends
+            requests.clear()
             return await maestro.apply()
 
     applied = anyio.run(apply_counted)
     assert {s.state for s in applied.scores} == {ScoreState.UNCHANGED}
-    # The apply's own fresh batch answers every score (before: a guard command or SFTP look per score),
-    # so no SFTP session is even started.
-    assert requests == Counter({"command": 1, "sftp sessions": 0})
+    # One command for the host's facts (OS, Docker socket), one fresh batch that answers every score
+    # (before: a guard command or SFTP look per score); no SFTP session is even started.
+    assert requests == Counter({"command": 2})
 
 
 def test_guard_changed_between_plan_and_apply_is_observed_afresh(

@@ -37,41 +37,65 @@ MAX_PATHS = 1000
 """More paths and guards than this in one plan are not batched: the command line stays far below ARG_MAX."""
 
 # Arguments come in pairs: "r DIR" (resolve a directory), "s PATH" (lstat, and
-# hash when a regular file) or "c PATH" (as "s", and the content of a small file
-# in hex after a "#" line; taken only when its SHA-256 matches the hash, so a file
-# that changed between the two reads is observed live). One NUL-terminated answer
-# per pair, in order:
-#   r: "=RESOLVED" | "-" (nothing there) | "?" (not a directory: not answered here)
+# hash when a regular file) or "c PATH" (as "s", then what reading PATH gives, a
+# link followed as read_file follows it, for a file up to MAX_CONTENT bytes).
+# One NUL-terminated answer per pair, in order:
+#   r: "=RESOLVED" | "-" (nothing there) | "?" (not a directory, or not known here)
 #   s: "-" | "?" | "HEXMODE SIZE" and, for a regular file, a newline and the
-#      output of dd | sha256sum with dd's status as "dd=N" (in either order).
+#      output of dd | sha256sum with dd's status as "dd=N" (in either order);
+#      for a link a newline and "@TARGET".
+#   c: as s, then always "\n#" + the followed file's dd | sha256sum and "\n#" +
+#      its content in hex (both empty when not read); the content is taken only
+#      when its SHA-256 is that hash, so a file that changed between the two
+#      reads (or a failed read) is read live.
+# "-" only when the nearest existing directory above is one this login may
+# search: a path under a directory it may not enter, or under a file, is "?"
+# (observed live, with its own error).
 # dd opens with O_NOFOLLOW|O_NONBLOCK as in files._DIGEST_SCRIPT: a link or FIFO
 # swapped in after the test fails instead of being followed or waited on.
 _SCRIPT = r"""
 exists() { [ -e "$1" ] || [ -L "$1" ]; }
+absent() {
+  if exists "$1"; then return 1; fi
+  d=$1
+  while :; do
+    d=${d%/*}
+    [ -n "$d" ] || d=/
+    if exists "$d" || [ "$d" = / ]; then break; fi
+  done
+  [ -d "$d" ] && [ -x "$d" ]
+}
+digest_of() { { { dd if="$1" iflag="$2" bs=1048576 status=none; echo "dd=$?" >&3; } | sha256sum; } 3>&1 2>/dev/null; }
 while [ "$#" -gt 1 ]; do
   q=$1 p=$2
   shift 2
   if [ "$q" = r ]; then
     if [ -d "$p" ] && r=$(realpath -- "$p" && printf x); then
       printf '=%s\0' "${r%?x}"
-    elif exists "$p"; then printf '%s\0' '?'
-    else printf '%s\0' '-'
+    elif absent "$p"; then printf '%s\0' '-'
+    else printf '%s\0' '?'
     fi
     continue
   fi
   if ! m=$(stat -c '%f %s' -- "$p" 2>/dev/null); then
-    if exists "$p"; then printf '%s\0' '?'; else printf '%s\0' '-'; fi
+    if absent "$p"; then printf '%s\0' '-'; else printf '%s\0' '?'; fi
     continue
   fi
   h=
   if [ -L "$p" ]; then
     if l=$(readlink -- "$p" && printf x); then h="@${l%?x}"; fi
   elif [ -f "$p" ]; then
-    h=$( { { dd if="$p" iflag=nofollow,nonblock bs=1048576 status=none; echo "dd=$?" >&3; } | sha256sum; } 3>&1 2>/dev/null )
-    if [ "$q" = c ] && [ "${m#* }" -le {max_content} ]; then
-      h="$h
-#$(dd if="$p" iflag=nofollow,nonblock bs=1048576 status=none 2>/dev/null | od -An -v -tx1 | tr -d ' \n')"
+    h=$(digest_of "$p" nofollow,nonblock)
+  fi
+  if [ "$q" = c ]; then
+    k= c=
+    if [ -f "$p" ] && n=$(stat -L -c %s -- "$p" 2>/dev/null) && [ "$n" -le {max_content} ]; then
+      k=$(digest_of "$p" nonblock)
+      c=$(dd if="$p" iflag=nonblock bs=1048576 status=none 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
     fi
+    h="$h
+#$k
+#$c"
   fi
   printf '%s\n%s\0' "$m" "$h"
 done
@@ -180,6 +204,10 @@ def parse(questions: Batch, result: CommandResult) -> PlanSnapshot | None:
         if answer == "-":
             snapshot.stats[path] = None
             continue
+        if question == "c":
+            answer, content = _content(answer)
+            if content is not None:
+                snapshot.contents[path] = content
         described = _describe(path, answer, snapshot)
         if described is None:
             return None
@@ -187,6 +215,17 @@ def parse(questions: Batch, result: CommandResult) -> PlanSnapshot | None:
         if raw.isdigit():
             snapshot.exits[guard.key()] = int(raw)
     return snapshot
+
+
+def _content(answer: str) -> tuple[str, bytes | None]:
+    """The "s" part of a "c" answer, and the content read when its hash proves it whole."""
+    rest, hashed, content = answer.rsplit("\n#", 2) if answer.count("\n#") >= 2 else (answer, "", "")
+    words = hashed.split()
+    digests = [word for word in words if _HEX64.fullmatch(word)]
+    read = _bytes(content)
+    if "dd=0" not in words or len(digests) != 1 or read is None or hashlib.sha256(read).hexdigest() != digests[0]:
+        return rest, None
+    return rest, read
 
 
 def _describe(path: str, answer: str, snapshot: PlanSnapshot) -> FileStat | None:
@@ -201,14 +240,10 @@ def _describe(path: str, answer: str, snapshot: PlanSnapshot) -> FileStat | None
         if hashed.startswith("@"):
             snapshot.links[path] = hashed[1:]
         return found
-    hashed, _, content = hashed.partition("\n#")
     hashed_words = hashed.split()
     digests = [word for word in hashed_words if _HEX64.fullmatch(word)]
     if found.kind is FileKind.FILE and "dd=0" in hashed_words and len(digests) == 1:
         snapshot.digests[path] = digests[0]
-        read = _bytes(content)
-        if read is not None and hashlib.sha256(read).hexdigest() == digests[0]:
-            snapshot.contents[path] = read
     return found
 
 
