@@ -41,6 +41,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -300,6 +301,22 @@ def phase_timings(document: dict[str, Any]) -> dict[str, float]:
 # --- running everything ---------------------------------------------------------------------------------
 
 
+OPEN_FILES_PER_HOST = 40
+"""A generous bound on descriptors one host costs in this process tree: its sshd's listener and
+sessions, the tool's socket, and Ansible's per-fork pipes and ControlPersist master."""
+
+
+def raise_open_files_limit(hosts: int) -> str:
+    """Raise the soft open-files limit to the hard one (the tools inherit it); refuse a fleet it cannot hold."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    needed = hosts * OPEN_FILES_PER_HOST
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise SystemExit(f"{hosts} hosts need about {needed} open files; the hard limit (ulimit -Hn) is {hard}")
+    return f"open files limit {hard} (was {soft}; about {needed} needed)"
+
+
 def ensure_peers(venv: Path, tools: Sequence[str]) -> None:
     if not {"pyinfra", "ansible"} & set(tools):
         return
@@ -399,12 +416,14 @@ def main() -> None:
         raise SystemExit("need at least one round and one tool")
     if os.geteuid() != 0:
         raise SystemExit("run as root: the hosts need their own mount namespaces")
+    open_files = raise_open_files_limit(max(args.hosts))
     ensure_peers(args.peers_venv, tools)
     found = versions(args.peers_venv)
     started = time.monotonic()
     load_at_start = Path("/proc/loadavg").read_text().split()[:3]
     print(f"fan-out benchmark: hosts {args.hosts}, {args.rounds} rounds, tools {', '.join(tools)}; "
-          f"load average at start {' '.join(load_at_start)}", flush=True)
+          f"load average at start {' '.join(load_at_start)}; {open_files}; {os.cpu_count()} CPUs, "
+          f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') // 2**30} GiB memory", flush=True)
     segments = SegmentCounter()
     args.segments = segments
     results: list[SizeResult] = []

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -160,20 +161,60 @@ class CommandRunner(Protocol):
         ...
 
 
-@runtime_checkable
-class BatchedObservations(Protocol):
-    """A CommandRunnerService that can observe many paths in one round trip for a plan (optional).
+@dataclass(frozen=True)
+class GuardCheck:
+    """A check command whose exit status a plan reads (a ``CommandScore``'s ``unless=``), to batch with the paths.
 
-    Inside ``observing(paths)``, the ``stat``, ``resolve`` and ``digest``
-    calls of the plan running in that task (and the tasks it starts) may be
-    answered from one snapshot taken on entry; nothing else ever is: an
-    apply, or the observation after it, always observes afresh.
+    Run exactly as ``run(argv, env=env)`` would run it alone; ``env`` may hold
+    revealed secrets, so it is never shown (``repr`` leaves it out) and travels
+    on stdin, never on a command line.
     """
 
-    def observing(self, paths: Iterable[str]) -> AbstractAsyncContextManager[None]:
-        """Take the snapshot of ``paths``; answer this plan's observations of them from it."""
+    argv: tuple[str, ...]
+    env: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def key(self) -> str:
+        """Identifies the check with its variables, without holding them: a SHA-256 of argv and env."""
+        text = repr((self.argv, sorted((self.env or {}).items())))
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@runtime_checkable
+class BatchedObservations(Protocol):
+    """A CommandRunnerService that can observe many paths and guards in one round trip (optional).
+
+    Inside ``observing(paths, guards, read=...)``, the ``stat``, ``resolve``,
+    ``digest`` and ``read_file`` calls, link targets and guard exit statuses of the scores
+    running in that task (and the tasks it starts) may be answered from one
+    snapshot taken on entry. For a plan that holds until the plan ends. For an
+    apply (``until_changed=True``) it holds only until the first call that may
+    change the host (any write, any ``run``) or :meth:`forget_observations`:
+    from then on every observation, and every verification, is made live.
+    """
+
+    def observing(
+        self,
+        paths: Iterable[str],
+        guards: Iterable[GuardCheck] = (),
+        *,
+        read: Iterable[str] = (),
+        until_changed: bool = False,
+    ) -> AbstractAsyncContextManager[None]:
+        """Take the snapshot of ``paths``, ``guards`` and the small files to ``read``; answer from it (see the class)."""
         ...
 
     def observed_digest(self, path: str) -> str | None:
-        """The SHA-256 of ``path`` from the current plan's snapshot, or ``None`` (no round trip is made)."""
+        """The SHA-256 of ``path`` from the current snapshot, or ``None`` (no round trip is made)."""
+        ...
+
+    def observed_link(self, path: str) -> str | None:
+        """Where the symbolic link at ``path`` points, from the current snapshot, or ``None``."""
+        ...
+
+    def observed_exit(self, guard: GuardCheck) -> int | None:
+        """The exit status ``guard`` had in the current snapshot, or ``None`` (not batched: run it)."""
+        ...
+
+    def forget_observations(self) -> None:
+        """End the current apply's snapshot for every task that shares it (something may have changed)."""
         ...

@@ -1,19 +1,28 @@
-"""Batched plan observations: the paths a host's scores will look at, observed in one round trip.
+"""Batched observations: the paths and guards a host's scores will look at, observed in one round trip.
 
-A score that observes files names them (``observed_paths``); before a
-topology's scores plan, the run hands all those paths to a runner that can
-batch them (:class:`~capabilities.command_runner.BatchedObservations`, the
-SSH runner) and plans inside its snapshot. Runners that cannot batch (the
-local machine, where an observation costs no round trip) are left alone.
+A score that observes files names them (``observed_paths``; ``read_paths``
+for the small files whose content it reads), one that runs a check command
+names it (``observed_guards``); before a topology's scores plan,
+and again before they apply, the run hands all of them to a runner that can
+batch them (:class:`~capabilities.command_runner.BatchedObservations`, the SSH
+runner) and runs the scores inside its snapshot. Runners that cannot batch
+(the local machine, where an observation costs no round trip) are left alone.
+
+A plan's snapshot holds for the whole plan (a plan changes nothing). An
+apply's is a fresh round trip of its own, and holds only until something may
+have changed on the host (adr/0108): the runner drops it at the first write or
+command, and the run at the first score that did not report "nothing to do",
+before that score is verified. So a no-change apply is answered by one round
+trip per host, and every "changed" is still reported only after a live look.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from capabilities.command_runner import BatchedObservations, CommandRunner, CommandRunnerService
+from capabilities.command_runner import BatchedObservations, CommandRunner, CommandRunnerService, GuardCheck
 
 
 @runtime_checkable
@@ -23,18 +32,64 @@ class ObservesPaths(Protocol):
     def observed_paths(self) -> Sequence[str]: ...
 
 
+@runtime_checkable
+class ObservesGuards(Protocol):
+    """A score whose plan runs these check commands and reads only their exit status."""
+
+    def observed_guards(self) -> Sequence[GuardCheck]: ...
+
+
+@runtime_checkable
+class ReadsFiles(Protocol):
+    """A score whose plan reads the content of these absolute paths (small text files it edits)."""
+
+    def read_paths(self) -> Sequence[str]: ...
+
+
+Forget = Callable[[], None]
+"""Ends an apply's snapshot (a no-op where there is none)."""
+
+
+def _nothing() -> None:
+    return None
+
+
 @contextlib.asynccontextmanager
-async def batched_observations(topology: object, scores: Iterable[object]) -> AsyncIterator[None]:
-    """Plan inside one snapshot of every path ``scores`` observe on ``topology``, when its runner can take one."""
+async def batched_observations(
+    topology: object, scores: Iterable[object], *, until_changed: bool = False
+) -> AsyncIterator[Forget]:
+    """Run ``scores`` inside one snapshot of what they observe on ``topology``, when its runner can take one.
+
+    Yields the function that ends the snapshot (for an apply: call it once a
+    score may have changed something, before its result is verified).
+    """
     runner = topology.command_runner() if isinstance(topology, CommandRunner) else None
-    paths = [path for score in scores if isinstance(score, ObservesPaths) for path in score.observed_paths()]
-    if not isinstance(runner, BatchedObservations) or not paths:
-        yield
+    if not isinstance(runner, BatchedObservations):
+        yield _nothing
         return
-    async with runner.observing(paths):
-        yield
+    chosen = list(scores)
+    paths = [path for score in chosen if isinstance(score, ObservesPaths) for path in score.observed_paths()]
+    guards = [guard for score in chosen if isinstance(score, ObservesGuards) for guard in score.observed_guards()]
+    read = [path for score in chosen if isinstance(score, ReadsFiles) for path in score.read_paths()]
+    if not paths and not guards and not read:
+        yield _nothing
+        return
+    async with runner.observing(paths, guards, read=read, until_changed=until_changed):
+        yield runner.forget_observations
 
 
 def observed_digest(runner: CommandRunnerService, path: str) -> str | None:
-    """The SHA-256 of ``path`` the current plan's snapshot holds, or ``None``; never a round trip."""
+    """The SHA-256 of ``path`` the current snapshot holds, or ``None``; never a round trip."""
     return runner.observed_digest(path) if isinstance(runner, BatchedObservations) else None
+
+
+def observed_link(runner: CommandRunnerService, path: str) -> str | None:
+    """The target of the link at ``path`` the current snapshot holds, or ``None``; never a round trip."""
+    return runner.observed_link(path) if isinstance(runner, BatchedObservations) else None
+
+
+def observed_exit(runner: CommandRunnerService, argv: Sequence[str], env: Mapping[str, str] | None) -> int | None:
+    """The exit status the check ``argv`` (with ``env``) had in the current snapshot, or ``None``; never a round trip."""
+    if not isinstance(runner, BatchedObservations):
+        return None
+    return runner.observed_exit(GuardCheck(tuple(argv), env))

@@ -30,7 +30,7 @@ import anyio
 from .errors import HarmonyError, OutputMissingError, describe
 from .events import EventHandler, ScoreFinished, ScoreStarted
 from .graph import Graph, Node
-from .observations import batched_observations
+from .observations import Forget, batched_observations
 from .outcome import InterpretStatus, Outcome
 from .outputs import ProducingInterpret, Ref, check_output
 from .refs import substitute
@@ -90,6 +90,8 @@ class Run(Generic[T]):
         self.changed: dict[str, bool] = {}
         """Whether each finished score changed something (in a plan: has changes to make), for ChangeRefs."""
         self._emitted = 0
+        self._forget_observations: Forget = lambda: None
+        """Ends the apply's batched observations (observations.py); set by :meth:`apply`."""
         self._exceptions: dict[int, BaseException] = {}
         """What was raised in each score that failed by an exception, by index: for tracebacks, not reports."""
 
@@ -157,7 +159,12 @@ class Run(Generic[T]):
     # -- apply --------------------------------------------------------------------
 
     async def apply(self) -> None:
-        await self._run_all(lambda node: node.waits_for, self._apply_node)
+        # A fresh batch of observations for the apply (never the plan's), which holds only until
+        # something may have changed on the host: see observations.py and adr/0108.
+        scores = (node.score for node in self.graph.nodes)
+        async with batched_observations(self.topology, scores, until_changed=True) as forget:
+            self._forget_observations = forget
+            await self._run_all(lambda node: node.waits_for, self._apply_node)
 
     async def _apply_node(self, node: Node[Score[T]]) -> list[Node[Score[T]]]:
         blocked = self._first_failure(node.waits_for)
@@ -175,7 +182,7 @@ class Run(Generic[T]):
         try:
             with anyio.fail_after(self.timeout_s) as scope:
                 interpret = self._interpret(node)
-                outcome = await interpret.apply(self.topology)
+                outcome = await self._apply_observed(interpret)
                 if outcome.status is InterpretStatus.SUCCESS:
                     # The truth rule: "changed" only once an observation agrees (a NOOP observed already).
                     verifying = True
@@ -195,6 +202,20 @@ class Run(Generic[T]):
         if state in (ScoreState.FAILED, ScoreState.SKIPPED):
             self.values[node.identity] = _Failed(node.identity)
         return self._report(node, state, outcome.message, outcome.changes, started, details=outcome.details)
+
+    async def _apply_observed(self, interpret: Interpret[Any]) -> Outcome:
+        """``interpret.apply``; unless it found nothing to do, the apply's batched observations end first.
+
+        So the verification after it, and every score that waits for it, observe live.
+        """
+        noop = False
+        try:
+            outcome = await interpret.apply(self.topology)
+            noop = outcome.status is InterpretStatus.NOOP
+            return outcome
+        finally:
+            if not noop:
+                self._forget_observations()
 
     # -- shared -------------------------------------------------------------------
 

@@ -8,16 +8,16 @@ import os
 import subprocess
 from pathlib import Path
 
-from capabilities.command_runner import CommandResult, FileKind, FileStat
+from capabilities.command_runner import CommandResult, FileKind, FileStat, GuardCheck
 from topologies.host.ssh import plan_snapshot
 
 
-def _snapshot(paths: list[str]) -> plan_snapshot.PlanSnapshot | None:
-    pairs = plan_snapshot.queries(paths)
-    assert pairs is not None
-    argv = plan_snapshot.command(pairs)
-    done = subprocess.run(argv, capture_output=True, check=False)
-    return plan_snapshot.parse(pairs, CommandResult(argv, done.returncode, done.stdout, done.stderr))
+def _snapshot(paths: list[str], guards: tuple[GuardCheck, ...] = ()) -> plan_snapshot.PlanSnapshot | None:
+    questions = plan_snapshot.batch(paths, guards)
+    assert questions is not None
+    argv = questions.command()
+    done = subprocess.run(argv, input=questions.stdin(), capture_output=True, check=False)
+    return plan_snapshot.parse(questions, CommandResult(argv, done.returncode, done.stdout, done.stderr))
 
 
 def test_snapshot_stats_hashes_and_resolves_every_path_named(tmp_path: Path) -> None:
@@ -51,18 +51,65 @@ def test_snapshot_leaves_links_fifos_and_files_in_the_directory_chain_to_live_ob
     assert str(fifo) not in snapshot.digests  # never opened: a FIFO would block
     link = snapshot.stats[str(dangling)]
     assert link is not None and link.kind is FileKind.SYMLINK
+    assert snapshot.links[str(dangling)] == str(tmp_path / "nowhere")  # its target read, never followed
     assert str(plain) not in snapshot.resolved  # not a directory: resolved live, with its own error
 
 
 def test_an_answer_that_does_not_match_the_questions_is_no_snapshot() -> None:
-    pairs = plan_snapshot.queries(["/etc/hostname"])
-    assert pairs is not None
-    assert plan_snapshot.parse(pairs, CommandResult((), 0, b"=/\0", b"")) is None
-    assert plan_snapshot.parse(pairs, CommandResult((), 127, b"", b"sh: stat: not found")) is None
-    assert plan_snapshot.queries([f"/p{n}" for n in range(plan_snapshot.MAX_PATHS + 1)]) is None
+    questions = plan_snapshot.batch(["/etc/hostname"], [GuardCheck(("true",))])
+    assert questions is not None
+    assert plan_snapshot.parse(questions, CommandResult((), 0, b"=/\0", b"")) is None
+    assert plan_snapshot.parse(questions, CommandResult((), 0, b"=/\0=/\0", b"")) is None  # the guard's answer missing
+    assert plan_snapshot.parse(questions, CommandResult((), 127, b"", b"sh: stat: not found")) is None
+    assert plan_snapshot.batch([f"/p{n}" for n in range(plan_snapshot.MAX_PATHS + 1)]) is None
+    assert plan_snapshot.batch([], []) is None
+
+
+def test_each_guard_runs_alone_with_its_own_variables_and_an_empty_stdin(tmp_path: Path) -> None:
+    marker = tmp_path / "made"
+    marker.write_text("")
+    checks = (
+        GuardCheck(("test", "-e", str(marker))),
+        GuardCheck(("test", "-e", str(tmp_path / "absent"))),
+        # Variables arrive on stdin (never in argv), any byte but NUL: a newline and a quote here.
+        GuardCheck(("sh", "-c", 'test "$TOKEN" = "a\nb\'c"'), {"TOKEN": "a\nb'c"}),
+        # Its own subshell: what one guard changes (directory, variables) the next does not see,
+        # and it reads end of input, not the next guard's variables.
+        GuardCheck(("sh", "-c", 'cd / && export LEAK=1 && test -z "$(cat)" && test -z "${TOKEN-}"')),
+        GuardCheck(("sh", "-c", 'test -z "${LEAK-}" && test "$(pwd -P)" = "$1"', "sh", os.path.realpath(".")), {"X": "1"}),
+        GuardCheck(("sh", "-c", "exit 3")),
+    )
+    snapshot = _snapshot([str(marker)], checks)
+    assert snapshot is not None
+    assert [snapshot.exits[check.key()] for check in checks] == [0, 1, 0, 0, 0, 3]
+    assert "a\nb'c" not in repr(checks[2]) and "a\nb'c" not in repr(snapshot)  # the variable is never shown
+
+
+def test_the_same_guard_with_other_variables_is_another_question() -> None:
+    one, other = GuardCheck(("sh", "-c", 'test "$V" = 1'), {"V": "1"}), GuardCheck(("sh", "-c", 'test "$V" = 1'), {"V": "2"})
+    snapshot = _snapshot([], (one, other, one))
+    assert snapshot is not None
+    assert (snapshot.exits[one.key()], snapshot.exits[other.key()]) == (0, 1)
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_snapshot_carries_the_content_of_small_files_it_is_asked_to_read(tmp_path: Path) -> None:
+    small, empty, large = tmp_path / "small", tmp_path / "empty", tmp_path / "large"
+    small.write_bytes(b"line\n\0\xff tail")
+    empty.write_bytes(b"")
+    large.write_bytes(b"x" * (plan_snapshot.MAX_CONTENT + 1))
+    link = tmp_path / "link"
+    link.symlink_to("small")
+    questions = plan_snapshot.batch([str(small)], read=[str(small), str(empty), str(large), str(link)])
+    assert questions is not None
+    done = subprocess.run(questions.command(), capture_output=True, check=False)
+    snapshot = plan_snapshot.parse(questions, CommandResult((), done.returncode, done.stdout, done.stderr))
+    assert snapshot is not None
+    # A link is read through, as read_file reads it; the large one is read live.
+    assert snapshot.contents == {str(small): b"line\n\0\xff tail", str(empty): b"", str(link): b"line\n\0\xff tail"}
+    assert str(large) in snapshot.digests and snapshot.links[str(link)] == "small"

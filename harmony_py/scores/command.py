@@ -8,8 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from capabilities.command_runner import CommandRunner, CommandRunnerService
+from capabilities.command_runner import CommandRunner, CommandRunnerService, GuardCheck
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
+from harmony_py.observations import observed_exit
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.values import MASK, Change, ChangeAction, Secret
 
@@ -139,6 +140,11 @@ class CommandScore(Score[CommandRunner]):
         """The ``creates=`` path its plan stats, for a batched observation (harmony_py/observations.py)."""
         return (self.creates,) if isinstance(self.creates, str) else ()
 
+    def observed_guards(self) -> tuple[GuardCheck, ...]:
+        """The ``unless=`` check its plan runs, for a batched observation (harmony_py/observations.py)."""
+        unless = self.unless_value
+        return () if unless is None else (GuardCheck(argv_of(unless), self.revealed_env()),)
+
     @property
     def command_value(self) -> Command:
         return _as_command("CommandScore", "command", self.command)
@@ -194,7 +200,11 @@ class CommandInterpret(ConvergingInterpret[CommandRunner]):
             return True
         unless = self.score.unless_value
         if unless is not None:
-            check = await runner.run(argv_of(unless), env=self.score.revealed_env())
+            argv, env = argv_of(unless), self.score.revealed_env()
+            known = observed_exit(runner, argv, env)
+            if known is not None:
+                return known == 0
+            check = await runner.run(argv, env=env)
             return check.ok
         return False
 

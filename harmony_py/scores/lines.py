@@ -156,6 +156,13 @@ class LineInFileScore(Score[CommandRunner]):
             return with_line(text, self.line, self.pattern)
         return without_line(text, self.line, self.pattern)
 
+    def observed_paths(self) -> tuple[str, ...]:
+        """What its plan observes and reads, for a batched observation (harmony_py/observations.py)."""
+        return (self.path,)
+
+    def read_paths(self) -> tuple[str, ...]:
+        return (self.path,)
+
     def interpret(self) -> EditInterpret:
         return EditInterpret(self)
 
@@ -209,6 +216,13 @@ class BlockInFileScore(Score[CommandRunner]):
         if self.present:
             return with_block(text, self.block, self.begin, self.end, self.path)
         return without_block(text, self.begin, self.end, self.path)
+
+    def observed_paths(self) -> tuple[str, ...]:
+        """What its plan observes and reads, for a batched observation (harmony_py/observations.py)."""
+        return (self.path,)
+
+    def read_paths(self) -> tuple[str, ...]:
+        return (self.path,)
 
     def interpret(self) -> EditInterpret:
         return EditInterpret(self)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from capabilities.command_runner import CommandRunner, CommandRunnerService, FileKind
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
+from harmony_py.observations import observed_link
 from harmony_py.score import ConvergingInterpret, Score
 from harmony_py.values import Change, ChangeAction
 
@@ -100,7 +101,10 @@ class LinkInterpret(ConvergingInterpret[CommandRunner]):
 
 
 async def read_link(runner: CommandRunnerService, path: str) -> str:
-    """Where the symbolic link at ``path`` points, exactly as stored."""
+    """Where the symbolic link at ``path`` points, exactly as stored (from the batched snapshot when it has it)."""
+    known = observed_link(runner, path)
+    if known is not None:
+        return known
     result = await runner.run(("readlink", "--", path))
     if not result.ok:
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)

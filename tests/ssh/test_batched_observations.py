@@ -1,5 +1,6 @@
-"""A host's plan observes its files in one round trip; apply and its verification observe afresh
-(issue 14, "Observations batched"; adr/0099). Real sshd servers, see conftest.py."""
+"""A host's plan observes its files and guards in one round trip; an apply takes one fresh round trip of its
+own, used only until something may have changed; verification observes live (issue 14, "Observations
+batched"; adr/0099, adr/0108). Real sshd servers, see conftest.py."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import anyio
 import pytest
 
 from harmony_py import Maestro, RunReport, Score, ScoreState, Secret
-from harmony_py.scores import CommandScore, DirectoryScore, FileScore, LinkScore
+from harmony_py.scores import CommandScore, DirectoryScore, FileScore, LineInFileScore, LinkScore
 from topologies import LinuxHostTopology
 from topologies.host.ssh import files
+from topologies.host.ssh.runner import SshCommandRunner
 from topologies.host.ssh.session_pool import SessionPool
 
 from .conftest import HostFactory
@@ -38,6 +40,7 @@ def requests(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     for name in ("stat", "read_file", "resolve"):
         monkeypatch.setattr(files, name, _count(counts, f"sftp {name}", getattr(files, name)))
     monkeypatch.setattr(SessionPool, "run", _count(counts, "command", SessionPool.run))
+    monkeypatch.setattr(SshCommandRunner, "_start_sftp", _count(counts, "sftp sessions", SshCommandRunner._start_sftp))
     return counts
 
 
@@ -72,8 +75,8 @@ def test_plan_of_many_file_scores_on_one_host_makes_one_observation_round_trip(
     assert {s.state for s in _apply(make_host(ssh_servers[0]), scores).scores} == {ScoreState.CHANGED}
     report = anyio.run(_plan_counted, make_host(ssh_servers[0]), scores, requests)
     assert {s.state for s in report.scores} == {ScoreState.UNCHANGED}
-    # One batched command; the link's target is still read with readlink (one more command).
-    assert requests == Counter({"command": 2})
+    # One batched command, which also reads the link's target (adr/0108; before: readlink, one more).
+    assert requests == Counter({"command": 1})
 
 
 def test_plan_from_the_snapshot_shows_a_diff_and_hides_a_secret_without_reading_it(
@@ -136,3 +139,109 @@ def test_file_replaced_by_a_link_after_the_plan_is_refused_at_apply(
     failed = [s for s in applied.scores if s.state is ScoreState.FAILED]
     assert [s.name for s in failed] == [f"FileScore({target})"] and "is a symlink" in failed[0].message
     assert elsewhere.read_text() == "not ours\n"
+
+
+GUARDED = 6
+
+
+def _guarded(root: Path, log: Path) -> list[Score[LinuxHostTopology]]:
+    """Commands guarded by ``unless=`` (one with a secret variable) and by ``creates=``; each logs when it runs."""
+    scores: list[Score[LinuxHostTopology]] = [
+        CommandScore(f"touch {root}/g{n} && echo g{n} >> {log}", unless=["test", "-e", str(root / f"g{n}")])
+        for n in range(GUARDED)
+    ]
+    scores.append(
+        CommandScore(
+            f'printf %s "$TOKEN" > {root}/token && echo token >> {log}',
+            unless=f'test "$(cat {root}/token 2>/dev/null)" = "$TOKEN"',
+            env={"TOKEN": Secret("tok\nen")},
+        )
+    )
+    scores.append(CommandScore(f"touch {root}/made && echo made >> {log}", creates=str(root / "made")))
+    return scores
+
+
+def test_plan_of_guarded_commands_on_one_host_makes_one_round_trip(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str]
+) -> None:
+    log = remote_dir / "log"
+    scores = _guarded(remote_dir, log)
+    assert {s.state for s in _apply(make_host(ssh_servers[0]), scores).scores} == {ScoreState.CHANGED}
+    report = anyio.run(_plan_counted, make_host(ssh_servers[0]), scores, requests)
+    assert {s.state for s in report.scores} == {ScoreState.UNCHANGED}
+    # Every unless= guard and the creates= path answered by the one batched command (before: one command each).
+    assert requests == Counter({"command": 1})
+
+
+def test_plan_sees_a_guard_fail_and_apply_runs_only_that_command(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str]
+) -> None:
+    log = remote_dir / "log"
+    scores = _guarded(remote_dir, log)
+    _apply(make_host(ssh_servers[0]), scores)
+    (remote_dir / "g2").unlink()
+    (remote_dir / "token").write_text("stale")
+    report = anyio.run(_plan_counted, make_host(ssh_servers[0]), scores, requests)
+    assert [s.state is ScoreState.PENDING for s in report.scores] == [n in (2, GUARDED) for n in range(len(scores))]
+    assert requests == Counter({"command": 1})
+    log.write_text("")
+    applied = _apply(make_host(ssh_servers[0]), scores)
+    assert [s.state is ScoreState.CHANGED for s in applied.scores] == [n in (2, GUARDED) for n in range(len(scores))]
+    assert log.read_text().split() == ["g2", "token"] and (remote_dir / "token").read_text() == "tok\nen"
+    assert "tok\nen" not in repr(applied)
+
+
+def test_no_change_apply_on_one_host_observes_everything_in_one_round_trip(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str]
+) -> None:
+    scores = [*_workload(remote_dir), *_guarded(remote_dir, remote_dir / "log")]
+    scores.append(LineInFileScore(str(remote_dir / "conf" / "hosts.allow"), "sshd: 10.0.0.0/8"))
+    _apply(make_host(ssh_servers[0]), scores)
+
+    async def apply_counted() -> RunReport:
+        async with Maestro(make_host(ssh_servers[0])).add(*scores) as maestro:
+            requests.clear()
+            return await maestro.apply()
+
+    applied = anyio.run(apply_counted)
+    assert {s.state for s in applied.scores} == {ScoreState.UNCHANGED}
+    # One command for the host's facts (OS, Docker socket), one fresh batch that answers every score
+    # (before: a guard command or SFTP look per score); no SFTP session is even started.
+    assert requests == Counter({"command": 2})
+
+
+def test_guard_changed_between_plan_and_apply_is_observed_afresh(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path
+) -> None:
+    log = remote_dir / "log"
+    scores = _guarded(remote_dir, log)
+    _apply(make_host(ssh_servers[0]), scores)
+    log.write_text("")
+
+    async def plan_change_apply() -> tuple[RunReport, RunReport]:
+        async with Maestro(make_host(ssh_servers[0])).add(*scores) as maestro:
+            planned = await maestro.plan()
+            (remote_dir / "g4").unlink()
+            return planned, await maestro.apply()
+
+    planned, applied = anyio.run(plan_change_apply)
+    assert {s.state for s in planned.scores} == {ScoreState.UNCHANGED}
+    assert [s.state is ScoreState.CHANGED for s in applied.scores] == [n == 4 for n in range(len(scores))]
+    assert log.read_text().split() == ["g4"]
+
+
+def test_a_guard_an_earlier_score_satisfies_during_the_apply_is_observed_live(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path
+) -> None:
+    # The apply's batch runs before any score: it sees "shared" missing for both. Once the first
+    # command ran, the batch is no longer used, so the second sees the file and does not run.
+    log = remote_dir / "log"
+    shared = remote_dir / "shared"
+    scores: list[Score[LinuxHostTopology]] = [
+        CommandScore(f"touch {shared} && echo first >> {log}", unless=["test", "-e", str(shared)]),
+        CommandScore(f"touch {shared} && echo second >> {log}", unless=["test", "-e", str(shared)]).named("again"),
+        FileScore(str(remote_dir / "after"), "x\n"),
+    ]
+    applied = _apply(make_host(ssh_servers[0]), scores)
+    assert [s.state for s in applied.scores] == [ScoreState.CHANGED, ScoreState.UNCHANGED, ScoreState.CHANGED]
+    assert log.read_text().split() == ["first"]

@@ -98,13 +98,31 @@ def command_line(argv: Sequence[str], *, sudo: bool = False, timeout_s: float | 
     for arg in args:
         if "\0" in arg:
             raise ScoreValueError(f"a command argument contains a NUL byte, which no program can receive: {arg!r}")
-    bound: tuple[str, ...] = ()
-    if timeout_s is not None:
-        if timeout_s <= 0:
-            raise ScoreValueError(f"a command timeout must be positive, got {timeout_s}")
-        bound = ("timeout", f"--kill-after={KILL_GRACE_S:g}", f"{timeout_s + BACKSTOP_S:.3f}")
+    bound = _bound(timeout_s)
     prefix = SUDO_PREFIX if sudo else ()
     return _wire(shlex.join((*prefix, "sh", "-c", _OUTER, "sh", *bound, *args)))
+
+
+def nested_words(argv: Sequence[str], *, timeout_s: float | None = None) -> str:
+    """Shell text that runs ``argv`` as :func:`command_line` does, from inside a wrapped command.
+
+    The same clean base environment, variables read from the first stdin lines,
+    and ``timeout`` backstop, but no process group of its own: it stays in the
+    group of the command that runs it (a plan's batch, plan_snapshot.py), so
+    stopping that command stops it too. The caller writes the stdin.
+    """
+    args = tuple(argv)
+    if not args or any("\0" in arg for arg in args):
+        raise ScoreValueError(f"a command needs a program and no NUL byte in its arguments: {args!r}")
+    return f"env -i {remote_base_words()} sh -c {shlex.quote(_INNER)} sh {shlex.join((*_bound(timeout_s), *args))}"
+
+
+def _bound(timeout_s: float | None) -> tuple[str, ...]:
+    if timeout_s is None:
+        return ()
+    if timeout_s <= 0:
+        raise ScoreValueError(f"a command timeout must be positive, got {timeout_s}")
+    return ("timeout", f"--kill-after={KILL_GRACE_S:g}", f"{timeout_s + BACKSTOP_S:.3f}")
 
 
 def plain_line(argv: Sequence[str], *, sudo: bool = False) -> bytes:

@@ -1,82 +1,179 @@
-"""One round trip that observes every path a host's plan will look at: a snapshot valid for that plan only.
+"""One round trip that observes every path and guard a host's plan (or apply) will look at.
 
 Before a host's scores plan, the runner sends ONE command into its command
 session that, for each path, says what ``lstat`` sees (kind, mode, size),
 hashes a regular file's content where it is (``sha256sum``, the file never
-crosses the connection), and resolves each directory above it. Later
-``stat``, ``resolve`` and ``digest`` calls of that plan are answered from
-this snapshot; whatever it cannot answer exactly (a dangling link, a path
-it was not asked about, a hash that failed) is observed live as before.
+crosses the connection), reads a link's target, and resolves each directory
+above it; then it runs each ``unless=`` guard as it would run alone (own
+subshell, clean environment plus its variables from stdin, the same working
+directory) and answers its exit status. Later ``stat``, ``resolve``,
+``digest``, link and guard observations are answered from this snapshot;
+whatever it cannot answer exactly (a dangling link, a path it was not asked
+about, a hash that failed) is observed live as before.
 
 The snapshot lives in a context variable set around the plan: tasks the plan
-starts see it, the apply and the observation after it (started later, from
-outside) never do, so a stale snapshot can never make an apply or its
-verification report "unchanged" (see adr/0099).
+starts see it, nothing started outside does. An apply takes a fresh one of
+its own, which the runner stops using at the first call that may change the
+host, and the run before verifying any score that did not report "nothing to
+do" (adr/0099, adr/0108).
 """
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 import stat as stat_module
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from capabilities.command_runner import CommandResult, FileKind, FileStat
+from capabilities.command_runner import CommandResult, FileKind, FileStat, GuardCheck
 
+from .command_line import env_header, nested_words
+
+MAX_CONTENT = 65536
+"""Files a score reads (``read_paths``) up to this size travel in the batch (hex: twice as many bytes)."""
 MAX_PATHS = 1000
-"""More paths than this in one plan are not batched: the command line stays far below ARG_MAX."""
+"""More paths and guards than this in one plan are not batched: the command line stays far below ARG_MAX."""
 
-# Arguments come in pairs: "r DIR" (resolve a directory) or "s PATH" (lstat, and
-# hash when a regular file). One NUL-terminated answer per pair, in order:
-#   r: "=RESOLVED" | "-" (nothing there) | "?" (not a directory: not answered here)
+# Arguments come in pairs: "r DIR" (resolve a directory), "s PATH" (lstat, and
+# hash when a regular file) or "c PATH" (as "s", then what reading PATH gives, a
+# link followed as read_file follows it, for a file up to MAX_CONTENT bytes).
+# One NUL-terminated answer per pair, in order:
+#   r: "=RESOLVED" | "-" (nothing there) | "?" (not a directory, or not known here)
 #   s: "-" | "?" | "HEXMODE SIZE" and, for a regular file, a newline and the
-#      output of dd | sha256sum with dd's status as "dd=N" (in either order).
+#      output of dd | sha256sum with dd's status as "dd=N" (in either order);
+#      for a link a newline and "@TARGET".
+#   c: as s, then always "\n#" + the followed file's dd | sha256sum and "\n#" +
+#      its content in hex (both empty when not read); the content is taken only
+#      when its SHA-256 is that hash, so a file that changed between the two
+#      reads (or a failed read) is read live.
+# "-" only when the nearest existing directory above is one this login may
+# search: a path under a directory it may not enter, or under a file, is "?"
+# (observed live, with its own error).
 # dd opens with O_NOFOLLOW|O_NONBLOCK as in files._DIGEST_SCRIPT: a link or FIFO
 # swapped in after the test fails instead of being followed or waited on.
 _SCRIPT = r"""
 exists() { [ -e "$1" ] || [ -L "$1" ]; }
+absent() {
+  if exists "$1"; then return 1; fi
+  d=$1
+  while :; do
+    d=${d%/*}
+    [ -n "$d" ] || d=/
+    if exists "$d" || [ "$d" = / ]; then break; fi
+  done
+  [ -d "$d" ] && [ -x "$d" ]
+}
+digest_of() { { { dd if="$1" iflag="$2" bs=1048576 status=none; echo "dd=$?" >&3; } | sha256sum; } 3>&1 2>/dev/null; }
 while [ "$#" -gt 1 ]; do
   q=$1 p=$2
   shift 2
   if [ "$q" = r ]; then
     if [ -d "$p" ] && r=$(realpath -- "$p" && printf x); then
       printf '=%s\0' "${r%?x}"
-    elif exists "$p"; then printf '%s\0' '?'
-    else printf '%s\0' '-'
+    elif absent "$p"; then printf '%s\0' '-'
+    else printf '%s\0' '?'
     fi
     continue
   fi
   if ! m=$(stat -c '%f %s' -- "$p" 2>/dev/null); then
-    if exists "$p"; then printf '%s\0' '?'; else printf '%s\0' '-'; fi
+    if absent "$p"; then printf '%s\0' '-'; else printf '%s\0' '?'; fi
     continue
   fi
   h=
-  if [ -f "$p" ] && ! [ -L "$p" ]; then
-    h=$( { { dd if="$p" iflag=nofollow,nonblock bs=1048576 status=none; echo "dd=$?" >&3; } | sha256sum; } 3>&1 2>/dev/null )
+  if [ -L "$p" ]; then
+    if l=$(readlink -- "$p" && printf x); then h="@${l%?x}"; fi
+  elif [ -f "$p" ]; then
+    h=$(digest_of "$p" nofollow,nonblock)
+  fi
+  if [ "$q" = c ]; then
+    k= c=
+    if [ -f "$p" ] && n=$(stat -L -c %s -- "$p" 2>/dev/null) && [ "$n" -le {max_content} ]; then
+      k=$(digest_of "$p" nonblock)
+      c=$(dd if="$p" iflag=nonblock bs=1048576 status=none 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
+    fi
+    h="$h
+#$k
+#$c"
   fi
   printf '%s\n%s\0' "$m" "$h"
 done
 """
+# A guard: its variables arrive on this command's stdin as the wrapper's header
+# lines (command_line.env_header), ended by an empty line; it runs in a pipeline
+# (a subshell of its own) with exactly that header and then end of input on its
+# stdin, as it would alone. Its exit status is the answer; "?" when the header
+# was cut short (nothing is run then).
+_GUARD = r"""
+guard() {
+  h=
+  while :; do
+    if ! IFS= read -r l; then printf '%s\0' '?'; return; fi
+    [ -n "$l" ] || break
+    h="$h$l
+"
+  done
+  printf '%s\n' "$h" | "$@" >/dev/null 2>&1
+  printf '%s\0' "$?"
+}
+"""
+_SCRIPT = _SCRIPT.replace("{max_content}", str(MAX_CONTENT))
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
 class PlanSnapshot:
-    """What one round trip saw; a path missing from a map is "not known here", not "missing"."""
+    """What one round trip saw; a path missing from a map is "not known here", not "missing".
+
+    ``until_changed``: an apply's snapshot, which the runner stops answering
+    from (``valid`` false) at the first call that may change the host.
+    """
 
     resolved: dict[str, str | None] = field(default_factory=dict)
     stats: dict[str, FileStat | None] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
+    contents: dict[str, bytes] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    exits: dict[str, int] = field(default_factory=dict)
+    """Guard exit statuses by :meth:`GuardCheck.key` (no revealed variable is kept)."""
+    until_changed: bool = False
+    valid: bool = True
 
 
-def queries(paths: Iterable[str]) -> tuple[tuple[str, str], ...] | None:
-    """The (question, path) pairs for ``paths``: each path's lstat, and every directory above it.
+@dataclass(frozen=True)
+class Batch:
+    """The questions of one round trip: (question, path) pairs, then guards."""
 
-    ``None`` when there are too many paths to batch.
+    pairs: tuple[tuple[str, str], ...]
+    guards: tuple[GuardCheck, ...]
+    timeout_s: float | None = None
+    """Each guard's own ``timeout`` backstop, as it would have alone."""
+
+    def command(self) -> tuple[str, ...]:
+        """The one command that answers every question on the host (its argv; the guards' variables go on stdin)."""
+        script = _SCRIPT
+        if self.guards:
+            calls = "".join(f"guard {nested_words(guard.argv, timeout_s=self.timeout_s)}\n" for guard in self.guards)
+            script += _GUARD + calls
+        return ("sh", "-c", script, "sh", *(word for pair in self.pairs for word in pair))
+
+    def stdin(self) -> bytes:
+        """Each guard's variables as the header its wrapper reads, in order."""
+        return b"".join(env_header(guard.env) for guard in self.guards)
+
+
+def batch(
+    paths: Iterable[str], guards: Iterable[GuardCheck] = (), *, read: Iterable[str] = (), timeout_s: float | None = None
+) -> Batch | None:
+    """The questions for ``paths`` (each one's lstat, every directory above it), ``read`` (also the content) and ``guards``.
+
+    ``None`` when there is nothing to ask, or too much for one command line.
     """
-    stats = dict.fromkeys(paths)
-    if not stats or len(stats) > MAX_PATHS:
+    contents = dict.fromkeys(read)
+    stats = {**dict.fromkeys(paths), **contents}
+    unique = tuple({guard.key(): guard for guard in guards}.values())
+    if (not stats and not unique) or len(stats) + len(unique) > MAX_PATHS:
         return None
     directories: dict[str, None] = {}
     for path in stats:
@@ -86,18 +183,15 @@ def queries(paths: Iterable[str]) -> tuple[tuple[str, str], ...] | None:
             if directory == "/":
                 break
             directory = posixpath.dirname(directory)
-    return tuple(("r", d) for d in directories) + tuple(("s", p) for p in stats)
+    pairs = tuple(("r", d) for d in directories) + tuple(("c" if p in contents else "s", p) for p in stats)
+    return Batch(pairs, unique, timeout_s)
 
 
-def command(pairs: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    """The one command that answers every pair on the host."""
-    return ("sh", "-c", _SCRIPT, "sh", *(word for pair in pairs for word in pair))
-
-
-def parse(pairs: tuple[tuple[str, str], ...], result: CommandResult) -> PlanSnapshot | None:
-    """The snapshot ``result`` describes, or ``None`` when it is not exactly one answer per pair."""
+def parse(questions: Batch, result: CommandResult) -> PlanSnapshot | None:
+    """The snapshot ``result`` describes, or ``None`` when it is not exactly one answer per question."""
+    pairs = questions.pairs
     answers = result.stdout.split(b"\0")
-    if not result.ok or len(answers) != len(pairs) + 1 or answers[-1]:
+    if not result.ok or len(answers) != len(pairs) + len(questions.guards) + 1 or answers[-1]:
         return None
     snapshot = PlanSnapshot()
     for (question, path), raw in zip(pairs, answers):
@@ -110,10 +204,28 @@ def parse(pairs: tuple[tuple[str, str], ...], result: CommandResult) -> PlanSnap
         if answer == "-":
             snapshot.stats[path] = None
             continue
+        if question == "c":
+            answer, content = _content(answer)
+            if content is not None:
+                snapshot.contents[path] = content
         described = _describe(path, answer, snapshot)
         if described is None:
             return None
+    for guard, raw in zip(questions.guards, answers[len(pairs) :]):
+        if raw.isdigit():
+            snapshot.exits[guard.key()] = int(raw)
     return snapshot
+
+
+def _content(answer: str) -> tuple[str, bytes | None]:
+    """The "s" part of a "c" answer, and the content read when its hash proves it whole."""
+    rest, hashed, content = answer.rsplit("\n#", 2) if answer.count("\n#") >= 2 else (answer, "", "")
+    words = hashed.split()
+    digests = [word for word in words if _HEX64.fullmatch(word)]
+    read = _bytes(content)
+    if "dd=0" not in words or len(digests) != 1 or read is None or hashlib.sha256(read).hexdigest() != digests[0]:
+        return rest, None
+    return rest, read
 
 
 def _describe(path: str, answer: str, snapshot: PlanSnapshot) -> FileStat | None:
@@ -124,8 +236,19 @@ def _describe(path: str, answer: str, snapshot: PlanSnapshot) -> FileStat | None
     st_mode, size = int(words[0], 16), int(words[1])
     found = FileStat(FileKind.of_mode(st_mode), stat_module.S_IMODE(st_mode), size)
     snapshot.stats[path] = found
+    if found.kind is FileKind.SYMLINK:
+        if hashed.startswith("@"):
+            snapshot.links[path] = hashed[1:]
+        return found
     hashed_words = hashed.split()
     digests = [word for word in hashed_words if _HEX64.fullmatch(word)]
     if found.kind is FileKind.FILE and "dd=0" in hashed_words and len(digests) == 1:
         snapshot.digests[path] = digests[0]
     return found
+
+
+def _bytes(hexadecimal: str) -> bytes | None:
+    try:
+        return bytes.fromhex(hexadecimal)
+    except ValueError:
+        return None

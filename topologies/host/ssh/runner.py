@@ -2,9 +2,9 @@
 
 The connection is opened on first use and kept for the whole run; every
 caller shares it. Files are observed and written through one SFTP session on
-it; commands run under the wrapper of command_line.py in a few long-lived
-``sh`` sessions (session_pool.py; exec channels on a host that cannot run
-one), at most ``max_sessions - RESERVED_SESSIONS`` at a time so that together
+it, started by the first file operation a batch does not answer; commands run
+under the wrapper of command_line.py in a few long-lived ``sh`` sessions
+(session_pool.py; exec channels on a host that cannot run one), at most ``max_sessions - RESERVED_SESSIONS`` at a time so that together
 with the SFTP session they stay within the server's ``MaxSessions``. With
 ``sudo`` the commands and the SFTP server run as root through ``sudo -n``.
 """
@@ -23,7 +23,7 @@ from typing import cast
 import anyio
 import asyncssh
 
-from capabilities.command_runner import CommandResult, FileStat
+from capabilities.command_runner import CommandResult, FileStat, GuardCheck
 from topologies.loop_lock import LoopLock
 
 from . import files, plan_snapshot
@@ -81,6 +81,8 @@ class SshCommandRunner:
 
     async def connection(self) -> asyncssh.SSHClientConnection:
         """The host's connection, opened (and its host key verified) on first use; adapters tunnel through it."""
+        # An adapter may change the host through it (a tunnel): an apply's snapshot ends here.
+        self._changing()
         return (await self._current()).conn
 
     async def aclose(self) -> None:
@@ -93,7 +95,8 @@ class SshCommandRunner:
             return
         with anyio.CancelScope(shield=True):
             await session.commands.aclose()
-            session.sftp.exit()
+            if session.sftp is not None:
+                session.sftp.exit()
             session.conn.close()
             with anyio.move_on_after(5):
                 await session.conn.wait_closed()
@@ -119,6 +122,7 @@ class SshCommandRunner:
         # Checked before any channel is used: a bad argument or variable is the caller's error.
         command_line(args, sudo=self.settings.sudo, timeout_s=timeout)
         env_header(env)
+        self._changing()  # any command may change the host
         session = await self._current()
         return await session.commands.run(args, stdin=stdin or b"", env=env, timeout_s=timeout)
 
@@ -126,43 +130,49 @@ class SshCommandRunner:
         snapshot = self._planned()
         if snapshot is not None and path in snapshot.stats:
             return snapshot.stats[path]
-        session = await self._current()
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "stat", path):
-            return await files.stat(session.sftp, path)
+            return await files.stat(sftp, path)
 
     async def read_file(self, path: str) -> bytes | None:
-        session = await self._current()
+        snapshot = self._planned()
+        if snapshot is not None and path in snapshot.contents:
+            return snapshot.contents[path]
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "read", path):
-            return await files.read_file(session.sftp, path)
+            return await files.read_file(sftp, path)
 
     async def write_file(
         self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True
     ) -> None:
-        session = await self._current()
+        self._changing()
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "write", path):
             if not follow_parent_symlinks:
-                await files.write_within(session.sftp, self.name, path, content, mode)
+                await files.write_within(sftp, self.name, path, content, mode)
                 return
-            await files.write_file(session.sftp, path, content, mode)
+            await files.write_file(sftp, path, content, mode)
 
     async def set_mode(self, path: str, mode: int) -> None:
-        session = await self._current()
+        self._changing()
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "set the mode of", path):
-            await files.set_mode(session.sftp, path, mode)
+            await files.set_mode(sftp, path, mode)
 
     async def make_directory(self, path: str, *, mode: int) -> None:
-        session = await self._current()
+        self._changing()
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "create directory", path):
-            await files.make_directory(session.sftp, path, mode)
+            await files.make_directory(sftp, path, mode)
 
     async def resolve(self, path: str) -> str | None:
         # The SFTP session runs as root under sudo=True, so it resolves what root sees.
         snapshot = self._planned()
         if snapshot is not None and path in snapshot.resolved:
             return snapshot.resolved[path]
-        session = await self._current()
+        sftp = await self._sftp()
         with files.remote_errors(self.name, "resolve", path):
-            return await files.resolve(session.sftp, path)
+            return await files.resolve(sftp, path)
 
     async def digest(self, path: str) -> str | None:
         # Hashed on the host (sha256sum): a large file never crosses the connection.
@@ -171,18 +181,29 @@ class SshCommandRunner:
             return known
         return files.parse_digest(self.name, path, await self.run(files.digest_command(path)))
 
-    # -- observations batched for a plan (plan_snapshot.py) ----------------------
+    # -- observations batched for a plan or an apply (plan_snapshot.py) ----------
 
     @contextlib.asynccontextmanager
-    async def observing(self, paths: Iterable[str]) -> AsyncIterator[None]:
-        """Observe ``paths`` in one round trip; inside, this task's plan is answered from that snapshot.
+    async def observing(
+        self,
+        paths: Iterable[str],
+        guards: Iterable[GuardCheck] = (),
+        *,
+        read: Iterable[str] = (),
+        until_changed: bool = False,
+    ) -> AsyncIterator[None]:
+        """Observe ``paths``, ``guards`` and small files to ``read`` in one round trip; inside, this task's scores are answered from it.
 
-        Only the tasks started inside see the snapshot (a context variable), so
-        an apply or a verification never does. When the batch cannot be taken
-        (too many paths, a host without GNU stat or realpath) every observation
-        is made live, as without it; the reason is logged at debug level.
+        Only the tasks started inside see the snapshot (a context variable).
+        With ``until_changed`` (an apply) it is dropped at the first call that
+        may change the host (a write, any command, the connection handed to an
+        adapter) or at :meth:`forget_observations`. When the batch cannot be
+        taken (too many paths, a host without GNU stat or realpath) every
+        observation is made live; the reason is logged at debug level.
         """
-        snapshot = await self._take_snapshot(paths)
+        snapshot = await self._take_snapshot(paths, guards, read)
+        if snapshot is not None:
+            snapshot.until_changed = until_changed
         token = _PLANNING.set((self, snapshot)) if snapshot is not None else None
         try:
             yield
@@ -191,27 +212,51 @@ class SshCommandRunner:
                 _PLANNING.reset(token)
 
     def observed_digest(self, path: str) -> str | None:
-        """The SHA-256 of ``path`` as the current plan's snapshot saw it; ``None`` when it has none (no round trip)."""
+        """The SHA-256 of ``path`` as the current snapshot saw it; ``None`` when it has none (no round trip)."""
         snapshot = self._planned()
         return snapshot.digests.get(path) if snapshot is not None else None
 
+    def observed_link(self, path: str) -> str | None:
+        """The target of the link at ``path`` as the current snapshot saw it, or ``None``."""
+        snapshot = self._planned()
+        return snapshot.links.get(path) if snapshot is not None else None
+
+    def observed_exit(self, guard: GuardCheck) -> int | None:
+        """The exit status ``guard`` had in the current snapshot, or ``None``."""
+        snapshot = self._planned()
+        return snapshot.exits.get(guard.key()) if snapshot is not None else None
+
+    def forget_observations(self) -> None:
+        """Stop answering from the current apply's snapshot, in every task sharing it."""
+        planning = _PLANNING.get()
+        if planning is not None and planning[0] is self and planning[1].until_changed:
+            planning[1].valid = False
+
     def _planned(self) -> PlanSnapshot | None:
         planning = _PLANNING.get()
-        return planning[1] if planning is not None and planning[0] is self else None
+        if planning is None or planning[0] is not self or not planning[1].valid:
+            return None
+        return planning[1]
 
-    async def _take_snapshot(self, paths: Iterable[str]) -> PlanSnapshot | None:
-        pairs = plan_snapshot.queries(paths)
-        if pairs is None:
-            LOG.debug("%s: plan observations not batched (no paths, or more than %d)", self.name, plan_snapshot.MAX_PATHS)
+    def _changing(self) -> None:
+        """Called before anything that may change the host: an apply's snapshot is no longer the truth."""
+        self.forget_observations()
+
+    async def _take_snapshot(
+        self, paths: Iterable[str], guards: Iterable[GuardCheck], read: Iterable[str]
+    ) -> PlanSnapshot | None:
+        questions = plan_snapshot.batch(paths, guards, read=read, timeout_s=self.settings.command_timeout_s)
+        if questions is None:
+            LOG.debug("%s: observations not batched (nothing to ask, or more than %d)", self.name, plan_snapshot.MAX_PATHS)
             return None
         try:
-            result = await self.run(plan_snapshot.command(pairs))
+            result = await self.run(questions.command(), stdin=questions.stdin())
         except Exception as exc:  # noqa: BLE001 - any failure: observe live, and let that observation name it
-            LOG.debug("%s: plan observations not batched: %s", self.name, exc)
+            LOG.debug("%s: observations not batched: %s", self.name, exc)
             return None
-        snapshot = plan_snapshot.parse(pairs, result)
+        snapshot = plan_snapshot.parse(questions, result)
         if snapshot is None:
-            LOG.debug("%s: plan observations not batched: unreadable answer (exit %d)", self.name, result.exit_status)
+            LOG.debug("%s: observations not batched: unreadable answer (exit %d)", self.name, result.exit_status)
         return snapshot
 
     # -- the session ----------------------------------------------------------
@@ -230,17 +275,21 @@ class SshCommandRunner:
     async def _open(self) -> _Session:
         settings = self.settings
         conn = await connect(settings.options)
-        try:
-            sftp = await self._start_sftp(conn)
-        except BaseException:
-            conn.close()
-            raise
         stopper = GroupStopper(conn, sudo=settings.sudo)
         channels = anyio.Semaphore(settings.max_sessions - RESERVED_SESSIONS)
         commands = SessionPool(
             conn, stopper, channels, host=self.name, sudo=settings.sudo, open_timeout_s=settings.options.connect_timeout_s
         )
-        return _Session(conn, sftp, commands, asyncio.get_running_loop())
+        return _Session(conn, commands, asyncio.get_running_loop())
+
+    async def _sftp(self) -> asyncssh.SFTPClient:
+        """The connection's SFTP session, started on first use: a run its batches answer never opens one (adr/0108)."""
+        session = await self._current()
+        if session.sftp is None:
+            async with self._lock():
+                if session.sftp is None:
+                    session.sftp = await self._start_sftp(session.conn)
+        return session.sftp
 
     async def _start_sftp(self, conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
         # surrogateescape: a path str holding bytes that are not UTF-8 (os.fsdecode's) goes out as those bytes.
@@ -257,12 +306,13 @@ class SshCommandRunner:
 
 @dataclass
 class _Session:
-    """One open connection with its SFTP session and its channel budget."""
+    """One open connection with its command sessions, channel budget and (once needed) SFTP session."""
 
     conn: asyncssh.SSHClientConnection
-    sftp: asyncssh.SFTPClient
     commands: SessionPool
     loop: asyncio.AbstractEventLoop
+    sftp: asyncssh.SFTPClient | None = None
+    """Started by the first file operation that needs it (``SshCommandRunner._sftp``)."""
 
     @property
     def usable(self) -> bool:
