@@ -29,6 +29,7 @@ import anyio
 from capabilities.errors import K8sError
 from capabilities.k8s import ROLLOUT, K8sPodClientService
 from capabilities.postgresql import (
+    PgCertificates,
     PgConfig,
     PgEndpoint,
     ReplicationRole,
@@ -127,6 +128,10 @@ class K8sPostgreSQL:
 
     async def probe_write(self, config: PgConfig, timeout_s: float) -> None:
         await self.server(config).probe_write(timeout_s)
+
+    async def certificates(self, config: PgConfig) -> PgCertificates | None:
+        """No certificates from harmony_py's authority here yet: the cluster runs without TLS on Kubernetes."""
+        return None
 
 
 class K8sPostgreSQLServer:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 import anyio
 
@@ -53,13 +53,6 @@ VERIFY_TIMEOUT_S = 30.0
 """How long the followers of a new primary may take to stream from it."""
 COMMIT_TIMEOUT_S = 30.0
 """How long a commit on a new primary may wait for its synchronous standbys."""
-
-
-@runtime_checkable
-class CertifiedServer(Protocol):
-    """A member server that takes its TLS certificates from its cluster's authority (hosts do)."""
-
-    async def certificates(self, config: PgConfig) -> PgCertificates | None: ...
 
 
 @dataclass(frozen=True)
@@ -111,10 +104,9 @@ class ReplicatedPostgreSQL:
         """
         found: dict[str, PgCertificates] = {}
         for member in self.members:
-            if isinstance(member.server, CertifiedServer):
-                issued = await member.server.certificates(config)
-                if issued is not None:
-                    found[member.label] = issued
+            issued = await member.server.certificates(config)
+            if issued is not None:
+                found[member.label] = issued
         return found
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from capabilities.postgresql import (
     ClusterStatus,
+    PgCertificates,
     PgConfig,
     PgEndpoint,
     PostgreSQLServerService,
@@ -103,6 +104,10 @@ class PatroniCluster:
     async def failover(self, config: PgConfig, to: str | None = None) -> list[Change]:
         members = operations.rest_members(self.engine(config))
         return await operations.failover(members, to)
+
+    async def certificates(self, config: PgConfig) -> dict[str, PgCertificates]:
+        """None yet: the engine's members run without TLS (Patroni's configuration carries no certificates)."""
+        return {}
 
 
 def _host(label: str, server: object) -> HostPostgreSQL:
