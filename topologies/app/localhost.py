@@ -57,6 +57,8 @@ class LocalApplications:
         """The runtime of host ``name``: processes through ``runner``, or containers on ``host``'s engine and balancer."""
         platform = f"{name} ({self.kind} runtime)"
         if self.kind == "docker":
-            containers = ReplicatedContainers(host, self.address, self.backend_ports, self.host_paths, self.start_timeout_s)
+            containers = ReplicatedContainers(
+                host, self.address, self.backend_ports, self.host_paths, self.start_timeout_s, files=runner, root=self.root
+            )
             return HostApplicationRuntime(containers, platform)
         return HostApplicationRuntime(SupervisedProcesses(runner, self.root, self.address, self.start_timeout_s), platform)
