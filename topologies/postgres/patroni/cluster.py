@@ -52,6 +52,9 @@ class PatroniCluster:
                 f"PostgreSQL {config.name}: tls=True is not supported under the automatic-failover engine yet "
                 "(Patroni's configuration does not carry the cluster's certificates); leave tls unset here"
             )
+        # Unset, TLS would be on beyond loopback (adr/0100); the engine's members run without it until
+        # Patroni's configuration carries the certificates, so they are told so explicitly.
+        config = dataclasses.replace(config, tls=False)
         hosts = [_host(label, server) for label, server in zip(self.labels, self.servers)]
         witness = _witness_host(self.witness)
         participants = tuple(
