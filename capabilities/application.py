@@ -86,7 +86,10 @@ def database_url(endpoint: PgEndpoint) -> Secret:
     """The libpq URI of ``endpoint`` (``postgresql://user:password@host:port/database``), kept secret.
 
     A replicated cluster's endpoint lists every member (``host1:port1,host2:port2``) with
-    ``target_session_attrs=read-write``, so the client reaches whichever member is the primary."""
+    ``target_session_attrs=read-write``, so the client reaches whichever member is the primary.
+    Over TLS it asks for ``sslmode=verify-full`` with ``sslrootcert`` at the endpoint's path (on the
+    database's host); a platform that places the CA beside the application points it at that copy
+    (:func:`authorities_beside`)."""
     password = quote(endpoint.password.reveal(), safe="")
     # An IPv6 address (a server listening on ::1) is bracketed, or its colons would read as the port's.
     hosts = ",".join(f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in endpoint.addresses)
@@ -99,6 +102,54 @@ def database_url(endpoint: PgEndpoint) -> Secret:
         query.append(f"sslmode=verify-full&sslrootcert={quote(endpoint.sslrootcert, safe='/')}")
     url = f"postgresql://{quote(endpoint.user, safe='')}:{password}@{hosts}/{quote(endpoint.database, safe='')}"
     return Secret(url + ("?" + "&".join(query) if query else ""))
+
+
+def database_authority(endpoint: PgEndpoint) -> str:
+    """The CA certificate (PEM, public) a client of ``endpoint`` verifies the server with; "" without TLS."""
+    return endpoint.ca_certificate or "" if endpoint.sslmode == "verify-full" else ""
+
+
+def verified_with(url: Secret, sslrootcert: str) -> Secret:
+    """Libpq URI ``url`` asking for ``sslmode=verify-full`` with the CA certificate read from ``sslrootcert``."""
+    base, _, query = url.reveal().partition("?")
+    kept = [part for part in query.split("&") if part and not part.startswith(("sslmode=", "sslrootcert="))]
+    kept.append(f"sslmode=verify-full&sslrootcert={quote(sslrootcert, safe='/')}")
+    return Secret(base + "?" + "&".join(kept))
+
+
+CA_FILE_SUFFIX = ".root.crt"
+"""A placed CA certificate is ``<directory>/<VARIABLE>.root.crt`` (``DATABASE_URL.root.crt``)."""
+
+
+@dataclass(frozen=True)
+class PlacedEnvironment:
+    """An application's environment whose database URLs read their CA certificate beside the application.
+
+    ``files`` maps each path to the PEM to write there: public, so 0644 and shown in a plan.
+    """
+
+    env: dict[str, str | Secret]
+    files: dict[str, str]
+
+
+def authorities_beside(spec: AppSpec, directory: str) -> PlacedEnvironment:
+    """``spec``'s environment with each URL that has an authority verifying with a copy in ``directory``.
+
+    What an application platform does for an application that may run on another machine than its
+    database: the endpoint's ``sslrootcert`` is a path on the database's host, so the platform writes
+    the CA certificate next to the application (``<directory>/DATABASE_URL.root.crt``) and gives the
+    program a URL naming that copy.
+    """
+    env = dict(spec.env)
+    files: dict[str, str] = {}
+    for key, authority in sorted(spec.authorities.items()):
+        url = env.get(key)
+        if not authority or not isinstance(url, Secret):
+            continue
+        path = f"{directory.rstrip('/')}/{key}{CA_FILE_SUFFIX}"
+        files[path] = authority
+        env[key] = verified_with(url, path)
+    return PlacedEnvironment(env, files)
 
 
 def check_contract(platform: str, supported: range, application: str, version: int) -> None:

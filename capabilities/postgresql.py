@@ -312,6 +312,15 @@ class PostgreSQLServerService(PostgreSQLService, Protocol):
         """
         ...
 
+    async def certificates(self, config: PgConfig) -> PgCertificates | None:
+        """This member's TLS certificates, from its cluster's one authority (issued when missing).
+
+        The analogue of ``get_replication_certs``: what an engine that places files its own way
+        (Patroni's configuration, Kubernetes Secrets) hands to the member. ``None`` when the
+        cluster runs without TLS, or where the member's certificates are not issued by harmony_py.
+        """
+        ...
+
 
 class PostgreSQLClusterService(PostgreSQLService, Protocol):
     """A replicated PostgreSQL cluster: one primary, streaming replicas."""
@@ -330,6 +339,13 @@ class PostgreSQLClusterService(PostgreSQLService, Protocol):
 
     async def failover(self, config: PgConfig, to: str | None = None) -> list[Change]:
         """Unplanned: fence the primary, promote ``to``; the old primary rejoins on the next deploy."""
+        ...
+
+    async def certificates(self, config: PgConfig) -> dict[str, PgCertificates]:
+        """Each member's TLS certificates by member label, all signed by the cluster's one authority.
+
+        The analogue of ``get_replication_certs`` for a whole cluster; empty when it runs without TLS.
+        """
         ...
 
 

@@ -101,7 +101,7 @@ def test_graph_of_the_shop_shows_its_parts_in_a_cluster_in_order_with_the_databa
         ("shop.db", "shop.web", EdgeKind.OUTPUT),
     }
     wired = next(edge for edge in picture.edges if edge.kind is EdgeKind.OUTPUT)
-    assert wired.fields == ("env[DATABASE_URL]",)
+    assert wired.fields == ("env[DATABASE_URL]", "authorities[DATABASE_URL]")  # the URL and the CA it verifies with
     assert {node.runs_on for node in picture.nodes} == {"localhost"}
     assert picture.node("shop.db").kind == "PostgreSQLScore"
 
@@ -131,7 +131,7 @@ def test_graph_dot_of_the_shop_is_read_by_graphviz_with_its_nodes_cluster_and_ed
     edges = graphviz_edges(parsed)
     assert set(edges) == {("n0", "n1"), ("n1", "n2")}
     assert edges[("n0", "n1")]["style"] == "dashed"
-    assert edges[("n1", "n2")]["label"] == "env[DATABASE_URL]"
+    assert edges[("n1", "n2")]["label"] == "env[DATABASE_URL], authorities[DATABASE_URL]"
 
 
 @needs_graphviz
@@ -253,7 +253,7 @@ def test_graph_mermaid_of_the_shop_is_well_formed_with_generated_ids(monkeypatch
     text = to_mermaid(shop_picture(monkeypatch, "failover"))
     assert mermaid_problems(text) == []
     assert 'subgraph c0["shop (ApplicationScore)"]' in text
-    assert 'n1 ==>|"env[DATABASE_URL]"| n2' in text
+    assert 'n1 ==>|"env[DATABASE_URL], authorities[DATABASE_URL]"| n2' in text
 
 
 def test_graph_mermaid_escapes_names_that_look_like_syntax(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from capabilities.application import (
     ApplicationRuntime,
     AppSpec,
     check_contract,
+    database_authority,
     database_url,
 )
 from capabilities.postgresql import PgUser
@@ -39,6 +40,7 @@ from harmony_py.outcome import Outcome
 from harmony_py.outputs import (
     EnvValue,
     Produces,
+    Ref,
     ProducingInterpret,
     env_with_placeholders,
     resolved_env,
@@ -82,9 +84,13 @@ class ApplicationServiceScore(Score[ApplicationRuntime], Produces[str]):
     env: Mapping[str, EnvValue] = field(default_factory=dict)
     source: str | None = None
     contract: int = CONTRACT_VERSION
+    authorities: Mapping[str, str | Ref[str]] = field(default_factory=dict)
+    """The CA certificate (PEM) each database URL in ``env`` verifies its server with ("" for none):
+    the platform places it beside the program and points the URL at it."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+        object.__setattr__(self, "authorities", MappingProxyType(dict(self.authorities)))
         self.spec()  # every value checked now; references stand in for their values
 
     def __hash__(self) -> int:
@@ -104,12 +110,17 @@ class ApplicationServiceScore(Score[ApplicationRuntime], Produces[str]):
 
     def with_unknown_inputs(self) -> ApplicationServiceScore:
         # Planned with a masked placeholder per unknown variable: the plan says the service will start or change.
-        return replace(self, env=env_with_placeholders(self.env))
+        return replace(self, env=env_with_placeholders(self.env), authorities=self._known_authorities())
+
+    def _known_authorities(self) -> dict[str, str]:
+        # An authority not known yet is left out: the plan cannot name a file whose content it does not know.
+        return {key: value for key, value in self.authorities.items() if not isinstance(value, Ref)}
 
     def _spec(self, env: Mapping[str, str | Secret]) -> AppSpec:
         return AppSpec(
-            self.app, self.image, tuple(self.command), self.replicas, self.port, self.health_path, env, self.source, self.contract
-        )
+            self.app, self.image, tuple(self.command), self.replicas, self.port, self.health_path, env, self.source,
+            self.contract, self._known_authorities(),
+        )  # fmt: skip
 
 
 class ApplicationServiceInterpret(ProducingInterpret[ApplicationRuntime, str]):
@@ -240,8 +251,11 @@ class ApplicationScore(CompositeScore[ApplicationPlatform]):
     def service_score(self) -> ApplicationServiceScore:
         env: dict[str, EnvValue] = {**self.env, **self.secrets}
         database = self.database_score()
+        authorities: dict[str, str | Ref[str]] = {}
         if database is not None:
             env[DATABASE_URL] = database.output().map(database_url)
+            # Over TLS the program verifies the server with the cluster's CA, placed beside it by the platform.
+            authorities[DATABASE_URL] = database.output().map(database_authority)
         return ApplicationServiceScore(
             app=f"{self.app.replace('_', '-')}-web",
             image=self.image,
@@ -252,6 +266,7 @@ class ApplicationScore(CompositeScore[ApplicationPlatform]):
             env=env,
             source=self.source,
             contract=self.contract,
+            authorities=authorities,
         ).named("web")
 
     def parts(self) -> Sequence[Score[ApplicationPlatform]]:

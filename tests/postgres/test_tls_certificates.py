@@ -13,8 +13,9 @@ from cryptography import x509
 from capabilities.application import database_url
 from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.values import Secret
-from topologies import FailoverTopology, LocalInstance
+from topologies import FailoverTopology, LinuxHostTopology, LocalInstance
 from topologies.postgres.cluster import ReplicatedPostgreSQL
+from topologies.postgres.patroni.cluster import PatroniCluster
 from topologies.postgres.text import pg_hba_conf
 from topologies.postgres.tls import (
     ClusterAuthority,
@@ -33,12 +34,38 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SecretStore:
     return SecretStore(tmp_path / "secrets")
 
 
-def test_tls_is_what_the_score_asks_for_and_off_unless_asked() -> None:
+def test_tls_is_on_by_default_beyond_loopback_and_an_explicit_choice_is_kept() -> None:
     assert not tls_enabled(PgConfig("c"))
-    assert not tls_enabled(PgConfig("c", listen_addresses=("127.0.0.1", "10.0.0.5")))
+    assert not tls_enabled(PgConfig("c", listen_addresses=("127.0.0.2", "::1", "localhost")))
+    assert tls_enabled(PgConfig("c", listen_addresses=("127.0.0.1", "10.0.0.5")))
+    assert tls_enabled(PgConfig("c", listen_addresses=("*",)))
+    assert tls_enabled(PgConfig("c", listen_addresses=("0.0.0.0",)))
     assert not tls_enabled(PgConfig("c", listen_addresses=("*",), tls=False))
     assert tls_enabled(PgConfig("c", tls=True))
-    assert tls_enabled(PgConfig("c", listen_addresses=("*",), tls=True))
+
+
+def test_a_cluster_decides_tls_once_for_every_member_from_where_they_are_reached() -> None:
+    """One member listens on its network address, the other on loopback of a remote host: both run TLS."""
+    remote = FailoverTopology[LinuxHostTopology](
+        LinuxHostTopology("192.0.2.20", postgres_listen=("192.0.2.20",)), LinuxHostTopology("192.0.2.21")
+    )
+    config = PgConfig("shop", port=25400)
+    cluster = remote.postgresql()
+    assert isinstance(cluster, ReplicatedPostgreSQL)
+    decided = anyio.run(cluster.decided, config)
+    assert decided.tls is True
+    assert anyio.run(cluster.decided, dataclasses.replace(config, tls=False)).tls is False
+    local = FailoverTopology[LocalInstance](LocalInstance("a"), LocalInstance("b", port_shift=1)).postgresql()
+    assert isinstance(local, ReplicatedPostgreSQL)
+    assert anyio.run(local.decided, config).tls is False
+    assert anyio.run(local.decided, dataclasses.replace(config, listen_addresses=("*",))).tls is True
+
+
+def test_the_automatic_failover_engine_runs_its_members_without_tls_when_tls_is_unset(store: SecretStore) -> None:
+    """Beyond loopback TLS would be on, but Patroni's configuration carries no certificates yet."""
+    hosts = [LinuxHostTopology(f"192.0.2.{n}", postgres_listen=(f"192.0.2.{n}",)) for n in (30, 31, 32)]
+    engine = PatroniCluster(("primary", "replica"), [h.postgresql() for h in hosts[:2]], hosts[2]).engine(PgConfig("shop"))
+    assert [tls_enabled(p.config) for p in engine.participants] == [False, False, False]
 
 
 def test_pair_members_get_certificates_from_one_authority_named_for_their_addresses(store: SecretStore, tmp_path: Path) -> None:

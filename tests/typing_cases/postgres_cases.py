@@ -10,6 +10,7 @@ from typing_extensions import assert_type
 
 from capabilities import (
     ClusterStatus,
+    PgCertificates,
     PgConfig,
     PostgreSQL,
     PostgreSQLCluster,
@@ -62,6 +63,12 @@ async def operations() -> None:
     assert_type(await hosts.postgresql().switchover(config, "replica"), list[Change])
     assert_type(await sites.postgresql().failover(config, "site[0]"), list[Change])
     assert_type(await hosts.postgresql().status(config), ClusterStatus)
+    # The certificates a cluster hands its members (get_replication_certs): by label; one server's, or None.
+    assert_type(await hosts.postgresql().certificates(config), dict[str, PgCertificates])
+    assert_type(await LocalhostTopology().postgresql().certificates(config), PgCertificates | None)
+    cluster_certificates: PostgreSQLClusterService = hosts.postgresql()
+    assert_type(await cluster_certificates.certificates(config), dict[str, PgCertificates])
+    assert_type(await server_service.certificates(config), PgCertificates | None)
     # Without PostgreSQL on the members, every operation is refused.
     await without.postgresql().switchover(config, "replica")  # type: ignore[call-arg]
     await without.postgresql().deploy(config)  # type: ignore[call-arg]

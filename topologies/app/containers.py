@@ -13,17 +13,30 @@ are reached through the host topology (a local socket, or one forwarded over
 SSH), and a replica's health is Docker's health status, checked by the
 engine inside the container, so it is observed wherever the host is
 (adr/0065).
+
+A database over TLS has its CA certificate written on the host, in
+``<root>/<name>/DATABASE_URL.root.crt`` (0644), through the host's command
+runner; that directory is bind-mounted read-only into every replica at the
+same path, and ``DATABASE_URL`` names the file (:mod:`topologies.app.authorities`).
+The directory, not the file, is mounted: a rewritten certificate (a new file
+renamed over the old) is seen by running replicas without a restart.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from capabilities.application import AppSpec
+from capabilities.application import AppSpec, PlacedEnvironment, authorities_beside
+from capabilities.command_runner import CommandRunnerService
 from capabilities.load_balancer import DockerWithLoadBalancer
 from harmony_py.scores.application_containers import replicated_service
 from harmony_py.scores.replicated_service import SERVICE_LABEL, ReplicatedServiceScore
 from harmony_py.values import Change
+
+from .authorities import authority_changes, write_authorities
+
+DEFAULT_ROOT = "/var/lib/harmony/apps"
 
 
 @dataclass(frozen=True)
@@ -35,13 +48,27 @@ class ReplicatedContainers:
     backend_ports: range
     host_paths: tuple[str, ...] = ()
     start_timeout_s: float = 30.0
+    files: CommandRunnerService | None = None
+    """The host's command runner, which writes the files replicas mount (None: nothing is placed)."""
+    root: str = DEFAULT_ROOT
+
+    def directory(self, spec: AppSpec) -> str:
+        return f"{self.root.rstrip('/')}/{spec.name}"
+
+    def placed(self, spec: AppSpec) -> PlacedEnvironment:
+        """The replicas' environment, database URLs verifying with CA files beside the application."""
+        if self.files is None:
+            return PlacedEnvironment(dict(spec.env), {})
+        return authorities_beside(spec, self.directory(spec))
 
     def service(self, spec: AppSpec) -> ReplicatedServiceScore:
+        placed = self.placed(spec)
+        mounted = (self.directory(spec),) if placed.files else ()
         return replicated_service(
-            spec,
+            dataclasses.replace(spec, env=placed.env),
             address=self.address,
             backend_ports=self.backend_ports,
-            host_paths=self.host_paths,
+            host_paths=(*self.host_paths, *mounted),
             start_timeout_s=self.start_timeout_s,
         )
 
@@ -49,11 +76,21 @@ class ReplicatedContainers:
         return f"http://{self.address}:{spec.port}"
 
     async def plan(self, spec: AppSpec) -> list[Change]:
-        return list(await self.service(spec).interpret().plan(self.host))
+        return [*await self._authority_changes(spec), *await self.service(spec).interpret().plan(self.host)]
 
     async def deploy(self, spec: AppSpec) -> list[Change]:
+        # The certificate first: a replica started by this deploy connects with it at once.
+        written = await self._authority_changes(spec)
+        if written and self.files is not None:
+            await self.files.make_directory(self.directory(spec), mode=0o755)
+            await write_authorities(self.files, self.placed(spec).files, written)
         outcome = await self.service(spec).interpret().apply(self.host)
-        return list(outcome.changes)
+        return [*written, *outcome.changes]
+
+    async def _authority_changes(self, spec: AppSpec) -> list[Change]:
+        if self.files is None:
+            return []
+        return await authority_changes(self.files, spec, self.placed(spec).files)
 
     async def running(self, spec: AppSpec) -> bool:
         """The balancer serves the application from at least one replica."""

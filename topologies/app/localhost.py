@@ -60,6 +60,8 @@ class LocalApplications:
 
         platform = f"{name} ({self.kind} runtime)"
         if self.kind == "docker":
-            containers = ReplicatedContainers(host, self.address, self.backend_ports, self.host_paths, self.start_timeout_s)
+            containers = ReplicatedContainers(
+                host, self.address, self.backend_ports, self.host_paths, self.start_timeout_s, files=runner, root=self.root
+            )
             return HostApplicationRuntime(containers, platform)
         return HostApplicationRuntime(SupervisedProcesses(runner, self.root, self.address, self.start_timeout_s), platform)

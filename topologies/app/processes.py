@@ -6,7 +6,9 @@ script (the command, started in the application's source directory) and an
 into the program's environment. ``runsv`` keeps the program running and
 restarts it when it exits; ``sv`` starts, restarts and asks it (adr/0057).
 Secrets therefore live only in 0600 files and in the program's environment,
-never on a command line (which ``ps`` shows) nor in a change.
+never on a command line (which ``ps`` shows) nor in a change. A database over TLS
+has its CA certificate written beside them (``<root>/<name>/DATABASE_URL.root.crt``,
+0644) and ``DATABASE_URL`` names that copy (:mod:`topologies.app.authorities`).
 
 One process serves the application on ``address:port``: on a developer's
 machine the replica count is not reproduced (the change says so).
@@ -28,12 +30,14 @@ from dataclasses import dataclass
 import anyio
 import anyio.to_thread
 
-from capabilities.application import AppSpec
+from capabilities.application import AppSpec, PlacedEnvironment, authorities_beside
 from capabilities.command_runner import CommandRunnerService
 from harmony_py.errors import ScoreValueError
 from harmony_py.values import Change, ChangeAction, Secret
 from topologies.errors import ApplicationStartError
 from topologies.log_tail import TAIL_LINES, last_lines
+
+from .authorities import authority_changes, write_authorities
 
 RUNSV = "runsv"
 SV = "sv"
@@ -60,8 +64,13 @@ class SupervisedProcesses:
     def url(self, spec: AppSpec) -> str:
         return f"http://{self.address}:{spec.port}"
 
+    def placed(self, spec: AppSpec) -> PlacedEnvironment:
+        """The program's environment, its database URLs verifying with CA files in its own directory."""
+        placed = authorities_beside(spec, self.directory(spec))
+        return PlacedEnvironment({**placed.env, "PORT": str(spec.port), "HOST": self.address}, placed.files)
+
     def environment(self, spec: AppSpec) -> dict[str, str | Secret]:
-        return {**spec.env, "PORT": str(spec.port), "HOST": self.address}
+        return self.placed(spec).env
 
     def run_script(self, spec: AppSpec) -> str:
         if spec.source is None:
@@ -79,6 +88,10 @@ class SupervisedProcesses:
         )
 
     async def plan(self, spec: AppSpec) -> list[Change]:
+        placed = self.placed(spec)
+        return [*await authority_changes(self.runner, spec, placed.files), *await self._program_changes(spec, placed)]
+
+    async def _program_changes(self, spec: AppSpec, placed: PlacedEnvironment) -> list[Change]:
         directory = self.directory(spec)
         script = self.run_script(spec)
         current = await self.runner.read_file(f"{directory}/run")
@@ -89,7 +102,7 @@ class SupervisedProcesses:
         changes: list[Change] = []
         if current.decode() != script:
             changes.append(Change(ChangeAction.UPDATE, spec.name, f"run `{shlex.join(spec.command)}` on {where}"))
-        changed = await self._changed_variables(directory, self.environment(spec))
+        changed = await self._changed_variables(directory, placed.env)
         if changed:
             changes.append(Change(ChangeAction.UPDATE, spec.name, f"set environment {', '.join(changed)}"))
         if changes:
@@ -105,14 +118,19 @@ class SupervisedProcesses:
         return changes
 
     async def deploy(self, spec: AppSpec) -> list[Change]:
-        changes = await self.plan(spec)
-        if not changes:
+        placed = self.placed(spec)
+        files = await authority_changes(self.runner, spec, placed.files)
+        program = await self._program_changes(spec, placed)
+        if not files and not program:
             return []
         directory = self.directory(spec)
         await self.runner.make_directory(self.root, mode=0o755)
         await self.runner.make_directory(directory, mode=0o700)
+        await write_authorities(self.runner, placed.files, files)
+        if not program:
+            return files
         await self.runner.make_directory(f"{directory}/env", mode=0o700)
-        await self._write_environment(directory, self.environment(spec))
+        await self._write_environment(directory, placed.env)
         await self.runner.write_file(f"{directory}/run", self.run_script(spec).encode(), mode=0o700)
         if await self._status(directory) is None:
             await self._start_supervisor(directory)
@@ -123,7 +141,7 @@ class SupervisedProcesses:
             wait_s = max(1, min(10, math.ceil(self.start_timeout_s)))
             restarted = await self.runner.run([SV, "-w", str(wait_s), "restart", directory])
             await self._wait_healthy(spec, "" if restarted.ok else restarted.stdout_text.strip())
-        return changes
+        return [*files, *program]
 
     async def running(self, spec: AppSpec) -> bool:
         return await self._running(self.directory(spec))

@@ -23,7 +23,8 @@ applies to one host unchanged (adr/0065).
   contract says nothing of networks, so each database host says where its
   servers listen and whom they accept: ``postgres_listen`` replaces a score's
   loopback-only listen addresses, ``postgres_networks`` is added to its allowed
-  networks (adr/0067).
+  networks (adr/0067). Over TLS the database's CA certificate is written on
+  the application's host and mounted into the replicas (adr/0100).
 
 The host needs a Docker engine: one that does not answer makes the capability
 check refuse application scores with the reason, before anything changes.
@@ -34,10 +35,11 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 
+from capabilities.command_runner import CommandRunner
 from capabilities.load_balancer import DockerWithLoadBalancer
 from harmony_py.errors import ScoreValueError
 
-from .containers import ReplicatedContainers
+from .containers import DEFAULT_ROOT, ReplicatedContainers
 from .runtime import HostApplicationRuntime
 
 
@@ -54,6 +56,8 @@ class RemoteApplications:
     host_paths: tuple[str, ...] = ()
     backend_ports: range = range(20000, 21000)
     start_timeout_s: float = 30.0
+    root: str = DEFAULT_ROOT
+    """Where files the replicas mount live on the host (the database's CA certificate, by application)."""
 
     def runtime(self, name: str, host_address: str, host: DockerWithLoadBalancer) -> HostApplicationRuntime:
         """Replicated containers on ``host``'s engine behind its balancer."""
@@ -65,5 +69,9 @@ class RemoteApplications:
                 f"{name}: applications are served on an IP address of the host, "
                 f"got {address!r}; set app_address to the address the balancer should listen on"
             ) from None
-        containers = ReplicatedContainers(host, address, self.backend_ports, tuple(self.host_paths), self.start_timeout_s)
+        # The host writes the files replicas mount (the database's CA) through its command runner.
+        files = host.command_runner() if isinstance(host, CommandRunner) else None
+        containers = ReplicatedContainers(
+            host, address, self.backend_ports, tuple(self.host_paths), self.start_timeout_s, files=files, root=self.root
+        )
         return HostApplicationRuntime(containers, f"{name} (containers over SSH)")

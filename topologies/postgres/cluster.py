@@ -22,7 +22,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 import anyio
 
@@ -43,6 +43,7 @@ from harmony_py.values import Change, ChangeAction
 
 from .roles import slot_for
 from .steps import Step, deploy_steps, plan_steps
+from .tls import cluster_tls
 
 R = TypeVar("R")
 
@@ -53,13 +54,6 @@ VERIFY_TIMEOUT_S = 30.0
 """How long the followers of a new primary may take to stream from it."""
 COMMIT_TIMEOUT_S = 30.0
 """How long a commit on a new primary may wait for its synchronous standbys."""
-
-
-@runtime_checkable
-class CertifiedServer(Protocol):
-    """A member server that takes its TLS certificates from its cluster's authority (hosts do)."""
-
-    async def certificates(self, config: PgConfig) -> PgCertificates | None: ...
 
 
 @dataclass(frozen=True)
@@ -83,26 +77,32 @@ class ReplicatedPostgreSQL:
     def __init__(self, labels: Sequence[str], servers: Sequence[PostgreSQLServerService]) -> None:
         self.members = [Member(label, server) for label, server in zip(labels, servers)]
 
+    async def decided(self, config: PgConfig) -> PgConfig:
+        """``config`` with TLS decided once for every member, from the addresses they are reached at (adr/0100)."""
+        if config.tls is not None:
+            return config
+        return cluster_tls(config, tuple(await on_all(self.members, lambda member: member.server.address(config))))
+
     async def plan(self, config: PgConfig) -> list[Change]:
-        return await plan_cluster(self.members, config)
+        return await plan_cluster(self.members, await self.decided(config))
 
     async def deploy(self, config: PgConfig) -> list[Change]:
-        return await deploy_cluster(self.members, config)
+        return await deploy_cluster(self.members, await self.decided(config))
 
     async def endpoint(self, config: PgConfig, database: str) -> PgEndpoint:
-        return await endpoint(self.members, config, database)
+        return await endpoint(self.members, await self.decided(config), database)
 
     async def status(self, config: PgConfig) -> ClusterStatus:
-        return await status(self.members, config)
+        return await status(self.members, await self.decided(config))
 
     async def plan_primary(self, config: PgConfig, to: str, mode: PrimaryChange) -> list[Change]:
-        return await plan_primary(self.members, config, to, mode)
+        return await plan_primary(self.members, await self.decided(config), to, mode)
 
     async def switchover(self, config: PgConfig, to: str | None = None) -> list[Change]:
-        return await switchover(self.members, config, to)
+        return await switchover(self.members, await self.decided(config), to)
 
     async def failover(self, config: PgConfig, to: str | None = None) -> list[Change]:
-        return await failover(self.members, config, to)
+        return await failover(self.members, await self.decided(config), to)
 
     async def certificates(self, config: PgConfig) -> dict[str, PgCertificates]:
         """Each member's TLS certificates (by label), all from the cluster's one authority; empty without TLS.
@@ -110,11 +110,11 @@ class ReplicatedPostgreSQL:
         What an engine that places files its own way (Patroni, Kubernetes Secrets) hands to its members.
         """
         found: dict[str, PgCertificates] = {}
+        config = await self.decided(config)
         for member in self.members:
-            if isinstance(member.server, CertifiedServer):
-                issued = await member.server.certificates(config)
-                if issued is not None:
-                    found[member.label] = issued
+            issued = await member.server.certificates(config)
+            if issued is not None:
+                found[member.label] = issued
         return found
 
 

@@ -15,6 +15,7 @@ change, or the authority that signed it is no longer the cluster's.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import ipaddress
 from dataclasses import dataclass
@@ -197,13 +198,38 @@ def why_reissue(
 
 
 def tls_enabled(config: PgConfig) -> bool:
-    """Whether the cluster runs TLS: only when the score asks for it (``tls=True``).
+    """Whether the server of ``config`` (as its host runs it) uses TLS: ``tls`` when the score sets it,
+    else whenever it listens beyond loopback (adr/0100).
 
-    Not yet on by default for members listening beyond loopback (adr/0095): an application on
-    another machine than the database gets ``sslrootcert`` as a path on the database's host, which
-    the application platforms do not place beside the application yet.
+    A replicated cluster decides once for all its members (:func:`cluster_tls`) and hands each the
+    answer as an explicit ``tls``, so that no member runs TLS while another does not.
     """
-    return config.tls is True
+    if config.tls is not None:
+        return config.tls
+    return any(beyond_loopback(address) for address in config.listen_addresses)
+
+
+def beyond_loopback(address: str) -> bool:
+    """Whether a listen or reach address can be reached from another machine ('*', 0.0.0.0, a name, a routable IP)."""
+    if address == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return True  # "*" or a host name
+
+
+def cluster_tls(config: PgConfig, addresses: tuple[str, ...]) -> PgConfig:
+    """``config`` with ``tls`` decided once for a cluster whose members are reached at ``addresses`` (``host:port``).
+
+    An explicit ``tls`` is kept; unset, it is on when the score listens beyond loopback or any member is
+    reached beyond loopback (a host's own listen addresses make its reach address): replicas and clients
+    then cross a network. Each member gets the same answer (adr/0100).
+    """
+    if config.tls is not None:
+        return config
+    hosts = [address.rsplit(":", 1)[0].strip("[]") for address in addresses]
+    return dataclasses.replace(config, tls=tls_enabled(config) or any(beyond_loopback(host) for host in hosts))
 
 
 class ClusterAuthority:
