@@ -1,11 +1,13 @@
 """Kubernetes objects on a topology that provides K8sClient, planned and applied like kubectl.
 
 Plans come from observed state: each object is read (many of one kind in one
-namespace with a single list), and an existing one is
-server-side applied as a dry run, so the diff shows what the server would
-really change (defaults and other managers' fields included). A server that
-refuses dry runs gets a local comparison instead. Apply is server-side apply
-with a named field manager; a second apply of the same score is NOOP.
+namespace with a single list). An existing object that already holds every
+field of its manifest, and no field the manager owns and dropped, is unchanged
+without a further request (``applied_as_declared``); any other is server-side
+applied as a dry run, so the diff shows what the server would really change
+(defaults and other managers' fields included). A server that refuses dry runs
+gets a local comparison instead. Apply is server-side apply with a named field
+manager; a second apply of the same score is NOOP and sends no write.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from harmony_py.values import Change, ChangeAction
 from .k8s_manifests import (
     LABEL_VALUE,
     ManifestSource,
+    applied_as_declared,
     comparable,
     field_changes,
     identify,
@@ -291,6 +294,8 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         if live is None:
             summary = f"create {target}"
             return _ObjectPlan(manifest, Change(ChangeAction.CREATE, target, summary, _creation_diff(target, manifest)))
+        if applied_as_declared(live, manifest, self.field_manager):
+            return _ObjectPlan(manifest, None)  # certain without asking: no dry run, nothing to send
         before = comparable(live)
         after = await self._projected(client, manifest, live)
         if after == before:

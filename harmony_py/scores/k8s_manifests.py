@@ -126,6 +126,115 @@ def owned_fields(live: Mapping[str, Any], field_manager: str) -> tuple[dict[str,
     return ours, others
 
 
+def applied_as_declared(live: Mapping[str, Any], manifest: Mapping[str, Any], field_manager: str) -> bool:
+    """Whether a server-side apply of ``manifest`` by ``field_manager`` would leave ``live`` as it is.
+
+    True only when that is certain from the object alone: every field the
+    manifest sets is in ``live`` with the same value (same JSON type too), and
+    every field ``field_manager`` owns by apply (its ``managedFields`` entry) is
+    still in the manifest, so the apply would remove nothing either. Whatever
+    this cannot tell (a value the server may have normalized, such as
+    ``cpu: 0.5`` read back as ``500m``; a ``null``; a list whose items it cannot
+    match to what the manager owns; an object served without ``managedFields``)
+    is False: the caller then asks the server with a dry run. Fields only
+    another manager owns do not matter: an apply that sets them to the value
+    they already have changes nothing in the object.
+    """
+    if "status" in manifest:
+        return False  # the main resource ignores it; let the server say what applies
+    entries = (live.get("metadata") or {}).get("managedFields")
+    if not isinstance(entries, list):
+        return False
+    owned: Mapping[str, Any] = {}
+    for entry in entries:
+        if (
+            isinstance(entry, Mapping)
+            and entry.get("manager") == field_manager
+            and entry.get("operation") == "Apply"
+            and not entry.get("subresource")
+        ):
+            fields = entry.get("fieldsV1")
+            if not isinstance(fields, Mapping):
+                return False
+            owned = fields
+    return _holds(live, manifest, owned) and _keeps(manifest, owned)
+
+
+def _holds(live: Any, wanted: Any, owned: Any) -> bool:
+    """``live`` has every field of ``wanted`` with the same value (``owned``: this manager's fieldsV1 there)."""
+    if isinstance(wanted, Mapping):
+        if not isinstance(live, Mapping):
+            return False
+        below = owned if isinstance(owned, Mapping) else {}
+        return all(
+            value is not None and key in live and _holds(live[key], value, below.get(f"f:{key}"))
+            for key, value in wanted.items()
+        )
+    if isinstance(wanted, list):
+        if not isinstance(live, list) or len(live) != len(wanted):
+            return False
+        if not _has_items(owned):
+            # An atomic list (or one this manager does not own yet): the apply replaces it whole.
+            return _same(live, wanted)
+        # An associative list: each item is merged into the item the server has at that place.
+        return all(_holds(have, want, None) if isinstance(want, Mapping) else _same(have, want) for have, want in zip(live, wanted))
+    return _same(live, wanted)
+
+
+def _keeps(wanted: Any, owned: Mapping[str, Any]) -> bool:
+    """Every field in ``owned`` (a fieldsV1 tree) is still set by ``wanted``: the apply removes none."""
+    for marker, below in owned.items():
+        if marker == ".":
+            continue
+        if not marker.startswith("f:") or not isinstance(wanted, Mapping) or marker[2:] not in wanted:
+            return False
+        value = wanted[marker[2:]]
+        if not isinstance(below, Mapping) or not below:
+            continue
+        if isinstance(value, list):
+            if not _keeps_items(value, below):
+                return False
+        elif not _keeps(value, below):
+            return False
+    return True
+
+
+def _keeps_items(items: list[Any], owned: Mapping[str, Any]) -> bool:
+    """Every list item in ``owned`` (``k:{key fields}`` or ``v:value``) is still in ``items``."""
+    import json
+
+    for marker, below in owned.items():
+        if marker == ".":
+            continue
+        try:
+            key = json.loads(marker[2:])
+        except ValueError:
+            return False
+        if marker.startswith("v:"):
+            if not any(_same(item, key) for item in items):
+                return False
+        elif marker.startswith("k:") and isinstance(key, Mapping):
+            matches = [item for item in items if isinstance(item, Mapping) and all(_same(item.get(k), v) for k, v in key.items())]
+            if len(matches) != 1 or (isinstance(below, Mapping) and not _keeps(matches[0], below)):
+                return False
+        else:
+            return False  # "i:<index>" and anything newer: not decidable here
+    return True
+
+
+def _has_items(owned: Any) -> bool:
+    return isinstance(owned, Mapping) and any(marker.startswith(("k:", "v:")) for marker in owned)
+
+
+def _same(live: Any, wanted: Any) -> bool:
+    """Equal as JSON values: ``1`` is not ``True`` nor ``1.0``."""
+    if isinstance(wanted, Mapping):
+        return isinstance(live, Mapping) and live.keys() == wanted.keys() and all(_same(live[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return isinstance(live, list) and len(live) == len(wanted) and all(_same(a, b) for a, b in zip(live, wanted))
+    return type(live) is type(wanted) and live == wanted
+
+
 def without_dropped(
     live: Mapping[str, Any], owned: Mapping[str, Any], desired: Any, others: Sequence[Mapping[str, Any]] = ()
 ) -> dict[str, Any]:
