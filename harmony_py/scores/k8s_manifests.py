@@ -308,7 +308,10 @@ def masked(obj: Mapping[str, Any], before: Mapping[str, Any] | None = None) -> d
 def to_yaml(obj: Mapping[str, Any]) -> str:
     import yaml
 
-    text: str = yaml.safe_dump(dict(obj), sort_keys=True, default_flow_style=False)
+    # libyaml's emitter when PyYAML has it: the same text, about 4x less CPU (a plan of
+    # 200 new objects shows 200 of these).
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text: str = yaml.dump(dict(obj), Dumper=dumper, sort_keys=True, default_flow_style=False)
     return text
 
 

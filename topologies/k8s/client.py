@@ -40,12 +40,17 @@ class K8sApiClient:
     The connection (kubeconfig, discovery) is made on the first call and kept
     for the client's life. Requests that fail with 429/5xx or time out are
     retried ``settings.retries`` times (every request sent is idempotent:
-    reads, server-side apply, delete; exec never retries).
+    reads, server-side apply, delete; exec never retries). At most
+    ``settings.concurrent_requests`` requests are in flight at once, each on
+    a connection of a pool of that size; watches are not counted.
     """
 
     def __init__(self, settings: K8sSettings) -> None:
         self.settings = settings
         self._holder = ConnectionHolder()
+        # Every request waits here for one of the pool's connections: many objects applied
+        # at once never open more than ``concurrent_requests`` connections to the server.
+        self._in_flight = anyio.CapacityLimiter(settings.concurrent_requests)
 
     async def facts(self) -> dict[str, str]:
         """Connect, ask the server's version, and say where requests go (the topology's readiness report)."""
@@ -79,19 +84,18 @@ class K8sApiClient:
             body["metadata"].pop("namespace", None)
         verb = "dry-run apply" if dry_run else "apply"
 
+        query = [("fieldManager", field_manager)]
+        if force_conflicts:
+            query.append(("force", "true"))
+        if dry_run:
+            query.append(("dryRun", "All"))
+
         def apply() -> dict[str, Any]:
-            response = connection.dynamic.server_side_apply(
-                resource,
-                body=body,
-                name=name,
-                namespace=namespace,
-                field_manager=field_manager,
-                force_conflicts=True if force_conflicts else None,
-                dry_run="All" if dry_run else None,
-                serialize=False,
-                _request_timeout=self._timeouts(),
+            from .transport import server_side_apply
+
+            return server_side_apply(
+                connection.dynamic.client, resource, name=name, namespace=namespace, body=body, query=query, timeouts=self._timeouts()
             )
-            return json_object(response)
 
         return await self._call(f"{verb} {describe_object(kind, name, namespace)}", apply)
 
@@ -308,7 +312,8 @@ class K8sApiClient:
     async def _call(self, what: str, call: Callable[[], R], *, retries: int | None = None) -> R:
         """``call()`` in a worker thread, its errors worded; cancelling the caller stops it (see calls.py)."""
         endpoint = (await self._connection()).endpoint
-        return await run_guarded(partial(endpoint.translated, what, call, retries=retries))
+        async with self._in_flight:
+            return await run_guarded(partial(endpoint.translated, what, call, retries=retries))
 
 
 def _exec(
