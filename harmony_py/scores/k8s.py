@@ -24,7 +24,7 @@ from capabilities.errors import (
     K8sNotReadyError,
     K8sUnknownKindError,
 )
-from capabilities.k8s import ROLLOUT, K8sClient, K8sClientService
+from capabilities.k8s import ROLLOUT, K8sBulkApply, K8sClient, K8sClientService
 from harmony_py.diff import unified_diff
 from harmony_py.errors import HarmonyError, ManifestError, ScoreValueError
 from harmony_py.outcome import InterpretStatus, Outcome
@@ -334,6 +334,12 @@ class K8sResourceInterpret(Interpret[K8sClient]):
 
     async def _apply_wave(self, client: K8sClientService, wave: Sequence[_ObjectPlan], applied: list[Change]) -> list[K8sError]:
         """Apply every object of ``wave`` concurrently; the failures, in manifest order (the others are applied)."""
+        if isinstance(client, K8sBulkApply):
+            results = await client.apply_all(
+                [plan.manifest for plan in wave], field_manager=self.field_manager, force_conflicts=self.force_conflicts
+            )
+            applied.extend(plan.change for plan, result in zip(wave, results) if plan.change is not None and not isinstance(result, K8sError))
+            return [result for result in results if isinstance(result, K8sError)]
         limiter = anyio.CapacityLimiter(PLAN_CONCURRENCY)
         failures: list[K8sError | None] = [None] * len(wave)
         done: list[Change | None] = [None] * len(wave)

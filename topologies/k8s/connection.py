@@ -111,6 +111,10 @@ class Connection:
             return None
         return namespace or self.namespace
 
+    def known_resource(self, api_version: str, kind: str) -> Any | None:
+        """The resource of a kind already discovered, or None: no request, no thread needed."""
+        return self._resources.get((api_version, kind))
+
     def resource(self, api_version: str, kind: str) -> Any:
         key = (api_version, kind)
         with self._lock:  # the discoverer's cache is not thread-safe
