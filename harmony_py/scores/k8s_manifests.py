@@ -290,8 +290,9 @@ def masked(obj: Mapping[str, Any], before: Mapping[str, Any] | None = None) -> d
 
     Given ``before`` (the object ``obj`` replaces), values that differ from it
     read ``(hidden, changed)``, so a plan still shows which keys change.
+    The result shares its nested values with ``obj``: callers only read it.
     """
-    result = copy.deepcopy(dict(obj))
+    result = dict(obj)
     if obj.get("kind") != "Secret":
         return result
     for field in ("data", "stringData"):
