@@ -6,8 +6,14 @@ requests that reached it), not from the client.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import anyio
+import kmock
 
 from harmony_py import Maestro, ScoreState
 from harmony_py.outcome import InterpretStatus
@@ -15,6 +21,7 @@ from harmony_py.scores import K8sResourceScore, NamespaceScore
 from harmony_py.scores.k8s_manifests import comparable
 from topologies import K8sAnywhereTopology
 
+from .emulator import client_gone
 from .harness import EmulatorThread
 
 
@@ -181,3 +188,45 @@ async def test_failing_objects_are_each_named_and_the_others_applied(topology: K
     await Maestro(topology).add(NamespaceScore("nowhere"), NamespaceScore("elsewhere")).apply()
     again = await Maestro(topology).add(K8sResourceScore([*_objects("shop", 40), *lost])).apply()
     assert again.scores[0].state is ScoreState.CHANGED and len(again.scores[0].changes) == 22
+
+
+class _HungPatches:
+    """The emulator's ConfigMap PATCHes never answer; ``received`` once one arrived, ``abandoned`` once its client left."""
+
+    def __init__(self, server: EmulatorThread) -> None:
+        self.received = threading.Event()
+        self.abandoned = threading.Event()
+        self.released = threading.Event()
+
+        async def hang(request: Any) -> dict[str, Any]:
+            self.received.set()
+            raw = request._raw_request  # kmock 0.8 keeps aiohttp's request here
+            try:
+                while not self.released.is_set() and not client_gone(raw):
+                    await asyncio.sleep(0.02)
+            finally:
+                if not self.released.is_set():
+                    self.abandoned.set()
+            return {}
+
+        view = server.api[kmock.method.PATCH, kmock.resource("", "v1", "configmaps")]
+        server.call(lambda: view << hang)
+
+
+async def test_cancelling_a_bulk_apply_whose_patches_hang_returns_and_closes_the_requests(
+    kubeconfig: Path, server: EmulatorThread
+) -> None:
+    hung = _HungPatches(server)
+    client = K8sAnywhereTopology(kubeconfig=str(kubeconfig), request_timeout_s=600.0, retries=3).k8s_client()
+    manifests = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}", "namespace": "default"}} for i in range(6)]
+    try:
+        with anyio.fail_after(60):  # the suite's guard only: far shorter than the request timeout
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(partial(client.apply_all, manifests, field_manager="harmony"))
+                    await anyio.to_thread.run_sync(hung.received.wait)
+                    scope.cancel()
+            assert scope.cancelled_caught
+            assert await anyio.to_thread.run_sync(hung.abandoned.wait, 60)
+    finally:
+        hung.released.set()
