@@ -145,18 +145,19 @@ def applied_as_declared(live: Mapping[str, Any], manifest: Mapping[str, Any], fi
     entries = (live.get("metadata") or {}).get("managedFields")
     if not isinstance(entries, list):
         return False
-    owned: Mapping[str, Any] = {}
-    for entry in entries:
-        if (
-            isinstance(entry, Mapping)
-            and entry.get("manager") == field_manager
-            and entry.get("operation") == "Apply"
-            and not entry.get("subresource")
-        ):
-            fields = entry.get("fieldsV1")
-            if not isinstance(fields, Mapping):
-                return False
-            owned = fields
+    ours = [
+        entry
+        for entry in entries
+        if isinstance(entry, Mapping)
+        and entry.get("manager") == field_manager
+        and entry.get("operation") == "Apply"
+        and not entry.get("subresource")
+    ]
+    if len(ours) > 1:
+        return False  # a server that splits one manager's fields: let it merge them
+    owned = ours[0].get("fieldsV1") if ours else {}
+    if not isinstance(owned, Mapping):
+        return False
     return _holds(live, manifest, owned) and _keeps(manifest, owned)
 
 

@@ -148,3 +148,9 @@ def test_an_atomic_list_must_be_equal_as_a_whole() -> None:
 def test_an_index_owned_list_item_cannot_be_decided_locally() -> None:
     pod: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop"}, "spec": {"args": ["a"]}}
     assert not applied_as_declared(_live(pod, {"f:spec": {"f:args": {"i:0": {}}}}), pod, MANAGER)
+
+
+def test_two_apply_entries_of_one_manager_go_to_the_server() -> None:
+    live = _live(CONFIGMAP, CONFIGMAP_FIELDS)
+    live["metadata"]["managedFields"].append({**live["metadata"]["managedFields"][0], "apiVersion": "v1beta1"})
+    assert not applied_as_declared(live, CONFIGMAP, MANAGER)
