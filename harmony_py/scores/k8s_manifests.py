@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from harmony_py.errors import ManifestError
 from harmony_py.validation import Matches
@@ -148,7 +148,7 @@ def applied_as_declared(live: Mapping[str, Any], manifest: Mapping[str, Any], fi
     ours = [
         entry
         for entry in entries
-        if isinstance(entry, Mapping)
+        if _is_map(entry)
         and entry.get("manager") == field_manager
         and entry.get("operation") == "Apply"
         and not entry.get("subresource")
@@ -156,17 +156,17 @@ def applied_as_declared(live: Mapping[str, Any], manifest: Mapping[str, Any], fi
     if len(ours) > 1:
         return False  # a server that splits one manager's fields: let it merge them
     owned = ours[0].get("fieldsV1") if ours else {}
-    if not isinstance(owned, Mapping):
+    if not _is_map(owned):
         return False
     return _holds(live, manifest, owned) and _keeps(manifest, owned)
 
 
 def _holds(live: Any, wanted: Any, owned: Any) -> bool:
     """``live`` has every field of ``wanted`` with the same value (``owned``: this manager's fieldsV1 there)."""
-    if isinstance(wanted, Mapping):
-        if not isinstance(live, Mapping):
+    if _is_map(wanted):
+        if not _is_map(live):
             return False
-        below = owned if isinstance(owned, Mapping) else {}
+        below = owned if _is_map(owned) else {}
         return all(
             value is not None and key in live and _holds(live[key], value, below.get(f"f:{key}"))
             for key, value in wanted.items()
@@ -178,7 +178,7 @@ def _holds(live: Any, wanted: Any, owned: Any) -> bool:
             # An atomic list (or one this manager does not own yet): the apply replaces it whole.
             return _same(live, wanted)
         # An associative list: each item is merged into the item the server has at that place.
-        return all(_holds(have, want, None) if isinstance(want, Mapping) else _same(have, want) for have, want in zip(live, wanted))
+        return all(_holds(have, want, None) if _is_map(want) else _same(have, want) for have, want in zip(live, wanted))
     return _same(live, wanted)
 
 
@@ -187,10 +187,10 @@ def _keeps(wanted: Any, owned: Mapping[str, Any]) -> bool:
     for marker, below in owned.items():
         if marker == ".":
             continue
-        if not marker.startswith("f:") or not isinstance(wanted, Mapping) or marker[2:] not in wanted:
+        if not marker.startswith("f:") or not _is_map(wanted) or marker[2:] not in wanted:
             return False
         value = wanted[marker[2:]]
-        if not isinstance(below, Mapping) or not below:
+        if not _is_map(below) or not below:
             continue
         if isinstance(value, list):
             if not _keeps_items(value, below):
@@ -214,9 +214,9 @@ def _keeps_items(items: list[Any], owned: Mapping[str, Any]) -> bool:
         if marker.startswith("v:"):
             if not any(_same(item, key) for item in items):
                 return False
-        elif marker.startswith("k:") and isinstance(key, Mapping):
-            matches = [item for item in items if isinstance(item, Mapping) and all(_same(item.get(k), v) for k, v in key.items())]
-            if len(matches) != 1 or (isinstance(below, Mapping) and not _keeps(matches[0], below)):
+        elif marker.startswith("k:") and _is_map(key):
+            matches = [item for item in items if _is_map(item) and all(_same(item.get(k), v) for k, v in key.items())]
+            if len(matches) != 1 or (_is_map(below) and not _keeps(matches[0], below)):
                 return False
         else:
             return False  # "i:<index>" and anything newer: not decidable here
@@ -224,13 +224,18 @@ def _keeps_items(items: list[Any], owned: Mapping[str, Any]) -> bool:
 
 
 def _has_items(owned: Any) -> bool:
-    return isinstance(owned, Mapping) and any(marker.startswith(("k:", "v:")) for marker in owned)
+    return _is_map(owned) and any(marker.startswith(("k:", "v:")) for marker in owned)
+
+
+def _is_map(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, quick for the dicts JSON and YAML give (the ABC check is not)."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _same(live: Any, wanted: Any) -> bool:
     """Equal as JSON values: ``1`` is not ``True`` nor ``1.0``."""
-    if isinstance(wanted, Mapping):
-        return isinstance(live, Mapping) and live.keys() == wanted.keys() and all(_same(live[k], v) for k, v in wanted.items())
+    if _is_map(wanted):
+        return _is_map(live) and live.keys() == wanted.keys() and all(_same(live[k], v) for k, v in wanted.items())
     if isinstance(wanted, list):
         return isinstance(live, list) and len(live) == len(wanted) and all(_same(a, b) for a, b in zip(live, wanted))
     return type(live) is type(wanted) and live == wanted

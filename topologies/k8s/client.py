@@ -462,6 +462,8 @@ def _identity(manifest: Manifest) -> tuple[str, str, str]:
 
 def _plain(value: Any) -> Any:
     """A JSON-ready deep copy: mappings become dicts, tuples become lists."""
+    if type(value) is str:
+        return value  # most leaves: immutable, and the Mapping check below is an ABC's (slow)
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
