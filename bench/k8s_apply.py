@@ -5,7 +5,10 @@ test-side subclass, on its own thread), and against a real cluster too when
 KUBECONFIG is set (``--real``). Each tool works in its own namespace so both
 really create their objects; timings are medians of ``--rounds`` rounds.
 
-    python bench/k8s_apply.py [--objects 200] [--rounds 3] [--real]
+    python bench/k8s_apply.py [--objects 200] [--rounds 3] [--concurrent-requests N] [--real]
+
+Each round prints the machine's load average (this machine is shared), and the
+report the ratio harmony_py/kubectl per step, medians and per round.
 """
 
 from __future__ import annotations
@@ -60,12 +63,16 @@ def timed(action: Callable[[], object]) -> float:
 
 
 class Harmony:
-    def __init__(self, kubeconfig: Path | None, context: str | None) -> None:
+    def __init__(self, kubeconfig: Path | None, context: str | None, concurrent_requests: int | None = None) -> None:
         self.kubeconfig, self.context = kubeconfig, context
+        self.concurrent_requests = concurrent_requests
 
     def topology(self) -> K8sAnywhereTopology:
         # A fresh topology per step: discovery is paid each time, as kubectl pays it per run.
-        return K8sAnywhereTopology(kubeconfig=str(self.kubeconfig) if self.kubeconfig else None, context=self.context)
+        kubeconfig = str(self.kubeconfig) if self.kubeconfig else None
+        if self.concurrent_requests is None:
+            return K8sAnywhereTopology(kubeconfig=kubeconfig, context=self.context)
+        return K8sAnywhereTopology(kubeconfig=kubeconfig, context=self.context, concurrent_requests=self.concurrent_requests)
 
     def plan(self, score: K8sResourceScore, expect_changes: bool) -> None:
         report = anyio.run(Maestro(self.topology()).add(score).plan)
@@ -117,6 +124,9 @@ def one_round(harmony: Harmony, kubectl: Kubectl | None, workdir: Path, count: i
         result["kubectl apply --server-side (no change)"] = timed(lambda: kubectl.apply(path))
     for namespace in (ours, theirs):
         anyio.run(harmony.topology().k8s_client().delete, "v1", "Namespace", namespace)
+    load = os.getloadavg()[0]
+    shown = ", ".join(f"{key.split(' ', 1)[1]} {value:.2f}" for key, value in result.items() if key.startswith("harmony"))
+    print(f"round: load {load:.2f}; harmony {shown}; " + ", ".join(f"{k} {v:.2f}" for k, v in result.items() if k.startswith("kubectl")), flush=True)
     return result
 
 
@@ -130,7 +140,8 @@ def report(title: str, rounds: list[dict[str, float]]) -> None:
     for ours, theirs in pairs:
         if f"kubectl {theirs}" in medians:
             ratio = medians[f"harmony {ours}"] / medians[f"kubectl {theirs}"]
-            print(f"  ratio harmony/kubectl, {ours:22s} {ratio:5.2f}")
+            each = " ".join(f"{r[f'harmony {ours}'] / r[f'kubectl {theirs}']:.2f}" for r in rounds)
+            print(f"  ratio harmony/kubectl, {ours:22s} {ratio:5.2f}   (rounds: {each})")
 
 
 def main() -> None:
@@ -138,6 +149,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--real", action="store_true", help="also against the cluster KUBECONFIG points at")
+    parser.add_argument("--concurrent-requests", type=int, default=None, help="K8sAnywhereTopology(concurrent_requests=...)")
     args = parser.parse_args()
     have_kubectl = shutil.which("kubectl") is not None
     if not have_kubectl:
@@ -150,7 +162,7 @@ def main() -> None:
             assert server.stdout is not None and server.stdin is not None
             server.stdout.readline()
             kubectl = Kubectl(config, None, workdir / "kubectl-cache") if have_kubectl else None
-            rounds = [one_round(Harmony(config, None), kubectl, workdir, args.objects) for _ in range(args.rounds)]
+            rounds = [one_round(Harmony(config, None, args.concurrent_requests), kubectl, workdir, args.objects) for _ in range(args.rounds)]
             report(f"emulator (kmock 0.8 + test subclass, own process), {args.objects} manifests", rounds)
             server.stdin.close()
         if args.real:
@@ -159,7 +171,7 @@ def main() -> None:
                 return
             context = os.environ.get("HARMONY_K8S_CONTEXT")
             kubectl = Kubectl(None, context, workdir / "kubectl-cache-real") if have_kubectl else None
-            rounds = [one_round(Harmony(None, context), kubectl, workdir, args.objects) for _ in range(args.rounds)]
+            rounds = [one_round(Harmony(None, context, args.concurrent_requests), kubectl, workdir, args.objects) for _ in range(args.rounds)]
             report(f"real cluster, {args.objects} manifests", rounds)
 
 

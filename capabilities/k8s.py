@@ -13,6 +13,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
+from capabilities.errors import K8sError
+
 Manifest = Mapping[str, Any]
 """One Kubernetes object as plain data: ``apiVersion``, ``kind``, ``metadata``, ..."""
 
@@ -139,6 +141,22 @@ class K8sClientService(Protocol):
         :class:`K8sNotReadyError` saying what is not ready when ``timeout_s``
         passes, or at once when the object can no longer get there (a failed Job).
         """
+        ...
+
+
+@runtime_checkable
+class K8sBulkApply(Protocol):
+    """A K8sClientService that also server-side applies many objects in one call (optional).
+
+    The generic manifest apply sends a wave of objects through ``apply_all``
+    when the client offers it, and one ``apply`` per object otherwise.
+    """
+
+    async def apply_all(
+        self, manifests: Sequence[Manifest], *, field_manager: str, force_conflicts: bool = False
+    ) -> builtins.list[dict[str, Any] | K8sError]:
+        """Apply each manifest (concurrently, as the client bounds it); per manifest, in order,
+        the object as the server has it or the :class:`K8sError` that object failed with."""
         ...
 
 

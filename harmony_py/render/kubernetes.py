@@ -30,10 +30,10 @@ from harmony_py.scores.application import (
     ApplicationServiceScore,
 )
 from harmony_py.scores.k8s import (
-    FIRST_KINDS,
     K8sDeploymentScore,
     K8sResourceScore,
     NamespaceScore,
+    apply_wave,
 )
 from harmony_py.scores.k8s_application_manifests import application_manifests
 from harmony_py.scores.k8s_postgres_manifests import Declared, manifests, secret_keys
@@ -58,7 +58,7 @@ def render_kubernetes(graph: Graph[Score[Any]]) -> Rendering:
         except CannotRenderError as exc:
             left_out.append(NotRendered(node.identity, node.score.name, str(exc)))
             continue
-        for obj in sorted(objects, key=lambda obj: obj["kind"] not in FIRST_KINDS):
+        for obj in sorted(objects, key=lambda obj: apply_wave(obj["kind"])):
             path = f"{len(files) + 1:03d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
             files[path] = _file(node, obj)
     return Rendering(files, tuple(left_out))

@@ -1,11 +1,13 @@
 """Kubernetes objects on a topology that provides K8sClient, planned and applied like kubectl.
 
 Plans come from observed state: each object is read (many of one kind in one
-namespace with a single list), and an existing one is
-server-side applied as a dry run, so the diff shows what the server would
-really change (defaults and other managers' fields included). A server that
-refuses dry runs gets a local comparison instead. Apply is server-side apply
-with a named field manager; a second apply of the same score is NOOP.
+namespace with a single list). An existing object that already holds every
+field of its manifest, and no field the manager owns and dropped, is unchanged
+without a further request (``applied_as_declared``); any other is server-side
+applied as a dry run, so the diff shows what the server would really change
+(defaults and other managers' fields included). A server that refuses dry runs
+gets a local comparison instead. Apply is server-side apply with a named field
+manager; a second apply of the same score is NOOP and sends no write.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from capabilities.errors import (
     K8sNotReadyError,
     K8sUnknownKindError,
 )
-from capabilities.k8s import ROLLOUT, K8sClient, K8sClientService
+from capabilities.k8s import ROLLOUT, K8sBulkApply, K8sClient, K8sClientService
 from harmony_py.diff import unified_diff
 from harmony_py.errors import HarmonyError, ManifestError, ScoreValueError
 from harmony_py.outcome import InterpretStatus, Outcome
@@ -47,6 +49,7 @@ from harmony_py.values import Change, ChangeAction
 from .k8s_manifests import (
     LABEL_VALUE,
     ManifestSource,
+    applied_as_declared,
     comparable,
     field_changes,
     identify,
@@ -63,9 +66,17 @@ DEFAULT_FIELD_MANAGER = "harmony"
 _STRING_KEYS, _STRING_VALUES = Keys(NonEmpty()), Values(InstanceOf(str))
 _API_VERSION_AND_KIND = Matches(r"[^/\s]+(/[^/\s]+)?/[^/\s]+", "<apiVersion>/<Kind> such as 'apps/v1/Deployment'")
 APPLYSET_LABEL = "harmony.dev/applyset"
-PLAN_CONCURRENCY = 8
-FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
-"""Kinds applied first, one by one, before the other objects of a score (their readers)."""
+PLAN_CONCURRENCY = 64
+"""Objects planned or applied at once. The client bounds the requests on the wire itself
+(``K8sAnywhereTopology.concurrent_requests``); this bounds the tasks waiting for it."""
+FIRST_KINDS = frozenset({"Namespace", "CustomResourceDefinition"})
+"""Kinds applied in the first wave, before anything that lives in them."""
+REFERENCED_KINDS = frozenset(
+    {"ServiceAccount", "Secret", "ConfigMap", "PersistentVolume", "PersistentVolumeClaim", "StorageClass",
+     "ResourceQuota", "LimitRange", "PriorityClass", "ClusterRole", "Role"}
+)  # fmt: skip
+"""Kinds applied in the second wave: what workloads and bindings name (a Pod's ServiceAccount is checked on create)."""
+_MAX_NAMED_FAILURES = 10
 _NO_DRY_RUN = frozenset({405, 415, 501})
 _MAX_LISTED_FIELDS = 6
 _LIST_FROM = 5
@@ -180,15 +191,18 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         if not pending and not prunes:
             return Outcome.noop()
         applied: list[Change] = []
+        total = len(pending) + len(prunes)
+        for wave in _waves(pending):
+            failures = await self._apply_wave(client, wave, applied)
+            if failures:
+                # Later waves live in or name what failed: they are not sent.
+                return Outcome.failed(_failed_message(failures, len(applied), total), applied)
         try:
-            for wave in _waves(pending):
-                await self._apply_wave(client, wave, applied)
             # Deleted only once everything that replaces them is in place.
             for prune in prunes:
                 await client.delete(prune.api_version, prune.kind, prune.name, prune.namespace)
                 applied.append(prune.change)
         except K8sError as exc:
-            total = len(pending) + len(prunes)
             done = f"; {len(applied)} of {total} changes made before it" if applied else ""
             return Outcome.failed(f"{exc}{done}", applied)
         return Outcome.changed(applied)
@@ -291,6 +305,8 @@ class K8sResourceInterpret(Interpret[K8sClient]):
         if live is None:
             summary = f"create {target}"
             return _ObjectPlan(manifest, Change(ChangeAction.CREATE, target, summary, _creation_diff(target, manifest)))
+        if applied_as_declared(live, manifest, self.field_manager):
+            return _ObjectPlan(manifest, None)  # certain without asking: no dry run, nothing to send
         before = comparable(live)
         after = await self._projected(client, manifest, live)
         if after == before:
@@ -316,27 +332,54 @@ class K8sResourceInterpret(Interpret[K8sClient]):
             return comparable(merged(without_dropped(live, owned, manifest, others), manifest))
         return comparable(result)
 
-    async def _apply_wave(self, client: K8sClientService, wave: Sequence[_ObjectPlan], applied: list[Change]) -> None:
+    async def _apply_wave(self, client: K8sClientService, wave: Sequence[_ObjectPlan], applied: list[Change]) -> list[K8sError]:
+        """Apply every object of ``wave`` concurrently; the failures, in manifest order (the others are applied)."""
+        if isinstance(client, K8sBulkApply):
+            results = await client.apply_all(
+                [plan.manifest for plan in wave], field_manager=self.field_manager, force_conflicts=self.force_conflicts
+            )
+            applied.extend(plan.change for plan, result in zip(wave, results) if plan.change is not None and not isinstance(result, K8sError))
+            return [result for result in results if isinstance(result, K8sError)]
         limiter = anyio.CapacityLimiter(PLAN_CONCURRENCY)
-        failures: list[K8sError] = []
+        failures: list[K8sError | None] = [None] * len(wave)
+        done: list[Change | None] = [None] * len(wave)
 
-        async def apply_one(plan: _ObjectPlan) -> None:
+        async def apply_one(index: int, plan: _ObjectPlan) -> None:
             async with limiter:
                 try:
                     await client.apply(
                         plan.manifest, field_manager=self.field_manager, force_conflicts=self.force_conflicts
                     )
                 except K8sError as exc:
-                    failures.append(exc)
+                    failures[index] = exc  # its message names the object (kind, name, namespace)
                     return
-                if plan.change is not None:
-                    applied.append(plan.change)
+            done[index] = plan.change
 
-        async with anyio.create_task_group() as group:
-            for plan in wave:
-                group.start_soon(apply_one, plan)
-        if failures:
-            raise failures[0]
+        try:
+            async with anyio.create_task_group() as group:
+                for index, plan in enumerate(wave):
+                    group.start_soon(apply_one, index, plan)
+        except BaseExceptionGroup as failed:
+            # Not a K8sError (a bug, a cancellation): the error itself, not a group of one.
+            raise _first_leaf(failed) from None
+        applied.extend(change for change in done if change is not None)
+        return [failure for failure in failures if failure is not None]
+
+
+def _failed_message(failures: Sequence[K8sError], applied: int, total: int) -> str:
+    """Each failed object with its error (the first few), and what became of the others."""
+    named = "; ".join(str(failure) for failure in failures[:_MAX_NAMED_FAILURES])
+    more = f"; and {len(failures) - _MAX_NAMED_FAILURES} more" if len(failures) > _MAX_NAMED_FAILURES else ""
+    unsent = total - applied - len(failures)
+    rest = f"{applied} of {total} changes made" + (f", {unsent} not sent (they come after the failed ones)" if unsent else "")
+    if len(failures) == 1:
+        return f"{named}; {rest}"
+    return f"{len(failures)} objects failed: {named}{more}; {rest}"
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 @dataclass(frozen=True)
@@ -365,11 +408,17 @@ def _group_of(manifest: Mapping[str, Any]) -> tuple[str, str, str] | None:
     return (manifest["apiVersion"], manifest["kind"], namespace) if namespace else None
 
 
+def apply_wave(kind: str) -> int:
+    """0 for Namespaces and CRDs; 1 for what others name (ServiceAccounts, Secrets, ConfigMaps...); 2 for the rest."""
+    return 0 if kind in FIRST_KINDS else 1 if kind in REFERENCED_KINDS else 2
+
+
 def _waves(plans: Sequence[_ObjectPlan]) -> list[list[_ObjectPlan]]:
-    """Namespaces and CRDs first, one by one; then everything else concurrently."""
-    first = [[p] for p in plans if p.manifest["kind"] in FIRST_KINDS]
-    rest = [p for p in plans if p.manifest["kind"] not in FIRST_KINDS]
-    return [*first, rest] if rest else first
+    """The plans by :func:`apply_wave`: each wave is applied concurrently, once the one before it has succeeded."""
+    waves: list[list[_ObjectPlan]] = [[], [], []]
+    for plan in plans:
+        waves[apply_wave(plan.manifest["kind"])].append(plan)
+    return [wave for wave in waves if wave]
 
 
 def _creation_diff(target: str, manifest: Mapping[str, Any]) -> str | None:

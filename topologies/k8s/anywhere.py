@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from harmony_py.errors import ScoreValueError
 from harmony_py.topology import TopologyReport
 
 from .applications import K8sApplicationRuntime
@@ -56,6 +57,12 @@ class K8sAnywhereTopology:
     """A watch that receives nothing for this long reconnects (and notices a dead server)."""
     postgres_ready_timeout_s: float = 300.0
     """How long PostgreSQL operations wait for a server's Pod to become ready."""
+    concurrent_requests: int = 16
+    """Requests sent at once (applying many objects, say), each on its own pooled connection."""
+
+    def __post_init__(self) -> None:
+        if self.concurrent_requests < 1:
+            raise ScoreValueError(f"K8sAnywhereTopology.concurrent_requests must be at least 1, got {self.concurrent_requests}")
 
     @property
     def name(self) -> str:
@@ -79,6 +86,6 @@ class K8sAnywhereTopology:
         # Made on first use and kept: a frozen dataclass without slots has a __dict__ to keep it in.
         settings = K8sSettings(
             self.context, self.kubeconfig, self.in_cluster, self.namespace,
-            self.request_timeout_s, self.retries, self.watch_idle_s,
+            self.request_timeout_s, self.retries, self.watch_idle_s, self.concurrent_requests,
         )  # fmt: skip
         return K8sApiClient(settings)

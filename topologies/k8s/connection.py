@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from harmony_py.errors import TopologyNotReadyError
 R = TypeVar("R")
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+CREDENTIAL_CHECK_S = 1.0
+"""How often the kubeconfig's credentials are checked for expiry (the client would check before every request)."""
 _IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 NO_CLUSTER_HELP = (
@@ -45,6 +48,8 @@ class K8sSettings:
     request_timeout_s: float = 30.0
     retries: int = 3
     watch_idle_s: float = 30.0
+    concurrent_requests: int = 16
+    """Requests in flight at once, and the connections kept open for them (the urllib3 pool's size)."""
 
     def timeouts(self) -> tuple[float, float]:
         """(connect, read) seconds for each request: a server that accepts but never answers fails the read."""
@@ -85,6 +90,11 @@ class Connection:
 
         configuration = client.Configuration()
         context, namespace = load_configuration(settings, configuration)
+        # One pooled connection per request the client lets run at once (K8sApiClient bounds them):
+        # fewer would open and drop a connection per request beyond the pool's size.
+        configuration.connection_pool_maxsize = settings.concurrent_requests
+        if configuration.refresh_api_key_hook is not None:
+            configuration.refresh_api_key_hook = _at_most_every(CREDENTIAL_CHECK_S, configuration.refresh_api_key_hook)
         timeouts = settings.timeouts()
         # Pauses between attempts never exceed one request's timeout, whatever Retry-After says.
         configuration.retries = k8s_transport.retry_policy(settings.retries, timeouts[1], RETRY_STATUSES)
@@ -100,6 +110,10 @@ class Connection:
         if not resource.namespaced:
             return None
         return namespace or self.namespace
+
+    def known_resource(self, api_version: str, kind: str) -> Any | None:
+        """The resource of a kind already discovered, or None: no request, no thread needed."""
+        return self._resources.get((api_version, kind))
 
     def resource(self, api_version: str, kind: str) -> Any:
         key = (api_version, kind)
@@ -244,6 +258,35 @@ def load_configuration(settings: K8sSettings, configuration: Any) -> tuple[str, 
     chosen = next((c for c in contexts if c["name"] == settings.context), active) if settings.context else active
     namespace = (chosen.get("context") or {}).get("namespace") or "default"
     return str(chosen["name"]), str(namespace)
+
+
+def _at_most_every(seconds: float, refresh: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``refresh`` (the kubeconfig's credential hook), skipped when it ran less than ``seconds`` ago.
+
+    The client calls the hook before every request, and each call re-applies the
+    whole kubeconfig to the configuration (its ``host`` setter reads the proxy
+    environment): about a third of the client's CPU per request when many
+    objects are applied at once. Skipping it for a second is safe: the loader
+    treats a token as expired five minutes before it is
+    (``EXPIRY_SKEW_PREVENTION_DELAY``), so a credential checked a second ago is
+    still valid for minutes.
+    """
+    lock = threading.Lock()
+    last_run = [float("-inf")]
+    hook = [refresh]
+
+    def throttled(configuration: Any) -> None:
+        with lock:
+            now = time.monotonic()
+            if now - last_run[0] >= seconds:
+                hook[0](configuration)
+                last_run[0] = now
+                # The loader's hook installs itself again each time it runs: keep this one in front.
+                if configuration.refresh_api_key_hook is not throttled:
+                    hook[0] = configuration.refresh_api_key_hook
+                    configuration.refresh_api_key_hook = throttled
+
+    return throttled
 
 
 def kubeconfig_paths(explicit: str | None) -> list[str]:
