@@ -125,17 +125,21 @@ def test_the_shop_renders_to_kubernetes_one_file_per_object_in_apply_order(tmp_p
     assert done.returncode == 0, done.stderr
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "001-secret-shop-credentials.yaml",
-        "002-configmap-shop-init.yaml",
-        "003-configmap-shop-replication.yaml",
-        "004-service-shop.yaml",
-        "005-statefulset-shop.yaml",
-        "006-secret-shop-web-env.yaml",
-        "007-deployment-shop-web.yaml",
-        "008-service-shop-web.yaml",
+        "002-secret-shop-tls.yaml",
+        "003-configmap-shop-init.yaml",
+        "004-configmap-shop-replication.yaml",
+        "005-service-shop.yaml",
+        "006-statefulset-shop.yaml",
+        "007-secret-shop-web-env.yaml",
+        "008-deployment-shop-web.yaml",
+        "009-service-shop-web.yaml",
     ]
-    secret = yaml.safe_load((tmp_path / "006-secret-shop-web-env.yaml").read_text())
+    secret = yaml.safe_load((tmp_path / "007-secret-shop-web-env.yaml").read_text())
     assert "data" not in secret and "stringData" not in secret
-    assert "must hold DATABASE_URL, SHOP_API_KEY" in (tmp_path / "006-secret-shop-web-env.yaml").read_text()
+    assert "must hold DATABASE_URL, SHOP_API_KEY" in (tmp_path / "007-secret-shop-web-env.yaml").read_text()
+    tls = (tmp_path / "002-secret-shop-tls.yaml").read_text()  # TLS on by default on Kubernetes; keys only
+    assert "must hold replication.crt, replication.key, root.crt, server.crt, server.key" in tls
+    assert "data" not in yaml.safe_load(tls)
 
 
 @pytest.mark.parametrize("format", FORMATS)
@@ -259,7 +263,7 @@ def test_files_an_earlier_render_wrote_and_this_one_does_not_are_removed(tmp_pat
     done = run_cli("render", str(SHOP), "--out", str(out), "--format", "kubernetes")
     assert done.returncode == 0, done.stderr
     names = sorted(path.name for path in out.iterdir())
-    assert "999-configmap-gone.yaml" not in names and "kustomization.yaml" in names and len(names) == 9
+    assert "999-configmap-gone.yaml" not in names and "kustomization.yaml" in names and len(names) == 10
 
 
 def test_render_is_listed_in_the_command_line_help() -> None:

@@ -21,10 +21,12 @@ import copy
 from typing import Any
 
 from capabilities.application import CONTRACT_VERSION, check_contract
+from capabilities.postgresql import PgCertificates
 from harmony_py.capability_check import capability_name
 from harmony_py.errors import CannotRenderError
 from harmony_py.graph import Graph
 from harmony_py.score import Score
+from harmony_py.values import Secret
 from harmony_py.scores.application import (
     ApplicationContractScore,
     ApplicationServiceScore,
@@ -64,6 +66,10 @@ def render_kubernetes(graph: Graph[Score[Any]]) -> Rendering:
     return Rendering(files, tuple(left_out))
 
 
+UNRENDERED_CERTIFICATES = PgCertificates("", "", Secret(""), "", Secret(""))
+"""Stands for a member's certificates, which are made at apply: only the TLS Secret's keys are rendered."""
+
+
 def objects_of(score: Score[Any]) -> list[dict[str, Any]]:
     """The objects apply sends for ``score`` (Secret values included: :func:`_file` drops them)."""
     if isinstance(score, ApplicationContractScore):
@@ -77,7 +83,10 @@ def objects_of(score: Score[Any]) -> list[dict[str, Any]]:
     if isinstance(score, PostgreSQLScore):
         # Passwords are generated at apply and never rendered: the Secret's keys only.
         config = score.config
-        return manifests(config, {user: "" for user in secret_keys(config)}, Declared(), None)
+        # A server on Kubernetes listens beyond loopback, so it runs TLS unless the score says
+        # tls=False (adr/0100, adr/0103): the TLS Secret is rendered by its keys, like the passwords.
+        tls = UNRENDERED_CERTIFICATES if config.tls is not False else None
+        return manifests(config, {user: "" for user in secret_keys(config)}, Declared(), None, tls)
     if isinstance(score, K8sResourceScore):
         return [copy.deepcopy(obj) for obj in score.objects]
     if isinstance(score, (NamespaceScore, K8sDeploymentScore)):

@@ -101,9 +101,9 @@ async def test_one_server_objects_then_noop(pair: FailoverTopology[K8sAnywhereTo
     changes = await primary.postgresql().deploy(CONFIG)
     assert sorted(c.target for c in changes) == sorted(c.target for c in planned)
     assert {c.target for c in changes} == {
-        "Secret pg-a/orders-credentials", "ConfigMap pg-a/orders-init", "ConfigMap pg-a/orders-replication",
-        "Service pg-a/orders", "StatefulSet pg-a/orders", "PostgreSQL pg-a/orders",
-    }  # fmt: skip
+        "Secret pg-a/orders-credentials", "Secret pg-a/orders-tls", "ConfigMap pg-a/orders-init",
+        "ConfigMap pg-a/orders-replication", "Service pg-a/orders", "StatefulSet pg-a/orders", "PostgreSQL pg-a/orders",
+    }  # fmt: skip  (TLS is on by default on Kubernetes: adr/0100, adr/0103)
     assert [c.summary for c in changes if c.target == "PostgreSQL pg-a/orders"] == [
         "create replication role replicator", "create role app", "create database orders owned by app",
     ]

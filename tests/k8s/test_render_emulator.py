@@ -137,7 +137,7 @@ def test_rendered_files_load_with_the_official_client_models() -> None:
     client = ApiClient()
     objects = rendered_objects()
     assert [obj["kind"] for obj in objects] == [
-        "Secret", "Deployment", "Service", "Secret", "ConfigMap", "ConfigMap", "Service", "StatefulSet"
+        "Secret", "Deployment", "Service", "Secret", "Secret", "ConfigMap", "ConfigMap", "Service", "StatefulSet"
     ]  # fmt: skip
     for obj in objects:
         model_name = obj["apiVersion"].rpartition("/")[2].capitalize() + obj["kind"]
