@@ -41,7 +41,7 @@ from capabilities.postgresql import (
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.values import Change, ChangeAction
 
-from .concurrently import on_all
+from topologies.concurrently import on_all
 from .roles import slot_for
 from .steps import Step, deploy_steps, plan_steps
 

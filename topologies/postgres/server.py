@@ -39,7 +39,7 @@ from harmony_py.values import Change, ChangeAction, Secret
 from topologies.errors import HostPostgreSQLError
 from topologies.secret_store import SecretStore
 
-from .concurrently import on_all
+from topologies.concurrently import on_all
 from .roles import all_databases, password_of, role_changes, slot_for, state_from_status
 from .server_steps import ServerForecast, server_steps
 from .steps import Step, deploy_steps, plan_steps

@@ -1,4 +1,4 @@
-"""Calls on several members or files at once: over SSH each is a round trip, and they do not depend on each other."""
+"""Independent calls made at once (members, files, requests to one host): over SSH each is a round trip."""
 
 from __future__ import annotations
 
