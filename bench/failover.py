@@ -3,6 +3,7 @@
 Not a test: run it by hand (as root) and record the figures in BENCHMARKS.md.
 
     python bench/failover.py --runs 5                 # manual: switchover and operator failover
+    python bench/failover.py --over-ssh --runs 5      # the same, the two members LinuxHostTopology hosts over SSH
     python bench/failover.py --automatic --runs 10    # automatic: host crash, harmony_py vs pg_auto_failover
 
 Manual mode: two PostgreSQL 15 servers on this machine (two directories, two
@@ -16,6 +17,12 @@ primary; the number missing must be 0. The failover run kills the primary's
 postmaster with SIGKILL and then applies PostgreSQLFailoverScore at once
 (detection time, which depends on a monitor's TTL, is not part of the figure);
 the fenced member is rejoined (pg_rewind) before the next run.
+
+With ``--over-ssh`` the same runs go to two LinuxHostTopology hosts reached
+over SSH (bench/failover_ssh.py: an sshd of the benchmark's own on 127.37.0.1
+and 127.37.0.2, each with its own /var/lib/postgresql); the client commits over
+TCP to the hosts' addresses. It also prints what the operation sent the hosts:
+commands into the long-lived sessions, exec channels and SFTP requests.
 
 Automatic mode (bench/ha_crash.py): a host crash of the primary member — SIGKILL
 of its engine, postmaster, backends and etcd member together — with no operator
@@ -39,7 +46,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -53,7 +63,7 @@ from bench.ha_harmony import HarmonyCluster  # noqa: E402
 from bench.paf_peer import SETTINGS_SUMMARY, PafPeer  # noqa: E402
 from tests import ports  # noqa: E402
 from tests.postgres.committer import Committer  # noqa: E402
-from topologies import FailoverTopology, LocalInstance  # noqa: E402
+from topologies import FailoverTopology, LinuxHostTopology, LocalInstance  # noqa: E402
 
 PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
 
@@ -63,15 +73,27 @@ def free_port() -> int:
     return ports.free_ports(2).start
 
 
-def apply(topology: FailoverTopology[LocalInstance], *scores: object) -> None:
-    report = anyio.run(Maestro(topology).add(*scores).apply)  # type: ignore[arg-type]
+Members = FailoverTopology[LocalInstance] | FailoverTopology[LinuxHostTopology]
+
+
+def apply(topology: Members, *scores: object) -> None:
+    async def closing() -> Any:
+        # Closes the SSH connections (if any) inside the loop that opened them.
+        async with Maestro(topology).add(*scores) as maestro:  # type: ignore[arg-type]
+            return await maestro.apply()
+
+    report = anyio.run(closing)
     if not report.ok:
         raise SystemExit(f"apply failed: {[s.message for s in report.scores]}")
 
 
-def primary_label(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore) -> str:
-    status = anyio.run(topology.postgresql().status, score.config)
-    return status.primaries[0].label
+def primary_label(topology: Members, score: PostgreSQLScore) -> str:
+    async def closing() -> str:
+        async with Maestro(topology):
+            status = await topology.postgresql().status(score.config)
+            return status.primaries[0].label
+
+    return anyio.run(closing)
 
 
 def window(committer: Committer, since: float) -> float:
@@ -82,8 +104,24 @@ def window(committer: Committer, since: float) -> float:
     return max(b - a for a, b in zip(edges, edges[1:]))
 
 
-def one_run(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore, kind: str) -> tuple[float, float, int]:
-    endpoints = [anyio.run(m.postgresql().endpoint, score.config, "app") for m in topology.members]
+def endpoints_of(topology: Members, score: PostgreSQLScore) -> list[Any]:
+    async def closing() -> list[Any]:
+        async with Maestro(topology):
+            return [await m.postgresql().endpoint(score.config, "app") for m in topology.members]
+
+    return anyio.run(closing)
+
+
+Run = tuple[float, float, int]
+"""The window (s), the operation's wall time (s), and the acknowledged commits lost."""
+
+
+def one_run(
+    topology: Members, score: PostgreSQLScore, kind: str, kill_primary: Callable[[str], None],
+    trips: Callable[[], Counter[str]] | None = None,
+) -> tuple[Run, Counter[str]]:
+    """One switchover or failover under a committing client; with ``trips``, what the operation alone sent."""
+    endpoints = endpoints_of(topology, score)
     committer = Committer(endpoints, table=f"bench_{kind}_{int(time.time() * 1000)}")
     committer.create_table()
     committer.start()
@@ -91,22 +129,61 @@ def one_run(topology: FailoverTopology[LocalInstance], score: PostgreSQLScore, k
         committer.wait_for_acks(200)
         current = primary_label(topology, score)
         other = "replica" if current == "primary" else "primary"
+        if trips is not None:
+            trips()
         started = time.monotonic()
         if kind == "failover":
-            member = topology.primary if current == "primary" else topology.replica
-            pidfile = Path(member.postgresql().layout(score.config).data_dir) / "postmaster.pid"
-            os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
+            kill_primary(current)
             apply(topology, PostgreSQLFailoverScore(score, to=other))
         else:
             apply(topology, PostgreSQLSwitchoverScore(score, to=other))
         operation_s = time.monotonic() - started
+        sent = trips() if trips is not None else Counter[str]()
         committer.wait_for_acks(200)
     finally:
         committer.stop()
     lost = len(committer.missing_from(endpoints))
     if kind == "failover":
         apply(topology, score)  # rejoin the fenced member before the next run
-    return window(committer, started), operation_s, lost
+    return (window(committer, started), operation_s, lost), sent
+
+
+def kill_postmaster(data_dir: Path) -> None:
+    os.kill(int((data_dir / "postmaster.pid").read_text().split()[0]), signal.SIGKILL)
+
+
+def measure(
+    topology: Members, score: PostgreSQLScore, runs: int, kill_primary: Callable[[str], None],
+    trips: Callable[[], Counter[str]] | None = None,
+) -> None:
+    """Deploy, then ``runs`` switchovers and failovers alternating; one line per run, then the medians."""
+    apply(topology, score)
+    results: dict[str, list[Run]] = {"switchover": [], "failover": []}
+    sent: dict[str, list[Counter[str]]] = {"switchover": [], "failover": []}
+    for run in range(runs):
+        for kind in ("switchover", "failover"):
+            outcome, counts = one_run(topology, score, kind, kill_primary, trips)
+            results[kind].append(outcome)
+            extra = ""
+            if trips is not None:
+                sent[kind].append(counts)
+                extra = ", sent " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+            print(
+                f"run {run + 1} {kind}: window {outcome[0]:.3f} s, operation {outcome[1]:.3f} s, lost {outcome[2]}"
+                f"{extra} (load1 {os.getloadavg()[0]:.1f})", flush=True,
+            )  # fmt: skip
+    for kind, rows in results.items():
+        windows = [r[0] for r in rows]
+        print(
+            f"{kind}: window median {statistics.median(windows):.3f} s (min {min(windows):.3f}, "
+            f"max {max(windows):.3f}), operation median {statistics.median(r[1] for r in rows):.3f} s, "
+            f"acknowledged commits lost {sum(r[2] for r in rows)} over {len(rows)} runs"
+        )
+        if sent[kind]:
+            kinds = sorted({what for counts in sent[kind] for what in counts})
+            print(f"  sent per {kind} (median): " + ", ".join(
+                f"{statistics.median(c[what] for c in sent[kind]):g} {what}" for what in kinds))
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def manual(runs: int) -> None:
@@ -118,25 +195,35 @@ def manual(runs: int) -> None:
         LocalInstance("a", root=str(root / "a")), LocalInstance("b", root=str(root / "b"), port_shift=1)
     )
     score = PostgreSQLScore("app", port=port, databases=["app"], users=[PgUser("app", databases=("app",))])
+
+    def kill_primary(label: str) -> None:
+        member = topology.primary if label == "primary" else topology.replica
+        kill_postmaster(Path(member.postgresql().layout(score.config).data_dir))
+
     try:
-        apply(topology, score)
-        results: dict[str, list[tuple[float, float, int]]] = {"switchover": [], "failover": []}
-        for run in range(runs):
-            for kind in ("switchover", "failover"):
-                outcome = one_run(topology, score, kind)
-                results[kind].append(outcome)
-                print(f"run {run + 1} {kind}: window {outcome[0]:.3f} s, operation {outcome[1]:.3f} s, lost {outcome[2]}")
-        for kind, rows in results.items():
-            windows = [r[0] for r in rows]
-            print(
-                f"{kind}: window median {statistics.median(windows):.3f} s (min {min(windows):.3f}, "
-                f"max {max(windows):.3f}), operation median {statistics.median(r[1] for r in rows):.3f} s, "
-                f"acknowledged commits lost {sum(r[2] for r in rows)} over {len(rows)} runs"
-            )
+        measure(topology, score, runs, kill_primary)
     finally:
         for pidfile in root.glob("*/15/app/data/postmaster.pid"):
             subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "stop", "-D", str(pidfile.parent), "-m", "immediate"],
                            capture_output=True, check=False)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def over_ssh(runs: int, trace: bool = False) -> None:
+    """The manual runs with both members LinuxHostTopology hosts over SSH (bench/failover_ssh.py)."""
+    from bench.failover_ssh import ADDRESSES, RoundTrips, ssh_members
+
+    root = Path(tempfile.mkdtemp(prefix="harmony-bench-pg-ssh-"))
+    root.chmod(0o755)
+    os.environ["HARMONY_SECRETS_DIR"] = str(root / "secrets")
+    port = ports.free_port(*ADDRESSES)
+    score = PostgreSQLScore("app", port=port, databases=["app"], users=[PgUser("app", databases=("app",))])
+    try:
+        with ssh_members(root) as members, RoundTrips(trace=trace).installed() as trips:
+            measure(
+                members.topology, score, runs, lambda label: kill_postmaster(members.data_dir(label, "app")), trips.take
+            )
+    finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -190,11 +277,15 @@ def automatic(runs: int, engines: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=None, help="runs per kind (default 5 manual, 10 automatic)")
+    parser.add_argument("--over-ssh", action="store_true", help="manual mode, the members LinuxHostTopology hosts over SSH")
+    parser.add_argument("--trace", action="store_true", help="--over-ssh: print every request the hosts were sent")
     parser.add_argument("--automatic", action="store_true", help="host crash, no operator action, against the peer engine")
     parser.add_argument("--engines", default="harmony,peer", help="automatic mode: which of harmony,peer to measure")
     args = parser.parse_args()
     if args.automatic:
         automatic(args.runs or 10, args.engines.split(","))
+    elif args.over_ssh:
+        over_ssh(args.runs or 5, args.trace)
     else:
         manual(args.runs or 5)
 

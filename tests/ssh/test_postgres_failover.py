@@ -10,10 +10,11 @@ commit of a client committing all along is counted afterwards.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -25,6 +26,7 @@ from harmony_py import Maestro, ScoreState
 from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLFailoverScore, PostgreSQLScore, PostgreSQLSwitchoverScore
 from topologies import FailoverTopology, LinuxHostTopology
+from topologies.host.ssh import process, session_pool
 from tests.postgres.committer import Committer, committing, conninfo
 
 from .netns_hosts import ADDRESS_A, ADDRESS_B, NETWORK, NetnsHost, postmaster_pid, two_hosts
@@ -161,16 +163,34 @@ def _eventually_read(endpoint: PgEndpoint, query: str) -> list[tuple[object, ...
         return connection.execute(query).fetchall()
 
 
+def _count_commands(monkeypatch: pytest.MonkeyPatch, sent: Counter[str]) -> None:
+    """Count the commands the hosts are sent, and those of them that open an exec channel of their own."""
+
+    def counting(label: str, call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            sent[label] += 1
+            return await call(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(session_pool.SessionPool, "run", counting("command", session_pool.SessionPool.run))
+    monkeypatch.setattr(session_pool, "run_wrapped", counting("exec channel", process.run_wrapped))
+
+
 def _wait_for_acks(committer: Committer, count: int) -> None:
     anyio.run(anyio.to_thread.run_sync, lambda: committer.wait_for_acks(count))
 
 
-def test_switchover_loses_no_acknowledged_commit(cluster: Cluster) -> None:
+def test_switchover_loses_no_acknowledged_commit(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: Counter[str] = Counter()
+    _count_commands(monkeypatch, sent)
     with committing(cluster.endpoints()) as committer:
         _wait_for_acks(committer, 50)
         report = cluster.apply(PostgreSQLSwitchoverScore(cluster.score, to="replica"))
         assert report.ok, [s.message for s in report.scores]
         _wait_for_acks(committer, 50)  # writes resume on the new primary, on the other host
+    # Every program of the switchover ran in the hosts' long-lived command sessions (adr/0088, adr/0104).
+    assert sent["command"] > 0 and sent["exec channel"] == 0, sent
     assert cluster.roles() == {"primary": ReplicationRole.REPLICA, "replica": ReplicationRole.PRIMARY}
     assert committer.missing_from(cluster.endpoints()) == []
     again = cluster.apply(PostgreSQLSwitchoverScore(cluster.score, to="replica"))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,12 +32,47 @@ from capabilities.errors import LoadBalancerError
 from capabilities.load_balancer import Backend, BalancedService, Frontend
 from harmony_py.errors import CommandFailedError
 from harmony_py.hostops.packages import install_packages
+from topologies.concurrently import on_all
 
 NGINX = "/usr/sbin/nginx"
 DEFAULT_ROOT = "/var/lib/harmony/nginx"
 _HEADER = "# harmony-balancer: "
 _POLL_S = 0.05
 _START_TIMEOUT_S = 10.0
+_RELOAD_POLL_S = "0.01"
+"""How often the reload looks at the master's children on the host (GNU ``sleep`` takes fractions)."""
+_RELOAD_REFUSED, _RELOAD_EMERGENCY, _RELOAD_NO_WORKERS = 90, 91, 92
+RELOAD_SCRIPT = """\
+master=$1 log=$2 pause=$3 start_polls=$4 drain_polls=$5
+shift 5
+children() { echo $(cat "/proc/$master/task/$master/children" 2>/dev/null); }
+old=$(children)
+size=$(wc -c <"$log" 2>/dev/null) || size=0
+"$@" || exit 90
+n=0
+while :; do
+  for pid in $(children); do
+    case " $old " in *" $pid "*) ;; *) break 2 ;; esac
+  done
+  emerg=$(tail -c +"$((size + 1))" "$log" 2>/dev/null | grep -F '[emerg]' | tail -n 1)
+  if [ -n "$emerg" ]; then printf '%s\\n' "$emerg"; exit 91; fi
+  n=$((n + 1)); [ "$n" -lt "$start_polls" ] || exit 92
+  sleep "$pause" 2>/dev/null || sleep 1
+done
+n=0
+while [ "$n" -lt "$drain_polls" ]; do
+  now=" $(children) " still=
+  for pid in $old; do
+    case "$now" in *" $pid "*) still=1 ;; esac
+  done
+  [ -n "$still" ] || exit 0
+  n=$((n + 1))
+  sleep "$pause" 2>/dev/null || sleep 1
+done
+"""
+"""Reload nginx ($6...: its command line) and wait for a new worker of master $1 (or an ``[emerg]`` line
+after the reload in its error log $2, printed, exit 91; none within $4 looks: exit 92), then for the old
+workers to leave (at most $5 looks; they are given ``worker_shutdown_timeout``). A refused signal: exit 90."""
 
 
 @dataclass(frozen=True)
@@ -91,10 +126,6 @@ class NginxBalancer:
         pid = int(content.strip())
         return pid if await self.runner.stat(f"/proc/{pid}") is not None else None
 
-    async def _workers(self, master: int) -> set[int]:
-        result = await self.runner.run(["cat", f"/proc/{master}/task/{master}/children"])
-        return {int(word) for word in result.stdout_text.split() if word.isdigit()}
-
     # -- change ----------------------------------------------------------
 
     async def balance(
@@ -116,42 +147,51 @@ class NginxBalancer:
         self, services: list[str], changed: dict[str, str | None], drain_timeout_s: float
     ) -> None:
         await self._ensure_installed()
-        await self.runner.make_directory(f"{self.root}/services", mode=0o755)
-        await self.runner.make_directory(f"{self.root}/tmp", mode=0o755)
+        # Independent requests go out together: over SSH each is a round trip (adr/0104).
+        await _all(self.runner.make_directory(f"{self.root}/{sub}", mode=0o755) for sub in ("services", "tmp"))
         # Candidates first, checked together with everything else that stays.
-        for service, text in changed.items():
-            if text is not None:
-                await self.runner.write_file(self._candidate(service), text.encode(), mode=0o644)
         includes = [
             self._candidate(name) if changed.get(name) is not None else self.service_conf(name) for name in services
         ]
         candidate_main = f"{self.main_conf}.candidate"
-        await self.runner.write_file(
-            candidate_main, render_main(self.root, services, includes, drain_timeout_s).encode(), mode=0o644
-        )
-        check = await self._nginx("-t", "-q", config=candidate_main)
+        await _all(
+            [
+                *(self.runner.write_file(self._candidate(service), text.encode(), mode=0o644)
+                  for service, text in changed.items() if text is not None),
+                self.runner.write_file(
+                    candidate_main, render_main(self.root, services, includes, drain_timeout_s).encode(), mode=0o644
+                ),
+            ]
+        )  # fmt: skip
+        # What is in place now is read while nginx checks the candidates (it is put back on a failed reload).
+        check, previous_main, *before = await _all(
+            [self._nginx("-t", "-q", config=candidate_main), self.runner.read_file(self.main_conf),
+             *(self.runner.read_file(self.service_conf(name)) for name in changed)]
+        )  # fmt: skip
         if not check.ok:
             raise LoadBalancerError(
                 f"nginx refused the new configuration, the running one is unchanged: {_last_line(check)}"
             )
-        previous = {name: await self.runner.read_file(self.service_conf(name)) for name in changed}
-        previous_main = await self.runner.read_file(self.main_conf)
-        for service, text in changed.items():
-            if text is not None:
-                await self.runner.write_file(self.service_conf(service), text.encode(), mode=0o644)
-        await self.runner.write_file(
-            self.main_conf,
-            render_main(self.root, services, [self.service_conf(name) for name in services], drain_timeout_s).encode(),
-            mode=0o644,
-        )
+        previous: dict[str, bytes | None] = dict(zip(changed, before))
+        await _all(
+            [
+                *(self.runner.write_file(self.service_conf(service), text.encode(), mode=0o644)
+                  for service, text in changed.items() if text is not None),
+                self.runner.write_file(
+                    self.main_conf,
+                    render_main(self.root, services, [self.service_conf(n) for n in services], drain_timeout_s).encode(),
+                    mode=0o644,
+                ),
+            ]
+        )  # fmt: skip
         try:
             await self._reload_or_start(drain_timeout_s)
         except LoadBalancerError:
             await self._restore(previous, previous_main)
             raise
-        for service, text in changed.items():
-            if text is None:
-                await self.runner.run(["rm", "-f", self.service_conf(service)])
+        gone = [self.service_conf(service) for service, text in changed.items() if text is None]
+        if gone:
+            await self.runner.run(["rm", "-f", "--", *gone])
 
     def _candidate(self, service: str) -> str:
         return f"{self.service_conf(service)}.candidate"
@@ -173,13 +213,31 @@ class NginxBalancer:
                 raise LoadBalancerError(f"nginx could not start: {_last_line(started)}")
             await self._wait_for_master()
             return
-        old = await self._workers(master)
-        log_before = len(await self._error_log())
-        reload = await self._nginx("-s", "reload")
-        if not reload.ok:
-            raise LoadBalancerError(f"nginx could not be told to reload: {_last_line(reload)}")
-        await self._wait_for_new_workers(master, old, log_before)
-        await self._wait_drained(master, old, drain_timeout_s)
+        await self._reload(master, drain_timeout_s)
+
+    async def _reload(self, master: int, drain_timeout_s: float) -> None:
+        """Signal the reload and wait, on the host, for the new workers and then for the old ones to leave.
+
+        One program (:data:`RELOAD_SCRIPT`) looking at ``/proc`` every
+        :data:`_RELOAD_POLL_S`, instead of a round trip per look (adr/0104).
+        """
+        start_polls = int(_START_TIMEOUT_S / float(_RELOAD_POLL_S))
+        drain_polls = int((drain_timeout_s + 1.0) / float(_RELOAD_POLL_S))
+        result = await self.runner.run(
+            ["sh", "-c", RELOAD_SCRIPT, "sh", str(master), f"{self.root}/error.log", _RELOAD_POLL_S, str(start_polls),
+             str(drain_polls), *self._nginx_argv("-s", "reload")],
+            timeout_s=_START_TIMEOUT_S + drain_timeout_s + 30,
+        )  # fmt: skip
+        if result.exit_status == _RELOAD_REFUSED:
+            raise LoadBalancerError(f"nginx could not be told to reload: {_last_line(result)}")
+        if result.exit_status == _RELOAD_EMERGENCY:
+            raise LoadBalancerError(
+                f"nginx kept its previous configuration, the new one could not be applied: {result.stdout_text.strip()}"
+            )
+        if not result.ok:
+            raise LoadBalancerError(
+                f"nginx kept its previous configuration, the new one could not be applied: {await self._error_tail()}"
+            )
 
     async def _wait_for_master(self) -> None:
         with anyio.move_on_after(_START_TIMEOUT_S):
@@ -187,28 +245,6 @@ class NginxBalancer:
                 await anyio.sleep(_POLL_S)
             return
         raise LoadBalancerError(f"nginx did not write {self.pid_file} after starting: {await self._error_tail()}")
-
-    async def _wait_for_new_workers(self, master: int, old: set[int], log_before: int) -> None:
-        # The master answers a reload it cannot apply by logging an [emerg] line
-        # and keeping the old workers only.
-        with anyio.move_on_after(_START_TIMEOUT_S):
-            while not (await self._workers(master) - old):
-                emergencies = [line for line in _lines((await self._error_log())[log_before:]) if "[emerg]" in line]
-                if emergencies:
-                    raise LoadBalancerError(
-                        f"nginx kept its previous configuration, the new one could not be applied: {emergencies[-1]}"
-                    )
-                await anyio.sleep(_POLL_S)
-            return
-        raise LoadBalancerError(
-            f"nginx kept its previous configuration, the new one could not be applied: {await self._error_tail()}"
-        )
-
-    async def _wait_drained(self, master: int, old: set[int], timeout_s: float) -> None:
-        # Old workers exit once their requests are answered (worker_shutdown_timeout bounds it).
-        with anyio.move_on_after(timeout_s + 1.0):
-            while await self._workers(master) & old:
-                await anyio.sleep(_POLL_S)
 
     async def _error_log(self) -> bytes:
         return await self.runner.read_file(f"{self.root}/error.log") or b""
@@ -218,10 +254,10 @@ class NginxBalancer:
         return lines[-1] if lines else "nothing in its error log"
 
     async def _nginx(self, *arguments: str, config: str | None = None) -> CommandResult:
-        return await self.runner.run(
-            [NGINX, "-p", f"{self.root}/", "-e", f"{self.root}/error.log", "-c", config or self.main_conf, *arguments],
-            timeout_s=60,
-        )
+        return await self.runner.run(self._nginx_argv(*arguments, config=config), timeout_s=60)
+
+    def _nginx_argv(self, *arguments: str, config: str | None = None) -> list[str]:
+        return [NGINX, "-p", f"{self.root}/", "-e", f"{self.root}/error.log", "-c", config or self.main_conf, *arguments]
 
     async def _ensure_installed(self) -> None:
         if await self.runner.stat(NGINX) is not None:
@@ -301,6 +337,11 @@ def _parse_header(text: str) -> BalancedService | None:
     return BalancedService(
         Frontend(**record["frontend"]), tuple(Backend(**backend) for backend in record["backends"])
     )
+
+
+async def _all(calls: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Await independent calls together; results in order, the first failure raised as itself."""
+    return await on_all(list(calls), lambda call: call)
 
 
 def _lines(content: bytes) -> list[str]:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Protocol, runtime_checkable
 
 import anyio
 
@@ -41,11 +41,10 @@ from capabilities.postgresql import (
 from harmony_py.errors import HarmonyError, ScoreValueError
 from harmony_py.values import Change, ChangeAction
 
+from topologies.concurrently import on_all
 from .roles import slot_for
 from .steps import Step, deploy_steps, plan_steps
 from .tls import cluster_tls
-
-R = TypeVar("R")
 
 FENCE_TIMEOUT_S = 20.0
 CATCH_UP_TIMEOUT_S = 60.0
@@ -54,6 +53,13 @@ VERIFY_TIMEOUT_S = 30.0
 """How long the followers of a new primary may take to stream from it."""
 COMMIT_TIMEOUT_S = 30.0
 """How long a commit on a new primary may wait for its synchronous standbys."""
+
+
+@runtime_checkable
+class ReplayWaiter(Protocol):
+    """A member server that waits for its replay on its own side (hosts do: one program instead of one per look)."""
+
+    async def wait_replayed(self, config: PgConfig, lsn: str, timeout_s: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -484,6 +490,9 @@ async def switchover(members: Sequence[Member], config: PgConfig, to: str | None
 async def _wait_replayed(member: Member, config: PgConfig, lsn: str) -> None:
     wanted = parse_lsn(lsn)
     with anyio.fail_after(CATCH_UP_TIMEOUT_S):
+        if isinstance(member.server, ReplayWaiter):
+            await member.server.wait_replayed(config, lsn, CATCH_UP_TIMEOUT_S)
+            return
         delay = 0.01
         while True:
             state: ReplicationState = await member.server.replication(config)
@@ -648,23 +657,3 @@ def _short(exc: Exception) -> str:
 def parse_lsn(text: str) -> int:
     high, _, low = text.partition("/")
     return (int(high, 16) << 32) | int(low, 16)
-
-
-async def on_all(items: Sequence[Any], call: Callable[[Any], Awaitable[R]]) -> list[R]:
-    """Run ``call`` on every item concurrently; results in order."""
-    results: dict[int, R] = {}
-
-    async def one(index: int, item: Any) -> None:
-        results[index] = await call(item)
-
-    try:
-        async with anyio.create_task_group() as group:
-            for index, item in enumerate(items):
-                group.start_soon(one, index, item)
-    except BaseExceptionGroup as group_error:
-        # One readable error for the report: the first member's.
-        first = group_error.exceptions[0]
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from group_error
-    return [results[index] for index in range(len(items))]

@@ -146,9 +146,11 @@ class HostPostgreSQL:
         await self.server(config).fence()
 
     async def stop(self, config: PgConfig) -> str:
-        server = self.server(config)
-        await server.stop("fast")
-        return await server.checkpoint_lsn()
+        return await self.server(config).stop_at_checkpoint("fast")
+
+    async def wait_replayed(self, config: PgConfig, lsn: str, timeout_s: float) -> None:
+        """Return once the server, a replica, has replayed up to ``lsn`` (one program over SSH, not one per look)."""
+        await self.server(config).wait_replayed(lsn, timeout_s)
 
     async def set_standbys(self, config: PgConfig, standbys: tuple[str, ...], slots: tuple[str, ...]) -> None:
         await self.server(config).set_standbys(standbys, slots)

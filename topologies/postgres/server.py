@@ -17,9 +17,9 @@ import dataclasses
 import json
 import posixpath
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -39,6 +39,7 @@ from harmony_py.values import Change, ChangeAction, Secret
 from topologies.errors import HostPostgreSQLError
 from topologies.secret_store import SecretStore
 
+from topologies.concurrently import on_all
 from .roles import all_databases, password_of, role_changes, slot_for, state_from_status
 from .server_steps import ServerForecast, server_steps
 from .steps import Step, deploy_steps, plan_steps
@@ -61,6 +62,8 @@ from .text import (
     sql_literal,
 )
 
+A = TypeVar("A")
+B = TypeVar("B")
 QUICK_S = 20.0
 CREATECLUSTER_DIR = "/etc/postgresql-common/createcluster.d"
 FileContent = str | Secret
@@ -71,6 +74,19 @@ START_S = 120.0
 COPY_S = 1800.0
 STREAM_TIMEOUT_S = 30.0
 """How long a replica that was started or re-pointed may take to stream from its primary."""
+POLL_S = 0.005
+"""How often a wait inside one psql session looks again (:meth:`HostPostgreSQLServer.wait_until`)."""
+STOP_POLL_S = "0.01"
+"""How often a clean stop looks whether the postmaster is gone (GNU ``sleep`` takes fractions)."""
+STOP_SCRIPT = """if "$1" status -D "$2" >/dev/null 2>&1; then
+  "$1" stop -D "$2" -m "$3" -W || exit $?
+  while [ -e "$2/postmaster.pid" ]; do sleep "$4" 2>/dev/null || sleep 1; done
+fi
+exec "$5" "$2"
+"""
+"""Stop a running server (``pg_ctl stop -W``, then wait for its PID file to go, as ``pg_ctl -w`` does but
+every $4 s instead of every 0.1 s) and print ``pg_controldata``: one program for what a switchover's
+old primary does while no one can write."""
 
 
 @dataclass(frozen=True)
@@ -215,11 +231,32 @@ class HostPostgreSQLServer:
             raise HostPostgreSQLError(f"{self.config.name} at {self.where}: {what} failed: {_last_lines(result)}")
         return result
 
-    async def sql(self, text: str, *, what: str = "SQL", database: str = "postgres") -> str:
+    def psql(self, *commands: str, database: str = "postgres") -> list[str]:
+        """psql running ``commands`` in turn in one session (one ``-c`` each), stopping at the first error."""
         argv = [
             self.layout.binary("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-            "-h", self.layout.socket_dir, "-p", str(self.layout.port), "-U", "postgres", "-d", database, "-c", text,
+            "-h", self.layout.socket_dir, "-p", str(self.layout.port), "-U", "postgres", "-d", database,
         ]  # fmt: skip
+        for command in commands:
+            argv += ["-c", command]
+        return argv
+
+    async def wait_until(
+        self, condition: str, *, timeout_s: float, what: str, before: Sequence[str] = (), then: Sequence[str] = ()
+    ) -> str:
+        """Run ``before``, poll ``condition`` (SQL, true when done) every :data:`POLL_S`, then run ``then``: one psql.
+
+        One round trip instead of one psql per look: over SSH each look cost a
+        program and a connection. ``statement_timeout`` bounds the loop on the
+        server too (a cancelled client would not stop it).
+        """
+        loop = f"DO $$BEGIN WHILE NOT coalesce(({condition}), false) LOOP PERFORM pg_sleep({POLL_S}); END LOOP; END$$"
+        argv = self.psql(f"SET statement_timeout = {int(timeout_s * 1000)}", *before, loop, *then)
+        result = await self.check(what, argv, timeout_s=timeout_s + QUICK_S)
+        return result.stdout_text
+
+    async def sql(self, text: str, *, what: str = "SQL", database: str = "postgres") -> str:
+        argv = self.psql(text, database=database)
         # In the argument, not on stdin: a psql that fails to connect exits
         # before reading its input, and writing to it then breaks the pipe
         # (an error of the transport, not psql's clear message). Nothing
@@ -239,7 +276,23 @@ class HostPostgreSQLServer:
 
     async def ensure_owned(self, files: Sequence[tuple[str, FileContent]], mode: int = 0o600) -> list[Change]:
         """Converge such files as ``FileScore`` does (see :mod:`harmony_py.hostops.files`); the changes made."""
-        return await ensure_files(self.runner, await self.owned(files, mode))
+        planned = await self.plan_files(await self.owned(files, mode))
+        await self.converge_files(planned)
+        return [change for each in planned for change in each.changes]
+
+    async def plan_files(self, files: Sequence[OwnedFile]) -> list[PlannedFile]:
+        """:func:`~harmony_py.hostops.files.plan_files`, each file observed at the same time as the others.
+
+        The files are independent; over SSH each observation is several round
+        trips (content, ownership, owner names), so one file after another
+        multiplied them on a switchover's critical path.
+        """
+        planned = await on_all(list(files), lambda file: plan_files(self.runner, [file]))
+        return [each for one in planned for each in one]
+
+    async def converge_files(self, planned: Sequence[PlannedFile]) -> None:
+        """:func:`~harmony_py.hostops.files.converge_files`, the files that differ written at the same time."""
+        await on_all([each for each in planned if each.changes], lambda each: converge_files(self.runner, [each]))
 
     async def _chown(self, *paths: str) -> None:
         await self._postgres_prefix()  # learns whether we are root
@@ -405,11 +458,10 @@ class HostPostgreSQLServer:
         target_conf = replication_conf
         if target_conf is None and (fresh or await self.runner.stat(f"{self.layout.data_dir}/{REPLICATION_CONF}") is None):
             target_conf = primary_replication_conf(())
-        reported = await plan_files(
-            self.runner,
+        reported = await self.plan_files(
             [*await self.owned(self.desired_files(target_conf)), *await self.owned(self.public_files(), mode=0o644)],
         )
-        unreported = await plan_files(self.runner, await self.owned(also))
+        unreported = await self.plan_files(await self.owned(also))
         changes = [change for each in reported for change in each.changes]
         if changes:
             changes += self.rotation_changes()
@@ -420,7 +472,7 @@ class HostPostgreSQLServer:
     ) -> list[Change]:
         """Plan and converge the configuration files of an existing cluster at once; the changes made."""
         configuration = await self.plan_configuration(fresh=False, replication_conf=replication_conf, also=also)
-        await converge_files(self.runner, configuration.files)
+        await self.converge_files(configuration.files)
         return configuration.changes
 
     async def start(self) -> None:
@@ -457,8 +509,21 @@ class HostPostgreSQLServer:
             await self.stop("fast")
             await self.start()
 
+    async def stop_at_checkpoint(self, mode: str = "fast") -> str:
+        """Stop the server if it runs, then read its last checkpoint's location: one program (:data:`STOP_SCRIPT`)."""
+        result = await self.check(
+            f"stopping ({mode}) and reading pg_controldata",
+            ["sh", "-c", STOP_SCRIPT, "sh", self.layout.binary("pg_ctl"), self.layout.data_dir, mode, STOP_POLL_S,
+             self.layout.binary("pg_controldata")],
+            timeout_s=START_S + 10,
+        )  # fmt: skip
+        return self._checkpoint_location(result)
+
     async def checkpoint_lsn(self) -> str:
         result = await self.check("pg_controldata", [self.layout.binary("pg_controldata"), self.layout.data_dir])
+        return self._checkpoint_location(result)
+
+    def _checkpoint_location(self, result: CommandResult) -> str:
         for line in result.stdout_text.splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "Latest checkpoint location":
@@ -578,7 +643,17 @@ class HostPostgreSQLServer:
         its primary runs, answers, and streams nothing, while every commit on
         the primary waits for it.
         """
+        streaming = (
+            "EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming' "
+            f"AND sender_host || ':' || sender_port = {sql_literal(upstream)})"
+        )
         with anyio.move_on_after(STREAM_TIMEOUT_S):
+            try:
+                # The usual case in one round trip: the server answers and its receiver connects within moments.
+                await self.wait_until(streaming, timeout_s=STREAM_TIMEOUT_S, what=f"waiting to stream from {upstream}")
+                return
+            except HostPostgreSQLError:
+                pass  # not answering yet: look again as it comes up
             delay = 0.02
             while True:
                 try:
@@ -651,27 +726,38 @@ class HostPostgreSQLServer:
                 "(listen_addresses), and its address in allowed_networks"
             )
 
+    async def wait_replayed(self, lsn: str, timeout_s: float) -> None:
+        """Return once this replica has replayed the WAL up to ``lsn`` (one psql, however long it takes)."""
+        await self.wait_until(
+            f"pg_last_wal_replay_lsn() >= {sql_literal(lsn)}::pg_lsn", timeout_s=timeout_s, what=f"replaying up to {lsn}"
+        )
+
     async def _unfence(self) -> None:
         if await self.fenced():
             await self.runner.run(["rm", "-f", self.layout.fence_file], timeout_s=QUICK_S)
 
     async def promote(self, standbys: tuple[str, ...]) -> None:
-        state = await self.state()
+        """Make this replica the primary whose commits wait for ``standbys`` (adr/0022), its slots made.
+
+        Its state and its standby file are observed at once; the reload, the
+        promotion, the wait for its end and the slots are one psql (adr/0104).
+        """
+        path = f"{self.layout.data_dir}/{REPLICATION_CONF}"
+        state, planned = await _both(self.state(), self.plan_files(await self.owned([(path, primary_replication_conf(standbys))])))
+        slots = slots_sql(tuple(slot_for(name) for name in standbys))
         if state.role is ReplicationRole.PRIMARY:
-            await self.set_standbys(standbys, tuple(slot_for(name) for name in standbys))
+            await self.converge_files(planned)
+            await self.sql(f"SELECT pg_reload_conf(); {slots}", what="reloading the configuration and creating slots")
             return
         if state.role is not ReplicationRole.REPLICA:
             raise HostPostgreSQLError(f"{self.config.name} at {self.where} is {state.role.value}, not a replica to promote")
         # The standby set is loaded before promotion, so the first commit as a
         # primary already waits for the standbys (adr/0022).
-        await self.ensure_owned([(f"{self.layout.data_dir}/{REPLICATION_CONF}", primary_replication_conf(standbys))])
-        await self.sql("SELECT pg_reload_conf()", what="reloading the configuration")
-        await self.check(
-            "promoting",
-            [self.layout.binary("pg_ctl"), "promote", "-D", self.layout.data_dir, "-w", "-t", str(int(START_S))],
-            timeout_s=START_S + 10,
+        await self.converge_files(planned)
+        await self.wait_until(
+            "NOT pg_is_in_recovery()", timeout_s=START_S, what="promoting",
+            before=("SELECT pg_reload_conf()", "SELECT pg_promote(wait => false)"), then=(slots,),
         )  # fmt: skip
-        await self.sql(slots_sql(tuple(slot_for(name) for name in standbys)), what="creating replication slots")
 
     async def probe_write(self, timeout_s: float) -> None:
         """Commit a transaction that writes WAL, as a client would, within ``timeout_s``.
@@ -732,6 +818,12 @@ def clean_environment(layout: PostgreSQLLayout, extra: Mapping[str, str] | None 
     """
     names = {"PATH": SEARCH_PATH, "LANG": "C.UTF-8", "PGPASSFILE": layout.passfile, **(extra or {})}
     return ("env", "-i", *(f"{name}={value}" for name, value in names.items()))
+
+
+async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Two independent observations at once (over SSH each is a round trip)."""
+    found: list[Any] = await on_all([first, second], lambda call: call)
+    return found[0], found[1]
 
 
 def _last_lines(result: CommandResult) -> str:
