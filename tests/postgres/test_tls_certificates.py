@@ -61,11 +61,12 @@ def test_a_cluster_decides_tls_once_for_every_member_from_where_they_are_reached
     assert anyio.run(local.decided, dataclasses.replace(config, listen_addresses=("*",))).tls is True
 
 
-def test_the_automatic_failover_engine_runs_its_members_without_tls_when_tls_is_unset(store: SecretStore) -> None:
-    """Beyond loopback TLS would be on, but Patroni's configuration carries no certificates yet."""
+def test_the_automatic_failover_engine_decides_tls_once_for_the_cluster_like_the_manual_path(store: SecretStore) -> None:
+    """Beyond loopback TLS is on for every member of the engine's cluster; an explicit False is kept (adr/0100, 0102)."""
     hosts = [LinuxHostTopology(f"192.0.2.{n}", postgres_listen=(f"192.0.2.{n}",)) for n in (30, 31, 32)]
-    engine = PatroniCluster(("primary", "replica"), [h.postgresql() for h in hosts[:2]], hosts[2]).engine(PgConfig("shop"))
-    assert [tls_enabled(p.config) for p in engine.participants] == [False, False, False]
+    engine = PatroniCluster(("primary", "replica"), [h.postgresql() for h in hosts[:2]], hosts[2]).engine
+    assert engine(PgConfig("shop")).tls is True
+    assert engine(PgConfig("shop", tls=False)).tls is False
 
 
 def test_pair_members_get_certificates_from_one_authority_named_for_their_addresses(store: SecretStore, tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_pair_members_get_certificates_from_one_authority_named_for_their_addres
     )
     config = PgConfig("shop", port=25400, listen_addresses=("127.0.0.1",), tls=True)
     cluster = pair.postgresql()
-    assert isinstance(cluster, ReplicatedPostgreSQL)  # the manual path hands out certificates; the engine runs no TLS yet
+    assert isinstance(cluster, ReplicatedPostgreSQL)  # the manual path (the engine: tests/postgres/test_engine_tls.py)
     found = anyio.run(cluster.certificates, config)
     assert set(found) == {"primary", "replica"}
     authority = x509.load_pem_x509_certificate(found["primary"].authority.encode())
