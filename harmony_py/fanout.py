@@ -22,7 +22,7 @@ import anyio
 
 from .errors import describe, is_deliberate
 from .events import Event, EventHandler, GroupStarted, RunFinished, TopologyFailed
-from .group import fd_budget
+from .group import check_open_files, fd_budget
 from .report import Phase, RunReport, ScoreState
 from .topology import Topology, close_topology
 
@@ -83,6 +83,7 @@ class GroupRun(Generic[T]):
         run_member: Callable[[MemberRunner[T], EventHandler], Awaitable[RunReport]],
         on_event: EventHandler,
     ) -> RunReport:
+        check_open_files(self.parallel)  # before any member is contacted
         names = tuple(child.topology.name for child in self.children)
         on_event(GroupStarted(phase, self.name, names, self.parallel))
         reports: list[RunReport | None] = [None] * len(self.children)

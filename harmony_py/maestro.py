@@ -27,7 +27,7 @@ from .events import (
 )
 from .fanout import GroupRun
 from .graph import Graph, build_graph
-from .group import TopologyGroup, check_parallel
+from .group import TopologyGroup, check_parallel, raise_open_files_limit
 from .report import Phase, RunReport, ScoreReport
 from .run import Run
 from .score import Score
@@ -113,6 +113,8 @@ class Maestro(Generic[T]):
             raise ScoreValueError(f"plan_concurrency must be at least 1, got {plan_concurrency}")
         if apply_concurrency < 1:
             raise ScoreValueError(f"apply_concurrency must be at least 1, got {apply_concurrency}")
+        # Library users get what the CLI does: the soft limit at the hard one, before the budget is computed.
+        raise_open_files_limit()
         self._apply_limiter = anyio.CapacityLimiter(apply_concurrency)
         self._added: _AddedScores[T] = _AddedScores()
         self._plan_limiter = anyio.CapacityLimiter(plan_concurrency)

@@ -29,7 +29,7 @@ from harmony_py.events import (
     TopologyFailed,
     ignore_event,
 )
-from harmony_py.group import check_parallel
+from harmony_py.group import check_parallel, raise_open_files_limit
 from harmony_py.maestro import Maestro
 from harmony_py.render import FORMATS as RENDER_FORMATS
 from harmony_py.report import RunReport, ScoreReport, ScoreState
@@ -187,6 +187,7 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
     args.parallel = getattr(args, "parallel", None)
     if getattr(args, "debug", False):
         _log_adapters_at_debug()
+    raise_open_files_limit()  # a fleet needs a descriptor per host (adr/0107)
     session = Session(args, Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True))
     try:
         if args.command == "check":
