@@ -21,7 +21,7 @@ from typing import Generic, Protocol, TypeVar
 import anyio
 
 from .errors import describe, is_deliberate
-from .events import Event, EventHandler, GroupStarted, RunFinished, TopologyFailed
+from .events import Event, EventHandler, GroupStarted, MemberFinished, RunFinished, TopologyFailed
 from .group import check_open_files, fd_budget
 from .report import Phase, PhaseTimings, RunReport, ScoreState
 from .topology import Topology, close_topology
@@ -134,6 +134,7 @@ class GroupRun(Generic[T]):
             report = self._failed(phase, name, message, forward, exc, PhaseTimings(connect_s=connect_s))
         if not self._keep_open:
             await close_topology(child.topology)
+        forward(MemberFinished(report))
         return report
 
     @staticmethod

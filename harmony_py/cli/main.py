@@ -73,13 +73,17 @@ class Session:
     errors: Console
     raised: list[tuple[str, BaseException]] = field(default_factory=list)
     """What failed scores and hosts raised, kept for ``--debug`` to print their tracebacks."""
+    human: HumanRenderer | None = None
+    """The human renderer once built: its live display is taken off the terminal when the command ends."""
 
     @property
     def json(self) -> bool:
         return bool(self.args.json)
 
     def renderer(self) -> EventHandler:
-        render = ignore_event if self.json else HumanRenderer(self.console)
+        render: EventHandler = ignore_event
+        if not self.json:
+            render = self.human = HumanRenderer(self.console)
         if not self.args.debug:
             return render
 
@@ -92,6 +96,11 @@ class Session:
             render(event)
 
         return keep_exceptions
+
+    def close_display(self) -> None:
+        """Take the live display off the terminal: an interrupted or failed run ends with no summary to do it."""
+        if self.human is not None:
+            self.human.close()
 
     def print_tracebacks(self) -> None:
         """With ``--debug``: the traceback of each failed score and host, after the run's own output."""
@@ -211,6 +220,7 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
             return session.fail(describe(exc))
         return session.fail(f"internal error: {describe(exc)} (run with --debug for the traceback)")
     finally:
+        session.close_display()
         session.print_tracebacks()
 
 
@@ -284,6 +294,7 @@ async def _run(session: Session) -> int:
                 return await _graph(session, maestro)
             return await _plan_then_apply(session, maestro)
         finally:
+            session.close_display()
             await _close(maestro)
 
 
