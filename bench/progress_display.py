@@ -43,7 +43,8 @@ def fleet_events(hosts: int, scores: int) -> Iterator[list[Event]]:
     for phase in (Phase.PLAN, Phase.APPLY):
         yield [GroupStarted(phase, "fleet", tuple(names), hosts)]
         if phase is Phase.PLAN:
-            yield [TopologyPreparing(name) for name in names] + [TopologyReady(TopologyReport(name, {"os": "Debian"})) for name in names]
+            preparing: list[Event] = [TopologyPreparing(name) for name in names]
+            yield preparing + [TopologyReady(TopologyReport(name, {"os": "Debian"})) for name in names]
         state = ScoreState.PENDING if phase is Phase.PLAN else ScoreState.CHANGED
         for index in range(scores):
             step: list[Event] = []
@@ -54,7 +55,8 @@ def fleet_events(hosts: int, scores: int) -> Iterator[list[Event]]:
                 step.append(ScoreFinished(phase, index, scores, report))
             yield step
         host_reports = tuple(RunReport(phase, name) for name in names)
-        yield [MemberFinished(report) for report in host_reports] + [RunFinished(RunReport(phase, "fleet", hosts=host_reports))]
+        finished: list[Event] = [MemberFinished(report) for report in host_reports]
+        yield finished + [RunFinished(RunReport(phase, "fleet", hosts=host_reports))]
 
 
 def one_run(terminal: bool, hosts: int, scores: int, seconds: float) -> tuple[float, int]:

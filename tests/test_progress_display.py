@@ -120,13 +120,14 @@ class StepsInterpret(Interpret[CommandRunner]):
             report_progress(f"step {step} of 3")
             await anyio.sleep(0)
         self.done = True
-        return Outcome.success("ran three steps")
+        return Outcome.changed([Change(ChangeAction.RUN, "steps", "ran three steps")])
 
 
 def test_a_score_reports_its_own_progress_as_events_naming_its_topology_and_identity() -> None:
     events: list[Event] = []
     maestro = Maestro(LocalhostTopology("here")).add(StepsScore().named("setup"))
-    anyio.run(maestro.apply, events.append)
+    report = anyio.run(maestro.apply, events.append)
+    assert report.ok, report.failures
     progress = [event for event in events if isinstance(event, ScoreProgress)]
     assert progress == [ScoreProgress("here", "setup", f"step {n} of 3") for n in (1, 2, 3)]
     report_progress("outside a run: ignored")  # no handler, no error
