@@ -100,6 +100,8 @@ class ProgressState:
     def render(self) -> RenderableType:
         now = self._clock()
         lines: list[RenderableType] = [self._headline(now)]
+        # rich draws from its refresh thread while events update from the loop's: one C-level copy
+        # under the GIL, never an iteration over the live dict.
         shown = list(self.activities.items())
         for name, activity in shown[:HOSTS_SHOWN]:
             line = Text("  ")
