@@ -19,6 +19,7 @@ thing that is wrong and, where there is one, what to do about it.
     ├── NoProjectRootError       no project root to keep state in, and none given
     ├── UnsafeStateError         project state others could read or change
     ├── ApplyLockedError         another apply of the same project is running
+    ├── OpenFilesLimitError      more hosts at once than the open-files limit allows
     └── CannotRenderError        a score with no form in the format ``render`` writes
 
 The capabilities' errors (``capabilities/errors.py``) and the adapters'
@@ -128,6 +129,10 @@ class UnsafeStateError(HarmonyError):
 
 class ApplyLockedError(HarmonyError):
     """Another apply of the same project is running; nothing was planned or applied by this one."""
+
+
+class OpenFilesLimitError(HarmonyError):
+    """More hosts were asked to run at once than the process's open-files limit (RLIMIT_NOFILE) allows."""
 
 
 class CannotRenderError(HarmonyError):

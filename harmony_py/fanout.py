@@ -21,9 +21,9 @@ from typing import Generic, Protocol, TypeVar
 import anyio
 
 from .errors import describe, is_deliberate
-from .events import Event, EventHandler, GroupStarted, RunFinished, TopologyFailed
-from .group import fd_budget
-from .report import Phase, RunReport, ScoreState
+from .events import Event, EventHandler, GroupStarted, MemberFinished, RunFinished, TopologyFailed
+from .group import check_open_files, fd_budget
+from .report import Phase, PhaseTimings, RunReport, ScoreState
 from .topology import Topology, close_topology
 
 T = TypeVar("T", bound=Topology)
@@ -35,6 +35,11 @@ class MemberRunner(Protocol[T_co]):
 
     @property
     def topology(self) -> T_co: ...
+
+    @property
+    def connect_s(self) -> float:
+        """Seconds its topology's preparation took, also when it failed (for the phase timings)."""
+        ...
 
     async def plan(self, on_event: EventHandler = ...) -> RunReport: ...
 
@@ -83,6 +88,7 @@ class GroupRun(Generic[T]):
         run_member: Callable[[MemberRunner[T], EventHandler], Awaitable[RunReport]],
         on_event: EventHandler,
     ) -> RunReport:
+        check_open_files(self.parallel)  # before any member is contacted
         names = tuple(child.topology.name for child in self.children)
         on_event(GroupStarted(phase, self.name, names, self.parallel))
         reports: list[RunReport | None] = [None] * len(self.children)
@@ -117,19 +123,28 @@ class GroupRun(Generic[T]):
         forward: EventHandler,
     ) -> RunReport:
         name = child.topology.name
+        connect_before = child.connect_s
         try:
             report = await run_member(child, forward)
         except Exception as exc:
             # describe() unwraps a member's concurrent failures into one line each.
             message = describe(exc) if is_deliberate(exc) else f"internal error: {describe(exc)}"
-            report = self._failed(phase, name, message, forward, exc)
+            # The time to fail to connect is reported in the phase that tried (a member prepares once).
+            connect_s = child.connect_s if child.connect_s != connect_before else 0.0
+            report = self._failed(phase, name, message, forward, exc, PhaseTimings(connect_s=connect_s))
         if not self._keep_open:
             await close_topology(child.topology)
+        forward(MemberFinished(report))
         return report
 
     @staticmethod
     def _failed(
-        phase: Phase, name: str, message: str, forward: EventHandler, exception: BaseException | None = None
+        phase: Phase,
+        name: str,
+        message: str,
+        forward: EventHandler,
+        exception: BaseException | None = None,
+        timings: PhaseTimings | None = None,
     ) -> RunReport:
         forward(TopologyFailed(name, message, exception))
-        return RunReport(phase, name, error=message)
+        return RunReport(phase, name, error=message, timings=timings or PhaseTimings())

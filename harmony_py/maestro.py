@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Generic, TypeVar, overload
@@ -27,8 +28,8 @@ from .events import (
 )
 from .fanout import GroupRun
 from .graph import Graph, build_graph
-from .group import TopologyGroup, check_parallel
-from .report import Phase, RunReport, ScoreReport
+from .group import TopologyGroup, check_parallel, raise_open_files_limit
+from .report import Phase, PhaseTimings, RunReport, ScoreReport
 from .run import Run
 from .score import Score
 from .topology import Topology, TopologyReport, close_topology
@@ -113,11 +114,14 @@ class Maestro(Generic[T]):
             raise ScoreValueError(f"plan_concurrency must be at least 1, got {plan_concurrency}")
         if apply_concurrency < 1:
             raise ScoreValueError(f"apply_concurrency must be at least 1, got {apply_concurrency}")
+        # Library users get what the CLI does: the soft limit at the hard one, before the budget is computed.
+        raise_open_files_limit()
         self._apply_limiter = anyio.CapacityLimiter(apply_concurrency)
         self._added: _AddedScores[T] = _AddedScores()
         self._plan_limiter = anyio.CapacityLimiter(plan_concurrency)
         self._score_timeout_s = score_timeout_s
         self._ready: TopologyReport | None = None
+        self._connect_s = 0.0
         self._group: GroupRun[T] | None = None
         if isinstance(topology, TopologyGroup):
             members: tuple[T, ...] = topology.members
@@ -150,6 +154,11 @@ class Maestro(Generic[T]):
         if self._group is None:
             return (self._topology,)
         return tuple(child.topology for child in self._group.children)
+
+    @property
+    def connect_s(self) -> float:
+        """Seconds the topology's ``ensure_ready`` took (or took to fail); 0.0 before it ran."""
+        return self._connect_s
 
     @property
     def is_group(self) -> bool:
@@ -230,12 +239,15 @@ class Maestro(Generic[T]):
             )
         if self._ready is None:
             on_event(TopologyPreparing(self._topology.name))
+            started = time.monotonic()
             try:
                 self._ready = await self._topology.ensure_ready()
             except HarmonyError:
                 raise
             except Exception as exc:
                 raise TopologyNotReadyError(prefixed(self._topology.name, describe(exc))) from exc
+            finally:
+                self._connect_s = time.monotonic() - started
             on_event(TopologyReady(self._ready))
         self.check_capabilities()
         return self._ready
@@ -255,10 +267,13 @@ class Maestro(Generic[T]):
         if self._group is not None:
             self.check_capabilities()
             return await self._group.plan(on_event)
+        connected = self._ready is not None
         ready = await self.prepare(on_event)
         run = Run(self._topology, self._topology.name, graph, on_event, self._plan_limiter, self._score_timeout_s)
+        started = time.monotonic()
         await run.plan()
-        return self._finish(Phase.PLAN, ready, run.ordered_reports(), on_event)
+        timings = PhaseTimings(connect_s=0.0 if connected else self._connect_s, observe_s=time.monotonic() - started)
+        return self._finish(Phase.PLAN, ready, run.ordered_reports(), on_event, timings)
 
     async def apply(self, on_event: EventHandler = ignore_event, *, plan: RunReport | None = None) -> RunReport:
         """Converge every score, each after those it depends on (ADR 0050).
@@ -275,15 +290,23 @@ class Maestro(Generic[T]):
         if self._group is not None:
             self.check_capabilities()
             return await self._group.apply(on_event, plan)
+        connected = self._ready is not None
         ready = await self.prepare(on_event)
         run = Run(self._topology, self._topology.name, graph, on_event, self._apply_limiter, self._score_timeout_s)
+        started = time.monotonic()
         await run.apply()
-        return self._finish(Phase.APPLY, ready, run.ordered_reports(), on_event)
+        timings = PhaseTimings(connect_s=0.0 if connected else self._connect_s, change_s=time.monotonic() - started)
+        return self._finish(Phase.APPLY, ready, run.ordered_reports(), on_event, timings)
 
     def _finish(
-        self, phase: Phase, ready: TopologyReport, reports: Sequence[ScoreReport], on_event: EventHandler
+        self,
+        phase: Phase,
+        ready: TopologyReport,
+        reports: Sequence[ScoreReport],
+        on_event: EventHandler,
+        timings: PhaseTimings,
     ) -> RunReport:
-        run = RunReport(phase, self._topology.name, tuple(reports), facts=dict(ready.facts))
+        run = RunReport(phase, self._topology.name, tuple(reports), facts=dict(ready.facts), timings=timings)
         on_event(RunFinished(run))
         return run
 

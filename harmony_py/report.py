@@ -67,6 +67,22 @@ class ScoreReport:
 
 
 @dataclass(frozen=True)
+class PhaseTimings:
+    """Seconds one topology (a host of a group) spent in each phase of a run, from a monotonic clock.
+
+    A phase the run did not go through is 0.0: an apply after its plan reuses
+    the connection the plan opened, so its ``connect_s`` is 0.0.
+    """
+
+    connect_s: float = 0.0
+    """Preparing the topology (``ensure_ready``): for a host over SSH, connecting and reading its facts."""
+    observe_s: float = 0.0
+    """Planning its scores: observing the state and comparing it with the desired one."""
+    change_s: float = 0.0
+    """Applying its scores, with the observation that verifies each change."""
+
+
+@dataclass(frozen=True)
 class RunReport:
     """A whole run on one topology (or, for host groups, several).
 
@@ -87,6 +103,8 @@ class RunReport:
     """What the topology reported when it was prepared (``os``, ``user``, ...)."""
     hosts: tuple[RunReport, ...] = ()
     """For a group: one report per member, in the group's order; empty otherwise."""
+    timings: PhaseTimings = field(default_factory=PhaseTimings)
+    """Seconds per phase on this topology; for a group, on each member (``hosts``), the group's own are 0.0."""
 
     def count(self, state: ScoreState) -> int:
         """How many scores ended in ``state``."""

@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 from .errors import HarmonyError, OutputMissingError, describe
-from .events import EventHandler, ScoreFinished, ScoreStarted
+from .events import EventHandler, ScoreFinished, ScoreStarted, progress_to
 from .graph import Graph, Node
 from .observations import Forget, batched_observations
 from .outcome import InterpretStatus, Outcome
@@ -305,6 +305,7 @@ class Run(Generic[T]):
         return min(roots, key=lambda identity: self.graph.by_identity[identity].index)
 
     def _started(self, phase: Phase, node: Node[Score[T]]) -> None:
+        progress_to(self.on_event, self.topology_name, node.identity)  # the score runs in this task from here
         self.on_event(ScoreStarted(phase, node.index, self.total, node.score.name, self.topology_name, node.identity))
 
     def _finish(self, node: Node[Score[T]], report: ScoreReport, *, emit: bool) -> list[Node[Score[T]]]:

@@ -1,9 +1,15 @@
-"""Human output: progress per score, plans with diffs, and a summary line."""
+"""Human output: progress per score, plans with diffs, and a summary line.
+
+On a terminal a live display (progress.py) shows the hosts done, the score
+each is on and the elapsed time, below the lines printed here; without one
+(a pipe, CI) only the lines are written.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
-from rich.status import Status
 from rich.text import Text
 
 from harmony_py.events import (
@@ -11,14 +17,15 @@ from harmony_py.events import (
     GroupStarted,
     RunFinished,
     ScoreFinished,
-    ScoreStarted,
     TopologyFailed,
-    TopologyPreparing,
     TopologyReady,
 )
 from harmony_py.outputs import KNOWN_AFTER_APPLY
 from harmony_py.report import Phase, RunReport, ScoreReport, ScoreState
 from harmony_py.values import Change, ChangeAction
+
+if TYPE_CHECKING:
+    from .progress import LiveProgress
 
 _SYMBOL = {
     ChangeAction.CREATE: ("+", "green"),
@@ -40,37 +47,51 @@ class HumanRenderer:
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self._status: Status | None = None
+        self._progress: LiveProgress | None = None
         self._group = False
 
     def __call__(self, event: Event) -> None:
+        if self.console.is_terminal:
+            self._show_progress(event)
         if isinstance(event, GroupStarted):
             # Members' events interleave: every line then starts with its host.
             self._group = True
-            self._spin(f"{event.phase.value}: {len(event.members)} hosts, {event.parallel} at a time")
-        elif isinstance(event, TopologyPreparing):
-            if not self._group:
-                self._spin(f"preparing {event.topology}")
         elif isinstance(event, TopologyReady):
-            self._stop_spinner()
             os_name = event.report.facts.get("os")
             suffix = f" ({os_name})" if os_name else ""
-            self.console.print(Text(f"Topology {event.report.name}{suffix} is ready", style="bold"))
+            self._print(Text(f"Topology {event.report.name}{suffix} is ready", style="bold"))
         elif isinstance(event, TopologyFailed):
-            self._stop_spinner()
-            self.console.print(Text(f"{event.topology}: failed: {_lines(event.error)}", style="bold red"))
-        elif isinstance(event, ScoreStarted):
-            if event.phase is Phase.APPLY and not self._group:
-                self._spin(f"[{event.index + 1}/{event.total}] applying {event.name}")
+            self._print(Text(f"{event.topology}: failed: {_lines(event.error)}", style="bold red"))
         elif isinstance(event, ScoreFinished):
-            self._stop_spinner()
             self._score(event.phase, event.index, event.total, event.report)
         elif isinstance(event, RunFinished):
-            self._stop_spinner()
+            self.close()
             if event.report.hosts:
                 for host in event.report.hosts:
                     self.console.print(host_line(host))
             self.console.print(summary_line(event.report))
+
+    def close(self) -> None:
+        """Take the live display off the terminal (the run finished, or was interrupted)."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def _show_progress(self, event: Event) -> None:
+        if self._progress is None:
+            if isinstance(event, RunFinished):
+                return
+            from .progress import LiveProgress  # rich's live display is imported only where it is shown
+
+            self._progress = LiveProgress(self.console)
+        self._progress.update(event)
+
+    def _print(self, line: Text) -> None:
+        # With the live display on, lines wait for its next tick: rich redraws the display with every print.
+        if self._progress is not None:
+            self._progress.print(line)
+        else:
+            self.console.print(line)
 
     def _score(self, phase: Phase, index: int, total: int, report: ScoreReport) -> None:
         line = Text(f"{report.topology}  ", style="bold blue") if self._group else Text()
@@ -81,37 +102,23 @@ class HumanRenderer:
             line.append(f": {_lines(report.message)}")
         elif phase is Phase.APPLY:
             line.append(f" ({report.duration_s:.2f} s)", style="dim")
-        self.console.print(line)
+        self._print(line)
         # What a score reports besides changes (a status per member, say): shown as the --json message is.
         for key, value in report.details.items():
-            self.console.print(Text(f"    {key}: {value}"))
+            self._print(Text(f"    {key}: {value}"))
         if phase is Phase.PLAN:
             for change in report.changes:
                 self._change(change)
             for field_path in report.unknown_inputs:
                 # Only the path is shown: the value does not exist yet, and may be a secret once it does.
-                self.console.print(Text(f"    ~ {field_path} = {KNOWN_AFTER_APPLY}", style="yellow"))
+                self._print(Text(f"    ~ {field_path} = {KNOWN_AFTER_APPLY}", style="yellow"))
 
     def _change(self, change: Change) -> None:
         symbol, style = _SYMBOL[change.action]
-        self.console.print(Text(f"    {symbol} {change.summary}", style=style))
+        self._print(Text(f"    {symbol} {change.summary}", style=style))
         if change.diff:
             for diff_line in change.diff.splitlines():
-                self.console.print(Text(f"      {diff_line}", style=_diff_style(diff_line)))
-
-    def _spin(self, message: str) -> None:
-        if not self.console.is_terminal:
-            return
-        if self._status is None:
-            self._status = self.console.status(message)
-            self._status.start()
-        else:
-            self._status.update(message)
-
-    def _stop_spinner(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+                self._print(Text(f"      {diff_line}", style=_diff_style(diff_line)))
 
 
 def _title(report: ScoreReport) -> str:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from harmony_py import __version__
-from harmony_py.report import RunReport, ScoreReport, ScoreState
+from harmony_py.report import PhaseTimings, RunReport, ScoreReport, ScoreState
 from harmony_py.values import Change
 
 
@@ -36,8 +36,17 @@ def score_json(report: ScoreReport) -> dict[str, Any]:
     }
 
 
+def timings_json(timings: PhaseTimings) -> dict[str, float]:
+    """Seconds per phase on one topology: connect (prepare), observe (plan), change (apply)."""
+    return {
+        "connect_s": round(timings.connect_s, 4),
+        "observe_s": round(timings.observe_s, 4),
+        "change_s": round(timings.change_s, 4),
+    }
+
+
 def run_json(report: RunReport) -> dict[str, Any]:
-    body = {
+    body: dict[str, Any] = {
         "phase": report.phase.value,
         "topology": report.topology,
         "facts": dict(report.facts),
@@ -48,6 +57,8 @@ def run_json(report: RunReport) -> dict[str, Any]:
     if report.hosts:
         # Per-host results of a group; each score above names its host in "topology".
         body["hosts"] = [host_json(host) for host in report.hosts]
+    else:
+        body["timings"] = timings_json(report.timings)
     return body
 
 
@@ -58,6 +69,7 @@ def host_json(report: RunReport) -> dict[str, Any]:
         "error": report.error,
         "facts": dict(report.facts),
         "summary": {state.value: report.count(state) for state in ScoreState},
+        "timings": timings_json(report.timings),
     }
 
 

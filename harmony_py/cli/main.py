@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from harmony_py.maestro import Maestro
     from harmony_py.report import RunReport, ScoreReport
 
+    from .human_output import HumanRenderer
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES_PENDING = 2
@@ -65,6 +67,8 @@ class Session:
     errors: Console
     raised: list[tuple[str, BaseException]] = field(default_factory=list)
     """What failed scores and hosts raised, kept for ``--debug`` to print their tracebacks."""
+    human: HumanRenderer | None = None
+    """The human renderer once built: its live display is taken off the terminal when the command ends."""
 
     @property
     def json(self) -> bool:
@@ -75,7 +79,9 @@ class Session:
 
         from .human_output import HumanRenderer
 
-        render = ignore_event if self.json else HumanRenderer(self.console)
+        render: EventHandler = ignore_event
+        if not self.json:
+            render = self.human = HumanRenderer(self.console)
         if not self.args.debug:
             return render
 
@@ -88,6 +94,11 @@ class Session:
             render(event)
 
         return keep_exceptions
+
+    def close_display(self) -> None:
+        """Take the live display off the terminal: an interrupted or failed run ends with no summary to do it."""
+        if self.human is not None:
+            self.human.close()
 
     def print_tracebacks(self) -> None:
         """With ``--debug``: the traceback of each failed score and host, after the run's own output."""
@@ -192,6 +203,9 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
     import anyio
     from rich.console import Console
 
+    from harmony_py.group import raise_open_files_limit
+
+    raise_open_files_limit()  # a fleet needs a descriptor per host (adr/0107)
     session = Session(args, Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False, soft_wrap=True))
     try:
         if args.command == "check":
@@ -215,6 +229,7 @@ def main(argv: Sequence[str] | None = None, prog: str = CONSOLE_SCRIPT) -> int:
             return session.fail(describe(exc))
         return session.fail(f"internal error: {describe(exc)} (run with --debug for the traceback)")
     finally:
+        session.close_display()
         session.print_tracebacks()
 
 
@@ -296,6 +311,7 @@ async def _run(session: Session) -> int:
                 return await _graph(session, maestro)
             return await _plan_then_apply(session, maestro)
         finally:
+            session.close_display()
             await _close(maestro)
 
 

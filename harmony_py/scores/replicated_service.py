@@ -37,6 +37,7 @@ from capabilities.load_balancer import (
     Frontend,
 )
 from harmony_py.errors import ScoreValueError, UpdateFailedError, UpdateRolledBackError
+from harmony_py.events import report_progress
 from harmony_py.outcome import InterpretStatus, Outcome
 from harmony_py.outputs import EnvValue, env_with_placeholders, resolved_env
 from harmony_py.score import Interpret, Score
@@ -309,6 +310,7 @@ class _RollingRun:
                 await self._balance()
             self.attempts += count
             self.failures += failed
+            report_progress(f"{self.attempts} of {total} new replicas started")  # shown on a terminal's live display
             if failed and len(self.failures) / total > self.policy.max_failure_ratio:
                 await self._on_failure(failed[0])
 

@@ -3,15 +3,21 @@
 Host keys are checked against a known_hosts file. An unknown key is refused
 unless the caller opted in to accepting new keys (OpenSSH's
 ``StrictHostKeyChecking=accept-new``); a changed key is always refused.
-Transient failures (refused, reset, dropped during the handshake) are retried
-with exponential backoff, but every attempt together stays inside
-``connect_timeout_s``: an unreachable host fails within it, never hangs.
+Transient failures (refused, reset, dropped during the handshake, timed out)
+are retried with jittered exponential backoff, but every attempt together stays
+inside ``connect_timeout_s``: an unreachable host fails within it, never hangs.
+An authentication failure, a host key refused, a name that does not resolve or
+a server with no algorithm in common is final at the first attempt. Handshakes
+wait for a slot of the connect gate first (connect_gate.py: a bound for the
+process and an adaptive window per server, so that sshd's ``MaxStartups``
+does not drop a fleet's connections); that wait is not part of the timeout.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import socket
 import time
 from dataclasses import dataclass
 
@@ -22,6 +28,7 @@ from harmony_py.errors import TopologyNotReadyError
 from harmony_py.values import Secret
 from topologies.errors import AuthenticationError, HostKeyError
 
+from .connect_gate import Attempt, connect_gate
 from .packet_logging import skip_packet_logging_when_off
 
 FIRST_BACKOFF_S = 0.1
@@ -87,38 +94,69 @@ async def connect(options: ConnectOptions) -> asyncssh.SSHClientConnection:
     if problem is not None:
         raise TopologyNotReadyError(f"{options.target}: {problem}")
     skip_packet_logging_when_off()
-    deadline = time.monotonic() + options.connect_timeout_s
     accept_new = options.accept_new_host_key and not _has_recorded_key(options)
+    gate = connect_gate()
+    spent = 0.0  # seconds of attempts and pauses: the wait for a slot of the gate is not the host's
     backoff = FIRST_BACKOFF_S
+    attempts = 0
     last_error = "no attempt was made"
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TopologyNotReadyError(
-                f"{options.target}: could not connect within {options.connect_timeout_s:g} s ({last_error})"
-            )
-        try:
-            with anyio.fail_after(remaining):
-                conn = await asyncssh.connect(**_connect_kwargs(options, accept_new, remaining))
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise _host_key_error(options, exc) from None
-        except asyncssh.PermissionDenied as exc:
-            raise AuthenticationError(
-                f"{options.target}: authentication failed ({exc.reason}); check the user and key"
-            ) from None
-        except TimeoutError:
-            last_error = "timed out"
-            continue
-        except (OSError, asyncssh.Error) as exc:
-            last_error = _describe(exc)
-            # Jitter spreads the retries of many hosts failing at once.
-            pause = min(backoff * (1 + random.random() / 2), max(0.0, deadline - time.monotonic()))
-            await anyio.sleep(pause)
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
-            continue
-        if accept_new:
-            _record_host_key(options, conn)
-        return conn
+    while (remaining := options.connect_timeout_s - spent) > 0:
+        attempts += 1
+        async with gate.handshake(options.host, options.port) as slot:
+            started = time.monotonic()
+            try:
+                result = await _attempt(options, accept_new, remaining, slot)
+            finally:
+                spent += time.monotonic() - started
+        if isinstance(result, asyncssh.SSHClientConnection):
+            if accept_new:
+                _record_host_key(options, result)
+            return result
+        last_error = result
+        # Jitter spreads the retries of many hosts failing at once.
+        pause = min(backoff * (1 + random.random()), max(0.0, options.connect_timeout_s - spent))
+        await anyio.sleep(pause)
+        spent += pause
+        backoff = min(backoff * 2, MAX_BACKOFF_S)
+    tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+    raise TopologyNotReadyError(
+        f"{options.target}: could not connect within {options.connect_timeout_s:g} s ({tries}, the last: {last_error})"
+    )
+
+
+async def _attempt(
+    options: ConnectOptions, accept_new: bool, timeout_s: float, slot: Attempt
+) -> asyncssh.SSHClientConnection | str:
+    """One handshake: the connection, or why it failed when trying again may help. A final failure raises."""
+    try:
+        with anyio.fail_after(timeout_s):
+            return await asyncssh.connect(**_connect_kwargs(options, accept_new, timeout_s))
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise _host_key_error(options, exc) from None
+    except asyncssh.PermissionDenied as exc:
+        raise AuthenticationError(f"{options.target}: authentication failed ({exc.reason}); check the user and key") from None
+    except TimeoutError:
+        return "timed out"
+    except (OSError, asyncssh.Error) as exc:
+        if not is_transient(exc):
+            raise TopologyNotReadyError(f"{options.target}: could not connect: {_describe(exc)}") from None
+        slot.dropped = is_dropped_handshake(exc)
+        return _describe(exc)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed connection attempt may succeed when tried again (the server busy, restarting, dropping)."""
+    if isinstance(exc, socket.gaierror):
+        return exc.errno == socket.EAI_AGAIN  # a name that does not resolve stays so; a resolver that failed may not
+    if isinstance(exc, OSError):
+        return True  # refused, reset, unreachable: the host or the network may come back
+    # The server closed the connection during the handshake (sshd past MaxStartups, or restarting).
+    return isinstance(exc, (asyncssh.ConnectionLost, asyncssh.ServiceNotAvailable))
+
+
+def is_dropped_handshake(exc: BaseException) -> bool:
+    """Whether a server that answered dropped the handshake: the sign of too many at once (its MaxStartups)."""
+    return isinstance(exc, (asyncssh.ConnectionLost, ConnectionResetError, BrokenPipeError, ConnectionRefusedError))
 
 
 def _connect_kwargs(options: ConnectOptions, accept_new: bool, timeout_s: float) -> dict[str, object]:
@@ -198,6 +236,8 @@ def _record_host_key(options: ConnectOptions, conn: asyncssh.SSHClientConnection
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncssh.ConnectionLost):
+        return "the server closed the connection during the handshake (too many at once for its MaxStartups, or restarting)"
     if isinstance(exc, asyncssh.DisconnectError):
         return f"disconnected: {exc.reason}"
     if isinstance(exc, OSError) and exc.strerror:
