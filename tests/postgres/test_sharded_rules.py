@@ -134,7 +134,7 @@ def test_shards_may_be_hosts_or_replicated_pairs_but_the_whole_is_no_replicated_
     assert capability_gaps(ShardedTopology(shards=[LocalhostTopology("a")]), PostgreSQLShards) == []
     assert capability_gaps(pairs, PostgreSQLCluster) == [
         "PostgreSQLCluster (postgresql() returns ShardedPostgreSQL, lacking PostgreSQLClusterService "
-        "(missing failover, plan_primary, status, switchover))"
+        "(missing certificates, failover, plan_primary, status, switchover))"
     ]
 
 
