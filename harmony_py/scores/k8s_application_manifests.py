@@ -15,9 +15,8 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
-from capabilities.application import AppSpec
+from capabilities.application import AppSpec, authorities_beside
 from harmony_py.values import Secret
 
 SECRET_DIGEST_ANNOTATION = "harmony.dev/secret-digest"
@@ -36,23 +35,8 @@ def authorities_name(spec: AppSpec) -> str:
 def placed_authorities(spec: AppSpec) -> tuple[dict[str, str | Secret], dict[str, str]]:
     """The application's environment with each database URL that has an authority verifying the server
     with the copy mounted in its Pods, and that ConfigMap's data (``<VARIABLE>.root.crt``: PEM)."""
-    env = dict(spec.env)
-    files: dict[str, str] = {}
-    for variable, authority in sorted(spec.authorities.items()):
-        url = env.get(variable)
-        if not authority or not isinstance(url, Secret):
-            continue
-        files[f"{variable}.root.crt"] = authority
-        env[variable] = _verified_with(url, f"{AUTHORITIES_MOUNT}/{variable}.root.crt")
-    return env, files
-
-
-def _verified_with(url: Secret, sslrootcert: str) -> Secret:
-    """Libpq URI ``url`` asking for ``sslmode=verify-full`` with the CA certificate read from ``sslrootcert``."""
-    base, _, query = url.reveal().partition("?")
-    kept = [part for part in query.split("&") if part and not part.startswith(("sslmode=", "sslrootcert="))]
-    kept.append(f"sslmode=verify-full&sslrootcert={quote(sslrootcert, safe='/')}")
-    return Secret(base + "?" + "&".join(kept))
+    placed = authorities_beside(spec, AUTHORITIES_MOUNT)
+    return placed.env, {path.rpartition("/")[2]: pem for path, pem in placed.files.items()}
 
 
 def secret_values(spec: AppSpec) -> Mapping[str, Secret]:
