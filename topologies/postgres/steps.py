@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeVar
 
+from harmony_py.events import report_progress
 from harmony_py.values import Change
 
 P = TypeVar("P", contravariant=True)
@@ -64,4 +65,8 @@ async def _leave(step: Step[Q], changes: list[Change]) -> None:
 
 
 async def _converge(step: Step[Q], changes: list[Change]) -> None:
+    # A bootstrap or a clone takes a while: the live display shows which step (a plan's own words,
+    # which never hold a secret; adr/0107).
+    more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
+    report_progress(f"{changes[0].summary}{more}")
     await step.converge(changes)
