@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harmony_py import Maestro, ScoreState  # noqa: E402
 from harmony_py.scores import ReplicatedServiceScore, UpdatePolicy  # noqa: E402
+from bench import rolling_trace  # noqa: E402
 from tests.docker import conftest  # noqa: E402
 from tests.docker.load import LoadClient  # noqa: E402
 from tests.ssh.sshd import make_user_key, start_server, stop_server, write_known_hosts  # noqa: E402
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--over-ssh", action="store_true", help="a LinuxHostTopology over a local sshd")
+    parser.add_argument("--trace", action="store_true", help="print per-step timings of each run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="harmony-bench-") as base:
         factory = _Factory(Path(base))
@@ -69,6 +71,8 @@ def main() -> None:
                     address = SSH_HOST
                 else:
                     host, address = LocalhostTopology(docker_host=engine.socket, balancer_root=root), "127.0.0.1"
+                if args.trace:
+                    stack.enter_context(trace_steps())
                 run_all(host, address, args.runs, args.replicas)
         finally:
             for generator in (roots, engines):
@@ -93,6 +97,41 @@ def ssh_host(base: Path, docker_socket: str, balancer_root: str) -> Iterator[Lin
         )
     finally:
         stop_server(server)
+
+
+_spans: rolling_trace.Spans | None = None
+
+
+@contextlib.contextmanager
+def trace_steps() -> Iterator[None]:
+    """Time the engine's, the balancer's, the host's and the update's own steps (see rolling_trace)."""
+    global _spans
+    from harmony_py.scores import replicated_service as rs
+    from topologies.balancer.nginx import NginxBalancer
+    from topologies.docker.engine import DockerEngine
+    from topologies.docker.over_ssh import ForwardedSocket
+    from topologies.host.local_runner import LocalCommandRunner
+    from topologies.host.ssh.runner import SshCommandRunner
+
+    runner_steps = ("run", "stat", "read_file", "write_file", "make_directory")
+    targets: dict[type, tuple[str, ...]] = {
+        DockerEngine: ("image_id", "run_container", "wait_healthy", "stop_container", "remove_container",
+                       "list_containers", "version"),
+        ForwardedSocket: ("url",),
+        NginxBalancer: ("service", "balance"),
+        SshCommandRunner: runner_steps,
+        LocalCommandRunner: runner_steps,
+        LinuxHostTopology: ("ensure_ready", "aclose"),
+        LocalhostTopology: ("ensure_ready",),
+        rs.ReplicatedServiceInterpret: ("plan", "apply"),
+        rs._RollingRun: ("execute", "_start_batch", "_retire", "_balance"),
+    }  # fmt: skip
+    with rolling_trace.traced(targets) as spans:
+        _spans = spans
+        try:
+            yield
+        finally:
+            _spans = None
 
 
 def run_all(host: LocalhostTopology | LinuxHostTopology, address: str, runs: int, replicas: int) -> None:
@@ -123,6 +162,8 @@ def run_all(host: LocalhostTopology | LinuxHostTopology, address: str, runs: int
             await host.load_balancer().remove("bench", drain_timeout_s=2)
 
     assert apply("v1") is ScoreState.CHANGED
+    if _spans is not None:
+        _spans.clear()
     durations: list[float] = []
     failed_total = 0
     for run in range(runs):
@@ -137,6 +178,8 @@ def run_all(host: LocalhostTopology | LinuxHostTopology, address: str, runs: int
             f"{durations[-1]:.2f} s, {load.requests} requests, {len(load.failures)} failed"
             + (f" ({load.failures[:3]})" if load.failures else "")
         )
+        if _spans is not None:
+            print(rolling_trace.report(_spans))
     print(
         f"summary: {runs} runs, update time median {statistics.median(durations):.2f} s "
         f"(min {min(durations):.2f}, max {max(durations):.2f}), failed requests in total: {failed_total}"

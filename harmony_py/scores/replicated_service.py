@@ -17,9 +17,9 @@ update has succeeded, so a rollback only has to start them again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar, cast
 
 import anyio
 
@@ -67,6 +67,8 @@ PORT_LABEL = "io.harmony.port"
 KIND_LABEL = "io.harmony.kind"
 REPLICA = "replica"
 PORT_ENV = "PORT"
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -212,20 +214,26 @@ class ReplicatedServiceInterpret(Interpret[DockerWithLoadBalancer]):
         self.score = score
 
     async def _observe(self, topology: DockerWithLoadBalancer, revision: str) -> _Observed:
-        found = await topology.docker().list_containers({MANAGED_LABEL: MANAGED_VALUE, SERVICE_LABEL: self.score.service})
+        # The engine and the balancer are asked at once: over SSH each look is a round trip.
+        found, balanced = await _both(
+            topology.docker().list_containers({MANAGED_LABEL: MANAGED_VALUE, SERVICE_LABEL: self.score.service}),
+            topology.load_balancer().service(self.score.service),
+        )
         replicas = [info for info in found if info.labels.get(KIND_LABEL) == REPLICA and PORT_LABEL in info.labels]
         serving = [info for info in replicas if info.serving]
         return _Observed(
             current=tuple(info for info in serving if info.labels.get(REVISION_LABEL) == revision),
             outdated=tuple(info for info in serving if info.labels.get(REVISION_LABEL) != revision),
             stale=tuple(info for info in replicas if info not in serving),
-            balanced=await topology.load_balancer().service(self.score.service),
+            balanced=balanced,
         )
 
     async def plan(self, topology: DockerWithLoadBalancer) -> Sequence[Change]:
+        revision = self.score.revision(await topology.docker().image_id(self.score.image))
+        return self._changes(await self._observe(topology, revision))
+
+    def _changes(self, observed: _Observed) -> list[Change]:
         score = self.score
-        revision = score.revision(await topology.docker().image_id(score.image))
-        observed = await self._observe(topology, revision)
         work = _work(observed, score.replicas)
         changes: list[Change] = []
         changes += [
@@ -244,13 +252,18 @@ class ReplicatedServiceInterpret(Interpret[DockerWithLoadBalancer]):
         return changes
 
     async def apply(self, topology: DockerWithLoadBalancer) -> Outcome:
-        changes = await self.plan(topology)
+        # What plan() sees, observed once: the update works from the same observation.
+        image_id = await topology.docker().image_id(self.score.image)
+        observed = await self._observe(topology, self.score.revision(image_id))
+        changes = self._changes(observed)
         if not changes:
             return Outcome.noop()
-        # A missing image fails here, before anything running is touched.
-        revision = self.score.revision(await topology.docker().ensure_image(self.score.image))
-        run = _RollingRun(self.score, topology, revision)
-        message = await run.execute(await self._observe(topology, revision))
+        if image_id is None:
+            # A missing image fails here (or is pulled), before anything running is touched.
+            image_id = await topology.docker().ensure_image(self.score.image)
+            observed = await self._observe(topology, self.score.revision(image_id))
+        run = _RollingRun(self.score, topology, self.score.revision(image_id))
+        message = await run.execute(observed)
         return Outcome(InterpretStatus.SUCCESS, message, tuple(changes))
 
 
@@ -271,17 +284,22 @@ class _RollingRun:
         self.used_ports: set[int] = set()
         self.updating = False
         """Replicas of another revision are being replaced (so a failure can roll back to them)."""
+        self.balanced: BalancedService | None = None
+        """What the balancer serves, as last observed or set by this run; ``None``: unknown, look first."""
 
     async def execute(self, observed: _Observed) -> str:
         work = _work(observed, self.score.replicas)
         self.updating = bool(work.replace)
-        all_replicas = await self.engine.list_containers({MANAGED_LABEL: MANAGED_VALUE, KIND_LABEL: REPLICA})
-        self.used_ports = {int(info.labels[PORT_LABEL]) for info in all_replicas if PORT_LABEL in info.labels}
+        self.balanced = observed.balanced
         # First the balancer serves only replicas that are up, then the rest goes.
         self.live = [_backend(info) for info in (*observed.current, *observed.outdated)]
         leaving = [info for info in work.remove if _backend(info) in self.live]
         self.live = [backend for backend in self.live if backend not in {_backend(info) for info in leaving}]
-        await self._balance()
+        # The ports in use (by every service's replicas) are needed only once new replicas start.
+        all_replicas, _ = await _both(
+            self.engine.list_containers({MANAGED_LABEL: MANAGED_VALUE, KIND_LABEL: REPLICA}), self._balance()
+        )
+        self.used_ports = {int(info.labels[PORT_LABEL]) for info in all_replicas if PORT_LABEL in info.labels}
         for info in work.remove:
             await self.engine.remove_container(info.name)
         await self._roll(list(work.replace), work.add)
@@ -395,9 +413,32 @@ class _RollingRun:
     async def _balance(self) -> None:
         frontend = self.score.frontend()
         wanted = BalancedService(frontend, tuple(sorted(set(self.live))))
-        current = await self.balancer.service(self.score.service)
+        # The balancer is observed once per run; after that this run is what changes it, so what
+        # it serves is what the last balance() set (over SSH each look is three round trips).
+        current = self.balanced or await self.balancer.service(self.score.service)
         if current is None or current.frontend != wanted.frontend or set(current.backends) != set(wanted.backends):
+            self.balanced = None  # unknown until balance() has succeeded
             await self.balancer.balance(frontend, wanted.backends, drain_timeout_s=self.policy.drain_timeout_s)
+        self.balanced = wanted
+
+
+async def _both(first: Awaitable[T], second: Awaitable[U]) -> tuple[T, U]:
+    """Await two independent calls at once; the first failure is raised as itself (not as a group)."""
+    results: list[object] = [None, None]
+
+    async def fill(index: int, call: Awaitable[object]) -> None:
+        results[index] = await call
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(fill, 0, first)
+            group.start_soon(fill, 1, second)
+    except BaseExceptionGroup as failed:
+        leaf: BaseException = failed
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        raise leaf from None
+    return cast(T, results[0]), cast(U, results[1])
 
 
 def _removal(info: ContainerInfo, wanted: int) -> str:

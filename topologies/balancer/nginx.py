@@ -132,7 +132,8 @@ class NginxBalancer:
         self, frontend: Frontend, backends: Sequence[Backend], *, drain_timeout_s: float = 30.0
     ) -> None:
         wanted = BalancedService(frontend, tuple(sorted(set(backends))))
-        services = await self._services()
+        # Independent requests go out together: over SSH each is a round trip (adr/0104).
+        services, _ = await _all([self._services(), self._prepare()])
         if frontend.service not in services:
             services = sorted({*services, frontend.service})
         await self._activate(services, {frontend.service: render_service(wanted)}, drain_timeout_s)
@@ -141,14 +142,19 @@ class NginxBalancer:
         services = await self._services()
         if name not in services:
             return
+        await self._prepare()
         await self._activate([other for other in services if other != name], {name: None}, drain_timeout_s)
+
+    async def _prepare(self) -> None:
+        """nginx installed, the instance's directories made."""
+        await _all(
+            [self._ensure_installed(),
+             *(self.runner.make_directory(f"{self.root}/{sub}", mode=0o755) for sub in ("services", "tmp"))]
+        )  # fmt: skip
 
     async def _activate(
         self, services: list[str], changed: dict[str, str | None], drain_timeout_s: float
     ) -> None:
-        await self._ensure_installed()
-        # Independent requests go out together: over SSH each is a round trip (adr/0104).
-        await _all(self.runner.make_directory(f"{self.root}/{sub}", mode=0o755) for sub in ("services", "tmp"))
         # Candidates first, checked together with everything else that stays.
         includes = [
             self._candidate(name) if changed.get(name) is not None else self.service_conf(name) for name in services
@@ -164,8 +170,9 @@ class NginxBalancer:
             ]
         )  # fmt: skip
         # What is in place now is read while nginx checks the candidates (it is put back on a failed reload).
-        check, previous_main, *before = await _all(
-            [self._nginx("-t", "-q", config=candidate_main), self.runner.read_file(self.main_conf),
+        # The master is looked up meanwhile too: it is the one to reload (or none: start one).
+        check, master, previous_main, *before = await _all(
+            [self._nginx("-t", "-q", config=candidate_main), self.master_pid(), self.runner.read_file(self.main_conf),
              *(self.runner.read_file(self.service_conf(name)) for name in changed)]
         )  # fmt: skip
         if not check.ok:
@@ -185,7 +192,7 @@ class NginxBalancer:
             ]
         )  # fmt: skip
         try:
-            await self._reload_or_start(drain_timeout_s)
+            await self._reload_or_start(master, drain_timeout_s)
         except LoadBalancerError:
             await self._restore(previous, previous_main)
             raise
@@ -205,8 +212,7 @@ class NginxBalancer:
         if previous_main is not None:
             await self.runner.write_file(self.main_conf, previous_main, mode=0o644)
 
-    async def _reload_or_start(self, drain_timeout_s: float) -> None:
-        master = await self.master_pid()
+    async def _reload_or_start(self, master: int | None, drain_timeout_s: float) -> None:
         if master is None:
             started = await self._nginx()
             if not started.ok:

@@ -26,6 +26,7 @@ import anyio.to_thread
 from capabilities.docker import ContainerInfo, ContainerSpec, Docker
 from capabilities.errors import ContainerError, ImageNotFoundError
 from harmony_py.values import Secret
+from topologies.concurrently import on_all
 from topologies.gap_hooks import asks_for
 from topologies.log_tail import TAIL_LINES, last_lines
 
@@ -34,6 +35,8 @@ _PROBE_TIMEOUT_S = 3
 SECRET_ENV_LABEL = "io.harmony.secret-env"
 """Names (comma-separated) of a container's environment variables whose values are secret."""
 _LOG_TAIL_BYTES = 8192
+_CONCURRENT_REQUESTS = 8
+"""Requests to one engine at once from one call (the SDK keeps up to 10 connections per engine)."""
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -188,8 +191,20 @@ class DockerEngine:
         await self._call(_remove, name)
 
     async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerInfo]:
-        infos: list[ContainerInfo] = await self._call(_list, dict(labels))
-        return infos
+        summaries: list[str] = await self._call(_list_ids, dict(labels))
+        # Each container is looked at in a request of its own, all at once: through a forwarded
+        # socket a request is a round trip over SSH, and one after another they added up.
+        # Bounded below the SDK's pool of connections per engine (10), which would otherwise
+        # open and discard extra connections with a warning.
+        limit = anyio.Semaphore(_CONCURRENT_REQUESTS)
+
+        async def inspect(container_id: str) -> ContainerInfo | None:
+            async with limit:
+                info: ContainerInfo | None = await self._call(_inspect, container_id)
+                return info
+
+        found = await on_all(summaries, inspect)
+        return sorted((info for info in found if info is not None), key=lambda info: info.name)
 
     async def wait_healthy(self, name: str, *, timeout_s: float) -> ContainerInfo:
         deadline = anyio.current_time() + timeout_s
@@ -366,15 +381,15 @@ def _remove(client: Any, name: str) -> None:
         raise ContainerError(f"cannot remove container {name}: {_explain(exc)}") from exc
 
 
-def _list(client: Any, labels: dict[str, str]) -> list[ContainerInfo]:
+def _list_ids(client: Any, labels: dict[str, str]) -> list[str]:
+    """The ids of the containers carrying all of ``labels``, running or not.
+
+    Each is then inspected by :func:`_inspect`, which returns ``None`` for one
+    removed between the listing and the look.
+    """
     filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
     summaries: list[dict[str, Any]] = client.api.containers(all=True, filters=filters)
-    infos: list[ContainerInfo] = []
-    for summary in summaries:
-        attrs = _attrs(client, summary["Id"])
-        if attrs is not None:  # removed between the listing and the look
-            infos.append(_observed(client, attrs))
-    return sorted(infos, key=lambda info: info.name)
+    return [str(summary["Id"]) for summary in summaries]
 
 
 def _logs_tail(client: Any, name: str, attrs: Mapping[str, Any], lines: int = TAIL_LINES) -> str:
