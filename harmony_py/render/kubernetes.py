@@ -38,7 +38,7 @@ from harmony_py.scores.k8s import (
     apply_wave,
 )
 from harmony_py.scores.k8s_application_manifests import application_manifests
-from harmony_py.scores.k8s_postgres_manifests import Declared, manifests, secret_keys
+from harmony_py.scores.k8s_postgres_manifests import Declared, manifests, secret_keys, tls_on_kubernetes
 from harmony_py.scores.postgresql import PostgreSQLScore
 
 from .rendering import NotRendered, Rendering, ScoreNode, apply_order
@@ -83,9 +83,8 @@ def objects_of(score: Score[Any]) -> list[dict[str, Any]]:
     if isinstance(score, PostgreSQLScore):
         # Passwords are generated at apply and never rendered: the Secret's keys only.
         config = score.config
-        # A server on Kubernetes listens beyond loopback, so it runs TLS unless the score says
-        # tls=False (adr/0100, adr/0103): the TLS Secret is rendered by its keys, like the passwords.
-        tls = UNRENDERED_CERTIFICATES if config.tls is not False else None
+        # The TLS Secret is rendered by its keys, like the passwords.
+        tls = UNRENDERED_CERTIFICATES if tls_on_kubernetes(config) else None
         return manifests(config, {user: "" for user in secret_keys(config)}, Declared(), None, tls)
     if isinstance(score, K8sResourceScore):
         return [copy.deepcopy(obj) for obj in score.objects]

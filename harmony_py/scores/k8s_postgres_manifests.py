@@ -83,6 +83,12 @@ def secret_keys(config: PgConfig) -> list[str]:
     return [SUPERUSER, config.replication_user, *(user.name for user in config.users)]
 
 
+def tls_on_kubernetes(config: PgConfig) -> bool:
+    """Whether a server on Kubernetes runs TLS: ``tls`` when the score sets it, else on, since a Pod's
+    server always listens beyond loopback for its Service (the cluster rule of adr/0100; adr/0103)."""
+    return config.tls is not False
+
+
 def tls_secret_name(config: PgConfig) -> str:
     return f"{config.name}-tls"
 

@@ -59,6 +59,7 @@ from harmony_py.scores.k8s_postgres_manifests import (
     secret_name,
     stop_script,
     tls_certificates_sha256,
+    tls_on_kubernetes,
     tls_reload_script,
     tls_secret_data,
     tls_secret_name,
@@ -68,7 +69,7 @@ from topologies.errors import K8sPostgreSQLError
 from topologies.postgres.roles import password_of, slot_for, state_from_status
 from topologies.postgres.steps import deploy_steps, plan_steps
 from topologies.postgres.text import STATUS_SQL, WRITE_PROBE_SQL, mask_verifiers, slots_sql, sql_literal, sync_standby_names
-from topologies.postgres.tls import ClusterAuthority, tls_enabled
+from topologies.postgres.tls import ClusterAuthority
 from topologies.secret_store import SecretStore
 
 from .postgres_steps import K8sServerForecast, k8s_server_steps
@@ -149,12 +150,6 @@ class K8sPostgreSQL:
         return await self.server(config).certificates()
 
 
-def k8s_tls_enabled(config: PgConfig) -> bool:
-    """Whether a server on Kubernetes runs TLS: the cluster's rule for a member listening beyond loopback,
-    which a Pod always does (its server listens on ``*`` for the Service)."""
-    return tls_enabled(dataclasses.replace(config, listen_addresses=("*",)))
-
-
 class K8sPostgreSQLServer:
     """The server of cluster ``config`` in the namespace ``client`` is configured for."""
 
@@ -163,7 +158,7 @@ class K8sPostgreSQLServer:
         self.config = config
         self.store = store
         self.ready_timeout_s = ready_timeout_s
-        self.tls = k8s_tls_enabled(config)
+        self.tls = tls_on_kubernetes(config)
         self._authority: ClusterAuthority | None = None
         self._certificates: PgCertificates | None = None
 
