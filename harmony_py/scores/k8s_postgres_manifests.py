@@ -39,6 +39,8 @@ from typing import Any
 
 from capabilities.postgresql import PgCertificates, PgConfig
 
+from .pg_server_settings import server_tls_settings
+
 SUPERUSER = "postgres"
 SOURCE_PASSWORD_KEY = "replication-source"
 FENCED_ANNOTATION = "harmony.dev/postgres-fenced"
@@ -428,14 +430,8 @@ def server_script(config: PgConfig, paths: PodPaths = PodPaths(), *, tls: bool =
         "max_replication_slots": "10",
     }
     if tls:
-        settings |= {
-            "ssl": "on",
-            "ssl_cert_file": paths.tls_file("server.crt"),
-            "ssl_key_file": paths.tls_file("server.key"),
-            "ssl_ca_file": paths.tls_file("root.crt"),
-            "ssl_min_protocol_version": "TLSv1.2",
-            "hba_file": paths.tls_file("pg_hba.conf"),
-        }
+        settings |= server_tls_settings(paths.tls_file("server.crt"), paths.tls_file("server.key"), paths.tls_file("root.crt"))
+        settings["hba_file"] = paths.tls_file("pg_hba.conf")
     settings |= {key: value for key, value in sorted(config.settings.items())}
     arguments = " ".join(shlex.quote(f"-c{key}={value}") for key, value in settings.items())
     conninfo = f"{_source_conninfo(paths, tls=tls)} application_name=$APPLICATION_NAME"

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from capabilities.postgresql import PgConfig
+from harmony_py.scores.pg_server_settings import server_tls_settings
 
 REPLICATION_CONF = "harmony-replication.conf"
 SCRAM_ITERATIONS = 4096
@@ -145,13 +146,8 @@ def postgresql_conf(config: PgConfig, layout: PostgreSQLLayout, *, tls: bool = F
     ]
     if tls:
         # All reloadable: a rotated certificate takes effect with pg_ctl reload.
-        lines += [
-            "ssl = on",
-            f"ssl_cert_file = {conf_value(layout.server_cert)}",
-            f"ssl_key_file = {conf_value(layout.server_key)}",
-            f"ssl_ca_file = {conf_value(layout.root_cert)}",
-            "ssl_min_protocol_version = 'TLSv1.2'",
-        ]
+        settings = server_tls_settings(layout.server_cert, layout.server_key, layout.root_cert)
+        lines += [f"{key} = {value if value == 'on' else conf_value(value)}" for key, value in settings.items()]
     lines += [f"{key} = {conf_value(value)}" for key, value in sorted(config.settings.items())]
     lines.append(f"include_if_exists = {conf_value(REPLICATION_CONF)}")
     return "\n".join(lines) + "\n"

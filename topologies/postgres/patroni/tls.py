@@ -34,6 +34,7 @@ import anyio
 
 from capabilities.postgresql import PgConfig
 from harmony_py.hostops.files import OwnedFile
+from harmony_py.scores.pg_server_settings import server_tls_settings
 from topologies.errors import HostPostgreSQLError
 from topologies.postgres.server import HostPostgreSQLServer
 from topologies.postgres.text import PostgreSQLLayout
@@ -46,13 +47,7 @@ RELOAD_S = 30.0
 
 def ssl_parameters(pg: PostgreSQLLayout) -> dict[str, str]:
     """The member's server side of TLS (every one reloadable: a rotation needs no restart)."""
-    return {
-        "ssl": "on",
-        "ssl_cert_file": pg.server_cert,
-        "ssl_key_file": pg.server_key,
-        "ssl_ca_file": pg.root_cert,
-        "ssl_min_protocol_version": "TLSv1.2",
-    }
+    return server_tls_settings(pg.server_cert, pg.server_key, pg.root_cert)
 
 
 def certificate_login(config: PgConfig, pg: PostgreSQLLayout) -> dict[str, Any]:
