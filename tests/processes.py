@@ -25,6 +25,22 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def children_of(parent: int) -> list[int]:
+    """The live processes whose parent is ``parent`` (a postmaster's backends, say; their titles name the
+    cluster, which another test's cluster of a longer name may start with, so a name is not enough)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 1 and fields[0] != "Z" and fields[1] == str(parent):
+            found.append(int(entry.name))
+    return found
+
+
 def unique_sleep() -> str:
     """A ``sleep`` duration (about 30 s) no other process uses, so ``sleep <it>`` finds this test's sleep only."""
     return f"29.{random.randrange(10**8):08d}"

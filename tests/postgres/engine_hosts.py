@@ -26,7 +26,7 @@ from harmony_py.report import RunReport
 from harmony_py.scores import PostgreSQLScore
 from harmony_py.scores.supervisors import RUNIT_ENABLED, RUNIT_SERVICES
 from tests.ports import free_ports, port_is_free
-from tests.processes import end_leftovers, processes_mentioning
+from tests.processes import children_of, end_leftovers, processes_mentioning
 from topologies import FailoverTopology, LocalInstance, MultisiteTopology
 from topologies.postgres.patroni.cluster import PatroniCluster
 from topologies.postgres.patroni.deploy import Engine
@@ -153,7 +153,7 @@ def crash_host(member: Participant) -> None:
     postmaster = postmaster_pid(member)
     if postmaster is not None:
         pids.append(postmaster)
-        pids += [int(line.partition(":")[0]) for line in processes_mentioning(f"postgres: {member.config.name}")]
+        pids += children_of(postmaster)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
