@@ -26,6 +26,7 @@ from typing import Any, Protocol, get_args, get_origin, runtime_checkable
 
 from typing_extensions import get_protocol_members
 
+from .deferred_annotations import type_checking_names
 from .type_args import is_union
 
 _Parameter = inspect.Parameter
@@ -360,7 +361,12 @@ def _declared_return(function: Callable[..., Any]) -> object:
         return None
     try:
         hints = typing.get_type_hints(function)
-    except Exception:  # noqa: BLE001 - a name imported only for type checking: nothing to check at run time
+    except NameError:  # a name the module imports only for type checkers (adr/0110)
+        try:
+            hints = typing.get_type_hints(function, localns=type_checking_names(function.__module__))
+        except Exception:  # noqa: BLE001 - not resolvable here either: nothing to check before it is called
+            return None
+    except Exception:  # noqa: BLE001 - not resolvable at run time: nothing to check before it is called
         return None
     return hints.get("return")
 

@@ -228,6 +228,25 @@ def test_an_accessor_returning_a_class_without_the_service_methods_is_a_gap() ->
     ]
 
 
+def test_an_accessor_whose_class_is_imported_for_type_checkers_only_is_still_checked() -> None:
+    from tests.deferred_accessor import DeferredMuteTopology
+
+    assert capability_gaps(DeferredMuteTopology(), Greeting) == [
+        "Greeting (greeter() returns MuteGreeter, lacking GreeterService (missing greet))"
+    ]
+
+
+def test_the_hosts_accessors_declare_the_classes_they_build_though_their_modules_load_on_use() -> None:
+    from harmony_py.capability_check import _declared_return
+    from topologies.app.runtime import HostApplicationRuntime
+    from topologies.balancer.nginx import NginxBalancer
+    from topologies.postgres.host import HostPostgreSQL
+
+    assert _declared_return(LocalhostTopology.postgresql) is HostPostgreSQL
+    assert _declared_return(LocalhostTopology.load_balancer) is NginxBalancer
+    assert _declared_return(LocalhostTopology.application_runtime) is HostApplicationRuntime
+
+
 def test_an_accessor_whose_service_method_has_other_parameters_is_a_gap() -> None:
     assert capability_gaps(TerseTopology(), Greeting) == [
         "Greeting (greeter() returns TerseGreeter, lacking GreeterService (greet: parameters differ: "

@@ -87,7 +87,12 @@ NOT_FOR_A_LOCAL_FILES_PLAN = (
     "topologies.k8s",
     "topologies.docker.topology",
     "topologies.replicated",
-    "topologies.postgres.patroni",
+    "topologies.postgres",
+    "topologies.docker",
+    "topologies.balancer.nginx",
+    "topologies.app.runtime",
+    "capabilities.postgresql",
+    "capabilities.application",
 )
 """What planning a directory, two files and a command on localhost has no use for."""
 

@@ -15,3 +15,17 @@ def asks_for(capability: type, provided: type) -> bool:
         return get_protocol_members(provided) <= get_protocol_members(capability)
     except TypeError:
         return False
+
+
+def asks_for_docker(capability: type) -> bool:
+    """Whether ``capability`` needs the ``Docker`` accessor (so an engine must answer)."""
+    from capabilities.docker import Docker
+
+    return asks_for(capability, Docker)
+
+
+def includes_runtime(capability: type) -> bool:
+    """Whether ``capability`` asks for what ``ApplicationRuntime`` provides (so the runner must work)."""
+    from capabilities.application import ApplicationRuntime
+
+    return asks_for(capability, ApplicationRuntime)

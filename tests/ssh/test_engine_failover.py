@@ -253,7 +253,10 @@ def test_partition_of_the_primary_fences_it_before_the_other_is_promoted_and_it_
         cut = time.monotonic()  # after the link is down: a commit acknowledged before this may be legitimate
         try:
             promoted = outside.wait_for_ack(cut, FAILOVER_WAIT_S, not_server=old.address)
-            assert promoted is not None, "no commit acknowledged by the other member during the partition"
+            assert promoted is not None, (
+                "no commit acknowledged by the other member during the partition; the writer's last errors: "
+                f"{[error for at, error in outside.errors if at > cut][-5:]}\n{cluster.engine_logs(60)}"
+            )
             assert promoted.server == other.address
             fenced = inside.fenced_at(cut)
             # The isolated primary stopped taking writes before the other member took its first one ...

@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from capabilities.command_runner import CommandRunnerService
-from capabilities.load_balancer import DockerWithLoadBalancer
 from harmony_py.errors import ScoreValueError
 
-from .runtime import CONTRACTS, HostApplicationRuntime
+if TYPE_CHECKING:
+    from capabilities.command_runner import CommandRunnerService
+    from capabilities.load_balancer import DockerWithLoadBalancer
+
+    from .runtime import HostApplicationRuntime
 
 AppRuntimeKind = Literal["process", "docker"]
-__all__ = ["CONTRACTS", "AppRuntimeKind", "LocalApplications"]
+__all__ = ["AppRuntimeKind", "LocalApplications"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class LocalApplications:
         # does not load the container scores or http.client (adr/0106).
         from .containers import ReplicatedContainers
         from .processes import SupervisedProcesses
+        from .runtime import HostApplicationRuntime
 
         platform = f"{name} ({self.kind} runtime)"
         if self.kind == "docker":

@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from capabilities.application import ApplicationRuntime, AppSpec, check_contract
+from capabilities.application import AppSpec, check_contract
 from harmony_py.values import Change
-from topologies.gap_hooks import asks_for
 
 CONTRACTS = range(1, 2)
 """Application contract versions a host honours."""
@@ -67,8 +66,3 @@ class HostApplicationRuntime:
     async def remove(self, spec: AppSpec) -> None:
         """Stop the application and remove what runs it (not part of the capability; tests and tear-downs)."""
         await self.apps.remove(spec)
-
-
-def includes_runtime(capability: type) -> bool:
-    """Whether ``capability`` asks for what ``ApplicationRuntime`` provides (so the runner must work)."""
-    return asks_for(capability, ApplicationRuntime)

@@ -32,10 +32,10 @@ from capabilities.errors import LoadBalancerError
 from capabilities.load_balancer import Backend, BalancedService, Frontend
 from harmony_py.errors import CommandFailedError
 from harmony_py.hostops.packages import install_packages
+from topologies.balancer import DEFAULT_ROOT
 from topologies.concurrently import on_all
 
 NGINX = "/usr/sbin/nginx"
-DEFAULT_ROOT = "/var/lib/harmony/nginx"
 _HEADER = "# harmony-balancer: "
 _POLL_S = 0.05
 _START_TIMEOUT_S = 10.0

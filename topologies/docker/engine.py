@@ -23,11 +23,10 @@ from typing import Any, Protocol
 import anyio
 import anyio.to_thread
 
-from capabilities.docker import ContainerInfo, ContainerSpec, Docker
+from capabilities.docker import ContainerInfo, ContainerSpec
 from capabilities.errors import ContainerError, ImageNotFoundError
 from harmony_py.values import Secret
 from topologies.concurrently import on_all
-from topologies.gap_hooks import asks_for
 from topologies.log_tail import TAIL_LINES, last_lines
 
 _POLL_S = 0.1
@@ -229,11 +228,6 @@ class DockerEngine:
                 continue
             logs: str = await self._call(_logs_tail, name, attrs)
             raise ContainerError(problem + (f"; its last output: {logs}" if logs else "; it printed nothing"))
-
-
-def asks_for_docker(capability: type) -> bool:
-    """Whether ``capability`` needs the ``Docker`` accessor (so an engine must answer)."""
-    return asks_for(capability, Docker)
 
 
 # -- blocking helpers, run in worker threads --------------------------------

@@ -13,13 +13,16 @@ keeps what both provide.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
-from capabilities.application import ApplicationRuntimeService
-from capabilities.command_runner import CommandRunnerService
-from capabilities.docker import DockerService
-from capabilities.load_balancer import LoadBalancerService
-from capabilities.postgresql import PostgreSQLServerService
-from harmony_py.topology import TopologyReport
+# For type checkers only: a host's own accessors declare what they return (adr/0110).
+if TYPE_CHECKING:
+    from capabilities.application import ApplicationRuntimeService
+    from capabilities.command_runner import CommandRunnerService
+    from capabilities.docker import DockerService
+    from capabilities.load_balancer import LoadBalancerService
+    from capabilities.postgresql import PostgreSQLServerService
+    from harmony_py.topology import TopologyReport
 
 
 class HostTopology(ABC):

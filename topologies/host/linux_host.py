@@ -25,11 +25,13 @@ from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.errors import ScoreValueError
 from harmony_py.topology import TopologyReport
 from harmony_py.values import Secret
-from topologies.app.runtime import HostApplicationRuntime, includes_runtime
+from topologies.app.runtime import HostApplicationRuntime
 from topologies.app.ssh_host import RemoteApplications
-from topologies.balancer.nginx import DEFAULT_ROOT, NginxBalancer
-from topologies.docker.engine import DockerEngine, asks_for_docker
+from topologies.balancer import DEFAULT_ROOT
+from topologies.balancer.nginx import NginxBalancer
+from topologies.docker.engine import DockerEngine
 from topologies.docker.over_ssh import DEFAULT_DOCKER_SOCKET, DockerOverSsh
+from topologies.gap_hooks import asks_for_docker, includes_runtime
 from topologies.postgres.host import HostPlacement, HostPostgreSQL
 
 from .base import HostTopology

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from harmony_py.capability_check import member_gaps
 from harmony_py.topology import TopologyReport
 from topologies.app.localhost import AppRuntimeKind, LocalApplications
-from topologies.app.runtime import HostApplicationRuntime, includes_runtime
-from topologies.balancer.nginx import DEFAULT_ROOT, NginxBalancer
-from topologies.docker.engine import DockerEngine, SocketAddress, asks_for_docker, engine_url
-from topologies.postgres.host import HostPlacement, HostPostgreSQL
+from topologies.balancer import DEFAULT_ROOT
 
 from .base import HostTopology
 from .local_runner import LocalCommandRunner
 from .os_facts import current_user, os_facts
+
+# The services' modules are imported by the accessors that build them: a plan of files and
+# commands loads none of PostgreSQL, nginx, Docker or applications (adr/0110). The capability
+# check resolves these names when it reads an accessor's return type.
+if TYPE_CHECKING:
+    from topologies.app.runtime import HostApplicationRuntime
+    from topologies.balancer.nginx import NginxBalancer
+    from topologies.docker.engine import DockerEngine, SocketAddress
+    from topologies.postgres.host import HostPlacement, HostPostgreSQL
 
 
 @dataclass(frozen=True)
@@ -54,15 +61,22 @@ class LocalhostTopology(HostTopology):
         return self._docker
 
     def load_balancer(self) -> NginxBalancer:
+        from topologies.balancer.nginx import NginxBalancer
+
         return NginxBalancer(self.command_runner(), self.balancer_root)
 
     def application_runtime(self) -> HostApplicationRuntime:
         return self._applications.runtime(self.name, self._runner, self)
+
     def postgresql(self) -> HostPostgreSQL:
+        from topologies.postgres.host import HostPostgreSQL
+
         return HostPostgreSQL(self.command_runner(), self.postgresql_placement())
 
     def postgresql_placement(self) -> HostPlacement:
         """Where this machine's PostgreSQL clusters live (the default: ``/var/lib/postgresql``)."""
+        from topologies.postgres.host import HostPlacement
+
         return HostPlacement()
 
     async def ensure_ready(self) -> TopologyReport:
@@ -76,6 +90,8 @@ class LocalhostTopology(HostTopology):
         The engine is asked here (blocking, seconds at most), when a capability
         needs it: ``Docker`` itself, or applications run in containers.
         """
+        from topologies.gap_hooks import asks_for_docker, includes_runtime
+
         gaps = member_gaps(self, capability)
         needs_engine = asks_for_docker(capability)
         apps_in_containers = self.app_runtime == "docker" and includes_runtime(capability)
@@ -96,10 +112,14 @@ class LocalhostTopology(HostTopology):
 
     @functools.cached_property
     def _docker_address(self) -> SocketAddress:
+        from topologies.docker.engine import SocketAddress, engine_url
+
         return SocketAddress(engine_url(self.docker_host))
 
     @functools.cached_property
     def _docker(self) -> DockerEngine:
+        from topologies.docker.engine import DockerEngine
+
         return DockerEngine(self._docker_address, pull_missing=self.docker_pull_missing)
 
     @functools.cached_property
