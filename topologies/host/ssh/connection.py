@@ -29,6 +29,7 @@ from harmony_py.values import Secret
 from topologies.errors import AuthenticationError, HostKeyError
 
 from .connect_gate import Attempt, connect_gate
+from .ignore_packets import omit_ignore_packets
 from .packet_logging import skip_packet_logging_when_off
 
 FIRST_BACKOFF_S = 0.1
@@ -111,6 +112,7 @@ async def connect(options: ConnectOptions) -> asyncssh.SSHClientConnection:
         if isinstance(result, asyncssh.SSHClientConnection):
             if accept_new:
                 _record_host_key(options, result)
+            omit_ignore_packets(result)
             return result
         last_error = result
         # Jitter spreads the retries of many hosts failing at once.
