@@ -242,9 +242,12 @@ def test_the_hosts_accessors_declare_the_classes_they_build_though_their_modules
     from topologies.balancer.nginx import NginxBalancer
     from topologies.postgres.host import HostPostgreSQL
 
-    assert _declared_return(LocalhostTopology.postgresql) is HostPostgreSQL
-    assert _declared_return(LocalhostTopology.load_balancer) is NginxBalancer
-    assert _declared_return(LocalhostTopology.application_runtime) is HostApplicationRuntime
+    from topologies import LinuxHostTopology
+
+    for host in (LocalhostTopology, LinuxHostTopology):
+        assert _declared_return(host.postgresql) is HostPostgreSQL
+        assert _declared_return(host.load_balancer) is NginxBalancer
+        assert _declared_return(host.application_runtime) is HostApplicationRuntime
 
 
 def test_an_accessor_whose_service_method_has_other_parameters_is_a_gap() -> None:

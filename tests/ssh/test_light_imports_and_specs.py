@@ -18,6 +18,15 @@ def test_importing_the_packages_does_not_import_asyncssh() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
+def test_a_linux_host_loads_no_postgresql_nginx_or_application_modules_until_asked_for_them() -> None:
+    code = (
+        "import sys; from topologies import LinuxHostTopology; "
+        "loaded = sorted(m for m in sys.modules if m.startswith(('topologies.postgres', 'topologies.app', "
+        "'topologies.balancer.nginx', 'capabilities.postgresql'))); assert loaded == [], loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
 @pytest.mark.parametrize(
     ("spec", "parsed"),
     [

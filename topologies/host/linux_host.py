@@ -20,24 +20,29 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
+from typing import TYPE_CHECKING
+
 from harmony_py.capability_check import member_gaps
-from capabilities.postgresql import PgConfig, PgEndpoint
 from harmony_py.errors import ScoreValueError
 from harmony_py.topology import TopologyReport
 from harmony_py.values import Secret
-from topologies.app.runtime import HostApplicationRuntime
-from topologies.app.ssh_host import RemoteApplications
 from topologies.balancer import DEFAULT_ROOT
-from topologies.balancer.nginx import NginxBalancer
-from topologies.docker.engine import DockerEngine
 from topologies.docker.over_ssh import DEFAULT_DOCKER_SOCKET, DockerOverSsh
 from topologies.gap_hooks import asks_for_docker, includes_runtime
-from topologies.postgres.host import HostPlacement, HostPostgreSQL
 
 from .base import HostTopology
 from .os_facts import parse_os_release
 from .ssh.connection import ConnectOptions, known_hosts_problem
 from .ssh.runner import RESERVED_SESSIONS, SshCommandRunner, SshSettings
+
+# PostgreSQL, nginx and the application runtime are imported by the accessors that build them: a
+# fleet of files and commands does not load them (adr/0110); the capability check resolves these.
+if TYPE_CHECKING:
+    from topologies.app.runtime import HostApplicationRuntime
+    from topologies.app.ssh_host import RemoteApplications
+    from topologies.balancer.nginx import NginxBalancer
+    from topologies.docker.engine import DockerEngine
+    from topologies.postgres.host import HostPostgreSQL
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 DEFAULT_MAX_SESSIONS = 10
@@ -149,6 +154,8 @@ class LinuxHostTopology(HostTopology):
         return self._docker.engine
 
     def load_balancer(self) -> NginxBalancer:
+        from topologies.balancer.nginx import NginxBalancer
+
         return NginxBalancer(self._runner, self.balancer_root)
 
     def application_runtime(self) -> HostApplicationRuntime:
@@ -181,6 +188,8 @@ class LinuxHostTopology(HostTopology):
 
     def postgresql(self) -> HostPostgreSQL:
         """PostgreSQL on the host, advertised at ``host`` unless a listen address names another (adr/0025)."""
+        from topologies.postgres.host import HostPlacement, HostPostgreSQL
+
         placement = HostPlacement(reached_at=self.host, listen=self.postgres_listen, networks=self.postgres_networks)
         return HostPostgreSQL(self.command_runner(), placement)
 
@@ -202,6 +211,8 @@ class LinuxHostTopology(HostTopology):
 
     @functools.cached_property
     def _applications(self) -> RemoteApplications:
+        from topologies.app.ssh_host import RemoteApplications
+
         return RemoteApplications(self.app_address, self.app_host_paths, self.app_backend_ports, self.app_start_timeout_s)
 
     async def aclose(self) -> None:
