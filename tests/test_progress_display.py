@@ -163,3 +163,19 @@ def test_human_output_without_a_terminal_never_starts_the_live_display() -> None
     anyio.run(Maestro(LocalhostTopology()).add(StepsScore()).plan, watch)
     assert seen and not any(seen)
     assert console.export_text().splitlines()[-1] == "Plan: 1 to change, 0 unchanged, 0 failed."
+
+
+def test_without_a_terminal_the_plain_lines_are_what_rich_writes_one_write_per_score() -> None:
+    """The CLI's consoles (no terminal, soft_wrap): written directly, the same text rich would write."""
+
+    def planned(console: Console) -> str:
+        anyio.run(Maestro(LocalhostTopology("here")).add(StepsScore(), StepsScore().named("again")).plan, HumanRenderer(console))
+        file = console.file
+        assert isinstance(file, io.StringIO)
+        return file.getvalue()
+
+    direct = Console(force_terminal=False, soft_wrap=True, width=20, file=io.StringIO())
+    through_rich = Console(force_terminal=False, soft_wrap=True, width=20, file=io.StringIO(), record=True)
+    text = planned(direct)
+    assert text == planned(through_rich)
+    assert "[1/2] StepsScore(steps)  pending" in text and "\x1b" not in text  # no style, no wrapping at 20

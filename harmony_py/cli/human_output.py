@@ -97,7 +97,9 @@ class HumanRenderer:
         elif self._plain:
             # Written directly: the same text, without rich's measuring of every line (about a second of
             # CPU for a 50-host plan).
-            self.console.file.write(line.plain + "\n")
+            out = self.console.file
+            out.write(line.plain + "\n")
+            out.flush()  # as rich does: a CI log or `| tee` shows each score when it finishes
         else:
             self.console.print(line)
 
