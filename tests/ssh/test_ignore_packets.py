@@ -22,11 +22,11 @@ async def _packets_sent_for(host: LinuxHostTopology, *, omit: bool) -> int:
     conn = await runner.connection()
     await runner.run(["true"])  # the session is open before counting
     conn._harmony_omit_ignore = omit  # type: ignore[attr-defined]  # the mark omit_ignore_packets sets
-    before: int = conn._send_seq  # type: ignore[attr-defined]  # asyncssh's per-packet counter
+    before = conn._send_seq  # asyncssh's count of the packets it sent
     for _ in range(COMMANDS):
         result = await runner.run(["true"])
         assert result.ok
-    return int(conn._send_seq) - before  # type: ignore[attr-defined]
+    return conn._send_seq - before
 
 
 def test_a_connection_sends_no_ignore_packet_ahead_of_each_packet_and_still_works(

@@ -53,6 +53,8 @@ MAX_PATHS = 1000
 # (observed live, with its own error).
 # dd opens with O_NOFOLLOW|O_NONBLOCK as in files._DIGEST_SCRIPT: a link or FIFO
 # swapped in after the test fails instead of being followed or waited on.
+# A directory is resolved by the shell itself (cd -P, pwd -P: no program started
+# for it); one this login may not enter answers "?" and is resolved live.
 _SCRIPT = r"""
 exists() { [ -e "$1" ] || [ -L "$1" ]; }
 absent() {
@@ -70,7 +72,7 @@ while [ "$#" -gt 1 ]; do
   q=$1 p=$2
   shift 2
   if [ "$q" = r ]; then
-    if [ -d "$p" ] && r=$(realpath -- "$p" && printf x); then
+    if [ -d "$p" ] && r=$(cd -P -- "$p" 2>/dev/null && pwd -P && printf x); then
       printf '=%s\0' "${r%?x}"
     elif absent "$p"; then printf '%s\0' '-'
     else printf '%s\0' '?'

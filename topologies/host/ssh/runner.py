@@ -198,7 +198,7 @@ class SshCommandRunner:
         With ``until_changed`` (an apply) it is dropped at the first call that
         may change the host (a write, any command, the connection handed to an
         adapter) or at :meth:`forget_observations`. When the batch cannot be
-        taken (too many paths, a host without GNU stat or realpath) every
+        taken (too many paths, a host without GNU stat) every
         observation is made live; the reason is logged at debug level.
         """
         snapshot = await self._take_snapshot(paths, guards, read)
