@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from capabilities.command_runner import CommandResult, FileKind, FileStat, GuardCheck
 from topologies.host.ssh import plan_snapshot
 
@@ -113,3 +115,27 @@ def test_snapshot_carries_the_content_of_small_files_it_is_asked_to_read(tmp_pat
     # A link is read through, as read_file reads it; the large one is read live.
     assert snapshot.contents == {str(small): b"line\n\0\xff tail", str(empty): b"", str(link): b"line\n\0\xff tail"}
     assert str(large) in snapshot.digests and snapshot.links[str(link)] == "small"
+
+
+def test_one_stat_for_every_path_answers_as_a_stat_per_path_does_whatever_the_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Names the one-stat pass must not confuse: a newline in a name (it falls back to its own stat), a name
+    that ends as another does, spaces, a file named like a question ("s") in the working directory."""
+    base = tmp_path / "d"
+    base.mkdir()
+    names = ["new\nline", "a b", "b", "x a b", "s", "trailing\n", "ä.conf"]
+    for index, name in enumerate(names):
+        (base / name).write_bytes(b"x" * index)
+        (base / name).chmod(0o600 + index)
+    (base / "link").symlink_to("a b")
+    paths = [str(base / name) for name in [*names, "link", "missing"]]
+    monkeypatch.chdir(base)  # "s" and "b" are also relative names of files here
+    once = _snapshot(paths)
+    monkeypatch.setattr(plan_snapshot, "_SCRIPT", plan_snapshot._SCRIPT.replace('-le 300 ]', '-le 0 ]'))
+    per_path = _snapshot(paths)
+    assert once is not None and per_path is not None
+    assert once == per_path
+    assert once.stats[str(base / "x a b")] == FileStat(FileKind.FILE, 0o603, 3)
+    assert once.stats[str(base / "new\nline")] == FileStat(FileKind.FILE, 0o600, 0)
+    assert once.links[str(base / "link")] == "a b" and once.stats[str(base / "missing")] is None
