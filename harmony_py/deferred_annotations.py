@@ -66,6 +66,10 @@ def _imported_names(statement: ast.stmt, package: str) -> dict[str, tuple[str, s
         module = importlib.util.resolve_name("." * statement.level + (statement.module or ""), package)
         return {alias.asname or alias.name: (module, alias.name) for alias in statement.names}
     if isinstance(statement, ast.Import):
-        return {alias.asname or alias.name.partition(".")[0]: (alias.name if alias.asname else alias.name.partition(".")[0], None)
-                for alias in statement.names}  # fmt: skip
+        # "import a.b" binds "a" (the package); "import a.b as c" binds "c" (the module a.b).
+        bound: dict[str, tuple[str, str | None]] = {}
+        for alias in statement.names:
+            top = alias.name.partition(".")[0]
+            bound[alias.asname or top] = (alias.name if alias.asname else top, None)
+        return bound
     return {}

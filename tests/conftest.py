@@ -16,7 +16,8 @@ the same time on two workers:
 - the two files that run mypy in-process on the checkout's ``.mypy_cache``;
 - ``tests/ssh/test_engine_*``: the three namespace hosts of ``tests/ssh/netns_trio.py``
   on the fixed bridge address 10.231.0.161/27;
-- the two files on ``tests/ssh/netns_hosts.py``'s two hosts (fixed addresses in 10.231.0.192/28).
+- the two files on ``tests/ssh/netns_hosts.py``'s two hosts (fixed addresses in 10.231.0.192/28; tests/app's
+  pair is 10.231.0.208/28, so ``tests/app`` may run beside them).
 
 Everything else a test listens on or creates is unique to its worker: ports
 come from the worker's slice (tests/ports.py), directories from pytest's

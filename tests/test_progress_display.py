@@ -169,7 +169,8 @@ def test_without_a_terminal_the_plain_lines_are_what_rich_writes_one_write_per_s
     """The CLI's consoles (no terminal, soft_wrap): written directly, the same text rich would write."""
 
     def planned(console: Console) -> str:
-        anyio.run(Maestro(LocalhostTopology("here")).add(StepsScore(), StepsScore().named("again")).plan, HumanRenderer(console))
+        maestro = Maestro(LocalhostTopology("here")).add(StepsScore(), StepsScore().named("again"))
+        anyio.run(maestro.plan, HumanRenderer(console))
         file = console.file
         assert isinstance(file, io.StringIO)
         return file.getvalue()

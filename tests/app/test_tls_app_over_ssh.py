@@ -33,7 +33,7 @@ from harmony_py.report import RunReport
 from harmony_py.scores import ApplicationScore, PostgreSQLDatabase
 from tests.docker.conftest import QUIET_SHELL, Engine, _stop_process
 from tests.postgres.conftest import PG_BIN
-from tests.ssh.netns_hosts import ADDRESS_A, ADDRESS_B, NETWORK, two_hosts
+from tests.ssh.netns_hosts import APP_PAIR, two_hosts
 from tests.ssh.sshd import make_user_key, start_server, stop_server, write_known_hosts
 from topologies import ApplicationTopology, FailoverTopology, LinuxHostTopology
 from topologies.app.containers import DEFAULT_ROOT
@@ -98,7 +98,7 @@ def tls_shop(engine: Engine, shop_image: str, pg_root: Path) -> Iterator[TlsShop
         # The image runs this interpreter (mounted from the host), which has psycopg.
         patch.setenv("PATH", f"{os.path.dirname(sys.executable)}:{os.environ.get('PATH', '/usr/bin:/bin')}")
         try:
-            with two_hosts(root, user_key, mount_point=PG_HOME) as (db_a, db_b):
+            with two_hosts(root, user_key, mount_point=PG_HOME, pair=APP_PAIR) as (db_a, db_b):
                 app_server = start_server(APP_HOST, root / "app-host", user_key, extra_config=QUIET_SHELL)
                 known_hosts = write_known_hosts(root / "known_hosts", [app_server, db_a.server, db_b.server])
                 login: dict[str, Any] = {
@@ -108,7 +108,7 @@ def tls_shop(engine: Engine, shop_image: str, pg_root: Path) -> Iterator[TlsShop
 
                 def database_host(address: str, port: int) -> LinuxHostTopology:
                     return LinuxHostTopology(
-                        address, port=port, postgres_listen=(address,), postgres_networks=(NETWORK,), **login
+                        address, port=port, postgres_listen=(address,), postgres_networks=(APP_PAIR.network,), **login
                     )
 
                 runtime = LinuxHostTopology(
@@ -116,7 +116,7 @@ def tls_shop(engine: Engine, shop_image: str, pg_root: Path) -> Iterator[TlsShop
                     app_host_paths=shop_app.host_paths(), **login,
                 )  # fmt: skip
                 database = FailoverTopology[LinuxHostTopology](
-                    database_host(ADDRESS_A, db_a.server.port), database_host(ADDRESS_B, db_b.server.port)
+                    database_host(APP_PAIR.address_a, db_a.server.port), database_host(APP_PAIR.address_b, db_b.server.port)
                 )
                 port = free_port(APP_HOST)
                 score = ApplicationScore(

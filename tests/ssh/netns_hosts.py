@@ -27,13 +27,35 @@ from pathlib import Path
 
 from .sshd import SshServer, UserKey, start_server, stop_server
 
-# /30s inside 10.231.0.0/24 (the ssh area's range; test_netns.py has .36/30).
-OUTSIDE_A, ADDRESS_A = "10.231.0.193", "10.231.0.194"
-OUTSIDE_B, ADDRESS_B = "10.231.0.197", "10.231.0.198"
-LINK_A, LINK_B = "10.231.0.201", "10.231.0.202"
 PREFIX = 30
-NETWORK = "10.231.0.192/28"
-"""Every address above: the test process, both hosts, and the link between them."""
+
+
+@dataclass(frozen=True)
+class PairAddresses:
+    """One /28 of the ssh area's 10.231.0.0/24 for a pair: three /30s (the test process to each host, and the wire
+    between the hosts). Two test files that run at once on different workers need different pairs."""
+
+    outside_a: str
+    address_a: str
+    outside_b: str
+    address_b: str
+    link_a: str
+    link_b: str
+    network: str
+    """Every address above."""
+
+
+SSH_PAIR = PairAddresses(
+    "10.231.0.193", "10.231.0.194", "10.231.0.197", "10.231.0.198", "10.231.0.201", "10.231.0.202", "10.231.0.192/28"
+)
+"""tests/ssh's pair (test_postgres_failover.py, test_ha_install_refused.py: one unit of work, tests/conftest.py)."""
+APP_PAIR = PairAddresses(
+    "10.231.0.209", "10.231.0.210", "10.231.0.213", "10.231.0.214", "10.231.0.217", "10.231.0.218", "10.231.0.208/28"
+)
+"""tests/app's pair (another unit of work, so it may run while the ssh pair does)."""
+OUTSIDE_A, ADDRESS_A = SSH_PAIR.outside_a, SSH_PAIR.address_a
+OUTSIDE_B, ADDRESS_B = SSH_PAIR.outside_b, SSH_PAIR.address_b
+NETWORK = SSH_PAIR.network
 
 
 @dataclass(frozen=True)
@@ -73,23 +95,28 @@ def link_namespace(
 
 
 @contextlib.contextmanager
-def two_hosts(directory: Path, user_key: UserKey, *, mount_point: Path) -> Iterator[tuple[NetnsHost, NetnsHost]]:
+def two_hosts(
+    directory: Path, user_key: UserKey, *, mount_point: Path, pair: PairAddresses = SSH_PAIR
+) -> Iterator[tuple[NetnsHost, NetnsHost]]:
     tag = f"pg{os.getpid() % 100000}"
     names = {"a": f"{tag}a", "b": f"{tag}b"}
     hosts: list[NetnsHost] = []
     try:
-        for side, outside, inside in (("a", OUTSIDE_A, ADDRESS_A), ("b", OUTSIDE_B, ADDRESS_B)):
+        for side, outside, inside in (("a", pair.outside_a, pair.address_a), ("b", pair.outside_b, pair.address_b)):
             netns = names[side]
             ip("netns", "add", netns)
             link_namespace(netns, f"{netns}o", f"{netns}i", outside, inside, PREFIX)
         # The wire between the two hosts, and a route on each to the other's address.
         ip("-n", names["a"], "link", "add", f"{tag}ab", "type", "veth", "peer", "name", f"{tag}ba", "netns", names["b"])
-        for side, own, other, peer in (("a", LINK_A, ADDRESS_B, LINK_B), ("b", LINK_B, ADDRESS_A, LINK_A)):
+        for side, own, other, peer in (
+            ("a", pair.link_a, pair.address_b, pair.link_b),
+            ("b", pair.link_b, pair.address_a, pair.link_a),
+        ):
             device = f"{tag}{side}{'b' if side == 'a' else 'a'}"
             ip("-n", names[side], "addr", "add", f"{own}/{PREFIX}", "dev", device)
             ip("-n", names[side], "link", "set", device, "up")
             ip("-n", names[side], "route", "add", f"{other}/32", "via", peer)
-        for side, address in (("a", ADDRESS_A), ("b", ADDRESS_B)):
+        for side, address in (("a", pair.address_a), ("b", pair.address_b)):
             server = start_server(
                 address, directory / f"pg-host-{side}", user_key, netns=names[side], mount_point=mount_point
             )
