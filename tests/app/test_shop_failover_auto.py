@@ -25,7 +25,7 @@ from harmony_py.scores import ApplicationScore
 from tests.postgres.engine_hosts import EngineCluster, crash_host, engine_port, take_down
 from topologies import ApplicationTopology, FailoverTopology, LocalInstance
 
-from .conftest import SHOP, Shop
+from .conftest import SHOP, Shop, stop_supervised_apps
 
 RESUME_TIMEOUT_S = 180.0
 """How long orders may stay refused (the engine's ttl is 20 s); a bound for a stuck test, not a figure."""
@@ -106,4 +106,7 @@ def test_shop_on_a_failover_database_keeps_taking_orders_across_a_host_crash_of_
         listed = {cast(int, order["id"]) for order in shop.orders()}
         assert sorted(set(client.acked) - listed) == []
     finally:
+        # The application first: take_down ends every process naming the shop's root, its supervisor too,
+        # which would leave the application itself running with no one to stop it.
+        stop_supervised_apps(shop.root / "apps")
         take_down(database)

@@ -831,13 +831,19 @@ def _last_lines(result: CommandResult) -> str:
     return " | ".join(text.splitlines()[-3:])
 
 
+_WAL_RECEIVER_FAILED = ("could not connect to the primary server", "could not receive data from WAL stream")
+_NOT_THE_SERVERS_FAULT = ("connection to client lost",)
+"""A backend whose client went away (our own poll, cut short by its deadline): never why a server does not stream."""
+
+
 def _server_complaint(log: str) -> str | None:
-    """The line of a server log that says why it stopped."""
+    """The line of a server log that says why it stopped, or why its WAL receiver does not stream."""
     lines = [line for line in log.splitlines() if "LOG:" in line or "FATAL:" in line]
     for line in lines:
         if "could not bind" in line or "Address already in use" in line:
             return line.split(":  ", 1)[-1].strip()
-    for line in reversed(lines):
-        if "FATAL:" in line:
+    fatal = [line for line in lines if "FATAL:" in line and not any(text in line for text in _NOT_THE_SERVERS_FAULT)]
+    for line in reversed(fatal):
+        if any(text in line for text in _WAL_RECEIVER_FAILED):
             return line.split("FATAL:", 1)[-1].strip()
-    return None
+    return fatal[-1].split("FATAL:", 1)[-1].strip() if fatal else None
