@@ -178,5 +178,5 @@ def test_an_application_on_another_host_verifies_its_database_with_the_ca_placed
     assert refused.returncode != 0 and "certificate verify failed" in refused.stderr, refused.stderr
 
     again = tls_shop.run("apply")
-    assert [r.state for r in again.scores] == [ScoreState.UNCHANGED] * 3, again.scores
+    assert [r.state for r in again.scores] == [ScoreState.UNCHANGED] * 3, [(r.name, r.state, r.message) for r in again.scores]
     assert not tls_shop.run("plan").has_changes

@@ -35,14 +35,19 @@ def busy_server(tmp_path: Path, user_key: UserKey) -> Iterator[tuple[SshServer, 
         stop_server(server)
 
 
-def test_a_group_of_48_members_on_an_sshd_with_max_startups_2_all_connect_within_a_3_s_connect_timeout(
+CONNECT_TIMEOUT_S = 6.0
+"""Each member's own budget of attempts and back-off (3 s was exceeded in two full suites, by a member whose handshakes
+the server kept dropping while a full suite loaded two cores)."""
+
+
+def test_a_group_of_48_members_on_an_sshd_with_max_startups_2_all_connect_within_a_6_s_connect_timeout(
     busy_server: tuple[SshServer, Path], user_key: UserKey
 ) -> None:
     server, known_hosts = busy_server
     members = [
         LinuxHostTopology(
             server.address, port=server.port, user="root", client_keys=(str(user_key.private_path),),
-            use_agent=False, known_hosts=str(known_hosts), connect_timeout_s=3.0, label=f"member{n}",
+            use_agent=False, known_hosts=str(known_hosts), connect_timeout_s=CONNECT_TIMEOUT_S, label=f"member{n}",
         )  # fmt: skip
         for n in range(MEMBERS)
     ]
