@@ -64,3 +64,16 @@ def pg_root() -> Iterator[Path]:
 
 def instance(root: Path, label: str, shift: int) -> LocalInstance:
     return LocalInstance(label, root=str(root / label), port_shift=shift)
+
+
+def project_copy(factory: pytest.TempPathFactory, *shipped: Path) -> list[Path]:
+    """The shipped example files, byte for byte, in a project directory of the test's own.
+
+    Applied where they ship, every example shares ``examples/.harmony``: its apply lock would refuse one
+    test's apply while another worker's runs ("another apply of this project is running").
+    """
+    directory = factory.mktemp("project")
+    copies = [directory / path.name for path in shipped]
+    for path, copy in zip(shipped, copies, strict=True):
+        shutil.copyfile(path, copy)
+    return copies

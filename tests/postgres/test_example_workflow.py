@@ -22,25 +22,29 @@ from capabilities.postgresql import ReplicationRole
 from harmony_py.scores import PostgreSQLScore
 from topologies import FailoverTopology, LocalInstance
 
-from .conftest import free_port_pair
+from .conftest import free_port_pair, project_copy
 
 ROOT = Path(__file__).parent.parent.parent
 EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture(scope="module")
-def example_env(pg_root: Path) -> Iterator[dict[str, str]]:
+def example_env(pg_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    [copy, _promote] = project_copy(
+        tmp_path_factory, EXAMPLES / "failover_postgres.py", EXAMPLES / "failover_postgres_promote.py"
+    )
     yield {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "HARMONY_PG_ROOT": str(pg_root / "example"),
         "HARMONY_PG_PORT": str(free_port_pair()),
+        "EXAMPLES": str(copy.parent),
     }
 
 
 def run_example(env: dict[str, str], name: str, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harmony_py", "apply", "--yes", str(EXAMPLES / name)],
+        [sys.executable, "-m", "harmony_py", "apply", "--yes", str(Path(env["EXAMPLES"]) / name)],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600, env={**env, **extra}, cwd=ROOT,
     )  # fmt: skip
 

@@ -26,20 +26,21 @@ from harmony_py.scores import PostgreSQLScore, PostgreSQLShardMapScore
 from tests.ports import free_ports
 from topologies import FailoverTopology, LocalInstance, ShardedTopology
 
-from .conftest import free_port_pair, instance
+from .conftest import free_port_pair, instance, project_copy
 
 ROOT = Path(__file__).parent.parent.parent
-EXAMPLE = ROOT / "examples" / "sharded_postgres.py"
+SHIPPED = ROOT / "examples" / "sharded_postgres.py"
 KEYS = [f"customer-{index}" for index in range(300)]
 
 
 @pytest.fixture(scope="module")
-def example_env(pg_root: Path) -> Iterator[dict[str, str]]:
+def example_env(pg_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     yield {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "HARMONY_PG_ROOT": str(pg_root / "sharded"),
         "HARMONY_PG_PORT": str(free_port_pair()),  # three free ports: up to three shards
+        "EXAMPLE": str(project_copy(tmp_path_factory, SHIPPED)[0]),
     }
 
 
@@ -47,7 +48,7 @@ def harmony(env: dict[str, str], command: str, shards: int) -> dict[str, Any]:
     """``python -m harmony_py <command> --json`` on the example with ``shards`` shards; the JSON document."""
     extra = ["--yes"] if command == "apply" else []
     done = subprocess.run(
-        [sys.executable, "-m", "harmony_py", command, "--json", *extra, str(EXAMPLE)],
+        [sys.executable, "-m", "harmony_py", command, "--json", *extra, env["EXAMPLE"]],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600, cwd=ROOT,
         env={**env, "HARMONY_SHARDS": str(shards)},
     )  # fmt: skip
