@@ -272,3 +272,33 @@ def test_cli_debug_names_why_a_host_runs_commands_without_a_session(
     assert "sh -s is not allowed on this host" in done.stderr
     quiet = subprocess.run(argv[:-2] + [str(score_file)], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert "debug:" not in quiet.stderr, "without --debug the reason is not printed"
+
+
+def test_a_first_session_that_was_only_late_is_tried_again_for_the_next_command(
+    make_host: HostFactory, ssh_servers: list[SshServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy host that answers the reader's hello late is no host without a reader: one command goes to an exec
+    channel, the next runs in a session."""
+    from topologies.host.ssh import session as session_module
+
+    real_open = session_module.CommandSession.open
+    calls: list[bool] = []
+
+    async def late_once(conn: object, *, as_root: bool, timeout_s: float) -> object:
+        calls.append(as_root)
+        if len(calls) == 1:
+            raise session_module.ReaderUnavailable("'sh -s' did not answer in time", late=True)
+        return await real_open(conn, as_root=as_root, timeout_s=timeout_s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(session_module.CommandSession, "open", late_once)
+
+    async def run() -> tuple[bool, bool]:
+        runner = runner_of(make_host(ssh_servers[0]))
+        try:
+            first = is_reader(await reader_of_command(runner))
+            second = is_reader(await reader_of_command(runner))
+            return first, second
+        finally:
+            await runner.aclose()
+
+    assert anyio.run(run) == (False, True)

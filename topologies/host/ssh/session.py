@@ -45,7 +45,14 @@ class CommandNotStarted(Exception):
 
 
 class ReaderUnavailable(Exception):
-    """The host could not run the reader; the message says why (shown with --debug)."""
+    """The host could not run the reader; the message says why (shown with --debug).
+
+    ``late``: the reader did not answer within the time given, which a busy host also does.
+    """
+
+    def __init__(self, message: str, *, late: bool = False) -> None:
+        super().__init__(message)
+        self.late = late
 
 
 async def _read_both(stdout: Callable[[], Coroutine[Any, Any, object]], stderr: Callable[[], Coroutine[Any, Any, object]]) -> None:
@@ -139,7 +146,9 @@ class CommandSession:
         except (SessionEnded, TimeoutError) as exc:
             session.close()
             why = "did not answer in time" if isinstance(exc, TimeoutError) else "ended"
-            raise ReaderUnavailable(f"{reader_line(sudo=as_root).decode()!r} {why}{await session._ending()}") from None
+            raise ReaderUnavailable(
+                f"{reader_line(sudo=as_root).decode()!r} {why}{await session._ending()}", late=isinstance(exc, TimeoutError)
+            ) from None
         except BaseException:
             session.close()
             raise

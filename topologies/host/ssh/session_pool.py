@@ -34,6 +34,8 @@ from .process import GroupStopper, run_wrapped
 from .session import CommandNotStarted, CommandSession, ReaderUnavailable
 
 LOG = logging.getLogger(__name__)
+LATE_READERS_BEFORE_FALLBACK = 2
+"""How many times a first session may be late (that command runs in an exec channel) before the connection gives up on sessions."""
 
 
 class SessionPool:
@@ -59,6 +61,8 @@ class SessionPool:
         self._open: set[CommandSession] = set()
         self._as_root: bool | None = None
         """Whether readers run under sudo; ``None`` until the first one ran."""
+        self._late_readers = 0
+        """First sessions that did not answer in time so far (a host whose reader hangs falls back at the next)."""
         self.fallback_reason: str | None = None
         """Why commands run in exec channels, once no reader could run."""
         self._deciding = anyio.Lock()
@@ -134,16 +138,24 @@ class SessionPool:
 
     async def _first_session(self) -> CommandSession | None:
         reasons: list[str] = []
+        late = False
         for as_root in (True, False) if self._sudo else (False,):
             try:
                 session = await CommandSession.open(self._conn, as_root=as_root, timeout_s=self._open_timeout_s)
             except (ReaderUnavailable, asyncssh.ChannelOpenError) as exc:
                 reasons.append(str(exc))
+                late = late or (isinstance(exc, ReaderUnavailable) and exc.late)
                 continue
             self._as_root = as_root
             if reasons:
                 LOG.debug("%s: %s; the command session runs as the login user, with sudo per command", self._host, reasons[0])
             return self._opened(session)
+        if late and self._late_readers < LATE_READERS_BEFORE_FALLBACK:
+            # A reader that was only slow (a loaded host) is no proof the host cannot run one: this command
+            # goes to an exec channel and the next one tries a session again.
+            self._late_readers += 1
+            LOG.debug("%s: the command session was late (%s); this command runs in an exec channel", self._host, reasons[0])
+            return None
         self.fallback_reason = "; ".join(reasons)
         LOG.debug("%s: no command session (%s); every command runs in an exec channel", self._host, self.fallback_reason)
         return None
