@@ -10,6 +10,7 @@ from harmony_py.capability_check import member_gaps
 from harmony_py.topology import TopologyReport
 from topologies.app.localhost import AppRuntimeKind, LocalApplications
 from topologies.balancer import DEFAULT_ROOT
+from topologies.gap_hooks import asks_for_docker, includes_runtime
 
 from .base import HostTopology
 from .local_runner import LocalCommandRunner
@@ -90,8 +91,6 @@ class LocalhostTopology(HostTopology):
         The engine is asked here (blocking, seconds at most), when a capability
         needs it: ``Docker`` itself, or applications run in containers.
         """
-        from topologies.gap_hooks import asks_for_docker, includes_runtime
-
         gaps = member_gaps(self, capability)
         needs_engine = asks_for_docker(capability)
         apps_in_containers = self.app_runtime == "docker" and includes_runtime(capability)
