@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import anyio
 
-from topologies.host.ssh.connect_gate import SERVER_WINDOW, ConnectGate, _ServerWindow
+from topologies.host.ssh.connect_gate import SERVER_WINDOW, Attempt, ConnectGate, _ServerWindow
 
 HOST, PORT = "10.0.0.1", 22
 
 
-def test_drops_of_one_round_halve_the_window_once_and_successes_grow_it_back() -> None:
-    async def scenario() -> list[int]:
+def test_drops_of_one_round_halve_the_window_once_and_it_grows_back_by_one_per_window_of_successes() -> None:
+    async def scenario() -> tuple[int, list[bool], list[int]]:
         gate = ConnectGate()
-        sizes: list[int] = []
         ready = anyio.Event()
+        attempts: list[Attempt] = []
 
         async def handshake(dropped: bool) -> None:
             async with gate.handshake(HOST, PORT) as attempt:
+                attempts.append(attempt)
                 await ready.wait()
                 attempt.dropped = dropped
 
@@ -29,14 +30,29 @@ def test_drops_of_one_round_halve_the_window_once_and_successes_grow_it_back() -
                 tasks.start_soon(handshake, n >= 2)
             await _settle()
             ready.set()
-        sizes.append(gate.window_size(HOST, PORT))
-        for _ in range(SERVER_WINDOW):
+        halved = gate.window_size(HOST, PORT)
+        sizes: list[int] = []
+        for _ in range(4 + 5 + 6):
             async with gate.handshake(HOST, PORT):
                 pass
-        sizes.append(gate.window_size(HOST, PORT))
-        return sizes
+            sizes.append(gate.window_size(HOST, PORT))
+        return halved, [attempt.shed for attempt in attempts], sizes
 
-    assert anyio.run(scenario) == [SERVER_WINDOW // 2, SERVER_WINDOW]
+    halved, shed, sizes = anyio.run(scenario)
+    assert halved == SERVER_WINDOW // 2
+    # Those dropped after the server let two through were shed by a server that is up.
+    assert shed.count(True) == SERVER_WINDOW - 2
+    assert sizes == [4, 4, 4, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7]
+
+
+def test_a_drop_by_a_server_that_never_let_one_through_is_not_shedding() -> None:
+    async def scenario() -> bool:
+        gate = ConnectGate()
+        async with gate.handshake(HOST, PORT) as attempt:
+            attempt.dropped = True
+        return attempt.shed
+
+    assert anyio.run(scenario) is False
 
 
 def test_a_waiter_woken_then_cancelled_passes_its_slot_on() -> None:

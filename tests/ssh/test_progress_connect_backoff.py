@@ -22,7 +22,7 @@ from topologies.host.ssh.connect_gate import connect_gate
 from .conftest import UNUSED_ADDRESS, HostFactory
 from .sshd import SshServer, UserKey, start_server, stop_server, write_known_hosts
 
-MEMBERS = 48
+MEMBERS = 24
 ADDRESS = "127.33.7.1"
 
 
@@ -40,7 +40,7 @@ CONNECT_TIMEOUT_S = 6.0
 the server kept dropping while a full suite loaded two cores)."""
 
 
-def test_a_group_of_48_members_on_an_sshd_with_max_startups_2_all_connect_within_a_6_s_connect_timeout(
+def test_a_group_of_24_members_on_an_sshd_with_max_startups_2_all_connect_within_a_6_s_connect_timeout(
     busy_server: tuple[SshServer, Path], user_key: UserKey
 ) -> None:
     server, known_hosts = busy_server

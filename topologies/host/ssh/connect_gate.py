@@ -9,11 +9,13 @@ costly part of a connection for both sides. Two bounds apply:
   connections beyond ``MaxStartups`` unauthenticated ones (10 by default, then
   30 % of new ones, all beyond 100): many members behind one address (a
   bastion, a test fleet, a host reached under several labels) would see most
-  of their first attempts dropped. The window starts below sshd's default,
+  of their first attempts dropped. The window starts below sshd's default and
   halves when the server drops a handshake (once per round, as TCP's
-  congestion window does) and grows by one per handshake that got through,
-  so it settles at what the server accepts, and the others wait here instead
-  of being dropped there.
+  congestion window does). Until the first drop it grows by one per handshake
+  that got through; after it, by one per window of them (TCP's congestion
+  avoidance): a server that dropped at some size is not pushed back to it at
+  once, so the window settles just under what the server accepts, and the
+  others wait here instead of being dropped there.
 
 Waiting for a slot is not counted against a host's connect timeout: the
 timeout is about the host, the queue is ours.
@@ -45,6 +47,10 @@ class _ServerWindow:
     """Bumped at each halving: a drop of a handshake started before it was already answered."""
     drops: int = 0
     """Handshakes the server dropped so far (for tests and --debug)."""
+    accepted: int = 0
+    """Handshakes that got through so far: a server that accepted any is up, and a drop is its load shedding."""
+    credit: int = 0
+    """Handshakes through since the window last grew, once it has halved: it grows by one per window of them."""
     waiting: deque[anyio.Event] = field(default_factory=deque)
 
     async def enter(self) -> int:
@@ -69,9 +75,22 @@ class _ServerWindow:
             if started_in_round == self.round:
                 self.size = max(1, self.size // 2)
                 self.round += 1
-        elif self.size < SERVER_WINDOW:
-            self.size += 1
+                self.credit = 0
+        else:
+            self.accepted += 1
+            self._grow()
         self._wake()
+
+    def _grow(self) -> None:
+        if self.size >= SERVER_WINDOW:
+            return
+        if self.round == 0:
+            self.size += 1
+            return
+        self.credit += 1
+        if self.credit >= self.size:
+            self.size += 1
+            self.credit = 0
 
     def _wake(self) -> None:
         # As many as may now enter; each checks again when it runs.
@@ -99,6 +118,7 @@ class ConnectGate:
                 yield attempt
         finally:
             window.leave(started_in_round, dropped=attempt.dropped)
+            attempt.shed = attempt.dropped and window.accepted > 0
 
     def window_size(self, host: str, port: int) -> int:
         """The current window of ``host:port`` (for tests and --debug)."""
@@ -116,6 +136,8 @@ class Attempt:
     """One handshake in its slot; ``dropped`` tells the window how it ended."""
 
     dropped: bool = False
+    shed: bool = False
+    """Set by the gate: dropped by a server that has let other handshakes through (it is up and shedding load)."""
 
 
 _gates: dict[asyncio.AbstractEventLoop, ConnectGate] = {}

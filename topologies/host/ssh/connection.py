@@ -10,7 +10,10 @@ An authentication failure, a host key refused, a name that does not resolve or
 a server with no algorithm in common is final at the first attempt. Handshakes
 wait for a slot of the connect gate first (connect_gate.py: a bound for the
 process and an adaptive window per server, so that sshd's ``MaxStartups``
-does not drop a fleet's connections); that wait is not part of the timeout.
+does not drop a fleet's connections); that wait is not part of the timeout,
+nor, up to ``MAX_SHED_ATTEMPTS``, are attempts that a server which let other
+handshakes through dropped (it is up and shedding load, as ``MaxStartups``
+does: the wait is the queue's, not the host's).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from .packet_logging import skip_packet_logging_when_off
 FIRST_BACKOFF_S = 0.1
 MAX_BACKOFF_S = 2.0
 KEEPALIVE_INTERVAL_S = 15.0
+MAX_SHED_ATTEMPTS = 12
+"""Attempts, shed by a server that accepts others, not counted against a host's connect timeout: a bound, so that a
+server that drops this one connection for another reason still fails within a known time."""
 CIPHER_PREFERENCE: tuple[str, ...] = (
     "aes256-gcm@openssh.com",
     "aes128-gcm@openssh.com",
@@ -100,16 +106,17 @@ async def connect(options: ConnectOptions) -> asyncssh.SSHClientConnection:
     gate = connect_gate()
     spent = 0.0  # seconds of attempts and pauses: the wait for a slot of the gate is not the host's
     backoff = FIRST_BACKOFF_S
-    attempts = 0
+    attempts = shed = 0
     last_error = "no attempt was made"
     while (remaining := options.connect_timeout_s - spent) > 0:
         attempts += 1
         async with gate.handshake(options.host, options.port) as slot:
             started = time.monotonic()
-            try:
-                result = await _attempt(options, accept_new, remaining, slot)
-            finally:
-                spent += time.monotonic() - started
+            result = await _attempt(options, accept_new, remaining, slot)
+            took = time.monotonic() - started
+        uncounted = slot.shed and shed < MAX_SHED_ATTEMPTS
+        shed += uncounted
+        spent += 0.0 if uncounted else took
         if isinstance(result, asyncssh.SSHClientConnection):
             if accept_new:
                 _record_host_key(options, result)
@@ -119,9 +126,11 @@ async def connect(options: ConnectOptions) -> asyncssh.SSHClientConnection:
         # Jitter spreads the retries of many hosts failing at once.
         pause = min(backoff * (1 + random.random()), max(0.0, options.connect_timeout_s - spent))
         await anyio.sleep(pause)
-        spent += pause
+        spent += 0.0 if uncounted else pause
         backoff = min(backoff * 2, MAX_BACKOFF_S)
     tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+    if shed:
+        tries += f", {shed} of them dropped by the busy server and not counted"
     raise TopologyNotReadyError(
         f"{options.target}: could not connect within {options.connect_timeout_s:g} s ({tries}, the last: {last_error})"
     )
