@@ -38,6 +38,7 @@ def replicated_service(
         backend_ports=backend_ports,
         address=address,
         health_interval_s=0.5,
+        health_start_period_s=start_timeout_s,
         stop_grace_s=5.0,
         update=UpdatePolicy(monitor_s=start_timeout_s, drain_timeout_s=5.0),
         mounts=tuple(Mount(path, path) for path in host_paths),

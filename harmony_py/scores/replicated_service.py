@@ -124,6 +124,11 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
     """Values may be references to other scores' outputs (e.g. a database URL): the Maestro resolves them."""
     health_command: str | tuple[str, ...] | None = None
     health_interval_s: float = 1.0
+    health_start_period_s: Annotated[float, Duration(minimum_s=0)] = 30.0
+    """How long a new replica may take to start: failed checks in that time do not count against it (Docker's
+    ``start_period``; a check that passes in it makes the replica healthy at once). Without it a replica slower to
+    listen than ``health_interval_s`` times three (the checks' retries) was marked unhealthy and the update rolled
+    back."""
     backend_ports: Annotated[range, PortRange()] = range(20000, 21000)
     address: str = "127.0.0.1"
     stop_grace_s: Annotated[float, Duration(minimum_s=0)] = 10.0
@@ -160,7 +165,12 @@ class ReplicatedServiceScore(Score[DockerWithLoadBalancer]):
                 network="host",
                 mounts=tuple(self.mounts),
                 init=True,
-                health=HealthCheck(health, interval_s=self.health_interval_s, timeout_s=max(2.0, self.health_interval_s)),
+                health=HealthCheck(
+                    health,
+                    interval_s=self.health_interval_s,
+                    timeout_s=max(2.0, self.health_interval_s),
+                    start_period_s=self.health_start_period_s,
+                ),
                 labels={SERVICE_LABEL: self.service, KIND_LABEL: REPLICA, PORT_LABEL: str(port)},
             )
         )

@@ -9,6 +9,7 @@ a plan right after a successful apply is empty.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -170,6 +171,7 @@ def test_replicas_that_cannot_turn_healthy_fail_the_apply_naming_the_replica(
         health_command='test -f /flag/ok && wget -q -O /dev/null "http://127.0.0.1:$PORT/health"',
         mounts=(Mount(str(flag), "/flag"),),
         update=UpdatePolicy(monitor_s=10, drain_timeout_s=5),
+        health_start_period_s=1,  # a new replica is found unhealthy 1.6 s after its start
     )  # fmt: skip
     assert run(host, "apply", score).scores[0].state is ScoreState.CHANGED
     before = sorted(replica_ids(clean_engine, "dep"))
@@ -189,4 +191,31 @@ def test_replicas_that_cannot_turn_healthy_fail_the_apply_naming_the_replica(
 
     (flag / "ok").write_text("")
     assert run(host, "apply", score).scores[0].state is ScoreState.CHANGED
+    assert summaries(run(host, "plan", score)) == []
+
+
+def test_a_replica_slower_to_answer_than_three_checks_is_given_its_start_period_and_deploys(
+    host: LocalhostTopology, clean_engine: Engine, service: list[str], tmp_path: Path
+) -> None:
+    """Checks every 0.2 s with three retries: without a start period the replica is unhealthy after 0.6 s and
+    the update rolls back; the start period lets a replica that answers after 2.5 s (a slow start) deploy."""
+    service.append("slowstart")
+    flag = tmp_path / "flag"
+    flag.mkdir()
+    port, ports = low_port(), free_range(20)
+    score = replicated(
+        "slowstart", "v1", 1, port, ports,
+        health_command='test -f /flag/ok && wget -q -O /dev/null "http://127.0.0.1:$PORT/health"',
+        mounts=(Mount(str(flag), "/flag"),),
+        health_start_period_s=20,
+    )  # fmt: skip
+    answers = threading.Timer(2.5, (flag / "ok").write_text, args=("",))
+    answers.start()
+    try:
+        assert run(host, "apply", score).scores[0].state is ScoreState.CHANGED
+    finally:
+        answers.cancel()
+    [replica] = replica_ids(clean_engine, "slowstart")
+    check = clean_engine.client.containers.get(replica).attrs["Config"]["Healthcheck"]
+    assert check["StartPeriod"] == 20 * 1_000_000_000 and check["Interval"] == 200_000_000
     assert summaries(run(host, "plan", score)) == []

@@ -119,7 +119,7 @@ def test_rolling_update_and_rollback_behind_nginx_on_the_ssh_host(ssh_hosts: Ssh
     host = ssh_hosts.host(ssh_hosts.open)
     port, ports = sshd_free_port(HOST), free_range(10)
 
-    def service(tag: str) -> ReplicatedServiceScore:
+    def service(tag: str, start_period_s: float = 30.0) -> ReplicatedServiceScore:
         return ReplicatedServiceScore(
             "sshweb",
             f"{IMAGE}:{tag}",
@@ -128,6 +128,7 @@ def test_rolling_update_and_rollback_behind_nginx_on_the_ssh_host(ssh_hosts: Ssh
             address=HOST,  # nginx listens on the host's address
             backend_ports=ports,
             health_interval_s=0.2,
+            health_start_period_s=start_period_s,
             stop_grace_s=2,
             update=UpdatePolicy(monitor_s=10, drain_timeout_s=5),
         )
@@ -147,7 +148,7 @@ def test_rolling_update_and_rollback_behind_nginx_on_the_ssh_host(ssh_hosts: Ssh
         assert anyio.run(run, service("v2"), True).scores[0].changes == ()
         # v3 never turns healthy: rolled back, and the clients never noticed.
         with LoadClient(port, HOST) as load:
-            failed = anyio.run(run, service("v3"))
+            failed = anyio.run(run, service("v3", start_period_s=1))  # found unhealthy 1.6 s after its start
         assert states(failed) == [ScoreState.FAILED] and "rolled back" in failed.scores[0].message
         assert load.failures == [] and set(load.answers) == {"v2"}
         assert states(anyio.run(run, service("v2"))) == [ScoreState.UNCHANGED]

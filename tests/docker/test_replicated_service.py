@@ -86,7 +86,7 @@ def test_update_without_downtime_then_automatic_rollback(host: LocalhostTopology
     assert state(apply(host, web("web", "v2", 3, port, ports))) is ScoreState.UNCHANGED
 
     with LoadClient(port) as load:
-        report = apply(host, web("web", "v3", 3, port, ports))
+        report = apply(host, web("web", "v3", 3, port, ports, health_start_period_s=1))  # unhealthy 1.6 s after its start
     assert state(report) is ScoreState.FAILED
     assert "rolled back" in report.scores[0].message and "is unhealthy" in report.scores[0].message
     assert load.failures == [] and set(load.answers) <= {"v2"}
@@ -107,7 +107,7 @@ def test_rollback_restores_replicas_already_replaced(
     # v2's second new replica (on the fourth port) never turns healthy: the first was already swapped in.
     failing_second = f'wget -q -O /dev/null http://127.0.0.1:$PORT/health && test "$PORT" != {ports[3]}'
     with LoadClient(port) as load:
-        report = apply(host, web("api", "v2", 2, port, ports, health_command=failing_second))
+        report = apply(host, web("api", "v2", 2, port, ports, health_command=failing_second, health_start_period_s=1))
     assert state(report) is ScoreState.FAILED and "rolled back" in report.scores[0].message
     assert load.failures == [] and "v2" in load.answers
     assert versions(port) == {"v1"}
