@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,6 +65,13 @@ def unit_of(nodeid: str) -> str:
 
 def _rank(nodeid: str) -> int:
     return next((rank for rank, prefix in enumerate(FIRST) if nodeid.startswith(prefix)), len(FIRST))
+
+
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache for a worker's mypy runs outside the project (``--strict``, no configuration file): they
+    check the same libraries with the same options, and a cold run costs 10-15 s of CPU."""
+    return tmp_path_factory.mktemp("mypy-cache")
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: pytest without it runs the suite serially

@@ -15,8 +15,10 @@ import pytest
 ROOT = Path(__file__).parent.parent
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path | None = None, mypy_cache: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if mypy_cache is not None:
+        env["MYPY_CACHE_DIR"] = str(mypy_cache)
     return subprocess.run(
         [sys.executable, "-m", "harmony_py", *args],
         capture_output=True,
@@ -183,8 +185,8 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1 and "Traceback" in result.stderr
 
 
-def test_check_runs_mypy_strict(tmp_path: Path, files_score: Path) -> None:
-    good = run_cli("check", str(files_score), cwd=tmp_path)
+def test_check_runs_mypy_strict(tmp_path: Path, files_score: Path, mypy_cache: Path) -> None:
+    good = run_cli("check", str(files_score), cwd=tmp_path, mypy_cache=mypy_cache)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "passes mypy --strict" in good.stdout
 
@@ -204,7 +206,7 @@ def test_check_runs_mypy_strict(tmp_path: Path, files_score: Path) -> None:
         """,
         name="bad.py",
     )
-    result = run_cli("check", str(bad), cwd=tmp_path)
+    result = run_cli("check", str(bad), cwd=tmp_path, mypy_cache=mypy_cache)
     assert result.returncode == 1
     assert 'incompatible type "Database"; expected "Score[LocalhostTopology]"' in result.stdout
 
@@ -239,7 +241,7 @@ def test_check_finds_a_module_level_maestro_however_it_is_bound(tmp_path: Path, 
     assert may_define(score_file(tmp_path, body), "maestro") is defines
 
 
-def test_check_does_not_run_the_score_file(tmp_path: Path) -> None:
+def test_check_does_not_run_the_score_file(tmp_path: Path, mypy_cache: Path) -> None:
     marker = tmp_path / "ran"
     path = score_file(
         tmp_path,
@@ -250,7 +252,7 @@ def test_check_does_not_run_the_score_file(tmp_path: Path) -> None:
         maestro = Maestro(LocalhostTopology())
         """,
     )
-    checked = run_cli("check", str(path), cwd=tmp_path)
+    checked = run_cli("check", str(path), cwd=tmp_path, mypy_cache=mypy_cache)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert not marker.exists()
     assert run_cli("plan", str(path), cwd=tmp_path).returncode == 0

@@ -67,12 +67,6 @@ def section(title: str) -> str:
     return README[start : end if end != -1 else len(README)]
 
 
-@pytest.fixture(scope="module")
-def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One mypy cache for this module's mypy runs: they check the same libraries with the same options."""
-    return tmp_path_factory.mktemp("mypy-cache")
-
-
 def run(argv: list[str], cwd: Path, mypy_cache: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if mypy_cache is not None:

@@ -40,8 +40,10 @@ def promised() -> list[str]:
     return [line for line in block.splitlines() if line]
 
 
-def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(argv: list[str], cwd: Path, mypy_cache: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if mypy_cache is not None:
+        env["MYPY_CACHE_DIR"] = str(mypy_cache)
     return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL, timeout=300)
 
 
@@ -67,11 +69,11 @@ def test_the_readme_capability_applies_then_plans_nothing(tmp_path: Path) -> Non
     assert run([*cli, "plan", "--detailed-exitcode", str(path)], tmp_path).returncode == 0
 
 
-def test_mypy_rejects_the_score_on_a_topology_without_the_capability(tmp_path: Path) -> None:
+def test_mypy_rejects_the_score_on_a_topology_without_the_capability(tmp_path: Path, mypy_cache: Path) -> None:
     rejected, error, *_ = promised()
     path = tmp_path / "kv_store.py"
     path.write_text(program(tmp_path / "tour") + f"\nfrom topologies import LocalhostTopology\n\n{rejected}\n")
-    checked = run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(path)], tmp_path)
+    checked = run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", str(path)], tmp_path, mypy_cache)
     lines = checked.stdout.splitlines()
     assert checked.returncode == 1 and len(lines) == 1, checked.stdout + checked.stderr
     assert lines[0].endswith(error), lines[0]
