@@ -25,6 +25,9 @@ from .emulator import client_gone
 from .harness import EmulatorThread
 
 
+OBJECTS = 64
+
+
 def _objects(namespace: str, count: int) -> list[dict[str, Any]]:
     """ConfigMaps, Services and Deployments (replicas 0), as bench/k8s_apply.py makes them."""
     found: list[dict[str, Any]] = []
@@ -124,17 +127,19 @@ def _stored(server: EmulatorThread, namespace: str) -> dict[str, dict[str, Any]]
     return server.call(read)
 
 
-async def test_two_hundred_objects_applied_concurrently_are_those_a_one_at_a_time_apply_makes(
+async def test_objects_applied_concurrently_are_those_a_one_at_a_time_apply_makes(
     kubeconfig: Path, server: EmulatorThread
 ) -> None:
     results = {}
+    # Four times the bound of 16 at once (bench/k8s_apply.py measures 200; the emulator answers about 6 per second
+    # under a full suite's load, so the equivalence is checked on fewer).
     for namespace, bound in (("one-by-one", 1), ("concurrent", 16)):
         topology = K8sAnywhereTopology(kubeconfig=str(kubeconfig), concurrent_requests=bound)
-        outcome = await Maestro(topology).add(NamespaceScore(namespace), K8sResourceScore(_objects(namespace, 200))).apply()
+        outcome = await Maestro(topology).add(NamespaceScore(namespace), K8sResourceScore(_objects(namespace, OBJECTS))).apply()
         assert [r.state for r in outcome.scores] == [ScoreState.CHANGED, ScoreState.CHANGED], outcome
-        assert len(outcome.scores[1].changes) == 200
+        assert len(outcome.scores[1].changes) == OBJECTS
         results[namespace] = _stored(server, namespace)
-    assert len(results["concurrent"]) == 200
+    assert len(results["concurrent"]) == OBJECTS
     assert results["concurrent"] == results["one-by-one"]
     # In the order the server received them: the Namespace, then the ConfigMaps, then the workloads.
     patches = [path for method, path, _ in _requests(server) if method == "PATCH" and "concurrent" in path]

@@ -2,9 +2,10 @@
 
 The tests run in order on one cluster (module fixture): planned, deployed (replication by the
 replication role's client certificate), connected to with ``sslmode=verify-full``, switched
-over (the old leader rejoins by certificate), a certificate near its expiry rotated through a
-reload by Patroni, and the leader's host crashed (it rejoins by certificate). Everything started
-is taken down at the end (tests/postgres/engine_hosts.py).
+over (the old leader rejoins by certificate), and a certificate near its expiry rotated through a
+reload by Patroni. A host crash under TLS is tests/ssh/test_engine_failover.py's (hosts in network
+namespaces, TLS by default there, pg_hba hostssl-only: the crashed member can rejoin and stream only
+by certificate). Everything started is taken down at the end (tests/postgres/engine_hosts.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from harmony_py.scores import PostgreSQLSwitchoverScore
 from topologies.postgres.tls import ClusterAuthority, Issued, issue, new_authority
 
 from .conftest import PG_BIN
-from .engine_hosts import EngineCluster, boot_host, crash_host, make_cluster, take_down
+from .engine_hosts import EngineCluster, make_cluster, take_down
 
 NAME = "haetls"
 REPLICATION_OVER_TLS = (
@@ -232,17 +233,3 @@ def test_a_certificate_expiring_within_the_window_is_rotated_with_a_reload_throu
     again = cluster.apply()
     assert [s.state for s in again.scores] == [ScoreState.UNCHANGED], [s.message for s in again.scores]
     assert not cluster.plan().has_changes
-
-
-def test_host_crash_of_the_leader_fails_over_and_the_crashed_member_rejoins_by_certificate(
-    cluster: EngineCluster,
-) -> None:
-    assert cluster.leader() == "replica"
-    crashed = cluster.participant("replica")
-    crash_host(crashed)
-    cluster.wait("primary leading after the crash", lambda view: view.leader is not None and view.leader.name == "primary")
-    boot_host(crashed)
-    wait_steady(cluster, "primary", "replica")
-    assert replication_over_tls(cluster, "primary") == [["replica", "replicator", "t", "/CN=replicator"]]
-    again = cluster.apply()
-    assert [s.state for s in again.scores] == [ScoreState.UNCHANGED], [s.message for s in again.scores]
