@@ -16,10 +16,11 @@ import anyio
 import pytest
 
 from capabilities import Backend, Frontend
+from capabilities.load_balancer import BalancedService
 from harmony_py import Maestro, ScoreState
 from harmony_py.scores import ReplicatedServiceScore, UpdatePolicy
 from topologies import LocalhostTopology
-from topologies.balancer.nginx import NginxBalancer
+from topologies.balancer.nginx import NginxBalancer, _parse_header, render_service
 from topologies.docker.engine import DockerEngine
 from topologies.host.local_runner import LocalCommandRunner
 
@@ -108,3 +109,24 @@ def test_balancer_change_waits_on_the_host_five_times(
     finally:
         monkeypatch.undo()
         anyio.run(lambda: balancer.remove("waves", drain_timeout_s=2))
+
+
+def test_a_service_of_three_hundred_backends_is_balanced_and_read_back(host: LocalhostTopology) -> None:
+    """Its record is about 13 KB of JSON: nginx reads no line over 4 KiB, so it spans several comment lines."""
+    frontend = Frontend("wide", free_port())
+    backends = [Backend("127.0.0.1", port) for port in range(20000, 20300)]
+    balancer = host.load_balancer()
+    try:
+        anyio.run(lambda: balancer.balance(frontend, backends, drain_timeout_s=2))
+        served = anyio.run(balancer.service, "wide")
+        assert served is not None and served.backends == tuple(backends)
+    finally:
+        anyio.run(lambda: balancer.remove("wide", drain_timeout_s=2))
+    assert anyio.run(balancer.service, "wide") is None
+
+
+def test_a_record_on_one_line_as_earlier_releases_wrote_it_is_still_read() -> None:
+    service = BalancedService(Frontend("old", 8080), (Backend("127.0.0.1", 20000),))
+    text = render_service(service)
+    assert text.startswith("# harmony-balancer: {") and "# harmony-balancer+ " not in text
+    assert _parse_header(text) == service

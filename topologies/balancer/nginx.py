@@ -37,6 +37,10 @@ from topologies.concurrently import on_all
 
 NGINX = "/usr/sbin/nginx"
 _HEADER = "# harmony-balancer: "
+_HEADER_MORE = "# harmony-balancer+ "
+_HEADER_CHUNK = 3000
+"""A file's record (JSON) is its first comment line, continued on lines starting with ``_HEADER_MORE``: nginx reads
+no line longer than 4 KiB ("too long parameter"), and a service of a hundred backends has a longer record."""
 _POLL_S = 0.05
 _START_TIMEOUT_S = 10.0
 _RELOAD_POLL_S = "0.01"
@@ -113,10 +117,10 @@ class NginxBalancer:
         content = await self.runner.read_file(self.main_conf)
         if content is None:
             return []
-        first = content.decode("utf-8", "replace").partition("\n")[0]
-        if not first.startswith(_HEADER):
+        record = _record(content.decode("utf-8", "replace"))
+        if record is None:
             return []
-        services: list[str] = json.loads(first[len(_HEADER) :])
+        services: list[str] = json.loads(record)
         return services
 
     async def master_pid(self) -> int | None:
@@ -281,7 +285,7 @@ def render_main(root: str, services: Sequence[str], includes: Sequence[str], dra
     """The instance's nginx.conf; its first line lists the services it serves."""
     tmp = f"{root}/tmp"
     lines = [
-        _HEADER + json.dumps(sorted(services)),
+        *_header(json.dumps(sorted(services))),
         "# Written by harmony_py; changes made by hand are overwritten.",
         f"pid {_quote(root + '/nginx.pid')};",
         f"error_log {_quote(root + '/error.log')} warn;",
@@ -306,7 +310,7 @@ def render_service(service: BalancedService) -> str:
     frontend = service.frontend
     upstream = f"harmony_{frontend.service.replace('-', '_')}"
     record = {"frontend": asdict(frontend), "backends": [asdict(backend) for backend in service.backends]}
-    lines = [_HEADER + json.dumps(record, sort_keys=True), "# Written by harmony_py; changes made by hand are overwritten."]
+    lines = [*_header(json.dumps(record, sort_keys=True)), "# Written by harmony_py; changes made by hand are overwritten."]
     if service.backends:
         lines.append(f"upstream {upstream} {{")
         lines.extend(
@@ -335,11 +339,30 @@ def render_service(service: BalancedService) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _parse_header(text: str) -> BalancedService | None:
-    first = text.partition("\n")[0]
-    if not first.startswith(_HEADER):
+def _header(record: str) -> list[str]:
+    """The comment lines that carry ``record`` (JSON has no newline in it), each short enough for nginx."""
+    chunks = [record[start : start + _HEADER_CHUNK] for start in range(0, len(record), _HEADER_CHUNK)] or [""]
+    return [_HEADER + chunks[0], *(_HEADER_MORE + chunk for chunk in chunks[1:])]
+
+
+def _record(text: str) -> str | None:
+    """The record the first lines of ``text`` carry (see :func:`_header`), or None when it has none."""
+    lines = text.split("\n")
+    if not lines[0].startswith(_HEADER):
         return None
-    record: dict[str, Any] = json.loads(first[len(_HEADER) :])
+    parts = [lines[0][len(_HEADER) :]]
+    for line in lines[1:]:
+        if not line.startswith(_HEADER_MORE):
+            break
+        parts.append(line[len(_HEADER_MORE) :])
+    return "".join(parts)
+
+
+def _parse_header(text: str) -> BalancedService | None:
+    found = _record(text)
+    if found is None:
+        return None
+    record: dict[str, Any] = json.loads(found)
     return BalancedService(
         Frontend(**record["frontend"]), tuple(Backend(**backend) for backend in record["backends"])
     )
