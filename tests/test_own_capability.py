@@ -8,9 +8,7 @@ into the test's directory; the expected messages are the README's ``text`` block
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,8 @@ import pytest
 
 from harmony_py import Maestro, MissingCapabilityError, TopologyReport, provides
 from topologies import LocalhostTopology
+
+from .test_first_hour import run
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
@@ -38,13 +38,6 @@ def promised() -> list[str]:
     texts: list[str] = re.findall(r"```text\n(.*?)```", SECTION, re.S)
     [block] = texts
     return [line for line in block.splitlines() if line]
-
-
-def run(argv: list[str], cwd: Path, mypy_cache: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if mypy_cache is not None:
-        env["MYPY_CACHE_DIR"] = str(mypy_cache)
-    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL, timeout=300)
 
 
 def load(path: Path) -> ModuleType:
