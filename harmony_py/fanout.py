@@ -72,7 +72,7 @@ class GroupRun(Generic[T]):
                 )
             if earlier is not None and not earlier.has_changes:
                 return RunReport(Phase.APPLY, earlier.topology, earlier.scores, facts=earlier.facts)
-            return await child.apply(forward)
+            return await child.apply(forward, plan=earlier)
 
         return await self._run(Phase.APPLY, apply_member, on_event)
 

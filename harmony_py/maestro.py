@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -28,6 +29,7 @@ from .events import (
 )
 from .fanout import GroupRun
 from .graph import Graph, build_graph
+from .observations import asked_ahead
 from .group import TopologyGroup, check_parallel, raise_open_files_limit
 from .report import Phase, PhaseTimings, RunReport, ScoreReport
 from .run import Run
@@ -268,10 +270,12 @@ class Maestro(Generic[T]):
             self.check_capabilities()
             return await self._group.plan(on_event)
         connected = self._ready is not None
-        ready = await self.prepare(on_event)
-        run = Run(self._topology, self._topology.name, graph, on_event, self._plan_limiter, self._score_timeout_s)
-        started = time.monotonic()
-        await run.plan()
+        # Connecting reads the host's facts in a round trip that can answer the plan's observations too.
+        with contextlib.nullcontext() if connected else asked_ahead(self._topology, (node.score for node in graph.nodes)):
+            ready = await self.prepare(on_event)
+            run = Run(self._topology, self._topology.name, graph, on_event, self._plan_limiter, self._score_timeout_s)
+            started = time.monotonic()
+            await run.plan()
         timings = PhaseTimings(connect_s=0.0 if connected else self._connect_s, observe_s=time.monotonic() - started)
         return self._finish(Phase.PLAN, ready, run.ordered_reports(), on_event, timings)
 
@@ -284,7 +288,10 @@ class Maestro(Generic[T]):
 
         For a group, each member independently. Given the group's ``plan``,
         members whose plan failed are not contacted again and members whose
-        plan found nothing to change keep that result.
+        plan found nothing to change keep that result. A ``plan`` also tells
+        the apply's batch of observations which scores it can answer (those
+        found unchanged ahead of the first change); every score is still
+        observed afresh before its result is reported.
         """
         graph = self.graph()  # first: a cycle or a dangling Ref is refused before any topology is contacted
         if self._group is not None:
@@ -294,7 +301,7 @@ class Maestro(Generic[T]):
         ready = await self.prepare(on_event)
         run = Run(self._topology, self._topology.name, graph, on_event, self._apply_limiter, self._score_timeout_s)
         started = time.monotonic()
-        await run.apply()
+        await run.apply(plan)
         timings = PhaseTimings(connect_s=0.0 if connected else self._connect_s, change_s=time.monotonic() - started)
         return self._finish(Phase.APPLY, ready, run.ordered_reports(), on_event, timings)
 

@@ -14,12 +14,18 @@ have changed on the host (adr/0108): the runner drops it at the first write or
 command, and the run at the first score that did not report "nothing to do",
 before that score is verified. So a no-change apply is answered by one round
 trip per host, and every "changed" is still reported only after a live look.
+
+A plan asks its questions ahead (:func:`asked_ahead`): the snapshot the
+topology takes to prepare (a host's facts) answers the plan's questions too, so
+a plan on a host it has just connected to costs one round trip, not two.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+import contextvars
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from capabilities.command_runner import BatchedObservations, CommandRunner, CommandRunnerService, GuardCheck
@@ -63,19 +69,91 @@ async def batched_observations(
     Yields the function that ends the snapshot (for an apply: call it once a
     score may have changed something, before its result is verified).
     """
-    runner = topology.command_runner() if isinstance(topology, CommandRunner) else None
-    if not isinstance(runner, BatchedObservations):
+    runner = _batching_runner(topology)
+    questions = Questions.of(scores)
+    if runner is None or questions.empty:
         yield _nothing
         return
-    chosen = list(scores)
-    paths = [path for score in chosen if isinstance(score, ObservesPaths) for path in score.observed_paths()]
-    guards = [guard for score in chosen if isinstance(score, ObservesGuards) for guard in score.observed_guards()]
-    read = [path for score in chosen if isinstance(score, ReadsFiles) for path in score.read_paths()]
-    if not paths and not guards and not read:
-        yield _nothing
-        return
-    async with runner.observing(paths, guards, read=read, until_changed=until_changed):
+    async with runner.observing(questions.paths, questions.guards, read=questions.read, until_changed=until_changed):
         yield runner.forget_observations
+
+
+@dataclass(frozen=True)
+class Questions:
+    """What scores will observe on their topology's runner: paths, guards, small files to read."""
+
+    paths: tuple[str, ...] = ()
+    guards: tuple[GuardCheck, ...] = ()
+    read: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, scores: Iterable[object]) -> Questions:
+        chosen = list(scores)
+        return cls(
+            tuple(path for score in chosen if isinstance(score, ObservesPaths) for path in score.observed_paths()),
+            tuple(guard for score in chosen if isinstance(score, ObservesGuards) for guard in score.observed_guards()),
+            tuple(path for score in chosen if isinstance(score, ReadsFiles) for path in score.read_paths()),
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not self.paths and not self.guards and not self.read
+
+    def covers(self, paths: Iterable[str], guards: Iterable[GuardCheck], read: Iterable[str]) -> bool:
+        return (
+            set(paths) <= set(self.paths)
+            and {guard.key() for guard in guards} <= {guard.key() for guard in self.guards}
+            and set(read) <= set(self.read)
+        )
+
+
+@dataclass
+class AskedAhead:
+    """A plan's questions for one runner, asked ahead of the plan (:func:`asked_ahead`).
+
+    The runner adds them to the next snapshot it takes in this context (the one
+    taken to prepare the topology) and keeps that snapshot here, for the plan's
+    own :func:`batched_observations` to use instead of a round trip of its own.
+    """
+
+    runner: object
+    questions: Questions
+    snapshot: object | None = field(default=None)
+    """The runner's snapshot that answered them: the runner's own type, opaque here."""
+
+
+_ASKED_AHEAD: contextvars.ContextVar[AskedAhead | None] = contextvars.ContextVar("harmony_asked_ahead", default=None)
+
+
+@contextlib.contextmanager
+def asked_ahead(topology: object, scores: Iterable[object]) -> Iterator[None]:
+    """Inside, the snapshot ``topology``'s runner takes first also answers what ``scores`` will observe.
+
+    For a plan only: a plan's snapshot holds for the whole plan, so one taken
+    a moment earlier, while the topology prepared, is as true. An apply always
+    takes a fresh one (adr/0108).
+    """
+    runner = _batching_runner(topology)
+    questions = Questions.of(scores)
+    if runner is None or questions.empty:
+        yield
+        return
+    token = _ASKED_AHEAD.set(AskedAhead(runner, questions))
+    try:
+        yield
+    finally:
+        _ASKED_AHEAD.reset(token)
+
+
+def ahead_for(runner: object) -> AskedAhead | None:
+    """The questions asked ahead for ``runner`` in this context, if any (for runners that batch)."""
+    asked = _ASKED_AHEAD.get()
+    return asked if asked is not None and asked.runner is runner else None
+
+
+def _batching_runner(topology: object) -> BatchedObservations | None:
+    runner = topology.command_runner() if isinstance(topology, CommandRunner) else None
+    return runner if isinstance(runner, BatchedObservations) else None
 
 
 def observed_digest(runner: CommandRunnerService, path: str) -> str | None:

@@ -34,7 +34,7 @@ from .observations import Forget, batched_observations
 from .outcome import InterpretStatus, Outcome
 from .outputs import ProducingInterpret, Ref, check_output
 from .refs import substitute
-from .report import Phase, ScoreReport, ScoreState
+from .report import Phase, RunReport, ScoreReport, ScoreState
 from .score import Interpret, Score, keep_identity
 from .triggers import Changed, ChangeRef
 from .values import Change
@@ -158,13 +158,27 @@ class Run(Generic[T]):
 
     # -- apply --------------------------------------------------------------------
 
-    async def apply(self) -> None:
+    async def apply(self, planned: RunReport | None = None) -> None:
         # A fresh batch of observations for the apply (never the plan's), which holds only until
         # something may have changed on the host: see observations.py and adr/0108.
-        scores = (node.score for node in self.graph.nodes)
+        scores = [node.score for node in self._unchanged_ahead(planned)]
         async with batched_observations(self.topology, scores, until_changed=True) as forget:
             self._forget_observations = forget
             await self._run_all(lambda node: node.waits_for, self._apply_node)
+
+    def _unchanged_ahead(self, planned: RunReport | None) -> list[Node[Score[T]]]:
+        """The scores the apply's batch observes: all of them, or given the plan, those it found
+        unchanged ahead of its first change. The batch stops answering at the first change, so
+        asking for the scores after it (every score of a first apply) is a round trip for nothing."""
+        if planned is None:
+            return list(self.graph.nodes)
+        states = {report.identity: report.state for report in planned.scores}
+        ahead: list[Node[Score[T]]] = []
+        for node in self.graph.nodes:
+            if states.get(node.identity) is not ScoreState.UNCHANGED:
+                break
+            ahead.append(node)
+        return ahead
 
     async def _apply_node(self, node: Node[Score[T]]) -> list[Node[Score[T]]]:
         blocked = self._first_failure(node.waits_for)

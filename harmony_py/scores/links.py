@@ -21,7 +21,11 @@ temporary="$(dirname -- "$path")/.$(basename -- "$path").harmony-link.$$"
 ln -s -- "$target" "$temporary" || exit 1
 if [ "$kind" = directory ]; then rmdir -- "$path" || { rm -f -- "$temporary"; exit 1; }; fi
 mv -Tf -- "$temporary" "$path" || { rm -f -- "$temporary"; exit 1; }
+now=$(readlink -- "$path" && printf x) || exit 1
+now=${now%?x}
+[ "$now" = "$target" ] || { printf '%s points to %s after the change, not %s\n' "$path" "$now" "$target" >&2; exit 1; }
 """
+"""Replaces ``path`` by a link to ``target`` atomically, then reads the link back in the same round trip."""
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,6 @@ class LinkInterpret(ConvergingInterpret[CommandRunner]):
         result = await runner.run(argv)
         if not result.ok:
             raise HarmonyError(f"could not link {self.score.path} -> {self.score.target}: {result.stderr_text.strip()}")
-        now = await read_link(runner, self.score.path)
-        if now != self.score.target:
-            raise HarmonyError(f"{self.score.path} points to {now!r} after the change, not {self.score.target!r}")
 
 
 async def read_link(runner: CommandRunnerService, path: str) -> str:

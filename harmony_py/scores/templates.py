@@ -250,7 +250,9 @@ class TemplateInterpret(ConvergingInterpret[CommandRunner]):
             changes.append(self._content_change(current, desired, others_read=bool(found.mode & _OTHERS_READ)))
         if found.mode != mode:
             changes.append(Change(ChangeAction.UPDATE, path, f"mode of {path} {octal(found.mode)} -> {octal(mode)}", attribute="mode"))
-        return changes + await self.owner.plan(runner, path, await ownership(runner, path))
+        if self.owner.wanted:  # who owns it is asked only when the score names an owner or a group
+            changes += await self.owner.plan(runner, path, await ownership(runner, path))
+        return changes
 
     def _content_change(self, current: bytes, desired: bytes, *, others_read: bool) -> Change:
         path = self.score.path

@@ -1,6 +1,8 @@
 """A host's plan observes its files and guards in one round trip; an apply takes one fresh round trip of its
 own, used only until something may have changed; verification observes live (issue 14, "Observations
-batched"; adr/0099, adr/0108). Real sshd servers, see conftest.py."""
+batched"; adr/0099, adr/0108). A plan on a host it has just connected to shares that round trip with the
+host's facts; an apply given its plan batches only the scores planned unchanged ahead of the first change
+(adr/0108's second amendment). Real sshd servers, see conftest.py."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import anyio
 import pytest
 
 from harmony_py import Maestro, RunReport, Score, ScoreState, Secret
-from harmony_py.scores import CommandScore, DirectoryScore, FileScore, LineInFileScore, LinkScore
+from harmony_py.scores import CommandScore, DirectoryScore, FileScore, LineInFileScore, LinkScore, TemplateScore
 from topologies import LinuxHostTopology
 from topologies.host.ssh import files
 from topologies.host.ssh.runner import SshCommandRunner
@@ -48,6 +50,8 @@ def _workload(root: Path) -> list[Score[LinuxHostTopology]]:
     scores: list[Score[LinuxHostTopology]] = [DirectoryScore(str(root / "conf"), mode=0o755)]
     scores += [FileScore(str(root / "conf" / f"{n}.conf"), f"setting = {n}\n") for n in range(FILES)]
     scores.append(FileScore(str(root / "conf" / "key"), Secret("s3cret\n")))
+    # Without owner or group: who owns it is never asked (it was, by a command of its own, on every plan).
+    scores.append(TemplateScore(str(root / "conf" / "app.conf"), "port = {{ port }}\n", {"port": 8080}))
     scores.append(LinkScore(str(root / "current"), str(root / "conf")))
     scores.append(CommandScore(["touch", str(root / "conf" / "made")], creates=str(root / "conf" / "made")))
     return scores
@@ -77,6 +81,46 @@ def test_plan_of_many_file_scores_on_one_host_makes_one_observation_round_trip(
     assert {s.state for s in report.scores} == {ScoreState.UNCHANGED}
     # One batched command, which also reads the link's target (adr/0108; before: readlink, one more).
     assert requests == Counter({"command": 1})
+
+
+def test_a_plan_that_connects_reads_the_hosts_facts_and_observes_every_score_in_one_round_trip(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str]
+) -> None:
+    scores = _workload(remote_dir)
+    _apply(make_host(ssh_servers[0]), scores)
+    requests.clear()
+
+    async def plan() -> RunReport:
+        async with Maestro(make_host(ssh_servers[0])).add(*scores) as maestro:
+            return await maestro.plan()
+
+    report = anyio.run(plan)
+    assert {s.state for s in report.scores} == {ScoreState.UNCHANGED}
+    assert report.facts.get("os"), report.facts  # the facts came from the same command
+    assert requests == Counter({"command": 1})
+
+
+def test_an_apply_given_a_plan_of_changes_only_takes_no_batch_and_still_verifies_each_score_live(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str]
+) -> None:
+    root = remote_dir / "fresh"
+    scores: list[Score[LinuxHostTopology]] = [DirectoryScore(str(root), mode=0o755)]
+    scores += [FileScore(str(root / f"{n}.conf"), f"setting = {n}\n") for n in range(3)]
+
+    async def plan_then_apply() -> tuple[RunReport, Counter[str]]:
+        async with Maestro(make_host(ssh_servers[0])).add(*scores) as maestro:
+            planned = await maestro.plan()
+            assert {s.state for s in planned.scores} == {ScoreState.PENDING}
+            requests.clear()
+            applied = await maestro.apply(plan=planned)
+            return applied, Counter(requests)
+
+    applied, sent = anyio.run(plan_then_apply)
+    assert {s.state for s in applied.scores} == {ScoreState.CHANGED}
+    # The first score changes the host, so a batch would answer nothing: no command at all, and every
+    # score observed live over SFTP (its look before the change, and its verification after).
+    assert sent["command"] == 0 and sent["sftp stat"] >= 2 * len(scores), sent
+    assert sorted(p.name for p in root.iterdir()) == ["0.conf", "1.conf", "2.conf"]
 
 
 def test_plan_from_the_snapshot_shows_a_diff_and_hides_a_secret_without_reading_it(

@@ -45,8 +45,12 @@ MAX_PATHS = 1000
 # One NUL-terminated answer per pair, in order:
 #   r: "=RESOLVED" | "-" (nothing there) | "?" (not a directory, or not known here)
 #   s: "-" | "?" | "HEXMODE SIZE" and, for a regular file, a newline and the
-#      output of dd | sha256sum with dd's status as "dd=N" (in either order);
-#      for a link a newline and "@TARGET".
+#      output of dd | sha256sum when this login may read it (nothing otherwise:
+#      the score's own read then names the error). Should dd still fail (the
+#      file swapped after the test), its error message is what gets hashed: a
+#      digest no content a score wants has, so the score reads the file live
+#      (no "dd=N" status is needed, and so no subshell either); for a link a
+#      newline and "@TARGET".
 #   c: as s, then always "\n#" + the followed file's dd | sha256sum and "\n#" +
 #      its content in hex (both empty when not read); the content is taken only
 #      when its SHA-256 is that hash, so a file that changed between the two
@@ -56,8 +60,12 @@ MAX_PATHS = 1000
 # (observed live, with its own error).
 # dd opens with O_NOFOLLOW|O_NONBLOCK as in files._DIGEST_SCRIPT: a link or FIFO
 # swapped in after the test fails instead of being followed or waited on.
-# A directory is resolved by the shell itself (cd -P, pwd -P: no program started
-# for it); one this login may not enter answers "?" and is resolved live.
+# A directory is resolved by the shell itself (cd -P, then $PWD: no program or
+# subshell started for it; the loop runs in one subshell of its own, so the guards
+# after it run in the command's own directory); one this login may not enter
+# answers "?" and is resolved live. Answers are written as they are found, not
+# gathered in command substitutions (each one a forked shell: with the hashes,
+# about half of the processes a batch started on the host).
 # Every argument is lstat'ed by ONE stat program first ("MODE SIZE NAME" a line,
 # in argument order, nothing for what is not there); a path takes its line when
 # the next line names exactly it, and runs stat of its own otherwise (a name with
@@ -87,15 +95,16 @@ absent() {
   done
   [ -d "$d" ] && [ -x "$d" ]
 }
-digest_of() { { { dd if="$1" iflag="$2" bs=1048576 status=none; echo "dd=$?" >&3; } | sha256sum; } 3>&1 2>/dev/null; }
+digest_of() { dd if="$1" iflag="$2" bs=1048576 status=none 2>&1 | sha256sum 2>/dev/null; }
+(
 while [ "$#" -gt 1 ]; do
   q=$1 p=$2
   shift 2
   take "$q" || :
   if [ "$q" = r ]; then
     take "$p" || :
-    if [ -d "$p" ] && r=$(cd -P -- "$p" 2>/dev/null && pwd -P && printf x); then
-      printf '=%s\0' "${r%?x}"
+    if [ -d "$p" ] && cd -P -- "$p" 2>/dev/null; then
+      printf '=%s\0' "$PWD"
     elif absent "$p"; then printf '%s\0' '-'
     else printf '%s\0' '?'
     fi
@@ -105,24 +114,25 @@ while [ "$#" -gt 1 ]; do
     if absent "$p"; then printf '%s\0' '-'; else printf '%s\0' '?'; fi
     continue
   fi
-  h=
+  printf '%s\n' "$m"
   if [ -L "$p" ]; then
-    if l=$(readlink -- "$p" && printf x); then h="@${l%?x}"; fi
-  elif [ -f "$p" ]; then
-    h=$(digest_of "$p" nofollow,nonblock)
+    if l=$(readlink -- "$p" && printf x); then printf '@%s' "${l%?x}"; fi
+  elif [ -f "$p" ] && [ -r "$p" ]; then
+    digest_of "$p" nofollow,nonblock
   fi
   if [ "$q" = c ]; then
-    k= c=
+    printf '\n#'
     if [ -f "$p" ] && n=$(stat -L -c %s -- "$p" 2>/dev/null) && [ "$n" -le {max_content} ]; then
-      k=$(digest_of "$p" nonblock)
-      c=$(dd if="$p" iflag=nonblock bs=1048576 status=none 2>/dev/null | od -An -v -tx1 | tr -d ' \n')
+      digest_of "$p" nonblock
+      printf '\n#'
+      dd if="$p" iflag=nonblock bs=1048576 status=none 2>/dev/null | od -An -v -tx1 | tr -d ' \n'
+    else
+      printf '\n#'
     fi
-    h="$h
-#$k
-#$c"
   fi
-  printf '%s\n%s\0' "$m" "$h"
+  printf '\0'
 done
+)
 """
 # A guard: its variables arrive on this command's stdin as the wrapper's header
 # lines (command_line.env_header), ended by an empty line; it runs in a pipeline
@@ -247,7 +257,7 @@ def _content(answer: str) -> tuple[str, bytes | None]:
     words = hashed.split()
     digests = [word for word in words if _HEX64.fullmatch(word)]
     read = _bytes(content)
-    if "dd=0" not in words or len(digests) != 1 or read is None or hashlib.sha256(read).hexdigest() != digests[0]:
+    if len(digests) != 1 or read is None or hashlib.sha256(read).hexdigest() != digests[0]:
         return rest, None
     return rest, read
 
@@ -266,7 +276,7 @@ def _describe(path: str, answer: str, snapshot: PlanSnapshot) -> FileStat | None
         return found
     hashed_words = hashed.split()
     digests = [word for word in hashed_words if _HEX64.fullmatch(word)]
-    if found.kind is FileKind.FILE and "dd=0" in hashed_words and len(digests) == 1:
+    if found.kind is FileKind.FILE and len(digests) == 1:
         snapshot.digests[path] = digests[0]
     return found
 

@@ -24,6 +24,7 @@ import anyio
 import asyncssh
 
 from capabilities.command_runner import CommandResult, FileStat, GuardCheck
+from harmony_py.observations import ahead_for
 from topologies.loop_lock import LoopLock
 
 from . import files, plan_snapshot
@@ -201,7 +202,7 @@ class SshCommandRunner:
         taken (too many paths, a host without GNU stat) every
         observation is made live; the reason is logged at debug level.
         """
-        snapshot = await self._take_snapshot(paths, guards, read)
+        snapshot = await self._snapshot_for(list(paths), list(guards), list(read), until_changed=until_changed)
         if snapshot is not None:
             snapshot.until_changed = until_changed
         token = _PLANNING.set((self, snapshot)) if snapshot is not None else None
@@ -242,10 +243,36 @@ class SshCommandRunner:
         """Called before anything that may change the host: an apply's snapshot is no longer the truth."""
         self.forget_observations()
 
+    async def _snapshot_for(
+        self, paths: list[str], guards: list[GuardCheck], read: list[str], *, until_changed: bool
+    ) -> PlanSnapshot | None:
+        """A new snapshot, or for a plan the one a moment earlier that also answered the plan's questions asked ahead."""
+        asked = ahead_for(self)
+        if asked is None or until_changed:
+            return await self._take_snapshot(paths, guards, read)
+        kept = asked.snapshot
+        if isinstance(kept, PlanSnapshot) and kept.valid and asked.questions.covers(paths, guards, read):
+            asked.snapshot = None  # answers one plan, once
+            return kept
+        if kept is not None:
+            return await self._take_snapshot(paths, guards, read)
+        ahead = asked.questions
+        every_guard = {guard.key(): guard for guard in [*guards, *ahead.guards]}
+        snapshot = await self._take_snapshot(
+            list(dict.fromkeys([*paths, *ahead.paths])), list(every_guard.values()),
+            list(dict.fromkeys([*read, *ahead.read])), quiet_when_too_many=True,
+        )  # fmt: skip
+        if snapshot is not None:
+            asked.snapshot = snapshot
+            return snapshot
+        return await self._take_snapshot(paths, guards, read)
+
     async def _take_snapshot(
-        self, paths: Iterable[str], guards: Iterable[GuardCheck], read: Iterable[str]
+        self, paths: Iterable[str], guards: Iterable[GuardCheck], read: Iterable[str], *, quiet_when_too_many: bool = False
     ) -> PlanSnapshot | None:
         questions = plan_snapshot.batch(paths, guards, read=read, timeout_s=self.settings.command_timeout_s)
+        if questions is None and quiet_when_too_many:
+            return None
         if questions is None:
             LOG.debug("%s: observations not batched (nothing to ask, or more than %d)", self.name, plan_snapshot.MAX_PATHS)
             return None
