@@ -139,3 +139,50 @@ def test_one_stat_for_every_path_answers_as_a_stat_per_path_does_whatever_the_na
     assert once.stats[str(base / "x a b")] == FileStat(FileKind.FILE, 0o603, 3)
     assert once.stats[str(base / "new\nline")] == FileStat(FileKind.FILE, 0o600, 0)
     assert once.links[str(base / "link")] == "a b" and once.stats[str(base / "missing")] is None
+
+
+def _programs_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sha256sum_first: str = "") -> Path:
+    """Put ``dd`` and ``sha256sum`` wrappers first on PATH that log each start (and run ``sha256sum_first``
+    in the one-shot ``sha256sum -- …`` before it reads anything); the log's path."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "programs.log"
+    bin_dir.mkdir()
+    for program in ("dd", "sha256sum"):
+        real = subprocess.run(["sh", "-c", f"command -v {program}"], capture_output=True, text=True, check=True).stdout.strip()
+        hook = f'if [ "$1" = -- ]; then {sha256sum_first or ":"}; fi\n' if program == "sha256sum" else ""
+        wrapper = bin_dir / program
+        wrapper.write_text(f'#!/bin/sh\necho "{program} $*" >> {log}\n{hook}exec {real} "$@"\n')
+        wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return log
+
+
+def test_one_sha256sum_hashes_every_plain_named_file_and_an_escaped_name_gets_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {"a.conf": b"a\n", "b c.conf": b"bee\n", "back\\slash": b"escaped by sha256sum\n", "empty": b""}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    log = _programs_logged(tmp_path, monkeypatch)
+    snapshot = _snapshot([str(tmp_path / name) for name in files])
+    assert snapshot is not None
+    assert {name: snapshot.digests[str(tmp_path / name)] for name in files} == {
+        name: hashlib.sha256(content).hexdigest() for name, content in files.items()
+    }
+    started = log.read_text().splitlines()
+    # One sha256sum for the three plain names; the escaped name by dd | sha256sum of its own.
+    assert [line.split()[0] for line in started].count("sha256sum") == 2 and sum(line.startswith("dd ") for line in started) == 1, started
+
+
+def test_a_file_swapped_for_a_link_while_the_batch_hashes_gets_no_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sha256sum follows a link (dd's O_NOFOLLOW does not): the stat after it sees the link, and the
+    followed file's hash is never taken as the path's."""
+    path, elsewhere = tmp_path / "app.conf", tmp_path / "elsewhere"
+    path.write_bytes(b"mine\n")
+    elsewhere.write_bytes(b"mine\n")  # same size and content: only the kind tells them apart
+    swap = f"rm -f {path} && ln -s {elsewhere} {path}"
+    _programs_logged(tmp_path, monkeypatch, sha256sum_first=swap)
+    snapshot = _snapshot([str(path)])
+    assert snapshot is not None
+    assert str(path) not in snapshot.digests
