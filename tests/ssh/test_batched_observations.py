@@ -123,6 +123,31 @@ def test_an_apply_given_a_plan_of_changes_only_takes_no_batch_and_still_verifies
     assert sorted(p.name for p in root.iterdir()) == ["0.conf", "1.conf", "2.conf"]
 
 
+def test_a_write_after_a_plan_that_saw_no_leftover_temporary_skips_the_sweep_and_a_leftover_is_swept(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leftover = remote_dir / f".a.conf.{'0' * 12}{files.TEMPORARY_SUFFIX}"  # as a write killed outright leaves it
+    leftover.write_text("half a write")
+    swept: list[str] = []
+    sweep = files._remove_stale_temporaries
+
+    async def counted(sftp: Any, directory: str, base: str) -> None:
+        swept.append(base)
+        await sweep(sftp, directory, base)
+
+    monkeypatch.setattr(files, "_remove_stale_temporaries", counted)
+    scores = [FileScore(str(remote_dir / name), f"{name}\n") for name in ("a.conf", "b.conf")]
+
+    async def plan_then_apply() -> RunReport:
+        async with Maestro(make_host(ssh_servers[0])).add(*scores) as maestro:
+            return await maestro.apply(plan=await maestro.plan())
+
+    assert {s.state for s in anyio.run(plan_then_apply).scores} == {ScoreState.CHANGED}
+    assert swept == ["a.conf"]  # b.conf's directory listing (four requests) spared
+    assert not leftover.exists()
+    assert (remote_dir / "b.conf").read_text() == "b.conf\n"
+
+
 def test_plan_from_the_snapshot_shows_a_diff_and_hides_a_secret_without_reading_it(
     make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str]
 ) -> None:

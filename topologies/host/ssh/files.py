@@ -73,10 +73,15 @@ async def read_file(sftp: asyncssh.SFTPClient, path: str) -> bytes | None:
     return content.encode("utf-8") if isinstance(content, str) else bytes(content)
 
 
-async def write_file(sftp: asyncssh.SFTPClient, path: str, content: bytes, mode: int) -> None:
-    """Write a temporary file beside ``path``, give it ``mode`` while empty, then rename it over ``path``."""
+async def write_file(sftp: asyncssh.SFTPClient, path: str, content: bytes, mode: int, *, sweep: bool = True) -> None:
+    """Write a temporary file beside ``path``, give it ``mode`` while empty, then rename it over ``path``.
+
+    ``sweep=False`` when the caller has just seen that no earlier write left a temporary of ``path``
+    (the plan's batch says so, plan_snapshot.py): the sweep lists the directory, four requests.
+    """
     directory, base = posixpath.split(path)
-    await _remove_stale_temporaries(sftp, directory, base)
+    if sweep:
+        await _remove_stale_temporaries(sftp, directory, base)
     temporary = posixpath.join(directory, f".{base}.{secrets.token_hex(_TOKEN_BYTES)}{TEMPORARY_SUFFIX}")
     flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
     try:
@@ -153,7 +158,9 @@ async def resolve(sftp: asyncssh.SFTPClient, path: str) -> str | None:
     return resolved if isinstance(resolved, str) and found is not None and not isinstance(found, BaseException) else None
 
 
-async def write_within(sftp: asyncssh.SFTPClient, host: str, path: str, content: bytes, mode: int) -> None:
+async def write_within(
+    sftp: asyncssh.SFTPClient, host: str, path: str, content: bytes, mode: int, *, sweep: bool = True
+) -> None:
     """:func:`write_file`, after checking that the directory exists and no symbolic link leads to it.
 
     SFTP has no ``openat``: the directory is resolved right before the
@@ -166,7 +173,7 @@ async def write_within(sftp: asyncssh.SFTPClient, host: str, path: str, content:
         raise RemoteFileError(f"{host}: {directory} does not exist")
     if resolved != directory:
         raise RemoteFileError(f"{host}: {directory} resolves to {resolved} through a symlink: nothing is written through it")
-    await write_file(sftp, path, content, mode)
+    await write_file(sftp, path, content, mode, sweep=sweep)
 
 
 DIGEST_MISSING = 3

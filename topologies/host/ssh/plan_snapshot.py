@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from capabilities.command_runner import CommandResult, FileKind, FileStat, GuardCheck
 
 from .command_line import env_header, nested_words
+from .files import TEMPORARY_SUFFIX
 
 MAX_CONTENT = 65536
 """Files a score reads (``read_paths``) up to this size travel in the batch (hex: twice as many bytes)."""
@@ -55,6 +56,10 @@ MAX_PATHS = 1000
 #      its content in hex (both empty when not read); the content is taken only
 #      when its SHA-256 is that hash, so a file that changed between the two
 #      reads (or a failed read) is read live.
+# After the answers, one more: "temporaries" and the 1-based numbers of the "s"
+# and "c" pairs whose directory holds a name like a leftover temporary of theirs
+# (".<base>.*.harmony-tmp", a shell glob: no program), or which this login may
+# not list; a write sweeps leftovers only for those (files.write_file).
 # "-" only when the nearest existing directory above is one this login may
 # search: a path under a directory it may not enter, or under a file, is "?"
 # (observed live, with its own error).
@@ -130,9 +135,18 @@ hashed() {
   [ -n "$h" ] && [ "$u" = "$2" ]
 }
 (
+j=0 X=
 while [ "$#" -gt 1 ]; do
   q=$1 p=$2
   shift 2
+  j=$((j + 1))
+  if [ "$q" != r ]; then
+    d=${p%/*}; [ -n "$d" ] || d=/
+    if [ -d "$d" ] && ! [ -r "$d" ]; then X="$X $j"
+    else
+      for f in "$d/.${p##*/}".*{suffix}; do if [ -e "$f" ] || [ -L "$f" ]; then X="$X $j"; fi; break; done
+    fi
+  fi
   take "$q" || :
   if [ "$q" = r ]; then
     take "$p" || :
@@ -165,6 +179,7 @@ while [ "$#" -gt 1 ]; do
   fi
   printf '\0'
 done
+printf 'temporaries%s\0' "$X"
 )
 """
 # A guard: its variables arrive on this command's stdin as the wrapper's header
@@ -185,7 +200,11 @@ guard() {
   printf '%s\0' "$?"
 }
 """
-_SCRIPT = _SCRIPT.replace("{max_content}", str(MAX_CONTENT)).replace("{stat_once_args}", str(2 * STAT_ONCE_PAIRS))
+_SCRIPT = (
+    _SCRIPT.replace("{max_content}", str(MAX_CONTENT))
+    .replace("{stat_once_args}", str(2 * STAT_ONCE_PAIRS))
+    .replace("{suffix}", TEMPORARY_SUFFIX)
+)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -204,6 +223,8 @@ class PlanSnapshot:
     links: dict[str, str] = field(default_factory=dict)
     exits: dict[str, int] = field(default_factory=dict)
     """Guard exit statuses by :meth:`GuardCheck.key` (no revealed variable is kept)."""
+    without_temporaries: set[str] = field(default_factory=set)
+    """Paths whose directory held no leftover temporary of theirs (an interrupted write's) when seen."""
     until_changed: bool = False
     valid: bool = True
 
@@ -258,9 +279,14 @@ def parse(questions: Batch, result: CommandResult) -> PlanSnapshot | None:
     """The snapshot ``result`` describes, or ``None`` when it is not exactly one answer per question."""
     pairs = questions.pairs
     answers = result.stdout.split(b"\0")
-    if not result.ok or len(answers) != len(pairs) + len(questions.guards) + 1 or answers[-1]:
+    if not result.ok or len(answers) != len(pairs) + 1 + len(questions.guards) + 1 or answers[-1]:
+        return None
+    temporaries = answers[len(pairs)].split()
+    if temporaries[:1] != [b"temporaries"] or not all(word.isdigit() for word in temporaries[1:]):
         return None
     snapshot = PlanSnapshot()
+    leftovers = {int(word) - 1 for word in temporaries[1:]}
+    snapshot.without_temporaries = {path for index, (question, path) in enumerate(pairs) if question != "r" and index not in leftovers}
     for (question, path), raw in zip(pairs, answers):
         answer = raw.decode("utf-8", "surrogateescape")
         if answer == "?":
@@ -278,7 +304,7 @@ def parse(questions: Batch, result: CommandResult) -> PlanSnapshot | None:
         described = _describe(path, answer, snapshot)
         if described is None:
             return None
-    for guard, raw in zip(questions.guards, answers[len(pairs) :]):
+    for guard, raw in zip(questions.guards, answers[len(pairs) + 1 :]):
         if raw.isdigit():
             snapshot.exits[guard.key()] = int(raw)
     return snapshot

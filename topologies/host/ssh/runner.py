@@ -72,6 +72,8 @@ class SshCommandRunner:
         self.settings = settings
         self._session: _Session | None = None
         self._lock = LoopLock()
+        self._without_temporaries: set[str] = set()
+        """Paths the latest batch saw no leftover temporary of (each spares one write its directory listing)."""
 
     def __repr__(self) -> str:
         return f"SshCommandRunner({self.settings.name!r})"
@@ -148,11 +150,14 @@ class SshCommandRunner:
     ) -> None:
         self._changing()
         sftp = await self._sftp()
+        # The latest batch saw no leftover temporary of this path: the write need not list its directory.
+        sweep = path not in self._without_temporaries
+        self._without_temporaries.discard(path)
         with files.remote_errors(self.name, "write", path):
             if not follow_parent_symlinks:
-                await files.write_within(sftp, self.name, path, content, mode)
+                await files.write_within(sftp, self.name, path, content, mode, sweep=sweep)
                 return
-            await files.write_file(sftp, path, content, mode)
+            await files.write_file(sftp, path, content, mode, sweep=sweep)
 
     async def set_mode(self, path: str, mode: int) -> None:
         self._changing()
@@ -270,6 +275,7 @@ class SshCommandRunner:
     async def _take_snapshot(
         self, paths: Iterable[str], guards: Iterable[GuardCheck], read: Iterable[str], *, quiet_when_too_many: bool = False
     ) -> PlanSnapshot | None:
+        self._without_temporaries = set()
         questions = plan_snapshot.batch(paths, guards, read=read, timeout_s=self.settings.command_timeout_s)
         if questions is None and quiet_when_too_many:
             return None
@@ -282,6 +288,7 @@ class SshCommandRunner:
             LOG.debug("%s: observations not batched: %s", self.name, exc)
             return None
         snapshot = plan_snapshot.parse(questions, result)
+        self._without_temporaries = set() if snapshot is None else set(snapshot.without_temporaries)
         if snapshot is None:
             LOG.debug("%s: observations not batched: unreadable answer (exit %d)", self.name, result.exit_status)
         return snapshot
