@@ -354,9 +354,24 @@ def _service_gaps(returned: type, service: type) -> tuple[str, ...]:
     return tuple(_gaps(returned, service, accessors=False))
 
 
-@functools.lru_cache(maxsize=1024)
+_UNRESOLVED = object()
+_RETURNS: dict[Callable[..., Any], object] = {}
+"""Resolved return annotations by function. Only answers are kept: a failure to resolve may pass (a module
+the annotation names was being imported by another thread), and a kept None would skip the check for good."""
+
+
 def _declared_return(function: Callable[..., Any]) -> object:
     """The resolved return annotation of ``function``, or None when it has none or it cannot be resolved."""
+    if function in _RETURNS:
+        return _RETURNS[function]
+    found = _resolve_return(function)
+    if found is _UNRESOLVED:
+        return None
+    _RETURNS[function] = found
+    return found
+
+
+def _resolve_return(function: Callable[..., Any]) -> object:
     if _has_parameters(function):
         return None
     try:
@@ -365,9 +380,9 @@ def _declared_return(function: Callable[..., Any]) -> object:
         try:
             hints = typing.get_type_hints(function, localns=type_checking_names(function.__module__))
         except Exception:  # noqa: BLE001 - not resolvable here either: nothing to check before it is called
-            return None
+            return _UNRESOLVED
     except Exception:  # noqa: BLE001 - not resolvable at run time: nothing to check before it is called
-        return None
+        return _UNRESOLVED
     return hints.get("return")
 
 

@@ -336,3 +336,18 @@ def test_postgresql_combined_with_docker_on_a_pair_of_pairs_is_refused() -> None
     # pair of pairs, refuse the combination and name Docker, their own gap.
     assert capability_gaps(FailoverTopology(server, server), PostgreSQLAndDocker) == ["Docker (missing docker)"]
     assert capability_gaps(_pair_of_pairs(server), PostgreSQLAndDocker) == ["Docker (missing docker)"]
+
+
+def test_a_return_annotation_that_cannot_be_resolved_yet_is_tried_again_not_remembered_as_none() -> None:
+    """A failure to resolve can pass (the module it names was being imported by another thread at the time):
+    it is not kept, so the next check resolves it; an answer is kept."""
+    from harmony_py.capability_check import _declared_return
+
+    namespace: dict[str, Any] = {}
+    exec("def build() -> 'LaterService': ...", namespace)
+    build = namespace["build"]
+    assert _declared_return(build) is None
+    namespace["LaterService"] = Greeter
+    assert _declared_return(build) is Greeter
+    del namespace["LaterService"]
+    assert _declared_return(build) is Greeter
