@@ -29,8 +29,8 @@ from .events import (
 )
 from .fanout import GroupRun
 from .graph import Graph, build_graph
-from .observations import asked_ahead
 from .group import TopologyGroup, check_parallel, raise_open_files_limit
+from .observations import asked_ahead
 from .report import Phase, PhaseTimings, RunReport, ScoreReport
 from .run import Run
 from .score import Score

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from capabilities.command_runner import BatchedObservations, CommandRunner, CommandRunnerService, GuardCheck
@@ -111,14 +111,14 @@ class Questions:
 class AskedAhead:
     """A plan's questions for one runner, asked ahead of the plan (:func:`asked_ahead`).
 
-    The runner adds them to the next snapshot it takes in this context (the one
+    The runner adds them to the first snapshot it takes in this context (the one
     taken to prepare the topology) and keeps that snapshot here, for the plan's
     own :func:`batched_observations` to use instead of a round trip of its own.
     """
 
     runner: object
     questions: Questions
-    snapshot: object | None = field(default=None)
+    snapshot: object | None = None
     """The runner's snapshot that answered them: the runner's own type, opaque here."""
 
 

@@ -251,34 +251,26 @@ class SshCommandRunner:
     async def _snapshot_for(
         self, paths: list[str], guards: list[GuardCheck], read: list[str], *, until_changed: bool
     ) -> PlanSnapshot | None:
-        """A new snapshot, or for a plan the one a moment earlier that also answered the plan's questions asked ahead."""
+        """A new snapshot, or for a plan the one taken a moment earlier with the plan's questions asked ahead."""
         asked = ahead_for(self)
         if asked is None or until_changed:
             return await self._take_snapshot(paths, guards, read)
-        kept = asked.snapshot
-        if isinstance(kept, PlanSnapshot) and kept.valid and asked.questions.covers(paths, guards, read):
-            asked.snapshot = None  # answers one plan, once
-            return kept
-        if kept is not None:
+        if isinstance(asked.snapshot, PlanSnapshot):
+            if asked.snapshot.valid and asked.questions.covers(paths, guards, read):
+                return asked.snapshot  # a plan's snapshot holds for the whole plan
             return await self._take_snapshot(paths, guards, read)
         ahead = asked.questions
         every_guard = {guard.key(): guard for guard in [*guards, *ahead.guards]}
-        snapshot = await self._take_snapshot(
-            list(dict.fromkeys([*paths, *ahead.paths])), list(every_guard.values()),
-            list(dict.fromkeys([*read, *ahead.read])), quiet_when_too_many=True,
-        )  # fmt: skip
-        if snapshot is not None:
-            asked.snapshot = snapshot
-            return snapshot
-        return await self._take_snapshot(paths, guards, read)
+        asked.snapshot = await self._take_snapshot(
+            list(dict.fromkeys([*paths, *ahead.paths])), list(every_guard.values()), list(dict.fromkeys([*read, *ahead.read]))
+        )
+        return asked.snapshot or await self._take_snapshot(paths, guards, read)
 
     async def _take_snapshot(
-        self, paths: Iterable[str], guards: Iterable[GuardCheck], read: Iterable[str], *, quiet_when_too_many: bool = False
+        self, paths: Iterable[str], guards: Iterable[GuardCheck], read: Iterable[str]
     ) -> PlanSnapshot | None:
         self._without_temporaries = set()
         questions = plan_snapshot.batch(paths, guards, read=read, timeout_s=self.settings.command_timeout_s)
-        if questions is None and quiet_when_too_many:
-            return None
         if questions is None:
             LOG.debug("%s: observations not batched (nothing to ask, or more than %d)", self.name, plan_snapshot.MAX_PATHS)
             return None
@@ -288,9 +280,10 @@ class SshCommandRunner:
             LOG.debug("%s: observations not batched: %s", self.name, exc)
             return None
         snapshot = plan_snapshot.parse(questions, result)
-        self._without_temporaries = set() if snapshot is None else set(snapshot.without_temporaries)
         if snapshot is None:
             LOG.debug("%s: observations not batched: unreadable answer (exit %d)", self.name, result.exit_status)
+        else:
+            self._without_temporaries = set(snapshot.without_temporaries)
         return snapshot
 
     # -- the session ----------------------------------------------------------
