@@ -218,3 +218,16 @@ class BatchedObservations(Protocol):
     def forget_observations(self) -> None:
         """End the current apply's snapshot for every task that shares it (something may have changed)."""
         ...
+
+
+@runtime_checkable
+class LinkReader(Protocol):
+    """A CommandRunnerService that reads a symbolic link's target without starting a program (optional).
+
+    Over SSH that is one SFTP request instead of a ``readlink`` command; a
+    runner without it is asked through ``run``.
+    """
+
+    async def read_link(self, path: str) -> str:
+        """Where the symbolic link at ``path`` points, exactly as stored; an error when it is not one."""
+        ...

@@ -141,12 +141,14 @@ def test_one_stat_for_every_path_answers_as_a_stat_per_path_does_whatever_the_na
     assert once.links[str(base / "link")] == "a b" and once.stats[str(base / "missing")] is None
 
 
-def _programs_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sha256sum_first: str = "") -> Path:
-    """Put ``dd`` and ``sha256sum`` wrappers first on PATH that log each start (and run ``sha256sum_first``
+def _programs_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sha256sum_first: str = "", programs: tuple[str, ...] = ("dd", "sha256sum")
+) -> Path:
+    """Put wrappers of ``programs`` first on PATH that log each start (and run ``sha256sum_first``
     in the one-shot ``sha256sum -- …`` before it reads anything); the log's path."""
     bin_dir, log = tmp_path / "bin", tmp_path / "programs.log"
     bin_dir.mkdir()
-    for program in ("dd", "sha256sum"):
+    for program in programs:
         real = subprocess.run(["sh", "-c", f"command -v {program}"], capture_output=True, text=True, check=True).stdout.strip()
         hook = f'if [ "$1" = -- ]; then {sha256sum_first or ":"}; fi\n' if program == "sha256sum" else ""
         wrapper = bin_dir / program
@@ -186,3 +188,52 @@ def test_a_file_swapped_for_a_link_while_the_batch_hashes_gets_no_digest(
     snapshot = _snapshot([str(path)])
     assert snapshot is not None
     assert str(path) not in snapshot.digests
+
+
+def test_paths_that_are_not_there_start_no_program_of_their_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first apply asks about paths none of which exist yet: the one stat pass prints nothing for them, and
+    the shell's own test tells that they are missing (a stat each was most of that batch's programs)."""
+    log = _programs_logged(tmp_path, monkeypatch, programs=("stat", "dd", "sha256sum"))
+    paths = [str(tmp_path / "app" / name) for name in ("conf", "data", "app.conf", "token")]
+    snapshot = _snapshot(paths)
+    assert snapshot is not None
+    assert all(snapshot.stats[path] is None for path in paths)
+    assert snapshot.resolved[str(tmp_path / "app")] is None
+    assert [line.split()[0] for line in log.read_text().splitlines()] == ["stat"]
+
+
+def test_a_file_to_read_that_the_batch_hashed_is_read_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its digest and size from the one sha256sum and stat passes stand for the followed file: only its content
+    is read (one dd), and that content must still hash to the digest to be used."""
+    path = tmp_path / "hosts.allow"
+    path.write_bytes(b"sshd: 10.0.0.0/8\n")
+    log = _programs_logged(tmp_path, monkeypatch, programs=("stat", "dd", "sha256sum"))
+    questions = plan_snapshot.batch([], read=[str(path)])
+    assert questions is not None
+    done = subprocess.run(questions.command(), capture_output=True, check=False)
+    snapshot = plan_snapshot.parse(questions, CommandResult((), done.returncode, done.stdout, done.stderr))
+    assert snapshot is not None
+    assert snapshot.contents[str(path)] == b"sshd: 10.0.0.0/8\n"
+    assert snapshot.digests[str(path)] == hashlib.sha256(b"sshd: 10.0.0.0/8\n").hexdigest()
+    started = [line.split()[0] for line in log.read_text().splitlines()]
+    assert sorted(started) == ["dd", "sha256sum", "stat", "stat"], started
+
+
+def test_content_that_changed_after_it_was_hashed_is_not_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "app.conf"
+    path.write_bytes(b"before\n")
+    # Rewritten (same size and mode) right after the one sha256sum pass: the content read later hashes otherwise.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v sha256sum"], capture_output=True, text=True, check=True).stdout.strip()
+    wrapper = bin_dir / "sha256sum"
+    wrapper.write_text(f'#!/bin/sh\n{real} "$@"\ns=$?\n[ "$1" != -- ] || printf "after!\\n" > {path}\nexit $s\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    questions = plan_snapshot.batch([], read=[str(path)])
+    assert questions is not None
+    done = subprocess.run(questions.command(), capture_output=True, check=False)
+    snapshot = plan_snapshot.parse(questions, CommandResult((), done.returncode, done.stdout, done.stderr))
+    assert snapshot is not None
+    assert snapshot.digests[str(path)] == hashlib.sha256(b"before\n").hexdigest()  # what the pass saw
+    assert path.read_bytes() == b"after!\n" and str(path) not in snapshot.contents  # read live instead

@@ -6,7 +6,7 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from capabilities.command_runner import CommandRunner, CommandRunnerService, FileKind
+from capabilities.command_runner import CommandRunner, CommandRunnerService, FileKind, LinkReader
 from harmony_py.errors import CommandFailedError, HarmonyError, ScoreValueError
 from harmony_py.observations import observed_link
 from harmony_py.score import ConvergingInterpret, Score
@@ -15,9 +15,10 @@ from harmony_py.values import Change, ChangeAction
 from .validate import absolute_path
 
 # A link made beside the path, then renamed over it: readers see the old link or the new one.
+# The path is normalised and absolute, so the shell splits it (no dirname/basename programs).
 _REPLACE_SCRIPT = r"""
 path=$1 target=$2 kind=$3
-temporary="$(dirname -- "$path")/.$(basename -- "$path").harmony-link.$$"
+temporary="${path%/*}/.${path##*/}.harmony-link.$$"
 ln -s -- "$target" "$temporary" || exit 1
 if [ "$kind" = directory ]; then rmdir -- "$path" || { rm -f -- "$temporary"; exit 1; }; fi
 mv -Tf -- "$temporary" "$path" || { rm -f -- "$temporary"; exit 1; }
@@ -106,6 +107,8 @@ async def read_link(runner: CommandRunnerService, path: str) -> str:
     known = observed_link(runner, path)
     if known is not None:
         return known
+    if isinstance(runner, LinkReader):
+        return await runner.read_link(path)
     result = await runner.run(("readlink", "--", path))
     if not result.ok:
         raise CommandFailedError(result.argv, result.exit_status, result.stderr_text)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import asyncssh
 import pytest
 
 from harmony_py import Maestro, RunReport, Score, ScoreState, Secret
@@ -121,6 +122,28 @@ def test_an_apply_given_a_plan_of_changes_only_takes_no_batch_and_still_verifies
     # score observed live over SFTP (its look before the change, and its verification after).
     assert sent["command"] == 0 and sent["sftp stat"] >= 2 * len(scores), sent
     assert sorted(p.name for p in root.iterdir()) == ["0.conf", "1.conf", "2.conf"]
+
+
+def test_a_link_is_made_by_one_command_and_verified_by_an_sftp_readlink(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading the link back to verify it starts no program on the host (a ``readlink`` command did)."""
+    monkeypatch.setattr(asyncssh.SFTPClient, "readlink", _count(requests, "sftp readlink", asyncssh.SFTPClient.readlink))
+    link = remote_dir / "current"
+    scores: list[Score[LinuxHostTopology]] = [LinkScore(str(link), "releases/v1")]
+
+    async def plan_then_apply() -> tuple[RunReport, Counter[str]]:
+        async with Maestro(make_host(ssh_servers[0])).add(*scores) as maestro:
+            planned = await maestro.plan()
+            requests.clear()
+            applied = await maestro.apply(plan=planned)
+            return applied, Counter(requests)
+
+    applied, sent = anyio.run(plan_then_apply)
+    assert [s.state for s in applied.scores] == [ScoreState.CHANGED], applied.scores
+    assert link.readlink() == Path("releases/v1")
+    assert sent["command"] == 1 and sent["sftp readlink"] == 1, sent
 
 
 def test_a_write_after_a_plan_that_saw_no_leftover_temporary_skips_the_sweep_and_a_leftover_is_swept(

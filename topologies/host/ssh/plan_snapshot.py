@@ -53,9 +53,11 @@ MAX_PATHS = 1000
 #      (no "dd=N" status is needed, and so no subshell either); for a link a
 #      newline and "@TARGET".
 #   c: as s, then always "\n#" + the followed file's dd | sha256sum and "\n#" +
-#      its content in hex (both empty when not read); the content is taken only
-#      when its SHA-256 is that hash, so a file that changed between the two
-#      reads (or a failed read) is read live.
+#      its content in hex, od's lines as they come (both empty when not read); the
+#      content is taken only when its SHA-256 is that hash, so a file that changed
+#      between the two reads (or a failed read) is read live. A regular file the
+#      one-sha256sum pass below hashed is not read twice: that digest and the
+#      size its stat saw stand for the followed file (it is not a link).
 # After the answers, one more: "temporaries" and the 1-based numbers of the "s"
 # and "c" pairs whose directory holds a name like a leftover temporary of theirs
 # (".<base>.*.harmony-tmp", a shell glob: no program), or which this login may
@@ -84,12 +86,15 @@ MAX_PATHS = 1000
 # in argument order, nothing for what is not there); a path takes its line when
 # the next line names exactly it, and runs stat of its own otherwise (a name with
 # a newline, a file that appeared since): starting a program per path was a third
-# of the batch's cost on the host. Above STAT_ONCE_PAIRS questions, stat per path.
+# of the batch's cost on the host. A path with no line that the shell's own test
+# finds missing is answered without one (every path of a first apply: a program
+# per path was most of what that batch started). Above STAT_ONCE_PAIRS questions,
+# stat per path.
 _SCRIPT = r"""
 nl='
 '
-S=
-if [ "$#" -le {stat_once_args} ]; then S=$(stat -c '%f %s %n' -- "$@" 2>/dev/null; printf x); S=${S%x}; fi
+S= O=
+if [ "$#" -le {stat_once_args} ]; then O=1; S=$(stat -c '%f %s %n' -- "$@" 2>/dev/null; printf x); S=${S%x}; fi
 take() {
   [ -n "$S" ] || return 1
   t=${S%%"$nl"*}
@@ -157,7 +162,8 @@ while [ "$#" -gt 1 ]; do
     fi
     continue
   fi
-  if ! take "$p" && ! m=$(stat -c '%f %s' -- "$p" 2>/dev/null); then
+  y=
+  if ! take "$p" && { { [ -n "$O" ] && ! exists "$p"; } || ! m=$(stat -c '%f %s' -- "$p" 2>/dev/null); }; then
     if absent "$p"; then printf '%s\0' '-'; else printf '%s\0' '?'; fi
     continue
   fi
@@ -165,14 +171,16 @@ while [ "$#" -gt 1 ]; do
   if [ -L "$p" ]; then
     if l=$(readlink -- "$p" && printf x); then printf '@%s' "${l%?x}"; fi
   elif [ -f "$p" ] && [ -r "$p" ]; then
-    if hashed "$p" "$m"; then printf '%s\n' "$h"; else digest_of "$p" nofollow,nonblock; fi
+    if hashed "$p" "$m"; then printf '%s\n' "$h"; y=$h; else digest_of "$p" nofollow,nonblock; fi
   fi
   if [ "$q" = c ]; then
     printf '\n#'
-    if [ -f "$p" ] && n=$(stat -L -c %s -- "$p" 2>/dev/null) && [ "$n" -le {max_content} ]; then
-      digest_of "$p" nonblock
+    n=
+    if [ -n "$y" ]; then n=${m#* }; elif [ -f "$p" ]; then n=$(stat -L -c %s -- "$p" 2>/dev/null) || n=; fi
+    if [ -n "$n" ] && [ "$n" -le {max_content} ]; then
+      if [ -n "$y" ]; then printf '%s\n' "$y"; else digest_of "$p" nonblock; fi
       printf '\n#'
-      dd if="$p" iflag=nonblock bs=1048576 status=none 2>/dev/null | od -An -v -tx1 | tr -d ' \n'
+      dd if="$p" iflag=nonblock bs=1048576 status=none 2>/dev/null | od -An -v -tx1
     else
       printf '\n#'
     fi

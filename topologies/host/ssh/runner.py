@@ -180,6 +180,15 @@ class SshCommandRunner:
         with files.remote_errors(self.name, "resolve", path):
             return await files.resolve(sftp, path)
 
+    async def read_link(self, path: str) -> str:
+        # One SFTP request: a readlink command would start the command wrapper's programs on the host.
+        known = self.observed_link(path)
+        if known is not None:
+            return known
+        sftp = await self._sftp()
+        with files.remote_errors(self.name, "read the link", path):
+            return await sftp.readlink(path)
+
     async def digest(self, path: str) -> str | None:
         # Hashed on the host (sha256sum): a large file never crosses the connection.
         known = self.observed_digest(path)
