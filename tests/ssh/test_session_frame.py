@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from topologies.host.ssh.command_line import command_line, env_header
-from topologies.host.ssh.session_frame import command_frame, escape_data, new_token
+from topologies.host.ssh.session_frame import NOTHING_TO_READ, PROBE, READY, command_frame, escape_data, hello_frame, new_token
 
 EVERY_BYTE = bytes(range(256))
 
@@ -42,3 +42,22 @@ def test_a_frame_cut_short_runs_nothing(tmp_path: Path, keep: float) -> None:
     for cut in (int(len(frame) * keep), len(frame) - 3):
         run_reader(frame[:cut])
         assert not marker.exists(), f"a frame cut at {cut} of {len(frame)} bytes ran its command"
+
+
+def test_a_command_with_nothing_to_read_gets_its_empty_header_as_a_here_document() -> None:
+    """No ``printf |`` (a forked shell) for the usual command; the wrapper still reads its header and then end of input."""
+    token = new_token()
+    line = command_line(["sh", "-c", 'test -z "$(cat)" && printf "%s" "${HOME+set}"; exit 3'])
+    frame = command_frame(line, NOTHING_TO_READ, token)
+    assert b"printf '%b'" not in frame and b"<<'" + token + b"'" in frame
+    done = run_reader(frame)
+    assert done.stdout == b"set\n" + token + b" 3\n"
+    assert done.stderr.endswith(b"\n" + token + b"\n")
+
+
+def test_the_hello_frame_prints_the_probe_and_the_readers_pid_with_builtins_only() -> None:
+    token = new_token()
+    done = run_reader(hello_frame(token))
+    head, _, rest = done.stdout.partition(b"\n" + token)
+    assert head.startswith(PROBE + READY) and head[len(PROBE + READY) :].strip().isdigit()
+    assert rest == b" 0\n" and b"|" not in hello_frame(token).split(b"\n")[0]

@@ -51,13 +51,17 @@ MAX_PATHS = 1000
 #      file swapped after the test), its error message is what gets hashed: a
 #      digest no content a score wants has, so the score reads the file live
 #      (no "dd=N" status is needed, and so no subshell either); for a link a
-#      newline and "@TARGET".
-#   c: as s, then always "\n#" + the followed file's dd | sha256sum and "\n#" +
-#      its content in hex, od's lines as they come (both empty when not read); the
-#      content is taken only when its SHA-256 is that hash, so a file that changed
-#      between the two reads (or a failed read) is read live. A regular file the
-#      one-sha256sum pass below hashed is not read twice: that digest and the
-#      size its stat saw stand for the followed file (it is not a link).
+#      newline, "@" and readlink's line (the target, a newline), or "@!" when
+#      readlink failed (the link gone since).
+#   c: as s, then always "\n#" + what proves the content whole and "\n#" + the
+#      content in hex, od's lines as they come (both empty when not read). For a
+#      regular file the one-sha256sum pass below hashed, that digest (it is not
+#      read twice): the content is taken only when its SHA-256 is that digest, so
+#      a file that changed between the two reads is read live. Otherwise (a
+#      link followed, a file not hashed there) "=SIZE", its size as stat -L saw
+#      it: the content is taken only when it is that long, so a read cut short or
+#      a file that grew or shrank since is read live; one read, as a live
+#      read_file is.
 # After the answers, one more: "temporaries" and the 1-based numbers of the "s"
 # and "c" pairs whose directory holds a name like a leftover temporary of theirs
 # (".<base>.*.harmony-tmp", a shell glob: no program), or which this login may
@@ -72,7 +76,8 @@ MAX_PATHS = 1000
 # after it run in the command's own directory); one this login may not enter
 # answers "?" and is resolved live. Answers are written as they are found, not
 # gathered in command substitutions (each one a forked shell: with the hashes,
-# about half of the processes a batch started on the host).
+# about half of the processes a batch started on the host); the few left
+# ``exec`` their one program, so each is one process, not a shell and a program.
 # Regular files are hashed by ONE sha256sum program too, right after that stat, and
 # stat'ed again by one more after it: a file's digest is used only when that second
 # look still sees a regular file of the same mode and size (a link swapped in and
@@ -94,7 +99,7 @@ _SCRIPT = r"""
 nl='
 '
 S= O=
-if [ "$#" -le {stat_once_args} ]; then O=1; S=$(stat -c '%f %s %n' -- "$@" 2>/dev/null; printf x); S=${S%x}; fi
+if [ "$#" -le {stat_once_args} ]; then O=1; S=$(exec stat -c '%f %s %n' -- "$@" 2>/dev/null); [ -z "$S" ] || S=$S$nl; fi
 take() {
   [ -n "$S" ] || return 1
   t=${S%%"$nl"*}
@@ -126,8 +131,8 @@ if [ -n "$S" ]; then
     if [ -f "$a" ] && ! [ -L "$a" ] && [ -r "$a" ]; then L="$L \"\${$i}\""; fi
   done
   if [ -n "$L" ]; then
-    H=$(eval "sha256sum -- $L" 2>/dev/null; printf x); H=${H%x}
-    T=$(eval "stat -c '%f %s %n' -- $L" 2>/dev/null; printf x); T=${T%x}
+    H=$(eval "set -- $L"; exec sha256sum -- "$@" 2>/dev/null); [ -z "$H" ] || H=$H$nl
+    T=$(eval "set -- $L"; exec stat -c '%f %s %n' -- "$@" 2>/dev/null); [ -z "$T" ] || T=$T$nl
   fi
 fi
 hashed() {
@@ -169,7 +174,7 @@ while [ "$#" -gt 1 ]; do
   fi
   printf '%s\n' "$m"
   if [ -L "$p" ]; then
-    if l=$(readlink -- "$p" && printf x); then printf '@%s' "${l%?x}"; fi
+    printf @; readlink -- "$p" 2>/dev/null || printf '!'
   elif [ -f "$p" ] && [ -r "$p" ]; then
     if hashed "$p" "$m"; then printf '%s\n' "$h"; y=$h; else digest_of "$p" nofollow,nonblock; fi
   fi
@@ -178,7 +183,7 @@ while [ "$#" -gt 1 ]; do
     n=
     if [ -n "$y" ]; then n=${m#* }; elif [ -f "$p" ]; then n=$(stat -L -c %s -- "$p" 2>/dev/null) || n=; fi
     if [ -n "$n" ] && [ "$n" -le {max_content} ]; then
-      if [ -n "$y" ]; then printf '%s\n' "$y"; else digest_of "$p" nonblock; fi
+      if [ -n "$y" ]; then printf '%s\n' "$y"; else printf '=%s\n' "$n"; fi
       printf '\n#'
       dd if="$p" iflag=nonblock bs=1048576 status=none 2>/dev/null | od -An -v -tx1
     else
@@ -319,12 +324,16 @@ def parse(questions: Batch, result: CommandResult) -> PlanSnapshot | None:
 
 
 def _content(answer: str) -> tuple[str, bytes | None]:
-    """The "s" part of a "c" answer, and the content read when its hash proves it whole."""
+    """The "s" part of a "c" answer, and the content read when its hash (or its size, "=N") proves it whole."""
     rest, hashed, content = answer.rsplit("\n#", 2) if answer.count("\n#") >= 2 else (answer, "", "")
-    words = hashed.split()
-    digests = [word for word in words if _HEX64.fullmatch(word)]
     read = _bytes(content)
-    if len(digests) != 1 or read is None or hashlib.sha256(read).hexdigest() != digests[0]:
+    if read is None:
+        return rest, None
+    size = hashed.strip()
+    if size.startswith("=") and size[1:].isdigit():
+        return rest, read if len(read) == int(size[1:]) else None
+    digests = [word for word in hashed.split() if _HEX64.fullmatch(word)]
+    if len(digests) != 1 or hashlib.sha256(read).hexdigest() != digests[0]:
         return rest, None
     return rest, read
 
@@ -338,8 +347,9 @@ def _describe(path: str, answer: str, snapshot: PlanSnapshot) -> FileStat | None
     found = FileStat(FileKind.of_mode(st_mode), stat_module.S_IMODE(st_mode), size)
     snapshot.stats[path] = found
     if found.kind is FileKind.SYMLINK:
-        if hashed.startswith("@"):
-            snapshot.links[path] = hashed[1:]
+        # "@", then readlink's line (the target and a newline), or "!" when it could not read it.
+        if hashed.startswith("@") and hashed.endswith("\n"):
+            snapshot.links[path] = hashed[1:-1]
         return found
     hashed_words = hashed.split()
     digests = [word for word in hashed_words if _HEX64.fullmatch(word)]

@@ -17,6 +17,9 @@ a syntax error, never a shortened command)::
 - its stdin (the variables' header, then the caller's input) travels inside the
   frame as ``printf %b`` octal escapes: any byte, NUL included, and never in an
   argv (``printf`` is a shell builtin, the shell's own argv is the fixed reader);
+  a command with no variables and no input (its stdin only the header's empty
+  line, the usual case) gets that line as a here-document instead, which starts
+  no shell for a ``printf``;
 - a fresh random token ends the command's stdout (followed by the exit status)
   and its stderr, each after a newline that is not part of the output, so output
   of any bytes and any length streams through unchanged.
@@ -58,9 +61,23 @@ def escape_data(data: bytes) -> bytes:
 
 def command_frame(line: bytes, stdin: bytes, token: bytes) -> bytes:
     """The frame that runs ``line`` (a shell command line) with ``stdin``, ended by ``token`` on both streams."""
+    if stdin == NOTHING_TO_READ:
+        # A here-document costs the reader no process (the shell writes it into the command's
+        # stdin itself) where ``printf | command`` forks a shell for the printf. Only for the
+        # empty header: no variable or input (which may be secret) goes where a shell that
+        # keeps here-documents in temporary files (bash before 5.1) would write it to disk.
+        return _framed(line + b" <<'" + token + b"'\n" + stdin + token + b"\n", token)
+    return _framed(b"printf '%b' '" + escape_data(stdin) + b"' | " + line + b"\n", token)
+
+
+NOTHING_TO_READ = b"\n"
+"""The stdin of a command given no variables and no input: the wrapper's empty header, one empty line."""
+
+
+def _framed(command: bytes, token: bytes) -> bytes:
+    """``command`` (one line or a here-document, newline-ended) in a brace group that ends both streams with ``token``."""
     return (
-        b"{ printf '%b' '" + escape_data(stdin) + b"' | " + line + b"\n"
-        b"printf '\\n%s %s\\n' " + token + b' "$?"; printf \'\\n%s\\n\' ' + token + b" >&2; }\n"
+        b"{ " + command + b"printf '\\n%s %s\\n' " + token + b' "$?"; printf \'\\n%s\\n\' ' + token + b" >&2; }\n"
     )
 
 
@@ -69,8 +86,11 @@ PROBE = b"\0\n'\\\x7f\xff harmony"
 
 
 def hello_frame(token: bytes) -> bytes:
-    """A frame that echoes :data:`PROBE`, then prints :data:`READY` and the reader's pid: frames work on this host."""
-    return command_frame(b"{ cat; printf '" + READY + b"%s\\n' \"$$\"; }", PROBE, token)
+    """A frame that prints :data:`PROBE` through ``printf %b``, then :data:`READY` and the reader's pid: frames work on this host.
+
+    Builtins only: the reader starts no process to say it is ready.
+    """
+    return _framed(b"printf '%b' '" + escape_data(PROBE) + b"'; printf '" + READY + b"%s\\n' \"$$\"\n", token)
 
 
 def parse_status(rest: bytes) -> int | None:
