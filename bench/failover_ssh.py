@@ -101,7 +101,7 @@ class RoundTrips:
     def installed(self) -> Iterator[RoundTrips]:
         self._wrap(session_pool.SessionPool, "run", "command")
         self._wrap(session_pool, "run_wrapped", "exec channel")
-        for name in ("stat", "read_file", "write_file", "write_within", "set_mode", "make_directory", "resolve"):
+        for name in ("stat", "read_file", "write_file", "set_mode", "make_directory", "resolve"):
             self._wrap(files, name, "sftp")
         try:
             yield self

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, cast, runtime_checkable
 
 from capabilities.command_runner import BatchedObservations, CommandRunner, CommandRunnerService, GuardCheck
@@ -171,6 +171,45 @@ def asked_ahead(topology: object, scores: Iterable[object]) -> Iterator[None]:
         yield
     finally:
         _ASKED_AHEAD.reset(token)
+
+
+@dataclass
+class RecentObservations:
+    """What runners observed live during one score's plan, for its converge right after (:func:`recent_observations`)."""
+
+    kept: dict[object, object] = field(default_factory=dict)
+    """Keys and values are each runner's own."""
+    recording: bool = True
+    """True while the plan runs; the converge only reads: what it observes itself (a wait for a service) is always live."""
+
+
+_RECENT: contextvars.ContextVar[RecentObservations | None] = contextvars.ContextVar("harmony_recent", default=None)
+
+
+@contextlib.contextmanager
+def recent_observations() -> Iterator[RecentObservations]:
+    """Inside (one score's apply), what its plan observed live may answer its converge's first look at the same
+    thing, while nothing has changed through that runner since.
+
+    A converge looks again at what its plan looked at a round trip earlier
+    (where the file's directory is, whether something is at the path): a
+    runner answers that from here unless a write, a command or anything else
+    that may change the host ran, or is running, in between. Each answer is
+    given once: a converge that looks again (waiting for something on the host)
+    looks live. Set ``recording`` to false once the plan is done. Verification
+    runs outside, so it always looks live (adr/0108).
+    """
+    recent = RecentObservations()
+    token = _RECENT.set(recent)
+    try:
+        yield recent
+    finally:
+        _RECENT.reset(token)
+
+
+def recent_memo() -> RecentObservations | None:
+    """The current score apply's observations kept for runners, or ``None`` outside one."""
+    return _RECENT.get()
 
 
 def ahead_for(runner: object) -> AskedAhead | None:

@@ -12,6 +12,7 @@ from typing import ClassVar, ForwardRef, Generic, TypeVar
 from typing_extensions import Self
 
 from .errors import HarmonyError, ScoreValueError
+from .observations import recent_observations
 from .outcome import Outcome
 from .type_args import type_argument
 from .values import Change
@@ -61,10 +62,13 @@ class ConvergingInterpret(Interpret[C]):
     """
 
     async def apply(self, topology: C) -> Outcome:
-        changes = await self.plan(topology)
-        if not changes:
-            return Outcome.noop()
-        await self.converge(topology, changes)
+        # The converge may be answered what this plan has just seen, while nothing changed (observations.py).
+        with recent_observations() as recent:
+            changes = await self.plan(topology)
+            if not changes:
+                return Outcome.noop()
+            recent.recording = False
+            await self.converge(topology, changes)
         return Outcome.changed(changes)
 
     @abstractmethod

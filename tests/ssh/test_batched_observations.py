@@ -6,8 +6,11 @@ host's facts; an apply given its plan batches only the scores planned unchanged 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,8 @@ import anyio
 import asyncssh
 import pytest
 
-from harmony_py import Maestro, RunReport, Score, ScoreState, Secret
+from capabilities.command_runner import CommandRunner
+from harmony_py import Change, ChangeAction, ConvergingInterpret, Maestro, RunReport, Score, ScoreState, Secret
 from harmony_py.scores import CommandScore, DirectoryScore, FileScore, LineInFileScore, LinkScore, TemplateScore
 from topologies import LinuxHostTopology
 from topologies.host.ssh import files
@@ -144,6 +148,70 @@ def test_a_link_is_made_by_one_command_and_verified_by_an_sftp_readlink(
     assert [s.state for s in applied.scores] == [ScoreState.CHANGED], applied.scores
     assert link.readlink() == Path("releases/v1")
     assert sent["command"] == 1 and sent["sftp readlink"] == 1, sent
+
+
+def test_a_converge_takes_its_plans_look_at_the_directory_instead_of_looking_again(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path, requests: Counter[str]
+) -> None:
+    """FileScore's converge locates its directory as its plan did a round trip earlier: with nothing changed
+    in between, that look answers (once); the check right before writing and the verification look live."""
+    target = remote_dir / "app.conf"
+
+    async def plan_then_apply() -> tuple[RunReport, Counter[str]]:
+        async with Maestro(make_host(ssh_servers[0])).add(FileScore(str(target), "port = 1\n")) as maestro:
+            planned = await maestro.plan()
+            requests.clear()
+            applied = await maestro.apply(plan=planned)
+            return applied, Counter(requests)
+
+    applied, sent = anyio.run(plan_then_apply)
+    assert [s.state for s in applied.scores] == [ScoreState.CHANGED]
+    # The apply's plan, the check before writing, the verification: the converge's own look was the plan's.
+    assert sent["sftp resolve"] == 3, sent
+    assert target.read_text() == "port = 1\n"
+
+
+@dataclass(frozen=True)
+class _AwaitedFile(Score[CommandRunner]):
+    """Plans a change while ``path`` is missing; its converge waits for something else on the host to make it."""
+
+    path: str
+
+    def interpret(self) -> _AwaitedFileInterpret:
+        return _AwaitedFileInterpret(self.path)
+
+
+class _AwaitedFileInterpret(ConvergingInterpret[CommandRunner]):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    async def plan(self, topology: CommandRunner) -> Sequence[Change]:
+        found = await topology.command_runner().stat(self.path)
+        return [] if found is not None else [Change(ChangeAction.CREATE, self.path, f"wait for {self.path}")]
+
+    async def converge(self, topology: CommandRunner, changes: Sequence[Change]) -> None:
+        with anyio.fail_after(10):
+            while await topology.command_runner().stat(self.path) is None:
+                await anyio.sleep(0.05)
+
+
+def test_a_converge_that_waits_for_the_host_looks_live_after_its_first_look(
+    make_host: HostFactory, ssh_servers: list[SshServer], remote_dir: Path
+) -> None:
+    """The plan's look answers the converge once: a wait that looks again sees what appears meanwhile."""
+    awaited = remote_dir / "ready"
+
+    def appear_later() -> None:
+        time.sleep(0.5)
+        awaited.write_text("")
+
+    maker = threading.Thread(target=appear_later)
+    maker.start()
+    try:
+        report = _apply(make_host(ssh_servers[0]), [_AwaitedFile(str(awaited))])
+    finally:
+        maker.join()
+    assert [s.state for s in report.scores] == [ScoreState.CHANGED], report.scores
 
 
 def test_a_write_after_a_plan_that_saw_no_leftover_temporary_skips_the_sweep_and_a_leftover_is_swept(

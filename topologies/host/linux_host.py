@@ -195,12 +195,13 @@ class LinuxHostTopology(HostTopology):
 
     async def ensure_ready(self) -> TopologyReport:
         """Connect (verifying the host key) and report the OS and whether a Docker engine answers."""
-        conn = await self._runner.connection()
+        # Connects first (verifying the host key); the connection stays the runner's own.
+        user = await self._runner.login_name()
         # Both facts in one command of the batch (adr/0108): no SFTP session is started just for them.
         async with self._runner.observing([self._docker.address.socket], read=["/etc/os-release"]):
             os_release = await self._runner.read_file("/etc/os-release")
             facts = parse_os_release(os_release.decode("utf-8", "replace")) if os_release else {"os": "unknown"}
-            facts["user"] = "root" if self.sudo else str(conn.get_extra_info("username", ""))
+            facts["user"] = "root" if self.sudo else user
             facts["host"] = self.host
             facts.update(await self._docker.probe())
         return TopologyReport(self.name, facts)

@@ -14,7 +14,7 @@ import posixpath
 import re
 import secrets
 import stat as stat_module
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 
 import anyio
 import asyncssh
@@ -85,19 +85,33 @@ async def write_file(sftp: asyncssh.SFTPClient, path: str, content: bytes, mode:
     temporary = posixpath.join(directory, f".{base}.{secrets.token_hex(_TOKEN_BYTES)}{TEMPORARY_SUFFIX}")
     flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
     try:
-        async with sftp.open(temporary, flags, asyncssh.SFTPAttrs(permissions=_PRIVATE), encoding=None) as handle:
-            # The server applies its umask at creation; chmod sets the exact mode,
-            # still before a single byte of content is in the file.
-            await handle.chmod(mode)
-            await handle.write(content)
+        handle = await sftp.open(temporary, flags, asyncssh.SFTPAttrs(permissions=_PRIVATE), encoding=None)
+        try:
+            # The server applies its umask at creation, so chmod sets the exact mode; sent with
+            # the content (one round trip), on a file nobody else may open whichever lands first.
+            await _together(handle.chmod(mode), handle.write(content))
+            # Only after the write's answer: asyncssh sends a write from a task of its own, so an
+            # fsync sent alongside could reach the server first.
             await _fsync(handle)
-        # posix-rename@openssh.com replaces an existing target atomically; plain
-        # SFTP rename refuses to overwrite.
-        await sftp.posix_rename(temporary, path)
+        except BaseException:
+            with anyio.CancelScope(shield=True), contextlib.suppress(asyncssh.Error, OSError):
+                await handle.close()
+            raise
+        # Only once the content is on disk: posix-rename@openssh.com replaces an existing target
+        # atomically (plain SFTP rename refuses to overwrite), and the handle closes alongside.
+        await _together(sftp.posix_rename(temporary, path), handle.close())
     except BaseException:
         with anyio.CancelScope(shield=True), contextlib.suppress(asyncssh.Error, OSError):
             await sftp.remove(temporary)
         raise
+
+
+async def _together(*requests: Awaitable[object]) -> None:
+    """Send ``requests`` at once (one round trip for all) and wait for every answer; the first failure is raised."""
+    answers = await asyncio.gather(*requests, return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer
 
 
 async def _remove_stale_temporaries(sftp: asyncssh.SFTPClient, directory: str, base: str) -> None:
@@ -158,22 +172,12 @@ async def resolve(sftp: asyncssh.SFTPClient, path: str) -> str | None:
     return resolved if isinstance(resolved, str) and found is not None and not isinstance(found, BaseException) else None
 
 
-async def write_within(
-    sftp: asyncssh.SFTPClient, host: str, path: str, content: bytes, mode: int, *, sweep: bool = True
-) -> None:
-    """:func:`write_file`, after checking that the directory exists and no symbolic link leads to it.
-
-    SFTP has no ``openat``: the directory is resolved right before the
-    temporary file is created, which leaves a window of a few round trips in
-    which a swapped-in link is not seen (see adr/0017).
-    """
-    directory = posixpath.dirname(path)
-    resolved = await resolve(sftp, directory)
+def require_within(host: str, directory: str, resolved: str | None) -> None:
+    """Refuse a write into ``directory`` unless it exists and no symbolic link leads to it (``resolved`` is its realpath)."""
     if resolved is None:
         raise RemoteFileError(f"{host}: {directory} does not exist")
     if resolved != directory:
         raise RemoteFileError(f"{host}: {directory} resolves to {resolved} through a symlink: nothing is written through it")
-    await write_file(sftp, path, content, mode, sweep=sweep)
 
 
 DIGEST_MISSING = 3

@@ -15,16 +15,17 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import posixpath
 import socket
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TypeVar, cast
 
 import anyio
 import asyncssh
 
 from capabilities.command_runner import CommandResult, FileStat, GuardCheck
-from harmony_py.observations import ahead_for
+from harmony_py.observations import ahead_for, recent_memo
 from topologies.loop_lock import LoopLock
 
 from . import files, plan_snapshot
@@ -35,6 +36,7 @@ from .plan_snapshot import PlanSnapshot
 from .session_pool import SessionPool
 
 LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 PATH_ERRORS = "surrogateescape"
 """How SFTP paths are encoded: as UTF-8, with os.fsdecode's surrogates turned back into their bytes."""
@@ -74,6 +76,11 @@ class SshCommandRunner:
         self._lock = LoopLock()
         self._without_temporaries: set[str] = set()
         """Paths the latest batch saw no leftover temporary of (each spares one write its directory listing)."""
+        self._generation = 0
+        """Bumped when something that may change the host starts and when it ends: a kept observation is of one generation."""
+        self._changes_in_flight = 0
+        self._handed_out = False
+        """The connection was given to an adapter, which may change the host at any time: nothing is kept."""
 
     def __repr__(self) -> str:
         return f"SshCommandRunner({self.settings.name!r})"
@@ -86,7 +93,12 @@ class SshCommandRunner:
         """The host's connection, opened (and its host key verified) on first use; adapters tunnel through it."""
         # An adapter may change the host through it (a tunnel): an apply's snapshot ends here.
         self._changing()
+        self._handed_out = True
         return (await self._current()).conn
+
+    async def login_name(self) -> str:
+        """The user this connection logged in as (connecting on first use)."""
+        return str((await self._current()).conn.get_extra_info("username", ""))
 
     async def aclose(self) -> None:
         """Close the connection; the next use opens a new one."""
@@ -125,14 +137,17 @@ class SshCommandRunner:
         # Checked before any channel is used: a bad argument or variable is the caller's error.
         command_line(args, sudo=self.settings.sudo, timeout_s=timeout)
         env_header(env)
-        self._changing()  # any command may change the host
-        session = await self._current()
-        return await session.commands.run(args, stdin=stdin or b"", env=env, timeout_s=timeout)
+        with self._change():  # any command may change the host
+            session = await self._current()
+            return await session.commands.run(args, stdin=stdin or b"", env=env, timeout_s=timeout)
 
     async def stat(self, path: str) -> FileStat | None:
         snapshot = self._planned()
         if snapshot is not None and path in snapshot.stats:
             return snapshot.stats[path]
+        return await self._kept_or_live("stat", path, self._live_stat)
+
+    async def _live_stat(self, path: str) -> FileStat | None:
         sftp = await self._sftp()
         with files.remote_errors(self.name, "stat", path):
             return await files.stat(sftp, path)
@@ -148,34 +163,39 @@ class SshCommandRunner:
     async def write_file(
         self, path: str, content: bytes, *, mode: int, follow_parent_symlinks: bool = True
     ) -> None:
-        self._changing()
-        sftp = await self._sftp()
-        # The latest batch saw no leftover temporary of this path: the write need not list its directory.
-        sweep = path not in self._without_temporaries
-        self._without_temporaries.discard(path)
-        with files.remote_errors(self.name, "write", path):
-            if not follow_parent_symlinks:
-                await files.write_within(sftp, self.name, path, content, mode, sweep=sweep)
-                return
-            await files.write_file(sftp, path, content, mode, sweep=sweep)
+        if not follow_parent_symlinks:
+            # Checked right before writing (SFTP has no openat, adr/0017): live, or kept from the
+            # look this score's plan took a moment ago with nothing changed since (never a snapshot).
+            directory = posixpath.dirname(path)
+            files.require_within(self.name, directory, await self._kept_or_live("resolve", directory, self._live_resolve))
+        with self._change():
+            sftp = await self._sftp()
+            # The latest batch saw no leftover temporary of this path: the write need not list its directory.
+            sweep = path not in self._without_temporaries
+            self._without_temporaries.discard(path)
+            with files.remote_errors(self.name, "write", path):
+                await files.write_file(sftp, path, content, mode, sweep=sweep)
 
     async def set_mode(self, path: str, mode: int) -> None:
-        self._changing()
-        sftp = await self._sftp()
-        with files.remote_errors(self.name, "set the mode of", path):
-            await files.set_mode(sftp, path, mode)
+        with self._change():
+            sftp = await self._sftp()
+            with files.remote_errors(self.name, "set the mode of", path):
+                await files.set_mode(sftp, path, mode)
 
     async def make_directory(self, path: str, *, mode: int) -> None:
-        self._changing()
-        sftp = await self._sftp()
-        with files.remote_errors(self.name, "create directory", path):
-            await files.make_directory(sftp, path, mode)
+        with self._change():
+            sftp = await self._sftp()
+            with files.remote_errors(self.name, "create directory", path):
+                await files.make_directory(sftp, path, mode)
 
     async def resolve(self, path: str) -> str | None:
         # The SFTP session runs as root under sudo=True, so it resolves what root sees.
         snapshot = self._planned()
         if snapshot is not None and path in snapshot.resolved:
             return snapshot.resolved[path]
+        return await self._kept_or_live("resolve", path, self._live_resolve)
+
+    async def _live_resolve(self, path: str) -> str | None:
         sftp = await self._sftp()
         with files.remote_errors(self.name, "resolve", path):
             return await files.resolve(sftp, path)
@@ -256,6 +276,39 @@ class SshCommandRunner:
     def _changing(self) -> None:
         """Called before anything that may change the host: an apply's snapshot is no longer the truth."""
         self.forget_observations()
+        self._generation += 1
+
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[None]:
+        """Around anything that may change the host: nothing observed before it, or while it runs, is kept."""
+        self._changing()
+        self._changes_in_flight += 1
+        try:
+            yield
+        finally:
+            self._changes_in_flight -= 1
+            self._generation += 1
+
+    async def _kept_or_live(self, kind: str, path: str, observe: Callable[[str], Awaitable[_T]]) -> _T:
+        """``observe(path)``, or the answer this score's plan got for it, if nothing may have changed since.
+
+        Kept only from the plan, only when nothing that may change the host was
+        running while it was observed; used once, and only while nothing has run
+        or is running since (observations.recent_observations). A converge that
+        looks again (it waits for something on the host to appear) looks live.
+        """
+        recent = recent_memo()
+        if recent is None or self._handed_out or self._changes_in_flight:
+            return await observe(path)
+        key = (self, kind, path)
+        kept = recent.kept.pop(key, None)  # once: a second look (a wait for something on the host) is live
+        if isinstance(kept, _Kept) and kept.generation == self._generation:
+            return cast(_T, kept.value)
+        generation = self._generation
+        value = await observe(path)
+        if recent.recording and generation == self._generation and not self._changes_in_flight:
+            recent.kept[key] = _Kept(generation, value)
+        return value
 
     async def _snapshot_for(
         self, paths: list[str], guards: list[GuardCheck], read: list[str], *, until_changed: bool
@@ -338,6 +391,14 @@ class SshCommandRunner:
         # bytes: see command_line (asyncssh's annotation says str; its exec request takes either).
         writer, reader, _ = await conn.open_session(cast(str, line), encoding=None)
         return await start_sftp_client(conn, asyncio.get_running_loop(), "strict", reader, writer, "utf-8", PATH_ERRORS, 3)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """An observation kept for the rest of a score's apply, valid in the runner's ``generation`` only."""
+
+    generation: int
+    value: object
 
 
 @dataclass
