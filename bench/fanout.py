@@ -116,8 +116,15 @@ class Bench:
         self.workload = workload
         self.count = len(fleet.servers)
         self.segments: SegmentCounter = args.segments
-        self.base_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+        # Every tool runs from compiled bytecode, as installed from a wheel (pip compiles the peers' at
+        # install): harmony_py's, from this checkout, is compiled once into the run's own cache, never
+        # into the repository, and a PYTHONDONTWRITEBYTECODE in the caller's environment is dropped.
+        self.base_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+        self.base_env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.base_env.pop("HARMONY_SECRETS_DIR", None)
+        python = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
+        packages = [str(REPO / name) for name in ("harmony_py", "capabilities", "topologies", "bench")]
+        subprocess.run([python, "-m", "compileall", "-q", *packages], env=self.base_env, check=True, stdout=subprocess.DEVNULL)
         self.peers: Path = args.peers_venv
         self._prepare()
 
