@@ -117,10 +117,13 @@ class Bench:
         self.count = len(fleet.servers)
         self.segments: SegmentCounter = args.segments
         # Every tool runs from compiled bytecode, as installed from a wheel (pip compiles the peers' at
-        # install): harmony_py's, from this checkout, is compiled once into the run's own cache, never
-        # into the repository, and a PYTHONDONTWRITEBYTECODE in the caller's environment is dropped.
-        self.base_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+        # install): this checkout's packages are compiled once here (into their __pycache__, which git
+        # ignores), and a PYTHONDONTWRITEBYTECODE in the caller's environment is dropped. (A
+        # PYTHONPYCACHEPREFIX would not do: the standard library's bytecode would be made again there
+        # on the first timed run.)
+        self.base_env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.base_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        self.base_env.pop("PYTHONPYCACHEPREFIX", None)
         self.base_env.pop("HARMONY_SECRETS_DIR", None)
         python = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
         packages = [str(REPO / name) for name in ("harmony_py", "capabilities", "topologies", "bench")]
