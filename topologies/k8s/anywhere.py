@@ -57,7 +57,7 @@ class K8sAnywhereTopology:
     """A watch that receives nothing for this long reconnects (and notices a dead server)."""
     postgres_ready_timeout_s: float = 300.0
     """How long PostgreSQL operations wait for a server's Pod to become ready."""
-    concurrent_requests: int = 16
+    concurrent_requests: int = 8
     """Requests sent at once (applying many objects, say), each on its own pooled connection."""
 
     def __post_init__(self) -> None:

@@ -48,7 +48,7 @@ class K8sSettings:
     request_timeout_s: float = 30.0
     retries: int = 3
     watch_idle_s: float = 30.0
-    concurrent_requests: int = 16
+    concurrent_requests: int = 8
     """Requests in flight at once, and the connections kept open for them (the urllib3 pool's size)."""
 
     def timeouts(self) -> tuple[float, float]:
