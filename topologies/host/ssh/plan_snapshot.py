@@ -119,7 +119,7 @@ absent() {
   done
   [ -d "$d" ] && [ -x "$d" ]
 }
-digest_of() { dd if="$1" iflag="$2" bs=1048576 status=none 2>&1 | sha256sum 2>/dev/null; }
+digest_of() { dd if="$1" iflag=nofollow,nonblock bs=1048576 status=none 2>&1 | sha256sum 2>/dev/null; }
 H= T=
 if [ -n "$S" ]; then
   i=0 L=
@@ -176,7 +176,7 @@ while [ "$#" -gt 1 ]; do
   if [ -L "$p" ]; then
     printf @; readlink -- "$p" 2>/dev/null || printf '!'
   elif [ -f "$p" ] && [ -r "$p" ]; then
-    if hashed "$p" "$m"; then printf '%s\n' "$h"; y=$h; else digest_of "$p" nofollow,nonblock; fi
+    if hashed "$p" "$m"; then printf '%s\n' "$h"; y=$h; else digest_of "$p"; fi
   fi
   if [ "$q" = c ]; then
     printf '\n#'
